@@ -1,0 +1,1 @@
+"""Commands, their handlers (application services) and the ports they need."""

@@ -1,0 +1,1 @@
+"""The HTTP edge: FastAPI app factory, routers, SSE streams, problem+json errors."""

@@ -1,0 +1,108 @@
+"""The ``sportcast`` command line. Each command reads settings once and wires through bootstrap."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+from rich.console import Console
+from rich.markup import escape
+
+from infra.bootstrap import build_gateway
+from infra.connections import ensure_database
+from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
+from infra.embedded.stack import EmbeddedStack
+from infra.settings import Durability, Settings
+
+app = typer.Typer(
+    name="sportcast",
+    help="Event-sourced sports forecasting on NATS JetStream.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(stderr=True)
+
+
+def fail(code: str, message: str, exit_code: int = 2) -> typer.Exit:
+    """Print a user-facing error with its stable code and return the exit to raise."""
+    console.print(f"[bold red]error[/] {escape(f'[{code}]')} {escape(message)}")
+    return typer.Exit(exit_code)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+@app.command()
+def up(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Where NATS and PostgreSQL keep their data (env SPORTCAST_STATE_DIR)."),
+    ] = None,
+    nats_port: Annotated[int | None, typer.Option(help="nats-server client port.")] = None,
+    pg_port: Annotated[int | None, typer.Option(help="PostgreSQL port.")] = None,
+    port: Annotated[int | None, typer.Option(help="Gateway HTTP port.")] = None,
+    durability: Annotated[
+        Durability | None, typer.Option(help="fsync (default) or replicated; see ADR 0003.")
+    ] = None,
+) -> None:
+    """Start the whole system on the embedded stack and serve until Ctrl-C.
+
+    Starts a real nats-server (JetStream) and a real PostgreSQL as child processes unless
+    SPORTCAST_NATS_URL / SPORTCAST_POSTGRES_URL point at running ones. Data stays in the data
+    directory, so the next `sportcast up` resumes with every event intact.
+    """
+    settings = load_settings(
+        state_dir=data_dir,
+        nats_port=nats_port,
+        postgres_port=pg_port,
+        gateway_port=port,
+        durability=durability,
+    )
+    stack = EmbeddedStack(settings)
+    try:
+        ensure_port_free(
+            "gateway",
+            settings.gateway_host,
+            settings.gateway_port,
+            "SPORTCAST_GATEWAY_PORT / --port",
+        )
+        endpoints = stack.start()
+        asyncio.run(ensure_database(endpoints.postgres_url))
+        base = f"http://{settings.gateway_host}:{settings.gateway_port}"
+        console.print(f"[bold green]sportcast is up[/] (data in {settings.state_dir})")
+        console.print(f"  NATS        {endpoints.nats_url}")
+        console.print(f"  PostgreSQL  {endpoints.postgres_url}")
+        console.print(f"  health      {base}/health")
+        console.print(f"  API docs    {base}/docs")
+        console.print("Press Ctrl-C to stop.")
+        gateway = build_gateway(
+            settings, nats_url=endpoints.nats_url, postgres_url=endpoints.postgres_url
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(
+                gateway,
+                host=settings.gateway_host,
+                port=settings.gateway_port,
+                log_level=settings.log_level.lower(),
+            )
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            server.run()  # uvicorn re-raises the SIGINT it handled once it has shut down
+    except (PortInUseError, ServiceStartError) as exc:
+        raise fail(exc.code, str(exc)) from None
+    finally:
+        stack.stop()
+        console.print("sportcast stopped; data kept in", str(settings.state_dir))
+
+
+@app.command()
+def version() -> None:
+    """Print the sportcast version."""
+    import importlib.metadata
+
+    typer.echo(importlib.metadata.version("sportcast"))

@@ -1,0 +1,50 @@
+"""Connections to NATS and PostgreSQL, and the version probes behind /health."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import nats
+from nats.aio.client import Client as NATS
+
+
+async def connect_nats(url: str, *, name: str = "sportcast") -> NATS:
+    # Reconnect forever: a restarted server is picked up without restarting sportcast.
+    return await nats.connect(
+        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=5
+    )
+
+
+def nats_server_version(nc: NATS) -> str:
+    info = nc._server_info  # the INFO block the server sent on connect
+    return str(info.get("version", "unknown"))
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{database}"))
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database named in ``url`` if it does not exist yet."""
+    database = urlsplit(url).path.lstrip("/") or "postgres"
+    admin = await asyncpg.connect(_with_database(url, "postgres"))
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database)
+        if not exists:
+            await admin.execute(f'CREATE DATABASE "{database}"')
+    finally:
+        await admin.close()
+
+
+async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+    assert pool is not None
+    return pool
+
+
+async def postgres_server_version(pool: asyncpg.Pool) -> str:
+    async with asyncio.timeout(2):
+        return str(await pool.fetchval("SHOW server_version"))

@@ -1,0 +1,77 @@
+"""The embedded dev stack: nats-server and PostgreSQL as child processes in one data directory.
+
+Services already running at configured URLs are used instead of starting new ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from infra.embedded.nats import EmbeddedNats, NatsConfig
+from infra.embedded.postgres import EmbeddedPostgres, PostgresConfig
+from infra.settings import Durability, Settings
+
+
+@dataclass
+class StackEndpoints:
+    nats_url: str
+    postgres_url: str
+    started: list[str] = field(default_factory=list)  # which services this stack started
+
+
+class EmbeddedStack:
+    """Context manager: starts what is not configured as already running, stops it on exit."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.nats: EmbeddedNats | None = None
+        self.postgres: EmbeddedPostgres | None = None
+
+    def start(self) -> StackEndpoints:
+        s = self.settings
+        s.state_dir.mkdir(parents=True, exist_ok=True)
+        endpoints = StackEndpoints(nats_url=s.nats_url or "", postgres_url=s.postgres_url or "")
+        try:
+            if not s.nats_url:
+                self.nats = EmbeddedNats(
+                    NatsConfig(
+                        store_dir=s.state_dir / "nats",
+                        port=s.nats_port,
+                        monitor_port=s.nats_monitor_port,
+                        sync_always=s.durability is Durability.FSYNC,
+                        max_payload=s.max_payload_bytes,
+                    )
+                )
+                self.nats.start()
+                endpoints.nats_url = self.nats.url
+                endpoints.started.append("nats-server")
+            if not s.postgres_url:
+                self.postgres = EmbeddedPostgres(
+                    PostgresConfig(data_dir=s.state_dir / "postgres", port=s.postgres_port)
+                )
+                self.postgres.start()
+                endpoints.postgres_url = self.postgres.url(s.postgres_database)
+                endpoints.started.append("postgresql")
+        except BaseException:
+            self.stop()
+            raise
+        return endpoints
+
+    def stop(self) -> None:
+        # Reverse start order; each stop is idempotent.
+        if self.postgres is not None:
+            self.postgres.stop()
+        if self.nats is not None:
+            self.nats.stop()
+
+    def __enter__(self) -> StackEndpoints:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,64 @@
+"""Typed settings, read once by the composition root (never at import time)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+import platformdirs
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Durability(StrEnum):
+    """How an acknowledged event is protected (see docs/adr/0003)."""
+
+    FSYNC = "fsync"  # every acknowledged event is on disk (nats-server sync_interval: always)
+    REPLICATED = "replicated"  # server default flush; safety from R3 replication
+
+
+def default_state_dir() -> Path:
+    return Path(platformdirs.user_data_dir("sportcast", appauthor=False))
+
+
+def default_datasets_dir() -> Path:
+    return Path("../shared/data")
+
+
+class Settings(BaseSettings):
+    """Every tunable of sportcast. Environment variables use the prefix ``SPORTCAST_``."""
+
+    model_config = SettingsConfigDict(env_prefix="SPORTCAST_", env_file=".env", extra="ignore")
+
+    state_dir: Path = Field(
+        default_factory=default_state_dir,
+        description="Where the embedded stack keeps NATS and PostgreSQL data.",
+    )
+    data_dir: Path = Field(
+        default_factory=default_datasets_dir,
+        description="The public sports datasets (football/, nba/, worldcup/).",
+    )
+
+    nats_url: str | None = Field(
+        default=None, description="Use this running NATS server instead of starting one."
+    )
+    nats_port: int = Field(default=4222, ge=1, le=65535)
+    nats_monitor_port: int = Field(default=8222, ge=1, le=65535)
+    postgres_url: str | None = Field(
+        default=None, description="Use this running PostgreSQL instead of starting one."
+    )
+    postgres_port: int = Field(default=5433, ge=1, le=65535)
+    postgres_database: str = "sportcast"
+
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = Field(default=8000, ge=1, le=65535)
+
+    durability: Durability = Durability.FSYNC
+    stream_name: str = "SPORTCAST_EVENTS"
+    stream_replicas: int = Field(default=1, ge=1, le=5)
+    max_payload_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    otel_exporter_endpoint: str | None = Field(
+        default=None, description="OTLP/gRPC endpoint; traces are not exported when unset."
+    )
+    log_level: str = "INFO"

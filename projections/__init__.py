@@ -1,0 +1,1 @@
+"""Projections: which events each read model handles and how it updates its view."""

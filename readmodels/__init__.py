@@ -1,0 +1,1 @@
+"""The read side's storage and queries (PostgreSQL views, analytics tables)."""

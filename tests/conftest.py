@@ -1,0 +1,83 @@
+"""Shared fixtures: a real nats-server and a real PostgreSQL, started once per test session.
+
+Tests that need isolation get a fresh database (``postgres_url``) or a unique name to build a
+fresh JetStream stream from (``unique_name``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from infra.embedded.nats import EmbeddedNats, NatsConfig
+from infra.embedded.ports import free_port
+from infra.embedded.postgres import EmbeddedPostgres, PostgresConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+_LAYER_MARKERS = ("unit", "contract", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # The folder a test lives in is its layer: tests/unit -> @unit, and so on.
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(ROOT / "tests").parts
+        if parts and parts[0] in _LAYER_MARKERS:
+            item.add_marker(parts[0] if parts[0] != "contract" else "integration")
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    server = EmbeddedNats(
+        NatsConfig(
+            store_dir=tmp_path_factory.mktemp("nats"),
+            port=free_port(),
+            monitor_port=free_port(),
+            sync_always=False,  # speed here; durability tests start their own server
+        )
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def nats_url(nats_server: EmbeddedNats) -> str:
+    return nats_server.url
+
+
+@pytest.fixture
+def unique_name() -> str:
+    """A name no other test uses: for a fresh JetStream stream, bucket or consumer."""
+    return f"T{uuid.uuid4().hex[:12].upper()}"
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(
+        PostgresConfig(data_dir=tmp_path_factory.mktemp("postgres"), port=free_port())
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: EmbeddedPostgres) -> Iterator[str]:
+    """A fresh, empty database for this test, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(postgres_server.url("postgres"))
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    yield postgres_server.url(name)
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
