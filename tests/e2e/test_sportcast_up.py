@@ -1,0 +1,181 @@
+"""`sportcast up` end to end: a real process, real nats-server and PostgreSQL children."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import nats
+import psutil
+import pytest
+
+from infra.embedded.ports import free_port
+
+pytestmark = pytest.mark.slow
+
+SPORTCAST = str(Path(sys.executable).parent / "sportcast")
+
+
+@dataclass
+class Ports:
+    nats: int
+    monitor: int
+    postgres: int
+    gateway: int
+
+    def env(self, data_dir: Path) -> dict[str, str]:
+        return {
+            **{k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")},
+            "SPORTCAST_STATE_DIR": str(data_dir),
+            "SPORTCAST_NATS_PORT": str(self.nats),
+            "SPORTCAST_NATS_MONITOR_PORT": str(self.monitor),
+            "SPORTCAST_POSTGRES_PORT": str(self.postgres),
+            "SPORTCAST_GATEWAY_PORT": str(self.gateway),
+        }
+
+
+@pytest.fixture
+def ports() -> Ports:
+    return Ports(free_port(), free_port(), free_port(), free_port())
+
+
+def start(data_dir: Path, ports: Ports) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [SPORTCAST, "up"],
+        env=ports.env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def wait_healthy(proc: subprocess.Popen[str], port: int, timeout: float = 90) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            output = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"sportcast up exited early:\n{output}")
+        try:
+            response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+            if response.status_code == 200:
+                body: dict[str, object] = response.json()
+                return body
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("gateway never became healthy")
+
+
+def children_of(pid: int) -> list[psutil.Process]:
+    return psutil.Process(pid).children(recursive=True)
+
+
+def interrupt(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    return out
+
+
+@pytest.fixture
+def stack(tmp_path: Path, ports: Ports) -> Iterator[tuple[subprocess.Popen[str], Path, Ports]]:
+    proc = start(tmp_path / "state", ports)
+    yield proc, tmp_path / "state", ports
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
+async def _publish_and_count(nats_url: str, publish: bool) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        if publish:
+            await js.add_stream(name="E2E", subjects=["e2e.>"])
+            await js.publish("e2e.one", b"survives a restart")
+        info = await js.stream_info("E2E")
+        return int(info.state.messages)
+    finally:
+        await nc.close()
+
+
+def test_up_serves_health_with_versions_and_sigint_leaves_no_orphans(
+    stack: tuple[subprocess.Popen[str], Path, Ports],
+) -> None:
+    proc, data_dir, ports = stack
+    body = wait_healthy(proc, ports.gateway)
+    services = body["services"]
+    assert isinstance(services, dict)
+    assert services["nats"]["version"].startswith("2.")
+    assert services["postgres"]["version"].split(".")[0].isdigit()
+
+    children = children_of(proc.pid)
+    names = {c.name() for c in children}
+    assert "nats-server" in names
+    assert "postgres" in names
+    output = interrupt(proc)
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output
+    time.sleep(0.5)
+    assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
+    assert (data_dir / "postgres" / "pgdata" / "PG_VERSION").exists()
+
+
+def test_second_start_resumes_with_stored_events(tmp_path: Path, ports: Ports) -> None:
+    data_dir = tmp_path / "state"
+    nats_url = f"nats://127.0.0.1:{ports.nats}"
+    first = start(data_dir, ports)
+    try:
+        wait_healthy(first, ports.gateway)
+        assert asyncio.run(_publish_and_count(nats_url, publish=True)) == 1
+    finally:
+        interrupt(first)
+    second = start(data_dir, ports)
+    try:
+        wait_healthy(second, ports.gateway)
+        assert asyncio.run(_publish_and_count(nats_url, publish=False)) == 1
+    finally:
+        interrupt(second)
+
+
+def test_port_in_use_is_a_clear_error_not_a_traceback(tmp_path: Path, ports: Ports) -> None:
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", ports.nats))
+        squatter.listen()
+        result = subprocess.run(
+            [SPORTCAST, "up"], env=ports.env(tmp_path), capture_output=True, text=True, timeout=60
+        )
+    assert result.returncode == 2
+    assert "[port-in-use]" in result.stderr
+    assert str(ports.nats) in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_services_already_running_at_configured_urls_are_used(
+    tmp_path: Path, ports: Ports, nats_url: str, postgres_server: object
+) -> None:
+    from infra.embedded.postgres import EmbeddedPostgres
+
+    assert isinstance(postgres_server, EmbeddedPostgres)
+    env = {
+        **ports.env(tmp_path / "state"),
+        "SPORTCAST_NATS_URL": nats_url,
+        "SPORTCAST_POSTGRES_URL": postgres_server.url("sportcast_external"),
+    }
+    proc = subprocess.Popen(
+        [SPORTCAST, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        wait_healthy(proc, ports.gateway)
+        assert {c.name() for c in children_of(proc.pid)} & {"nats-server", "postgres"} == set()
+        assert not (tmp_path / "state" / "nats").exists()
+    finally:
+        interrupt(proc)
