@@ -1,0 +1,1 @@
+"""Feed adapters: where events come from (datasets, the simulator, HTTP ingest)."""
