@@ -1,0 +1,144 @@
+"""The quarantine: feed payloads that were refused, kept byte for byte with the reason.
+
+A JetStream stream of its own (never the event store): a held payload lives on the subject
+``quarantine.held.<source>.<content hash>``, published with an expected last subject sequence of
+0, so the same bad payload is held once however often a feed re-sends it, even after the
+duplicate window. Retries record their outcome on ``quarantine.resolved.<held seq>``. Nothing is
+ever deleted: the stream denies delete and purge.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import APIError, NotFoundError
+
+STREAM = "SPORTCAST_QUARANTINE"
+_WRONG_LAST_SEQUENCE = 10071
+_TOKEN = re.compile(r"[^A-Za-z0-9_-]")
+
+H_REASON_CODE = "Sportcast-Reason-Code"
+H_REASON = "Sportcast-Reason"
+H_SOURCE = "Sportcast-Source"
+H_KIND = "Sportcast-Kind"
+H_ORIGIN = "Sportcast-Origin"
+H_RECEIVED_AT = "Sportcast-Received-At"
+H_OUTCOME = "Sportcast-Outcome"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HeldPayload:
+    seq: int
+    source: str
+    kind: str
+    reason_code: str
+    reason: str
+    origin: str
+    received_at: str
+    raw: bytes
+    resolution: str | None = None  # outcome of the latest retry, if any
+
+
+def _token(value: str) -> str:
+    return _TOKEN.sub("_", value) or "_"
+
+
+class Quarantine:
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        stream: str = STREAM,
+        prefix: str = "quarantine",
+        replicas: int = 1,
+    ) -> None:
+        self.js, self.stream, self.prefix, self.replicas = js, stream, prefix, replicas
+
+    async def ensure_stream(self) -> None:
+        config = StreamConfig(
+            name=self.stream,
+            subjects=[f"{self.prefix}.>"],
+            storage=StorageType.FILE,
+            num_replicas=self.replicas,
+            deny_delete=True,
+            deny_purge=True,
+            allow_direct=True,
+        )
+        try:
+            await self.js.add_stream(config)
+        except APIError as exc:
+            if exc.err_code != 10058:  # stream name already in use with another config
+                raise
+
+    async def hold(
+        self, *, raw: bytes, source: str, kind: str, reason_code: str, reason: str, origin: str = ""
+    ) -> int:
+        """Keep ``raw`` with its reason; return its sequence (the existing one if already held)."""
+        subject = f"{self.prefix}.held.{_token(source)}.{hashlib.sha256(raw).hexdigest()[:40]}"
+        headers = {
+            H_REASON_CODE: reason_code,
+            H_REASON: reason[:4000],
+            H_SOURCE: source,
+            H_KIND: kind,
+            H_ORIGIN: origin,
+            H_RECEIVED_AT: datetime.now(UTC).isoformat(),
+            "Nats-Expected-Last-Subject-Sequence": "0",
+        }
+        try:
+            return int((await self.js.publish(subject, raw, headers=headers)).seq)
+        except APIError as exc:
+            if exc.err_code != _WRONG_LAST_SEQUENCE:
+                raise
+            existing = await self.js.get_last_msg(self.stream, subject)
+            return int(existing.seq or 0)
+
+    async def show(self, seq: int) -> HeldPayload:
+        msg = await self.js.get_msg(self.stream, seq)
+        if msg.subject is None or not msg.subject.startswith(f"{self.prefix}.held."):
+            raise LookupError(f"quarantine entry {seq} does not exist")
+        resolution = None
+        try:
+            resolved = await self.js.get_last_msg(self.stream, f"{self.prefix}.resolved.{seq}")
+            resolution = (resolved.headers or {}).get(H_OUTCOME)
+        except NotFoundError:
+            pass
+        h = msg.headers or {}
+        return HeldPayload(
+            seq=seq,
+            source=h.get(H_SOURCE, ""),
+            kind=h.get(H_KIND, ""),
+            reason_code=h.get(H_REASON_CODE, ""),
+            reason=h.get(H_REASON, ""),
+            origin=h.get(H_ORIGIN, ""),
+            received_at=h.get(H_RECEIVED_AT, ""),
+            raw=msg.data or b"",
+            resolution=resolution,
+        )
+
+    async def list(self, *, source: str | None = None, limit: int = 1000) -> list[HeldPayload]:
+        """Held payloads in arrival order (oldest first), with their latest retry outcome."""
+        held = f"{self.prefix}.held"
+        subject = f"{held}.{_token(source)}.*" if source else f"{held}.>"
+        seqs: list[int] = []
+        sub = await self.js.subscribe(subject, ordered_consumer=True)
+        try:
+            while len(seqs) < limit:
+                try:
+                    msg = await sub.next_msg(timeout=1.0)
+                except TimeoutError:
+                    break
+                seqs.append(msg.metadata.sequence.stream)
+                if msg.metadata.num_pending == 0:
+                    break
+        finally:
+            await sub.unsubscribe()
+        return [await self.show(seq) for seq in seqs]
+
+    async def resolve(self, seq: int, outcome: str) -> None:
+        """Record the outcome of a retry (the payload itself stays held for the record)."""
+        await self.js.publish(f"{self.prefix}.resolved.{seq}", b"", headers={H_OUTCOME: outcome})

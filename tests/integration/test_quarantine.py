@@ -1,0 +1,76 @@
+"""Refused payloads are kept byte for byte, once, with their reason; nothing can delete them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.js.errors import APIError
+
+from infra.feeds.quarantine import Quarantine
+
+
+@pytest.fixture
+async def quarantine(nats_url: str, unique_name: str) -> AsyncIterator[Quarantine]:
+    nc: Client = await nats.connect(nats_url)
+    q = Quarantine(nc.jetstream(), stream=unique_name, prefix=unique_name.lower())
+    await q.ensure_stream()
+    yield q
+    await nc.close()
+
+
+async def test_held_payload_keeps_raw_bytes_and_reason(quarantine: Quarantine) -> None:
+    raw = b'{"home": "0.5", "draw": "3.1"}\xff not even utf-8'
+    seq = await quarantine.hold(
+        raw=raw,
+        source="acme-odds",
+        kind="odds",
+        reason_code="impossible-book",
+        reason="implied probabilities sum to 0.93 < 1",
+        origin="football/x.csv:17",
+    )
+    held = await quarantine.show(seq)
+    assert held.raw == raw
+    assert held.reason_code == "impossible-book"
+    assert held.origin == "football/x.csv:17"
+    assert held.resolution is None
+
+
+async def test_the_same_payload_is_held_once_however_often_it_is_sent(
+    quarantine: Quarantine,
+) -> None:
+    args = dict(raw=b"bad", source="feed-a", kind="odds", reason_code="invalid-price", reason="x")
+    first = await quarantine.hold(**args)  # type: ignore[arg-type]
+    again = await quarantine.hold(**args)  # type: ignore[arg-type]
+    other = await quarantine.hold(**{**args, "raw": b"also bad"})  # type: ignore[arg-type]
+    assert again == first
+    assert other != first
+    assert [h.seq for h in await quarantine.list()] == [first, other]
+
+
+async def test_list_filters_by_source_and_shows_retry_outcomes(quarantine: Quarantine) -> None:
+    a = await quarantine.hold(raw=b"1", source="a", kind="k", reason_code="c", reason="r")
+    b = await quarantine.hold(raw=b"2", source="b", kind="k", reason_code="c", reason="r")
+    await quarantine.resolve(a, "accepted at position 42")
+    only_a = await quarantine.list(source="a")
+    assert [h.seq for h in only_a] == [a]
+    assert only_a[0].resolution == "accepted at position 42"
+    assert (await quarantine.show(b)).resolution is None
+
+
+async def test_quarantine_cannot_be_purged_or_pruned(quarantine: Quarantine) -> None:
+    seq = await quarantine.hold(raw=b"keep me", source="a", kind="k", reason_code="c", reason="r")
+    with pytest.raises(APIError):
+        await quarantine.js.purge_stream(quarantine.stream)
+    with pytest.raises(APIError):
+        await quarantine.js.delete_msg(quarantine.stream, seq)
+    assert (await quarantine.show(seq)).raw == b"keep me"
+
+
+async def test_showing_an_unknown_entry_is_a_clear_error(quarantine: Quarantine) -> None:
+    seq = await quarantine.hold(raw=b"x", source="a", kind="k", reason_code="c", reason="r")
+    await quarantine.resolve(seq, "accepted")
+    with pytest.raises(LookupError, match="does not exist"):
+        await quarantine.show(seq + 1)  # the resolution record, not a held payload
