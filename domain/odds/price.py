@@ -1,0 +1,113 @@
+"""A single price as the feed sent it, and its exact value as decimal odds.
+
+Prices are parsed into :class:`fractions.Fraction` so that conversions between the three formats
+are exact (``11/10`` = ``+110`` = ``2.1``; ``-150`` = ``2/3`` = 5/3). Floats appear only where the
+margin is removed. The raw string is kept untouched for provenance.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from enum import StrEnum
+from fractions import Fraction
+
+from domain.errors import InvalidPrice
+
+_DECIMAL = re.compile(r"\d+(\.\d+)?")
+_FRACTIONAL = re.compile(r"(\d+)\s*/\s*(\d+)")
+_AMERICAN = re.compile(r"[+-]?\d+(\.\d+)?")
+_EVENS = {"evens", "evs", "even"}
+_HUNDRED = Fraction(100)
+
+
+class PriceFormat(StrEnum):
+    DECIMAL = "decimal"
+    """European odds: total return per unit staked, e.g. ``2.10``."""
+    FRACTIONAL = "fractional"
+    """UK odds: profit over stake, e.g. ``11/10`` (``evens`` = ``1/1``)."""
+    AMERICAN = "american"
+    """Moneyline: ``+110`` wins 110 per 100 staked, ``-150`` stakes 150 to win 100."""
+
+
+@dataclass(frozen=True)
+class Price:
+    raw: str
+    """Exactly as received."""
+    format: PriceFormat
+    decimal: Fraction
+    """The exact decimal odds; always greater than 1."""
+
+    @classmethod
+    def parse(cls, raw: str, price_format: PriceFormat) -> Price:
+        return cls(raw=raw, format=price_format, decimal=decimal_odds(raw, price_format))
+
+    @property
+    def implied_probability(self) -> Fraction:
+        return 1 / self.decimal
+
+
+def decimal_odds(raw: str, price_format: PriceFormat) -> Fraction:
+    """The exact decimal odds of ``raw``; raises :class:`InvalidPrice` for anything else."""
+    text = raw.strip()
+    if price_format == PriceFormat.DECIMAL:
+        if not _DECIMAL.fullmatch(text):
+            raise InvalidPrice(f"{raw!r} is not a decimal price (expected e.g. '2.10')")
+        value = Fraction(text)
+    elif price_format == PriceFormat.FRACTIONAL:
+        value = 1 + _fractional_profit(raw, text)
+    else:
+        value = 1 + _american_profit(raw, text)
+    if value <= 1:
+        raise InvalidPrice(
+            f"{price_format} price {raw!r} is decimal odds {float(value):g}: "
+            "a price must return more than the stake (decimal odds above 1.0)"
+        )
+    return value
+
+
+def _fractional_profit(raw: str, text: str) -> Fraction:
+    if text.casefold() in _EVENS:
+        return Fraction(1)
+    match = _FRACTIONAL.fullmatch(text)
+    if match is None:
+        raise InvalidPrice(f"{raw!r} is not a fractional price (expected e.g. '11/10')")
+    numerator, denominator = int(match[1]), int(match[2])
+    if denominator == 0:
+        raise InvalidPrice(f"fractional price {raw!r} has a zero denominator")
+    return Fraction(numerator, denominator)
+
+
+def _american_profit(raw: str, text: str) -> Fraction:
+    if not _AMERICAN.fullmatch(text):
+        raise InvalidPrice(f"{raw!r} is not an American price (expected e.g. '+110' or '-150')")
+    line = Fraction(text)
+    if abs(line) < _HUNDRED:
+        raise InvalidPrice(f"American price {raw!r} is between -100 and +100: no such price exists")
+    return line / _HUNDRED if line > 0 else _HUNDRED / -line
+
+
+def format_decimal(decimal: Fraction, places: int = 2) -> str:
+    """Decimal odds rounded half-up to ``places`` (2 is the market convention)."""
+    exact = Decimal(decimal.numerator) / Decimal(decimal.denominator)
+    return str(exact.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+
+def format_fractional(decimal: Fraction) -> str:
+    """Exact fractional odds in lowest terms: ``Fraction(21, 10)`` -> ``'11/10'``."""
+    profit = decimal - 1
+    return f"{profit.numerator}/{profit.denominator}"
+
+
+def format_american(decimal: Fraction, places: int = 2) -> str:
+    """American odds, signed, rounded half-up to ``places`` with trailing zeros dropped.
+
+    Evens is written ``+100`` (``-100`` means the same price).
+    """
+    profit = decimal - 1
+    line = profit * _HUNDRED if profit >= 1 else -_HUNDRED / profit
+    text = format_decimal(line, places)
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text if text.startswith("-") else f"+{text}"
