@@ -1,0 +1,138 @@
+"""The ingestion service stores each command's events once, with a receipt, or rejects it whole.
+
+Runs on eventsourcing's in-memory (POPO) recorder; the same service on the JetStream event store
+is covered by the integration tests.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from commands.fixture import FinishFixture, RecordGoal, ScheduleFixture, StartFixture
+from commands.ingestion import FeedIngestion
+from commands.odds import RecordOdds
+from domain.errors import DomainError
+from domain.fixture import Fixture
+from domain.odds import MarginMethod, Market, Outcome, PriceFormat, QuoteStage
+from domain.odds_book import OddsBook
+from domain.provenance import Provenance
+from domain.score import Score
+from domain.sport import Side, Sport
+
+KICKOFF = datetime(2016, 3, 5, 12, 45, tzinfo=UTC)
+FEED = Provenance(source="feed", received_at=KICKOFF, source_event_id="42", payload_ref="sha256:x")
+SCHEDULE = ScheduleFixture(
+    idempotency_key="schedule-1",
+    provenance=FEED,
+    sport=Sport.FOOTBALL,
+    competition="premier-league",
+    season="2015-2016",
+    home="Arsenal",
+    away="Spurs",
+    kickoff=KICKOFF,
+)
+FID = SCHEDULE.fixture_id
+
+
+def odds(key: str, prices: tuple[str, str, str] = ("2.10", "3.40", "3.60")) -> RecordOdds:
+    return RecordOdds(
+        idempotency_key=key,
+        provenance=FEED,
+        fixture_id=FID,
+        source="market-average",
+        market=Market.MATCH_RESULT,
+        prices=dict(zip((Outcome.HOME, Outcome.DRAW, Outcome.AWAY), prices, strict=True)),
+        price_format=PriceFormat.DECIMAL,
+        margin_method=MarginMethod.SHIN,
+        quoted_at=KICKOFF - timedelta(days=2),
+        stage=QuoteStage.OPENING,
+    )
+
+
+@pytest.fixture
+def app() -> FeedIngestion:
+    return FeedIngestion(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+
+
+def stored(app: FeedIngestion) -> int:
+    return app.recorder.max_notification_id() or 0
+
+
+def test_accepted_command_reports_where_its_events_are(app: FeedIngestion) -> None:
+    accepted = app.handle(SCHEDULE)
+    assert accepted.aggregate_id == FID
+    assert (accepted.from_version, accepted.to_version) == (1, 1)
+    assert not accepted.duplicate
+    assert len(accepted.notification_ids) == 1
+    assert stored(app) == 2  # the event and its receipt
+
+
+def test_resending_a_key_stores_nothing_and_returns_the_original_outcome(
+    app: FeedIngestion,
+) -> None:
+    first = app.handle(SCHEDULE)
+    before = stored(app)
+    again = app.handle(SCHEDULE)
+    assert stored(app) == before
+    assert again.duplicate
+    assert (again.aggregate_id, again.from_version, again.to_version) == (
+        first.aggregate_id,
+        first.from_version,
+        first.to_version,
+    )
+
+
+def test_rejected_command_writes_nothing_and_says_why(app: FeedIngestion) -> None:
+    app.handle(SCHEDULE)
+    before = stored(app)
+    goal = RecordGoal(
+        idempotency_key="g1", provenance=FEED, fixture_id=FID, side=Side.HOME, minute=3
+    )
+    with pytest.raises(DomainError) as rejected:
+        app.handle(goal)
+    assert rejected.value.code == "fixture-not-started"
+    assert stored(app) == before
+    # the key was not used up by the rejection: once the match starts, the same goal is accepted
+    app.handle(StartFixture(idempotency_key="ko", provenance=FEED, fixture_id=FID))
+    assert not app.handle(goal).duplicate
+
+
+def test_events_round_trip_through_the_store_with_their_value_objects(app: FeedIngestion) -> None:
+    app.handle(SCHEDULE)
+    app.handle(StartFixture(idempotency_key="ko", provenance=FEED, fixture_id=FID))
+    app.handle(
+        RecordGoal(idempotency_key="g1", provenance=FEED, fixture_id=FID, side=Side.AWAY, minute=9)
+    )
+    fixture = app.repository.get(FID)
+    assert isinstance(fixture, Fixture)
+    assert fixture.score == Score(0, 1)
+    events = list(app.events.get(FID))
+    assert all(e.provenance == FEED for e in events)  # type: ignore[attr-defined]
+
+
+def test_odds_go_to_their_book_and_stop_after_the_result(app: FeedIngestion) -> None:
+    app.handle(SCHEDULE)
+    accepted = app.handle(odds("o1"))
+    book = app.repository.get(accepted.aggregate_id)
+    assert isinstance(book, OddsBook)
+    assert book.opening is not None
+    assert book.opening.raw_prices == ("2.10", "3.40", "3.60")
+    assert abs(sum(book.opening.probabilities) - 1) < 1e-9
+    app.handle(StartFixture(idempotency_key="ko", provenance=FEED, fixture_id=FID))
+    app.handle(
+        FinishFixture(idempotency_key="ft", provenance=FEED, fixture_id=FID, score=Score(1, 0))
+    )
+    with pytest.raises(DomainError) as rejected:
+        app.handle(odds("o2"))
+    assert rejected.value.code == "odds-after-result"
+
+
+def test_impossible_prices_are_rejected_before_anything_is_stored(app: FeedIngestion) -> None:
+    app.handle(SCHEDULE)
+    before = stored(app)
+    with pytest.raises(DomainError) as rejected:
+        app.handle(odds("bad", ("3.50", "3.60", "3.70")))  # implied probabilities sum to 0.83
+    assert rejected.value.code == "impossible-book"
+    assert stored(app) == before
