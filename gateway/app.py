@@ -8,7 +8,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from fastapi import FastAPI
 
 from gateway import health
-from gateway.ports import VersionProbe
+from gateway.ingest import router as ingest
+from gateway.ports import FeedIntake, VersionProbe
 from gateway.problems import install_problem_handlers
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -19,9 +20,20 @@ async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
 
 
-def create_app(*, version_probes: list[VersionProbe], lifespan: Lifespan = _no_lifespan) -> FastAPI:
+def create_app(
+    *,
+    version_probes: list[VersionProbe],
+    feed_intake: FeedIntake | None = None,
+    feed_tokens: dict[str, str] | None = None,
+    lifespan: Lifespan = _no_lifespan,
+) -> FastAPI:
+    """``feed_tokens`` maps each feed provider's bearer token to the provider's name."""
     app = FastAPI(title="sportcast", lifespan=lifespan)
     app.state.version_probes = version_probes
+    app.state.feed_intake = feed_intake
+    app.state.feed_tokens = dict(feed_tokens or {})
     install_problem_handlers(app)
     app.include_router(health.router)
+    if feed_intake is not None:
+        app.include_router(ingest.router)
     return app

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from commands.ingestion import Accepted, FeedCommand
+
 
 class VersionProbe(Protocol):
     """Reports the version of one backing service, raising if it cannot be reached."""
@@ -11,3 +13,21 @@ class VersionProbe(Protocol):
     name: str
 
     async def version(self) -> str: ...
+
+
+class FeedIntake(Protocol):
+    """Where feed payloads go: raw bytes kept, commands applied, refusals quarantined."""
+
+    async def keep_raw(self, raw: bytes) -> str:
+        """Store the payload as received; return its reference (``sha256:<hex>``)."""
+        ...
+
+    async def submit(self, command: FeedCommand) -> Accepted:
+        """Apply the command; raises DomainError when the domain refuses it."""
+        ...
+
+    async def quarantine(
+        self, *, raw: bytes, source: str, kind: str, reason_code: str, reason: str
+    ) -> int:
+        """Keep a refused payload with its reason; return its quarantine sequence."""
+        ...

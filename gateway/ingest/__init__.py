@@ -1,0 +1,1 @@
+"""HTTP ingest for feed providers: fixtures, odds and match events."""

@@ -1,0 +1,183 @@
+"""POST endpoints for feed providers. Accepted: 202 with where the events are. Refused:
+problem+json with the reason's code, and the payload kept in the quarantine with that reason.
+
+Bodies are read raw and validated here (not by FastAPI) so that a payload that fails
+validation can still be quarantined byte for byte.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from domain.errors import DomainError
+from domain.provenance import Provenance
+from gateway.ingest.auth import FeedProvider
+from gateway.ingest.schemas import FixtureIn, MatchEventIn, OddsIn, to_command
+from gateway.ports import FeedIntake
+from gateway.problems import Problem
+
+router = APIRouter(prefix="/feeds", tags=["ingest"])
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+
+class AcceptedPublic(BaseModel):
+    status: Literal["accepted", "duplicate"]
+    idempotency_key: str
+    aggregate_id: UUID
+    from_version: int
+    to_version: int
+    notification_ids: list[int]
+
+
+class InvalidPayload(Problem):
+    status = 422
+    code = "validation-error"
+    title = "The payload failed validation"
+
+
+class MissingIdempotencyKey(Problem):
+    status = 400
+    code = "idempotency-key-required"
+    title = "An idempotency key is required"
+
+
+class PayloadTooLarge(Problem):
+    status = 413
+    code = "payload-too-large"
+    title = "The payload is too large"
+
+
+class Refused(Problem):
+    """The domain refused the command; ``code`` is the DomainError's own stable code."""
+
+    status = 422
+    title = "The feed message was refused"
+
+    def __init__(self, error: DomainError, **extensions: Any) -> None:
+        super().__init__(str(error), **extensions)
+        self.code = error.code
+
+
+def _intake(request: Request) -> FeedIntake:
+    intake: FeedIntake = request.app.state.feed_intake
+    return intake
+
+
+IntakeDep = Annotated[FeedIntake, Depends(_intake)]
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+_FIXTURE = TypeAdapter[Any](FixtureIn)
+_MATCH_EVENT = TypeAdapter[Any](MatchEventIn)
+_ODDS = TypeAdapter[Any](OddsIn)
+
+
+async def _ingest(
+    *,
+    request: Request,
+    provider: str,
+    intake: FeedIntake,
+    header_key: str | None,
+    adapter: TypeAdapter[Any],
+    kind: str,
+) -> JSONResponse:
+    raw = await request.body()
+    received_at = datetime.now(UTC)
+
+    async def refuse(code: str, reason: str) -> int:
+        return await intake.quarantine(
+            raw=raw, source=provider, kind=kind, reason_code=code, reason=reason
+        )
+
+    if len(raw) > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(f"{len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    try:
+        payload = adapter.validate_json(raw)
+    except ValidationError as exc:
+        errors = [
+            {"location": list(e["loc"]), "message": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False)
+        ]
+        detail = "; ".join(f"{'.'.join(map(str, e['location']))}: {e['message']}" for e in errors)
+        seq = await refuse("validation-error", detail)
+        raise InvalidPayload(detail, errors=errors, quarantine_seq=seq) from exc
+    event_id = payload.event_id
+    key = header_key or event_id
+    if not key:
+        reason = "send an Idempotency-Key header or an event_id in the payload"
+        seq = await refuse("idempotency-key-required", reason)
+        raise MissingIdempotencyKey(reason, quarantine_seq=seq)
+    key = f"{provider}:{key}"
+    try:
+        provenance = Provenance(
+            source=provider,
+            received_at=received_at,
+            source_event_id=event_id,
+            payload_ref=await intake.keep_raw(raw),
+        )
+        command = to_command(payload, key=key, provenance=provenance, source=provider)
+        accepted = await intake.submit(command)
+    except DomainError as exc:
+        seq = await refuse(exc.code, str(exc))
+        raise Refused(exc, quarantine_seq=seq) from exc
+    body = AcceptedPublic(
+        status="duplicate" if accepted.duplicate else "accepted",
+        idempotency_key=key,
+        aggregate_id=accepted.aggregate_id,
+        from_version=accepted.from_version,
+        to_version=accepted.to_version,
+        notification_ids=list(accepted.notification_ids),
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=202)
+
+
+@router.post("/fixtures", status_code=202, response_model=AcceptedPublic)
+async def post_fixture(
+    request: Request, provider: FeedProvider, intake: IntakeDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    """A fixture message: ``scheduled``, ``rescheduled``, ``postponed`` or ``abandoned``."""
+    return await _ingest(
+        request=request,
+        provider=provider,
+        intake=intake,
+        header_key=key,
+        adapter=_FIXTURE,
+        kind="fixture",
+    )
+
+
+@router.post("/match-events", status_code=202, response_model=AcceptedPublic)
+async def post_match_event(
+    request: Request, provider: FeedProvider, intake: IntakeDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    """An in-match message: ``started``, ``goal``, ``card``, ``period-ended``, ``finished``,
+    ``result-corrected``."""
+    return await _ingest(
+        request=request,
+        provider=provider,
+        intake=intake,
+        header_key=key,
+        adapter=_MATCH_EVENT,
+        kind="match-event",
+    )
+
+
+@router.post("/odds", status_code=202, response_model=AcceptedPublic)
+async def post_odds(
+    request: Request, provider: FeedProvider, intake: IntakeDep, key: IdempotencyKey = None
+) -> JSONResponse:
+    """A quote for one market of one fixture, prices exactly as the source sent them."""
+    return await _ingest(
+        request=request,
+        provider=provider,
+        intake=intake,
+        header_key=key,
+        adapter=_ODDS,
+        kind="odds",
+    )
