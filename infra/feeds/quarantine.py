@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import NotFoundError
+
+from infra.feeds.once import ensure_append_only_stream, publish_once
 
 STREAM = "SPORTCAST_QUARANTINE"
-_WRONG_LAST_SEQUENCE = 10071
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
 
 H_REASON_CODE = "Sportcast-Reason-Code"
@@ -60,20 +60,9 @@ class Quarantine:
         self.js, self.stream, self.prefix, self.replicas = js, stream, prefix, replicas
 
     async def ensure_stream(self) -> None:
-        config = StreamConfig(
-            name=self.stream,
-            subjects=[f"{self.prefix}.>"],
-            storage=StorageType.FILE,
-            num_replicas=self.replicas,
-            deny_delete=True,
-            deny_purge=True,
-            allow_direct=True,
+        await ensure_append_only_stream(
+            self.js, name=self.stream, subjects=[f"{self.prefix}.>"], replicas=self.replicas
         )
-        try:
-            await self.js.add_stream(config)
-        except APIError as exc:
-            if exc.err_code != 10058:  # stream name already in use with another config
-                raise
 
     async def hold(
         self, *, raw: bytes, source: str, kind: str, reason_code: str, reason: str, origin: str = ""
@@ -87,15 +76,8 @@ class Quarantine:
             H_KIND: kind,
             H_ORIGIN: origin,
             H_RECEIVED_AT: datetime.now(UTC).isoformat(),
-            "Nats-Expected-Last-Subject-Sequence": "0",
         }
-        try:
-            return int((await self.js.publish(subject, raw, headers=headers)).seq)
-        except APIError as exc:
-            if exc.err_code != _WRONG_LAST_SEQUENCE:
-                raise
-            existing = await self.js.get_last_msg(self.stream, subject)
-            return int(existing.seq or 0)
+        return await publish_once(self.js, self.stream, subject, raw, headers)
 
     async def show(self, seq: int) -> HeldPayload:
         msg = await self.js.get_msg(self.stream, seq)

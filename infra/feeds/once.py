@@ -1,0 +1,47 @@
+"""Publish a message at most once per subject, forever (not just within a duplicate window)."""
+
+from __future__ import annotations
+
+from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import APIError
+
+_WRONG_LAST_SEQUENCE = 10071
+_STREAM_NAME_IN_USE = 10058
+
+
+async def publish_once(
+    js: JetStreamContext, stream: str, subject: str, data: bytes, headers: dict[str, str]
+) -> int:
+    """Publish on ``subject`` only if nothing was ever published there; return the message's
+    stream sequence, the earlier one when it was already there."""
+    try:
+        ack = await js.publish(
+            subject, data, headers={**headers, "Nats-Expected-Last-Subject-Sequence": "0"}
+        )
+        return int(ack.seq)
+    except APIError as exc:
+        if exc.err_code != _WRONG_LAST_SEQUENCE:
+            raise
+    existing = await js.get_last_msg(stream, subject)
+    return int(existing.seq or 0)
+
+
+async def ensure_append_only_stream(
+    js: JetStreamContext, *, name: str, subjects: list[str], replicas: int
+) -> None:
+    """A file-backed stream that denies delete and purge and has no limits."""
+    config = StreamConfig(
+        name=name,
+        subjects=subjects,
+        storage=StorageType.FILE,
+        num_replicas=replicas,
+        deny_delete=True,
+        deny_purge=True,
+        allow_direct=True,
+    )
+    try:
+        await js.add_stream(config)
+    except APIError as exc:
+        if exc.err_code != _STREAM_NAME_IN_USE:
+            raise
