@@ -1,0 +1,214 @@
+"""Event store throughput and latency, JetStream module vs raw nats-py vs eventsourcing.postgres.
+
+Run: python -m benchmarks.bench_eventstore   (prints ``name value unit`` and ``peer:`` lines)
+Each durability mode gets its own nats-server in a temp dir; PostgreSQL is embedded too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import nats
+from eventsourcing.persistence import ApplicationRecorder, StoredEvent
+
+from infra.embedded.nats import EmbeddedNats, NatsConfig
+from infra.embedded.ports import free_port
+from infra.embedded.postgres import EmbeddedPostgres, PostgresConfig
+from infra.eventstore import JetStreamFactory
+
+PAYLOAD = b'{"fixture":"' + b"x" * 270 + b'"}'  # ~300-byte event, as in shared/README
+TOPIC = "domain.odds:OddsQuote.Recorded"
+WRITERS = 16
+
+
+def out(name: str, value: float, unit: str) -> None:
+    print(f"{name} {value:.3f} {unit}", flush=True)
+
+
+def events(n: int) -> list[StoredEvent]:
+    agg = uuid.uuid4()
+    return [StoredEvent(agg, v, TOPIC, PAYLOAD) for v in range(1, n + 1)]
+
+
+def concurrent_saves(
+    save: Callable[[Sequence[StoredEvent]], object], saves: int, size: int
+) -> float:
+    """Saves per second with WRITERS threads each saving new aggregates."""
+    work = [events(size) for _ in range(saves)]
+    with ThreadPoolExecutor(WRITERS) as pool:
+        list(pool.map(save, work[: WRITERS * 2]))  # warm up connections and caches
+        started = time.perf_counter()
+        list(pool.map(save, work[WRITERS * 2 :]))
+    return (saves - WRITERS * 2) / (time.perf_counter() - started)
+
+
+def sequential_saves(save: Callable[[Sequence[StoredEvent]], object], saves: int) -> float:
+    work = [events(1) for _ in range(saves)]
+    started = time.perf_counter()
+    for w in work:
+        save(w)
+    return saves / (time.perf_counter() - started)
+
+
+async def raw_nats(url: str, stream: str, *, singles: int, batches: int) -> tuple[float, float]:
+    """Raw nats-py: acknowledged single publishes, and atomic 10-message batches (16 in flight)."""
+    nc = await nats.connect(url)
+    cfg = {"name": stream, "subjects": [f"{stream}.>"], "storage": "file", "allow_atomic": True}
+    await nc.request(f"$JS.API.STREAM.CREATE.{stream}", json.dumps(cfg).encode(), timeout=10)
+    sem = asyncio.Semaphore(WRITERS)
+
+    async def single(i: int) -> None:
+        async with sem:
+            headers = {"Nats-Expected-Last-Subject-Sequence": "0"}
+            await nc.request(f"{stream}.s{i}", PAYLOAD, timeout=10, headers=headers)
+
+    async def batch(i: int) -> None:
+        async with sem:
+            bid = uuid.uuid4().hex
+            for k in range(1, 10):
+                h = {"Nats-Batch-Id": bid, "Nats-Batch-Sequence": str(k)}
+                await nc.publish(f"{stream}.b{i}", PAYLOAD, headers=h)
+            h = {"Nats-Batch-Id": bid, "Nats-Batch-Sequence": "10", "Nats-Batch-Commit": "1"}
+            await nc.request(f"{stream}.b{i}", PAYLOAD, timeout=10, headers=h)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(single(i) for i in range(singles)))
+    single_rate = singles / (time.perf_counter() - started)
+    started = time.perf_counter()
+    await asyncio.gather(*(batch(i) for i in range(batches)))
+    batch_rate = batches * 10 / (time.perf_counter() - started)
+    await nc.close()
+    return single_rate, batch_rate
+
+
+def start_nats(root: Path, *, sync_always: bool) -> EmbeddedNats:
+    server = EmbeddedNats(
+        NatsConfig(
+            store_dir=root / ("fsync" if sync_always else "replicated"),
+            port=free_port(),
+            monitor_port=free_port(),
+            sync_always=sync_always,
+        )
+    )
+    server.start()
+    return server
+
+
+def jetstream_recorder(url: str) -> tuple[JetStreamFactory, ApplicationRecorder]:
+    factory = JetStreamFactory({"NATS_URL": url, "NATS_STREAM": f"B{uuid.uuid4().hex[:8]}"})
+    return factory, factory.application_recorder()
+
+
+def bench_mode(root: Path, mode: str, pg: dict[str, float]) -> None:
+    server = start_nats(root, sync_always=mode == "fsync")
+    try:
+        scale = 1 if mode == "fsync" else 3
+        raw_single, raw_batch = asyncio.run(
+            raw_nats(server.url, "RAW", singles=2000 * scale, batches=300 * scale)
+        )
+        out(f"{mode}.raw_nats.single_publishes", raw_single, "msg/s")
+        out(f"{mode}.raw_nats.atomic_batch10", raw_batch, "events/s")
+        factory, rec = jetstream_recorder(server.url)
+        try:
+            single = concurrent_saves(rec.insert_events, 3000 * scale, 1)
+            ten = concurrent_saves(rec.insert_events, 600 * scale, 10) * 10
+            seq = sequential_saves(rec.insert_events, 500)
+        finally:
+            factory.close()
+        out(f"{mode}.jetstream.single_event_saves", single, "saves/s")
+        out(f"{mode}.jetstream.ten_event_saves", ten, "events/s")
+        out(f"{mode}.jetstream.single_event_saves_one_writer", seq, "saves/s")
+        out(f"{mode}.ratio.single_saves_vs_postgres", single / pg["single"], "x")
+        out(f"{mode}.ratio.ten_event_saves_vs_postgres", ten / pg["ten"], "x")
+        out(f"{mode}.ratio.single_saves_vs_raw_nats", single / raw_single, "x")
+        out(f"{mode}.ratio.ten_event_saves_vs_raw_batches", ten / raw_batch, "x")
+        if mode == "replicated":
+            bench_reads(server.url)
+    finally:
+        server.stop()
+
+
+def bench_reads(url: str) -> None:
+    factory, rec = jetstream_recorder(url)
+    try:
+        big = events(1000)
+        for i in range(0, 1000, 100):
+            rec.insert_events(big[i : i + 100])
+        timings = []
+        for _ in range(60):
+            started = time.perf_counter()
+            loaded = rec.select_events(big[0].originator_id)
+            timings.append((time.perf_counter() - started) * 1000)
+            assert len(loaded) == 1000
+        timings.sort()
+        out("aggregate_load_1000_events.p50", statistics.median(timings), "ms")
+        out("aggregate_load_1000_events.p99", timings[int(len(timings) * 0.99) - 1], "ms")
+
+        with ThreadPoolExecutor(WRITERS) as pool:
+            list(pool.map(rec.insert_events, [events(100) for _ in range(990)]))
+        started = time.perf_counter()
+        seen, start = 0, 0
+        while True:
+            page = rec.select_notifications(start, 10_000, inclusive_of_start=False)
+            if not page:
+                break
+            seen += len(page)
+            start = page[-1].id
+        rate = seen / (time.perf_counter() - started)
+        out("select_notifications_100k.events", seen, "events")
+        out("select_notifications_100k.rate", rate, "events/s")
+    finally:
+        factory.close()
+
+
+def bench_postgres(root: Path) -> dict[str, float]:
+    from eventsourcing.postgres import PostgresFactory
+
+    server = EmbeddedPostgres(PostgresConfig(data_dir=root / "pg", port=free_port()))
+    server.start()
+    try:
+        factory = PostgresFactory(
+            {
+                "POSTGRES_DBNAME": "postgres",
+                "POSTGRES_HOST": server.config.host,
+                "POSTGRES_PORT": str(server.config.port),
+                "POSTGRES_USER": server.config.superuser,
+                "POSTGRES_PASSWORD": "",
+                "POSTGRES_POOL_SIZE": str(WRITERS),
+                "POSTGRES_MAX_OVERFLOW": "4",
+            }
+        )
+        rec = factory.application_recorder()
+        single = concurrent_saves(rec.insert_events, 2000, 1)
+        ten = concurrent_saves(rec.insert_events, 600, 10) * 10
+        factory.close()
+    finally:
+        server.stop()
+    out("postgres.single_event_saves", single, "saves/s")
+    out("postgres.ten_event_saves", ten, "events/s")
+    return {"single": single, "ten": ten}
+
+
+def main() -> None:
+    print("peer: raw nats-py publishes of the same 300-byte payloads (same server, same run)")
+    print("peer: eventsourcing.postgres (psycopg) on embedded PostgreSQL 18, fsync on")
+    print(f"note: {WRITERS} concurrent writer threads; each save creates a new aggregate")
+    with tempfile.TemporaryDirectory(prefix="bench-eventstore-") as tmp:
+        root = Path(tmp)
+        pg = bench_postgres(root)
+        for mode in ("fsync", "replicated"):
+            bench_mode(root, mode, pg)
+    print(f"note: machine threads={threading.active_count()}")
+
+
+if __name__ == "__main__":
+    main()

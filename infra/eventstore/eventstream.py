@@ -1,0 +1,190 @@
+"""The synchronous face of one stream: what the recorders call, run on the NATS loop thread."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Sequence
+from uuid import UUID
+
+import nats.errors
+from eventsourcing.persistence import Notification, StoredEvent, Tracking
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from infra.eventstore.append import Appender
+from infra.eventstore.checkpoint import Checkpoint, write_checkpoint
+from infra.eventstore.errors import EventStoreUnavailable
+from infra.eventstore.heads import Head
+from infra.eventstore.link import NatsLink
+from infra.eventstore.reader import MAX_BATCH, DirectReader
+from infra.eventstore.records import HASH, TOPIC, TRACKING, VERSION
+from infra.eventstore.settings import EventStoreSettings
+from infra.eventstore.stream import ensure_stream
+from infra.eventstore.subjects import SubjectLayout
+
+
+class EventStream:
+    def __init__(self, link: NatsLink, settings: EventStoreSettings, *, kind: str = "evt") -> None:
+        self.link = link
+        self.settings = settings
+        self.layout = SubjectLayout(settings.stream, kind)
+        self._timeout = settings.save_timeout + 5
+        self._listeners: set[threading.Event] = set()
+        self._listen_lock = threading.Lock()
+        self._wakeups: Subscription | None = None
+        try:
+            link.run(
+                ensure_stream(
+                    link.nc,
+                    self.layout,
+                    replicas=settings.replicas,
+                    duplicate_window=settings.duplicate_window,
+                    create=settings.create_stream,
+                ),
+                timeout=30,
+            )
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise EventStoreUnavailable(
+                f"cannot create or check stream {settings.stream}: {type(exc).__name__} {exc}"
+            ) from exc
+        self.reader = DirectReader(link.nc, settings.stream)
+        link.run(self.reader.start(), timeout=10)
+        self.appender = Appender(
+            link.nc,
+            self.reader,
+            self.layout,
+            chain_key=settings.chain_key,
+            save_timeout=settings.save_timeout,
+        )
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def append(self, events: Sequence[StoredEvent], tracking: Tracking | None = None) -> list[int]:
+        if not events and tracking is None:
+            return []
+        seqs = self.link.run(self.appender.append(events, tracking), timeout=self._timeout)
+        self._notify_listeners()
+        return seqs[: len(events)]
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None = None,
+        lte: int | None = None,
+        desc: bool = False,
+        limit: int | None = None,
+    ) -> list[StoredEvent]:
+        subject = self.layout.aggregate(originator_id)
+        if desc and limit == 1 and lte is None:
+            last = self.link.run(self.reader.last(subject), timeout=self._timeout)
+            records = [] if last is None else [last]
+        else:
+            records = self.link.run(
+                self.reader.batch(subject=subject, start_seq=1, limit=1 << 62),
+                timeout=self._timeout,
+            )
+        if records and lte is None:
+            head = records[-1]
+            # Loading an aggregate tells the writer what its next event chains to.
+            self.appender.remember(
+                subject, Head(int(head.headers[VERSION]), head.seq, head.headers[HASH])
+            )
+        events = [
+            StoredEvent(originator_id, int(r.headers[VERSION]), r.headers[TOPIC], r.data)
+            for r in records
+        ]
+        if gt is not None:
+            events = [e for e in events if e.originator_version > gt]
+        if lte is not None:
+            events = [e for e in events if e.originator_version <= lte]
+        if desc:
+            events.reverse()
+        return events if limit is None else events[:limit]
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> list[Notification]:
+        seq = 1 if start is None else (start if inclusive_of_start else start + 1)
+        wanted = set(topics)
+        out: list[Notification] = []
+        while len(out) < limit:
+            ask = min(limit - len(out), MAX_BATCH) if not wanted else MAX_BATCH
+            records = self.link.run(
+                self.reader.batch(
+                    subject=self.layout.events, start_seq=seq, limit=ask, up_to_seq=stop
+                ),
+                timeout=self._timeout,
+            )
+            for r in records:
+                h = r.headers
+                topic = h[TOPIC]
+                if wanted and topic not in wanted:
+                    continue
+                out.append(
+                    Notification(
+                        id=r.seq,
+                        originator_id=self.layout.originator_id(r.subject),
+                        originator_version=int(h[VERSION]),
+                        topic=topic,
+                        state=r.data,
+                    )
+                )
+                if len(out) == limit:
+                    break
+            if len(records) < ask:
+                break
+            seq = records[-1].seq + 1
+        return out
+
+    def max_notification_id(self) -> int | None:
+        last = self.link.run(self.reader.last(self.layout.events), timeout=self._timeout)
+        return None if last is None else last.seq
+
+    def max_tracking_id(self, application_name: str) -> int | None:
+        subject = self.layout.tracking(application_name)
+        last = self.link.run(self.reader.last(subject), timeout=self._timeout)
+        return None if last is None else int(last.headers[TRACKING])
+
+    def write_checkpoint(self) -> Checkpoint | None:
+        """Commit to every event stored so far (run periodically by the composition root)."""
+        return self.link.run(
+            write_checkpoint(self.reader, self.layout, key=self.settings.chain_key),
+            timeout=self._timeout + 60,
+        )
+
+    # -- wake-ups for subscriptions -------------------------------------------------------
+
+    def listen(self, event: threading.Event) -> None:
+        with self._listen_lock:
+            self._listeners.add(event)
+            if self._wakeups is None:
+                self._wakeups = self.link.run(
+                    self.link.nc.subscribe(self.layout.notify, cb=self._on_stored), timeout=10
+                )
+
+    def unlisten(self, event: threading.Event) -> None:
+        with self._listen_lock:
+            self._listeners.discard(event)
+
+    async def _on_stored(self, _msg: Msg) -> None:
+        self._notify_listeners()
+
+    def _notify_listeners(self) -> None:
+        for listener in list(self._listeners):
+            listener.set()
+
+    def close(self) -> None:
+        if self._wakeups is not None:
+            with contextlib.suppress(Exception):  # the connection may already be closed
+                self.link.run(self._wakeups.unsubscribe(), timeout=5)
+            self._wakeups = None

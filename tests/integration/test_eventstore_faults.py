@@ -1,0 +1,141 @@
+"""Bad input and faults: refused before writing, clear errors, no half saves, no duplicates."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import StoredEvent
+
+from infra.embedded.nats import EmbeddedNats, NatsConfig
+from infra.embedded.ports import free_port
+from infra.eventstore import JetStreamFactory
+from infra.eventstore.errors import EventStoreUnavailable, EventTooLarge
+from infra.eventstore.recorders import JetStreamApplicationRecorder
+
+
+def event(originator_id: object, version: int, state: bytes = b"{}") -> StoredEvent:
+    return StoredEvent(originator_id, version, "sportcast:Fixture.Scheduled", state)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def own_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
+    """A server this test may freeze, kill and restart (same port, same store)."""
+    server = EmbeddedNats(
+        NatsConfig(
+            store_dir=tmp_path / "nats",
+            port=free_port(),
+            monitor_port=free_port(),
+            sync_always=False,
+        )
+    )
+    server.start()
+    yield server
+    if server.pid is not None:
+        os.kill(server.pid, signal.SIGCONT)
+    server.stop()
+
+
+def open_recorder(
+    url: str, stream: str, **env: str
+) -> tuple[JetStreamFactory, JetStreamApplicationRecorder]:
+    factory = JetStreamFactory({"NATS_URL": url, "NATS_STREAM": stream, **env})
+    rec = factory.application_recorder()
+    assert isinstance(rec, JetStreamApplicationRecorder)
+    return factory, rec
+
+
+def test_oversize_event_is_refused_before_anything_is_written(
+    nats_url: str, unique_name: str
+) -> None:
+    factory, rec = open_recorder(nats_url, unique_name)
+    try:
+        agg = uuid4()
+        with pytest.raises(EventTooLarge) as refused:
+            rec.insert_events([event(agg, 1), event(agg, 2, b"x" * (2 * 1024 * 1024))])
+        assert refused.value.code == "event-too-large"
+        assert "bytes" in str(refused.value)
+        assert rec.max_notification_id() is None
+        assert rec.select_events(agg) == []
+    finally:
+        factory.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("events_per_save", [1, 5])
+def test_unanswered_publish_is_retried_and_stored_exactly_once(
+    own_server: EmbeddedNats, unique_name: str, events_per_save: int
+) -> None:
+    factory, rec = open_recorder(own_server.url, unique_name)
+    try:
+        agg = uuid4()
+        assert own_server.pid is not None
+        os.kill(own_server.pid, signal.SIGSTOP)  # the publish arrives; the ack does not
+        result: list[object] = []
+        saver = threading.Thread(
+            target=lambda: result.append(
+                rec.insert_events([event(agg, v) for v in range(1, events_per_save + 1)])
+            )
+        )
+        saver.start()
+        time.sleep(2.5)  # longer than one attempt's timeout: the save is sent again
+        os.kill(own_server.pid, signal.SIGCONT)
+        saver.join(15)
+        assert result
+        assert result[0] is not None
+        stored = rec.select_notifications(None, 100)
+        assert [n.originator_version for n in stored] == list(range(1, events_per_save + 1))
+        assert [n.id for n in stored] == list(result[0])  # type: ignore[call-overload]
+    finally:
+        factory.close()
+
+
+@pytest.mark.slow
+def test_server_gone_mid_save_is_a_clear_error_and_never_half_a_save(
+    own_server: EmbeddedNats, unique_name: str
+) -> None:
+    factory, rec = open_recorder(own_server.url, unique_name, NATS_SAVE_TIMEOUT="1.5")
+    try:
+        kept = uuid4()
+        rec.insert_events([event(kept, 1)])
+        assert own_server.pid is not None
+        os.kill(own_server.pid, signal.SIGSTOP)
+        lost = uuid4()
+        outcome: list[BaseException] = []
+
+        def save() -> None:
+            try:
+                rec.insert_events([event(lost, v) for v in range(1, 11)])
+            except BaseException as exc:
+                outcome.append(exc)
+
+        saver = threading.Thread(target=save)
+        saver.start()
+        time.sleep(0.3)  # part of the batch is on the wire when the server dies
+        own_server.kill()
+        saver.join(10)
+        assert outcome
+        assert isinstance(outcome[0], EventStoreUnavailable)
+        assert outcome[0].code == "event-store-unavailable"
+        assert "stored entirely or not at all" in str(outcome[0])
+
+        own_server.start()  # same port, same store: the client reconnects by itself
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                rec.insert_events([event(kept, 2)])
+                break
+            except EventStoreUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+        versions = [e.originator_version for e in rec.select_events(lost)]
+        assert versions in ([], list(range(1, 11)))  # all or nothing
+        assert [e.originator_version for e in rec.select_events(kept)] == [1, 2]
+    finally:
+        factory.close()
