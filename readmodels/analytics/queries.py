@@ -1,0 +1,174 @@
+"""The dashboard queries, written once for both analytics engines (docs/adr/0005).
+
+Production answers them from Apache Pinot (through ``pinotdb``), the embedded stack from DuckDB.
+Each SQL string therefore stays inside what both accept:
+
+- one table per query: no joins, subqueries, CTEs or window functions (Pinot's single-stage engine);
+- plain aggregates (COUNT, SUM, AVG, MIN, MAX), FLOOR, CAST, arithmetic; no engine-specific time
+  functions: hour and day buckets are computed from epoch milliseconds with FLOOR;
+- GROUP BY and ORDER BY repeat expressions instead of referring to select-list aliases;
+- every query ends in an explicit LIMIT, because Pinot silently returns only 10 rows without one;
+- parameters are named in ``pinotdb``'s paramstyle, ``%(name)s``; :attr:`DashboardQuery.duckdb_sql`
+  rewrites them to DuckDB's ``$name``. A literal ``%`` is therefore not allowed in the SQL.
+
+Times are epoch milliseconds (``issued_at``, ``quoted_at``), as in the Pinot schemas under
+``readmodels/analytics/pinot/``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_PLACEHOLDER = re.compile(r"%\((?P<name>[a-z_][a-z0-9_]*)\)s")
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardQuery:
+    """A named dashboard query: ``sql`` takes exactly the named parameters in ``params``."""
+
+    name: str
+    title: str
+    sql: str
+    params: tuple[str, ...]
+
+    def placeholders(self) -> frozenset[str]:
+        """The parameter names the SQL text actually uses."""
+        return frozenset(match["name"] for match in _PLACEHOLDER.finditer(self.sql))
+
+    @property
+    def duckdb_sql(self) -> str:
+        """The same SQL with DuckDB's named parameters (``$name``)."""
+        return _PLACEHOLDER.sub(lambda match: f"${match['name']}", self.sql)
+
+
+FORECASTS_PER_HOUR = DashboardQuery(
+    name="forecasts_per_hour",
+    title="Forecasts issued per hour, by competition",
+    sql=f"""
+SELECT competition,
+       CAST(FLOOR(issued_at / {HOUR_MS}) * {HOUR_MS} AS BIGINT) AS hour_start,
+       COUNT(*) AS forecasts
+FROM forecasts
+WHERE issued_at >= %(since)s AND issued_at < %(until)s
+GROUP BY competition, CAST(FLOOR(issued_at / {HOUR_MS}) * {HOUR_MS} AS BIGINT)
+ORDER BY CAST(FLOOR(issued_at / {HOUR_MS}) * {HOUR_MS} AS BIGINT), competition
+LIMIT 10000
+""",
+    params=("since", "until"),
+)
+
+MEAN_EDGE_BY_MODEL = DashboardQuery(
+    name="mean_edge_by_model",
+    title="Average edge by model and competition",
+    sql="""
+SELECT model_id,
+       model_version,
+       competition,
+       COUNT(*) AS forecasts,
+       AVG(edge) AS mean_edge,
+       MIN(edge) AS min_edge,
+       MAX(edge) AS max_edge
+FROM forecasts
+WHERE issued_at >= %(since)s AND issued_at < %(until)s
+GROUP BY model_id, model_version, competition
+ORDER BY AVG(edge) DESC, model_id, model_version, competition
+LIMIT 1000
+""",
+    params=("since", "until"),
+)
+
+MODEL_VS_MARKET_BY_DAY = DashboardQuery(
+    name="model_vs_market_by_day",
+    title="Mean model and market probability per competition and day",
+    sql=f"""
+SELECT competition,
+       CAST(FLOOR(issued_at / {DAY_MS}) * {DAY_MS} AS BIGINT) AS day_start,
+       COUNT(*) AS forecasts,
+       AVG(model_probability) AS mean_model_probability,
+       AVG(market_probability) AS mean_market_probability
+FROM forecasts
+WHERE issued_at >= %(since)s AND issued_at < %(until)s
+GROUP BY competition, CAST(FLOOR(issued_at / {DAY_MS}) * {DAY_MS} AS BIGINT)
+ORDER BY CAST(FLOOR(issued_at / {DAY_MS}) * {DAY_MS} AS BIGINT), competition
+LIMIT 10000
+""",
+    params=("since", "until"),
+)
+
+ODDS_MOVEMENT = DashboardQuery(
+    name="odds_movement",
+    title="Latest odds movement of one fixture, newest first",
+    sql="""
+SELECT quoted_at,
+       source,
+       market,
+       outcome,
+       decimal_price,
+       implied_probability,
+       overround
+FROM odds_quotes
+WHERE fixture_id = %(fixture_id)s AND quoted_at >= %(since)s
+ORDER BY quoted_at DESC, source, market, outcome
+LIMIT 500
+""",
+    params=("fixture_id", "since"),
+)
+
+PRICE_RANGE_BY_FIXTURE = DashboardQuery(
+    name="price_range_by_fixture",
+    title="Price range and last quote time per fixture, market and outcome",
+    sql="""
+SELECT fixture_id,
+       market,
+       outcome,
+       COUNT(*) AS quotes,
+       MIN(decimal_price) AS min_price,
+       MAX(decimal_price) AS max_price,
+       MAX(quoted_at) AS last_quoted_at
+FROM odds_quotes
+WHERE competition = %(competition)s AND quoted_at >= %(since)s
+GROUP BY fixture_id, market, outcome
+ORDER BY MAX(quoted_at) DESC, fixture_id, market, outcome
+LIMIT 1000
+""",
+    params=("competition", "since"),
+)
+
+MEAN_OVERROUND_BY_SOURCE = DashboardQuery(
+    name="mean_overround_by_source",
+    title="Average bookmaker overround by source and competition",
+    sql="""
+SELECT source,
+       competition,
+       COUNT(*) AS quotes,
+       AVG(overround) AS mean_overround
+FROM odds_quotes
+WHERE quoted_at >= %(since)s AND quoted_at < %(until)s
+GROUP BY source, competition
+ORDER BY AVG(overround), source, competition
+LIMIT 1000
+""",
+    params=("since", "until"),
+)
+
+DASHBOARD_QUERIES: tuple[DashboardQuery, ...] = (
+    FORECASTS_PER_HOUR,
+    MEAN_EDGE_BY_MODEL,
+    MODEL_VS_MARKET_BY_DAY,
+    ODDS_MOVEMENT,
+    PRICE_RANGE_BY_FIXTURE,
+    MEAN_OVERROUND_BY_SOURCE,
+)
+
+
+def dashboard_query(name: str) -> DashboardQuery:
+    """The dashboard query called ``name``; ``KeyError`` names the known ones otherwise."""
+    for query in DASHBOARD_QUERIES:
+        if query.name == name:
+            return query
+    known = ", ".join(query.name for query in DASHBOARD_QUERIES)
+    raise KeyError(f"no dashboard query {name!r}; known: {known}")
