@@ -8,6 +8,7 @@ duplicate; otherwise it decides again against the newer state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 from uuid import UUID
@@ -16,6 +17,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
+from commands.cache import AggregateCache
 from commands.fixture import FixtureCommand
 from commands.fixture_handlers import handle_fixture_command
 from commands.odds import RecordOdds, record_odds
@@ -53,13 +55,25 @@ class FeedIngestion(Application[UUID]):
         super().register_transcodings(transcoder)
         register_domain_transcodings(transcoder)
 
+    def __init__(self, env: Mapping[str, str] | None = None, *, cache_size: int = 50_000) -> None:
+        super().__init__(env)
+        self._cache = AggregateCache(cache_size)
+
     def handle(self, cmd: FeedCommand) -> Accepted:
-        """Apply ``cmd``; raises the DomainError that explains a rejection."""
+        """Apply ``cmd``; raises the DomainError that explains a rejection.
+
+        The happy path costs one save and no reads for aggregates already in the cache: a
+        duplicate key is caught by the save itself (the receipt exists), and a stale cache entry
+        by the event store's concurrency check, after which the entry is dropped and re-read.
+        """
         for _ in range(MAX_ATTEMPTS):
-            previous = self._receipt(cmd.idempotency_key)
-            if previous is not None:
-                return previous
-            aggregate = self._decide(cmd)
+            try:
+                aggregate = self._decide(cmd)
+            except DomainError:
+                # A re-sent command is often refused (e.g. "already scheduled"): answer as before.
+                if (previous := self._receipt(cmd.idempotency_key)) is not None:
+                    return previous
+                raise
             from_version = aggregate.version - len(aggregate.pending_events) + 1
             receipt = CommandReceipt(
                 idempotency_key=cmd.idempotency_key,
@@ -71,7 +85,11 @@ class FeedIngestion(Application[UUID]):
             try:
                 recordings = self.save(aggregate, receipt)
             except IntegrityError:
-                continue
+                self._cache.drop(aggregate.id)
+                if (previous := self._receipt(cmd.idempotency_key)) is not None:
+                    return previous
+                continue  # lost a race: decide again against the newer state
+            self._cache.put(aggregate)
             return Accepted(
                 aggregate_id=aggregate.id,
                 from_version=from_version,
@@ -107,9 +125,11 @@ class FeedIngestion(Application[UUID]):
         return handle_fixture_command(cmd, self._get(Fixture, cmd.fixture_id))
 
     def _get(self, kind: type[_A], aggregate_id: UUID) -> _A | None:
-        try:
-            found: object = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
+        found: object = self._cache.get(aggregate_id)
+        if found is None:
+            try:
+                found = self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
         assert isinstance(found, kind)
         return found

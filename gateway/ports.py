@@ -27,7 +27,18 @@ class FeedIntake(Protocol):
         ...
 
     async def quarantine(
-        self, *, raw: bytes, source: str, kind: str, reason_code: str, reason: str
+        self,
+        *,
+        raw: bytes,
+        source: str,
+        kind: str,
+        reason_code: str,
+        reason: str,
+        origin: str = "",
+        key: str = "",
     ) -> int:
-        """Keep a refused payload with its reason; return its quarantine sequence."""
+        """Keep a refused payload with its reason; return its quarantine sequence.
+
+        ``origin`` says where the bytes came from (e.g. a dataset file and line); ``key`` is the
+        idempotency key of the refused message, when it had one."""
         ...

@@ -10,6 +10,7 @@ import asyncpg
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 
+from commands.ingestion import Accepted, FeedCommand
 from gateway.app import create_app
 from infra.connections import (
     connect_nats,
@@ -17,6 +18,8 @@ from infra.connections import (
     nats_server_version,
     postgres_server_version,
 )
+from infra.feeds.intake import JetStreamFeedIntake
+from infra.intake import open_intake
 from infra.settings import Settings
 from infra.telemetry import configure_tracing
 
@@ -52,20 +55,66 @@ class PostgresProbe:
         return await postgres_server_version(self.connections.postgres)
 
 
+@dataclass
+class LateIntake:
+    """The feed intake, available once the lifespan has connected (the app is built before)."""
+
+    intake: JetStreamFeedIntake | None = None
+
+    def _ready(self) -> JetStreamFeedIntake:
+        if self.intake is None:
+            raise ConnectionError("the feed intake is not connected yet")
+        return self.intake
+
+    async def keep_raw(self, raw: bytes) -> str:
+        return await self._ready().keep_raw(raw)
+
+    async def submit(self, command: FeedCommand) -> Accepted:
+        return await self._ready().submit(command)
+
+    async def quarantine(
+        self,
+        *,
+        raw: bytes,
+        source: str,
+        kind: str,
+        reason_code: str,
+        reason: str,
+        origin: str = "",
+        key: str = "",
+    ) -> int:
+        return await self._ready().quarantine(
+            raw=raw,
+            source=source,
+            kind=kind,
+            reason_code=reason_code,
+            reason=reason,
+            origin=origin,
+            key=key,
+        )
+
+
 def build_gateway(settings: Settings, *, nats_url: str, postgres_url: str) -> FastAPI:
     configure_tracing("sportcast-gateway", settings.otel_exporter_endpoint)
     connections = Connections()
+    late = LateIntake()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         connections.nats = await connect_nats(nats_url, name="sportcast-gateway")
         connections.postgres = await create_pool(postgres_url)
         try:
-            yield
+            async with open_intake(settings, nats_url, connections.nats) as intake:
+                late.intake = intake
+                yield
         finally:
+            late.intake = None
             await connections.postgres.close()
             await connections.nats.drain()
 
     return create_app(
-        version_probes=[NatsProbe(connections), PostgresProbe(connections)], lifespan=lifespan
+        version_probes=[NatsProbe(connections), PostgresProbe(connections)],
+        feed_intake=late,
+        feed_tokens=settings.feed_tokens,
+        lifespan=lifespan,
     )

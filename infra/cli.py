@@ -12,6 +12,7 @@ import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
+from infra import cli_feed as feed
 from infra.bootstrap import build_gateway
 from infra.connections import ensure_database
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
@@ -25,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
+app.add_typer(feed.app, name="feed")
 
 
 def fail(code: str, message: str, exit_code: int = 2) -> typer.Exit:

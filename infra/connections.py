@@ -12,8 +12,14 @@ from nats.aio.client import Client as NATS
 
 async def connect_nats(url: str, *, name: str = "sportcast") -> NATS:
     # Reconnect forever: a restarted server is picked up without restarting sportcast.
+    # A cluster is given as comma-separated URLs; nats-py wants a list.
+    servers = [u.strip() for u in url.split(",") if u.strip()]
     return await nats.connect(
-        url, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=5
+        servers=servers,
+        name=name,
+        max_reconnect_attempts=-1,
+        reconnect_time_wait=0.5,
+        connect_timeout=5,
     )
 
 

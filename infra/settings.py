@@ -58,6 +58,17 @@ class Settings(BaseSettings):
     stream_replicas: int = Field(default=1, ge=1, le=5)
     max_payload_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    feed_tokens: dict[str, str] = Field(
+        default_factory=dict,
+        description='Feed provider bearer tokens, JSON: {"<token>": "<provider>"}.',
+    )
+    pinot_broker_url: str | None = Field(
+        default=None, description="Pinot broker for dashboards; the embedded engine when unset."
+    )
+    kafka_bootstrap: str | None = Field(
+        default=None, description="Kafka that Pinot ingests from (compose only)."
+    )
+
     otel_exporter_endpoint: str | None = Field(
         default=None, description="OTLP/gRPC endpoint; traces are not exported when unset."
     )

@@ -27,6 +27,7 @@ H_REASON = "Sportcast-Reason"
 H_SOURCE = "Sportcast-Source"
 H_KIND = "Sportcast-Kind"
 H_ORIGIN = "Sportcast-Origin"
+H_KEY = "Sportcast-Key"
 H_RECEIVED_AT = "Sportcast-Received-At"
 H_OUTCOME = "Sportcast-Outcome"
 
@@ -39,6 +40,7 @@ class HeldPayload:
     reason_code: str
     reason: str
     origin: str
+    key: str
     received_at: str
     raw: bytes
     resolution: str | None = None  # outcome of the latest retry, if any
@@ -65,16 +67,29 @@ class Quarantine:
         )
 
     async def hold(
-        self, *, raw: bytes, source: str, kind: str, reason_code: str, reason: str, origin: str = ""
+        self,
+        *,
+        raw: bytes,
+        source: str,
+        kind: str,
+        reason_code: str,
+        reason: str,
+        origin: str = "",
+        key: str = "",
     ) -> int:
-        """Keep ``raw`` with its reason; return its sequence (the existing one if already held)."""
-        subject = f"{self.prefix}.held.{_token(source)}.{hashlib.sha256(raw).hexdigest()[:40]}"
+        """Keep ``raw`` with its reason; return its sequence (the existing one if already held).
+
+        ``key`` tells apart several refused messages made from the same raw bytes (one dataset
+        row gives opening and closing odds); it is also what a retry re-submits under."""
+        digest = hashlib.sha256(key.encode() + b"\x00" + raw).hexdigest()[:40]
+        subject = f"{self.prefix}.held.{_token(source)}.{digest}"
         headers = {
             H_REASON_CODE: reason_code,
             H_REASON: reason[:4000],
             H_SOURCE: source,
             H_KIND: kind,
             H_ORIGIN: origin,
+            H_KEY: key,
             H_RECEIVED_AT: datetime.now(UTC).isoformat(),
         }
         return await publish_once(self.js, self.stream, subject, raw, headers)
@@ -97,6 +112,7 @@ class Quarantine:
             reason_code=h.get(H_REASON_CODE, ""),
             reason=h.get(H_REASON, ""),
             origin=h.get(H_ORIGIN, ""),
+            key=h.get(H_KEY, ""),
             received_at=h.get(H_RECEIVED_AT, ""),
             raw=msg.data or b"",
             resolution=resolution,

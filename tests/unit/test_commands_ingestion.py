@@ -136,3 +136,18 @@ def test_impossible_prices_are_rejected_before_anything_is_stored(app: FeedInges
         app.handle(odds("bad", ("3.50", "3.60", "3.70")))  # implied probabilities sum to 0.83
     assert rejected.value.code == "impossible-book"
     assert stored(app) == before
+
+
+def test_resent_goal_is_caught_by_its_receipt_not_stored_twice(app: FeedIngestion) -> None:
+    app.handle(SCHEDULE)
+    app.handle(StartFixture(idempotency_key="ko", provenance=FEED, fixture_id=FID))
+    goal = RecordGoal(
+        idempotency_key="g1", provenance=FEED, fixture_id=FID, side=Side.HOME, minute=3
+    )
+    first = app.handle(goal)
+    again = app.handle(goal)
+    assert again.duplicate
+    assert (again.from_version, again.to_version) == (first.from_version, first.to_version)
+    fixture = app.repository.get(FID)
+    assert isinstance(fixture, Fixture)
+    assert fixture.score == Score(1, 0)

@@ -55,7 +55,15 @@ class InMemoryIntake:
         return await asyncio.to_thread(self.app.handle, command)
 
     async def quarantine(
-        self, *, raw: bytes, source: str, kind: str, reason_code: str, reason: str
+        self,
+        *,
+        raw: bytes,
+        source: str,
+        kind: str,
+        reason_code: str,
+        reason: str,
+        origin: str = "",
+        key: str = "",
     ) -> int:
         self.held.append({"raw": raw, "source": source, "kind": kind, "code": reason_code})
         return len(self.held)

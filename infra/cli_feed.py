@@ -1,0 +1,247 @@
+"""``sportcast feed ...``: replay the datasets, run the simulator, inspect the quarantine."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+import typer
+from nats.aio.client import Client as NATS
+from pydantic import TypeAdapter, ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from commands.ingestion import FeedCommand
+from domain.errors import DomainError
+from domain.odds import MarginMethod
+from domain.provenance import Provenance
+from gateway.ingest.schemas import FixtureIn, MatchEventIn, OddsIn, to_command
+from infra.connections import connect_nats
+from infra.feeds.intake import JetStreamFeedIntake
+from infra.feeds.player import FeedPlayer, PlayReport
+from infra.feeds.quarantine import HeldPayload
+from infra.feeds.replay import Replay
+from infra.feeds.simulated import simulated_messages
+from infra.feeds.simulator import SeasonSimulator
+from infra.intake import open_intake
+from infra.settings import Settings
+
+app = typer.Typer(help="Feeds: dataset replay, the demo simulator, the quarantine.")
+quarantine_app = typer.Typer(help="Refused feed payloads, kept with their reason.")
+app.add_typer(quarantine_app, name="quarantine")
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def nats_url_of(settings: Settings) -> str:
+    return settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+
+
+def run_with_intake(work: Callable[[JetStreamFeedIntake], Awaitable[T]], *, workers: int = 32) -> T:
+    settings = Settings()
+    url = nats_url_of(settings)
+
+    async def main() -> T:
+        try:
+            nc: NATS = await asyncio.wait_for(connect_nats(url, name="sportcast-cli"), 10)
+        except (OSError, TimeoutError) as exc:
+            err.print(
+                f"[bold red]error[/] \\[nats-unreachable] cannot reach NATS at {url} ({exc!r}). "
+                "Start the stack with `sportcast up`, or set SPORTCAST_NATS_URL."
+            )
+            raise typer.Exit(2) from None
+        try:
+            async with open_intake(settings, url, nc, workers=workers) as intake:
+                return await work(intake)
+        finally:
+            await nc.drain()
+
+    return asyncio.run(main())
+
+
+def print_report(report: PlayReport) -> None:
+    out.print(
+        f"messages {report.messages:,}  accepted {report.accepted:,}  "
+        f"duplicates {report.duplicates:,}  refused {sum(report.refused.values()):,} "
+        f"(from {len(report.refused_origins):,} source rows)  "
+        f"events stored {report.events_stored:,}"
+    )
+    for code, count in report.refused.most_common():
+        out.print(f"  refused \\[{code}]: {count:,}")
+    out.print(f"{report.seconds:.1f} s, {report.events_per_second:,.0f} events/s")
+
+
+def _progress(report: PlayReport) -> None:
+    err.print(
+        f"  ... {report.accepted + report.duplicates + sum(report.refused.values()):,} done",
+        highlight=False,
+    )
+
+
+@app.command()
+def replay(
+    source: Annotated[str, typer.Option(help="football, nba or worldcup.")] = "football",
+    from_: Annotated[
+        datetime | None, typer.Option("--from", help="First kick-off date (inclusive).")
+    ] = None,
+    to: Annotated[datetime | None, typer.Option(help="Last kick-off date (inclusive).")] = None,
+    speed: Annotated[
+        float | None,
+        typer.Option(help="Times real speed (event time); omit to play as fast as possible."),
+    ] = None,
+    margin_method: Annotated[MarginMethod, typer.Option()] = MarginMethod.PROPORTIONAL,
+    lanes: Annotated[int, typer.Option(help="Fixtures played in parallel.")] = 64,
+) -> None:
+    """Play a dataset from SPORTCAST_DATA_DIR as a live feed into the event store.
+
+    Every message has a stable idempotency key, so replaying twice adds no events. Refused
+    messages (e.g. impossible prices) go to the quarantine with the raw CSV row and the reason.
+    """
+    settings = Settings()
+    if not settings.data_dir.exists():
+        err.print(f"[bold red]error[/] \\[data-dir-missing] no datasets at {settings.data_dir}")
+        raise typer.Exit(2)
+    player_source = f"replay-{source}"
+    replayer = Replay(
+        settings.data_dir,
+        margin_method=margin_method,
+        since=from_.date() if from_ else None,
+        until=to.date() if to else None,
+    )
+    try:
+        messages = replayer.messages(source)
+    except ValueError as exc:
+        err.print(f"[bold red]error[/] \\[unknown-source] {exc}")
+        raise typer.Exit(2) from None
+    err.print(f"replaying {len(messages):,} messages from {source}")
+    report = run_with_intake(
+        lambda intake: FeedPlayer(
+            intake, source=player_source, lanes=lanes, speed=speed, on_progress=_progress
+        ).play(messages),
+        workers=lanes,
+    )
+    print_report(report)
+    if replayer.malformed:
+        out.print(f"unreadable rows: {len(replayer.malformed)}")
+
+
+@app.command()
+def simulate(
+    seed: Annotated[int, typer.Option(help="Same seed, same season.")] = 7,
+    teams: Annotated[int, typer.Option(min=2, max=20)] = 20,
+    speed: Annotated[
+        float | None, typer.Option(help="Times real speed; omit to play as fast as possible.")
+    ] = None,
+) -> None:
+    """Play a simulated season (no dataset needed): fixtures, moving odds, goals, cards."""
+    messages = list(simulated_messages(SeasonSimulator(seed=seed, teams=teams)))
+    err.print(f"simulating {len(messages):,} messages")
+    report = run_with_intake(
+        lambda intake: FeedPlayer(intake, source="simulator", speed=speed).play(messages)
+    )
+    print_report(report)
+
+
+@quarantine_app.command("list")
+def quarantine_list(
+    source: Annotated[str | None, typer.Option(help="Only this feed source.")] = None,
+    limit: Annotated[int, typer.Option()] = 100,
+) -> None:
+    """Held payloads, oldest first, with the reason and the latest retry outcome."""
+
+    async def work(intake: JetStreamFeedIntake) -> list[HeldPayload]:
+        return await intake.quarantine_store.list(source=source, limit=limit)
+
+    held = run_with_intake(work)
+    table = Table("seq", "source", "kind", "code", "origin", "resolution")
+    for h in held:
+        table.add_row(str(h.seq), h.source, h.kind, h.reason_code, h.origin, h.resolution or "")
+    out.print(table)
+    out.print(f"{len(held)} held")
+
+
+@quarantine_app.command("show")
+def quarantine_show(seq: Annotated[int, typer.Argument(help="The quarantine sequence.")]) -> None:
+    """One held payload: its reason, where it came from and its raw bytes."""
+
+    async def work(intake: JetStreamFeedIntake) -> HeldPayload:
+        return await intake.quarantine_store.show(seq)
+
+    try:
+        h = run_with_intake(work)
+    except LookupError as exc:
+        err.print(f"[bold red]error[/] \\[not-in-quarantine] {exc}")
+        raise typer.Exit(2) from None
+    out.print_json(
+        json.dumps(
+            {
+                "seq": h.seq,
+                "source": h.source,
+                "kind": h.kind,
+                "reason_code": h.reason_code,
+                "reason": h.reason,
+                "origin": h.origin,
+                "key": h.key,
+                "received_at": h.received_at,
+                "resolution": h.resolution,
+                "raw": h.raw.decode("utf-8", errors="replace"),
+            }
+        )
+    )
+
+
+@quarantine_app.command("retry")
+def quarantine_retry(seq: Annotated[int, typer.Argument(help="The quarantine sequence.")]) -> None:
+    """Re-submit a held payload (e.g. after the fixture it needed arrived). The outcome is
+    recorded beside it; the held payload itself is never removed."""
+    settings = Settings()
+
+    async def work(intake: JetStreamFeedIntake) -> str:
+        held = await intake.quarantine_store.show(seq)
+        try:
+            command = _rebuild(held, settings)
+            accepted = await intake.submit(command)
+            outcome = (
+                f"accepted: {accepted.aggregate_id} "
+                f"v{accepted.from_version}-{accepted.to_version}"
+                + (" (duplicate)" if accepted.duplicate else "")
+            )
+        except (DomainError, ValidationError, LookupError) as exc:
+            code = getattr(exc, "code", "validation-error")
+            outcome = f"refused again [{code}]: {exc}"
+        await intake.quarantine_store.resolve(seq, outcome)
+        return outcome
+
+    try:
+        out.print(run_with_intake(work), markup=False)
+    except LookupError as exc:
+        err.print(f"[bold red]error[/] \\[not-in-quarantine] {exc}")
+        raise typer.Exit(2) from None
+
+
+_ADAPTERS: dict[str, TypeAdapter[Any]] = {
+    "fixture": TypeAdapter(FixtureIn),
+    "match-event": TypeAdapter(MatchEventIn),
+    "odds": TypeAdapter(OddsIn),
+}
+
+
+def _rebuild(held: HeldPayload, settings: Settings) -> FeedCommand:
+    provenance = Provenance(
+        source=held.source, received_at=datetime.now(UTC), source_event_id=held.key or None
+    )
+    if ".csv:" in held.origin:
+        source = held.source.removeprefix("replay-")
+        for message in Replay(settings.data_dir).messages(source):
+            if message.key == held.key:
+                return message.build(message.key, provenance)
+        raise LookupError(f"no replay message with key {held.key!r} in the current dataset")
+    if held.kind not in _ADAPTERS:
+        raise LookupError(f"cannot rebuild a {held.kind!r} payload")
+    payload = _ADAPTERS[held.kind].validate_json(held.raw)
+    key = held.key or f"{held.source}:{payload.event_id}"
+    return to_command(payload, key=key, provenance=provenance, source=held.source)

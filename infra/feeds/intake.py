@@ -1,0 +1,58 @@
+"""The feed intake behind the gateway and the CLI: raw bytes kept, commands applied through the
+ingestion service on the JetStream event store, refusals quarantined."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from commands.ingestion import Accepted, FeedCommand, FeedIngestion
+from infra.feeds.payloads import PayloadStore
+from infra.feeds.quarantine import Quarantine
+
+
+class JetStreamFeedIntake:
+    def __init__(
+        self,
+        ingestion: FeedIngestion,
+        payloads: PayloadStore,
+        quarantine_store: Quarantine,
+        *,
+        workers: int = 32,
+    ) -> None:
+        self.ingestion = ingestion
+        self.payloads = payloads
+        self.quarantine_store = quarantine_store
+        # eventsourcing is synchronous; saves from many threads are merged by group commit.
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingest")
+
+    async def keep_raw(self, raw: bytes) -> str:
+        return await self.payloads.keep(raw)
+
+    async def submit(self, command: FeedCommand) -> Accepted:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.ingestion.handle, command)
+
+    async def quarantine(
+        self,
+        *,
+        raw: bytes,
+        source: str,
+        kind: str,
+        reason_code: str,
+        reason: str,
+        origin: str = "",
+        key: str = "",
+    ) -> int:
+        return await self.quarantine_store.hold(
+            raw=raw,
+            source=source,
+            kind=kind,
+            reason_code=reason_code,
+            reason=reason,
+            origin=origin,
+            key=key,
+        )
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
