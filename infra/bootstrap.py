@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,9 +22,14 @@ from infra.connections import (
     postgres_server_version,
 )
 from infra.feeds.intake import JetStreamFeedIntake
+from infra.feeds.player import FeedPlayer
+from infra.feeds.simulated import simulated_messages
+from infra.feeds.simulator import SeasonSimulator
 from infra.intake import open_intake
 from infra.settings import Settings
 from infra.telemetry import configure_tracing
+
+log = logging.getLogger("sportcast")
 
 
 @dataclass
@@ -94,7 +102,17 @@ class LateIntake:
         )
 
 
-def build_gateway(settings: Settings, *, nats_url: str, postgres_url: str) -> FastAPI:
+async def play_demo_feed(intake: JetStreamFeedIntake, speed: float) -> None:
+    """The self-contained demo: a simulated season played into the intake in event time."""
+    messages = list(simulated_messages(SeasonSimulator(seed=7)))
+    report = await FeedPlayer(intake, source="simulator", speed=speed, lanes=16).play(messages)
+    log.info("demo feed finished: %s accepted, %s duplicates", report.accepted, report.duplicates)
+
+
+def build_gateway(
+    settings: Settings, *, nats_url: str, postgres_url: str, demo_speed: float | None = None
+) -> FastAPI:
+    """``demo_speed``: also play the simulated season at that many times real speed."""
     configure_tracing("sportcast-gateway", settings.otel_exporter_endpoint)
     connections = Connections()
     late = LateIntake()
@@ -106,7 +124,16 @@ def build_gateway(settings: Settings, *, nats_url: str, postgres_url: str) -> Fa
         try:
             async with open_intake(settings, nats_url, connections.nats) as intake:
                 late.intake = intake
-                yield
+                demo = (
+                    asyncio.create_task(play_demo_feed(intake, demo_speed)) if demo_speed else None
+                )
+                try:
+                    yield
+                finally:
+                    if demo is not None:
+                        demo.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await demo
         finally:
             late.intake = None
             await connections.postgres.close()

@@ -51,6 +51,10 @@ def up(
     durability: Annotated[
         Durability | None, typer.Option(help="fsync (default) or replicated; see ADR 0003.")
     ] = None,
+    demo_speed: Annotated[
+        float,
+        typer.Option(help="Play the simulated demo season at this many times real speed; 0: off."),
+    ] = 3600.0,
 ) -> None:
     """Start the whole system on the embedded stack and serve until Ctrl-C.
 
@@ -81,9 +85,18 @@ def up(
         console.print(f"  PostgreSQL  {endpoints.postgres_url}")
         console.print(f"  health      {base}/health")
         console.print(f"  API docs    {base}/docs")
+        if settings.feed_tokens:
+            console.print(
+                f"  feed ingest {base}/feeds/* (providers: {sorted(settings.feed_tokens.values())})"
+            )
+        if demo_speed:
+            console.print(f"  demo feed   a simulated season at {demo_speed:g}x real speed")
         console.print("Press Ctrl-C to stop.")
         gateway = build_gateway(
-            settings, nats_url=endpoints.nats_url, postgres_url=endpoints.postgres_url
+            settings,
+            nats_url=endpoints.nats_url,
+            postgres_url=endpoints.postgres_url,
+            demo_speed=demo_speed or None,
         )
         server = uvicorn.Server(
             uvicorn.Config(
@@ -100,6 +113,36 @@ def up(
     finally:
         stack.stop()
         console.print("sportcast stopped; data kept in", str(settings.state_dir))
+
+
+serve = typer.Typer(help="Run one service against already running NATS and PostgreSQL.")
+app.add_typer(serve, name="serve")
+
+
+@serve.command("gateway")
+def serve_gateway() -> None:
+    """The HTTP gateway alone (health, feed ingest), for compose and production.
+
+    Needs SPORTCAST_NATS_URL and SPORTCAST_POSTGRES_URL; starts nothing else.
+    """
+    settings = load_settings()
+    if not settings.nats_url or not settings.postgres_url:
+        raise fail(
+            "config-missing", "set SPORTCAST_NATS_URL and SPORTCAST_POSTGRES_URL to serve alone"
+        )
+    gateway = build_gateway(
+        settings, nats_url=settings.nats_url, postgres_url=settings.postgres_url
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            gateway,
+            host=settings.gateway_host,
+            port=settings.gateway_port,
+            log_level=settings.log_level.lower(),
+        )
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
 
 
 @app.command()

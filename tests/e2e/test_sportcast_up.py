@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import nats
+import nats.js.errors
 import psutil
 import pytest
 
@@ -107,6 +108,18 @@ async def _publish_and_count(nats_url: str, publish: bool) -> int:
         await nc.close()
 
 
+async def _count(nats_url: str, stream: str) -> int:
+    nc = await nats.connect(nats_url)
+    try:
+        try:
+            info = await nc.jetstream().stream_info(stream)
+        except nats.js.errors.NotFoundError:
+            return 0
+        return int(info.state.messages)
+    finally:
+        await nc.close()
+
+
 def test_up_serves_health_with_versions_and_sigint_leaves_no_orphans(
     stack: tuple[subprocess.Popen[str], Path, Ports],
 ) -> None:
@@ -116,6 +129,13 @@ def test_up_serves_health_with_versions_and_sigint_leaves_no_orphans(
     assert isinstance(services, dict)
     assert services["nats"]["version"].startswith("2.")
     assert services["postgres"]["version"].split(".")[0].isdigit()
+
+    # the main job runs: the demo feed's events arrive in the event store
+    nats_url = f"nats://127.0.0.1:{ports.nats}"
+    deadline = time.monotonic() + 30
+    while asyncio.run(_count(nats_url, "SPORTCAST_EVENTS")) == 0:
+        assert time.monotonic() < deadline, "the demo feed stored no events in 30 s"
+        time.sleep(0.5)
 
     children = children_of(proc.pid)
     names = {c.name() for c in children}
