@@ -1,0 +1,1 @@
+"""Pre-match forecasting: event-time features, the football 1X2 model and its scoring rules."""

@@ -1,0 +1,317 @@
+"""Pre-match features for a football fixture, built only from what is known at the forecast moment.
+
+`FeatureBuilder` consumes forecasting inputs in event-time order and keeps a clock: it refuses an
+event older than one it has already seen, and refuses to describe a fixture once its kick-off has
+passed. So whatever it returns was computable before kick-off. `features_as_of` replays a history
+as it was known at a given moment, which is how a test proves that nothing later leaks in.
+
+Closing lines of earlier matches are fair game (each is known at its own kick-off): how far the
+market moved on a team lately, and what it last thought of it, tell where the opening line of
+its next match may be stale.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import astuple, dataclass, fields
+from datetime import datetime
+
+from commands.forecasting.inputs import (
+    FixtureAnnounced,
+    ForecastInput,
+    OddsClosed,
+    OddsOpened,
+    ResultKnown,
+)
+from domain.ratings import EloRatings, MarketRatings, PiRatings
+
+FORM_MATCHES = 6
+DRIFT_MATCHES = 5
+LEAGUE_WINDOW = 380  # about one season of a 20-team league
+REST_DAYS_CAP = 21.0
+EXPERIENCE_CAP = 76.0  # two seasons: after that a rating is as settled as it gets
+
+
+class ForecastingInputError(ValueError):
+    """An input the feature builder cannot accept; `code` is stable, the message says why."""
+
+    code = "forecasting-input"
+
+
+class UnknownFixtureError(ForecastingInputError):
+    code = "unknown-fixture"
+
+
+class EventOutOfOrderError(ForecastingInputError):
+    code = "event-out-of-order"
+
+
+class ImpossibleOddsError(ForecastingInputError):
+    code = "impossible-odds"
+
+
+class MissingOpeningOddsError(ForecastingInputError):
+    code = "missing-opening-odds"
+
+
+class ForecastTooLateError(ForecastingInputError):
+    code = "forecast-too-late"
+
+
+@dataclass(frozen=True)
+class FootballFeatures:
+    """One fixture's feature vector; field order is the model's column order."""
+
+    market_home: float
+    market_draw: float
+    market_away: float
+    market_margin: float
+    market_expected_score: float
+    elo_gap: float
+    elo_expected_score: float
+    elo_minus_market: float
+    pi_goal_difference: float
+    pi_home_strength: float
+    pi_away_strength: float
+    pi_minus_market: float
+    home_form_points: float
+    away_form_points: float
+    home_form_goal_difference: float
+    away_form_goal_difference: float
+    home_rest_days: float
+    away_rest_days: float
+    home_experience: float
+    away_experience: float
+    home_season_matches: float
+    league_home_rate: float
+    league_draw_rate: float
+    home_market_drift: float
+    away_market_drift: float
+    market_drift_difference: float
+    market_rating_logit: float
+    market_rating_minus_opening: float
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in fields(cls))
+
+    def as_row(self) -> tuple[float, ...]:
+        return astuple(self)
+
+    def market_probabilities(self) -> tuple[float, float, float]:
+        return (self.market_home, self.market_draw, self.market_away)
+
+
+@dataclass(frozen=True)
+class _Played:
+    kickoff: datetime
+    season: str
+    goals_for: int
+    goals_against: int
+
+    @property
+    def points(self) -> int:
+        if self.goals_for > self.goals_against:
+            return 3
+        return 1 if self.goals_for == self.goals_against else 0
+
+
+class _Competition:
+    def __init__(self) -> None:
+        self.elo = EloRatings()
+        self.pi = PiRatings()
+        self.market = MarketRatings()
+        self.outcomes: deque[int] = deque(maxlen=LEAGUE_WINDOW)  # 0 home, 1 draw, 2 away
+
+
+class FeatureBuilder:
+    def __init__(self) -> None:
+        self._fixtures: dict[str, FixtureAnnounced] = {}
+        self._opening: dict[str, OddsOpened] = {}
+        self._competitions: dict[str, _Competition] = {}
+        self._played: dict[tuple[str, str], deque[_Played]] = {}
+        # Per team: how much the market moved toward it between open and close, latest last.
+        self._drift: dict[tuple[str, str], deque[float]] = {}
+        self._clock: datetime | None = None
+
+    @property
+    def clock(self) -> datetime | None:
+        """The time of the latest event applied: features describe the world as of then."""
+        return self._clock
+
+    def apply(self, event: ForecastInput) -> None:
+        if isinstance(event, FixtureAnnounced):
+            self._fixtures[event.fixture_id] = event
+            return
+        self._fixture(event.fixture_id)
+        if self._clock is not None and event.at < self._clock:
+            raise EventOutOfOrderError(
+                f"{type(event).__name__} for {event.fixture_id} at {event.at.isoformat()} "
+                f"arrived after an event at {self._clock.isoformat()}"
+            )
+        self._clock = event.at
+        if isinstance(event, OddsOpened):
+            _margin_free((event.home, event.draw, event.away), event.fixture_id)
+            self._opening[event.fixture_id] = event
+        elif isinstance(event, OddsClosed):
+            self._record_closing(event)
+        else:
+            self._record_result(event)
+
+    def features(self, fixture_id: str) -> FootballFeatures:
+        fixture = self._fixture(fixture_id)
+        if self._clock is not None and self._clock >= fixture.kickoff:
+            raise ForecastTooLateError(
+                f"{fixture_id} kicked off at {fixture.kickoff.isoformat()}; the builder's clock "
+                f"is {self._clock.isoformat()}, so a pre-match forecast is no longer possible"
+            )
+        opening = self._opening.get(fixture_id)
+        if opening is None:
+            raise MissingOpeningOddsError(f"no opening odds yet for {fixture_id}")
+        p_home, p_draw, p_away = _margin_free((opening.home, opening.draw, opening.away), "")
+        margin = 1.0 / opening.home + 1.0 / opening.draw + 1.0 / opening.away - 1.0
+        market_score = p_home + 0.5 * p_draw
+        league = self._competition(fixture.competition)
+        elo, pi = league.elo, league.pi
+        elo_gap = elo.rating(fixture.home) + elo.parameters.home_advantage
+        elo_gap -= elo.rating(fixture.away)
+        elo_score = elo.expected(fixture.home, fixture.away)
+        pi_goals = pi.expected(fixture.home, fixture.away)
+        home_played = self._played.get((fixture.competition, fixture.home), deque())
+        away_played = self._played.get((fixture.competition, fixture.away), deque())
+        outcomes = league.outcomes
+        home_drift = _mean(self._drift.get((fixture.competition, fixture.home), ()))
+        away_drift = _mean(self._drift.get((fixture.competition, fixture.away), ()))
+        market_logit = league.market.expected_logit(fixture.home, fixture.away)
+        return FootballFeatures(
+            market_home=p_home,
+            market_draw=p_draw,
+            market_away=p_away,
+            market_margin=margin,
+            market_expected_score=market_score,
+            elo_gap=elo_gap,
+            elo_expected_score=elo_score,
+            elo_minus_market=elo_score - market_score,
+            pi_goal_difference=pi_goals,
+            pi_home_strength=pi.rating(fixture.home).home,
+            pi_away_strength=pi.rating(fixture.away).away,
+            # The market's goal-difference view is not observed; its expected score is the proxy.
+            pi_minus_market=pi_goals - 4.0 * (market_score - 0.5),
+            home_form_points=_mean(p.points for p in home_played),
+            away_form_points=_mean(p.points for p in away_played),
+            home_form_goal_difference=_mean(p.goals_for - p.goals_against for p in home_played),
+            away_form_goal_difference=_mean(p.goals_for - p.goals_against for p in away_played),
+            home_rest_days=_rest_days(home_played, fixture.kickoff),
+            away_rest_days=_rest_days(away_played, fixture.kickoff),
+            home_experience=min(float(elo.matches_rated(fixture.home)), EXPERIENCE_CAP),
+            away_experience=min(float(elo.matches_rated(fixture.away)), EXPERIENCE_CAP),
+            # Early-season signal, so it only needs to count up to FORM_MATCHES.
+            home_season_matches=float(sum(p.season == fixture.season for p in home_played)),
+            league_home_rate=_share(outcomes, 0, prior=0.45),
+            league_draw_rate=_share(outcomes, 1, prior=0.26),
+            home_market_drift=home_drift,
+            away_market_drift=away_drift,
+            market_drift_difference=home_drift - away_drift,
+            market_rating_logit=market_logit,
+            market_rating_minus_opening=market_logit - _logit(market_score),
+        )
+
+    def _fixture(self, fixture_id: str) -> FixtureAnnounced:
+        fixture = self._fixtures.get(fixture_id)
+        if fixture is None:
+            raise UnknownFixtureError(f"fixture {fixture_id} was never announced")
+        return fixture
+
+    def _competition(self, name: str) -> _Competition:
+        if name not in self._competitions:
+            self._competitions[name] = _Competition()
+        return self._competitions[name]
+
+    def _record_closing(self, closing: OddsClosed) -> None:
+        fixture = self._fixture(closing.fixture_id)
+        p_home, p_draw, _ = _margin_free(
+            (closing.home, closing.draw, closing.away), fixture.fixture_id
+        )
+        closing_score = p_home + 0.5 * p_draw
+        self._competition(fixture.competition).market.update(
+            fixture.home, fixture.away, closing_score
+        )
+        opening = self._opening.get(fixture.fixture_id)
+        if opening is None:
+            return
+        o_home, o_draw, _ = _margin_free((opening.home, opening.draw, opening.away), "")
+        move = closing_score - (o_home + 0.5 * o_draw)
+        for team, toward in ((fixture.home, move), (fixture.away, -move)):
+            drift = self._drift.setdefault((fixture.competition, team), deque(maxlen=DRIFT_MATCHES))
+            drift.append(toward)
+
+    def _record_result(self, result: ResultKnown) -> None:
+        fixture = self._fixture(result.fixture_id)
+        hg, ag = result.home_goals, result.away_goals
+        league = self._competition(fixture.competition)
+        league.elo.update(fixture.home, fixture.away, hg, ag)
+        league.pi.update(fixture.home, fixture.away, hg, ag)
+        league.outcomes.append(0 if hg > ag else 1 if hg == ag else 2)
+        for team, scored, conceded in ((fixture.home, hg, ag), (fixture.away, ag, hg)):
+            history = self._played.setdefault(
+                (fixture.competition, team), deque(maxlen=FORM_MATCHES)
+            )
+            history.append(_Played(fixture.kickoff, fixture.season, scored, conceded))
+
+
+def features_as_of(
+    history: Iterable[ForecastInput], fixture_id: str, at: datetime
+) -> FootballFeatures:
+    """The fixture's features from only the part of `history` known at `at`, in any input order."""
+    events = list(history)
+    builder = FeatureBuilder()
+    for event in events:
+        if isinstance(event, FixtureAnnounced):
+            builder.apply(event)
+    timed = [e for e in events if not isinstance(e, FixtureAnnounced) and e.at <= at]
+    for event in sorted(timed, key=event_order):
+        builder.apply(event)
+    return builder.features(fixture_id)
+
+
+def event_order(event: OddsOpened | OddsClosed | ResultKnown) -> tuple[datetime, int, str]:
+    """Replay order: time; at one instant what is learnt (results, closes) before new openings."""
+    return (event.at, 1 if isinstance(event, OddsOpened) else 0, event.fixture_id)
+
+
+def _margin_free(prices: tuple[float, float, float], fixture_id: str) -> tuple[float, float, float]:
+    # Proportional margin removal; domain/odds will own this once it exists.
+    if min(prices) <= 1.0:
+        raise ImpossibleOddsError(f"{fixture_id}: decimal prices must exceed 1, got {prices}")
+    implied = [1.0 / price for price in prices]
+    booked = sum(implied)
+    if booked < 1.0:
+        raise ImpossibleOddsError(
+            f"{fixture_id}: implied probabilities sum to {booked:.4f} < 1, the prices {prices} "
+            "would guarantee a profit"
+        )
+    return (implied[0] / booked, implied[1] / booked, implied[2] / booked)
+
+
+def _logit(probability: float) -> float:
+    return math.log(probability / (1.0 - probability))
+
+
+def _mean(values: Iterable[float]) -> float:
+    items = list(values)
+    return sum(items) / len(items) if items else 0.0
+
+
+def _rest_days(played: deque[_Played], kickoff: datetime) -> float:
+    if not played:
+        return REST_DAYS_CAP
+    days = (kickoff - played[-1].kickoff).total_seconds() / 86400.0
+    return min(days, REST_DAYS_CAP)
+
+
+def _share(outcomes: deque[int], outcome: int, *, prior: float) -> float:
+    # Shrunk toward a typical league so that a new competition does not start at 0 or 1.
+    weight = 50.0
+    return (sum(o == outcome for o in outcomes) + prior * weight) / (len(outcomes) + weight)

@@ -1,0 +1,49 @@
+"""What the forecasting side consumes, in event-time order. Times are timezone-aware."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class FixtureAnnounced:
+    fixture_id: str
+    competition: str
+    season: str
+    home: str
+    away: str
+    kickoff: datetime
+
+
+@dataclass(frozen=True)
+class OddsOpened:
+    """The opening 1X2 market, as decimal prices."""
+
+    fixture_id: str
+    home: float
+    draw: float
+    away: float
+    at: datetime
+
+
+@dataclass(frozen=True)
+class OddsClosed:
+    """The last 1X2 prices before kick-off, known at kick-off: never a feature of its own match."""
+
+    fixture_id: str
+    home: float
+    draw: float
+    away: float
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ResultKnown:
+    fixture_id: str
+    home_goals: int
+    away_goals: int
+    at: datetime
+
+
+ForecastInput = FixtureAnnounced | OddsOpened | OddsClosed | ResultKnown
