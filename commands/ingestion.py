@@ -49,7 +49,7 @@ class Accepted:
 
 
 class FeedIngestion(Application[UUID]):
-    name = "sportcast"
+    name = "feeds"  # also the prefix of its eventsourcing env keys (FEEDS_NATS_STREAM, ...)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
+from gateway import feed_health as feed_health_api
 from gateway import health
 from gateway.ingest import router as ingest
 from gateway.ports import FeedIntake, VersionProbe
@@ -25,6 +26,7 @@ def create_app(
     version_probes: list[VersionProbe],
     feed_intake: FeedIntake | None = None,
     feed_tokens: dict[str, str] | None = None,
+    feed_health: feed_health_api.FeedHealthReader | None = None,
     lifespan: Lifespan = _no_lifespan,
 ) -> FastAPI:
     """``feed_tokens`` maps each feed provider's bearer token to the provider's name."""
@@ -32,8 +34,10 @@ def create_app(
     app.state.version_probes = version_probes
     app.state.feed_intake = feed_intake
     app.state.feed_tokens = dict(feed_tokens or {})
+    app.state.feed_health = feed_health
     install_problem_handlers(app)
     app.include_router(health.router)
     if feed_intake is not None:
         app.include_router(ingest.router)
+    app.include_router(feed_health_api.router)
     return app

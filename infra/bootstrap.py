@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import asyncpg
 from fastapi import FastAPI
@@ -21,6 +22,7 @@ from infra.connections import (
     nats_server_version,
     postgres_server_version,
 )
+from infra.feed_health import FeedHealthService, feed_health_env
 from infra.feeds.intake import JetStreamFeedIntake
 from infra.feeds.player import FeedPlayer
 from infra.feeds.simulated import simulated_messages
@@ -116,6 +118,12 @@ def build_gateway(
     configure_tracing("sportcast-gateway", settings.otel_exporter_endpoint)
     connections = Connections()
     late = LateIntake()
+    feed_health = FeedHealthService(
+        feed_health_env(settings, nats_url, stream=settings.feed_health_stream),
+        stale_after=timedelta(seconds=settings.feed_health_stale_after_seconds),
+        window=timedelta(seconds=settings.feed_health_window_seconds),
+        interval=settings.feed_health_check_interval_seconds,
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -124,6 +132,7 @@ def build_gateway(
         try:
             async with open_intake(settings, nats_url, connections.nats) as intake:
                 late.intake = intake
+                await asyncio.to_thread(feed_health.start)
                 demo = (
                     asyncio.create_task(play_demo_feed(intake, demo_speed)) if demo_speed else None
                 )
@@ -134,6 +143,7 @@ def build_gateway(
                         demo.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await demo
+                    await asyncio.to_thread(feed_health.stop)
         finally:
             late.intake = None
             await connections.postgres.close()
@@ -143,5 +153,6 @@ def build_gateway(
         version_probes=[NatsProbe(connections), PostgresProbe(connections)],
         feed_intake=late,
         feed_tokens=settings.feed_tokens,
+        feed_health=feed_health,
         lifespan=lifespan,
     )

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from infra import cli_feed as feed
+from infra import cli_health
 from infra.bootstrap import build_gateway
 from infra.connections import ensure_database
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
@@ -26,6 +27,7 @@ app = typer.Typer(
     add_completion=False,
 )
 console = Console(stderr=True)
+feed.app.add_typer(cli_health.app, name="health")
 app.add_typer(feed.app, name="feed")
 
 

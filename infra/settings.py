@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         default=None, description="Kafka that Pinot ingests from (compose only)."
     )
 
+    feed_health_stream: str = "SPORTCAST_FEED_HEALTH"
+    feed_health_stale_after_seconds: float = Field(default=900, gt=0)
+    feed_health_window_seconds: float = Field(default=3 * 3600, gt=0)
+    feed_health_check_interval_seconds: float = Field(default=30, gt=0)
+
     otel_exporter_endpoint: str | None = Field(
         default=None, description="OTLP/gRPC endpoint; traces are not exported when unset."
     )

@@ -127,7 +127,12 @@ class _Competition:
 
 
 class FeatureBuilder:
-    def __init__(self) -> None:
+    def __init__(self, *, strict: bool = True) -> None:
+        """``strict``: refuse events older than the latest applied (offline training, where
+        inputs are sorted). A live forecaster applies events as they arrive (``strict=False``):
+        concurrent feeds store fixtures' events slightly out of event-time order, and what has
+        arrived is exactly what was known at the forecast moment."""
+        self.strict = strict
         self._fixtures: dict[str, FixtureAnnounced] = {}
         self._opening: dict[str, OddsOpened] = {}
         self._competitions: dict[str, _Competition] = {}
@@ -147,11 +152,17 @@ class FeatureBuilder:
             return
         self._fixture(event.fixture_id)
         if self._clock is not None and event.at < self._clock:
+            if not self.strict:
+                self._apply_timed(event)
+                return
             raise EventOutOfOrderError(
                 f"{type(event).__name__} for {event.fixture_id} at {event.at.isoformat()} "
                 f"arrived after an event at {self._clock.isoformat()}"
             )
         self._clock = event.at
+        self._apply_timed(event)
+
+    def _apply_timed(self, event: OddsOpened | OddsClosed | ResultKnown) -> None:
         if isinstance(event, OddsOpened):
             _margin_free((event.home, event.draw, event.away), event.fixture_id)
             self._opening[event.fixture_id] = event

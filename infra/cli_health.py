@@ -1,0 +1,84 @@
+"""``sportcast feed health``: time since each source's last odds update, per competition.
+
+Reads the feed-health process's own stream (the process itself runs with the gateway, see
+infra/feed_health.py); this command does not follow the feed.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from commands.feed_health import FeedHealth
+from domain.feed_health import FeedPulse
+from infra.cli_feed import nats_url_of
+from infra.eventstore.errors import EventStoreUnavailable
+from infra.feed_health import DEFAULT_STREAM, feed_health_env
+from infra.settings import Settings
+
+app = typer.Typer(
+    help="Feed health: time since the last odds update, per source and competition.",
+    invoke_without_command=True,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def pulse_table(rows: list[FeedPulse], now: datetime) -> Table:
+    table = Table("source", "competition", "last quote (UTC)", "since", title=f"as of {now:%c}")
+    for r in rows:
+        table.add_row(
+            r.source,
+            r.competition,
+            r.last_quote_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            _ago(r.seconds_since),
+        )
+    return table
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 0:
+        return f"in {_ago(-seconds)} (clock skew)"
+    minutes, s = divmod(int(seconds), 60)
+    hours, m = divmod(minutes, 60)
+    days, h = divmod(hours, 24)
+    return f"{days}d {h:02}:{m:02}:{s:02}" if days else f"{h:02}:{m:02}:{s:02}"
+
+
+@app.callback()
+def health(
+    watch: Annotated[bool, typer.Option("--watch", help="Refresh until Ctrl-C.")] = False,
+    every: Annotated[float, typer.Option(help="Seconds between refreshes with --watch.")] = 5.0,
+    stream: Annotated[str, typer.Option(help="The feed-health process's stream.")] = DEFAULT_STREAM,
+) -> None:
+    """Per source and competition: the last odds update and the time since, stalest first."""
+    settings = Settings()
+    url = nats_url_of(settings)
+    try:
+        process = FeedHealth(feed_health_env(settings, url, stream=stream))
+    except EventStoreUnavailable as exc:
+        err.print(
+            f"[bold red]error[/] \\[nats-unreachable] {exc}. "
+            "Start the stack with `sportcast up`, or set SPORTCAST_NATS_URL."
+        )
+        raise typer.Exit(2) from None
+    try:
+        while True:
+            now = datetime.now(UTC)
+            rows = process.feed_pulses(now)
+            if watch:
+                out.clear()
+            out.print(pulse_table(rows, now))
+            out.print(f"{len(rows)} feeds" if rows else "no odds seen yet")
+            if not watch:
+                return
+            time.sleep(every)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        process.close()

@@ -1,0 +1,194 @@
+"""The feed-health process on the real JetStream event store, following a real FeedIngestion."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from eventsourcing.projection import EventSourcedProjectionRunner
+from eventsourcing.utils import get_topic
+
+from commands.feed_health import FeedHealth
+from commands.fixture import ScheduleFixture, StartFixture
+from commands.ingestion import Accepted, FeedIngestion
+from commands.odds import RecordOdds
+from domain.feed_health import FeedBoard, OddsWatch
+from domain.odds import MarginMethod, Market, Outcome, PriceFormat
+from domain.provenance import Provenance
+from domain.sport import Sport
+from infra.feed_health import FeedHealthService
+
+KICKOFF = datetime(2018, 7, 15, 15, tzinfo=UTC)
+FEED = Provenance(source="feed", received_at=KICKOFF - timedelta(days=3))
+WINDOW = timedelta(hours=3)
+STALE_AFTER = timedelta(minutes=15)
+Runner = EventSourcedProjectionRunner[FeedIngestion, FeedHealth]
+
+
+def schedule(home: str, away: str, kickoff: datetime = KICKOFF) -> ScheduleFixture:
+    return ScheduleFixture(
+        idempotency_key=f"schedule-{home}-{away}",
+        provenance=FEED,
+        sport=Sport.FOOTBALL,
+        competition="world-cup",
+        season="2018",
+        home=home,
+        away=away,
+        kickoff=kickoff,
+    )
+
+
+FINAL = schedule("France", "Croatia")
+
+
+def quote(quoted_at: datetime, source: str = "pinnacle") -> RecordOdds:
+    return RecordOdds(
+        idempotency_key=f"odds-{source}-{quoted_at.isoformat()}",
+        provenance=FEED,
+        fixture_id=FINAL.fixture_id,
+        source=source,
+        market=Market.MATCH_RESULT,
+        prices={Outcome.HOME: "1.95", Outcome.DRAW: "3.30", Outcome.AWAY: "4.60"},
+        price_format=PriceFormat.DECIMAL,
+        margin_method=MarginMethod.PROPORTIONAL,
+        quoted_at=quoted_at,
+    )
+
+
+@pytest.fixture
+def env(nats_url: str, unique_name: str) -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "infra.eventstore",
+        "NATS_URL": nats_url,
+        "NATS_STREAM": unique_name,
+        "FEEDHEALTH_NATS_STREAM": f"{unique_name}_HEALTH",
+    }
+
+
+@pytest.fixture
+def ingestion(env: dict[str, str]) -> Iterator[FeedIngestion]:
+    app = FeedIngestion(env)
+    yield app
+    app.close()
+
+
+def run(env: dict[str, str]) -> Runner:
+    return EventSourcedProjectionRunner(
+        application_class=FeedIngestion, projection_class=FeedHealth, env=env
+    )
+
+
+def caught_up(runner: Runner, accepted: Accepted) -> FeedHealth:
+    runner.wait(accepted.notification_ids[-1], timeout=10)
+    return runner.projection
+
+
+def stored(process: FeedHealth, event_class: type[object]) -> int:
+    topic = get_topic(event_class)
+    return len(process.recorder.select_notifications(start=1, limit=10_000, topics=[topic]))
+
+
+def test_stale_odds_are_reported_once_per_episode_and_never_again_after_a_restart(
+    env: dict[str, str], ingestion: FeedIngestion
+) -> None:
+    ingestion.handle(FINAL)
+    last = ingestion.handle(quote(KICKOFF - timedelta(hours=5)))
+    now = KICKOFF - timedelta(hours=2)
+
+    with run(env) as runner:
+        process = caught_up(runner, last)
+        [alert] = process.check(now, window=WINDOW, stale_after=STALE_AFTER)
+        assert alert.fixture_id == FINAL.fixture_id
+        assert alert.last_quote_at == KICKOFF - timedelta(hours=5)
+        assert stored(process, OddsWatch.OddsWentStale) == 1
+
+        assert (
+            process.check(now + timedelta(minutes=1), window=WINDOW, stale_after=STALE_AFTER) == []
+        )
+        assert stored(process, OddsWatch.OddsWentStale) == 1
+
+        # a new quote ends the episode; the next silence is reported again
+        process = caught_up(runner, ingestion.handle(quote(KICKOFF - timedelta(minutes=90))))
+        assert (
+            process.check(KICKOFF - timedelta(minutes=80), window=WINDOW, stale_after=STALE_AFTER)
+            == []
+        )
+        assert (
+            len(
+                process.check(
+                    KICKOFF - timedelta(minutes=30), window=WINDOW, stale_after=STALE_AFTER
+                )
+            )
+            == 1
+        )
+        assert stored(process, OddsWatch.OddsWentStale) == 2
+        quotes_seen = stored(process, OddsWatch.QuoteSeen)
+        assert quotes_seen == 2
+
+    # While the process is down, the feed schedules another fixture.
+    later = ingestion.handle(schedule("Belgium", "England", KICKOFF + timedelta(days=1)))
+
+    with run(env) as runner:
+        process = caught_up(runner, later)
+        # Only the new fixture was processed: re-processing the old events would have tried
+        # to open the first watch again and failed the runner (wait() re-raises that).
+        assert stored(process, OddsWatch.Opened) == 2
+        assert stored(process, OddsWatch.QuoteSeen) == quotes_seen
+        assert process.recorder.max_tracking_id(ingestion.name) == later.notification_ids[-1]
+        assert (
+            process.check(KICKOFF - timedelta(minutes=20), window=WINDOW, stale_after=STALE_AFTER)
+            == []
+        )
+        assert stored(process, OddsWatch.OddsWentStale) == 2
+        runner.run_forever(timeout=0.01)  # re-raises an error of the processing thread
+
+
+def test_the_table_shows_the_last_quote_per_source_and_competition(
+    env: dict[str, str], ingestion: FeedIngestion
+) -> None:
+    ingestion.handle(FINAL)
+    ingestion.handle(quote(KICKOFF - timedelta(hours=5), source="pinnacle"))
+    ingestion.handle(quote(KICKOFF - timedelta(hours=1), source="bet365"))
+    ingestion.handle(
+        StartFixture(idempotency_key="ko", provenance=FEED, fixture_id=FINAL.fixture_id)
+    )
+    # in-play odds still tell the feed is alive, though the fixture is no longer watched
+    last = ingestion.handle(quote(KICKOFF + timedelta(minutes=10), source="pinnacle"))
+
+    with run(env) as runner:
+        process = caught_up(runner, last)
+        rows = process.feed_pulses(KICKOFF + timedelta(minutes=20))
+        assert [(r.source, r.competition, r.last_quote_at, r.seconds_since) for r in rows] == [
+            ("bet365", "world-cup", KICKOFF - timedelta(hours=1), 4800.0),
+            ("pinnacle", "world-cup", KICKOFF + timedelta(minutes=10), 600.0),
+        ]
+        assert (
+            process.check(KICKOFF - timedelta(minutes=1), window=WINDOW, stale_after=STALE_AFTER)
+            == []
+        )
+        assert stored(process, FeedBoard.WatchDelisted) == 1
+
+
+def test_the_service_checks_on_a_timer_once_caught_up_and_reports_once(
+    env: dict[str, str], ingestion: FeedIngestion
+) -> None:
+    ingestion.handle(FINAL)
+    last = ingestion.handle(quote(KICKOFF - timedelta(hours=5)))
+    service = FeedHealthService(
+        env,
+        interval=0.05,
+        window=WINDOW,
+        stale_after=STALE_AFTER,
+        clock=lambda: KICKOFF - timedelta(hours=1),
+    )
+    with service:
+        service.projection.recorder.wait(ingestion.name, last.notification_ids[-1], timeout=10)
+        assert service.caught_up()
+        deadline = time.monotonic() + 5
+        while stored(service.projection, OddsWatch.OddsWentStale) == 0:
+            assert time.monotonic() < deadline, "the timer never reported the stale odds"
+            time.sleep(0.05)
+        time.sleep(0.3)  # several more ticks
+        assert stored(service.projection, OddsWatch.OddsWentStale) == 1
