@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,6 +20,9 @@ from infra.bootstrap import build_gateway
 from infra.connections import ensure_database
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
 from infra.embedded.stack import EmbeddedStack
+from infra.forecasting.model_file import LoadedModel
+from infra.forecasting.service import ForecasterService
+from infra.intake import event_store_env
 from infra.settings import Durability, Settings
 
 app = typer.Typer(
@@ -145,6 +150,38 @@ def serve_gateway() -> None:
     )
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
+
+
+@serve.command("forecaster")
+def serve_forecaster(
+    model_file: Annotated[
+        Path | None, typer.Option(help="Model artifact (env SPORTCAST_MODEL_FILE).")
+    ] = None,
+) -> None:
+    """The forecaster: follows the feed and issues forecasts, exactly once, until stopped.
+
+    Uses SPORTCAST_NATS_URL (default: the embedded stack's port). On start it rebuilds its
+    state from the feed up to its tracked position, then follows new events.
+    """
+    settings = load_settings(model_file=model_file)
+    if settings.model_file is None:
+        raise fail("model-missing", "give --model-file or SPORTCAST_MODEL_FILE")
+    try:
+        model = LoadedModel.from_bytes(settings.model_file.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise fail("model-unreadable", f"{settings.model_file}: {exc}") from None
+    url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+    service = ForecasterService(event_store_env(settings, url), settings.forecaster_stream, model)
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    service.start()
+    console.print(f"forecaster following the feed from position {service.position}")
+    while not stopping.wait(0.5):
+        if service.failure is not None:
+            service.stop()
+            raise fail("forecaster-failed", repr(service.failure), exit_code=1)
+    service.stop()
 
 
 @app.command()

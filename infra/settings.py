@@ -69,6 +69,10 @@ class Settings(BaseSettings):
         default=None, description="Kafka that Pinot ingests from (compose only)."
     )
 
+    forecaster_stream: str = "SPORTCAST_FORECASTS"
+    model_file: Path | None = Field(
+        default=None, description="A trained model artifact for the forecaster (sportcast model)."
+    )
     feed_health_stream: str = "SPORTCAST_FEED_HEALTH"
     feed_health_stale_after_seconds: float = Field(default=900, gt=0)
     feed_health_window_seconds: float = Field(default=3 * 3600, gt=0)

@@ -1,0 +1,1 @@
+"""Forecasting processes and model lifecycle: wiring to the event store."""

@@ -1,0 +1,192 @@
+"""The forecaster on the real event store: complete audit records, and exactly once across a
+kill -9 of a real forecaster process."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import fields
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from commands.forecasting.features import FootballFeatures
+from commands.forecasting.football_model import FootballModelParameters, train_football_model
+from commands.forecasting.forecaster import Forecaster
+from commands.ingestion import FeedIngestion
+from domain.errors import DomainError
+from domain.forecast import FixtureForecasts
+from domain.provenance import Provenance
+from infra.feeds.replay import Replay
+from infra.forecasting.model_file import LoadedModel, dump_model
+from infra.forecasting.service import ForecasterService, forecaster_env
+
+DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", Path(__file__).parents[3] / "shared" / "data"))
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not DATA.exists(), reason=f"datasets not found at {DATA}"),
+]
+SPORTCAST = str(Path(sys.executable).parent / "sportcast")
+
+
+@pytest.fixture(scope="module")
+def model_bytes() -> bytes:
+    """A real CatBoost model, trained small on synthetic rows (quality is not under test)."""
+    rng = np.random.default_rng(7)
+    width = len(fields(FootballFeatures))
+
+    def rows(n: int) -> tuple[list[FootballFeatures], np.ndarray]:
+        x = rng.normal(size=(n, width))
+        x[:, :3] = rng.dirichlet([4, 3, 3], size=n)  # market probabilities
+        outcomes = np.array([rng.choice(3, p=p) for p in x[:, :3]])
+        return [FootballFeatures(*map(float, r)) for r in x], outcomes
+
+    train, train_y = rows(600)
+    hold, hold_y = rows(200)
+    params = FootballModelParameters(max_iterations=40, early_stopping_rounds=10)
+    return dump_model(train_football_model(train, train_y, hold, hold_y, params))
+
+
+@pytest.fixture
+def feed(nats_url: str, unique_name: str) -> dict[str, str]:
+    """A short stretch of real football history in the feed stream, played in event order."""
+    env = {
+        "PERSISTENCE_MODULE": "infra.eventstore",
+        "NATS_URL": nats_url,
+        "NATS_STREAM": unique_name,
+    }
+    app = FeedIngestion(env)
+    received = Provenance(source="test", received_at=datetime.now(UTC))
+    for message in Replay(DATA, since=date(2016, 3, 1), until=date(2016, 3, 13)).messages(
+        "football"
+    ):
+        # impossible prices in March 2016 are refused, as in production
+        with contextlib.suppress(DomainError):
+            app.handle(message.build(message.key, received))
+    app.close()
+    return env
+
+
+def read_forecasts(env: dict[str, str], stream: str) -> list[dict[str, Any]]:
+    reader = Forecaster(forecaster_env(env, stream))
+    try:
+        out = []
+        for n in reader.recorder.select_notifications(start=1, limit=100_000):
+            event = reader.mapper.to_domain_event(n)
+            if isinstance(event, FixtureForecasts.ForecastIssued):
+                out.append(
+                    {
+                        "fixture": event.fixture_id,
+                        "version": event.originator_version,
+                        "trigger": event.trigger,
+                        "probabilities": tuple(event.probabilities),
+                        "features": dict(event.features),
+                        "as_of": event.as_of_position,
+                        "inputs": tuple(event.input_notification_ids),
+                        "model": (event.model_id, event.artifact_hash),
+                    }
+                )
+        return out
+    finally:
+        reader.close()
+
+
+def tracked(env: dict[str, str], stream: str) -> int:
+    reader = Forecaster(forecaster_env(env, stream))
+    try:
+        return reader.recorder.max_tracking_id("feeds") or 0
+    finally:
+        reader.close()
+
+
+def feed_head(env: dict[str, str]) -> int:
+    app = FeedIngestion(env)
+    try:
+        return app.recorder.max_notification_id() or 0
+    finally:
+        app.close()
+
+
+def run_uninterrupted(env: dict[str, str], stream: str, model: bytes) -> list[dict[str, Any]]:
+    service = ForecasterService(env, stream, LoadedModel.from_bytes(model))
+    service.start()
+    head = feed_head(env)
+    deadline = time.monotonic() + 120
+    while service.position < head:
+        assert service.failure is None, service.failure
+        assert time.monotonic() < deadline, "the forecaster did not catch up"
+        time.sleep(0.1)
+    service.stop()
+    return read_forecasts(env, stream)
+
+
+def test_every_forecast_is_a_complete_audit_record(
+    feed: dict[str, str], model_bytes: bytes, unique_name: str
+) -> None:
+    forecasts = run_uninterrupted(feed, unique_name + "_F", model_bytes)
+    assert len(forecasts) > 50
+    artifact = LoadedModel.from_bytes(model_bytes).artifact_hash
+    for f in forecasts:
+        assert f["model"][1] == artifact
+        assert abs(sum(f["probabilities"]) - 1) < 1e-9
+        assert set(f["features"]) == {x.name for x in fields(FootballFeatures)}
+        assert f["inputs"][-1] == f["as_of"]  # the trigger is the last input
+        assert len(f["inputs"]) >= 2  # the fixture's own announcement and opening odds at least
+    triggers = {f["trigger"] for f in forecasts}
+    assert {"odds-opened", "odds-closing"} <= triggers
+
+
+def _start(env: dict[str, str], stream: str, model_file: Path) -> subprocess.Popen[bytes]:
+    child_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")},
+        "SPORTCAST_NATS_URL": env["NATS_URL"],
+        "SPORTCAST_STREAM_NAME": env["NATS_STREAM"],
+        "SPORTCAST_FORECASTER_STREAM": stream,
+        "SPORTCAST_MODEL_FILE": str(model_file),
+    }
+    return subprocess.Popen(
+        [SPORTCAST, "serve", "forecaster"],
+        env=child_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_killing_the_forecaster_anywhere_changes_no_forecast(
+    feed: dict[str, str], model_bytes: bytes, unique_name: str, tmp_path: Path
+) -> None:
+    expected = run_uninterrupted(feed, unique_name + "_A", model_bytes)
+    model_file = tmp_path / "model.bin"
+    model_file.write_bytes(model_bytes)
+    stream = unique_name + "_B"
+    head = feed_head(feed)
+
+    first = _start(feed, stream, model_file)
+    deadline = time.monotonic() + 120
+    while tracked(feed, stream) < head // 3:
+        assert first.poll() is None, first.stderr.read() if first.stderr else b""
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)  # no chance to tidy up
+    first.wait(10)
+    killed_at = tracked(feed, stream)
+    assert 0 < killed_at < head
+
+    second = _start(feed, stream, model_file)
+    try:
+        deadline = time.monotonic() + 120
+        while tracked(feed, stream) < head:
+            assert second.poll() is None, second.stderr.read() if second.stderr else b""
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        second.send_signal(signal.SIGINT)
+        second.wait(30)
+    assert read_forecasts(feed, stream) == expected
