@@ -122,10 +122,15 @@ def _pool(rows: Sequence[FootballFeatures], outcomes: Outcomes | None = None) ->
 
 
 def _predict_uncalibrated(booster: Any, rows: Sequence[FootballFeatures]) -> Probabilities:
-    # Raw scores from a pool without a baseline are the learned correction alone; add the market.
-    plain = Pool(data=_matrix(rows), feature_names=list(FootballFeatures.names()))
-    correction = np.asarray(booster.predict(plain, prediction_type="RawFormulaVal"))
-    return _softmax(_market_logits(rows) + correction)
+    # Raw scores without a baseline are the learned correction alone; add the market's logits.
+    # Columns are in FootballFeatures order, the order the model was trained with.
+    matrix = _matrix(rows)
+    correction = np.asarray(booster.predict(matrix, prediction_type="RawFormulaVal"))
+    return _softmax(_logits(matrix[:, :3]) + correction)
+
+
+# _predict_uncalibrated reads the market from the first three columns.
+assert FootballFeatures.names()[:3] == ("market_home", "market_draw", "market_away")
 
 
 def _matrix(rows: Sequence[FootballFeatures]) -> NDArray[np.float64]:
@@ -133,7 +138,10 @@ def _matrix(rows: Sequence[FootballFeatures]) -> NDArray[np.float64]:
 
 
 def _market_logits(rows: Sequence[FootballFeatures]) -> NDArray[np.float64]:
-    market = np.array([row.market_probabilities() for row in rows], dtype=np.float64)
+    return _logits(np.array([row.market_probabilities() for row in rows], dtype=np.float64))
+
+
+def _logits(market: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.log(np.clip(market, 1e-12, 1.0))
 
 

@@ -54,6 +54,8 @@ class Forecaster(EventSourcedProjection[UUID]):
         self.builder = FeatureBuilder(strict=False)
         self._inputs: dict[UUID, _FixtureInputs] = {}
         self._model_lock = threading.Lock()
+        # This process is the only writer of its forecast streams, so what it saved is current.
+        self._forecast_streams: dict[UUID, FixtureForecasts] = {}
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -78,6 +80,13 @@ class Forecaster(EventSourcedProjection[UUID]):
             if isinstance(translated, OddsOpened) or len(inputs.notification_ids) == 0:
                 inputs.notification_ids.append(notification_id)
         return quote
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        try:
+            super().process_event(domain_event, tracking)
+        except BaseException:
+            self._forecast_streams.clear()  # a failed save may have left pending events behind
+            raise
 
     def policy(self, domain_event: Any, processing_event: ProcessingEvent[UUID]) -> None:
         tracking = processing_event.tracking
@@ -123,11 +132,15 @@ class Forecaster(EventSourcedProjection[UUID]):
         return forecasts
 
     def _forecasts(self, fixture_id: UUID) -> FixtureForecasts:
+        cached = self._forecast_streams.get(fixture_id)
+        if cached is not None:
+            return cached
         try:
             found: object = self.repository.get(forecasts_id(fixture_id))
         except AggregateNotFoundError:
-            return FixtureForecasts(fixture_id=fixture_id)
+            found = FixtureForecasts(fixture_id=fixture_id)
         assert isinstance(found, FixtureForecasts)
+        self._forecast_streams[fixture_id] = found
         return found
 
 
