@@ -27,7 +27,9 @@ from infra.feeds.intake import JetStreamFeedIntake
 from infra.feeds.player import FeedPlayer
 from infra.feeds.simulated import simulated_messages
 from infra.feeds.simulator import SeasonSimulator
-from infra.intake import open_intake
+from infra.forecasting.model_file import LoadedModel
+from infra.forecasting.service import ForecasterService
+from infra.intake import event_store_env, open_intake
 from infra.settings import Settings
 from infra.telemetry import configure_tracing
 
@@ -133,6 +135,17 @@ def build_gateway(
             async with open_intake(settings, nats_url, connections.nats) as intake:
                 late.intake = intake
                 await asyncio.to_thread(feed_health.start)
+                forecaster = (
+                    ForecasterService(
+                        event_store_env(settings, nats_url),
+                        settings.forecaster_stream,
+                        LoadedModel.from_bytes(settings.model_file.read_bytes()),
+                    )
+                    if settings.model_file
+                    else None
+                )
+                if forecaster is not None:
+                    await asyncio.to_thread(forecaster.start)
                 demo = (
                     asyncio.create_task(play_demo_feed(intake, demo_speed)) if demo_speed else None
                 )
@@ -144,6 +157,8 @@ def build_gateway(
                         with contextlib.suppress(asyncio.CancelledError):
                             await demo
                     await asyncio.to_thread(feed_health.stop)
+                    if forecaster is not None:
+                        await asyncio.to_thread(forecaster.stop)
         finally:
             late.intake = None
             await connections.postgres.close()

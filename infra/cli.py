@@ -98,6 +98,10 @@ def up(
             )
         if demo_speed:
             console.print(f"  demo feed   a simulated season at {demo_speed:g}x real speed")
+        if settings.model_file:
+            console.print(f"  forecaster  model {settings.model_file}")
+        else:
+            console.print("  forecaster  off (set SPORTCAST_MODEL_FILE to a trained model)")
         console.print("Press Ctrl-C to stop.")
         gateway = build_gateway(
             settings,
