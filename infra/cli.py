@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from infra import cli_feed as feed
-from infra import cli_health
+from infra import cli_health, cli_model
 from infra.bootstrap import build_gateway
 from infra.connections import ensure_database
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
@@ -34,6 +34,7 @@ app = typer.Typer(
 console = Console(stderr=True)
 feed.app.add_typer(cli_health.app, name="health")
 app.add_typer(feed.app, name="feed")
+app.add_typer(cli_model.app, name="model")
 
 
 def fail(code: str, message: str, exit_code: int = 2) -> typer.Exit:

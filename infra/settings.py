@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     )
 
     forecaster_stream: str = "SPORTCAST_FORECASTS"
+    model_registry_stream: str = "SPORTCAST_MODEL_REGISTRY"
+    model_bucket: str = "SPORTCAST_MODELS"
     model_file: Path | None = Field(
         default=None, description="A trained model artifact for the forecaster (sportcast model)."
     )

@@ -1,0 +1,113 @@
+"""The model registry application: which models were trained from what, and which one is champion.
+
+Its events go to their own stream (``MODELREGISTRY_NATS_STREAM``: eventsourcing prefixes env keys
+with the upper-cased application name). Artifacts themselves live in an object store, addressed
+by their sha256; the registry only records the hash.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import DomainEventProtocol
+
+from domain.model_registry import (
+    Champion,
+    ModelNotFound,
+    TrainedModel,
+    model_id_for,
+    trained_model_id,
+)
+
+PAGE = 500
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What a training run produced, ready to be registered."""
+
+    artifact_hash: str
+    cutoff_position: int
+    first_kickoff: datetime
+    last_kickoff: datetime
+    seasons: list[str]
+    holdout_season: str
+    holdout_fingerprint: str
+    hyperparameters: dict[str, Any]
+    library_versions: dict[str, str]
+    holdout_metrics: dict[str, float]
+    training_seconds: float
+
+    @property
+    def model_id(self) -> str:
+        return model_id_for(self.artifact_hash)
+
+
+class ModelRegistry(Application[Any]):
+    def register(self, record: ModelRecord) -> TrainedModel:
+        """Record `ModelTrained`; an artifact registered before is returned as it was."""
+        try:
+            return self.model(record.model_id)
+        except ModelNotFound:
+            pass
+        model = TrainedModel(
+            model_id=record.model_id,
+            artifact_hash=record.artifact_hash,
+            cutoff_position=record.cutoff_position,
+            first_kickoff=record.first_kickoff,
+            last_kickoff=record.last_kickoff,
+            seasons=record.seasons,
+            holdout_season=record.holdout_season,
+            holdout_fingerprint=record.holdout_fingerprint,
+            hyperparameters=record.hyperparameters,
+            library_versions=record.library_versions,
+            holdout_metrics=record.holdout_metrics,
+            training_seconds=record.training_seconds,
+        )
+        self.save(model)
+        return model
+
+    def model(self, model_id: str) -> TrainedModel:
+        try:
+            found: object = self.repository.get(trained_model_id(model_id))
+        except AggregateNotFoundError:
+            raise ModelNotFound(f"no model {model_id!r} in the registry") from None
+        assert isinstance(found, TrainedModel)
+        return found
+
+    def champion(self) -> Champion | None:
+        try:
+            found: object = self.repository.get(Champion.create_id())
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(found, Champion)
+        return found if found.model_id is not None else None
+
+    def promote(self, model_id: str, *, champion_rps: float | None = None) -> Champion:
+        """Record `ModelPromoted`; raises ChallengerWorse if `model_id` is worse on the holdout."""
+        candidate = self.model(model_id)
+        try:
+            champion: object = self.repository.get(Champion.create_id())
+        except AggregateNotFoundError:
+            champion = Champion()
+        assert isinstance(champion, Champion)
+        champion.promote(candidate, champion_rps=champion_rps)
+        self.save(champion)
+        return champion
+
+    def history(self) -> Iterator[DomainEventProtocol[Any]]:
+        """Every registry event in the order recorded (the registry is small)."""
+        start = 1
+        while True:
+            page = self.recorder.select_notifications(
+                start=start, limit=PAGE, inclusive_of_start=True
+            )
+            if not page:
+                return
+            for notification in page:
+                yield self.mapper.to_domain_event(notification)
+            start = page[-1].id + 1

@@ -1,0 +1,216 @@
+"""``sportcast model ...``: train from the event store, list, promote, evaluate (docs/adr/0008)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+from nats.aio.client import Client as NATS
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from commands.ingestion import FeedIngestion
+from commands.model_registry import ModelRegistry
+from domain.errors import DomainError
+from domain.model_registry import Champion, TrainedModel
+from infra.connections import connect_nats
+from infra.forecasting import lifecycle
+from infra.forecasting.artifacts import DEFAULT_BUCKET, ArtifactError, ArtifactStore
+from infra.intake import event_store_env
+from infra.settings import Settings
+
+app = typer.Typer(help="Football models: train, list, promote, evaluate.", no_args_is_help=True)
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+RegistryStream = Annotated[
+    str,
+    typer.Option(envvar="SPORTCAST_MODEL_REGISTRY_STREAM", help="The registry's event stream."),
+]
+Bucket = Annotated[
+    str, typer.Option(envvar="SPORTCAST_MODEL_BUCKET", help="Object store bucket of artifacts.")
+]
+DEFAULT_REGISTRY_STREAM = "SPORTCAST_MODEL_REGISTRY"
+
+
+@dataclass
+class Lifecycle:
+    feeds: FeedIngestion
+    registry: ModelRegistry
+    artifacts: ArtifactStore
+
+
+def fail(code: str, message: str) -> typer.Exit:
+    err.print(f"[bold red]error[/] {escape(f'[{code}]')} {escape(message)}")
+    return typer.Exit(2)
+
+
+@asynccontextmanager
+async def _open(registry_stream: str, bucket: str) -> AsyncIterator[Lifecycle]:
+    settings = Settings()
+    url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+    try:
+        nc: NATS = await asyncio.wait_for(connect_nats(url, name="sportcast-model"), 10)
+    except (OSError, TimeoutError) as exc:
+        raise fail(
+            "nats-unreachable",
+            f"cannot reach NATS at {url} ({exc!r}). Start the stack with `sportcast up`, "
+            "or set SPORTCAST_NATS_URL.",
+        ) from None
+    env = event_store_env(settings, url)
+    feeds = await asyncio.to_thread(FeedIngestion, env)
+    registry = await asyncio.to_thread(ModelRegistry, lifecycle.registry_env(env, registry_stream))
+    try:
+        yield Lifecycle(
+            feeds,
+            registry,
+            ArtifactStore(nc.jetstream(), bucket=bucket, replicas=settings.stream_replicas),
+        )
+    finally:
+        await asyncio.to_thread(registry.close)
+        await asyncio.to_thread(feeds.close)
+        await nc.drain()
+
+
+def _run(registry_stream: str, bucket: str, work: Callable[[Lifecycle], Awaitable[T]]) -> T:
+    async def main() -> T:
+        async with _open(registry_stream, bucket) as lc:
+            try:
+                return await work(lc)
+            except DomainError as exc:
+                raise fail(exc.code, str(exc)) from None
+            except ArtifactError as exc:
+                raise fail(exc.code, str(exc)) from None
+            except ValueError as exc:
+                raise fail("model-input", str(exc)) from None
+
+    return asyncio.run(main())
+
+
+@app.command()
+def train(
+    cutoff_position: Annotated[
+        int | None,
+        typer.Option(help="Train on feed notifications 1..N (default: everything stored now)."),
+    ] = None,
+    holdout_season: Annotated[
+        str | None, typer.Option(help="Season scored out of sample (default: the last one).")
+    ] = None,
+    registry_stream: RegistryStream = DEFAULT_REGISTRY_STREAM,
+    bucket: Bucket = DEFAULT_BUCKET,
+) -> None:
+    """Train on the seasons before the holdout, score the holdout, store and register the model."""
+
+    async def work(lc: Lifecycle) -> TrainedModel:
+        return await lifecycle.train_and_register(
+            lc.feeds,
+            lc.registry,
+            lc.artifacts,
+            cutoff=cutoff_position,
+            holdout_season=holdout_season,
+        )
+
+    model = _run(registry_stream, bucket, work)
+    m = model.holdout_metrics
+    out.print(f"[bold green]registered[/] {model.model_id}")
+    out.print(f"  artifact   sha256:{model.artifact_hash}")
+    out.print(f"  cut-off    position {model.cutoff_position}")
+    out.print(f"  data       {model.seasons[0]} .. {model.seasons[-1]}")
+    out.print(
+        f"  holdout    {model.holdout_season}: RPS {m['rps']:.5f} (opening market "
+        f"{m['opening_rps']:.5f}), log loss {m['log_loss']:.4f}, ECE {m['ece']:.4f}"
+    )
+    out.print(f"  training   {model.training_seconds:.1f} s")
+
+
+@app.command("list")
+def list_models(
+    registry_stream: RegistryStream = DEFAULT_REGISTRY_STREAM,
+    bucket: Bucket = DEFAULT_BUCKET,
+) -> None:
+    """Every registered model, oldest first; the champion is starred."""
+
+    async def work(lc: Lifecycle) -> tuple[list[TrainedModel], str | None]:
+        def read() -> tuple[list[TrainedModel], str | None]:
+            ids = [
+                e.model_id
+                for e in lc.registry.history()
+                if isinstance(e, TrainedModel.ModelTrained)
+            ]
+            champion = lc.registry.champion()
+            return [lc.registry.model(i) for i in ids], champion.model_id if champion else None
+
+        return await asyncio.to_thread(read)
+
+    models, champion = _run(registry_stream, bucket, work)
+    table = Table(
+        "", "model", "trained", "cut-off", "holdout", "RPS", "open RPS", "log loss", "ECE"
+    )
+    for m in models:
+        h = m.holdout_metrics
+        table.add_row(
+            "*" if m.model_id == champion else "",
+            m.model_id,
+            m.created_on.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
+            str(m.cutoff_position),
+            m.holdout_season,
+            f"{h['rps']:.5f}",
+            f"{h['opening_rps']:.5f}",
+            f"{h['log_loss']:.4f}",
+            f"{h['ece']:.4f}",
+        )
+    out.print(table)
+
+
+@app.command()
+def promote(
+    model_id: Annotated[str, typer.Argument(help="The model to make champion.")],
+    registry_stream: RegistryStream = DEFAULT_REGISTRY_STREAM,
+    bucket: Bucket = DEFAULT_BUCKET,
+) -> None:
+    """Make a model champion, unless it is worse than the champion on the same holdout."""
+
+    async def work(lc: Lifecycle) -> Champion:
+        return await lifecycle.promote(lc.feeds, lc.registry, lc.artifacts, model_id)
+
+    champion = _run(registry_stream, bucket, work)
+    out.print(f"[bold green]champion[/] {champion.model_id} (holdout RPS {champion.holdout_rps})")
+
+
+@app.command()
+def evaluate(
+    seasons: Annotated[
+        str, typer.Option(help="Comma-separated seasons to forecast, each trained on earlier ones.")
+    ] = ",".join(lifecycle.EVALUATED),
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Report directory (default reports/evaluation-<timestamp>/)."),
+    ] = None,
+    cutoff_position: Annotated[
+        int | None, typer.Option(help="Use feed notifications 1..N (default: all).")
+    ] = None,
+    resamples: Annotated[int, typer.Option(help="Paired bootstrap resamples.")] = 1000,
+    registry_stream: RegistryStream = DEFAULT_REGISTRY_STREAM,
+    bucket: Bucket = DEFAULT_BUCKET,
+) -> None:
+    """Walk-forward evaluation from the event store against the opening and closing markets."""
+    target = out_dir or Path("reports") / (
+        "evaluation-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    )
+    wanted = [s.strip() for s in seasons.split(",") if s.strip()]
+
+    async def work(lc: Lifecycle) -> list[Path]:
+        return await lifecycle.evaluate(
+            lc.feeds, target, seasons=wanted, cutoff=cutoff_position, resamples=resamples
+        )
+
+    for path in _run(registry_stream, bucket, work):
+        out.print(f"wrote {path}")

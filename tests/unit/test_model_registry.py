@@ -1,0 +1,104 @@
+"""Champion/challenger: a worse model is never promoted; a not-worse one is."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from commands.model_registry import ModelRecord, ModelRegistry
+from domain.model_registry import (
+    AlreadyChampion,
+    ChallengerWorse,
+    HoldoutsNotComparable,
+    ModelNotFound,
+    TrainedModel,
+)
+
+
+def record(hash_char: str, rps: float, *, holdout: str = "fp-2022") -> ModelRecord:
+    return ModelRecord(
+        artifact_hash=hash_char * 64,
+        cutoff_position=1000,
+        first_kickoff=datetime(2016, 8, 1, tzinfo=UTC),
+        last_kickoff=datetime(2023, 5, 28, tzinfo=UTC),
+        seasons=["2016-2017", "2022-2023"],
+        holdout_season="2022-2023",
+        holdout_fingerprint=holdout,
+        hyperparameters={"depth": 4},
+        library_versions={"catboost": "1.2"},
+        holdout_metrics={"rps": rps, "log_loss": 0.98, "ece": 0.01, "opening_rps": 0.199},
+        training_seconds=1.5,
+    )
+
+
+@pytest.fixture
+def registry() -> ModelRegistry:
+    return ModelRegistry()  # in-memory persistence: the rule is under test, not the store
+
+
+def test_first_model_becomes_champion(registry: ModelRegistry) -> None:
+    first = registry.register(record("a", 0.200))
+    assert registry.promote(first.model_id).model_id == first.model_id
+
+
+def test_promotion_refuses_a_worse_model(registry: ModelRegistry) -> None:
+    champion = registry.register(record("a", 0.200))
+    worse = registry.register(record("b", 0.2001))
+    registry.promote(champion.model_id)
+
+    with pytest.raises(ChallengerWorse, match="worse than champion"):
+        registry.promote(worse.model_id)
+
+    current = registry.champion()
+    assert current is not None
+    assert current.model_id == champion.model_id
+
+
+def test_promotion_accepts_a_not_worse_model(registry: ModelRegistry) -> None:
+    champion = registry.register(record("a", 0.200))
+    equal = registry.register(record("b", 0.200))
+    better = registry.register(record("c", 0.199))
+    registry.promote(champion.model_id)
+
+    registry.promote(equal.model_id)
+    registry.promote(better.model_id)
+
+    current = registry.champion()
+    assert current is not None
+    assert current.model_id == better.model_id
+    promoted = [e for e in registry.history() if type(e).__name__ == "ModelPromoted"]
+    assert [e.model_id for e in promoted] == [  # type: ignore[attr-defined]
+        champion.model_id,
+        equal.model_id,
+        better.model_id,
+    ]
+
+
+def test_different_holdouts_need_the_champion_rescored(registry: ModelRegistry) -> None:
+    champion = registry.register(record("a", 0.210))
+    other = registry.register(record("b", 0.200, holdout="fp-other"))
+    registry.promote(champion.model_id)
+
+    with pytest.raises(HoldoutsNotComparable):
+        registry.promote(other.model_id)
+    with pytest.raises(ChallengerWorse):
+        registry.promote(other.model_id, champion_rps=0.199)
+    assert registry.promote(other.model_id, champion_rps=0.201).model_id == other.model_id
+
+
+def test_registering_the_same_artifact_twice_records_one_model(registry: ModelRegistry) -> None:
+    registry.register(record("a", 0.2))
+    registry.register(record("a", 0.2))
+
+    trained = [e for e in registry.history() if isinstance(e, TrainedModel.ModelTrained)]
+    assert len(trained) == 1
+
+
+def test_unknown_and_repeated_promotions_are_refused(registry: ModelRegistry) -> None:
+    with pytest.raises(ModelNotFound):
+        registry.promote("football-1x2-nope")
+    model = registry.register(record("a", 0.2))
+    registry.promote(model.model_id)
+    with pytest.raises(AlreadyChampion):
+        registry.promote(model.model_id)
