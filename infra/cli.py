@@ -14,12 +14,17 @@ import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
+from commands.ingestion import FeedIngestion
+from commands.model_registry import ModelRegistry
 from infra import cli_feed as feed
 from infra import cli_health, cli_model
 from infra.bootstrap import build_gateway
 from infra.connections import ensure_database
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
 from infra.embedded.stack import EmbeddedStack
+from infra.forecasting.artifacts import ArtifactError
+from infra.forecasting.champion import ChampionWatch, ScheduledTrainer, fetch_champion
+from infra.forecasting.lifecycle import registry_env
 from infra.forecasting.model_file import LoadedModel
 from infra.forecasting.service import ForecasterService
 from infra.intake import event_store_env
@@ -160,33 +165,81 @@ def serve_gateway() -> None:
 @serve.command("forecaster")
 def serve_forecaster(
     model_file: Annotated[
-        Path | None, typer.Option(help="Model artifact (env SPORTCAST_MODEL_FILE).")
+        Path | None,
+        typer.Option(help="Model artifact (env SPORTCAST_MODEL_FILE); default: the champion."),
     ] = None,
+    watch_every: Annotated[
+        float, typer.Option(help="Seconds between checks for a newly promoted champion.")
+    ] = 10.0,
 ) -> None:
     """The forecaster: follows the feed and issues forecasts, exactly once, until stopped.
 
     Uses SPORTCAST_NATS_URL (default: the embedded stack's port). On start it rebuilds its
-    state from the feed up to its tracked position, then follows new events.
+    state from the feed up to its tracked position, then follows new events. Without a model
+    file it uses the registry's champion, and it switches to each newly promoted champion
+    between two events, without a pause.
     """
     settings = load_settings(model_file=model_file)
-    if settings.model_file is None:
-        raise fail("model-missing", "give --model-file or SPORTCAST_MODEL_FILE")
-    try:
-        model = LoadedModel.from_bytes(settings.model_file.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise fail("model-unreadable", f"{settings.model_file}: {exc}") from None
     url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
-    service = ForecasterService(event_store_env(settings, url), settings.forecaster_stream, model)
+    feeds_env = event_store_env(settings, url)
+    registry = ModelRegistry(registry_env(feeds_env, settings.model_registry_stream))
+    model: LoadedModel | None
+    try:
+        if settings.model_file is not None:
+            model = LoadedModel.from_bytes(settings.model_file.read_bytes())
+        else:
+            model = fetch_champion(registry, url, settings.model_bucket)
+    except (OSError, ValueError, ArtifactError) as exc:
+        raise fail("model-unreadable", str(exc)) from None
+    if model is None:
+        console.print("no model file and no champion yet: following without forecasting")
+    service = ForecasterService(feeds_env, settings.forecaster_stream, model)
+    watch = ChampionWatch(
+        service.forecaster, registry, nats_url=url, bucket=settings.model_bucket, every=watch_every
+    )
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     service.start()
+    if settings.model_file is None:
+        watch.start()
     console.print(f"forecaster following the feed from position {service.position}")
     while not stopping.wait(0.5):
         if service.failure is not None:
             service.stop()
             raise fail("forecaster-failed", repr(service.failure), exit_code=1)
+    watch.stop()
     service.stop()
+    registry.close()
+
+
+@serve.command("trainer")
+def serve_trainer(
+    every: Annotated[float, typer.Option(help="Seconds between retrainings.")] = 86_400.0,
+) -> None:
+    """Retrain from the event store every interval (first run at start), register the model,
+    and promote it when it is not worse than the champion. Runs beside the forecaster."""
+    settings = load_settings()
+    url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+    feeds_env = event_store_env(settings, url)
+    feeds = FeedIngestion(feeds_env)
+    registry = ModelRegistry(registry_env(feeds_env, settings.model_registry_stream))
+    trainer = ScheduledTrainer(
+        feeds,
+        registry,
+        nats_url=url,
+        bucket=settings.model_bucket,
+        every=every,
+        on_result=lambda outcome: console.print(outcome, markup=False),
+    )
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    trainer.start()
+    stopping.wait()
+    trainer.stop()
+    feeds.close()
+    registry.close()
 
 
 @app.command()
