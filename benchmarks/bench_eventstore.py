@@ -1,6 +1,7 @@
 """Event store throughput and latency, JetStream module vs raw nats-py vs eventsourcing.postgres.
 
 Run: python -m benchmarks.bench_eventstore   (prints ``name value unit`` and ``peer:`` lines)
+     BENCH_WRITERS=32 python -m benchmarks.bench_eventstore   (more writer threads, all peers)
 Each durability mode gets its own nats-server in a temp dir; PostgreSQL is embedded too.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -27,7 +29,7 @@ from infra.eventstore import JetStreamFactory
 
 PAYLOAD = b'{"fixture":"' + b"x" * 270 + b'"}'  # ~300-byte event, as in shared/README
 TOPIC = "domain.odds:OddsQuote.Recorded"
-WRITERS = 16
+WRITERS = int(os.environ.get("BENCH_WRITERS", "16"))  # same for every peer
 
 
 def out(name: str, value: float, unit: str) -> None:
@@ -121,9 +123,12 @@ def bench_mode(root: Path, mode: str, pg: dict[str, float]) -> None:
         try:
             single = concurrent_saves(rec.insert_events, 3000 * scale, 1)
             ten = concurrent_saves(rec.insert_events, 600 * scale, 10) * 10
+            stats = rec.stream.appender._batches.stats  # type: ignore[attr-defined]
             seq = sequential_saves(rec.insert_events, 500)
         finally:
             factory.close()
+        out(f"{mode}.jetstream.group_commit.saves_per_batch", stats.saves_per_batch, "saves")
+        out(f"{mode}.jetstream.group_commit.messages_per_batch", stats.messages_per_batch, "msgs")
         out(f"{mode}.jetstream.single_event_saves", single, "saves/s")
         out(f"{mode}.jetstream.ten_event_saves", ten, "events/s")
         out(f"{mode}.jetstream.single_event_saves_one_writer", seq, "saves/s")
@@ -166,6 +171,29 @@ def bench_reads(url: str) -> None:
         rate = seen / (time.perf_counter() - started)
         out("select_notifications_100k.events", seen, "events")
         out("select_notifications_100k.rate", rate, "events/s")
+        # Peer: the same pages read through nats-py (the module's fallback read path).
+        stream = rec.stream  # type: ignore[attr-defined]
+        wire, stream._wire = stream._wire, None
+        try:
+            started = time.perf_counter()
+            seen_py, start = 0, 0
+            while True:
+                page = rec.select_notifications(start, 10_000, inclusive_of_start=False)
+                if not page:
+                    break
+                seen_py += len(page)
+                start = page[-1].id
+            rate_py = seen_py / (time.perf_counter() - started)
+            loads = []
+            for _ in range(20):
+                t0 = time.perf_counter()
+                rec.select_events(big[0].originator_id)
+                loads.append((time.perf_counter() - t0) * 1000)
+        finally:
+            stream._wire = wire
+        out("select_notifications_100k.rate_nats_py", rate_py, "events/s")
+        out("select_notifications_100k.ratio_wire_vs_nats_py", rate / rate_py, "x")
+        out("aggregate_load_1000_events.p50_nats_py", statistics.median(loads), "ms")
     finally:
         factory.close()
 
@@ -201,6 +229,7 @@ def bench_postgres(root: Path) -> dict[str, float]:
 def main() -> None:
     print("peer: raw nats-py publishes of the same 300-byte payloads (same server, same run)")
     print("peer: eventsourcing.postgres (psycopg) on embedded PostgreSQL 18, fsync on")
+    print("peer: reads of the same events through nats-py (*_nats_py lines, same run)")
     print(f"note: {WRITERS} concurrent writer threads; each save creates a new aggregate")
     with tempfile.TemporaryDirectory(prefix="bench-eventstore-") as tmp:
         root = Path(tmp)

@@ -10,8 +10,9 @@ stores an event twice and never reports a false conflict.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import secrets
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -34,6 +35,7 @@ from infra.eventstore.heads import Head, Heads
 from infra.eventstore.publish import (
     DUPLICATE_MSG_ID_IN_BATCH,
     EXPECTED_LAST_SUBJECT_SEQUENCE,
+    Acks,
     Message,
     PublishRejected,
     publish_one,
@@ -80,16 +82,24 @@ class Appender:
         self._attempt_timeout = min(2.0, save_timeout)
         self._heads = Heads()
         self._tracking_heads = Heads()
-        self._batches = BatchCoalescer(nc, timeout=self._attempt_timeout)
+        self._acks = Acks(nc)
+        self._batches = BatchCoalescer(nc, timeout=self._attempt_timeout, acks=self._acks)
+        # Save ids (the Nats-Msg-Id stem): a random 96-bit prefix per appender and a counter,
+        # as unique as uuid4 per save without an os.urandom call per save.
+        self._save_prefix = secrets.token_hex(12)
+        self._save_counter = itertools.count(1)
 
     def remember(self, subject: str, head: Head) -> None:
         self._heads.advance(subject, head)
+
+    def _new_save_id(self) -> str:
+        return f"{self._save_prefix}{next(self._save_counter):08x}"
 
     async def append(
         self, events: Sequence[StoredEvent], tracking: Tracking | None = None
     ) -> list[int]:
         by_aggregate = self._validate(events, room=MAX_BATCH_MESSAGES - (tracking is not None))
-        save_id = uuid.uuid4().hex
+        save_id = self._new_save_id()
         deadline = time.monotonic() + self._save_timeout
         maybe_stored = False  # an earlier attempt went unanswered
         refresh = False
@@ -99,7 +109,8 @@ class Appender:
             try:
                 if len(plan.messages) == 1:
                     timeout = self._attempt_timeout
-                    seqs = [await publish_one(self._nc, plan.messages[0], ack_wait=timeout)]
+                    message = plan.messages[0]
+                    seqs = [await publish_one(self._nc, message, ack_wait=timeout, acks=self._acks)]
                 else:
                     seqs = await self._batches.commit(plan.messages)
             except PublishRejected as rejected:
@@ -171,6 +182,18 @@ class Appender:
     ) -> _Plan:
         if refresh:
             await asyncio.gather(*(self._read_head(s) for s in by_aggregate))
+        messages, heads = self._plan_events(save_id, by_aggregate)
+        tracking_head = None
+        if tracking is not None:
+            tracking_head = await self._tracking_message(
+                save_id, len(messages), tracking, messages, refresh=refresh
+            )
+        return _Plan(messages, heads, tracking_head)
+
+    def _plan_events(
+        self, save_id: str, by_aggregate: dict[str, list[StoredEvent]]
+    ) -> tuple[list[Message], dict[str, Head]]:
+        """The event messages of a save, chained to and expecting the cached heads."""
         messages: list[Message] = []
         heads: dict[str, Head] = {}
         index = 0
@@ -206,12 +229,7 @@ class Appender:
                 prev = digest
                 index += 1
             heads[subject] = Head(events[-1].originator_version, 0, prev)
-        tracking_head = None
-        if tracking is not None:
-            tracking_head = await self._tracking_message(
-                save_id, index, tracking, messages, refresh=refresh
-            )
-        return _Plan(messages, heads, tracking_head)
+        return messages, heads
 
     async def _tracking_message(
         self,

@@ -16,12 +16,30 @@ from nats.aio.client import Client as NATS
 
 from infra.eventstore.publish import (
     EXPECTED_LAST_SUBJECT_SEQUENCE,
+    Acks,
     Message,
     PublishRejected,
     publish_atomic,
 )
 
 MAX_BATCH_MESSAGES = 1000  # nats-server's limit for one atomic batch
+
+
+@dataclass
+class BatchStats:
+    """What group commit did so far (read by the benchmark)."""
+
+    batches: int = 0  # atomic batches sent
+    saves: int = 0  # saves they carried
+    messages: int = 0  # messages they carried
+
+    @property
+    def saves_per_batch(self) -> float:
+        return self.saves / self.batches if self.batches else 0.0
+
+    @property
+    def messages_per_batch(self) -> float:
+        return self.messages / self.batches if self.batches else 0.0
 
 
 @dataclass
@@ -32,12 +50,39 @@ class _Request:
 
 
 class BatchCoalescer:
-    def __init__(self, nc: NATS, *, timeout: float, max_in_flight: int = 2) -> None:
+    """One batch in flight at a time; saves queued meanwhile form the next one.
+
+    The server commits a stream's atomic batches one after another, so a second batch in
+    flight does not raise the batch rate: it only halves batch sizes (measured: 16-32 writers
+    of 10-event saves, one in flight 1.2-1.7x the events/s of two). After a batch of several
+    saves the next one waits briefly (at most ``linger`` and 30% of the last batch's round trip,
+    and no longer than until twice as many saves queue as the last batch carried, so batches
+    can grow), so the writers it just released can rejoin it rather than wait a whole round
+    trip; a lone writer never waits.
+    """
+
+    _early_end = 2  # the wait ends once this many times the last batch's saves are queued
+
+    def __init__(
+        self,
+        nc: NATS,
+        *,
+        timeout: float,
+        max_in_flight: int = 1,
+        linger: float = 0.005,
+        acks: Acks | None = None,
+    ) -> None:
         self._nc = nc
+        self._acks = acks
         self._timeout = timeout
         self._max_in_flight = max_in_flight
+        self._linger = linger
         self._in_flight = 0
         self._queue: deque[_Request] = deque()
+        self._linger_until: float | None = None
+        self._linger_for = 0  # saves the last batch carried: enough queued ends the wait
+        self._wake: asyncio.TimerHandle | None = None
+        self.stats = BatchStats()
 
     async def commit(self, messages: list[Message]) -> list[int]:
         checked = frozenset(
@@ -50,9 +95,31 @@ class BatchCoalescer:
 
     def _kick(self) -> None:
         while self._queue and self._in_flight < self._max_in_flight:
+            if self._lingering():
+                return
             self._in_flight += 1
             task = asyncio.get_running_loop().create_task(self._flush(self._take_group()))
             task.add_done_callback(lambda _: None)
+
+    def _lingering(self) -> bool:
+        until = self._linger_until
+        if until is None:
+            return False
+        loop = asyncio.get_running_loop()
+        if loop.time() >= until or len(self._queue) >= self._early_end * self._linger_for:
+            self._linger_until = None
+            if self._wake is not None:
+                self._wake.cancel()
+                self._wake = None
+            return False
+        if self._wake is None:
+            self._wake = loop.call_at(until, self._end_linger)
+        return True
+
+    def _end_linger(self) -> None:
+        self._wake = None
+        self._linger_until = None
+        self._kick()
 
     def _take_group(self) -> list[_Request]:
         group = [self._queue.popleft()]
@@ -76,13 +143,20 @@ class BatchCoalescer:
         return group
 
     async def _flush(self, group: list[_Request]) -> None:
+        started = asyncio.get_running_loop().time()
+        stats = self.stats
+        stats.batches += 1
+        stats.saves += len(group)
+        stats.messages += sum(len(r.messages) for r in group)
         try:
             if len(group) == 1:
                 await self._alone(group[0])
                 return
             messages = [m for r in group for m in r.messages]
             try:
-                seqs = await publish_atomic(self._nc, messages, ack_wait=self._timeout)
+                seqs = await publish_atomic(
+                    self._nc, messages, ack_wait=self._timeout, acks=self._acks
+                )
             except PublishRejected:
                 await asyncio.gather(*(self._alone(r) for r in group))
                 return
@@ -97,11 +171,17 @@ class BatchCoalescer:
                 offset += len(r.messages)
         finally:
             self._in_flight -= 1
+            if len(group) > 1 and self._linger > 0:
+                now = asyncio.get_running_loop().time()
+                self._linger_until = now + min(self._linger, 0.3 * (now - started))
+                self._linger_for = len(group)
             self._kick()
 
     async def _alone(self, request: _Request) -> None:
         try:
-            seqs = await publish_atomic(self._nc, request.messages, ack_wait=self._timeout)
+            seqs = await publish_atomic(
+                self._nc, request.messages, ack_wait=self._timeout, acks=self._acks
+            )
         except Exception as exc:
             _settle_error(request, exc)
         else:

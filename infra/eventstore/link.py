@@ -2,16 +2,23 @@
 
 eventsourcing's recorders are synchronous and called from many threads; they submit coroutines
 to this loop and wait for the result, so every thread shares one connection and one write path.
+
+The hop is cheaper than ``run_coroutine_threadsafe`` + ``concurrent.futures.Future.result``,
+which cost a self-pipe write per call and a ``Condition`` notify per result (a fifth of the
+loop thread's time with 16 writers): calls queue in a deque, one wake-up drains all that
+queued meanwhile, and each caller waits on a plain lock that the task's done-callback releases.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
+from collections import deque
 from collections.abc import Coroutine
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import nats
 from nats.aio.client import Client as NATS
@@ -19,6 +26,31 @@ from nats.aio.client import Client as NATS
 from infra.eventstore.errors import EventStoreUnavailable
 
 T = TypeVar("T")
+
+
+class _Call(Generic[T]):
+    __slots__ = ("coro", "done", "error", "result")
+
+    def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
+        self.coro = coro
+        self.done = threading.Lock()
+        self.done.acquire()  # released once the coroutine has finished
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def settle(self, task: asyncio.Task[T]) -> None:
+        if task.cancelled():
+            self.error = concurrent.futures.CancelledError()
+        elif (error := task.exception()) is not None:
+            self.error = error
+        else:
+            self.result = task.result()
+        self.done.release()
+
+    def fail(self, error: BaseException) -> None:
+        self.coro.close()
+        self.error = error
+        self.done.release()
 
 
 class NatsLink:
@@ -30,6 +62,9 @@ class NatsLink:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
         self._nc: NATS | None = None
+        self._calls: deque[_Call[Any]] = deque()
+        self._drain_scheduled = False
+        self._closing = False
 
     @property
     def nc(self) -> NATS:
@@ -60,8 +95,34 @@ class NatsLink:
         )
 
     def run(self, coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self._loop)
-        return future.result(timeout)
+        """Run ``coro`` on the loop and wait for its result (TimeoutError after ``timeout``).
+
+        As with ``run_coroutine_threadsafe``, a call that times out is not cancelled.
+        """
+        call: _Call[T] = _Call(coro)
+        if self._closing or not self._thread.is_alive():
+            call.fail(EventStoreUnavailable("the event store's NATS link is closed"))
+        else:
+            self._calls.append(call)
+            # At most one wake-up pending: it drains every call queued before it runs. The
+            # drain clears the flag *before* it empties the deque, so a call appended after
+            # the last pop always sees the flag down and schedules a new drain.
+            if not self._drain_scheduled:
+                self._drain_scheduled = True
+                self._loop.call_soon_threadsafe(self._drain)
+        if not call.done.acquire(timeout=-1 if timeout is None else timeout):
+            raise TimeoutError(f"no result from the NATS loop within {timeout}s")
+        if call.error is not None:
+            raise call.error
+        return call.result  # type: ignore[return-value]
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        calls = self._calls
+        create_task = self._loop.create_task
+        while calls:
+            call = calls.popleft()
+            create_task(call.coro).add_done_callback(call.settle)
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
         return asyncio.run_coroutine_threadsafe(coro, self._loop)
@@ -76,10 +137,13 @@ class NatsLink:
 
     def _stop_loop(self) -> None:
         # Cancel what is still running (e.g. a read a caller gave up on) before the loop ends.
+        self._closing = True
         with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(_cancel_all(), self._loop).result(5)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(5)
+        while self._calls:  # queued while closing: never started
+            self._calls.popleft().fail(EventStoreUnavailable("the NATS link was closed"))
 
 
 async def _cancel_all() -> None:

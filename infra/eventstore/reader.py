@@ -16,15 +16,14 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from infra.eventstore.records import RawRecord, raw_record
+from infra.eventstore.wire import DirectGetFailed
 
 STATUS = "Status"
 _NO_RESULTS = "404"
 MAX_BATCH = 1000
 
 
-class ReadFailed(RuntimeError):
-    def __init__(self, status: str, description: str) -> None:
-        super().__init__(f"direct get failed: {status} {description}")
+ReadFailed = DirectGetFailed  # one error class for both read paths (nats-py and wire.py)
 
 
 @dataclass

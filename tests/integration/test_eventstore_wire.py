@@ -1,0 +1,277 @@
+"""The raw-protocol read path (wire.py) returns exactly what the nats-py path returns."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Iterator
+from uuid import uuid4
+
+import pytest
+from eventsourcing.persistence import Notification, StoredEvent, Tracking
+
+from infra.embedded.ports import free_port
+from infra.eventstore import JetStreamFactory, eventstream
+from infra.eventstore.eventstream import EventStream
+from infra.eventstore.recorders import JetStreamProcessRecorder
+from infra.eventstore.records import RawRecord, make_notification, make_stored_event
+from infra.eventstore.wire import (
+    DirectGetFailed,
+    Frame,
+    WireClient,
+    WireUnsupported,
+    _Connection,
+    as_frame,
+    header_value,
+    parse_headers,
+    parse_urls,
+)
+
+TOPICS = ("sportcast:Fixture.Scheduled", "sportcast:Odds.Quoted", "sportcast:Result.Final")
+
+
+@pytest.fixture
+def filled(nats_url: str, unique_name: str) -> Iterator[tuple[EventStream, list[StoredEvent]]]:
+    """A stream with events of several aggregates and topics, tracking positions between."""
+    factory = JetStreamFactory({"NATS_URL": nats_url, "NATS_STREAM": unique_name})
+    rec = factory.process_recorder()
+    assert isinstance(rec, JetStreamProcessRecorder)
+    rng = random.Random(7)
+    ids: list[object] = [uuid4() for _ in range(5)] + ["fixture:é/1", "x"]
+    versions = dict.fromkeys(ids, 0)
+    saved: list[StoredEvent] = []
+    for n in range(60):
+        batch = []
+        for oid in rng.sample(ids, rng.randint(1, 3)):
+            for _ in range(rng.randint(1, 4)):
+                versions[oid] += 1
+                state = bytes(rng.randrange(256) for _ in range(rng.randint(0, 400)))
+                batch.append(StoredEvent(oid, versions[oid], rng.choice(TOPICS), state))  # type: ignore[arg-type]
+        tracking = Tracking("upstream", n + 1) if n % 7 == 0 else None
+        rec.insert_events(batch, tracking=tracking)
+        saved.extend(batch)
+    rec.stream.write_checkpoint()
+    try:
+        yield rec.stream, saved
+    finally:
+        factory.close()
+
+
+def _slow(stream: EventStream) -> EventStream:
+    """The same stream object, reading through nats-py only."""
+    stream._wire = None
+    return stream
+
+
+def test_wire_frames_equal_nats_py_records_across_batch_boundaries(
+    filled: tuple[EventStream, list[StoredEvent]],
+) -> None:
+    stream, _ = filled
+    assert stream._wire is not None
+    expected: list[RawRecord] = stream.link.run(
+        stream.reader.batch(subject=stream.layout.all_subjects, start_seq=1, limit=1 << 62)
+    )
+    assert len(expected) > 200
+    got: list[Frame] = []
+    seq = 1
+    for size in itertools.cycle((1, 7, 50)):
+        reply = stream._wire.request(
+            {"seq": seq, "next_by_subj": stream.layout.all_subjects, "batch": size},
+            as_frame,
+            wait=10,
+        )
+        got.extend(reply.items)
+        if not reply.items:
+            assert reply.status == b"404"
+            break
+        assert reply.status == b"204"
+        assert reply.num_pending == len(expected) - len(got)
+        seq = int(parse_headers(reply.last_header)["Nats-Sequence"]) + 1
+    records = [
+        RawRecord(int(h["Nats-Sequence"]), h["Nats-Subject"], h, data)
+        for h, data in ((parse_headers(header), data) for header, data in got)
+    ]
+    # nats-py's headers carry the batch bookkeeping of its own (1,000-message) requests.
+    volatile = ("Nats-Num-Pending", "Nats-Last-Sequence")
+
+    def stable(r: RawRecord) -> RawRecord:
+        return RawRecord(
+            r.seq, r.subject, {k: v for k, v in r.headers.items() if k not in volatile}, r.data
+        )
+
+    assert [stable(r) for r in records] == [stable(r) for r in expected]
+    for (header, _), record in zip(got, records, strict=True):
+        for name, value in record.headers.items():
+            assert header_value(header, name.encode()) == value.encode()
+
+
+def test_select_notifications_equals_nats_py_path(
+    filled: tuple[EventStream, list[StoredEvent]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream, saved = filled
+    monkeypatch.setattr(eventstream, "WIRE_BATCH", 13)  # many pages per read
+    top = stream.max_notification_id()
+    assert top is not None
+    cases: list[tuple[int | None, int, int | None, tuple[str, ...], bool]] = [
+        (None, 10_000, None, (), True),
+        (1, 5, None, (), True),
+        (5, 40, None, (), False),
+        (20, 1000, 90, (), True),
+        (20, 1000, 90, (TOPICS[1],), False),
+        (None, 17, None, (TOPICS[0], TOPICS[2]), True),
+        (top, 10, None, (), True),  # the last one
+        (top, 10, None, (), False),  # empty: nothing after the last
+        (top + 100, 10, None, (), True),  # empty: beyond the end
+        (50, 10, 40, (), True),  # empty: stop before start
+    ]
+    fast = [
+        stream.select_notifications(s, n, e, t, inclusive_of_start=i) for s, n, e, t, i in cases
+    ]
+    slow_stream = _slow(stream)
+    slow = [
+        slow_stream.select_notifications(s, n, e, t, inclusive_of_start=i)
+        for s, n, e, t, i in cases
+    ]
+    assert fast == slow
+    assert [type(n) for page in fast for n in page] == [Notification] * sum(map(len, fast))
+    assert [(n.originator_id, n.originator_version, n.topic, n.state) for n in fast[0]] == [
+        (e.originator_id, e.originator_version, e.topic, e.state) for e in saved
+    ]
+    assert fast[7] == fast[8] == fast[9] == []
+
+
+def test_select_events_and_heads_equal_nats_py_path(
+    filled: tuple[EventStream, list[StoredEvent]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream, saved = filled
+    monkeypatch.setattr(eventstream, "WIRE_BATCH", 3)
+    ids = [*dict.fromkeys(e.originator_id for e in saved), uuid4()]  # one never saved
+    kwargs: list[dict[str, object]] = [
+        {},
+        {"gt": 2},
+        {"lte": 3},
+        {"gt": 1, "lte": 4, "desc": True},
+        {"desc": True, "limit": 1},
+        {"limit": 2},
+    ]
+    fast = [stream.select_events(i, **k) for i in ids for k in kwargs]  # type: ignore[arg-type]
+    fast_heads = [stream.appender._heads.get(stream.layout.aggregate(i)) for i in ids]
+    fast_max = (stream.max_notification_id(), stream.max_tracking_id("upstream"))
+    slow_stream = _slow(stream)
+    slow_stream.appender._heads = type(stream.appender._heads)()
+    slow = [slow_stream.select_events(i, **k) for i in ids for k in kwargs]  # type: ignore[arg-type]
+    slow_heads = [slow_stream.appender._heads.get(stream.layout.aggregate(i)) for i in ids]
+    assert fast == slow
+    assert fast_heads == slow_heads
+    assert fast_heads[0] is not None
+    assert fast_heads[-1] is None
+    assert fast_max == (slow_stream.max_notification_id(), slow_stream.max_tracking_id("upstream"))
+    assert fast_max[1] == 57  # the last tracking position written (n = 56)
+    assert [e for e in saved if e.originator_id == ids[0]] == fast[0]
+
+
+def test_reads_fall_back_to_nats_py_when_the_wire_path_cannot_connect(
+    filled: tuple[EventStream, list[StoredEvent]],
+) -> None:
+    stream, saved = filled
+    expected = stream.select_notifications(None, 10_000)
+    stream._wire = WireClient(f"nats://127.0.0.1:{free_port()}", stream.settings.stream)
+    assert stream.select_notifications(None, 10_000) == expected
+    assert stream.select_events(saved[0].originator_id) == [
+        e for e in saved if e.originator_id == saved[0].originator_id
+    ]
+
+
+def test_wire_reader_errors_and_unsupported_urls(nats_url: str, unique_name: str) -> None:
+    with pytest.raises(WireUnsupported):
+        parse_urls("tls://127.0.0.1:4222")
+    assert parse_urls("nats://u:p@h:1, tok@h2:2,h3") == [
+        parse_urls("nats://u:p@h:1")[0],
+        parse_urls("nats://tok@h2:2")[0],
+        parse_urls("nats://h3:4222")[0],
+    ]
+    assert parse_urls("nats://tok@h2:2")[0].token == "tok"
+    wire = WireClient(nats_url, unique_name)  # no such stream: no responders
+    try:
+        with pytest.raises(DirectGetFailed) as failed:
+            wire.request({"seq": 1, "batch": 10}, as_frame, wait=5)
+        assert failed.value.status == "503"
+    finally:
+        wire.close()
+
+
+class _TricklingSocket:
+    """Serves a byte string a few bytes per recv, recording what the client sends."""
+
+    def __init__(self, data: bytes, seed: int) -> None:
+        self._data = data
+        self._rng = random.Random(seed)
+        self.sent = b""
+
+    def recv(self, _size: int) -> bytes:
+        n = self._rng.randint(1, 9)
+        chunk, self._data = self._data[:n], self._data[n:]
+        return chunk
+
+    def settimeout(self, _timeout: float) -> None:
+        pass
+
+    def sendall(self, data: bytes) -> None:
+        self.sent += data
+
+
+def _hmsg(subject: bytes, header: bytes, data: bytes) -> bytes:
+    return b"HMSG %s 1 %d %d\r\n%s%s\r\n" % (
+        subject,
+        len(header),
+        len(header) + len(data),
+        header,
+        data,
+    )
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_parser_handles_frames_split_anywhere_pings_and_foreign_replies(seed: int) -> None:
+    reply_to = b"_INBOX.t.1"
+    frames = [
+        (b"NATS/1.0\r\nNats-Sequence: 1\r\nEs-Topic: a\r\n\r\n", b"x" * 300),
+        (b"NATS/1.0\r\nNats-Sequence: 2\r\nEs-Topic:  b \r\n\r\n", b""),
+        (b"NATS/1.0\r\nNats-Sequence: 3\r\n\r\n", b"\r\nHMSG fake 1 2 2\r\n"),
+    ]
+    stream = (
+        b"INFO {}\r\n"
+        + _hmsg(reply_to, *frames[0])
+        + b"PING\r\n"
+        + _hmsg(b"_INBOX.t.0", b"NATS/1.0\r\n\r\n", b"stale")
+        + b"MSG _INBOX.t.1 1 3\r\nabc\r\n"
+        + _hmsg(reply_to, *frames[1])
+        + _hmsg(reply_to, *frames[2])
+        + _hmsg(reply_to, b"NATS/1.0 204 EOB\r\nNats-Num-Pending: 4\r\n\r\n", b"")
+    )
+    conn = object.__new__(_Connection)
+    sock = _TricklingSocket(stream, seed)
+    conn.sock = sock  # type: ignore[assignment]
+    conn.buf, conn.pos, conn.inbox, conn.ids = b"", 0, b"_INBOX.t", itertools.count(1)
+    assert conn._line(deadline=float("inf")) == b"INFO {}"
+    reply = conn.request(b"API", b"{}", as_frame, wait=5, single=False)
+    assert reply.items == frames
+    assert (reply.status, reply.num_pending, reply.messages) == (b"204", 4, 3)
+    assert reply.last_header == frames[2][0]
+    assert sock.sent == b"PUB API _INBOX.t.1 2\r\n{}\r\nPONG\r\n"
+    assert header_value(frames[1][0], b"Es-Topic") == b"b"
+    assert parse_headers(frames[1][0]) == {"Nats-Sequence": "2", "Es-Topic": "b"}
+    assert parse_headers(b"NATS/1.0 404 Message Not Found\r\n\r\n") == {
+        "Status": "404",
+        "Description": "Message Not Found",
+    }
+
+
+def test_fast_record_builders_equal_the_dataclass_constructors() -> None:
+    oid = uuid4()
+    assert make_notification(3, oid, 2, "t", b"s") == Notification(
+        id=3, originator_id=oid, originator_version=2, topic="t", state=b"s"
+    )
+    assert make_stored_event(oid, 2, "t", b"s") == StoredEvent(oid, 2, "t", b"s")
+    assert vars(make_notification(3, oid, 2, "t", b"s")) == vars(
+        Notification(id=3, originator_id=oid, originator_version=2, topic="t", state=b"s")
+    )
