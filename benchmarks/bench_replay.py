@@ -5,7 +5,8 @@ Peer, same run, same server: raw nats-py acknowledged publishes (512 in flight) 
 300-byte messages as the replay stored events: the ceiling of the transport alone.
 
 Env: SPORTCAST_DATA_DIR (datasets), BENCH_REPLAY_FROM / BENCH_REPLAY_TO (kick-off dates,
-default: the whole dataset), BENCH_DURABILITY (fsync, the embedded default | replicated).
+default: the whole dataset), BENCH_DURABILITY (fsync, the embedded default | replicated),
+BENCH_LANES (fixtures played in parallel, default 64).
 """
 
 from __future__ import annotations
@@ -48,9 +49,10 @@ async def replay(url: str, settings: Settings, since: date | None, until: date |
     replayer = Replay(settings.data_dir, since=since, until=until)
     messages = replayer.messages("football")
     nc = await connect_nats(url)
-    async with open_intake(settings, url, nc, workers=64) as intake:
-        first = await FeedPlayer(intake, source="replay-football", lanes=64).play(messages)
-        second = await FeedPlayer(intake, source="replay-football", lanes=64).play(messages)
+    lanes = int(os.environ.get("BENCH_LANES", "64"))
+    async with open_intake(settings, url, nc, workers=lanes) as intake:
+        first = await FeedPlayer(intake, source="replay-football", lanes=lanes).play(messages)
+        second = await FeedPlayer(intake, source="replay-football", lanes=lanes).play(messages)
     await nc.close()
     peer = await raw_publish(url, first.events_stored)
     print(f"replay_messages {first.messages} messages")

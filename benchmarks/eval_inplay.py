@@ -1,0 +1,209 @@
+"""Held-out evaluation of the in-play football model.
+
+States: every World Cup match (men's 1930-2018, women's 1991-2019) at minutes 0, 15, ..., 85
+from its goal and sending-off timeline, with an Elo prior built from earlier World Cup matches
+only; every league match with a valid closing 1X2 at half-time (minute 45; the data has no card
+times, so red cards count as none), with the closing market's margin-free prior. The target is the
+result after 90 minutes.
+
+Split by time: train on World Cup matches before 2010 and league seasons before 2020-2021, size
+and calibrate on the 2010/2011 World Cups and league 2020-2021, refit on both, and test on World
+Cups from 2014 and league seasons 2021-2022 and 2022-2023.
+
+Usage: .venv/bin/python -m benchmarks.eval_inplay   (data from $SPORTCAST_DATA_DIR,
+default ../shared/data relative to the repository)
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from commands.forecasting.inplay import (
+    SAMPLED_MINUTES,
+    EloPrior,
+    InPlayParameters,
+    MatchState,
+    TimelineEvent,
+    baseline_proba,
+    fit_draw_peak,
+    one_x_two,
+    regulation_outcome,
+    state_at,
+    train_inplay_model,
+)
+from commands.forecasting.metrics import (
+    Probabilities,
+    brier_score,
+    expected_calibration_error,
+    log_loss,
+)
+from domain.errors import DomainError
+from domain.odds.margin import proportional
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMETERS = InPlayParameters(thread_count=1)
+WC_HOLDOUT_FROM, WC_TEST_FROM = "2010-01-01", "2014-01-01"
+LEAGUE_HOLDOUT, LEAGUE_TEST = "2020-2021", ("2021-2022", "2022-2023")
+
+
+@dataclass(frozen=True)
+class Sample:
+    source: str  # "world cup" or "league"
+    split: str  # "train", "holdout" or "test"
+    state: MatchState
+    outcome: int
+
+
+def main() -> int:
+    data_dir = Path(os.environ.get("SPORTCAST_DATA_DIR", ROOT.parent / "shared" / "data"))
+    started = time.perf_counter()
+    world_cup, draw_peak = world_cup_samples(data_dir / "worldcup")
+    league = league_samples(data_dir / "football")
+    samples = world_cup + league
+    print(f"world cup states: {len(world_cup)}, league half-time states: {len(league)}")
+    print(f"Elo prior draw peak (fitted on World Cups before 2014): {draw_peak:.3f}")
+    for split in ("train", "holdout", "test"):
+        counts = {
+            src: sum(s.split == split and s.source == src for s in samples)
+            for src in ("world cup", "league")
+        }
+        print(f"  {split:<8} {counts}")
+    print(f"data pass: {time.perf_counter() - started:.1f} s")
+    fit_started = time.perf_counter()
+    train = [s for s in samples if s.split == "train"]
+    holdout = [s for s in samples if s.split == "holdout"]
+    model = train_inplay_model(
+        [s.state for s in train],
+        np.array([s.outcome for s in train], dtype=np.int64),
+        [s.state for s in holdout],
+        np.array([s.outcome for s in holdout], dtype=np.int64),
+        PARAMETERS,
+    )
+    print(f"\nparameters: {PARAMETERS}")
+    print(
+        f"fit: {time.perf_counter() - fit_started:.1f} s, trees {model.trees}, "
+        f"temperature {model.calibration.temperature:.3f}"
+    )
+    test = [s for s in samples if s.split == "test"]
+    predicted = model.predict_proba([s.state for s in test])
+    baseline = baseline_proba([s.state for s in test])
+    prior = np.array([s.state.prior for s in test])
+    print(
+        f"\n{'test set':<10} {'minute':>6} {'n':>5}  {'LL prior':>8} {'LL pois':>8} {'LL mdl':>8}"
+        f"  {'Br prior':>8} {'Br mdl':>8}  {'ECE prior':>9} {'ECE pois':>8} {'ECE mdl':>8}"
+    )
+    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for i, s in enumerate(test):
+        groups[(s.source, s.state.minute)].append(i)
+    for (source, minute), index in sorted(groups.items()):
+        _line(source, str(minute), test, index, prior, baseline, predicted)
+    wc = [i for i, s in enumerate(test) if s.source == "world cup"]
+    _line("world cup", "all", test, wc, prior, baseline, predicted)
+    print(f"\ntotal run time: {time.perf_counter() - started:.1f} s")
+    return 0
+
+
+def world_cup_samples(folder: Path) -> tuple[list[Sample], float]:
+    matches = _read(folder / "matches.csv")
+    timelines: dict[str, list[TimelineEvent]] = defaultdict(list)
+    for goal in _read(folder / "goals.csv"):
+        timelines[goal["match_id"]].append(_event("goal", goal))
+    for booking in _read(folder / "bookings.csv"):
+        if booking["sending_off"] == "1":
+            timelines[booking["match_id"]].append(_event("sending-off", booking))
+    matches.sort(key=lambda m: (m["match_date"], m["match_time"], m["match_id"]))
+    elo = EloPrior()
+    expected: list[float] = []
+    for m in matches:  # Elo sees a match only after its expected score is taken
+        pool = "women" if "Women" in m["tournament_name"] else "men"
+        home, away = m["home_team_name"], m["away_team_name"]
+        expected.append(elo.expected_score(pool, home, away))
+        elo.update(pool, home, away, int(m["home_team_score"]), int(m["away_team_score"]))
+    outcomes = np.array([regulation_outcome(timelines[m["match_id"]]) for m in matches])
+    before = [i for i, m in enumerate(matches) if m["match_date"] < WC_TEST_FROM]
+    peak = fit_draw_peak([expected[i] for i in before], outcomes[before])
+    samples: list[Sample] = []
+    for i, m in enumerate(matches):
+        split = (
+            "test"
+            if m["match_date"] >= WC_TEST_FROM
+            else "holdout"
+            if m["match_date"] >= WC_HOLDOUT_FROM
+            else "train"
+        )
+        prior = one_x_two(expected[i], peak)
+        for minute in SAMPLED_MINUTES:
+            state = state_at(timelines[m["match_id"]], minute, prior)
+            samples.append(Sample("world cup", split, state, int(outcomes[i])))
+    return samples, peak
+
+
+def league_samples(folder: Path) -> list[Sample]:
+    samples: list[Sample] = []
+    for path in sorted(folder.glob("*.csv")):
+        for row in _read(path):
+            try:
+                prices = [float(row[f"{side}_close"]) for side in ("home", "draw", "away")]
+                prior = proportional(prices)
+                hg, ag, hth, hta = (int(row[c]) for c in ("FTHG", "FTAG", "HTHG", "HTAG"))
+            except (ValueError, DomainError):
+                continue  # no result, no half-time score or no valid closing price
+            season = row["Season"]
+            split = (
+                "test"
+                if season in LEAGUE_TEST
+                else "holdout"
+                if season == LEAGUE_HOLDOUT
+                else "train"
+            )
+            if season > LEAGUE_TEST[-1]:
+                continue
+            state = MatchState(45, hth, hta, 0, 0, (prior[0], prior[1], prior[2]))
+            outcome = 0 if hg > ag else 1 if hg == ag else 2
+            samples.append(Sample("league", split, state, outcome))
+    return samples
+
+
+def _line(
+    source: str,
+    minute: str,
+    test: list[Sample],
+    index: list[int],
+    prior: Probabilities,
+    baseline: Probabilities,
+    predicted: Probabilities,
+) -> None:
+    y = np.array([test[i].outcome for i in index], dtype=np.int64)
+    a, b, c = prior[index], baseline[index], predicted[index]
+    print(
+        f"{source:<10} {minute:>6} {len(index):>5}  {log_loss(a, y):>8.4f} {log_loss(b, y):>8.4f} "
+        f"{log_loss(c, y):>8.4f}  {brier_score(a, y):>8.4f} {brier_score(c, y):>8.4f}  "
+        f"{expected_calibration_error(a, y):>9.4f} {expected_calibration_error(b, y):>8.4f} "
+        f"{expected_calibration_error(c, y):>8.4f}"
+    )
+
+
+def _event(kind: str, row: dict[str, str]) -> TimelineEvent:
+    return TimelineEvent(
+        kind="goal" if kind == "goal" else "sending-off",
+        minute=int(row["minute_regulation"]),
+        home=row["home_team"] == "1",
+        extra_time=row["match_period"].startswith("extra time"),
+    )
+
+
+def _read(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""In-play football 1X2 (result at the end of regulation) from a match state.
+
+A state is the clock, the score, red cards and the pre-match 1X2. Its structural baseline is a
+Poisson model: the pre-match 1X2 is inverted into each side's expected goals, the part still to be
+played is scaled by the time left (and by fixed red-card factors), and the final score's
+distribution gives H/D/A. CatBoost starts from that baseline's log-probabilities and learns only
+the correction (stoppage time, game state, draws the independent Poisson under-rates), then a
+temperature fitted on a later holdout calibrates it, as in the pre-match football model.
+
+For World Cup matches there are no odds: `EloPrior` rates teams over earlier World Cup matches
+only and maps the Elo expected score to 1X2 with one fitted draw parameter.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+from catboost import CatBoostClassifier, Pool
+from numpy.typing import NDArray
+
+from commands.forecasting.football_model import TemperatureCalibration
+from commands.forecasting.metrics import Outcomes, Probabilities
+from domain.ratings import EloParameters, EloRatings
+
+REGULATION = 90
+SAMPLED_MINUTES = (0, 15, 30, 45, 60, 75, 85)
+MAX_GOALS = 20  # per side, in the Poisson sums
+# Scoring-rate factors per red card, own side and opponent (Vecer, Kopriva & Ichiba 2009).
+RED_OWN, RED_OPPONENT = 0.70, 1.20
+FEATURE_NAMES = (
+    "minute",
+    "home_goals",
+    "away_goals",
+    "goal_difference",
+    "home_reds",
+    "away_reds",
+    "prior_home",
+    "prior_draw",
+    "prior_away",
+    "base_home",
+    "base_draw",
+    "base_away",
+    "remaining_home_goals",
+    "remaining_away_goals",
+)
+
+
+@dataclass(frozen=True)
+class TimelineEvent:
+    """A goal or a sending-off, as a World Cup timeline records it (stoppage folded into 45/90)."""
+
+    kind: Literal["goal", "sending-off"]
+    minute: int  # regulation minute of the label: 45+2 is 45, 90+4 is 90
+    home: bool  # the side credited (an own goal counts for the other side)
+    extra_time: bool = False
+
+
+@dataclass(frozen=True)
+class MatchState:
+    minute: int
+    home_goals: int
+    away_goals: int
+    home_reds: int
+    away_reds: int
+    prior: tuple[float, float, float]  # pre-match (home, draw, away), margin-free
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.minute <= REGULATION:
+            raise ValueError(f"minute must lie in 0..{REGULATION}, got {self.minute}")
+        if min(self.prior) <= 0.0 or abs(sum(self.prior) - 1.0) > 1e-6:
+            raise ValueError(f"the prior must be positive and sum to 1, got {self.prior}")
+
+
+def state_at(
+    timeline: Sequence[TimelineEvent], minute: int, prior: tuple[float, float, float]
+) -> MatchState:
+    """The state at `minute`:00 of play. A label N' happened during minute N, so it is counted
+    from minute N on; first-half stoppage (45+x) is counted at half-time (minute 45)."""
+    counts = {("goal", True): 0, ("goal", False): 0, ("sending-off", True): 0}
+    counts[("sending-off", False)] = 0
+    for event in timeline:
+        if not event.extra_time and event.minute <= minute:
+            counts[(event.kind, event.home)] += 1
+    return MatchState(
+        minute=minute,
+        home_goals=counts[("goal", True)],
+        away_goals=counts[("goal", False)],
+        home_reds=counts[("sending-off", True)],
+        away_reds=counts[("sending-off", False)],
+        prior=prior,
+    )
+
+
+def regulation_outcome(timeline: Sequence[TimelineEvent]) -> int:
+    """0 home win, 1 draw, 2 away win after 90 minutes (what a 1X2 market settles on)."""
+    final = state_at(timeline, REGULATION, (1 / 3, 1 / 3, 1 / 3))
+    diff = final.home_goals - final.away_goals
+    return 0 if diff > 0 else 1 if diff == 0 else 2
+
+
+def feature_matrix(states: Sequence[MatchState]) -> NDArray[np.float64]:
+    """One row per state, columns in FEATURE_NAMES order."""
+    prior = np.array([s.prior for s in states], dtype=np.float64)
+    lam_home, lam_away = expected_goals(prior)
+    minute = np.array([s.minute for s in states], dtype=np.float64)
+    hg = np.array([s.home_goals for s in states], dtype=np.float64)
+    ag = np.array([s.away_goals for s in states], dtype=np.float64)
+    hr = np.array([s.home_reds for s in states], dtype=np.float64)
+    ar = np.array([s.away_reds for s in states], dtype=np.float64)
+    left = (REGULATION - minute) / REGULATION
+    rem_home = lam_home * left * RED_OWN**hr * RED_OPPONENT**ar
+    rem_away = lam_away * left * RED_OWN**ar * RED_OPPONENT**hr
+    base = _outcome_probabilities(rem_home, rem_away, hg - ag)
+    return np.column_stack(
+        [minute, hg, ag, hg - ag, hr, ar, prior, base, rem_home, rem_away]
+    ).astype(np.float64)
+
+
+def expected_goals(prior: NDArray[np.float64]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Each side's expected goals whose independent Poisson scores reproduce the prior's home and
+    away probabilities (damped Newton on log-rates, all rows at once)."""
+    # Start from a 2.6-goal match split by the favourite's edge, which Newton refines.
+    edge = np.clip(prior[:, 0] - prior[:, 2], -0.95, 0.95)
+    x = np.log(np.column_stack([1.3 * (1.0 + edge) + 0.1, 1.3 * (1.0 - edge) + 0.1]))
+    target = prior[:, [0, 2]]
+    step = 1e-5
+    for _ in range(60):
+        now = _home_away(x)
+        residual = now - target
+        if float(np.max(np.abs(residual), initial=0.0)) < 1e-9:
+            break
+        d_home = (_home_away(x + np.array([step, 0.0])) - now) / step
+        d_away = (_home_away(x + np.array([0.0, step])) - now) / step
+        det = d_home[:, 0] * d_away[:, 1] - d_away[:, 0] * d_home[:, 1]
+        det = np.where(np.abs(det) < 1e-12, 1e-12, det)
+        dx = (d_away[:, 1] * residual[:, 0] - d_away[:, 0] * residual[:, 1]) / det
+        dy = (-d_home[:, 1] * residual[:, 0] + d_home[:, 0] * residual[:, 1]) / det
+        x = x - np.clip(np.column_stack([dx, dy]), -0.3, 0.3)
+        x = np.clip(x, math.log(0.02), math.log(10.0))
+    return np.exp(x[:, 0]), np.exp(x[:, 1])
+
+
+def _home_away(log_rates: NDArray[np.float64]) -> NDArray[np.float64]:
+    p = _outcome_probabilities(np.exp(log_rates[:, 0]), np.exp(log_rates[:, 1]), 0.0)
+    return p[:, [0, 2]]
+
+
+def _outcome_probabilities(
+    rate_home: NDArray[np.float64],
+    rate_away: NDArray[np.float64],
+    lead: NDArray[np.float64] | float,
+) -> Probabilities:
+    """H/D/A when the home side leads by `lead` and Poisson(rate) goals are still to come."""
+    k = np.arange(MAX_GOALS + 1, dtype=np.float64)
+    log_fact = np.array([math.lgamma(v + 1.0) for v in k])
+    home = np.exp(k * np.log(rate_home[:, None] + 1e-300) - rate_home[:, None] - log_fact)
+    away = np.exp(k * np.log(rate_away[:, None] + 1e-300) - rate_away[:, None] - log_fact)
+    joint = home[:, :, None] * away[:, None, :]  # [row, home goals to come, away goals to come]
+    margin = np.asarray(lead, dtype=np.float64).reshape(-1, 1, 1) + k[None, :, None] - k[None, None]
+    out = np.column_stack(
+        [
+            np.sum(joint * (margin > 0), axis=(1, 2)),
+            np.sum(joint * (margin == 0), axis=(1, 2)),
+            np.sum(joint * (margin < 0), axis=(1, 2)),
+        ]
+    )
+    result: Probabilities = out / out.sum(axis=1, keepdims=True)
+    return result
+
+
+class EloPrior:
+    """Pre-match 1X2 for matches without odds, from Elo over earlier matches of the same pool.
+
+    The expected score E maps to draw = peak * 4E(1-E), home = E - draw/2, away = 1 - E - draw/2:
+    proper for any peak in (0, 0.5], most drawish between equals."""
+
+    def __init__(self, draw_peak: float = 0.27, parameters: EloParameters | None = None) -> None:
+        self.draw_peak = draw_peak
+        # Neutral venues, and no newcomer penalty: a debutant at a World Cup is no promoted side.
+        self.parameters = parameters or EloParameters(
+            k=40.0, home_advantage=0.0, established_after=10**9
+        )
+        self._pools: dict[str, EloRatings] = {}
+
+    def expected_score(self, pool: str, home: str, away: str) -> float:
+        return self._pool(pool).expected(home, away)
+
+    def prior(self, pool: str, home: str, away: str) -> tuple[float, float, float]:
+        return one_x_two(self.expected_score(pool, home, away), self.draw_peak)
+
+    def update(self, pool: str, home: str, away: str, home_goals: int, away_goals: int) -> None:
+        self._pool(pool).update(home, away, home_goals, away_goals)
+
+    def _pool(self, pool: str) -> EloRatings:
+        if pool not in self._pools:
+            self._pools[pool] = EloRatings(self.parameters)
+        return self._pools[pool]
+
+
+def one_x_two(expected_score: float, draw_peak: float) -> tuple[float, float, float]:
+    draw = draw_peak * 4.0 * expected_score * (1.0 - expected_score)
+    return (expected_score - draw / 2.0, draw, 1.0 - expected_score - draw / 2.0)
+
+
+def fit_draw_peak(expected_scores: Sequence[float], outcomes: Outcomes) -> float:
+    """The draw peak with the lowest log loss on these (earlier) matches; a grid is enough."""
+    grid = np.linspace(0.05, 0.5, 91)
+    losses = []
+    for peak in grid:
+        p = np.array([one_x_two(e, float(peak)) for e in expected_scores])
+        chosen = np.clip(p[np.arange(len(outcomes)), outcomes], 1e-12, 1.0)
+        losses.append(-float(np.mean(np.log(chosen))))
+    return float(grid[int(np.argmin(losses))])
+
+
+@dataclass(frozen=True)
+class InPlayParameters:
+    max_iterations: int = 1500
+    learning_rate: float = 0.03
+    depth: int = 4
+    l2_leaf_reg: float = 10.0
+    early_stopping_rounds: int = 150
+    random_seed: int = 20_240_601
+    thread_count: int = 1
+
+
+@dataclass(frozen=True)
+class InPlayModel:
+    booster: Any  # a fitted CatBoostClassifier (untyped library)
+    calibration: TemperatureCalibration
+    trees: int
+
+    def predict_proba(self, states: Sequence[MatchState]) -> Probabilities:
+        """Calibrated (home, draw, away) at the end of regulation; rows sum to 1."""
+        return self.calibration.apply(_predict_uncalibrated(self.booster, feature_matrix(states)))
+
+
+def baseline_proba(states: Sequence[MatchState]) -> Probabilities:
+    """The Poisson baseline alone (no learning beyond the prior)."""
+    result: Probabilities = feature_matrix(states)[:, _BASE]
+    return result
+
+
+def train_inplay_model(
+    training: Sequence[MatchState],
+    training_outcomes: Outcomes,
+    holdout: Sequence[MatchState],
+    holdout_outcomes: Outcomes,
+    parameters: InPlayParameters | None = None,
+) -> InPlayModel:
+    """Fit on `training`, size and calibrate on `holdout` (later in time), refit on both."""
+    p = parameters or InPlayParameters()
+    train_x, holdout_x = feature_matrix(training), feature_matrix(holdout)
+    sizing = _classifier(p, p.max_iterations)
+    sizing.fit(
+        _pool(train_x, training_outcomes),
+        eval_set=_pool(holdout_x, holdout_outcomes),
+        early_stopping_rounds=p.early_stopping_rounds,
+        use_best_model=True,
+    )
+    trees = max(int(sizing.tree_count_), 1)
+    calibration = TemperatureCalibration.fit(
+        _predict_uncalibrated(sizing, holdout_x), holdout_outcomes
+    )
+    refit = max(1, round(trees * (len(training) + len(holdout)) / len(training)))
+    final = _classifier(p, refit)
+    final.fit(
+        _pool(
+            np.vstack([train_x, holdout_x]), np.concatenate([training_outcomes, holdout_outcomes])
+        )
+    )
+    return InPlayModel(booster=final, calibration=calibration, trees=refit)
+
+
+_BASE = [FEATURE_NAMES.index(n) for n in ("base_home", "base_draw", "base_away")]
+
+
+def _classifier(p: InPlayParameters, iterations: int) -> CatBoostClassifier:
+    return CatBoostClassifier(
+        loss_function="MultiClass",
+        iterations=iterations,
+        learning_rate=p.learning_rate,
+        depth=p.depth,
+        l2_leaf_reg=p.l2_leaf_reg,
+        random_seed=p.random_seed,
+        thread_count=p.thread_count,
+        allow_writing_files=False,
+        verbose=False,
+    )
+
+
+def _pool(matrix: NDArray[np.float64], outcomes: Outcomes | None = None) -> Pool:
+    return Pool(
+        data=matrix,
+        label=outcomes,
+        baseline=np.log(np.clip(matrix[:, _BASE], 1e-12, 1.0)),
+        feature_names=list(FEATURE_NAMES),
+    )
+
+
+def _predict_uncalibrated(booster: Any, matrix: NDArray[np.float64]) -> Probabilities:
+    correction = np.asarray(booster.predict(matrix, prediction_type="RawFormulaVal"))
+    logits = np.log(np.clip(matrix[:, _BASE], 1e-12, 1.0)) + correction
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    result: Probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    return result

@@ -1,0 +1,92 @@
+"""In-play football: states from a World Cup timeline, the Poisson baseline, the Elo prior."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from commands.forecasting.inplay import (
+    EloPrior,
+    MatchState,
+    TimelineEvent,
+    baseline_proba,
+    one_x_two,
+    regulation_outcome,
+    state_at,
+)
+
+PRIOR = (0.5, 0.3, 0.2)
+# 2006 final, Italy v France (France listed as away here): 7' pen France, 19' Materazzi,
+# 110' Zidane sent off in extra time; plus a made-up 45+2 goal and a 90+3 red for coverage.
+TIMELINE = (
+    TimelineEvent("goal", 7, home=False),
+    TimelineEvent("goal", 19, home=True),
+    TimelineEvent("goal", 45, home=True),  # 45+2': first-half stoppage
+    TimelineEvent("sending-off", 60, home=False),
+    TimelineEvent("sending-off", 90, home=True),  # 90+3'
+    TimelineEvent("goal", 110, home=False, extra_time=True),
+    TimelineEvent("sending-off", 110, home=False, extra_time=True),
+)
+
+
+@pytest.mark.parametrize(
+    ("minute", "score", "reds"),
+    [
+        (0, (0, 0), (0, 0)),
+        (6, (0, 0), (0, 0)),
+        (7, (0, 1), (0, 0)),
+        (15, (0, 1), (0, 0)),
+        (30, (1, 1), (0, 0)),
+        (45, (2, 1), (0, 0)),
+        (59, (2, 1), (0, 0)),
+        (60, (2, 1), (0, 1)),
+        (85, (2, 1), (0, 1)),
+        (90, (2, 1), (1, 1)),
+    ],
+)
+def test_state_counts_goals_and_sendings_off_up_to_the_minute(
+    minute: int, score: tuple[int, int], reds: tuple[int, int]
+) -> None:
+    state = state_at(TIMELINE, minute, PRIOR)
+    assert (state.home_goals, state.away_goals) == score
+    assert (state.home_reds, state.away_reds) == reds
+    assert state.prior == PRIOR
+
+
+def test_extra_time_goals_do_not_change_the_regulation_result() -> None:
+    assert regulation_outcome(TIMELINE) == 0
+    level = (TimelineEvent("goal", 10, home=True), TimelineEvent("goal", 100, True, True))
+    assert regulation_outcome(level) == 0
+    assert regulation_outcome((TimelineEvent("goal", 100, True, True),)) == 1
+
+
+def test_baseline_at_kickoff_reproduces_the_prior_and_rows_sum_to_one() -> None:
+    priors = [(0.25, 0.4, 0.35), (0.8, 0.15, 0.05), one_x_two(0.97, 0.27)]
+    states = [MatchState(0, 0, 0, 0, 0, p) for p in priors]
+    states += [MatchState(m, 1, 0, 0, 1, PRIOR) for m in (15, 45, 75, 90)]
+    p = baseline_proba(states)
+    assert np.allclose(p.sum(axis=1), 1.0)
+    assert np.allclose(p[:3], np.array(priors), atol=1e-6)
+    assert p[-1] == pytest.approx([1.0, 0.0, 0.0])  # a lead at 90:00 is final
+
+
+def test_a_lead_is_worth_more_the_later_it_is() -> None:
+    p = baseline_proba([MatchState(m, 1, 0, 0, 0, PRIOR) for m in (15, 45, 75)])
+    assert p[0, 0] < p[1, 0] < p[2, 0]
+
+
+def test_elo_prior_is_proper_and_learns_only_from_played_matches() -> None:
+    elo = EloPrior(draw_peak=0.27)
+    before = elo.prior("men", "Brazil", "Haiti")
+    assert sum(before) == pytest.approx(1.0)
+    assert before[0] == pytest.approx(before[2])  # unknown teams on a neutral ground
+    elo.update("men", "Brazil", "Haiti", 7, 1)
+    after = elo.prior("men", "Brazil", "Haiti")
+    assert after[0] > before[0]
+    assert sum(after) == pytest.approx(1.0)
+    assert elo.prior("women", "Brazil", "Haiti") == before  # separate pools
+
+
+def test_state_rejects_a_prior_that_does_not_sum_to_one() -> None:
+    with pytest.raises(ValueError):
+        MatchState(30, 0, 0, 0, 0, (0.5, 0.3, 0.3))
