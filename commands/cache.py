@@ -1,13 +1,14 @@
-"""A bounded cache of aggregates as last saved by this process.
+"""A bounded cache of aggregates as last saved by this process, lent out one caller at a time.
 
-Callers get a private copy (deciding a command mutates the aggregate, and a refused or failed
-save must not leave that mutation behind). An entry can be stale when another process wrote
-since; the event store's concurrency check catches that at save time and the caller drops it.
+``take`` removes the entry, so no two threads ever decide on the same object, and a refused or
+failed command cannot leave a half-changed aggregate behind: the caller gives back with
+``put`` only what it saved (or left untouched). A second caller meanwhile reads the aggregate
+from the store; an entry can also be stale when another process wrote since, and the event
+store's concurrency check catches both at save time.
 """
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections import OrderedDict
 from uuid import UUID
@@ -21,23 +22,17 @@ class AggregateCache:
         self._entries: OrderedDict[UUID, Aggregate] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, aggregate_id: UUID) -> Aggregate | None:
+    def take(self, aggregate_id: UUID) -> Aggregate | None:
         with self._lock:
-            found = self._entries.get(aggregate_id)
-            if found is None:
-                return None
-            self._entries.move_to_end(aggregate_id)
-        return copy.deepcopy(found)
+            return self._entries.pop(aggregate_id, None)
 
     def put(self, aggregate: Aggregate) -> None:
-        """Keep ``aggregate`` as saved (it must have no pending events left)."""
-        if self.maxsize <= 0:
+        """Give back ``aggregate`` as saved (it must have no pending events left)."""
+        if self.maxsize <= 0 or aggregate.pending_events:
             return
-        kept = copy.deepcopy(aggregate)
         with self._lock:
-            self._entries[aggregate.id] = kept
-            self._entries.move_to_end(aggregate.id)
-            while len(self._entries) > self.maxsize:
+            self._entries[aggregate.id] = aggregate
+            if len(self._entries) > self.maxsize:
                 self._entries.popitem(last=False)
 
     def drop(self, aggregate_id: UUID) -> None:

@@ -8,7 +8,7 @@ duplicate; otherwise it decides again against the newer state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 from uuid import UUID
@@ -67,8 +67,10 @@ class FeedIngestion(Application[UUID]):
         by the event store's concurrency check, after which the entry is dropped and re-read.
         """
         for _ in range(MAX_ATTEMPTS):
+            working: dict[UUID, Aggregate] = {}
             try:
-                aggregate = self._decide(cmd)
+                aggregate = self._decide(cmd, working)
+                working[aggregate.id] = aggregate
             except DomainError:
                 # A re-sent command is often refused (e.g. "already scheduled"): answer as before.
                 if (previous := self._receipt(cmd.idempotency_key)) is not None:
@@ -85,11 +87,10 @@ class FeedIngestion(Application[UUID]):
             try:
                 recordings = self.save(aggregate, receipt)
             except IntegrityError:
-                self._cache.drop(aggregate.id)
                 if (previous := self._receipt(cmd.idempotency_key)) is not None:
                     return previous
                 continue  # lost a race: decide again against the newer state
-            self._cache.put(aggregate)
+            self._give_back(working)
             return Accepted(
                 aggregate_id=aggregate.id,
                 from_version=from_version,
@@ -104,6 +105,58 @@ class FeedIngestion(Application[UUID]):
             f"{type(cmd).__name__} {cmd.idempotency_key!r} lost {MAX_ATTEMPTS} races in a row"
         )
 
+    def handle_many(self, cmds: Sequence[FeedCommand]) -> list[Accepted | DomainError]:
+        """Apply consecutive commands in one atomic save (bulk feeds: fewer, larger writes).
+
+        Commands are decided in order against a shared working set, so a later command sees an
+        earlier one's events, and their events are stored in command order. A refused command
+        is left out (its DomainError is returned in its place). If the save clashes (a duplicate
+        key, a concurrent writer), every command is retried alone through :meth:`handle`, which
+        tells duplicates from conflicts.
+        """
+        working: dict[UUID, Aggregate] = {}
+        outcomes: list[Accepted | DomainError] = []
+        ordered: list[object] = []
+        for cmd in cmds:
+            try:
+                aggregate = self._decide(cmd, working)
+            except DomainError as refused:
+                outcomes.append(refused)
+                continue
+            working[aggregate.id] = aggregate
+            new = aggregate.collect_events()
+            first, last = new[0].originator_version, new[-1].originator_version
+            receipt = CommandReceipt(
+                idempotency_key=cmd.idempotency_key,
+                command=type(cmd).__name__,
+                aggregate_id=aggregate.id,
+                from_version=first,
+                to_version=last,
+            )
+            ordered.extend([*new, *receipt.collect_events()])
+            outcomes.append(
+                Accepted(aggregate_id=aggregate.id, from_version=first, to_version=last)
+            )
+        if not ordered:
+            self._give_back(working)  # untouched: every command was refused
+            return outcomes
+        try:
+            self.save(*ordered)  # type: ignore[arg-type]
+        except IntegrityError:
+            return [self._handle_or_refusal(cmd) for cmd in cmds]
+        self._give_back(working)
+        return outcomes
+
+    def _give_back(self, working: dict[UUID, Aggregate]) -> None:
+        for aggregate in working.values():
+            self._cache.put(aggregate)
+
+    def _handle_or_refusal(self, cmd: FeedCommand) -> Accepted | DomainError:
+        try:
+            return self.handle(cmd)
+        except DomainError as refused:
+            return refused
+
     def _receipt(self, key: str) -> Accepted | None:
         try:
             receipt: object = self.repository.get(receipt_id(key))
@@ -117,19 +170,22 @@ class FeedIngestion(Application[UUID]):
             duplicate=True,
         )
 
-    def _decide(self, cmd: FeedCommand) -> Aggregate:
+    def _decide(self, cmd: FeedCommand, working: dict[UUID, Aggregate]) -> Aggregate:
         if isinstance(cmd, RecordOdds):
-            fixture = self._get(Fixture, cmd.fixture_id)
-            book = self._get(OddsBook, cmd.odds_book_id)
+            fixture = self._get(Fixture, cmd.fixture_id, working)
+            book = self._get(OddsBook, cmd.odds_book_id, working)
             return record_odds(cmd, book, fixture)
-        return handle_fixture_command(cmd, self._get(Fixture, cmd.fixture_id))
+        return handle_fixture_command(cmd, self._get(Fixture, cmd.fixture_id, working))
 
-    def _get(self, kind: type[_A], aggregate_id: UUID) -> _A | None:
-        found: object = self._cache.get(aggregate_id)
+    def _get(self, kind: type[_A], aggregate_id: UUID, working: dict[UUID, Aggregate]) -> _A | None:
+        """The aggregate from this command's working set, the cache, or the store; whatever
+        is found joins the working set (and goes back to the cache only after a save)."""
+        found: object = working.get(aggregate_id) or self._cache.take(aggregate_id)
         if found is None:
             try:
                 found = self.repository.get(aggregate_id)
             except AggregateNotFoundError:
                 return None
         assert isinstance(found, kind)
+        working[aggregate_id] = found
         return found

@@ -4,9 +4,11 @@ ingestion service on the JetStream event store, refusals quarantined."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from commands.ingestion import Accepted, FeedCommand, FeedIngestion
+from domain.errors import DomainError
 from infra.feeds.payloads import PayloadStore
 from infra.feeds.quarantine import Quarantine
 
@@ -32,6 +34,10 @@ class JetStreamFeedIntake:
     async def submit(self, command: FeedCommand) -> Accepted:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.ingestion.handle, command)
+
+    async def submit_many(self, commands: Sequence[FeedCommand]) -> list[Accepted | DomainError]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.ingestion.handle_many, commands)
 
     async def quarantine(
         self,

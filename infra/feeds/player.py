@@ -14,7 +14,9 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 
+from commands.ingestion import Accepted, FeedCommand
 from domain.errors import DomainError
 from domain.provenance import Provenance
 from gateway.ports import FeedIntake
@@ -36,21 +38,30 @@ class PlayReport:
         return self.events_stored / self.seconds if self.seconds else 0.0
 
 
+class BulkIntake(FeedIntake, Protocol):
+    async def submit_many(self, commands: Sequence[FeedCommand]) -> list[Accepted | DomainError]:
+        """Apply consecutive commands in one atomic save; a refusal in place of a result."""
+        ...
+
+
 class FeedPlayer:
     def __init__(
         self,
-        intake: FeedIntake,
+        intake: BulkIntake,
         *,
         source: str,
         lanes: int = 64,
         speed: float | None = None,
+        run: int = 32,
         on_progress: Callable[[PlayReport], None] | None = None,
     ) -> None:
-        """``speed``: event-time seconds per wall second (None: as fast as possible)."""
+        """``speed``: event-time seconds per wall second (None: as fast as possible).
+        ``run``: at most this many messages already waiting in a lane go into one save."""
         self.intake = intake
         self.source = source
         self.lanes = lanes
         self.speed = speed
+        self.run = run
         self.on_progress = on_progress
         self._kept: dict[bytes, str] = {}
 
@@ -83,37 +94,59 @@ class FeedPlayer:
         report.seconds = time.perf_counter() - started
         return report
 
-    async def _payload_ref(self, raw: bytes) -> str:
-        ref = self._kept.get(raw)
-        if ref is None:
-            ref = self._kept[raw] = await self.intake.keep_raw(raw)
-        return ref
-
     async def _lane(self, queue: asyncio.Queue[FeedMessage | None], report: PlayReport) -> None:
-        while (message := await queue.get()) is not None:
+        finished = False
+        while not finished:
+            first = await queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self.run and not queue.empty():
+                more = queue.get_nowait()
+                if more is None:
+                    finished = True
+                    break
+                batch.append(more)
+            await self._play_run(batch, report)
+
+    async def _play_run(self, batch: list[FeedMessage], report: PlayReport) -> None:
+        # Keep the run's raw payloads concurrently: one round trip for the run, not one each.
+        fresh = list({m.raw: None for m in batch if m.raw not in self._kept})
+        refs = await asyncio.gather(*(self.intake.keep_raw(raw) for raw in fresh))
+        self._kept.update(zip(fresh, refs, strict=True))
+        built: list[tuple[FeedMessage, FeedCommand]] = []
+        for message in batch:
             try:
                 provenance = Provenance(
                     source=self.source,
                     received_at=datetime.now(UTC),
                     source_event_id=message.key,
-                    payload_ref=await self._payload_ref(message.raw),
+                    payload_ref=self._kept[message.raw],
                 )
-                accepted = await self.intake.submit(message.build(message.key, provenance))
+                built.append((message, message.build(message.key, provenance)))
             except DomainError as refusal:
-                report.refused[refusal.code] += 1
-                report.refused_origins.add(message.origin)
-                await self.intake.quarantine(
-                    raw=message.raw,
-                    source=self.source,
-                    kind=message.kind,
-                    reason_code=refusal.code,
-                    reason=str(refusal),
-                    origin=message.origin,
-                    key=message.key,
-                )
-                continue
-            if accepted.duplicate:
+                await self._refuse(message, refusal, report)
+        if not built:
+            return
+        outcomes = await self.intake.submit_many([command for _, command in built])
+        for (message, _), outcome in zip(built, outcomes, strict=True):
+            if isinstance(outcome, DomainError):
+                await self._refuse(message, outcome, report)
+            elif outcome.duplicate:
                 report.duplicates += 1
             else:
                 report.accepted += 1
-                report.events_stored += accepted.to_version - accepted.from_version + 1
+                report.events_stored += outcome.to_version - outcome.from_version + 1
+
+    async def _refuse(self, message: FeedMessage, refusal: DomainError, report: PlayReport) -> None:
+        report.refused[refusal.code] += 1
+        report.refused_origins.add(message.origin)
+        await self.intake.quarantine(
+            raw=message.raw,
+            source=self.source,
+            kind=message.kind,
+            reason_code=refusal.code,
+            reason=str(refusal),
+            origin=message.origin,
+            key=message.key,
+        )

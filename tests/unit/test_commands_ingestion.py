@@ -151,3 +151,43 @@ def test_resent_goal_is_caught_by_its_receipt_not_stored_twice(app: FeedIngestio
     fixture = app.repository.get(FID)
     assert isinstance(fixture, Fixture)
     assert fixture.score == Score(1, 0)
+
+
+def test_many_commands_in_one_save_keep_their_order_and_receipts(app: FeedIngestion) -> None:
+    commands = [
+        SCHEDULE,
+        odds("o1"),
+        StartFixture(idempotency_key="ko", provenance=FEED, fixture_id=FID),
+        RecordGoal(idempotency_key="g1", provenance=FEED, fixture_id=FID, side=Side.HOME, minute=3),
+    ]
+    outcomes = app.handle_many(commands)
+    assert [type(o).__name__ for o in outcomes] == ["Accepted"] * 4
+    topics = [n.topic.rsplit(".", 1)[-1] for n in app.recorder.select_notifications(1, 100)]
+    assert topics == [
+        "Scheduled", "Issued", "Opened", "OddsQuoted", "Issued", "Started", "Issued",
+        "GoalScored", "Issued",
+    ]  # fmt: skip
+    fixture = app.repository.get(FID)
+    assert isinstance(fixture, Fixture)
+    assert fixture.score == Score(1, 0)
+
+
+def test_a_refused_command_in_a_batch_leaves_the_others_stored(app: FeedIngestion) -> None:
+    early_goal = RecordGoal(
+        idempotency_key="g0", provenance=FEED, fixture_id=FID, side=Side.HOME, minute=1
+    )
+    outcomes = app.handle_many([SCHEDULE, early_goal, odds("o1")])
+    assert isinstance(outcomes[1], DomainError)
+    assert outcomes[1].code == "fixture-not-started"
+    assert not isinstance(outcomes[0], DomainError)
+    assert not isinstance(outcomes[2], DomainError)
+    assert stored(app) == 5  # scheduled + receipt, opened + quoted + receipt
+
+
+def test_a_resent_batch_adds_nothing(app: FeedIngestion) -> None:
+    batch = [SCHEDULE, odds("o1")]
+    app.handle_many(batch)
+    before = stored(app)
+    again = app.handle_many(batch)
+    assert all(not isinstance(o, DomainError) and o.duplicate for o in again)
+    assert stored(app) == before
