@@ -27,6 +27,31 @@ async def publish_once(
     return int(existing.seq or 0)
 
 
+class AppendOnlyStore:
+    """A store of its own stream whose subjects all start with ``prefix``."""
+
+    default_stream = ""
+    default_prefix = ""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        stream: str | None = None,
+        prefix: str | None = None,
+        replicas: int = 1,
+    ) -> None:
+        self.js = js
+        self.stream = stream or self.default_stream
+        self.prefix = prefix or self.default_prefix
+        self.replicas = replicas
+
+    async def ensure_stream(self) -> None:
+        await ensure_append_only_stream(
+            self.js, name=self.stream, subjects=[f"{self.prefix}.>"], replicas=self.replicas
+        )
+
+
 async def ensure_append_only_stream(
     js: JetStreamContext, *, name: str, subjects: list[str], replicas: int
 ) -> None:

@@ -5,28 +5,14 @@ from __future__ import annotations
 
 import hashlib
 
-from nats.js import JetStreamContext
-
-from infra.feeds.once import ensure_append_only_stream, publish_once
+from infra.feeds.once import AppendOnlyStore, publish_once
 
 STREAM = "SPORTCAST_PAYLOADS"
 
 
-class PayloadStore:
-    def __init__(
-        self,
-        js: JetStreamContext,
-        *,
-        stream: str = STREAM,
-        prefix: str = "payloads",
-        replicas: int = 1,
-    ) -> None:
-        self.js, self.stream, self.prefix, self.replicas = js, stream, prefix, replicas
-
-    async def ensure_stream(self) -> None:
-        await ensure_append_only_stream(
-            self.js, name=self.stream, subjects=[f"{self.prefix}.>"], replicas=self.replicas
-        )
+class PayloadStore(AppendOnlyStore):
+    default_stream = STREAM
+    default_prefix = "payloads"
 
     async def keep(self, raw: bytes) -> str:
         digest = hashlib.sha256(raw).hexdigest()

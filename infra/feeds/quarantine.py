@@ -14,10 +14,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
-from infra.feeds.once import ensure_append_only_stream, publish_once
+from infra.feeds.once import AppendOnlyStore, publish_once
 
 STREAM = "SPORTCAST_QUARANTINE"
 _TOKEN = re.compile(r"[^A-Za-z0-9_-]")
@@ -50,21 +49,9 @@ def _token(value: str) -> str:
     return _TOKEN.sub("_", value) or "_"
 
 
-class Quarantine:
-    def __init__(
-        self,
-        js: JetStreamContext,
-        *,
-        stream: str = STREAM,
-        prefix: str = "quarantine",
-        replicas: int = 1,
-    ) -> None:
-        self.js, self.stream, self.prefix, self.replicas = js, stream, prefix, replicas
-
-    async def ensure_stream(self) -> None:
-        await ensure_append_only_stream(
-            self.js, name=self.stream, subjects=[f"{self.prefix}.>"], replicas=self.replicas
-        )
+class Quarantine(AppendOnlyStore):
+    default_stream = STREAM
+    default_prefix = "quarantine"
 
     async def hold(
         self,
