@@ -64,7 +64,7 @@ class FeedIngestion(Application[UUID]):
 
         The happy path costs one save and no reads for aggregates already in the cache: a
         duplicate key is caught by the save itself (the receipt exists), and a stale cache entry
-        by the event store's concurrency check, after which the entry is dropped and re-read.
+        by the event store's concurrency check, after which the aggregate is read afresh.
         """
         for _ in range(MAX_ATTEMPTS):
             working: dict[UUID, Aggregate] = {}
@@ -72,6 +72,7 @@ class FeedIngestion(Application[UUID]):
                 aggregate = self._decide(cmd, working)
                 working[aggregate.id] = aggregate
             except DomainError:
+                self._give_back(working)  # refused before any change: still as saved
                 # A re-sent command is often refused (e.g. "already scheduled"): answer as before.
                 if (previous := self._receipt(cmd.idempotency_key)) is not None:
                     return previous
@@ -122,6 +123,10 @@ class FeedIngestion(Application[UUID]):
                 aggregate = self._decide(cmd, working)
             except DomainError as refused:
                 outcomes.append(refused)
+                # Rules are checked before events are triggered; should one ever not be, its
+                # aggregate leaves the batch rather than smuggle a refused event into the save.
+                for stained in [a for a in working.values() if a.pending_events]:
+                    del working[stained.id]
                 continue
             working[aggregate.id] = aggregate
             new = aggregate.collect_events()
@@ -148,7 +153,7 @@ class FeedIngestion(Application[UUID]):
         return outcomes
 
     def _give_back(self, working: dict[UUID, Aggregate]) -> None:
-        for aggregate in working.values():
+        for aggregate in working.values():  # put() keeps only aggregates with nothing pending
             self._cache.put(aggregate)
 
     def _handle_or_refusal(self, cmd: FeedCommand) -> Accepted | DomainError:
