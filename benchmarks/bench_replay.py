@@ -64,6 +64,10 @@ async def replay(url: str, settings: Settings, since: date | None, until: date |
     print(f"replay_messages_per_second {first.messages / first.seconds:.0f} messages/s")
     print(f"replay_again_events_added {second.events_stored} events")
     print(f"replay_again_seconds {second.seconds:.1f} s")
+    print(f"replay_again_duplicates {second.duplicates} messages")
+    print(f"replay_again_refusals {sum(second.refused.values())} messages")
+    for code, count in sorted(first.refused.items()):
+        print(f"refused[{code}]: {count}")
     print(f"peer_raw_publish {peer:.0f} msgs/s")
     print(f"replay_vs_raw_ratio {first.events_per_second / peer:.3f} x")
 

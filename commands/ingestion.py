@@ -122,7 +122,8 @@ class FeedIngestion(Application[UUID]):
             try:
                 aggregate = self._decide(cmd, working)
             except DomainError as refused:
-                outcomes.append(refused)
+                # A re-sent command is often refused (e.g. "already scheduled"): answer as before.
+                outcomes.append(self._receipt(cmd.idempotency_key) or refused)
                 # Rules are checked before events are triggered; should one ever not be, its
                 # aggregate leaves the batch rather than smuggle a refused event into the save.
                 for stained in [a for a in working.values() if a.pending_events]:
