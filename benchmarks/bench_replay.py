@@ -6,7 +6,7 @@ Peer, same run, same server: raw nats-py acknowledged publishes (512 in flight) 
 
 Env: SPORTCAST_DATA_DIR (datasets), BENCH_REPLAY_FROM / BENCH_REPLAY_TO (kick-off dates,
 default: the whole dataset), BENCH_DURABILITY (fsync, the embedded default | replicated),
-BENCH_LANES (fixtures played in parallel, default 64).
+BENCH_LANES (fixtures played in parallel, default 64), BENCH_RUN (messages per save, default 32).
 """
 
 from __future__ import annotations
@@ -50,9 +50,14 @@ async def replay(url: str, settings: Settings, since: date | None, until: date |
     messages = replayer.messages("football")
     nc = await connect_nats(url)
     lanes = int(os.environ.get("BENCH_LANES", "64"))
+    run = int(os.environ.get("BENCH_RUN", "32"))
     async with open_intake(settings, url, nc, workers=lanes) as intake:
-        first = await FeedPlayer(intake, source="replay-football", lanes=lanes).play(messages)
-        second = await FeedPlayer(intake, source="replay-football", lanes=lanes).play(messages)
+        first = await FeedPlayer(intake, source="replay-football", lanes=lanes, run=run).play(
+            messages
+        )
+        second = await FeedPlayer(intake, source="replay-football", lanes=lanes, run=run).play(
+            messages
+        )
     await nc.close()
     peer = await raw_publish(url, first.events_stored)
     print(f"replay_messages {first.messages} messages")

@@ -53,24 +53,34 @@ class FeedPlayer:
         lanes: int = 64,
         speed: float | None = None,
         run: int = 32,
+        window: int | None = None,
         on_progress: Callable[[PlayReport], None] | None = None,
     ) -> None:
         """``speed``: event-time seconds per wall second (None: as fast as possible).
-        ``run``: at most this many messages already waiting in a lane go into one save."""
+        ``run``: at most this many messages already waiting in a lane go into one save.
+        ``window``: message n is dispatched only once every message before n - window is
+        stored (default 4 per lane), so the store's order strays from event-time order by at
+        most ``window`` messages: consumers that follow the log (the forecaster) see the feed
+        as it happened, not fast lanes racing ahead of slow ones."""
         self.intake = intake
         self.source = source
         self.lanes = lanes
         self.speed = speed
         self.run = run
+        self.window = window or 4 * lanes
         self.on_progress = on_progress
         self._kept: dict[bytes, str] = {}
 
     async def play(self, messages: Sequence[FeedMessage]) -> PlayReport:
         report = PlayReport(messages=len(messages))
-        queues: list[asyncio.Queue[FeedMessage | None]] = [
+        queues: list[asyncio.Queue[tuple[int, FeedMessage] | None]] = [
             asyncio.Queue(maxsize=256) for _ in range(self.lanes)
         ]
         started = time.perf_counter()
+        self._stored = bytearray(len(messages))
+        self._low = 0  # every message before this index is stored
+        self._progress = asyncio.Condition()
+        self._failure: Exception | None = None
         workers = [asyncio.create_task(self._lane(q, report)) for q in queues]
         try:
             first = messages[0].at if messages else None
@@ -81,7 +91,8 @@ class FeedPlayer:
                     if delay > 0:
                         await asyncio.sleep(delay)
                 lane = zlib.crc32(message.partition.encode()) % self.lanes
-                await queues[lane].put(message)
+                await self._wait_for_room(n)
+                await queues[lane].put((n, message))
                 if self.on_progress and n % 5000 == 0:
                     report.seconds = time.perf_counter() - started
                     self.on_progress(report)
@@ -94,7 +105,9 @@ class FeedPlayer:
         report.seconds = time.perf_counter() - started
         return report
 
-    async def _lane(self, queue: asyncio.Queue[FeedMessage | None], report: PlayReport) -> None:
+    async def _lane(
+        self, queue: asyncio.Queue[tuple[int, FeedMessage] | None], report: PlayReport
+    ) -> None:
         finished = False
         while not finished:
             first = await queue.get()
@@ -107,7 +120,31 @@ class FeedPlayer:
                     finished = True
                     break
                 batch.append(more)
-            await self._play_run(batch, report)
+            try:
+                await self._play_run([message for _, message in batch], report)
+            except Exception as exc:  # e.g. the event store is unreachable: stop the play
+                self._failure = exc
+                async with self._progress:
+                    self._progress.notify_all()
+                raise
+            await self._mark_stored([index for index, _ in batch])
+
+    async def _wait_for_room(self, index: int) -> None:
+        def room() -> bool:
+            return self._low > index - self.window or self._failure is not None
+
+        async with self._progress:
+            await self._progress.wait_for(room)
+        if self._failure is not None:
+            raise self._failure
+
+    async def _mark_stored(self, indexes: list[int]) -> None:
+        async with self._progress:
+            for index in indexes:
+                self._stored[index] = 1
+            while self._low < len(self._stored) and self._stored[self._low]:
+                self._low += 1
+            self._progress.notify_all()
 
     async def _play_run(self, batch: list[FeedMessage], report: PlayReport) -> None:
         # Keep the run's raw payloads concurrently: one round trip for the run, not one each.
