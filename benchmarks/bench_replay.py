@@ -51,13 +51,14 @@ async def replay(url: str, settings: Settings, since: date | None, until: date |
     nc = await connect_nats(url)
     lanes = int(os.environ.get("BENCH_LANES", "64"))
     run = int(os.environ.get("BENCH_RUN", "32"))
+    window = int(os.environ.get("BENCH_WINDOW", "0")) or None
     async with open_intake(settings, url, nc, workers=lanes) as intake:
-        first = await FeedPlayer(intake, source="replay-football", lanes=lanes, run=run).play(
-            messages
-        )
-        second = await FeedPlayer(intake, source="replay-football", lanes=lanes, run=run).play(
-            messages
-        )
+        first = await FeedPlayer(
+            intake, source="replay-football", lanes=lanes, run=run, window=window
+        ).play(messages)
+        second = await FeedPlayer(
+            intake, source="replay-football", lanes=lanes, run=run, window=window
+        ).play(messages)
     await nc.close()
     peer = await raw_publish(url, first.events_stored)
     print(f"replay_messages {first.messages} messages")

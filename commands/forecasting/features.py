@@ -179,7 +179,10 @@ class FeatureBuilder:
 
     def features(self, fixture_id: str) -> FootballFeatures:
         fixture = self._fixture(fixture_id)
-        if self._clock is not None and self._clock >= fixture.kickoff:
+        # Offline, the clock is the forecast moment. Live (strict=False), events of different
+        # leagues interleave out of event order, so the caller judges lateness by the
+        # triggering quote's own time against the fixture's kick-off instead.
+        if self.strict and self._clock is not None and self._clock >= fixture.kickoff:
             raise ForecastTooLateError(
                 f"{fixture_id} kicked off at {fixture.kickoff.isoformat()}; the builder's clock "
                 f"is {self._clock.isoformat()}, so a pre-match forecast is no longer possible"
