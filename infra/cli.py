@@ -180,7 +180,7 @@ def serve_forecaster(
     between two events, without a pause.
     """
     settings = load_settings(model_file=model_file)
-    url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+    url = settings.nats_client_url
     feeds_env = event_store_env(settings, url)
     registry = ModelRegistry(registry_env(feeds_env, settings.model_registry_stream))
     model: LoadedModel | None
@@ -220,7 +220,7 @@ def serve_trainer(
     """Retrain from the event store every interval (first run at start), register the model,
     and promote it when it is not worse than the champion. Runs beside the forecaster."""
     settings = load_settings()
-    url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+    url = settings.nats_client_url
     feeds_env = event_store_env(settings, url)
     feeds = FeedIngestion(feeds_env)
     registry = ModelRegistry(registry_env(feeds_env, settings.model_registry_stream))

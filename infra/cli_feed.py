@@ -37,13 +37,9 @@ err = Console(stderr=True)
 T = TypeVar("T")
 
 
-def nats_url_of(settings: Settings) -> str:
-    return settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
-
-
 def run_with_intake(work: Callable[[JetStreamFeedIntake], Awaitable[T]], *, workers: int = 32) -> T:
     settings = Settings()
-    url = nats_url_of(settings)
+    url = settings.nats_client_url
 
     async def main() -> T:
         try:

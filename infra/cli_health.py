@@ -16,7 +16,6 @@ from rich.table import Table
 
 from commands.feed_health import FeedHealth
 from domain.feed_health import FeedPulse
-from infra.cli_feed import nats_url_of
 from infra.eventstore.errors import EventStoreUnavailable
 from infra.feed_health import DEFAULT_STREAM, feed_health_env
 from infra.settings import Settings
@@ -58,7 +57,7 @@ def health(
 ) -> None:
     """Per source and competition: the last odds update and the time since, stalest first."""
     settings = Settings()
-    url = nats_url_of(settings)
+    url = settings.nats_client_url
     try:
         process = FeedHealth(feed_health_env(settings, url, stream=stream))
     except EventStoreUnavailable as exc:

@@ -56,7 +56,7 @@ def fail(code: str, message: str) -> typer.Exit:
 @asynccontextmanager
 async def _open(registry_stream: str, bucket: str) -> AsyncIterator[Lifecycle]:
     settings = Settings()
-    url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+    url = settings.nats_client_url
     try:
         nc: NATS = await asyncio.wait_for(connect_nats(url, name="sportcast-model"), 10)
     except (OSError, TimeoutError) as exc:

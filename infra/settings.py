@@ -84,3 +84,8 @@ class Settings(BaseSettings):
         default=None, description="OTLP/gRPC endpoint; traces are not exported when unset."
     )
     log_level: str = "INFO"
+
+    @property
+    def nats_client_url(self) -> str:
+        """The NATS to talk to: the configured one, else the embedded stack's port."""
+        return self.nats_url or f"nats://127.0.0.1:{self.nats_port}"
