@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from catboost import CatBoostClassifier, Pool
 from numpy.typing import NDArray
 
-from commands.forecasting.football_model import TemperatureCalibration
 from commands.forecasting.metrics import Outcomes, Probabilities
+from commands.forecasting.prior_boost import PriorBoost, TemperatureCalibration
 from domain.ratings import EloParameters, EloRatings
 
 REGULATION = 90
@@ -236,7 +235,8 @@ class InPlayModel:
 
     def predict_proba(self, states: Sequence[MatchState]) -> Probabilities:
         """Calibrated (home, draw, away) at the end of regulation; rows sum to 1."""
-        return self.calibration.apply(_predict_uncalibrated(self.booster, feature_matrix(states)))
+        matrix = feature_matrix(states)
+        return self.calibration.apply(_ON_BASELINE.predict_uncalibrated(self.booster, matrix))
 
 
 def baseline_proba(states: Sequence[MatchState]) -> Probabilities:
@@ -253,58 +253,15 @@ def train_inplay_model(
     parameters: InPlayParameters | None = None,
 ) -> InPlayModel:
     """Fit on `training`, size and calibrate on `holdout` (later in time), refit on both."""
-    p = parameters or InPlayParameters()
-    train_x, holdout_x = feature_matrix(training), feature_matrix(holdout)
-    sizing = _classifier(p, p.max_iterations)
-    sizing.fit(
-        _pool(train_x, training_outcomes),
-        eval_set=_pool(holdout_x, holdout_outcomes),
-        early_stopping_rounds=p.early_stopping_rounds,
-        use_best_model=True,
+    booster, calibration, trees = _ON_BASELINE.fit(
+        feature_matrix(training),
+        training_outcomes,
+        feature_matrix(holdout),
+        holdout_outcomes,
+        parameters or InPlayParameters(),
     )
-    trees = max(int(sizing.tree_count_), 1)
-    calibration = TemperatureCalibration.fit(
-        _predict_uncalibrated(sizing, holdout_x), holdout_outcomes
-    )
-    refit = max(1, round(trees * (len(training) + len(holdout)) / len(training)))
-    final = _classifier(p, refit)
-    final.fit(
-        _pool(
-            np.vstack([train_x, holdout_x]), np.concatenate([training_outcomes, holdout_outcomes])
-        )
-    )
-    return InPlayModel(booster=final, calibration=calibration, trees=refit)
+    return InPlayModel(booster=booster, calibration=calibration, trees=trees)
 
 
 _BASE = [FEATURE_NAMES.index(n) for n in ("base_home", "base_draw", "base_away")]
-
-
-def _classifier(p: InPlayParameters, iterations: int) -> CatBoostClassifier:
-    return CatBoostClassifier(
-        loss_function="MultiClass",
-        iterations=iterations,
-        learning_rate=p.learning_rate,
-        depth=p.depth,
-        l2_leaf_reg=p.l2_leaf_reg,
-        random_seed=p.random_seed,
-        thread_count=p.thread_count,
-        allow_writing_files=False,
-        verbose=False,
-    )
-
-
-def _pool(matrix: NDArray[np.float64], outcomes: Outcomes | None = None) -> Pool:
-    return Pool(
-        data=matrix,
-        label=outcomes,
-        baseline=np.log(np.clip(matrix[:, _BASE], 1e-12, 1.0)),
-        feature_names=list(FEATURE_NAMES),
-    )
-
-
-def _predict_uncalibrated(booster: Any, matrix: NDArray[np.float64]) -> Probabilities:
-    correction = np.asarray(booster.predict(matrix, prediction_type="RawFormulaVal"))
-    logits = np.log(np.clip(matrix[:, _BASE], 1e-12, 1.0)) + correction
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    result: Probabilities = shifted / shifted.sum(axis=1, keepdims=True)
-    return result
+_ON_BASELINE = PriorBoost(prior_columns=_BASE, feature_names=FEATURE_NAMES)
