@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date
 
+from commands.forecasting.features import ForecastingInputError, ForecastTooLateError
 from commands.forecasting.nba_inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
 from domain.nba_ratings import NbaElo
 from domain.odds.margin import proportional
@@ -27,7 +28,7 @@ NET_RATING_PRIOR_GAMES = 3.0  # shrinks a season's point differential toward 0 e
 MOST_PLAUSIBLE_BOOKSUM = 1.10
 
 
-class NbaInputError(ValueError):
+class NbaInputError(ForecastingInputError):
     """An input the NBA feature builder cannot accept; `code` is stable, the message says why."""
 
     code = "nba-input"
@@ -39,10 +40,6 @@ class UnknownGameError(NbaInputError):
 
 class ResultOutOfOrderError(NbaInputError):
     code = "result-out-of-order"
-
-
-class ForecastTooLateError(NbaInputError):
-    code = "forecast-too-late"
 
 
 class ImplausibleMoneylineError(NbaInputError):
