@@ -176,7 +176,7 @@ class WorldCupGoalRow:
     player: str
     minute: int
     stoppage_minute: int
-    period: str  # "first half", "second half", "extra time first half", ...
+    period: str  # "first half", "extra time, second half", ... maybe + ", stoppage time"
     own_goal: bool
     penalty: bool
 

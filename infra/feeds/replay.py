@@ -265,14 +265,14 @@ class Replay:
         yield msg("fixture", "scheduled", ko - timedelta(days=14), schedule)
         yield msg("match-event", "started", ko, _start(fid, ko))
         events.sort(key=lambda e: (_clock(e), e.source.line_no))
+        first_half = [_clock(e) for e in events if _half(e) == "first half"]
+        half_time = ko + timedelta(minutes=max([47.0, *(c + 1 for c in first_half)]))
         half_time_sent = False
         score = [0, 0]
         for event in events:
             at = ko + timedelta(minutes=_clock(event))
-            if not half_time_sent and event.period != "first half":
-                yield msg(
-                    "match-event", "half-time", ko + timedelta(minutes=47), _period(fid, 1, *score)
-                )
+            if not half_time_sent and _half(event) != "first half":
+                yield msg("match-event", "half-time", half_time, _period(fid, 1, *score))
                 half_time_sent = True
             side = Side.HOME if event.team == match.home else Side.AWAY
             ev = _Messages(event.source.path, event.source.line_no, event.source.raw, str(fid))
@@ -282,10 +282,8 @@ class Replay:
             else:
                 yield ev("match-event", "card", at, _card(fid, side, event))
         if not half_time_sent:
-            yield msg(
-                "match-event", "half-time", ko + timedelta(minutes=47), _period(fid, 1, *score)
-            )
-        minutes = 150 if match.extra_time else 110
+            yield msg("match-event", "half-time", half_time, _period(fid, 1, *score))
+        minutes = max([150.0 if match.extra_time else 110.0, *(_clock(e) + 1 for e in events)])
         final = (match.home_goals, match.away_goals)
         yield msg("match-event", "finished", ko + timedelta(minutes=minutes), _finish(fid, *final))
 
@@ -311,13 +309,28 @@ class _Messages:
         )
 
 
-_PERIOD_OFFSET = {"first half": 0, "second half": 15, "extra time first half": 20}
+# Wall-clock minutes to add to a period's match minute: a 15-minute half-time break, then about
+# 5 minutes before extra time and 1 between its halves. The file's periods are "first half",
+# "second half", "extra time, first half", "extra time, second half", each possibly followed
+# by ", stoppage time".
+_PERIOD_OFFSET = {
+    "first half": 0,
+    "second half": 15,
+    "extra time, first half": 20,
+    "extra time, second half": 21,
+}
+
+
+def _half(event: WorldCupGoalRow | WorldCupBookingRow) -> str:
+    return event.period.removesuffix(", stoppage time")
 
 
 def _clock(event: WorldCupGoalRow | WorldCupBookingRow) -> float:
     """Minutes after kick-off in wall-clock terms (half-time and breaks included)."""
-    offset = _PERIOD_OFFSET.get(event.period, 25)
-    return event.minute + event.stoppage_minute + offset
+    half = _half(event)
+    if half not in _PERIOD_OFFSET:
+        raise ValueError(f"unknown match period {event.period!r} at {event.source.path}")
+    return event.minute + event.stoppage_minute + _PERIOD_OFFSET[half]
 
 
 def _worldcup_kickoff(match: WorldCupMatchRow) -> datetime:
