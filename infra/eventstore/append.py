@@ -5,44 +5,57 @@ last sequence to be the known head (0 for a new aggregate), so two writers of on
 both win; several messages go in one atomic batch; a retry after an unanswered publish that
 meets a conflict looks for its own Nats-Msg-Id before reporting one, so a retried publish never
 stores an event twice and never reports a false conflict.
+
+A save that records a tracking position also expects the whole stream's last sequence to be the
+one up to which this writer knows every recorded position (``TrackingState.through``). That
+lets a one-event process save carry its position on the event message itself - one plain
+publish instead of a two-message atomic batch - and still lets no second writer record a
+position it has not seen: anything stored in between fails the expectation.
+
+The common save - one message, heads known, our publish connection up - is planned, sent and
+settled with callbacks only (:meth:`Appender.start`); everything else runs :meth:`_append` as
+a task.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import secrets
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 
 import nats.errors
 from eventsourcing.persistence import StoredEvent, Tracking
-from nats.aio.client import Client as NATS
 
-from infra.eventstore import chain
-from infra.eventstore.coalescer import MAX_BATCH_MESSAGES, BatchCoalescer
+from infra.eventstore.coalescer import BatchCoalescer
 from infra.eventstore.errors import (
     ConcurrencyConflict,
-    DuplicateEventInSave,
-    EventsOutOfOrder,
     EventStoreUnavailable,
     EventTooLarge,
-    SaveTooLarge,
-    TrackingConflict,
 )
-from infra.eventstore.heads import Head, Heads
+from infra.eventstore.heads import Head, Heads, TrackingState
+from infra.eventstore.plan import Plan, plan_save, validate
 from infra.eventstore.publish import (
     DUPLICATE_MSG_ID_IN_BATCH,
     EXPECTED_LAST_SUBJECT_SEQUENCE,
-    Acks,
-    Message,
+    Channel,
     PublishRejected,
+    parse_ack,
     publish_one,
 )
 from infra.eventstore.reader import DirectReader
-from infra.eventstore.records import HASH, MSG_ID, PREV, TOPIC, TRACKING, VERSION
+from infra.eventstore.records import (
+    HASH,
+    MSG_ID,
+    VERSION,
+)
 from infra.eventstore.subjects import SubjectLayout
+from infra.eventstore.tracking import Turn, read_tracking_state
+from infra.eventstore.wire_publish import NoResponders, PayloadTooLarge, PublishConnectionLost
+
+log = logging.getLogger("sportcast.eventstore")
 
 # Faults after which a publish may or may not have been stored.
 _TRANSPORT_ERRORS = (
@@ -53,37 +66,33 @@ _TRANSPORT_ERRORS = (
     nats.errors.StaleConnectionError,
     nats.errors.OutboundBufferLimitError,
     asyncio.TimeoutError,
+    PublishConnectionLost,
+    NoResponders,
 )
-_HEADER_OVERHEAD = 512  # batch, expectation and server headers added after our check
 
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    messages: list[Message]
-    heads: dict[str, Head]  # aggregate subject -> head after this save
-    tracking_head: Head | None
+Done = Callable[[list[int] | None, BaseException | None], None]
 
 
 class Appender:
     def __init__(
         self,
-        nc: NATS,
+        channel: Channel,
         reader: DirectReader,
         layout: SubjectLayout,
         *,
         chain_key: bytes,
         save_timeout: float,
     ) -> None:
-        self._nc = nc
+        self._channel = channel
         self._reader = reader
         self._layout = layout
         self._key = chain_key
         self._save_timeout = save_timeout
         self._attempt_timeout = min(2.0, save_timeout)
         self._heads = Heads()
-        self._tracking_heads = Heads()
-        self._acks = Acks(nc)
-        self._batches = BatchCoalescer(nc, timeout=self._attempt_timeout, acks=self._acks)
+        self._tracking: dict[str, TrackingState] = {}
+        self._turn = Turn()
+        self._batches = BatchCoalescer(channel, timeout=self._attempt_timeout)
         # Save ids (the Nats-Msg-Id stem): a random 96-bit prefix per appender and a counter,
         # as unique as uuid4 per save without an os.urandom call per save.
         self._save_prefix = secrets.token_hex(12)
@@ -92,27 +101,184 @@ class Appender:
     def remember(self, subject: str, head: Head) -> None:
         self._heads.advance(subject, head)
 
+    def known_head(self, subject: str) -> Head | None:
+        return self._heads.get(subject)
+
     def _new_save_id(self) -> str:
         return f"{self._save_prefix}{next(self._save_counter):08x}"
+
+    # -- the callback path ----------------------------------------------------------------
+
+    def start(self, events: Sequence[StoredEvent], tracking: Tracking | None, done: Done) -> None:
+        """Begin a save on the loop; ``done`` gets its sequences or its error, once."""
+        try:
+            by_aggregate = self._validate(events, tracking)
+        except Exception as exc:
+            done(None, exc)
+            return
+        save_id = self._new_save_id()
+        wire = self._channel.usable_wire()
+        one_message = len(events) == 1 or (not events and tracking is not None)
+        if (
+            wire is None
+            or not one_message
+            or (tracking is not None and tracking.application_name not in self._tracking)
+        ):
+            self._continue(by_aggregate, tracking, save_id, done)
+            return
+        if tracking is not None and not self._turn.try_take():
+            self._continue(by_aggregate, tracking, save_id, done)  # waits for the turn
+            return
+        has_turn = tracking is not None
+
+        def finish(seqs: list[int] | None, error: BaseException | None) -> None:
+            if has_turn:
+                self._turn.give_back()
+            done(seqs, error)
+
+        try:
+            plan = self._plan(save_id, by_aggregate, tracking)
+            message = plan.messages[0]
+            header = message.header_block()
+        except Exception as exc:
+            finish(None, exc)
+            return
+
+        def on_reply(reply: bytes | None, error: BaseException | None) -> None:
+            if error is not None:
+                if isinstance(error, _TRANSPORT_ERRORS):  # stored or not: find out
+                    self._continue(
+                        by_aggregate, tracking, save_id, done, maybe_stored=True, turn=has_turn
+                    )
+                else:
+                    finish(None, error)
+                return
+            assert reply is not None
+            try:
+                seq = parse_ack(reply)[0]
+            except PublishRejected as rejected:
+                if rejected.is_wrong_last_sequence:  # our heads were old: read, check again
+                    self._continue(
+                        by_aggregate, tracking, save_id, done, refresh=True, turn=has_turn
+                    )
+                else:
+                    finish(None, rejected)
+                return
+            except Exception as exc:
+                finish(None, exc)
+                return
+            try:
+                self._advance(plan, [seq])
+            except Exception:  # stored all the same; stale heads only cost a re-read later
+                log.exception("could not remember the heads of a stored save")
+            finish([seq], None)
+
+        try:
+            wire.request(
+                message.subject,
+                header,
+                message.data,
+                wait=self._attempt_timeout,
+                on_reply=on_reply,
+            )
+        except PublishConnectionLost:  # nothing was sent: nats-py takes it
+            self._continue(by_aggregate, tracking, save_id, done, turn=has_turn)
+        except PayloadTooLarge as exc:
+            finish(None, EventTooLarge(str(exc)))
+        except Exception as exc:  # nothing was sent
+            finish(None, exc)
+
+    def _continue(
+        self,
+        by_aggregate: dict[str, list[StoredEvent]],
+        tracking: Tracking | None,
+        save_id: str,
+        done: Done,
+        *,
+        maybe_stored: bool = False,
+        refresh: bool = False,
+        turn: bool = False,
+    ) -> None:
+        """Finish the save as a task (reads, batches, retries), then call ``done``."""
+        task = asyncio.get_running_loop().create_task(
+            self._append(
+                by_aggregate,
+                tracking,
+                save_id,
+                maybe_stored=maybe_stored,
+                refresh=refresh,
+                conflicts=int(refresh),
+                has_turn=turn,
+            )
+        )
+
+        def settle(task: asyncio.Task[list[int]]) -> None:
+            if task.cancelled():
+                done(None, EventStoreUnavailable("the save was cancelled (link closing)"))
+            elif (error := task.exception()) is not None:
+                done(None, error)
+            else:
+                done(task.result(), None)
+
+        task.add_done_callback(settle)
+
+    # -- the task path --------------------------------------------------------------------
 
     async def append(
         self, events: Sequence[StoredEvent], tracking: Tracking | None = None
     ) -> list[int]:
-        by_aggregate = self._validate(events, room=MAX_BATCH_MESSAGES - (tracking is not None))
-        save_id = self._new_save_id()
+        by_aggregate = self._validate(events, tracking)
+        return await self._append(by_aggregate, tracking, self._new_save_id())
+
+    async def _append(
+        self,
+        by_aggregate: dict[str, list[StoredEvent]],
+        tracking: Tracking | None,
+        save_id: str,
+        *,
+        maybe_stored: bool = False,  # an earlier attempt went unanswered
+        refresh: bool = False,
+        conflicts: int = 0,
+        has_turn: bool = False,
+    ) -> list[int]:
+        if tracking is not None and not has_turn:
+            await self._turn.take()
+            has_turn = True
+        try:
+            return await self._attempts(
+                by_aggregate,
+                tracking,
+                save_id,
+                maybe_stored=maybe_stored,
+                refresh=refresh,
+                conflicts=conflicts,
+            )
+        finally:
+            if has_turn:
+                self._turn.give_back()
+
+    async def _attempts(
+        self,
+        by_aggregate: dict[str, list[StoredEvent]],
+        tracking: Tracking | None,
+        save_id: str,
+        *,
+        maybe_stored: bool,
+        refresh: bool,
+        conflicts: int,
+    ) -> list[int]:
         deadline = time.monotonic() + self._save_timeout
-        maybe_stored = False  # an earlier attempt went unanswered
-        refresh = False
-        conflicts = 0
         while True:
-            plan = await self._plan(save_id, by_aggregate, tracking, refresh=refresh)
+            await self._prepare(by_aggregate, tracking, refresh=refresh)
+            plan = self._plan(save_id, by_aggregate, tracking)
             try:
                 if len(plan.messages) == 1:
-                    timeout = self._attempt_timeout
                     message = plan.messages[0]
-                    seqs = [await publish_one(self._nc, message, ack_wait=timeout, acks=self._acks)]
+                    timeout = self._attempt_timeout
+                    seqs = [await publish_one(self._channel, message, ack_wait=timeout)]
                 else:
-                    seqs = await self._batches.commit(plan.messages)
+                    # A batch that expects the stream's last sequence must not follow others.
+                    seqs = await self._batches.commit(plan.messages, alone=tracking is not None)
             except PublishRejected as rejected:
                 duplicate = rejected.err_code == DUPLICATE_MSG_ID_IN_BATCH
                 if not (rejected.is_wrong_last_sequence or duplicate):
@@ -125,7 +291,10 @@ class Appender:
                         self._advance(plan, stored)
                         return stored
                 conflicts += 1
-                if conflicts > 5:
+                # A real clash shows up when the fresh heads are checked (``_plan_now``);
+                # a save recording a position also meets every other write to the stream,
+                # so it keeps trying for as long as a save may take.
+                if conflicts > 5 and (tracking is None or time.monotonic() >= deadline):
                     raise ConcurrencyConflict(f"save kept conflicting: {rejected}") from rejected
                 refresh = True  # our heads were old: read them and check again
                 continue
@@ -138,124 +307,49 @@ class Appender:
                     ) from exc
                 await asyncio.sleep(0.05)
                 continue
+            except PayloadTooLarge as exc:
+                raise EventTooLarge(str(exc)) from exc
             self._advance(plan, seqs)
             return seqs
 
-    def _validate(
-        self, events: Sequence[StoredEvent], *, room: int
-    ) -> dict[str, list[StoredEvent]]:
-        if len(events) > room:
-            raise SaveTooLarge(
-                f"a save holds {len(events)} events; at most {room} fit in one atomic batch"
-            )
-        limit = self._nc.max_payload - _HEADER_OVERHEAD
-        by_aggregate: dict[str, list[StoredEvent]] = {}
-        for e in events:
-            size = len(e.state) + len(e.topic)
-            if size > limit:
-                raise EventTooLarge(
-                    f"event {e.topic} v{e.originator_version} of {e.originator_id} is "
-                    f"{size} bytes; the NATS server accepts at most {limit} per event"
-                )
-            subject = self._layout.aggregate(e.originator_id)
-            same = by_aggregate.setdefault(subject, [])
-            if same and same[-1].originator_version >= e.originator_version:
-                if same[-1].originator_version == e.originator_version or any(
-                    s.originator_version == e.originator_version for s in same
-                ):
-                    raise DuplicateEventInSave(
-                        f"version {e.originator_version} of {e.originator_id} appears twice"
-                    )
-                raise EventsOutOfOrder(
-                    f"events of {e.originator_id} must be in ascending version order"
-                )
-            same.append(e)
-        return by_aggregate
-
-    async def _plan(
+    async def _prepare(
         self,
-        save_id: str,
         by_aggregate: dict[str, list[StoredEvent]],
         tracking: Tracking | None,
         *,
         refresh: bool,
-    ) -> _Plan:
-        if refresh:
-            await asyncio.gather(*(self._read_head(s) for s in by_aggregate))
-        messages, heads = self._plan_events(save_id, by_aggregate)
-        tracking_head = None
-        if tracking is not None:
-            tracking_head = await self._tracking_message(
-                save_id, len(messages), tracking, messages, refresh=refresh
-            )
-        return _Plan(messages, heads, tracking_head)
+    ) -> None:
+        """Read what planning needs and is not known (or, after a refusal, may be old)."""
+        reads: list[Awaitable[object]] = (
+            [self._read_head(s) for s in by_aggregate] if refresh else []
+        )
+        if tracking is not None and (refresh or tracking.application_name not in self._tracking):
+            reads.append(self.read_tracking(tracking.application_name))
+        if reads:
+            await asyncio.gather(*reads)
 
-    def _plan_events(
-        self, save_id: str, by_aggregate: dict[str, list[StoredEvent]]
-    ) -> tuple[list[Message], dict[str, Head]]:
-        """The event messages of a save, chained to and expecting the cached heads."""
-        messages: list[Message] = []
-        heads: dict[str, Head] = {}
-        index = 0
-        for subject, events in by_aggregate.items():
-            head = self._heads.get(subject)
-            first = events[0].originator_version
-            if head is not None and head.version >= first:
-                raise ConcurrencyConflict(
-                    f"{events[0].originator_id} is already at version {head.version}; "
-                    f"cannot append version {first}"
-                )
-            prev = head.hash if head else chain.GENESIS
-            expected = str(head.seq if head else 0)
-            for i, e in enumerate(events):
-                digest = chain.event_hash(
-                    key=self._key,
-                    prev=prev,
-                    aggregate=subject,
-                    version=e.originator_version,
-                    topic=e.topic,
-                    state=e.state,
-                )
-                headers = {
-                    MSG_ID: f"{save_id}-{index}",
-                    VERSION: str(e.originator_version),
-                    TOPIC: e.topic,
-                    PREV: prev,
-                    HASH: digest,
-                }
-                if i == 0:
-                    headers[EXPECTED_LAST_SUBJECT_SEQUENCE] = expected
-                messages.append(Message(subject, e.state, headers))
-                prev = digest
-                index += 1
-            heads[subject] = Head(events[-1].originator_version, 0, prev)
-        return messages, heads
+    # -- planning -------------------------------------------------------------------------
 
-    async def _tracking_message(
-        self,
-        save_id: str,
-        index: int,
-        tracking: Tracking,
-        messages: list[Message],
-        *,
-        refresh: bool,
-    ) -> Head:
-        subject = self._layout.tracking(tracking.application_name)
-        head = self._tracking_heads.get(subject)
-        if head is None or refresh:
-            head = await self.read_tracking_head(subject)
-        if head is not None and head.version >= tracking.notification_id:
-            raise TrackingConflict(
-                f"{tracking.application_name} already processed notification "
-                f"{head.version}; cannot record {tracking.notification_id}"
-            )
-        headers = {
-            MSG_ID: f"{save_id}-{index}",
-            TRACKING: str(tracking.notification_id),
-            EXPECTED_LAST_SUBJECT_SEQUENCE: str(head.seq if head else 0),
-        }
-        messages.append(Message(subject, b"", headers))
-        return Head(tracking.notification_id, 0, subject)
+    def _validate(
+        self, events: Sequence[StoredEvent], tracking: Tracking | None
+    ) -> dict[str, list[StoredEvent]]:
+        return validate(events, tracking, self._layout, max_payload=self._channel.nc.max_payload)
+
+    def _plan(
+        self, save_id: str, by_aggregate: dict[str, list[StoredEvent]], tracking: Tracking | None
+    ) -> Plan:
+        state = None if tracking is None else self._tracking[tracking.application_name]
+        return plan_save(
+            save_id,
+            by_aggregate,
+            tracking,
+            heads=self._heads,
+            state=state,
+            layout=self._layout,
+            key=self._key,
+        )
+
+    # -- reading what a save must expect --------------------------------------------------
 
     async def _read_head(self, subject: str) -> None:
         last = await self._reader.last(subject)
@@ -264,15 +358,15 @@ class Appender:
                 subject, Head(int(last.headers[VERSION]), last.seq, last.headers[HASH])
             )
 
-    async def read_tracking_head(self, subject: str) -> Head | None:
-        last = await self._reader.last(subject)
-        if last is None:
-            return None
-        head = Head(int(last.headers[TRACKING]), last.seq, subject)
-        self._tracking_heads.advance(subject, head)
-        return head
+    async def read_tracking(self, application_name: str) -> TrackingState:
+        """What ``application_name`` has recorded, read afresh and remembered for saves."""
+        state = await read_tracking_state(self._reader, self._layout, application_name)
+        known = self._tracking.get(application_name)
+        if known is None or known.through <= state.through:
+            self._tracking[application_name] = state
+        return state
 
-    async def _find_own(self, save_id: str, plan: _Plan) -> list[int] | None:
+    async def _find_own(self, save_id: str, plan: Plan) -> list[int] | None:
         """The sequences of this save if an earlier, unanswered attempt stored it."""
         first = plan.messages[0]
         expected = int(first.headers.get(EXPECTED_LAST_SUBJECT_SEQUENCE, "0"))
@@ -282,14 +376,16 @@ class Appender:
         # An atomic batch is stored at consecutive sequences, in the order it was sent.
         return list(range(found.seq, found.seq + len(plan.messages)))
 
-    def _advance(self, plan: _Plan, seqs: list[int]) -> None:
+    def _advance(self, plan: Plan, seqs: list[int]) -> None:
         for message, seq in zip(plan.messages, seqs, strict=True):
-            if TRACKING in message.headers:
-                assert plan.tracking_head is not None
-                self._tracking_heads.advance(
-                    message.subject, Head(plan.tracking_head.version, seq, message.subject)
-                )
-            elif message.subject in plan.heads:
-                planned = plan.heads[message.subject]
-                if message.headers[HASH] == planned.hash:
-                    self._heads.advance(message.subject, Head(planned.version, seq, planned.hash))
+            planned = plan.heads.get(message.subject)
+            if planned is not None and message.headers[HASH] == planned.hash:
+                self._heads.advance(message.subject, Head(planned.version, seq, planned.hash))
+        tracking = plan.tracking
+        if tracking is not None:
+            known = self._tracking.get(tracking.application_name)
+            subject_seq = seqs[-1] if plan.tracking_subject else (known.subject_seq if known else 0)
+            # The save expected the stream's last sequence: nothing else lies in between.
+            self._tracking[tracking.application_name] = TrackingState(
+                tracking.notification_id, subject_seq, seqs[-1]
+            )

@@ -12,11 +12,9 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 
-from nats.aio.client import Client as NATS
-
 from infra.eventstore.publish import (
     EXPECTED_LAST_SUBJECT_SEQUENCE,
-    Acks,
+    Channel,
     Message,
     PublishRejected,
     publish_atomic,
@@ -47,6 +45,7 @@ class _Request:
     messages: list[Message]
     checked_subjects: frozenset[str]
     result: asyncio.Future[list[int]]
+    alone: bool  # expects the stream's last sequence: only valid as a batch's first message
 
 
 class BatchCoalescer:
@@ -65,15 +64,13 @@ class BatchCoalescer:
 
     def __init__(
         self,
-        nc: NATS,
+        channel: Channel,
         *,
         timeout: float,
         max_in_flight: int = 1,
         linger: float = 0.005,
-        acks: Acks | None = None,
     ) -> None:
-        self._nc = nc
-        self._acks = acks
+        self._channel = channel
         self._timeout = timeout
         self._max_in_flight = max_in_flight
         self._linger = linger
@@ -84,11 +81,13 @@ class BatchCoalescer:
         self._wake: asyncio.TimerHandle | None = None
         self.stats = BatchStats()
 
-    async def commit(self, messages: list[Message]) -> list[int]:
+    async def commit(self, messages: list[Message], *, alone: bool = False) -> list[int]:
+        """Store ``messages`` atomically; ``alone``: never merged with other saves."""
         checked = frozenset(
             m.subject for m in messages if EXPECTED_LAST_SUBJECT_SEQUENCE in m.headers
         )
-        request = _Request(messages, checked, asyncio.get_running_loop().create_future())
+        loop = asyncio.get_running_loop()
+        request = _Request(messages, checked, loop.create_future(), alone)
         self._queue.append(request)
         self._kick()
         return await request.result
@@ -123,14 +122,18 @@ class BatchCoalescer:
 
     def _take_group(self) -> list[_Request]:
         group = [self._queue.popleft()]
+        if group[0].alone:
+            return group
         size = len(group[0].messages)
         checked = set(group[0].checked_subjects)
         skipped: list[_Request] = []
         while self._queue:
             candidate = self._queue.popleft()
             # Two checks on one subject in one batch are refused by the server: next batch.
-            if size + len(candidate.messages) > MAX_BATCH_MESSAGES or (
-                checked & candidate.checked_subjects
+            if (
+                candidate.alone
+                or size + len(candidate.messages) > MAX_BATCH_MESSAGES
+                or checked & candidate.checked_subjects
             ):
                 skipped.append(candidate)
                 if size >= MAX_BATCH_MESSAGES:
@@ -154,9 +157,7 @@ class BatchCoalescer:
                 return
             messages = [m for r in group for m in r.messages]
             try:
-                seqs = await publish_atomic(
-                    self._nc, messages, ack_wait=self._timeout, acks=self._acks
-                )
+                seqs = await publish_atomic(self._channel, messages, ack_wait=self._timeout)
             except PublishRejected:
                 await asyncio.gather(*(self._alone(r) for r in group))
                 return
@@ -179,9 +180,7 @@ class BatchCoalescer:
 
     async def _alone(self, request: _Request) -> None:
         try:
-            seqs = await publish_atomic(
-                self._nc, request.messages, ack_wait=self._timeout, acks=self._acks
-            )
+            seqs = await publish_atomic(self._channel, request.messages, ack_wait=self._timeout)
         except Exception as exc:
             _settle_error(request, exc)
         else:

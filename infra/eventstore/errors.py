@@ -46,6 +46,12 @@ class EventsOutOfOrder(DataError):
     code = "events-out-of-order"
 
 
+class LineBreakInHeader(DataError):
+    """A topic or application name holds a line break, which a NATS header cannot carry."""
+
+    code = "line-break-in-header"
+
+
 class EventStoreUnavailable(OperationalError):
     """NATS did not answer in time; a save was stored entirely or not at all."""
 

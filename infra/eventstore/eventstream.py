@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Sequence
+from functools import partial
 from uuid import UUID
 
 import nats.errors
@@ -19,40 +18,27 @@ from infra.eventstore.checkpoint import Checkpoint, write_checkpoint
 from infra.eventstore.errors import EventStoreUnavailable
 from infra.eventstore.heads import Head
 from infra.eventstore.link import NatsLink
+from infra.eventstore.publish import Channel
 from infra.eventstore.reader import MAX_BATCH, DirectReader
 from infra.eventstore.records import (
     HASH,
     TOPIC,
-    TRACKING,
     VERSION,
     RawRecord,
-    make_notification,
     make_stored_event,
 )
 from infra.eventstore.settings import EventStoreSettings
 from infra.eventstore.stream import ensure_stream
 from infra.eventstore.subjects import SubjectLayout
-from infra.eventstore.wire import (
-    Frame,
-    Reply,
-    WireClient,
-    WireError,
-    WireUnsupported,
-    as_frame,
-    header_value,
+from infra.eventstore.wire import Frame, WireClient
+from infra.eventstore.wire_reads import (
+    ES_HASH,
+    ES_VERSION,
+    NATS_SEQUENCE,
+    WireReads,
+    required,
+    version_and_topic,
 )
-
-T = TypeVar("T")
-
-# Messages asked for per Direct Get batch on the wire path; the end-of-batch frame says how
-# many more match, so a read needs one more request only if there are more.
-WIRE_BATCH = 10_000
-_READ_WAIT = 10.0
-_NATS_SEQUENCE = b"Nats-Sequence"
-_NATS_SUBJECT = b"Nats-Subject"
-_ES_VERSION = VERSION.encode()
-_ES_TOPIC = TOPIC.encode()
-_ES_HASH = HASH.encode()
 
 
 class EventStream:
@@ -81,14 +67,11 @@ class EventStream:
             ) from exc
         self.reader = DirectReader(link.nc, settings.stream)
         link.run(self.reader.start(), timeout=10)
-        # Bulk reads go over plain sockets straight from the calling thread (wire.py); the
-        # nats-py path above serves the write path and whenever the wire path cannot.
-        self._wire: WireClient | None = None
-        self._wire_paused_until = 0.0
-        with contextlib.suppress(WireUnsupported):
-            self._wire = WireClient(settings.url, settings.stream)
+        # Bulk reads go over plain sockets straight from the calling thread (wire_reads.py);
+        # the nats-py reader above serves whenever that path cannot.
+        self._reads = WireReads(settings.url, self.layout)
         self.appender = Appender(
-            link.nc,
+            Channel(link.nc, link.publisher()),
             self.reader,
             self.layout,
             chain_key=settings.chain_key,
@@ -100,7 +83,9 @@ class EventStream:
     def append(self, events: Sequence[StoredEvent], tracking: Tracking | None = None) -> list[int]:
         if not events and tracking is None:
             return []
-        seqs = self.link.run(self.appender.append(events, tracking), timeout=self._timeout)
+        seqs: list[int] = self.link.call(
+            partial(self.appender.start, events, tracking), timeout=self._timeout
+        )
         self._notify_listeners()
         return seqs[: len(events)]
 
@@ -116,31 +101,33 @@ class EventStream:
         limit: int | None = None,
     ) -> list[StoredEvent]:
         subject = self.layout.aggregate(originator_id)
+        scanned: tuple[list[Frame], int] | None
         if desc and limit == 1 and lte is None:
             last = self._last(subject)
-            frames: list[Frame] | None = [] if last is None else [last]
+            scanned = ([], 0) if last is None else ([last], _seq_of(last))
         else:
-            frames = self._wire_scan(subject)
-        if frames is None:
+            head = self.appender.known_head(subject)
+            scanned = self._reads.scan(subject, expected=head.version if head else 0)
+        if scanned is None:
             return self._select_events_slow(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+        frames, last_seq = scanned
         if frames and lte is None:
             # Loading an aggregate tells the writer what its next event chains to.
             header = frames[-1][0]
             self.appender.remember(
                 subject,
                 Head(
-                    int(_required(header, _ES_VERSION)),
-                    int(_required(header, _NATS_SEQUENCE)),
-                    _required(header, _ES_HASH).decode(),
+                    int(required(header, ES_VERSION)),
+                    last_seq,
+                    required(header, ES_HASH).decode(),
                 ),
             )
         events: list[StoredEvent] = []
         topics: dict[bytes, str] = {}
         for header, data in frames:
-            version = int(_required(header, _ES_VERSION))
+            version, raw_topic = version_and_topic(header)
             if (gt is not None and version <= gt) or (lte is not None and version > lte):
                 continue
-            raw_topic = _required(header, _ES_TOPIC)
             topic = topics.get(raw_topic)
             if topic is None:
                 topic = topics[raw_topic] = raw_topic.decode()
@@ -196,7 +183,7 @@ class EventStream:
     ) -> list[Notification]:
         seq = 1 if start is None else (start if inclusive_of_start else start + 1)
         wanted = set(topics)
-        out = self._wire_notifications(seq, limit, stop, wanted)
+        out = self._reads.notifications(seq, limit, stop, wanted)
         if out is not None:
             return out
         out = []
@@ -229,90 +216,21 @@ class EventStream:
             seq = records[-1].seq + 1
         return out
 
-    def _wire_notifications(
-        self, seq: int, limit: int, stop: int | None, wanted: set[str]
-    ) -> list[Notification] | None:
-        out: list[Notification] = []
-        topics: dict[bytes, str] = {}
-        originators: dict[bytes, UUID | str] = {}
-        originator_id = self.layout.originator_id
-        events_prefix = self.layout.events[:-1].encode()  # b"es.<stream>.evt."
-        value = header_value
-
-        def convert(header: bytes, data: bytes) -> Notification | None:
-            raw_subject = _need(value(header, _NATS_SUBJECT), _NATS_SUBJECT)
-            oid = originators.get(raw_subject)
-            if oid is None:
-                if not raw_subject.startswith(events_prefix):
-                    return None  # a tracking position or checkpoint
-                oid = originators[raw_subject] = originator_id(raw_subject.decode())
-            raw_topic = _need(value(header, _ES_TOPIC), _ES_TOPIC)
-            topic = topics.get(raw_topic)
-            if topic is None:
-                topic = topics[raw_topic] = raw_topic.decode()
-            if wanted and topic not in wanted:
-                return None
-            seq = int(_need(value(header, _NATS_SEQUENCE), _NATS_SEQUENCE))
-            version = int(_need(value(header, _ES_VERSION), _ES_VERSION))
-            return make_notification(seq, oid, version, topic, data)
-
-        while len(out) < limit and (stop is None or seq <= stop):
-            ask = min(limit - len(out), WIRE_BATCH) if not wanted else WIRE_BATCH
-            if stop is not None:
-                ask = min(ask, stop - seq + 1)  # at most one message per sequence
-            # No subject filter: with many aggregates, the server serves a wildcard filter at
-            # half the rate of plain sequence order; the few other messages are skipped here.
-            reply = self._wire_request({"seq": seq, "batch": ask}, convert)
-            if reply is None:
-                return None
-            out.extend(reply.items)
-            if not _more(reply, ask):
-                break
-            seq = int(_required(reply.last_header, _NATS_SEQUENCE)) + 1
-        if stop is not None and out and out[-1].id > stop:
-            out = [n for n in out if n.id <= stop]
-        return out[:limit]
-
     # -- the wire path --------------------------------------------------------------------
 
-    def _wire_request(
-        self,
-        request: dict[str, object],
-        convert: Callable[[bytes, bytes], T | None],
-        *,
-        single: bool = False,
-    ) -> Reply[T] | None:
-        """A Direct Get over the wire reader; None if it cannot serve (then use nats-py)."""
-        wire = self._wire
-        if wire is None or time.monotonic() < self._wire_paused_until:
-            return None
-        try:
-            return wire.request(request, convert, wait=_READ_WAIT, single=single)
-        except WireUnsupported:
-            self._wire = None
-        except WireError:
-            # Unreachable or refused: nats-py (which reconnects by itself) serves for a while.
-            self._wire_paused_until = time.monotonic() + 1.0
-        return None
+    @property
+    def _wire(self) -> WireClient | None:
+        """The raw-protocol reader (None: every read goes through nats-py)."""
+        return self._reads.client
 
-    def _wire_scan(self, subject: str) -> list[Frame] | None:
-        """Every stored message on ``subject``, in stream order (None: use nats-py)."""
-        frames: list[Frame] = []
-        seq = 1
-        while True:
-            request = {"seq": seq, "next_by_subj": subject, "batch": WIRE_BATCH}
-            reply = self._wire_request(request, as_frame)
-            if reply is None:
-                return None
-            frames.extend(reply.items)
-            if not _more(reply, WIRE_BATCH):
-                return frames
-            seq = int(_required(reply.last_header, _NATS_SEQUENCE)) + 1
+    @_wire.setter
+    def _wire(self, client: WireClient | None) -> None:
+        self._reads.client = client
 
     def _last(self, subject: str) -> Frame | None:
-        reply = self._wire_request({"last_by_subj": subject}, as_frame, single=True)
-        if reply is not None:
-            return reply.items[0] if reply.items else None
+        last_frame = self._reads.last(subject)
+        if last_frame is not False:
+            return last_frame if isinstance(last_frame, tuple) else None
         last = self.link.run(self.reader.last(subject), timeout=self._timeout)
         if last is None:
             return None
@@ -320,11 +238,12 @@ class EventStream:
 
     def max_notification_id(self) -> int | None:
         last = self._last(self.layout.events)
-        return None if last is None else int(_required(last[0], _NATS_SEQUENCE))
+        return None if last is None else _seq_of(last)
 
     def max_tracking_id(self, application_name: str) -> int | None:
-        last = self._last(self.layout.tracking(application_name))
-        return None if last is None else int(_required(last[0], TRACKING.encode()))
+        # Positions live on the tracking subject and on one-event process saves (ADR 0004).
+        state = self.link.run(self.appender.read_tracking(application_name), timeout=self._timeout)
+        return state.notification_id or None
 
     def write_checkpoint(self) -> Checkpoint | None:
         """Commit to every event stored so far (run periodically by the composition root)."""
@@ -355,34 +274,15 @@ class EventStream:
             listener.set()
 
     def close(self) -> None:
-        if self._wire is not None:
-            self._wire.close()
+        self._reads.close()
         if self._wakeups is not None:
             with contextlib.suppress(Exception):  # the connection may already be closed
                 self.link.run(self._wakeups.unsubscribe(), timeout=5)
             self._wakeups = None
 
 
-def _required(header: bytes, name: bytes) -> bytes:
-    value = header_value(header, name)
-    if value is None:
-        raise KeyError(name.decode())
-    return value
-
-
-def _need(value: bytes | None, name: bytes) -> bytes:
-    if value is None:
-        raise KeyError(name.decode())
-    return value
-
-
-def _more(reply: Reply[T], asked: int) -> bool:
-    """Whether messages matching the request remain after this reply."""
-    if not reply.messages:
-        return False
-    if reply.num_pending is not None:
-        return reply.num_pending > 0
-    return reply.messages == asked  # a server without Nats-Num-Pending: ask again if full
+def _seq_of(frame: Frame) -> int:
+    return int(required(frame[0], NATS_SEQUENCE))
 
 
 def _frame_of(record: RawRecord) -> Frame:

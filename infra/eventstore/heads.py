@@ -18,6 +18,21 @@ class Head:
     hash: str
 
 
+@dataclass(frozen=True, slots=True)
+class TrackingState:
+    """What one downstream application has recorded, known completely up to ``through``.
+
+    ``notification_id`` is the highest position recorded (0: none), whether on the tracking
+    subject or carried by an event message; ``subject_seq`` is the last sequence on the
+    tracking subject (0: none). A save that records a position expects the stream's last
+    sequence to be ``through``, so nothing it has not seen can slip in between.
+    """
+
+    notification_id: int
+    subject_seq: int
+    through: int
+
+
 class Heads:
     def __init__(self, capacity: int = 100_000) -> None:
         self._capacity = capacity

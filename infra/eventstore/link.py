@@ -7,6 +7,10 @@ The hop is cheaper than ``run_coroutine_threadsafe`` + ``concurrent.futures.Futu
 which cost a self-pipe write per call and a ``Condition`` notify per result (a fifth of the
 loop thread's time with 16 writers): calls queue in a deque, one wake-up drains all that
 queued meanwhile, and each caller waits on a plain lock that the task's done-callback releases.
+:meth:`NatsLink.call` goes further for work that usually needs no task: the drain calls a plain
+function that settles the caller from callbacks (the event store's common single-message save).
+
+The link also owns the write path's own publish connection (wire_publish.py), made on demand.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import concurrent.futures
 import contextlib
 import threading
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
@@ -24,15 +28,25 @@ import nats
 from nats.aio.client import Client as NATS
 
 from infra.eventstore.errors import EventStoreUnavailable
+from infra.eventstore.wire import WireUnsupported
+from infra.eventstore.wire_publish import WirePublisher
 
 T = TypeVar("T")
 
+# What a callback-style call is given: settle(result, None) or settle(None, error), once.
+Settle = Callable[[T | None, BaseException | None], None]
+
 
 class _Call(Generic[T]):
-    __slots__ = ("coro", "done", "error", "result")
+    __slots__ = ("coro", "done", "error", "result", "start")
 
-    def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
+    def __init__(
+        self,
+        coro: Coroutine[Any, Any, T] | None,
+        start: Callable[[Settle[T]], None] | None = None,
+    ) -> None:
         self.coro = coro
+        self.start = start
         self.done = threading.Lock()
         self.done.acquire()  # released once the coroutine has finished
         self.result: T | None = None
@@ -47,8 +61,14 @@ class _Call(Generic[T]):
             self.result = task.result()
         self.done.release()
 
+    def resolve(self, result: T | None, error: BaseException | None) -> None:
+        self.result = result
+        self.error = error
+        self.done.release()
+
     def fail(self, error: BaseException) -> None:
-        self.coro.close()
+        if self.coro is not None:
+            self.coro.close()
         self.error = error
         self.done.release()
 
@@ -65,6 +85,9 @@ class NatsLink:
         self._calls: deque[_Call[Any]] = deque()
         self._drain_scheduled = False
         self._closing = False
+        self._publisher: WirePublisher | None = None
+        self._publisher_made = False
+        self._publisher_lock = threading.Lock()
 
     @property
     def nc(self) -> NATS:
@@ -99,7 +122,26 @@ class NatsLink:
 
         As with ``run_coroutine_threadsafe``, a call that times out is not cancelled.
         """
-        call: _Call[T] = _Call(coro)
+        return self._wait(_Call(coro), timeout)
+
+    def call(self, start: Callable[[Settle[T]], None], *, timeout: float | None = None) -> T:
+        """Call ``start(settle)`` on the loop and wait until it calls ``settle`` (or raises)."""
+        return self._wait(_Call(None, start), timeout)
+
+    def publisher(self) -> WirePublisher | None:
+        """The write path's own connection (None where only nats-py can speak to the server)."""
+        with self._publisher_lock:
+            if not self._publisher_made:
+                self._publisher_made = True
+                try:
+                    self._publisher = WirePublisher(self.url, self._loop)
+                except WireUnsupported:
+                    return None
+                with contextlib.suppress(Exception):  # unreachable now: nats-py serves meanwhile
+                    self.run(self._publisher.connect(), timeout=10)
+            return self._publisher
+
+    def _wait(self, call: _Call[T], timeout: float | None) -> T:
         if self._closing or not self._thread.is_alive():
             call.fail(EventStoreUnavailable("the event store's NATS link is closed"))
         else:
@@ -122,6 +164,13 @@ class NatsLink:
         create_task = self._loop.create_task
         while calls:
             call = calls.popleft()
+            if call.start is not None:
+                try:
+                    call.start(call.resolve)
+                except BaseException as exc:  # raised before handing ``settle`` anything
+                    call.resolve(None, exc)
+                continue
+            assert call.coro is not None
             create_task(call.coro).add_done_callback(call.settle)
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Future[T]:
@@ -130,6 +179,9 @@ class NatsLink:
     def close(self) -> None:
         if not self._thread.is_alive():
             return
+        if self._publisher is not None:
+            with contextlib.suppress(Exception):
+                self.run(_close_publisher(self._publisher), timeout=5)
         if self._nc is not None and not self._nc.is_closed:
             with contextlib.suppress(Exception):  # closing anyway; the server may be gone
                 self.run(self._nc.close(), timeout=5)
@@ -144,6 +196,10 @@ class NatsLink:
         self._thread.join(5)
         while self._calls:  # queued while closing: never started
             self._calls.popleft().fail(EventStoreUnavailable("the NATS link was closed"))
+
+
+async def _close_publisher(publisher: WirePublisher) -> None:
+    publisher.close()
 
 
 async def _cancel_all() -> None:

@@ -119,7 +119,8 @@ class JetStreamProcessRecorder(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         tracking: Tracking | None = kwargs.get("tracking")
-        # The new events and the tracking position go in one atomic batch.
+        # The new events and the tracking position are stored together or not at all: one
+        # message when the save is one event (ADR 0004), else one atomic batch.
         return self.stream.append(stored_events, tracking)
 
 

@@ -17,6 +17,7 @@ TOPIC = "Es-Topic"
 PREV = "Es-Prev"
 HASH = "Es-Hash"
 TRACKING = "Es-Tracking"
+TRACKING_APP = "Es-Tracking-App"  # on an event message that also records a tracking position
 MSG_ID = "Nats-Msg-Id"
 SEQUENCE = "Nats-Sequence"
 SUBJECT = "Nats-Subject"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from functools import cached_property
 from uuid import UUID
 
 
@@ -58,8 +59,14 @@ class SubjectLayout:
     def checkpoints(self) -> str:
         return f"{self.prefix}.chk"
 
+    @cached_property
+    def _aggregates(self) -> str:
+        return f"{self.prefix}.{self.kind}."
+
     def aggregate(self, originator_id: UUID | str) -> str:
-        return f"{self.prefix}.{self.kind}.{aggregate_token(originator_id)}"
+        if type(originator_id) is UUID:  # the common case, without a call
+            return f"{self._aggregates}u{originator_id.int:032x}"
+        return self._aggregates + aggregate_token(originator_id)
 
     def tracking(self, application_name: str) -> str:
         return f"{self.prefix}.trk.{name_token(application_name)}"

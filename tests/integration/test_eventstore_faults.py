@@ -16,7 +16,7 @@ from eventsourcing.persistence import StoredEvent
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
 from infra.eventstore import JetStreamFactory
-from infra.eventstore.errors import EventStoreUnavailable, EventTooLarge
+from infra.eventstore.errors import EventStoreUnavailable, EventTooLarge, LineBreakInHeader
 from infra.eventstore.recorders import JetStreamApplicationRecorder
 
 
@@ -137,5 +137,63 @@ def test_server_gone_mid_save_is_a_clear_error_and_never_half_a_save(
         versions = [e.originator_version for e in rec.select_events(lost)]
         assert versions in ([], list(range(1, 11)))  # all or nothing
         assert [e.originator_version for e in rec.select_events(kept)] == [1, 2]
+    finally:
+        factory.close()
+
+
+def test_a_lost_publish_connection_loses_no_save_and_stores_none_twice(
+    nats_url: str, unique_name: str
+) -> None:
+    """The write path's own connection (wire_publish.py) dropping under saves in flight: each
+    save is stored once, through nats-py while it reconnects, and the connection comes back."""
+    factory, rec = open_recorder(nats_url, unique_name)
+    try:
+        publisher = factory.link.publisher()
+        assert publisher is not None
+        first = rec.insert_events([event(uuid4(), 1)])
+        assert first is not None
+        assert publisher.ready
+        saved: list[list[int]] = [list(first)]
+
+        def save_many() -> None:
+            for _ in range(50):
+                ids = rec.insert_events([event(uuid4(), 1)])
+                assert ids is not None
+                saved.append(list(ids))
+
+        async def drop() -> None:  # as a connection reset would
+            proto = publisher._proto
+            assert proto is not None
+            assert proto.transport is not None
+            proto.transport.abort()
+
+        writers = [threading.Thread(target=save_many) for _ in range(4)]
+        for w in writers:
+            w.start()
+        time.sleep(0.05)
+        factory.link.run(drop(), timeout=5)
+        for w in writers:
+            w.join(30)
+        assert len(saved) == 201
+        stored = rec.select_notifications(None, 1000)
+        assert sorted(i for ids in saved for i in ids) == [n.id for n in stored]  # once each
+        deadline = time.monotonic() + 5
+        while not publisher.ready:
+            assert time.monotonic() < deadline, "the publish connection did not come back"
+            time.sleep(0.05)
+    finally:
+        factory.close()
+
+
+def test_a_topic_with_a_line_break_is_refused_before_anything_is_written(
+    nats_url: str, unique_name: str
+) -> None:
+    factory, rec = open_recorder(nats_url, unique_name)
+    try:
+        bad = StoredEvent(uuid4(), 1, "sportcast:Fixture\r\nNats-Rollup: all", b"{}")
+        with pytest.raises(LineBreakInHeader) as refused:
+            rec.insert_events([event(uuid4(), 1), bad])
+        assert refused.value.code == "line-break-in-header"
+        assert rec.max_notification_id() is None
     finally:
         factory.close()

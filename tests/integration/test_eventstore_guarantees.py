@@ -256,3 +256,102 @@ def test_verifier_detects_altered_removed_reordered_and_forged_events(
     last_covered = max(r.seq for r in records if r.subject == layout.aggregate(aggs[2]))
     tail_removed = [r for r in records if r.seq != last_covered]
     assert "checkpoint-mismatch" in kinds(tail_removed)
+
+
+def test_one_event_process_save_is_one_message_carrying_its_position(
+    factories: list[JetStreamFactory], nats_url: str
+) -> None:
+    """ADR 0004 "One-message process saves": the position rides on the event message, and
+    exactly-once still holds, after the duplicate window and against a racing second instance.
+    """
+    env = {**factories[0].env, "NATS_DUPLICATE_WINDOW": "0.5"}
+
+    def instance() -> JetStreamProcessRecorder:
+        factories.append(JetStreamFactory(env))
+        made = factories[-1].process_recorder()
+        assert isinstance(made, JetStreamProcessRecorder)
+        return made
+
+    process = instance()
+    agg = uuid4()
+    process.insert_events([event(agg, 1)], tracking=Tracking("upstream", 5))
+    layout = process.stream.layout
+    stored = process.stream.link.run(read_all(process.stream.reader, layout))
+    # One plain message on the aggregate's subject: no tracking message, no atomic batch.
+    assert [r.subject for r in stored] == [layout.aggregate(agg)]
+    assert (stored[0].headers["Es-Tracking"], stored[0].headers["Es-Tracking-App"]) == (
+        "5",
+        "upstream",
+    )
+    assert "Nats-Batch-Id" not in stored[0].headers
+    # Positions carried by events are seen by a reader that knows nothing yet.
+    assert instance().max_tracking_id("upstream") == 5
+
+    time.sleep(1.0)  # past the duplicate window: Nats-Msg-Id can no longer help
+    with pytest.raises(TrackingConflict):  # re-delivered: this writer knows it
+        process.insert_events([event(uuid4(), 1)], tracking=Tracking("upstream", 5))
+    with pytest.raises(TrackingConflict):  # ... and so does one that knows nothing yet
+        instance().insert_events([event(uuid4(), 1)], tracking=Tracking("upstream", 5))
+
+    # A writer whose knowledge is old is refused by the server, not by its own cache.
+    fresh = instance()
+    fresh.insert_events([event(uuid4(), 1)], tracking=Tracking("upstream", 6))
+    with pytest.raises(TrackingConflict):
+        process.insert_events([event(uuid4(), 1)], tracking=Tracking("upstream", 6))
+
+    # Two instances that both know position 6 race to record 7 on new aggregates (no
+    # aggregate check can help): exactly one wins.
+    for position in (7, 8, 9):
+        racers = [instance(), instance()]
+        for racer in racers:
+            assert racer.max_tracking_id("upstream") == position - 1
+        start = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def race(rec: JetStreamProcessRecorder, pos: int = position) -> None:
+            start.wait()
+            try:
+                rec.insert_events([event(uuid4(), 1)], tracking=Tracking("upstream", pos))
+                outcomes.append("won")
+            except IntegrityError:
+                outcomes.append("refused")
+
+        threads = [threading.Thread(target=race, args=(r,)) for r in racers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["refused", "won"]
+
+    # One downstream event per upstream position, and the chain verifies.
+    assert len(process.select_notifications(None, 100)) == 5  # positions 5, 6, 7, 8, 9
+    assert process.max_tracking_id("upstream") == 9
+    report = verify_stream(nats_url, layout.stream)
+    assert report.ok, report.problems
+
+
+def test_positions_carried_by_events_and_tracking_messages_mix(
+    factories: list[JetStreamFactory],
+) -> None:
+    """max_tracking_id sees the newest position wherever it is: on the tracking subject (a
+    tracking-only or several-event save) or on an event message, per upstream application."""
+    process = factories[0].process_recorder()
+    assert isinstance(process, JetStreamProcessRecorder)
+    a, b = uuid4(), uuid4()
+    process.insert_events([event(a, 1)], tracking=Tracking("feeds", 1))  # carried
+    process.insert_events([], tracking=Tracking("feeds", 2))  # tracking message
+    process.insert_events([event(a, 2), event(b, 1)], tracking=Tracking("feeds", 3))  # batch
+    process.insert_events([event(b, 2)], tracking=Tracking("health", 10))  # other upstream
+    process.insert_events([event(a, 3)], tracking=Tracking("feeds", 4))  # carried
+    for _ in range(40):  # events without positions push the carried one back
+        process.insert_events([event(uuid4(), 1)])
+    reader = JetStreamFactory(factories[0].env)
+    factories.append(reader)
+    fresh = reader.process_recorder()
+    assert fresh.max_tracking_id("feeds") == 4
+    assert fresh.max_tracking_id("health") == 10
+    assert fresh.max_tracking_id("nobody") is None
+    with pytest.raises(TrackingConflict):
+        fresh.insert_events([event(uuid4(), 1)], tracking=Tracking("feeds", 4))
+    fresh.insert_events([], tracking=Tracking("feeds", 5))
+    assert process.max_tracking_id("feeds") == 5

@@ -11,7 +11,7 @@ import pytest
 from eventsourcing.persistence import Notification, StoredEvent, Tracking
 
 from infra.embedded.ports import free_port
-from infra.eventstore import JetStreamFactory, eventstream
+from infra.eventstore import JetStreamFactory, wire_reads
 from infra.eventstore.eventstream import EventStream
 from infra.eventstore.recorders import JetStreamProcessRecorder
 from infra.eventstore.records import RawRecord, make_notification, make_stored_event
@@ -105,11 +105,15 @@ def test_wire_frames_equal_nats_py_records_across_batch_boundaries(
             assert header_value(header, name.encode()) == value.encode()
 
 
+@pytest.mark.parametrize("consumer_from", [4, 100_000])  # through a consumer, or never
 def test_select_notifications_equals_nats_py_path(
-    filled: tuple[EventStream, list[StoredEvent]], monkeypatch: pytest.MonkeyPatch
+    filled: tuple[EventStream, list[StoredEvent]],
+    monkeypatch: pytest.MonkeyPatch,
+    consumer_from: int,
 ) -> None:
     stream, saved = filled
-    monkeypatch.setattr(eventstream, "WIRE_BATCH", 13)  # many pages per read
+    monkeypatch.setattr(wire_reads, "WIRE_BATCH", 13)  # many pages per read
+    monkeypatch.setattr(wire_reads, "CONSUMER_FROM", consumer_from)
     top = stream.max_notification_id()
     assert top is not None
     cases: list[tuple[int | None, int, int | None, tuple[str, ...], bool]] = [
@@ -140,11 +144,15 @@ def test_select_notifications_equals_nats_py_path(
     assert fast[7] == fast[8] == fast[9] == []
 
 
+@pytest.mark.parametrize("consumer_from", [2, 100_000])  # through a consumer, or never
 def test_select_events_and_heads_equal_nats_py_path(
-    filled: tuple[EventStream, list[StoredEvent]], monkeypatch: pytest.MonkeyPatch
+    filled: tuple[EventStream, list[StoredEvent]],
+    monkeypatch: pytest.MonkeyPatch,
+    consumer_from: int,
 ) -> None:
     stream, saved = filled
-    monkeypatch.setattr(eventstream, "WIRE_BATCH", 3)
+    monkeypatch.setattr(wire_reads, "WIRE_BATCH", 3)
+    monkeypatch.setattr(wire_reads, "CONSUMER_FROM", consumer_from)
     ids = [*dict.fromkeys(e.originator_id for e in saved), uuid4()]  # one never saved
     kwargs: list[dict[str, object]] = [
         {},
@@ -155,6 +163,8 @@ def test_select_events_and_heads_equal_nats_py_path(
         {"limit": 2},
     ]
     fast = [stream.select_events(i, **k) for i in ids for k in kwargs]  # type: ignore[arg-type]
+    # Again, now that the heads are known (long aggregates go straight to a consumer).
+    assert fast == [stream.select_events(i, **k) for i in ids for k in kwargs]  # type: ignore[arg-type]
     fast_heads = [stream.appender._heads.get(stream.layout.aggregate(i)) for i in ids]
     fast_max = (stream.max_notification_id(), stream.max_tracking_id("upstream"))
     slow_stream = _slow(stream)
@@ -180,6 +190,26 @@ def test_reads_fall_back_to_nats_py_when_the_wire_path_cannot_connect(
     assert stream.select_events(saved[0].originator_id) == [
         e for e in saved if e.originator_id == saved[0].originator_id
     ]
+
+
+def test_reads_stay_on_direct_get_when_consumers_are_refused(
+    filled: tuple[EventStream, list[StoredEvent]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stream, saved = filled
+    expected = stream.select_notifications(None, 10_000)
+    monkeypatch.setattr(wire_reads, "CONSUMER_FROM", 4)
+    refusals: list[int] = []
+
+    def refuse(*_args: object, **_kwargs: object) -> None:
+        refusals.append(1)
+        raise DirectGetFailed("10026", "maximum consumers limit reached")
+
+    monkeypatch.setattr(WireClient, "consume", refuse)
+    assert stream.select_notifications(None, 10_000) == expected
+    assert stream.select_events(saved[0].originator_id) == [
+        e for e in saved if e.originator_id == saved[0].originator_id
+    ]
+    assert refusals == [1]  # asked once, then not again for a while
 
 
 def test_wire_reader_errors_and_unsupported_urls(nats_url: str, unique_name: str) -> None:
@@ -264,6 +294,72 @@ def test_parser_handles_frames_split_anywhere_pings_and_foreign_replies(seed: in
         "Status": "404",
         "Description": "Message Not Found",
     }
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_consumer_reader_handles_split_frames_strays_and_the_end(seed: int) -> None:
+    stream_name, consumer = "S", "sc1"
+    ack = b"$JS.ACK.S.sc1.1.%d.%d.1795445710865519781.%d"
+
+    def delivered(subject: bytes, seq: int, pending: int, header: bytes, data: bytes) -> bytes:
+        reply = ack % (seq, seq, pending)
+        size = len(header) + len(data)
+        return b"HMSG %s 1 %s %d %d\r\n%s%s\r\n" % (
+            subject,
+            reply,
+            len(header),
+            size,
+            header,
+            data,
+        )
+
+    created = b'{"type":"io.nats.jetstream.api.v1.consumer_create_response","name":"sc1"}'
+    h1 = b"NATS/1.0\r\nEs-Topic: a\r\n\r\n"
+    server = (
+        b"MSG _INBOX.t.0 1 2\r\n{}\r\n"  # a stray answer to an earlier request
+        + b"MSG _INBOX.t.1 1 %d\r\n%s\r\n" % (len(created), created)
+        + delivered(b"es.S.evt.ua", 7, 2, h1, b"x" * 200)
+        + b"PING\r\n"
+        + delivered(b"es.S.trk.b", 9, 1, b"NATS/1.0\r\n\r\n", b"")
+        + delivered(b"es.S.evt.ub", 12, 0, h1, b"\r\nHMSG fake 1 2 2\r\n")
+        + _hmsg(b"_INBOX.t.2", b"NATS/1.0 404 No Messages\r\n\r\n", b"")
+    )
+    conn = object.__new__(_Connection)
+    sock = _TricklingSocket(server, seed)
+    conn.sock = sock  # type: ignore[assignment]
+    conn.buf, conn.pos, conn.inbox, conn.ids = b"", 0, b"_INBOX.t", itertools.count(1)
+    monkey_name = iter([consumer])
+    import infra.eventstore.wire as wire_module
+
+    real = wire_module.secrets.token_hex
+    wire_module.secrets.token_hex = lambda _n: next(monkey_name)[2:]  # type: ignore[assignment]
+    try:
+        got = conn.consume(
+            stream_name,
+            {"deliver_policy": "all"},
+            lambda subject, seq, header, data: (
+                subject,
+                seq,
+                header_value(header, b"Es-Topic"),
+                data,
+            ),
+            limit=100,
+            wait=5,
+        )
+    finally:
+        wire_module.secrets.token_hex = real
+    assert got.items == [
+        (b"es.S.evt.ua", 7, b"a", b"x" * 200),
+        (b"es.S.trk.b", 9, None, b""),
+        (b"es.S.evt.ub", 12, b"a", b"\r\nHMSG fake 1 2 2\r\n"),
+    ]
+    assert (got.messages, got.last_seq, got.last_header) == (3, 12, h1)
+    sent = sock.sent.split(b"\r\n")
+    assert sent[0].startswith(b"PUB $JS.API.CONSUMER.CREATE.S.sc1 _INBOX.t.1 ")
+    assert sent[2] == b"PUB $JS.API.CONSUMER.MSG.NEXT.S.sc1 _INBOX.t.2 28"
+    assert sent[3] == b'{"batch":100,"no_wait":true}'
+    assert b"PONG" in sent
+    assert sent[-3] == b"PUB $JS.API.CONSUMER.DELETE.S.sc1 _INBOX.t.3 0"
 
 
 def test_fast_record_builders_equal_the_dataclass_constructors() -> None:
