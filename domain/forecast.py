@@ -52,6 +52,8 @@ class FixtureForecasts(Aggregate):
         self.fixture_id = fixture_id
         self.issued = 0
         self.latest: tuple[float, ...] | None = None
+        self.latest_trigger: str | None = None
+        self.latest_model_id: str | None = None
 
     def issue(
         self,
@@ -106,3 +108,5 @@ class FixtureForecasts(Aggregate):
     ) -> None:
         self.issued += 1
         self.latest = tuple(probabilities)
+        self.latest_trigger = trigger
+        self.latest_model_id = model_id

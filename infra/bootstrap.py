@@ -28,7 +28,7 @@ from infra.feeds.player import FeedPlayer
 from infra.feeds.simulated import simulated_messages
 from infra.feeds.simulator import SeasonSimulator
 from infra.forecasting.model_file import LoadedModel
-from infra.forecasting.service import ForecasterService
+from infra.forecasting.service import configured_service
 from infra.intake import event_store_env, open_intake
 from infra.settings import Settings
 from infra.telemetry import configure_tracing
@@ -136,9 +136,9 @@ def build_gateway(
                 late.intake = intake
                 await asyncio.to_thread(feed_health.start)
                 forecaster = (
-                    ForecasterService(
+                    configured_service(
+                        settings,
                         event_store_env(settings, nats_url),
-                        settings.forecaster_stream,
                         LoadedModel.from_bytes(settings.model_file.read_bytes()),
                     )
                     if settings.model_file

@@ -26,7 +26,7 @@ from infra.forecasting.artifacts import ArtifactError
 from infra.forecasting.champion import ChampionWatch, ScheduledTrainer, fetch_champion
 from infra.forecasting.lifecycle import registry_env
 from infra.forecasting.model_file import LoadedModel
-from infra.forecasting.service import ForecasterService
+from infra.forecasting.service import configured_service
 from infra.intake import event_store_env
 from infra.settings import Durability, Settings
 
@@ -189,11 +189,11 @@ def serve_forecaster(
             model = LoadedModel.from_bytes(settings.model_file.read_bytes())
         else:
             model = fetch_champion(registry, url, settings.model_bucket)
+        service = configured_service(settings, feeds_env, model)
     except (OSError, ValueError, ArtifactError) as exc:
         raise fail("model-unreadable", str(exc)) from None
     if model is None:
         console.print("no model file and no champion yet: following without forecasting")
-    service = ForecasterService(feeds_env, settings.forecaster_stream, model)
     watch = ChampionWatch(
         service.forecaster, registry, nats_url=url, bucket=settings.model_bucket, every=watch_every
     )

@@ -75,6 +75,15 @@ class Settings(BaseSettings):
     model_file: Path | None = Field(
         default=None, description="A trained model artifact for the forecaster (sportcast model)."
     )
+    inplay_model_file: Path | None = Field(
+        default=None, description="A trained in-play football model artifact for the forecaster."
+    )
+    forecaster_track_every_events: int = Field(
+        default=1000, ge=1, description="Events learnt between two writes of the position alone."
+    )
+    forecaster_track_every_seconds: float = Field(
+        default=1.0, gt=0, description="Seconds at most between two writes of the position."
+    )
     feed_health_stream: str = "SPORTCAST_FEED_HEALTH"
     feed_health_stale_after_seconds: float = Field(default=900, gt=0)
     feed_health_window_seconds: float = Field(default=3 * 3600, gt=0)

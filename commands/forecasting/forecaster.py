@@ -2,72 +2,180 @@
 
 It learns from every feed event it follows (ratings, form, market history: all from events) and
 issues a ForecastIssued event whenever a 1X2 quote arrives for an upcoming football fixture
-(the opening quote, every later move, the closing quote). Its events and its tracking position
-are stored in one atomic save, so a crash between the two is impossible; on restart the runner
-replays the feed up to the tracked position through :meth:`learn` (issuing nothing) and carries
-on, which gives exactly the forecasts an uninterrupted run would have given.
+(the opening quote, every later move, the closing quote), an in-play one on each goal, card or
+end of a half of a started football fixture when an in-play model is loaded, and re-issues the
+upcoming fixtures' forecasts when a new model is promoted.
+
+Exactly once (docs/adr/0009): forecasts are saved in one atomic save with the tracking position
+of the last event processed, so a crash between the two is impossible. An event that gives no
+forecast is learnt without any write; the position alone is written every ``track_every_events``
+events or ``track_every_seconds`` (and by :meth:`flush_tracking` when the feed goes quiet). After
+a crash the runner replays the feed up to the tracked position through :meth:`learn` (issuing
+nothing) and carries on: events after it gave no forecast, or their forecast's save would have
+moved the tracked position past them, and re-learning them is deterministic.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import threading
-from dataclasses import dataclass
-from typing import Any, Protocol
+import time
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
 from eventsourcing.persistence import JSONTranscoder, Tracking
 from eventsourcing.projection import EventSourcedProjection
+from eventsourcing.utils import get_topic
 
-from commands.forecasting.features import FeatureBuilder, FootballFeatures, ForecastingInputError
+from commands.forecasting.drafts import (
+    MODEL_PROMOTED,
+    Draft,
+    ForecastModel,
+    InPlayDraft,
+    InPlayForecastModel,
+    PreMatchDraft,
+    issue_drafts,
+)
+from commands.forecasting.features import FeatureBuilder, ForecastingInputError
 from commands.forecasting.from_events import InputTranslator, Quote
 from commands.forecasting.inputs import OddsOpened
+from commands.forecasting.live_matches import InMatchMoment, LiveMatches
 from commands.transcodings import register_domain_transcodings
+from domain.fixture import Fixture
 from domain.forecast import FixtureForecasts, forecasts_id
-from domain.odds import Market, QuoteStage
+from domain.odds_book import OddsBook
 
+__all__ = ["FOLLOWED_EVENTS", "MODEL_PROMOTED", "ForecastModel", "Forecaster"]
+__all__ += ["InPlayForecastModel"]
 
-class ForecastModel(Protocol):
-    @property
-    def model_id(self) -> str: ...
+log = logging.getLogger("sportcast.forecaster")
 
-    @property
-    def artifact_hash(self) -> str: ...
-
-    def predict(self, features: FootballFeatures) -> tuple[float, float, float]:
-        """Calibrated (home, draw, away) probabilities summing to 1."""
-        ...
-
-
-@dataclass
-class _FixtureInputs:
-    notification_ids: list[int]
+# What learn() reads; every other feed event (command receipts above all) can be skipped unread.
+FOLLOWED_EVENTS: tuple[type, ...] = (
+    Fixture.Scheduled,
+    Fixture.Rescheduled,
+    Fixture.Started,
+    Fixture.GoalScored,
+    Fixture.CardShown,
+    Fixture.PeriodEnded,
+    Fixture.Finished,
+    Fixture.Abandoned,
+    OddsBook.Opened,
+    OddsBook.OddsQuoted,
+)
+# One atomic save holds at most 1,000 messages; a fixture's forecast is at most 2 (its stream's
+# opening and the forecast), so a re-issue is saved in chunks of this many fixtures.
+REISSUE_CHUNK = 300
+_STREAM_OPENED = get_topic(FixtureForecasts.Opened)
+_PAGE = 5000
 
 
 class Forecaster(EventSourcedProjection[UUID]):
     name = "forecaster"
+    topics = tuple(get_topic(cls) for cls in FOLLOWED_EVENTS)
 
-    def __init__(self, env: Any = None, *, model: ForecastModel | None = None) -> None:
+    def __init__(
+        self,
+        env: Any = None,
+        *,
+        model: ForecastModel | None = None,
+        inplay_model: InPlayForecastModel | None = None,
+        track_every_events: int = 1000,
+        track_every_seconds: float = 1.0,
+        pipeline_saves: bool = False,
+    ) -> None:
         super().__init__(env)
+        if track_every_events < 1 or track_every_seconds <= 0:
+            raise ValueError("tracking must be written every >= 1 events and > 0 seconds")
         self.model = model
+        self.inplay_model = inplay_model
+        self.track_every_events = track_every_events
+        self.track_every_seconds = track_every_seconds
         self.translator = InputTranslator()
         self.builder = FeatureBuilder(strict=False)
-        self._inputs: dict[UUID, _FixtureInputs] = {}
-        self._model_lock = threading.Lock()
-        # This process is the only writer of its forecast streams, so what it saved is current.
+        self.matches = LiveMatches()
+        self._inputs: dict[UUID, list[int]] = {}  # each fixture's announcement, opening odds
+        self._last_quote: dict[UUID, tuple[Quote, int]] = {}  # latest pre-match 1X2 and its id
+        self._not_started: set[UUID] = set()  # quoted before kick-off, not seen starting
+        # Saves, the model and the state they read change under this lock: one unit at a time.
+        self._lock = threading.RLock()
+        # This process is the only writer of its forecast streams, so what it saved is current;
+        # which streams exist is read once, so a fixture's first forecast needs no read.
         self._forecast_streams: dict[UUID, FixtureForecasts] = {}
+        self._existing_streams: set[UUID] | None = None
+        self._done_streams: list[UUID] = []  # fixtures over: their streams leave the cache
+        self._position = 0  # the last feed notification processed
+        self._untracked: Tracking | None = None  # processed, its position not yet written
+        self._untracked_count = 0
+        self._untracked_since = 0.0
+        self.tracking_writes = 0
+        # Pipelined, a unit is stored on this thread while the next is processed.
+        self._saver = (
+            ThreadPoolExecutor(1, thread_name_prefix="forecaster-save") if pipeline_saves else None
+        )
+        self._in_flight: Future[None] | None = None
+        self.inplay_skipped = 0  # in-match moments while no in-play model was loaded
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_domain_transcodings(transcoder)
 
+    # -- models ---------------------------------------------------------------------------
+
     def use_model(self, model: ForecastModel) -> None:
         """Switch models between two events: no pause, no event processed half by each."""
-        with self._model_lock:
+        with self._lock:
             self.model = model
 
-    def learn(self, domain_event: object, notification_id: int) -> Quote | None:
-        """Apply a followed event to the forecasting state; return the 1X2 quote it carries."""
+    def use_inplay_model(self, model: InPlayForecastModel | None) -> None:
+        with self._lock:
+            self.inplay_model = model
+
+    def promotion_position(self, application_name: str) -> int:
+        """The last promotion (a notification of ``application_name``) acted on."""
+        return self.recorder.max_tracking_id(application_name) or 0
+
+    def promote(self, model: ForecastModel, promotion: Tracking) -> int:
+        """Switch to a newly promoted model and re-issue, with it, the forecast of every upcoming
+        fixture that has one from another model (trigger ``model-promoted``). Returns how many
+        were re-issued.
+
+        Exactly once: the re-issue's last chunk is saved atomically with the promotion's position
+        (``promotion``), and a promotion at or before the tracked one is not acted on again; a
+        fixture whose latest forecast is already this model's is skipped, so a crash between two
+        chunks re-issues only the rest, and a forecast just issued by this model is not repeated."""
+        with self._lock:
+            self.model = model
+            self._wait_saved()
+            if self.promotion_position(promotion.application_name) >= promotion.notification_id:
+                return 0
+            due: list[Draft] = []
+            for fixture_id in sorted(self._not_started):
+                forecasts = self.forecasts(fixture_id)
+                if not forecasts.issued or forecasts.latest_model_id == model.model_id:
+                    continue
+                quote, quote_id = self._last_quote[fixture_id]
+                draft = self._prematch_draft(quote, quote_id, reissue=True)
+                if draft is not None:
+                    due.append(draft)
+            chunks = [due[i : i + REISSUE_CHUNK] for i in range(0, len(due), REISSUE_CHUNK)]
+            for i, chunk in enumerate(chunks or [[]]):
+                last = i == max(len(chunks), 1) - 1
+                processing = ProcessingEvent[UUID](tracking=promotion if last else None)
+                self._issue(chunk, processing)
+                self._save(processing)
+            return len(due)
+
+    # -- learning -------------------------------------------------------------------------
+
+    def learn(self, domain_event: object, notification_id: int) -> Quote | InMatchMoment | None:
+        """Apply a followed event to the forecasting state; return the forecast moment it makes
+        (a 1X2 quote, or an in-match event of a started fixture), if any."""
+        self._position = notification_id
         quote = self.translator.quote(domain_event)
         translated = self.translator.translate(domain_event)
         if translated is not None:
@@ -75,76 +183,244 @@ class Forecaster(EventSourcedProjection[UUID]):
                 self.builder.apply(translated)
             except ForecastingInputError:
                 return None  # e.g. an impossible opening book: nothing to learn from it
-            fixture_id = UUID(translated.fixture_id)
-            inputs = self._inputs.setdefault(fixture_id, _FixtureInputs([]))
-            if isinstance(translated, OddsOpened) or len(inputs.notification_ids) == 0:
-                inputs.notification_ids.append(notification_id)
-        return quote
+            inputs = self._inputs.setdefault(UUID(translated.fixture_id), [])
+            if isinstance(translated, OddsOpened) or not inputs:
+                inputs.append(notification_id)
+        if quote is not None:
+            announced = self.translator.fixture(quote.fixture_id)
+            if announced is not None and quote.quoted_at < announced.kickoff:
+                self._last_quote[quote.fixture_id] = (quote, notification_id)
+                self._not_started.add(quote.fixture_id)
+            return quote
+        if isinstance(domain_event, Fixture.Event):
+            return self._learn_fixture(domain_event, notification_id)
+        return None
+
+    def advance(self, notification_id: int) -> None:
+        """A notification that is not followed: nothing to learn, the position moves on."""
+        self._position = notification_id
+
+    def _learn_fixture(self, event: Fixture.Event, notification_id: int) -> InMatchMoment | None:
+        fixture_id = event.originator_id
+        if isinstance(event, Fixture.Started):
+            self._not_started.discard(fixture_id)
+            if self.translator.fixture(fixture_id) is not None:  # a football fixture
+                last = self._last_quote.get(fixture_id)
+                self.matches.start(fixture_id, last[0].probabilities if last else None)
+            return None
+        if isinstance(event, Fixture.Finished | Fixture.Abandoned):
+            self._not_started.discard(fixture_id)
+            self._last_quote.pop(fixture_id, None)
+            self._done_streams.append(fixture_id)  # evicted once this unit's drafts are issued
+            self.matches.end(fixture_id)
+            return None
+        return self.matches.apply(event, notification_id)
+
+    # -- processing -----------------------------------------------------------------------
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        try:
-            super().process_event(domain_event, tracking)
-        except BaseException:
-            self._forecast_streams.clear()  # a failed save may have left pending events behind
-            raise
+        self.process([(domain_event, tracking)])
+
+    def process(self, items: Iterable[tuple[object | None, Tracking]]) -> int:
+        """Process consecutive feed notifications as one unit; ``None`` for one not followed
+        (skipped unread). Every forecast they give is saved in one atomic save with the position
+        of the last; if none, the position is only remembered. Returns the forecasts issued."""
+        with self._lock:
+            processing = ProcessingEvent[UUID]()
+            drafts: list[Draft] = []
+            last: Tracking | None = None
+            count = 0
+            try:
+                for domain_event, tracking in items:
+                    last, count = tracking, count + 1
+                    if domain_event is None:
+                        self.advance(tracking.notification_id)
+                        continue
+                    draft = self._draft(domain_event, tracking.notification_id)
+                    if draft is not None:
+                        drafts.append(draft)
+                self._issue(drafts, processing)
+            except BaseException:
+                self._forecast_streams.clear()  # unsaved forecasts must not be saved later
+                raise
+            if last is None:
+                return 0
+            processing.tracking = last
+            if processing.events:
+                self._save(processing, wait=self._saver is None)
+                self._untracked, self._untracked_count = None, 0
+                issued = FixtureForecasts.ForecastIssued
+                return sum(isinstance(e, issued) for e in processing.events)
+            if self._untracked is None:
+                self._untracked_since = time.monotonic()
+            self._untracked = last
+            self._untracked_count += count
+            if self._untracked_count >= self.track_every_events or (
+                time.monotonic() - self._untracked_since >= self.track_every_seconds
+            ):
+                self._write_tracking()
+            return 0
 
     def policy(self, domain_event: Any, processing_event: ProcessingEvent[UUID]) -> None:
         tracking = processing_event.tracking
         assert tracking is not None
-        quote = self.learn(domain_event, tracking.notification_id)
-        if quote is None:
-            return
-        with self._model_lock:
-            model = self.model
-        if model is None:
-            return
-        forecast = self._forecast(quote, model, tracking)
-        if forecast is not None:
-            processing_event.collect_events(forecast)
+        draft = self._draft(domain_event, tracking.notification_id)
+        self._issue([] if draft is None else [draft], processing_event)
 
-    def _forecast(
-        self, quote: Quote, model: ForecastModel, tracking: Tracking
-    ) -> FixtureForecasts | None:
+    def flush_tracking(self) -> bool:
+        """Write the position of the last event processed, if not yet written."""
+        with self._lock:
+            if self._untracked is None:
+                return False
+            self._write_tracking()
+            return True
+
+    def _write_tracking(self) -> None:
+        assert self._untracked is not None
+        self._wait_saved()
+        self.recorder.insert_tracking(self._untracked)
+        self.tracking_writes += 1
+        self._untracked, self._untracked_count = None, 0
+
+    def _save(self, processing: ProcessingEvent[UUID], *, wait: bool = True) -> None:
+        """Store a unit of work after the one in flight. ``wait=False`` (pipelined) returns at
+        once: the next unit is processed while this one is stored, and a failure surfaces at the
+        next save or flush. Saves stay in order, so tracked positions only move forward."""
+        self._wait_saved()
+        if processing.events and self._existing_streams is not None:
+            self._existing_streams.update(e.originator_id for e in processing.events)
+        if wait or self._saver is None:
+            self._store(processing)
+        else:
+            self._in_flight = self._saver.submit(self._store, processing)
+
+    @property
+    def saving(self) -> bool:
+        """Whether a pipelined save is still being stored."""
+        in_flight = self._in_flight
+        return in_flight is not None and not in_flight.done()
+
+    def _wait_saved(self) -> None:
+        in_flight, self._in_flight = self._in_flight, None
+        if in_flight is None:
+            return
+        try:
+            in_flight.result()
+        except BaseException:
+            self._forecast_streams.clear()  # a failed save may have left pending events behind
+            raise
+
+    def _store(self, processing: ProcessingEvent[UUID]) -> None:
+        try:
+            if processing.events:
+                recordings = self._record(processing)
+                self._take_snapshots(processing)
+                self.notify(processing.events)
+                self._notify(recordings)
+            elif processing.tracking is not None:
+                self.recorder.insert_tracking(processing.tracking)
+        except BaseException:
+            self._forecast_streams.clear()
+            raise
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._wait_saved()
+            finally:
+                if self._saver is not None:
+                    self._saver.shutdown()
+                super().close()
+
+    # -- forecasts ------------------------------------------------------------------------
+
+    def _draft(self, domain_event: object, notification_id: int) -> Draft | None:
+        moment = self.learn(domain_event, notification_id)
+        if isinstance(moment, Quote):
+            if self.model is None:
+                return None
+            return self._prematch_draft(moment, notification_id, reissue=False)
+        if isinstance(moment, InMatchMoment):
+            return self._inplay_draft(moment)
+        return None
+
+    def _prematch_draft(self, quote: Quote, quote_id: int, *, reissue: bool) -> Draft | None:
         announced = self.translator.fixture(quote.fixture_id)
         if announced is None or quote.quoted_at >= announced.kickoff:
-            return None  # in-play quotes need the in-play model (not built yet)
+            return None  # an in-play quote: the in-play model forecasts on match events
         try:
             features = self.builder.features(str(quote.fixture_id))
         except ForecastingInputError:
-            return None  # no opening odds yet, or already kicked off
-        probabilities = model.predict(features)
-        inputs = self._inputs.get(quote.fixture_id, _FixtureInputs([]))
-        ids = tuple(dict.fromkeys([*inputs.notification_ids, tracking.notification_id]))
-        forecasts = self._forecasts(quote.fixture_id)
-        forecasts.issue(
+            return None  # no opening odds yet
+        inputs = self._inputs.get(quote.fixture_id, [])
+        return PreMatchDraft(
+            fixture_id=quote.fixture_id,
             kickoff=announced.kickoff,
-            trigger=_trigger(quote, forecasts.issued),
-            model_id=model.model_id,
-            artifact_hash=model.artifact_hash,
-            market=str(Market.MATCH_RESULT),
-            outcomes=tuple(str(o) for o in Market.MATCH_RESULT.outcomes),
-            probabilities=tuple(float(p) for p in probabilities),
-            market_probabilities=quote.probabilities,
-            features=dict(zip(FootballFeatures.names(), features.as_row(), strict=True)),
-            as_of_position=tracking.notification_id,
-            input_notification_ids=ids,
+            features=features,
+            market=quote.probabilities,
+            stage=quote.stage,
+            reissue=reissue,
+            as_of_position=self._position,
+            inputs=tuple(dict.fromkeys([*inputs, quote_id, self._position])),
         )
-        return forecasts
 
-    def _forecasts(self, fixture_id: UUID) -> FixtureForecasts:
+    def _inplay_draft(self, moment: InMatchMoment) -> Draft | None:
+        if self.inplay_model is None:
+            if not self.inplay_skipped:
+                log.warning("no in-play model loaded: in-match events issue no forecast")
+            self.inplay_skipped += 1
+            return None
+        announced = self.translator.fixture(moment.fixture_id)
+        last = self._last_quote.get(moment.fixture_id)
+        if announced is None or last is None:
+            return None
+        inputs = (*self._inputs.get(moment.fixture_id, []), last[1])
+        return InPlayDraft(
+            fixture_id=moment.fixture_id,
+            kickoff=announced.kickoff,
+            state=moment.state,
+            as_of_position=self._position,
+            inputs=tuple(dict.fromkeys([*inputs, *moment.input_notification_ids])),
+        )
+
+    def _issue(self, drafts: list[Draft], processing: ProcessingEvent[UUID]) -> None:
+        if drafts:
+            for forecasts in issue_drafts(drafts, self.model, self.inplay_model, self):
+                # ProcessingEvent.collect_events, without its runtime Protocol checks (slow)
+                processing.events.extend(forecasts.collect_events())
+                processing.aggregates[forecasts.id] = forecasts
+        for fixture_id in self._done_streams:
+            self._forecast_streams.pop(fixture_id, None)
+        self._done_streams.clear()
+
+    def forecasts(self, fixture_id: UUID) -> FixtureForecasts:
+        """The fixture's forecast stream as saved (and as pending in the unit being processed)."""
         cached = self._forecast_streams.get(fixture_id)
         if cached is not None:
             return cached
-        try:
-            found: object = self.repository.get(forecasts_id(fixture_id))
-        except AggregateNotFoundError:
+        found: object = None
+        stream_id = forecasts_id(fixture_id)
+        if stream_id in self._existing():
+            with contextlib.suppress(AggregateNotFoundError):
+                found = self.repository.get(stream_id)
+        if found is None:
             found = FixtureForecasts(fixture_id=fixture_id)
         assert isinstance(found, FixtureForecasts)
         self._forecast_streams[fixture_id] = found
         return found
 
-
-def _trigger(quote: Quote, issued_before: int) -> str:
-    if quote.stage == QuoteStage.CLOSING:
-        return "odds-closing"
-    return "odds-opened" if issued_before == 0 else "odds-moved"
+    def _existing(self) -> set[UUID]:
+        """The ids of the forecast streams saved (read once; then kept by this, the writer)."""
+        if self._existing_streams is None:
+            existing: set[UUID] = set()
+            start = 1
+            while True:
+                page = self.recorder.select_notifications(
+                    start=start, limit=_PAGE, topics=(_STREAM_OPENED,)
+                )
+                existing.update(UUID(str(n.originator_id)) for n in page)
+                if len(page) < _PAGE:
+                    break
+                start = page[-1].id + 1
+            self._existing_streams = existing
+        return self._existing_streams

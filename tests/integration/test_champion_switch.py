@@ -1,21 +1,38 @@
-"""The forecaster follows the champion: a promotion switches its model between two events."""
+"""The forecaster follows the champion: a promotion switches its model between two events and
+re-issues the upcoming fixtures' forecasts with it, exactly once."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import time
 from dataclasses import fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
 
 import nats
 import numpy as np
+import pytest
+from eventsourcing.utils import get_topic
 
+import commands.forecasting.forecaster as forecaster_module
 from commands.forecasting.features import FootballFeatures
 from commands.forecasting.football_model import FootballModelParameters, train_football_model
-from commands.forecasting.forecaster import Forecaster
+from commands.forecasting.forecaster import MODEL_PROMOTED, Forecaster
+from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRecord, ModelRegistry
+from domain.errors import DomainError
+from domain.fixture import Fixture
+from domain.forecast import FixtureForecasts
+from domain.provenance import Provenance
+from infra.feeds.replay import Replay
 from infra.forecasting.artifacts import ArtifactStore
-from infra.forecasting.champion import ChampionWatch
-from infra.forecasting.model_file import dump_model
+from infra.forecasting.champion import ChampionWatch, fetch_champion
+from infra.forecasting.model_file import LoadedModel, dump_model
+from infra.forecasting.service import ForecasterService, forecaster_env
 
 
 def tiny_model(seed: int) -> bytes:
@@ -79,3 +96,158 @@ def test_promotion_switches_the_running_forecaster_to_the_new_champion(
     finally:
         forecaster.close()
         registry.close()
+
+
+DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", Path(__file__).parents[3] / "shared" / "data"))
+# The feed stops here: fixtures kicking off later have forecasts but have not started.
+FEED_UNTIL = datetime(2016, 3, 12, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def feed(nats_url: str, unique_name: str) -> dict[str, str]:
+    if not DATA.exists():
+        pytest.skip(f"datasets not found at {DATA}")
+    env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": nats_url}
+    env["NATS_STREAM"] = unique_name
+    app = FeedIngestion(env)
+    received = Provenance(source="test", received_at=datetime.now(UTC))
+    replay = Replay(DATA, since=date(2016, 3, 5), until=date(2016, 3, 14))
+    for message in replay.messages("football"):
+        if message.at < FEED_UNTIL:
+            with contextlib.suppress(DomainError):  # impossible prices are refused
+                app.handle(message.build(message.key, received))
+    app.close()
+    return env
+
+
+def started_fixtures(env: dict[str, str]) -> set[UUID]:
+    app = FeedIngestion(env)
+    try:
+        return {
+            n.originator_id
+            for n in app.recorder.select_notifications(
+                start=1, limit=1_000_000, topics=[get_topic(Fixture.Started)]
+            )
+            if isinstance(n.originator_id, UUID)
+        }
+    finally:
+        app.close()
+
+
+def forecasts(env: dict[str, str], stream: str) -> list[FixtureForecasts.ForecastIssued]:
+    reader = Forecaster(forecaster_env(env, stream))
+    try:
+        out = []
+        for n in reader.recorder.select_notifications(start=1, limit=1_000_000):
+            event = reader.mapper.to_domain_event(n)
+            if isinstance(event, FixtureForecasts.ForecastIssued):
+                out.append(event)
+        return out
+    finally:
+        reader.close()
+
+
+def following(env: dict[str, str], stream: str, model: LoadedModel | None) -> ForecasterService:
+    service = ForecasterService(env, stream, model)
+    service.start()
+    head = service.feeds.recorder.max_notification_id() or 0
+    deadline = time.monotonic() + 120
+    while service.position < head:
+        assert service.failure is None, service.failure
+        assert time.monotonic() < deadline, "the forecaster did not catch up"
+        time.sleep(0.05)
+    return service
+
+
+def promoted(registry: ModelRegistry, nats_url: str, bucket: str, seed: int, rps: float) -> str:
+    model = registry.register(record(asyncio.run(put(nats_url, bucket, tiny_model(seed))), rps))
+    registry.promote(model.model_id)
+    return model.model_id
+
+
+def test_a_promotion_reissues_each_upcoming_forecast_once_even_across_restarts(
+    feed: dict[str, str], nats_url: str, unique_name: str
+) -> None:
+    registry = ModelRegistry({**feed, "MODELREGISTRY_NATS_STREAM": unique_name + "_R"})
+    bucket, stream = unique_name + "_M", unique_name + "_F"
+    first = promoted(registry, nats_url, bucket, seed=1, rps=0.20)
+    service = following(feed, stream, fetch_champion(registry, nats_url, bucket))
+    watch = ChampionWatch(service.forecaster, registry, nats_url=nats_url, bucket=bucket)
+    try:
+        # The first promotion is acted on, but every forecast is already the champion's.
+        assert watch.check() is True
+        issued = forecasts(feed, stream)
+        assert {f.model_id for f in issued} == {first}
+        upcoming = {f.fixture_id for f in issued} - started_fixtures(feed)
+        assert len(upcoming) >= 5  # (and so some forecasts were issued)
+        assert watch.check() is False
+
+        second = promoted(registry, nats_url, bucket, seed=2, rps=0.19)
+        assert watch.check() is True
+        reissued = forecasts(feed, stream)[len(issued) :]
+        assert sorted(f.fixture_id for f in reissued) == sorted(upcoming)  # one each, no other
+        head = service.feeds.recorder.max_notification_id()
+        for f in reissued:
+            assert (f.trigger, f.model_id, f.as_of_position) == (MODEL_PROMOTED, second, head)
+            assert f.input_notification_ids[-1] == head
+        assert watch.check() is False
+    finally:
+        service.stop()
+
+    # Promoted while the forecaster is down: acted on once, at the next start, not again.
+    third = promoted(registry, nats_url, bucket, seed=3, rps=0.18)
+    before = len(forecasts(feed, stream))
+    for restart in range(2):
+        service = following(feed, stream, fetch_champion(registry, nats_url, bucket))
+        watch = ChampionWatch(service.forecaster, registry, nats_url=nats_url, bucket=bucket)
+        try:
+            assert watch.check() is (restart == 0)
+        finally:
+            service.stop()
+    again = forecasts(feed, stream)[before:]
+    assert sorted(f.fixture_id for f in again) == sorted(upcoming)
+    assert {(f.trigger, f.model_id) for f in again} == {(MODEL_PROMOTED, third)}
+    registry.close()
+
+
+def test_a_reissue_cut_short_by_a_crash_is_completed_without_repeats(
+    feed: dict[str, str], nats_url: str, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many upcoming fixtures are re-issued in several saves; a crash after the first leaves the
+    promotion untracked, and the restart re-issues only the fixtures not yet re-issued."""
+    monkeypatch.setattr(forecaster_module, "REISSUE_CHUNK", 2)
+    registry = ModelRegistry({**feed, "MODELREGISTRY_NATS_STREAM": unique_name + "_R"})
+    bucket, stream = unique_name + "_M", unique_name + "_F"
+    promoted(registry, nats_url, bucket, seed=1, rps=0.20)
+    service = following(feed, stream, fetch_champion(registry, nats_url, bucket))
+    watch = ChampionWatch(service.forecaster, registry, nats_url=nats_url, bucket=bucket)
+    watch.check()
+    issued = len(forecasts(feed, stream))
+    second = promoted(registry, nats_url, bucket, seed=2, rps=0.19)
+    store, saves = service.forecaster._store, []
+
+    def crash_on_second_save(processing: Any) -> None:
+        saves.append(processing)
+        if len(saves) == 2:
+            raise SystemExit("killed")
+        store(processing)
+
+    monkeypatch.setattr(service.forecaster, "_store", crash_on_second_save)
+    with pytest.raises(SystemExit):
+        watch.check()
+    service.stop(flush=False)  # the process is gone: nothing else is written
+    cut_short = forecasts(feed, stream)[issued:]
+    assert len(cut_short) == 2  # the first chunk only
+
+    service = following(feed, stream, fetch_champion(registry, nats_url, bucket))
+    watch = ChampionWatch(service.forecaster, registry, nats_url=nats_url, bucket=bucket)
+    try:
+        assert watch.check() is True
+        assert watch.check() is False
+    finally:
+        service.stop()
+    reissued = forecasts(feed, stream)[issued:]
+    fixtures = [f.fixture_id for f in reissued]
+    assert len(fixtures) == len(set(fixtures)) > 2
+    assert {(f.trigger, f.model_id) for f in reissued} == {(MODEL_PROMOTED, second)}
+    registry.close()
