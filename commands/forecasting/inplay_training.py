@@ -1,0 +1,281 @@
+"""The in-play model's training set from the feed's domain events, and its training run.
+
+The protocol of benchmarks/eval_inplay.py, fed by the event store instead of the CSVs:
+
+- A finished football fixture's timeline is its GoalScored events (side credited, regulation
+  minute label) and its sendings-off (CardShown red or second yellow); a minute past 90 is
+  extra time, outside the 90-minute result the model forecasts.
+- Its prior is the last 1X2 quote made before kick-off (margin-free), as the live forecaster
+  takes it; a fixture without one gets an Elo prior from earlier results of the same competition
+  (its name without the edition's year, so every World Cup feeds one pool).
+- A competition whose feed records goals gives states at SAMPLED_MINUTES, from fixtures whose
+  goal events account for the final score; any other competition gives the half-time state only
+  (from the first half's PeriodEnded score, red cards unknown, as the CSV leagues).
+- The latest HOLDOUT_SHARE of each prior kind's fixtures (by kick-off) sizes and calibrates,
+  everything earlier trains, and the model is refitted on both (train_inplay_model).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import numpy as np
+
+from commands.forecasting.from_events import InputTranslator
+from commands.forecasting.inplay import (
+    REGULATION,
+    SAMPLED_MINUTES,
+    EloPrior,
+    InPlayModel,
+    InPlayParameters,
+    MatchState,
+    TimelineEvent,
+    baseline_proba,
+    fit_draw_peak,
+    one_x_two,
+    regulation_outcome,
+    state_at,
+    train_inplay_model,
+)
+from commands.forecasting.metrics import log_loss
+from domain.fixture import Fixture
+from domain.in_match import CardKind
+from domain.sport import Side
+
+PARAMETERS = InPlayParameters(thread_count=1)  # eval_inplay's recipe, fixed seed
+HOLDOUT_SHARE = 0.2
+HALF_TIME = 45
+_SENT_OFF = (CardKind.RED, CardKind.SECOND_YELLOW)
+_EDITION_YEAR = re.compile(r"^\d{4}\s+")
+
+
+@dataclass
+class PlayedMatch:
+    """A finished football fixture as the feed told it."""
+
+    fixture_id: UUID
+    competition: str
+    kickoff: datetime
+    home: str
+    away: str
+    market_prior: tuple[float, float, float] | None
+    timeline: list[TimelineEvent] = field(default_factory=list)
+    half_time: tuple[int, int] | None = None
+    final: tuple[int, int] | None = None
+
+    @property
+    def goals_account_for_result(self) -> bool:
+        goals = [e for e in self.timeline if e.kind == "goal"]
+        return (
+            self.final is not None
+            and (
+                sum(e.home for e in goals),
+                sum(not e.home for e in goals),
+            )
+            == self.final
+        )
+
+
+class MatchTimelines:
+    """Folds the feed's events, in log order, into finished football fixtures."""
+
+    def __init__(self) -> None:
+        self._translator = InputTranslator()
+        self._last_quote: dict[UUID, tuple[float, float, float]] = {}
+        self._matches: dict[UUID, PlayedMatch] = {}
+        self._abandoned: set[UUID] = set()
+        self.competitions_with_goals: set[str] = set()
+
+    def apply(self, event: object) -> None:
+        quote = self._translator.quote(event)
+        self._translator.translate(event)
+        if quote is not None:
+            announced = self._translator.fixture(quote.fixture_id)
+            if announced is not None and quote.quoted_at < announced.kickoff:
+                if _is_distribution(quote.probabilities):
+                    self._last_quote[quote.fixture_id] = quote.probabilities
+                else:  # nothing to start from, as the live forecaster finds it
+                    self._last_quote.pop(quote.fixture_id, None)
+            return
+        if not isinstance(event, Fixture.Event):
+            return
+        fid = event.originator_id
+        if isinstance(event, Fixture.Started):
+            self._start(fid)
+            return
+        match = self._matches.get(fid)
+        if match is None:
+            return  # not football, or not started
+        if isinstance(event, Fixture.GoalScored):
+            match.timeline.append(_timeline_event("goal", event.minute, event.side))
+            self.competitions_with_goals.add(match.competition)
+        elif isinstance(event, Fixture.CardShown):
+            if event.card in _SENT_OFF:
+                match.timeline.append(_timeline_event("sending-off", event.minute, event.side))
+        elif isinstance(event, Fixture.PeriodEnded):
+            if event.period == 1:
+                match.half_time = (event.score.home, event.score.away)
+        elif isinstance(event, Fixture.Finished | Fixture.ResultCorrected):
+            match.final = (event.score.home, event.score.away)
+        elif isinstance(event, Fixture.Abandoned):
+            self._abandoned.add(fid)
+
+    def _start(self, fid: UUID) -> None:
+        announced = self._translator.fixture(fid)
+        if announced is None:
+            return
+        self._matches[fid] = PlayedMatch(
+            fixture_id=fid,
+            competition=announced.competition,
+            kickoff=announced.kickoff,
+            home=announced.home,
+            away=announced.away,
+            market_prior=self._last_quote.get(fid),
+        )
+
+    def finished(self) -> list[PlayedMatch]:
+        """Finished, not abandoned, in kick-off order (ties by competition and teams)."""
+        done = [
+            m
+            for m in self._matches.values()
+            if m.final is not None and m.fixture_id not in self._abandoned
+        ]
+        return sorted(done, key=lambda m: (m.kickoff, m.competition, m.home, m.away))
+
+
+def _timeline_event(kind: Literal["goal", "sending-off"], minute: int, side: Side) -> TimelineEvent:
+    return TimelineEvent(
+        kind=kind,
+        minute=minute,
+        home=side == Side.HOME,
+        extra_time=minute > REGULATION,
+    )
+
+
+def _is_distribution(p: tuple[float, float, float]) -> bool:
+    return min(p) > 0.0 and abs(sum(p) - 1.0) <= 1e-6
+
+
+@dataclass(frozen=True)
+class Sample:
+    state: MatchState
+    outcome: int
+    holdout: bool
+    market: bool  # the prior is a market quote (else Elo)
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    samples: list[Sample]
+    matches: int
+    skipped: int  # finished fixtures giving no state (no half-time score, goals missing)
+    draw_peak: float
+
+
+def pool_of(competition: str) -> str:
+    """The Elo pool: the competition without its edition's year."""
+    return _EDITION_YEAR.sub("", competition)
+
+
+def training_set(
+    matches: Sequence[PlayedMatch], competitions_with_goals: Iterable[str]
+) -> TrainingSet:
+    timelined = set(competitions_with_goals)
+    usable: list[PlayedMatch] = []
+    skipped = 0
+    for m in matches:
+        with_goals = m.competition in timelined
+        if m.goals_account_for_result if with_goals else m.half_time is not None:
+            usable.append(m)
+        else:
+            skipped += 1
+    holdout = _holdout(usable)
+    elo = EloPrior()
+    expected: dict[UUID, float] = {}
+    for m in matches:  # Elo sees a result only after the match's expected score is taken
+        if m.final is None:
+            continue
+        pool = pool_of(m.competition)
+        if m.market_prior is None:
+            expected[m.fixture_id] = elo.expected_score(pool, m.home, m.away)
+        elo.update(pool, m.home, m.away, *m.final)
+    earlier = [m for m in usable if m.market_prior is None and m.fixture_id not in holdout]
+    peak = EloPrior().draw_peak
+    if earlier:
+        outcomes = np.array([_outcome(m, m.competition in timelined) for m in earlier])
+        peak = fit_draw_peak([expected[m.fixture_id] for m in earlier], outcomes)
+    samples: list[Sample] = []
+    for m in usable:
+        with_goals = m.competition in timelined
+        prior = m.market_prior or one_x_two(expected[m.fixture_id], peak)
+        outcome = _outcome(m, with_goals)
+        if with_goals:
+            states = [state_at(m.timeline, minute, prior) for minute in SAMPLED_MINUTES]
+        else:
+            assert m.half_time is not None
+            states = [MatchState(HALF_TIME, *m.half_time, 0, 0, prior)]
+        in_holdout = m.fixture_id in holdout
+        samples.extend(Sample(s, outcome, in_holdout, m.market_prior is not None) for s in states)
+    return TrainingSet(samples, len(usable), skipped, peak)
+
+
+def _outcome(m: PlayedMatch, with_goals: bool) -> int:
+    if with_goals:
+        return regulation_outcome(m.timeline)
+    assert m.final is not None
+    home, away = m.final
+    return 0 if home > away else 1 if home == away else 2
+
+
+def _holdout(usable: Sequence[PlayedMatch]) -> set[UUID]:
+    """The latest HOLDOUT_SHARE of each prior kind's fixtures (usable is in kick-off order)."""
+    chosen: set[UUID] = set()
+    for market in (True, False):
+        kind = [m for m in usable if (m.market_prior is not None) == market]
+        size = round(len(kind) * HOLDOUT_SHARE)
+        chosen.update(m.fixture_id for m in kind[len(kind) - size :] if size)
+    return chosen
+
+
+@dataclass(frozen=True)
+class InPlayTraining:
+    model: InPlayModel
+    data: TrainingSet
+    training_rows: int
+    holdout_rows: int
+    seconds: float
+    holdout_log_loss: dict[str, float]  # model, poisson baseline, prior on the holdout rows
+
+
+def train(data: TrainingSet, parameters: InPlayParameters = PARAMETERS) -> InPlayTraining:
+    train_rows = [s for s in data.samples if not s.holdout]
+    holdout_rows = [s for s in data.samples if s.holdout]
+    if not train_rows or not holdout_rows:
+        raise ValueError(
+            f"too few finished football fixtures to train an in-play model "
+            f"({data.matches} usable, {len(train_rows)} training and {len(holdout_rows)} "
+            "holdout states)"
+        )
+    started = time.perf_counter()
+    model = train_inplay_model(
+        [s.state for s in train_rows],
+        np.array([s.outcome for s in train_rows], dtype=np.int64),
+        [s.state for s in holdout_rows],
+        np.array([s.outcome for s in holdout_rows], dtype=np.int64),
+        parameters,
+    )
+    seconds = time.perf_counter() - started
+    states = [s.state for s in holdout_rows]
+    y = np.array([s.outcome for s in holdout_rows], dtype=np.int64)
+    losses = {
+        "model": log_loss(model.predict_proba(states), y),
+        "poisson": log_loss(baseline_proba(states), y),
+        "prior": log_loss(np.array([s.prior for s in states], dtype=np.float64), y),
+    }
+    return InPlayTraining(model, data, len(train_rows), len(holdout_rows), seconds, losses)

@@ -1,0 +1,135 @@
+"""The in-play model trained from a replayed window in the real event store, end to end.
+
+The 2018 World Cup (goal and card timelines, no odds) and a few days of league football (odds,
+half-time scores) are replayed into a real nats-server; `sportcast model train-inplay` reads them
+back from the store only and writes an artifact the forecaster can load. Expected counts come
+from the dataset readers, not from the code under test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from commands.forecasting.inplay import SAMPLED_MINUTES, MatchState
+from commands.ingestion import FeedIngestion
+from infra.cli_model import app
+from infra.connections import connect_nats
+from infra.feeds.datasets import MalformedRow, read_football, read_worldcup_matches
+from infra.feeds.player import FeedPlayer, PlayReport
+from infra.feeds.replay import Replay
+from infra.forecasting.history import max_position
+from infra.forecasting.inplay_history import read_training_set, train_to_file
+from infra.forecasting.model_file import LoadedInPlayModel
+from infra.intake import event_store_env, open_intake
+from infra.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+WORLD_CUP = (date(2018, 6, 14), date(2018, 7, 15))
+LEAGUES = (date(2018, 8, 10), date(2018, 8, 19))
+EVEN = (0.4, 0.3, 0.3)
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    settings = Settings()
+    if not (settings.data_dir / "worldcup" / "matches.csv").exists():
+        pytest.skip(f"no datasets at {settings.data_dir} (set SPORTCAST_DATA_DIR)")
+    return settings.data_dir
+
+
+def replay(settings: Settings, url: str, source: str, window: tuple[date, date]) -> PlayReport:
+    replayer = Replay(settings.data_dir, since=window[0], until=window[1])
+
+    async def play() -> PlayReport:
+        nc = await connect_nats(url)
+        try:
+            async with open_intake(settings, url, nc, workers=8) as intake:
+                player = FeedPlayer(intake, source=f"replay-{source}", lanes=8)
+                return await player.play(replayer.messages(source))
+        finally:
+            await nc.close()
+
+    return asyncio.run(play())
+
+
+def test_train_inplay_from_a_replayed_world_cup_and_league_window(
+    data_dir: Path,
+    nats_url: str,
+    unique_name: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = Settings(data_dir=data_dir, stream_name=unique_name)
+    world_cup = [
+        m
+        for m in read_worldcup_matches(data_dir)
+        if not isinstance(m, MalformedRow) and WORLD_CUP[0] <= m.match_date <= WORLD_CUP[1]
+    ]
+    league = [
+        r
+        for r in read_football(data_dir)
+        if not isinstance(r, MalformedRow)
+        and LEAGUES[0] <= r.kickoff.date() <= LEAGUES[1]
+        and None not in (r.home_goals, r.away_goals, r.home_goals_ht, r.away_goals_ht)
+    ]
+    assert len(world_cup) == 64
+
+    assert not replay(settings, nats_url, "worldcup", WORLD_CUP).refused
+    feeds = FeedIngestion(event_store_env(settings, nats_url))
+    try:
+        after_world_cup = max_position(feeds)
+        assert not replay(settings, nats_url, "football", LEAGUES).refused
+
+        only_world_cup = read_training_set(feeds, cutoff=after_world_cup)
+        assert (only_world_cup.matches, only_world_cup.skipped) == (64, 0)
+        assert len(only_world_cup.samples) == 64 * len(SAMPLED_MINUTES)
+        assert not any(s.market for s in only_world_cup.samples)
+
+        artifact = train_to_file(feeds, tmp_path / "direct" / "inplay.cbm")
+    finally:
+        feeds.close()
+
+    data = artifact.training.data
+    assert artifact.cutoff_position > after_world_cup
+    assert (data.matches, data.skipped) == (64 + len(league), 0)
+    halves = [s for s in data.samples if s.market]
+    assert len(halves) == len(league)  # every league match has odds: one half-time state each
+    assert {s.state.minute for s in halves} == {45}
+    assert len(data.samples) == 64 * len(SAMPLED_MINUTES) + len(league)
+    assert artifact.training.training_rows + artifact.training.holdout_rows == len(data.samples)
+    assert artifact.training.holdout_log_loss["model"] < 1.2
+
+    loaded = LoadedInPlayModel.from_bytes(artifact.path.read_bytes())
+    states = [
+        MatchState(0, 0, 0, 0, 0, EVEN),
+        MatchState(85, 2, 0, 0, 0, EVEN),
+        MatchState(85, 0, 2, 0, 0, EVEN),
+        MatchState(45, 1, 1, 1, 0, EVEN),
+    ]
+    kickoff, home_ahead, away_ahead, _ = predicted = loaded.predict_many(states)
+    for row in predicted:
+        assert sum(row) == pytest.approx(1.0)
+        assert all(0.0 < p < 1.0 for p in row)
+    assert home_ahead[0] > 0.8 > kickoff[0]
+    assert away_ahead[2] > 0.8 > kickoff[2]
+
+    # The command: same store, same data, an artifact the forecaster can load.
+    monkeypatch.setenv("SPORTCAST_NATS_URL", nats_url)
+    monkeypatch.setenv("SPORTCAST_STREAM_NAME", unique_name)
+    out = tmp_path / "cli" / "inplay.cbm"
+    result = CliRunner().invoke(app, ["train-inplay", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"matches    {64 + len(league)} " in result.output
+    assert f"position {artifact.cutoff_position}" in result.output
+    assert LoadedInPlayModel.from_bytes(out.read_bytes()).predict_many(states[:1])
+    assert [p.name for p in out.parent.iterdir()] == ["inplay.cbm"]  # no temporary file left
+
+    result = CliRunner().invoke(app, ["train-inplay", "--out", str(out), "--cutoff-position", "1"])
+    assert result.exit_code == 2
+    assert "too few" in result.output
