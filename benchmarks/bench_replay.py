@@ -1,12 +1,16 @@
 """Replay throughput: the football dataset into the event store as fast as possible, end to end
-(CSV rows -> messages -> commands -> domain -> JetStream, with receipts and the quarantine).
+(CSV rows -> messages -> commands -> domain -> JetStream, with payloads, receipts and the
+quarantine). The clock runs while the feed is applied, from the moment every worker has read
+its share of the dataset and connected (reading the CSVs is reported separately).
 
 Peer, same run, same server: raw nats-py acknowledged publishes (512 in flight) of as many
 300-byte messages as the replay stored events: the ceiling of the transport alone.
 
 Env: SPORTCAST_DATA_DIR (datasets), BENCH_REPLAY_FROM / BENCH_REPLAY_TO (kick-off dates,
 default: the whole dataset), BENCH_DURABILITY (fsync, the embedded default | replicated),
-BENCH_LANES (fixtures played in parallel, default 64), BENCH_RUN (messages per save, default 32).
+BENCH_WORKERS (processes, each with whole leagues, default 4; 0: the player in this process),
+BENCH_LANES (fixtures played in parallel per worker, default 1), BENCH_RUN (messages per save,
+default 300), BENCH_WINDOW (the player's watermark window, default: its own).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from pathlib import Path
 from infra.connections import connect_nats
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
-from infra.feeds.player import FeedPlayer
+from infra.feeds.parallel import ReplayShare, play_in_parallel, share_out
+from infra.feeds.player import FeedPlayer, PlayReport
 from infra.feeds.replay import Replay
 from infra.intake import open_intake
 from infra.settings import Settings
@@ -45,22 +50,66 @@ async def raw_publish(url: str, count: int) -> float:
     return count / elapsed
 
 
-async def replay(url: str, settings: Settings, since: date | None, until: date | None) -> None:
-    replayer = Replay(settings.data_dir, since=since, until=until)
-    messages = replayer.messages("football")
-    nc = await connect_nats(url)
-    lanes = int(os.environ.get("BENCH_LANES", "64"))
-    run = int(os.environ.get("BENCH_RUN", "32"))
-    window = int(os.environ.get("BENCH_WINDOW", "0")) or None
-    async with open_intake(settings, url, nc, workers=lanes) as intake:
-        first = await FeedPlayer(
-            intake, source="replay-football", lanes=lanes, run=run, window=window
-        ).play(messages)
-        second = await FeedPlayer(
-            intake, source="replay-football", lanes=lanes, run=run, window=window
-        ).play(messages)
-    await nc.close()
-    peer = await raw_publish(url, first.events_stored)
+async def play_here(template: ReplayShare) -> PlayReport:
+    """The whole replay in this process (BENCH_WORKERS=0): easiest to profile."""
+    messages = Replay(template.data_dir, since=template.since, until=template.until).messages(
+        template.source
+    )
+    nc = await connect_nats(template.nats_url)
+    try:
+        async with open_intake(
+            template.settings, template.nats_url, nc, workers=template.lanes
+        ) as intake:
+            player = FeedPlayer(
+                intake,
+                source=template.player_source,
+                lanes=template.lanes,
+                run=template.run,
+                window=template.window,
+            )
+            return await player.play(messages)
+    finally:
+        await nc.close()
+
+
+def replay(
+    template: ReplayShare, workers: int, server_pid: int | None
+) -> tuple[PlayReport, PlayReport]:
+    started = time.perf_counter()
+    sizes = Replay(template.data_dir, since=template.since, until=template.until).groups("football")
+    shares = share_out(sizes, workers)
+    print(f"replay_sizing_seconds {time.perf_counter() - started:.1f} s")
+    print(f"replay_shares {' | '.join(','.join(s) for s in shares) if workers else 'in-process'}")
+    server_cpu = server_cpu_seconds(server_pid)
+    if workers == 0:
+        first = asyncio.run(play_here(template))
+    else:
+        first, per_worker = play_in_parallel(template, shares)
+        for n, r in enumerate(per_worker):
+            print(
+                f"worker[{n}]: {r.messages} messages, {r.events_stored} events, "
+                f"{r.seconds:.1f} s, {r.cpu_seconds / r.seconds:.0%} of a core"
+            )
+    server_cpu = server_cpu_seconds(server_pid) - server_cpu
+    print(f"load_average_after_replay {os.getloadavg()[0]:.2f}")
+    per_k = 1000 / first.events_stored if first.events_stored else 0.0
+    print(f"replay_server_cpu_per_1000_events {server_cpu * per_k:.3f} s")
+    second = (
+        asyncio.run(play_here(template)) if workers == 0 else play_in_parallel(template, shares)[0]
+    )
+    return first, second
+
+
+def server_cpu_seconds(pid: int | None) -> float:
+    """user + system CPU of the nats-server process (Linux /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def report(first: PlayReport, second: PlayReport, peer: float) -> None:
     print(f"replay_messages {first.messages} messages")
     print(f"replay_events_stored {first.events_stored} events")
     print(f"replay_rows_quarantined {len(first.refused_origins)} rows")
@@ -68,6 +117,9 @@ async def replay(url: str, settings: Settings, since: date | None, until: date |
     print(f"replay_seconds {first.seconds:.1f} s")
     print(f"replay_throughput {first.events_per_second:.0f} events/s")
     print(f"replay_messages_per_second {first.messages / first.seconds:.0f} messages/s")
+    print(f"replay_most_late_within_a_worker {first.most_late:.0f} s of event time")
+    per_k = 1000 / first.events_stored if first.events_stored else 0.0
+    print(f"replay_python_cpu_per_1000_events {first.cpu_seconds * per_k:.3f} s")
     print(f"replay_again_events_added {second.events_stored} events")
     print(f"replay_again_seconds {second.seconds:.1f} s")
     print(f"replay_again_duplicates {second.duplicates} messages")
@@ -82,6 +134,7 @@ def main() -> None:
     durability = os.environ.get("BENCH_DURABILITY", "fsync")
     since = os.environ.get("BENCH_REPLAY_FROM")
     until = os.environ.get("BENCH_REPLAY_TO")
+    workers = int(os.environ.get("BENCH_WORKERS", "4"))
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedNats(
             NatsConfig(
@@ -94,14 +147,24 @@ def main() -> None:
         server.start()
         try:
             print(f"peer: raw nats-py acknowledged publishes, 512 in flight, {durability} server")
-            asyncio.run(
-                replay(
-                    server.url,
-                    Settings(),
-                    date.fromisoformat(since) if since else None,
-                    date.fromisoformat(until) if until else None,
-                )
+            print(f"load_average_before {os.getloadavg()[0]:.2f}")
+            settings = Settings()
+            template = ReplayShare(
+                settings=settings,
+                nats_url=server.url,
+                data_dir=settings.data_dir,
+                source="football",
+                since=date.fromisoformat(since) if since else None,
+                until=date.fromisoformat(until) if until else None,
+                player_source="replay-football",
+                lanes=int(os.environ.get("BENCH_LANES", "1")),
+                run=int(os.environ.get("BENCH_RUN", "300")),
+                window=int(os.environ.get("BENCH_WINDOW", "0")) or None,
             )
+            print(f"replay_workers {workers}")
+            first, second = replay(template, workers, server.pid)
+            peer = asyncio.run(raw_publish(server.url, first.events_stored))
+            report(first, second, peer)
         finally:
             server.stop()
 

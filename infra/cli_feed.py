@@ -21,6 +21,7 @@ from domain.provenance import Provenance
 from gateway.ingest.schemas import FixtureIn, MatchEventIn, OddsIn, to_command
 from infra.connections import connect_nats
 from infra.feeds.intake import JetStreamFeedIntake
+from infra.feeds.parallel import ReplayShare, WorkerFailed, play_in_parallel, share_out
 from infra.feeds.player import FeedPlayer, PlayReport
 from infra.feeds.quarantine import HeldPayload
 from infra.feeds.replay import Replay
@@ -90,7 +91,25 @@ def replay(
         typer.Option(help="Times real speed (event time); omit to play as fast as possible."),
     ] = None,
     margin_method: Annotated[MarginMethod, typer.Option()] = MarginMethod.PROPORTIONAL,
-    lanes: Annotated[int, typer.Option(help="Fixtures played in parallel.")] = 64,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Processes, each with whole competitions (4 keep both cores of a 2-core box "
+            "busy). Each competition stays in event order; competitions are not ordered among "
+            "themselves.",
+        ),
+    ] = 1,
+    lanes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Fixtures played side by side per process; 1 stores in exact event order.",
+        ),
+    ] = 1,
+    run: Annotated[
+        int, typer.Option(min=1, help="Messages applied in one atomic save, at most.")
+    ] = 300,
 ) -> None:
     """Play a dataset from SPORTCAST_DATA_DIR as a live feed into the event store.
 
@@ -101,6 +120,12 @@ def replay(
     if not settings.data_dir.exists():
         err.print(f"[bold red]error[/] \\[data-dir-missing] no datasets at {settings.data_dir}")
         raise typer.Exit(2)
+    if workers > 1 and speed is not None:
+        err.print(
+            "[bold red]error[/] \\[speed-with-workers] --speed paces one process's clock; "
+            "use --workers 1 with it"
+        )
+        raise typer.Exit(2)
     player_source = f"replay-{source}"
     replayer = Replay(
         settings.data_dir,
@@ -109,20 +134,70 @@ def replay(
         until=to.date() if to else None,
     )
     try:
-        messages = replayer.messages(source)
+        if workers > 1:
+            shares = share_out(replayer.groups(source), workers)
+        else:
+            messages = replayer.messages(source)
     except ValueError as exc:
         err.print(f"[bold red]error[/] \\[unknown-source] {exc}")
         raise typer.Exit(2) from None
-    err.print(f"replaying {len(messages):,} messages from {source}")
-    report = run_with_intake(
-        lambda intake: FeedPlayer(
-            intake, source=player_source, lanes=lanes, speed=speed, on_progress=_progress
-        ).play(messages),
-        workers=lanes,
-    )
+    if workers > 1:
+        report = _replay_in_workers(replayer, source, shares, settings, lanes, run)
+    else:
+        err.print(f"replaying {len(messages):,} messages from {source}")
+        report = run_with_intake(
+            lambda intake: FeedPlayer(
+                intake,
+                source=player_source,
+                lanes=lanes,
+                run=run,
+                speed=speed,
+                on_progress=_progress,
+            ).play(messages),
+            workers=lanes,
+        )
     print_report(report)
     if replayer.malformed:
         out.print(f"unreadable rows: {len(replayer.malformed)}")
+
+
+async def _nothing(_: JetStreamFeedIntake) -> None:
+    return None
+
+
+def _replay_in_workers(
+    replayer: Replay,
+    source: str,
+    shares: list[tuple[str, ...]],
+    settings: Settings,
+    lanes: int,
+    run: int,
+) -> PlayReport:
+    url = settings.nats_client_url
+    run_with_intake(_nothing, workers=1)  # NATS is reachable and the streams exist
+    err.print(
+        f"replaying {source} with {len(shares)} workers: " + " | ".join(map(",".join, shares))
+    )
+    template = ReplayShare(
+        settings=settings,
+        nats_url=url,
+        data_dir=replayer.data_dir,
+        source=source,
+        since=replayer.since,
+        until=replayer.until,
+        margin_method=replayer.margin_method,
+        player_source=f"replay-{source}",
+        lanes=lanes,
+        run=run,
+    )
+    try:
+        report, _ = play_in_parallel(
+            template, shares, on_progress=lambda done: err.print(f"  ... {done:,} done")
+        )
+    except WorkerFailed as exc:
+        err.print(f"[bold red]error[/] \\[replay-worker-failed] {exc}")
+        raise typer.Exit(1) from None
+    return report
 
 
 @app.command()

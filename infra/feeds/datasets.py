@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -16,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 # The football CSVs give kick-off in local Central European time (data README).
 FOOTBALL_TZ = ZoneInfo("Europe/Berlin")
+_FOOTBALL_DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,14 +101,21 @@ def _lines(path: Path, base: Path) -> Iterator[tuple[SourceLine, dict[str, str]]
         yield SourceLine(path=rel, line_no=number, raw=raw), dict(zip(header, values, strict=False))
 
 
+def _football_kickoff(text: str) -> datetime:
+    # fromisoformat is ten times faster than strptime, which still judges any other shape.
+    if _FOOTBALL_DATE.fullmatch(text):
+        naive = datetime.fromisoformat(text)
+    else:
+        naive = datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+    return naive.replace(tzinfo=FOOTBALL_TZ)
+
+
 def read_football(data_dir: Path) -> Iterator[FootballMatchRow | MalformedRow]:
     """Every match of every league file, in file order."""
     for path in sorted((data_dir / "football").glob("*.csv")):
         for source, row in _lines(path, data_dir):
             try:
-                kickoff = datetime.strptime(row["Date"], "%Y-%m-%d %H:%M:%S").replace(
-                    tzinfo=FOOTBALL_TZ
-                )
+                kickoff = _football_kickoff(row["Date"])
                 yield FootballMatchRow(
                     source=source,
                     kickoff=kickoff,

@@ -29,3 +29,7 @@ class FeedMessage:
     """Where the raw bytes come from, e.g. ``football/england__premier-league.csv:17``."""
     build: Callable[[str, Provenance], FeedCommand]
     """(idempotency key, provenance) -> command."""
+    group: str = ""
+    """What the partition belongs to whose messages consumers learn from together (a
+    competition: the forecaster's ratings are per league). A parallel replay keeps a group in
+    one worker, so within a group the store keeps the player's order."""

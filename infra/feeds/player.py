@@ -32,10 +32,30 @@ class PlayReport:
     refused: Counter[str] = field(default_factory=Counter)
     refused_origins: set[str] = field(default_factory=set)
     seconds: float = 0.0
+    most_late: float = 0.0
+    """The most event time (seconds) by which a message was stored after a later one."""
+    cpu_seconds: float = 0.0
+    """CPU time of the playing process meanwhile (all its threads; summed when combined)."""
 
     @property
     def events_per_second(self) -> float:
         return self.events_stored / self.seconds if self.seconds else 0.0
+
+    @classmethod
+    def combine(cls, reports: Sequence[PlayReport], *, seconds: float) -> PlayReport:
+        """The reports of players that ran side by side (on disjoint messages) as one.
+        ``most_late`` stays per player: across players nothing orders the store."""
+        total = cls(seconds=seconds)
+        for r in reports:
+            total.messages += r.messages
+            total.accepted += r.accepted
+            total.duplicates += r.duplicates
+            total.events_stored += r.events_stored
+            total.refused.update(r.refused)
+            total.refused_origins |= r.refused_origins
+            total.most_late = max(total.most_late, r.most_late)
+            total.cpu_seconds += r.cpu_seconds
+        return total
 
 
 class BulkIntake(FeedIntake, Protocol):
@@ -59,28 +79,35 @@ class FeedPlayer:
         """``speed``: event-time seconds per wall second (None: as fast as possible).
         ``run``: at most this many messages already waiting in a lane go into one save.
         ``window``: message n is dispatched only once every message before n - window is
-        stored (default 4 per lane), so the store's order strays from event-time order by at
-        most ``window`` messages: consumers that follow the log (the forecaster) see the feed
-        as it happened, not fast lanes racing ahead of slow ones."""
+        stored (default 4 per lane, and at least two runs), so the store's order strays from
+        event-time order by at most ``window`` messages: consumers that follow the log (the
+        forecaster) see the feed as it happened, not fast lanes racing ahead of slow ones.
+        With one lane the store keeps event order exactly: runs are consecutive messages.
+
+        Fastest on this machine (docs/adr/0006): one lane, runs of a few hundred messages (one
+        atomic save each), and a process per group of competitions (infra/feeds/parallel.py)."""
         self.intake = intake
         self.source = source
         self.lanes = lanes
         self.speed = speed
         self.run = run
-        self.window = window or 4 * lanes
+        self.window = window or max(4 * lanes, 2 * run)
         self.on_progress = on_progress
-        self._kept: dict[bytes, str] = {}
+        self._kept: dict[bytes, asyncio.Task[str]] = {}
 
     async def play(self, messages: Sequence[FeedMessage]) -> PlayReport:
         report = PlayReport(messages=len(messages))
+        # Unbounded: the window bounds what they hold.
         queues: list[asyncio.Queue[tuple[int, FeedMessage] | None]] = [
-            asyncio.Queue(maxsize=256) for _ in range(self.lanes)
+            asyncio.Queue() for _ in range(self.lanes)
         ]
         started = time.perf_counter()
+        cpu_started = time.process_time()
         self._stored = bytearray(len(messages))
         self._low = 0  # every message before this index is stored
         self._progress = asyncio.Condition()
         self._failure: Exception | None = None
+        self._latest: datetime | None = None  # the latest event time stored so far
         workers = [asyncio.create_task(self._lane(q, report)) for q in queues]
         try:
             first = messages[0].at if messages else None
@@ -90,8 +117,10 @@ class FeedPlayer:
                     delay = due - (time.perf_counter() - started)
                     if delay > 0:
                         await asyncio.sleep(delay)
-                lane = zlib.crc32(message.partition.encode()) % self.lanes
-                await self._wait_for_room(n)
+                lane = zlib.crc32(message.partition.encode()) % self.lanes if self.lanes > 1 else 0
+                if self._low <= n - self.window or self._failure is not None:
+                    await self._wait_for_room(n)
+                self._keep(message.raw)  # meanwhile: the lane needs it kept before it applies
                 await queues[lane].put((n, message))
                 if self.on_progress and n % 5000 == 0:
                     report.seconds = time.perf_counter() - started
@@ -102,8 +131,21 @@ class FeedPlayer:
         finally:
             for w in workers:
                 w.cancel()
+            for raw, keeping in list(self._kept.items()):
+                if not keeping.done():
+                    keeping.cancel()  # no longer needed (the play failed)
+                elif not keeping.cancelled() and keeping.exception() is None:
+                    continue  # kept: a later play on this player reuses the reference
+                del self._kept[raw]  # not kept: a later play tries again
         report.seconds = time.perf_counter() - started
+        report.cpu_seconds = time.process_time() - cpu_started
         return report
+
+    def _keep(self, raw: bytes) -> None:
+        """Start keeping ``raw`` (once per player): the payload is stored before any event
+        that refers to it, but off the lane's path, while earlier messages are applied."""
+        if raw not in self._kept:
+            self._kept[raw] = asyncio.ensure_future(self.intake.keep_raw(raw))
 
     async def _lane(
         self, queue: asyncio.Queue[tuple[int, FeedMessage] | None], report: PlayReport
@@ -147,18 +189,20 @@ class FeedPlayer:
             self._progress.notify_all()
 
     async def _play_run(self, batch: list[FeedMessage], report: PlayReport) -> None:
-        # Keep the run's raw payloads concurrently: one round trip for the run, not one each.
-        fresh = list({m.raw: None for m in batch if m.raw not in self._kept})
-        refs = await asyncio.gather(*(self.intake.keep_raw(raw) for raw in fresh))
-        self._kept.update(zip(fresh, refs, strict=True))
+        refs: dict[bytes, str] = {}
+        for message in batch:  # kept since dispatch, usually long done
+            if message.raw not in refs:
+                self._keep(message.raw)
+                refs[message.raw] = await self._kept[message.raw]
         built: list[tuple[FeedMessage, FeedCommand]] = []
+        received_at = datetime.now(UTC)
         for message in batch:
             try:
                 provenance = Provenance(
                     source=self.source,
-                    received_at=datetime.now(UTC),
+                    received_at=received_at,
                     source_event_id=message.key,
-                    payload_ref=self._kept[message.raw],
+                    payload_ref=refs[message.raw],
                 )
                 built.append((message, message.build(message.key, provenance)))
             except DomainError as refusal:
@@ -166,6 +210,12 @@ class FeedPlayer:
         if not built:
             return
         outcomes = await self.intake.submit_many([command for _, command in built])
+        # Runs are in event order: the first message is the run's earliest.
+        first, last = built[0][0].at, built[-1][0].at
+        if self._latest is not None and self._latest > first:
+            report.most_late = max(report.most_late, (self._latest - first).total_seconds())
+        if self._latest is None or last > self._latest:
+            self._latest = last
         for (message, _), outcome in zip(built, outcomes, strict=True):
             if isinstance(outcome, DomainError):
                 await self._refuse(message, outcome, report)

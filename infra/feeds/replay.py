@@ -9,7 +9,8 @@ goal and booking at its minute, half-time, result.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections import Counter
+from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from uuid import UUID
@@ -67,11 +68,15 @@ class Replay:
         margin_method: MarginMethod = MarginMethod.PROPORTIONAL,
         since: date | None = None,
         until: date | None = None,
+        groups: Collection[str] | None = None,
     ) -> None:
+        """``since``/``until``: kick-off dates (inclusive); ``groups``: only these groups
+        (competitions, see :meth:`groups`)."""
         self.data_dir = data_dir
         self.margin_method = margin_method
         self.since, self.until = since, until
         self.malformed: list[MalformedRow] = []
+        self._only = None if groups is None else frozenset(groups)
 
     def _in_range(self, kickoff: datetime) -> bool:
         day = kickoff.date()
@@ -86,18 +91,35 @@ class Replay:
             raise ValueError(f"unknown source {source!r}: choose one of {sorted(producers)}")
         return sorted(producers[source](), key=lambda m: (m.at, m.partition, m.key))
 
+    def groups(self, source: str) -> dict[str, int]:
+        """The groups (competitions) of ``source`` selected, each with a size proportional to
+        its messages (football: its rows, read without building messages): what a parallel
+        replay shares out between its workers."""
+        if source != "football":
+            return dict(Counter(m.group for m in self.messages(source)))
+        sizes: Counter[str] = Counter()
+        for row in read_football(self.data_dir):
+            if isinstance(row, MalformedRow):
+                self.malformed.append(row)
+            elif self._in_range(row.kickoff) and self._wanted(_competition(row)):
+                sizes[_competition(row)] += 1
+        return dict(sizes)
+
+    def _wanted(self, group: str) -> bool:
+        return self._only is None or group in self._only
+
     # football -----------------------------------------------------------------------------
     def football(self) -> Iterator[FeedMessage]:
         for row in read_football(self.data_dir):
             if isinstance(row, MalformedRow):
                 self.malformed.append(row)
-            elif self._in_range(row.kickoff):
+            elif self._in_range(row.kickoff) and self._wanted(_competition(row)):
                 yield from self._football_match(row)
 
     def _football_match(self, row: FootballMatchRow) -> Iterator[FeedMessage]:
-        competition = f"{row.country}-{row.league}"
+        competition = _competition(row)
         fid = fixture_id(Sport.FOOTBALL, competition, row.kickoff, row.home, row.away)
-        msg = _Messages(row.source.path, row.source.line_no, row.source.raw, str(fid))
+        msg = _Messages(row.source.path, row.source.line_no, row.source.raw, str(fid), competition)
         ko = row.kickoff
 
         def schedule(key: str, p: Provenance) -> FeedCommand:
@@ -177,12 +199,12 @@ class Replay:
                 self.malformed.append(row)
                 continue
             tipoff = datetime.combine(row.game_date, NBA_TIPOFF, tzinfo=NBA_TZ)
-            if self._in_range(tipoff):
+            if self._in_range(tipoff) and self._wanted("nba"):
                 yield from self._nba_game(row, tipoff)
 
     def _nba_game(self, row: NbaGameRow, ko: datetime) -> Iterator[FeedMessage]:
         fid = fixture_id(Sport.BASKETBALL, "nba", ko, row.home, row.away)
-        msg = _Messages(row.source.path, row.source.line_no, row.source.raw, str(fid))
+        msg = _Messages(row.source.path, row.source.line_no, row.source.raw, str(fid), "nba")
 
         def schedule(key: str, p: Provenance) -> FeedCommand:
             return ScheduleFixture(
@@ -236,7 +258,7 @@ class Replay:
                 timeline[row.match_id].append(row)
         for match in matches.values():
             ko = _worldcup_kickoff(match)
-            if self._in_range(ko):
+            if self._in_range(ko) and self._wanted(match.tournament):
                 yield from self._worldcup_match(match, ko, timeline[match.match_id])
 
     def _worldcup_match(
@@ -247,7 +269,7 @@ class Replay:
     ) -> Iterator[FeedMessage]:
         fid = fixture_id(Sport.FOOTBALL, match.tournament, ko, match.home, match.away)
         src = match.source
-        msg = _Messages(src.path, src.line_no, src.raw, str(fid))
+        msg = _Messages(src.path, src.line_no, src.raw, str(fid), match.tournament)
 
         def schedule(key: str, p: Provenance) -> FeedCommand:
             return ScheduleFixture(
@@ -275,7 +297,9 @@ class Replay:
                 yield msg("match-event", "half-time", half_time, _period(fid, 1, *score))
                 half_time_sent = True
             side = Side.HOME if event.team == match.home else Side.AWAY
-            ev = _Messages(event.source.path, event.source.line_no, event.source.raw, str(fid))
+            ev = _Messages(
+                event.source.path, event.source.line_no, event.source.raw, str(fid), msg.group
+            )
             if isinstance(event, WorldCupGoalRow):
                 score[0 if side == Side.HOME else 1] += 1
                 yield ev("match-event", "goal", at, _goal(fid, side, event))
@@ -291,10 +315,11 @@ class Replay:
 class _Messages:
     """Builds the messages of one source row, with stable keys derived from the row's bytes."""
 
-    def __init__(self, path: str, line_no: int, raw: bytes, partition: str) -> None:
+    def __init__(self, path: str, line_no: int, raw: bytes, partition: str, group: str) -> None:
         self.origin = f"{path}:{line_no}"
         self.raw = raw
         self.partition = partition
+        self.group = group
         self.digest = hashlib.sha256(raw).hexdigest()[:16]
 
     def __call__(self, kind: str, what: str, at: datetime, build: Builder) -> FeedMessage:
@@ -306,6 +331,7 @@ class _Messages:
             raw=self.raw,
             origin=self.origin,
             build=build,
+            group=self.group,
         )
 
 
@@ -313,6 +339,10 @@ class _Messages:
 # 5 minutes before extra time and 1 between its halves. The file's periods are "first half",
 # "second half", "extra time, first half", "extra time, second half", each possibly followed
 # by ", stoppage time".
+def _competition(row: FootballMatchRow) -> str:
+    return f"{row.country}-{row.league}"
+
+
 _PERIOD_OFFSET = {
     "first half": 0,
     "second half": 15,

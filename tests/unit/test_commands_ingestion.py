@@ -6,12 +6,17 @@ is covered by the integration tests.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
+from eventsourcing.persistence import StoredEvent
 
+from commands.cache import AggregateCache
 from commands.fixture import FinishFixture, RecordGoal, ScheduleFixture, StartFixture
-from commands.ingestion import FeedIngestion
+from commands.ingestion import Accepted, FeedIngestion
 from commands.odds import RecordOdds
 from domain.errors import DomainError
 from domain.fixture import Fixture
@@ -197,3 +202,108 @@ def test_a_resent_batch_adds_nothing_and_is_all_duplicates(app: FeedIngestion) -
     for again in (app.handle_many(batch), app.handle_many(batch[1:2])):
         assert all(not isinstance(o, DomainError) and o.duplicate for o in again), again
     assert stored(app) == before
+
+
+def forget_cache(app: FeedIngestion) -> None:
+    """As if another process had written: nothing this instance saved is cached."""
+    app._cache = AggregateCache(app._cache.maxsize)
+
+
+def test_a_run_creating_what_already_exists_is_decided_again_from_the_store(
+    app: FeedIngestion,
+) -> None:
+    app.handle(SCHEDULE)
+    app.handle(odds("o1"))
+    forget_cache(app)
+    before = stored(app)
+    saves = count_saves(app)
+    # the first pass takes the uncached fixture and book as new; the save clashes with them
+    again_scheduled = replace(SCHEDULE, idempotency_key="schedule-again")
+    outcomes = app.handle_many([again_scheduled, odds("o2", ("2.00", "3.50", "3.80"))])
+    assert isinstance(outcomes[0], DomainError)
+    assert outcomes[0].code == "fixture-already-scheduled"
+    assert isinstance(outcomes[1], Accepted)
+    assert (outcomes[1].from_version, outcomes[1].to_version) == (3, 3)
+    assert stored(app) == before + 2  # the second quote and its receipt
+    assert saves == [5, 2]  # the clash (both commands as creations), then the quote alone
+    book = app.repository.get(outcomes[1].aggregate_id)
+    assert isinstance(book, OddsBook)
+    assert book.quote_count == 2
+
+
+def test_a_key_repeated_within_a_run_is_stored_once(app: FeedIngestion) -> None:
+    outcomes = app.handle_many([SCHEDULE, odds("o1"), odds("o1")])
+    first, repeated = outcomes[1], outcomes[2]
+    assert isinstance(first, Accepted)
+    assert isinstance(repeated, Accepted)
+    assert repeated.duplicate
+    assert not first.duplicate
+    assert (repeated.aggregate_id, repeated.to_version) == (first.aggregate_id, first.to_version)
+    assert stored(app) == 5  # scheduled + receipt, opened + quoted + receipt
+
+
+def test_a_long_run_is_saved_in_parts_that_end_at_command_boundaries() -> None:
+    app = FeedIngestion(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, max_save_events=4)
+    saves = count_saves(app)
+    commands = [
+        SCHEDULE,
+        odds("o1"),
+        StartFixture(idempotency_key="ko", provenance=FEED, fixture_id=FID),
+    ]
+    outcomes = app.handle_many(commands)
+    assert all(isinstance(o, Accepted) and not o.duplicate for o in outcomes)
+    assert saves == [2, 3, 2]  # never a command's events apart from its receipt
+    topics = [n.topic.rsplit(".", 1)[-1] for n in app.recorder.select_notifications(1, 100)]
+    assert topics == ["Scheduled", "Issued", "Opened", "OddsQuoted", "Issued", "Started", "Issued"]
+
+
+def test_a_clash_in_a_later_part_keeps_the_parts_saved_before_it() -> None:
+    app = FeedIngestion(env={"PERSISTENCE_MODULE": "eventsourcing.popo"}, max_save_events=2)
+    app.handle(SCHEDULE)
+    app.handle(odds("o1"))
+    forget_cache(app)
+    saves = count_saves(app)
+    other = replace(SCHEDULE, idempotency_key="other", home="Chelsea", away="Everton")
+    # part one: a new fixture; part two: a quote for the uncached book, first taken as new
+    outcomes = app.handle_many([other, odds("o2", ("2.00", "3.50", "3.80"))])
+    assert saves == [2, 3, 2]  # the fixture; the clash (opened + quoted + receipt); the quote
+    assert isinstance(outcomes[0], Accepted)
+    assert outcomes[0].from_version == 1
+    assert isinstance(outcomes[1], Accepted)
+    assert outcomes[1].from_version == 3
+    assert app.repository.get(other.fixture_id).version == 1
+    book = app.repository.get(outcomes[1].aggregate_id)
+    assert isinstance(book, OddsBook)
+    assert book.quote_count == 2
+
+
+def count_saves(app: FeedIngestion) -> list[int]:
+    """The number of events in each save the app attempts from now on."""
+    saves: list[int] = []
+    insert = app.recorder.insert_events
+
+    def counting(events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        saves.append(len(events))
+        return insert(events, **kwargs)
+
+    app.recorder.insert_events = counting  # type: ignore[method-assign]
+    return saves
+
+
+def test_a_resent_run_is_answered_from_receipts_without_trying_to_save(
+    app: FeedIngestion,
+) -> None:
+    batch = [
+        SCHEDULE,
+        odds("o1"),
+        StartFixture(idempotency_key="ko", provenance=FEED, fixture_id=FID),
+    ]
+    first = app.handle_many(batch)
+    forget_cache(app)
+    saves = count_saves(app)
+    again = app.handle_many(batch)
+    assert saves == []
+    assert [(o.aggregate_id, o.to_version) for o in again if isinstance(o, Accepted)] == [
+        (o.aggregate_id, o.to_version) for o in first if isinstance(o, Accepted)
+    ]
+    assert all(isinstance(o, Accepted) and o.duplicate for o in again)

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from infra.feeds.datasets import (
+    FOOTBALL_TZ,
     FootballMatchRow,
     MalformedRow,
     NbaGameRow,
     WorldCupBookingRow,
     WorldCupGoalRow,
     WorldCupMatchRow,
+    _football_kickoff,  # private: its contract is strptime's
     read_football,
     read_nba,
     read_worldcup_bookings,
@@ -79,3 +82,11 @@ def test_worldcup_timelines_join_on_match_id() -> None:
     )
     assert sum(1 for g in goals if g.match_id == "M-1930-01") == 5
     assert any(b.red or b.second_yellow for b in bookings)
+
+
+def test_football_kick_off_is_read_as_strptime_would() -> None:
+    kickoff = datetime(2016, 3, 5, 12, 45, tzinfo=FOOTBALL_TZ)
+    assert _football_kickoff("2016-03-05 12:45:00") == kickoff
+    for bad in ("2016-03-05", "2016-03-05T12:45:00", "2016-03-05 12:45:00+01:00", "5/3/2016"):
+        with pytest.raises(ValueError):
+            _football_kickoff(bad)
