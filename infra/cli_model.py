@@ -57,18 +57,22 @@ def fail(code: str, message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-@asynccontextmanager
-async def _open(registry_stream: str, bucket: str) -> AsyncIterator[Lifecycle]:
-    settings = Settings()
-    url = settings.nats_client_url
+async def _connect(url: str) -> NATS:
     try:
-        nc: NATS = await asyncio.wait_for(connect_nats(url, name="sportcast-model"), 10)
+        return await asyncio.wait_for(connect_nats(url, name="sportcast-model"), 10)
     except (OSError, TimeoutError) as exc:
         raise fail(
             "nats-unreachable",
             f"cannot reach NATS at {url} ({exc!r}). Start the stack with `sportcast up`, "
             "or set SPORTCAST_NATS_URL.",
         ) from None
+
+
+@asynccontextmanager
+async def _open(registry_stream: str, bucket: str) -> AsyncIterator[Lifecycle]:
+    settings = Settings()
+    url = settings.nats_client_url
+    nc = await _connect(url)
     env = event_store_env(settings, url)
     feeds = await asyncio.to_thread(FeedIngestion, env)
     registry = await asyncio.to_thread(ModelRegistry, lifecycle.registry_env(env, registry_stream))
@@ -253,15 +257,7 @@ def train_inplay(
     async def main() -> InPlayArtifact:
         settings = Settings()
         url = settings.nats_client_url
-        try:
-            nc: NATS = await asyncio.wait_for(connect_nats(url, name="sportcast-model"), 10)
-        except (OSError, TimeoutError) as exc:
-            raise fail(
-                "nats-unreachable",
-                f"cannot reach NATS at {url} ({exc!r}). Start the stack with `sportcast up`, "
-                "or set SPORTCAST_NATS_URL.",
-            ) from None
-        await nc.close()
+        await (await _connect(url)).close()  # fail early and clearly if NATS is not there
         feeds = await asyncio.to_thread(FeedIngestion, event_store_env(settings, url))
         try:
             return await asyncio.to_thread(train_to_file, feeds, out_path, cutoff=cutoff_position)

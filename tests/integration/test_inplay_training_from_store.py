@@ -8,7 +8,6 @@ from the dataset readers, not from the code under test.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
 from pathlib import Path
 
@@ -18,15 +17,15 @@ from typer.testing import CliRunner
 from commands.forecasting.inplay import SAMPLED_MINUTES, MatchState
 from commands.ingestion import FeedIngestion
 from infra.cli_model import app
-from infra.connections import connect_nats
 from infra.feeds.datasets import MalformedRow, read_football, read_worldcup_matches
-from infra.feeds.player import FeedPlayer, PlayReport
+from infra.feeds.player import PlayReport
 from infra.feeds.replay import Replay
 from infra.forecasting.history import max_position
 from infra.forecasting.inplay_history import read_training_set, train_to_file
 from infra.forecasting.model_file import LoadedInPlayModel
-from infra.intake import event_store_env, open_intake
+from infra.intake import event_store_env
 from infra.settings import Settings
+from tests.replaying import play
 
 pytestmark = pytest.mark.slow
 
@@ -44,18 +43,7 @@ def data_dir() -> Path:
 
 
 def replay(settings: Settings, url: str, source: str, window: tuple[date, date]) -> PlayReport:
-    replayer = Replay(settings.data_dir, since=window[0], until=window[1])
-
-    async def play() -> PlayReport:
-        nc = await connect_nats(url)
-        try:
-            async with open_intake(settings, url, nc, workers=8) as intake:
-                player = FeedPlayer(intake, source=f"replay-{source}", lanes=8)
-                return await player.play(replayer.messages(source))
-        finally:
-            await nc.close()
-
-    return asyncio.run(play())
+    return play(settings, url, source, Replay(settings.data_dir, since=window[0], until=window[1]))
 
 
 def test_train_inplay_from_a_replayed_world_cup_and_league_window(

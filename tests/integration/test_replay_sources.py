@@ -6,7 +6,6 @@ replay that dropped, duplicated or misread an event fails here.
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -17,7 +16,6 @@ import pytest
 from commands.ingestion import FeedIngestion
 from domain.fixture import Fixture, FixtureStatus
 from domain.sport import Sport
-from infra.connections import connect_nats
 from infra.feeds.datasets import (
     MalformedRow,
     read_nba,
@@ -25,10 +23,10 @@ from infra.feeds.datasets import (
     read_worldcup_goals,
     read_worldcup_matches,
 )
-from infra.feeds.player import FeedPlayer, PlayReport
 from infra.feeds.replay import Replay
-from infra.intake import event_store_env, open_intake
+from infra.intake import event_store_env
 from infra.settings import Settings
+from tests.replaying import play
 
 pytestmark = pytest.mark.slow
 
@@ -42,19 +40,6 @@ def data_dir() -> Path:
     if not (settings.data_dir / "nba" / "games.csv").exists():
         pytest.skip(f"no datasets at {settings.data_dir} (set SPORTCAST_DATA_DIR)")
     return settings.data_dir
-
-
-def replay(settings: Settings, url: str, source: str, replayer: Replay) -> PlayReport:
-    async def play() -> PlayReport:
-        nc = await connect_nats(url)
-        try:
-            async with open_intake(settings, url, nc, workers=8) as intake:
-                player = FeedPlayer(intake, source=f"replay-{source}", lanes=8)
-                return await player.play(replayer.messages(source))
-        finally:
-            await nc.close()
-
-    return asyncio.run(play())
 
 
 def stored_fixtures(settings: Settings, url: str) -> tuple[int, dict[UUID, Fixture]]:
@@ -93,7 +78,7 @@ def test_world_cup_final_is_stored_goal_by_goal_and_card_by_card(
     ]
     window = Replay(data_dir, since=WORLD_CUP_FINAL, until=WORLD_CUP_FINAL)
 
-    report = replay(settings, nats_url, "worldcup", window)
+    report = play(settings, nats_url, "worldcup", window)
     head, fixtures = stored_fixtures(settings, nats_url)
 
     assert not report.refused
@@ -107,7 +92,7 @@ def test_world_cup_final_is_stored_goal_by_goal_and_card_by_card(
     assert recorded["GoalScored"] == len(goals)
     assert recorded["CardShown"] == len(bookings)
 
-    again = replay(settings, nats_url, "worldcup", window)
+    again = play(settings, nats_url, "worldcup", window)
     assert stored_fixtures(settings, nats_url)[0] == head  # replaying twice adds nothing
     assert again.events_stored == 0
 
@@ -121,7 +106,7 @@ def test_an_nba_day_is_stored_with_quarter_scores_and_results(
     ]
     assert len(games) >= 5, "the chosen day should have a full slate"
 
-    report = replay(settings, nats_url, "nba", Replay(data_dir, since=NBA_DAY, until=NBA_DAY))
+    report = play(settings, nats_url, "nba", Replay(data_dir, since=NBA_DAY, until=NBA_DAY))
     _, fixtures = stored_fixtures(settings, nats_url)
 
     assert not report.refused
