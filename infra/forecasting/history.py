@@ -6,7 +6,7 @@ saw and can be repeated. Only the event types the translator uses are fetched.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from eventsourcing.utils import get_topic
@@ -41,21 +41,29 @@ def max_position(feeds: FeedIngestion) -> int:
     return feeds.recorder.max_notification_id() or 0
 
 
+def read_events(
+    feeds: FeedIngestion, *, cutoff: int, topics: Sequence[str], page: int = PAGE
+) -> Iterator[tuple[int, object]]:
+    """(notification id, domain event) of notifications 1..cutoff with these topics, in order."""
+    start = 1
+    while start <= cutoff:
+        notifications = feeds.recorder.select_notifications(
+            start=start, limit=page, stop=cutoff, topics=topics, inclusive_of_start=True
+        )
+        if not notifications:
+            return
+        for notification in notifications:
+            yield notification.id, feeds.mapper.to_domain_event(notification)
+        start = notifications[-1].id + 1
+
+
 def read_inputs(feeds: FeedIngestion, *, cutoff: int) -> Iterator[ForecastInput]:
     """Forecasting inputs of notifications 1..cutoff, in log order."""
     translator = InputTranslator()
-    start = 1
-    while start <= cutoff:
-        page = feeds.recorder.select_notifications(
-            start=start, limit=PAGE, stop=cutoff, topics=TOPICS, inclusive_of_start=True
-        )
-        if not page:
-            return
-        for notification in page:
-            translated = translator.translate(feeds.mapper.to_domain_event(notification))
-            if translated is not None:
-                yield translated
-        start = page[-1].id + 1
+    for _, event in read_events(feeds, cutoff=cutoff, topics=TOPICS):
+        translated = translator.translate(event)
+        if translated is not None:
+            yield translated
 
 
 def read_history(feeds: FeedIngestion, *, cutoff: int | None = None) -> History:

@@ -24,7 +24,7 @@ from commands.forecasting.inplay_training import (
 from commands.ingestion import FeedIngestion
 from domain.fixture import Fixture
 from domain.odds_book import OddsBook
-from infra.forecasting.history import PAGE, max_position
+from infra.forecasting.history import max_position, read_events
 from infra.forecasting.model_file import dump_inplay_model
 
 TOPICS = tuple(
@@ -48,16 +48,8 @@ TOPICS = tuple(
 def read_training_set(feeds: FeedIngestion, *, cutoff: int) -> TrainingSet:
     """The in-play training states of notifications 1..cutoff."""
     timelines = MatchTimelines()
-    start = 1
-    while start <= cutoff:
-        page = feeds.recorder.select_notifications(
-            start=start, limit=PAGE, stop=cutoff, topics=TOPICS, inclusive_of_start=True
-        )
-        if not page:
-            break
-        for notification in page:
-            timelines.apply(feeds.mapper.to_domain_event(notification))
-        start = page[-1].id + 1
+    for _, event in read_events(feeds, cutoff=cutoff, topics=TOPICS):
+        timelines.apply(event)
     return training_set(timelines.finished(), timelines.competitions_with_goals)
 
 

@@ -27,6 +27,7 @@ from eventsourcing.persistence import Notification, Tracking
 
 from commands.forecasting.forecaster import Forecaster, ForecastModel, InPlayForecastModel
 from commands.ingestion import FeedIngestion
+from infra.forecasting.history import read_events
 from infra.forecasting.model_file import LoadedInPlayModel
 from infra.settings import Settings
 
@@ -98,21 +99,9 @@ class ForecasterService:
     def rebuild(self) -> int:
         """Learn from every followed feed event up to the tracked position, issuing nothing."""
         position = self.position
-        start = 1
-        while start <= position:
-            page = self.feeds.recorder.select_notifications(
-                start=start,
-                limit=PAGE,
-                stop=position,
-                topics=self.forecaster.topics,
-                inclusive_of_start=True,
-            )
-            if not page:
-                break
-            for notification in page:
-                event = self.feeds.mapper.to_domain_event(notification)
-                self.forecaster.learn(event, notification.id)
-            start = page[-1].id + 1
+        events = read_events(self.feeds, cutoff=position, topics=self.forecaster.topics, page=PAGE)
+        for notification_id, event in events:
+            self.forecaster.learn(event, notification_id)
         self.forecaster.advance(position)
         return position
 
