@@ -7,8 +7,11 @@ fresh JetStream stream from (``unique_name``).
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import asyncpg
@@ -56,14 +59,36 @@ def unique_name() -> str:
     return f"T{uuid.uuid4().hex[:12].upper()}"
 
 
+@contextmanager
+def outside_pytest_tmp(prefix: str) -> Iterator[Path]:
+    """A directory outside pytest's basetemp, removed afterwards.
+
+    Embedded PostgreSQL runs as its own user. A second pytest session started by the same user
+    resets the basetemp's parent to mode 0700, which locks that user out of a data directory kept
+    there (PANIC: could not open pg_control). PostgreSQL data therefore lives elsewhere.
+    """
+    path = Path(tempfile.mkdtemp(prefix=f"sportcast-{prefix}-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(
-        PostgresConfig(data_dir=tmp_path_factory.mktemp("postgres"), port=free_port())
-    )
-    server.start()
-    yield server
-    server.stop()
+def postgres_server() -> Iterator[EmbeddedPostgres]:
+    with outside_pytest_tmp("pg") as data_root:
+        server = EmbeddedPostgres(PostgresConfig(data_dir=data_root / "data", port=free_port()))
+        server.start()
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def state_dir() -> Iterator[Path]:
+    """A fresh state directory for a whole `sportcast up` stack (PostgreSQL data included)."""
+    with outside_pytest_tmp("state") as path:
+        yield path
 
 
 @pytest.fixture

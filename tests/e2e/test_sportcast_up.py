@@ -87,9 +87,9 @@ def interrupt(proc: subprocess.Popen[str]) -> str:
 
 
 @pytest.fixture
-def stack(tmp_path: Path, ports: Ports) -> Iterator[tuple[subprocess.Popen[str], Path, Ports]]:
-    proc = start(tmp_path / "state", ports)
-    yield proc, tmp_path / "state", ports
+def stack(state_dir: Path, ports: Ports) -> Iterator[tuple[subprocess.Popen[str], Path, Ports]]:
+    proc = start(state_dir, ports)
+    yield proc, state_dir, ports
     if proc.poll() is None:
         proc.kill()
         proc.wait()
@@ -149,8 +149,8 @@ def test_up_serves_health_with_versions_and_sigint_leaves_no_orphans(
     assert (data_dir / "postgres" / "pgdata" / "PG_VERSION").exists()
 
 
-def test_second_start_resumes_with_stored_events(tmp_path: Path, ports: Ports) -> None:
-    data_dir = tmp_path / "state"
+def test_second_start_resumes_with_stored_events(state_dir: Path, ports: Ports) -> None:
+    data_dir = state_dir
     nats_url = f"nats://127.0.0.1:{ports.nats}"
     first = start(data_dir, ports)
     try:
