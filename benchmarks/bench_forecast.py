@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from eventsourcing.persistence import Tracking
+from eventsourcing.utils import get_topic
 
 from benchmarks.eval_football import build_features, read_matches
 from commands.forecasting.football_model import (
@@ -39,6 +40,10 @@ from infra.forecasting.model_file import LoadedModel, dump_model
 from infra.forecasting.service import forecaster_env
 
 DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", "../shared/data"))
+ISSUED_TOPICS = {
+    get_topic(FixtureForecasts.ForecastIssued),
+    get_topic(FixtureForecasts.FirstForecastIssued),
+}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -128,7 +133,7 @@ def end_to_end(model: LoadedModel) -> list[float]:
                         for e in forecaster.recorder.select_notifications(
                             start=before + 1, limit=10
                         )
-                        if FixtureForecasts.ForecastIssued.__qualname__ in e.topic
+                        if e.topic in ISSUED_TOPICS
                     ]
                     if issued:
                         timings.append(elapsed)

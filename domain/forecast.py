@@ -8,10 +8,12 @@ the edge per outcome, and what triggered it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 from uuid import UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
 # Fixed forever: changing it changes every forecast stream's id.
 FORECASTS_NAMESPACE = UUID("0f6c2b51-3f7e-5d4e-9b8a-7f2a1c9e4d30")
@@ -22,7 +24,12 @@ def forecasts_id(fixture_id: UUID) -> UUID:
 
 
 class FixtureForecasts(Aggregate):
+    """A fixture's forecasts. The first one opens the stream, so every forecast is one event
+    (one message in the store) and a fixture's stream never holds an empty opening."""
+
     class Opened(Aggregate.Created):
+        """How streams written before FirstForecastIssued existed begin (still readable)."""
+
         fixture_id: UUID
 
     class ForecastIssued(Aggregate.Event):
@@ -43,70 +50,70 @@ class FixtureForecasts(Aggregate):
         input_notification_ids: tuple[int, ...]
         """The fixture's own input events (announcement, opening odds, the trigger)."""
 
+        def apply(self, aggregate: FixtureForecasts) -> None:
+            aggregate.issued += 1
+            aggregate.latest = tuple(self.probabilities)
+            aggregate.latest_trigger = self.trigger
+            aggregate.latest_model_id = self.model_id
+
+    class FirstForecastIssued(ForecastIssued, Aggregate.Created):
+        """A fixture's first forecast, which also opens its stream."""
+
     @staticmethod
     def create_id(fixture_id: UUID) -> UUID:
         return forecasts_id(fixture_id)
 
-    @event(Opened)
     def __init__(self, *, fixture_id: UUID) -> None:
+        # Run by either opening event before its own apply (eventsourcing's Created.mutate).
         self.fixture_id = fixture_id
         self.issued = 0
         self.latest: tuple[float, ...] | None = None
         self.latest_trigger: str | None = None
         self.latest_model_id: str | None = None
 
-    def issue(
-        self,
-        *,
-        kickoff: datetime,
-        trigger: str,
-        model_id: str,
-        artifact_hash: str,
-        market: str,
-        outcomes: tuple[str, ...],
-        probabilities: tuple[float, ...],
-        market_probabilities: tuple[float, ...],
-        features: dict[str, float],
-        as_of_position: int,
-        input_notification_ids: tuple[int, ...],
-    ) -> None:
-        if len(probabilities) != len(outcomes) or len(market_probabilities) != len(outcomes):
-            raise ValueError("one probability per outcome, for the model and for the market")
-        edge = tuple(m - k for m, k in zip(probabilities, market_probabilities, strict=True))
-        self._issued(
-            fixture_id=self.fixture_id,
-            kickoff=kickoff,
-            trigger=trigger,
-            model_id=model_id,
-            artifact_hash=artifact_hash,
-            market=market,
-            outcomes=outcomes,
-            probabilities=probabilities,
-            market_probabilities=market_probabilities,
-            edge=edge,
-            features=features,
-            as_of_position=as_of_position,
-            input_notification_ids=input_notification_ids,
+    @classmethod
+    def first(cls, fixture_id: UUID, forecast: Forecast) -> FixtureForecasts:
+        """Open the fixture's stream with its first forecast."""
+        return cls._create(
+            cls.FirstForecastIssued,
+            id=forecasts_id(fixture_id),
+            fixture_id=fixture_id,
+            **forecast.recorded(),
         )
 
-    @event(ForecastIssued)
-    def _issued(
-        self,
-        fixture_id: UUID,
-        kickoff: datetime,
-        trigger: str,
-        model_id: str,
-        artifact_hash: str,
-        market: str,
-        outcomes: tuple[str, ...],
-        probabilities: tuple[float, ...],
-        market_probabilities: tuple[float, ...],
-        edge: tuple[float, ...],
-        features: dict[str, float],
-        as_of_position: int,
-        input_notification_ids: tuple[int, ...],
-    ) -> None:
-        self.issued += 1
-        self.latest = tuple(probabilities)
-        self.latest_trigger = trigger
-        self.latest_model_id = model_id
+    def issue(self, forecast: Forecast) -> None:
+        """Issue a further forecast."""
+        self.trigger_event(self.ForecastIssued, fixture_id=self.fixture_id, **forecast.recorded())
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """What a forecast records, before it is an event."""
+
+    kickoff: datetime
+    trigger: str
+    model_id: str
+    artifact_hash: str
+    market: str
+    outcomes: tuple[str, ...]
+    probabilities: tuple[float, ...]
+    market_probabilities: tuple[float, ...]
+    features: dict[str, float]
+    as_of_position: int
+    input_notification_ids: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        n = len(self.outcomes)
+        if len(self.probabilities) != n or len(self.market_probabilities) != n:
+            raise ValueError("one probability per outcome, for the model and for the market")
+
+    @property
+    def edge(self) -> tuple[float, ...]:
+        """Model minus market, per outcome."""
+        return tuple(
+            m - k for m, k in zip(self.probabilities, self.market_probabilities, strict=True)
+        )
+
+    def recorded(self) -> dict[str, Any]:
+        """The event's fields: these, and the edge."""
+        return {**vars(self), "edge": self.edge}

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from commands.forecasting.features import FootballFeatures
 from commands.forecasting.inplay import FEATURE_NAMES, MatchState, feature_matrix
-from domain.forecast import FixtureForecasts
+from domain.forecast import FixtureForecasts, Forecast
 from domain.odds import Market, QuoteStage
 
 Probabilities3 = tuple[float, float, float]
@@ -98,29 +98,41 @@ def issue_drafts(
         if probabilities is None:
             continue
         forecasts = streams.forecasts(draft.fixture_id)
+        issued_before = 0 if forecasts is None else forecasts.issued
         if isinstance(draft, PreMatchDraft):
             assert model is not None
-            _issue_prematch(forecasts, draft, probabilities, model)
+            forecast = _prematch(draft, issued_before, probabilities, model)
         else:
             assert inplay_model is not None
-            _issue_inplay(forecasts, draft, probabilities, inplay_model)
+            forecast = _inplay(draft, probabilities, inplay_model)
+        if forecasts is None:
+            forecasts = FixtureForecasts.first(draft.fixture_id, forecast)
+            streams.opened(forecasts)
+        else:
+            forecasts.issue(forecast)
         touched.setdefault(draft.fixture_id, forecasts)
     return list(touched.values())
 
 
 class StreamSource(Protocol):
-    def forecasts(self, fixture_id: UUID) -> FixtureForecasts: ...
+    def forecasts(self, fixture_id: UUID) -> FixtureForecasts | None:
+        """The fixture's forecast stream, or None if it has no forecast yet."""
+        ...
+
+    def opened(self, forecasts: FixtureForecasts) -> None:
+        """A stream opened by its first forecast (pending until saved)."""
+        ...
 
 
-def _issue_prematch(
-    forecasts: FixtureForecasts,
+def _prematch(
     draft: PreMatchDraft,
+    issued_before: int,
     probabilities: Probabilities3,
     model: ForecastModel,
-) -> None:
-    forecasts.issue(
+) -> Forecast:
+    return Forecast(
         kickoff=draft.kickoff,
-        trigger=_trigger(draft, forecasts.issued),
+        trigger=_trigger(draft, issued_before),
         model_id=model.model_id,
         artifact_hash=model.artifact_hash,
         market=_MARKET,
@@ -133,14 +145,13 @@ def _issue_prematch(
     )
 
 
-def _issue_inplay(
-    forecasts: FixtureForecasts,
+def _inplay(
     draft: InPlayDraft,
     probabilities: Probabilities3,
     model: InPlayForecastModel,
-) -> None:
+) -> Forecast:
     row = feature_matrix([draft.state])[0]
-    forecasts.issue(
+    return Forecast(
         kickoff=draft.kickoff,
         trigger=IN_MATCH_EVENT,
         model_id=model.model_id,

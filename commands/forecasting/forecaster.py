@@ -17,7 +17,6 @@ moved the tracked position past them, and re-learning them is deterministic.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -70,7 +69,11 @@ FOLLOWED_EVENTS: tuple[type, ...] = (
 # One atomic save holds at most 1,000 messages; a fixture's forecast is at most 2 (its stream's
 # opening and the forecast), so a re-issue is saved in chunks of this many fixtures.
 REISSUE_CHUNK = 300
-_STREAM_OPENED = get_topic(FixtureForecasts.Opened)
+# A stream opens with its first forecast; streams written before that open with Opened.
+_STREAM_OPENINGS = (
+    get_topic(FixtureForecasts.FirstForecastIssued),
+    get_topic(FixtureForecasts.Opened),
+)
 _PAGE = 5000
 
 
@@ -156,7 +159,7 @@ class Forecaster(EventSourcedProjection[UUID]):
             due: list[Draft] = []
             for fixture_id in sorted(self._not_started):
                 forecasts = self.forecasts(fixture_id)
-                if not forecasts.issued or forecasts.latest_model_id == model.model_id:
+                if forecasts is None or forecasts.latest_model_id == model.model_id:
                     continue
                 quote, quote_id = self._last_quote[fixture_id]
                 draft = self._prematch_draft(quote, quote_id, reissue=True)
@@ -393,21 +396,25 @@ class Forecaster(EventSourcedProjection[UUID]):
             self._forecast_streams.pop(fixture_id, None)
         self._done_streams.clear()
 
-    def forecasts(self, fixture_id: UUID) -> FixtureForecasts:
-        """The fixture's forecast stream as saved (and as pending in the unit being processed)."""
+    def forecasts(self, fixture_id: UUID) -> FixtureForecasts | None:
+        """The fixture's forecast stream as saved (and as pending in the unit being processed),
+        or None if it has no forecast yet."""
         cached = self._forecast_streams.get(fixture_id)
         if cached is not None:
             return cached
-        found: object = None
         stream_id = forecasts_id(fixture_id)
-        if stream_id in self._existing():
-            with contextlib.suppress(AggregateNotFoundError):
-                found = self.repository.get(stream_id)
-        if found is None:
-            found = FixtureForecasts(fixture_id=fixture_id)
+        if stream_id not in self._existing():
+            return None
+        try:
+            found: object = self.repository.get(stream_id)
+        except AggregateNotFoundError:
+            return None
         assert isinstance(found, FixtureForecasts)
         self._forecast_streams[fixture_id] = found
         return found
+
+    def opened(self, forecasts: FixtureForecasts) -> None:
+        self._forecast_streams[forecasts.fixture_id] = forecasts
 
     def _existing(self) -> set[UUID]:
         """The ids of the forecast streams saved (read once; then kept by this, the writer)."""
@@ -416,7 +423,7 @@ class Forecaster(EventSourcedProjection[UUID]):
             start = 1
             while True:
                 page = self.recorder.select_notifications(
-                    start=start, limit=_PAGE, topics=(_STREAM_OPENED,)
+                    start=start, limit=_PAGE, topics=_STREAM_OPENINGS
                 )
                 existing.update(UUID(str(n.originator_id)) for n in page)
                 if len(page) < _PAGE:
