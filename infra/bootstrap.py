@@ -139,9 +139,11 @@ def build_gateway(
                     configured_service(
                         settings,
                         event_store_env(settings, nats_url),
-                        LoadedModel.from_bytes(settings.model_file.read_bytes()),
+                        LoadedModel.from_bytes(settings.model_file.read_bytes())
+                        if settings.model_file
+                        else None,
                     )
-                    if settings.model_file
+                    if settings.model_file or settings.nba_model_file
                     else None
                 )
                 if forecaster is not None:

@@ -21,9 +21,9 @@ from commands.model_registry import ModelRegistry
 from domain.errors import DomainError
 from domain.model_registry import Champion, TrainedModel
 from infra.connections import connect_nats
-from infra.forecasting import lifecycle
+from infra.forecasting import lifecycle, nba_history
 from infra.forecasting.artifacts import DEFAULT_BUCKET, ArtifactError, ArtifactStore
-from infra.forecasting.inplay_history import InPlayArtifact, train_to_file
+from infra.forecasting.inplay_history import train_to_file
 from infra.intake import event_store_env
 from infra.settings import Settings
 
@@ -254,21 +254,9 @@ def train_inplay(
 ) -> None:
     """Train the in-play football model from the event store and write it to a file."""
 
-    async def main() -> InPlayArtifact:
-        settings = Settings()
-        url = settings.nats_client_url
-        await (await _connect(url)).close()  # fail early and clearly if NATS is not there
-        feeds = await asyncio.to_thread(FeedIngestion, event_store_env(settings, url))
-        try:
-            return await asyncio.to_thread(train_to_file, feeds, out_path, cutoff=cutoff_position)
-        except ValueError as exc:
-            raise fail("model-input", str(exc)) from None
-        except OSError as exc:
-            raise fail("artifact-write", f"cannot write {out_path}: {exc}") from None
-        finally:
-            await asyncio.to_thread(feeds.close)
-
-    artifact = asyncio.run(main())
+    artifact = _train_to_file(
+        lambda feeds: train_to_file(feeds, out_path, cutoff=cutoff_position), out_path
+    )
     run, data = artifact.training, artifact.training.data
     ll = run.holdout_log_loss
     out.print(f"[bold green]wrote[/] {artifact.path} ({artifact.size} bytes)")
@@ -286,3 +274,73 @@ def train_inplay(
         f"  holdout    log loss {ll['model']:.4f} (prior {ll['prior']:.4f}, Poisson baseline "
         f"{ll['poisson']:.4f}); the refit saw these matches, so not out of sample"
     )
+
+
+_Artifact = TypeVar("_Artifact")
+
+
+def _train_to_file(train: Callable[[FeedIngestion], _Artifact], out_path: Path) -> _Artifact:
+    """Run ``train`` on the feed's event store (NATS checked first); its input and write errors
+    become CLI errors with stable codes."""
+
+    async def main() -> _Artifact:
+        settings = Settings()
+        url = settings.nats_client_url
+        await (await _connect(url)).close()  # fail early and clearly if NATS is not there
+        feeds = await asyncio.to_thread(FeedIngestion, event_store_env(settings, url))
+        try:
+            return await asyncio.to_thread(train, feeds)
+        except ValueError as exc:
+            raise fail("model-input", str(exc)) from None
+        except OSError as exc:
+            raise fail("artifact-write", f"cannot write {out_path}: {exc}") from None
+        finally:
+            await asyncio.to_thread(feeds.close)
+
+    return asyncio.run(main())
+
+
+@app.command(
+    "train-nba",
+    help=(
+        "Train the NBA pre-game and in-play models from the event store (never the CSVs) and "
+        "write them as one file for SPORTCAST_NBA_MODEL_FILE.\n\n"
+        "The rows are what the live forecaster builds (commands/forecasting/nba_live.py): each "
+        "finished game with a moneyline gives its features as of its last pre-game quote and "
+        "its state after quarters 1-3. The pre-game model is sized by walk-forward validation "
+        "over the last three seasons (zero trees, the market itself, is a candidate); the "
+        "in-play model is one logistic fit per quarter. Needs at least four NBA seasons."
+    ),
+)
+def train_nba(
+    out_path: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="Where to write the artifact (SPORTCAST-NBA-1); point SPORTCAST_NBA_MODEL_FILE "
+            "at it. Written atomically.",
+        ),
+    ],
+    cutoff_position: Annotated[
+        int | None,
+        typer.Option(help="Train on feed notifications 1..N (default: everything stored now)."),
+    ] = None,
+) -> None:
+    """Train the NBA models from the event store and write them to a file."""
+    artifact = _train_to_file(
+        lambda feeds: nba_history.train_to_file(feeds, out_path, cutoff=cutoff_position),
+        out_path,
+    )
+    data, pregame = artifact.training.training, artifact.training.pregame
+    out.print(f"[bold green]wrote[/] {artifact.path} ({artifact.size} bytes)")
+    out.print(f"  cut-off    position {artifact.cutoff_position}")
+    out.print(
+        f"  games      {data.games} with a pre-game quote in {len(data.seasons)} seasons "
+        f"({data.games_without_quote} finished without one)"
+    )
+    out.print(
+        f"  pre-game   {pregame.trees} trees, validation log-loss gain over the line "
+        f"{pregame.validation_gain:.5f}"
+    )
+    out.print(f"  in-play    {len(data.states)} quarter states")
+    out.print(f"  training   {artifact.seconds:.1f} s")

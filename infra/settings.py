@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     inplay_model_file: Path | None = Field(
         default=None, description="A trained in-play football model artifact for the forecaster."
     )
+    nba_model_file: Path | None = Field(
+        default=None,
+        description="Trained NBA pre-game and in-play models for the forecaster "
+        "(sportcast model train-nba).",
+    )
     forecaster_track_every_events: int = Field(
         default=1000, ge=1, description="Events learnt between two writes of the position alone."
     )

@@ -11,12 +11,16 @@ from infra.intake import open_intake
 from infra.settings import Settings
 
 
-def play(settings: Settings, url: str, source: str, replayer: Replay) -> PlayReport:
+def play(
+    settings: Settings, url: str, source: str, replayer: Replay, *, lanes: int = 8
+) -> PlayReport:
+    """``lanes=1`` stores the window in exact event order (else only each fixture's own)."""
+
     async def main() -> PlayReport:
         nc = await connect_nats(url)
         try:
             async with open_intake(settings, url, nc, workers=8) as intake:
-                player = FeedPlayer(intake, source=f"replay-{source}", lanes=8)
+                player = FeedPlayer(intake, source=f"replay-{source}", lanes=lanes)
                 return await player.play(replayer.messages(source))
         finally:
             await nc.close()

@@ -16,6 +16,9 @@ from uuid import UUID
 
 from commands.forecasting.features import FootballFeatures
 from commands.forecasting.inplay import FEATURE_NAMES, MatchState, feature_matrix
+from commands.forecasting.nba_features import NbaFeatures
+from commands.forecasting.nba_inplay import NbaQuarterState
+from commands.forecasting.nba_live import NbaMoment, NbaPreGame, NbaQuarterEnd
 from domain.forecast import FixtureForecasts, Forecast
 from domain.odds import Market, QuoteStage
 
@@ -25,6 +28,9 @@ IN_MATCH_EVENT = "in-match-event"
 _MARKET = str(Market.MATCH_RESULT)
 _OUTCOMES = tuple(str(o) for o in Market.MATCH_RESULT.outcomes)
 _NAMES = FootballFeatures.names()
+_NBA_MARKET = str(Market.MONEYLINE)
+_NBA_OUTCOMES = tuple(str(o) for o in Market.MONEYLINE.outcomes)
+_NBA_NAMES = NbaFeatures.names()
 
 
 class ForecastModel(Protocol):
@@ -51,6 +57,25 @@ class InPlayForecastModel(Protocol):
         ...
 
 
+class NbaForecastModels(Protocol):
+    """The NBA pre-game and in-play models, from one artifact."""
+
+    @property
+    def artifact_hash(self) -> str: ...
+
+    @property
+    def pregame_id(self) -> str: ...
+
+    @property
+    def inplay_id(self) -> str: ...
+
+    def predict_pregame(self, rows: Sequence[NbaFeatures]) -> list[float]:
+        """The home side's win probability, one per row."""
+        ...
+
+    def predict_inplay(self, states: Sequence[NbaQuarterState]) -> list[float]: ...
+
+
 @dataclass(frozen=True)
 class PreMatchDraft:
     fixture_id: UUID
@@ -72,7 +97,18 @@ class InPlayDraft:
     inputs: tuple[int, ...]
 
 
-Draft = PreMatchDraft | InPlayDraft
+@dataclass(frozen=True)
+class NbaDraft:
+    moment: NbaMoment
+    reissue: bool  # a re-issue after a promotion, not a quote
+    as_of_position: int
+
+    @property
+    def fixture_id(self) -> UUID:
+        return self.moment.fixture_id
+
+
+Draft = PreMatchDraft | InPlayDraft | NbaDraft
 
 
 def issue_drafts(
@@ -80,18 +116,11 @@ def issue_drafts(
     model: ForecastModel | None,
     inplay_model: InPlayForecastModel | None,
     streams: StreamSource,
+    nba: NbaForecastModels | None = None,
 ) -> list[FixtureForecasts]:
     """Score the drafts (one model call per kind) and issue them in order; returns each
     touched stream once, in order of first touch. A draft with no model is dropped."""
-    pre = [d for d in drafts if isinstance(d, PreMatchDraft)]
-    live = [d for d in drafts if isinstance(d, InPlayDraft)]
-    scored: dict[int, Probabilities3] = {}
-    if pre and model is not None:
-        rows = [d.features for d in pre]
-        scored.update(zip(map(id, pre), model.predict_many(rows), strict=True))
-    if live and inplay_model is not None:
-        states = [d.state for d in live]
-        scored.update(zip(map(id, live), inplay_model.predict_many(states), strict=True))
+    scored = _scores(drafts, model, inplay_model, nba)
     touched: dict[UUID, FixtureForecasts] = {}
     for draft in drafts:
         probabilities = scored.get(id(draft))
@@ -102,9 +131,12 @@ def issue_drafts(
         if isinstance(draft, PreMatchDraft):
             assert model is not None
             forecast = _prematch(draft, issued_before, probabilities, model)
-        else:
+        elif isinstance(draft, InPlayDraft):
             assert inplay_model is not None
             forecast = _inplay(draft, probabilities, inplay_model)
+        else:
+            assert nba is not None
+            forecast = _nba(draft, issued_before, probabilities, nba)
         if forecasts is None:
             forecasts = FixtureForecasts.first(draft.fixture_id, forecast)
             streams.opened(forecasts)
@@ -112,6 +144,35 @@ def issue_drafts(
             forecasts.issue(forecast)
         touched.setdefault(draft.fixture_id, forecasts)
     return list(touched.values())
+
+
+def _scores(
+    drafts: Sequence[Draft],
+    model: ForecastModel | None,
+    inplay_model: InPlayForecastModel | None,
+    nba: NbaForecastModels | None,
+) -> dict[int, tuple[float, ...]]:
+    """Each scorable draft's probabilities by id(draft): one model call per kind of draft."""
+    pre = [d for d in drafts if isinstance(d, PreMatchDraft)]
+    live = [d for d in drafts if isinstance(d, InPlayDraft)]
+    scored: dict[int, tuple[float, ...]] = {}
+    if pre and model is not None:
+        rows = [d.features for d in pre]
+        scored.update(zip(map(id, pre), model.predict_many(rows), strict=True))
+    if live and inplay_model is not None:
+        states = [d.state for d in live]
+        scored.update(zip(map(id, live), inplay_model.predict_many(states), strict=True))
+    if nba is not None:
+        games = [d for d in drafts if isinstance(d, NbaDraft)]
+        pregame = [(d, m) for d in games if isinstance(m := d.moment, NbaPreGame)]
+        quarters = [(d, m) for d in games if isinstance(m := d.moment, NbaQuarterEnd)]
+        if pregame:
+            homes = nba.predict_pregame([m.features for _, m in pregame])
+            scored.update((id(d), (h, 1.0 - h)) for (d, _), h in zip(pregame, homes, strict=True))
+        if quarters:
+            homes = nba.predict_inplay([m.state for _, m in quarters])
+            scored.update((id(d), (h, 1.0 - h)) for (d, _), h in zip(quarters, homes, strict=True))
+    return scored
 
 
 class StreamSource(Protocol):
@@ -127,12 +188,12 @@ class StreamSource(Protocol):
 def _prematch(
     draft: PreMatchDraft,
     issued_before: int,
-    probabilities: Probabilities3,
+    probabilities: tuple[float, ...],
     model: ForecastModel,
 ) -> Forecast:
     return Forecast(
         kickoff=draft.kickoff,
-        trigger=_trigger(draft, issued_before),
+        trigger=_trigger(draft.reissue, draft.stage, issued_before),
         model_id=model.model_id,
         artifact_hash=model.artifact_hash,
         market=_MARKET,
@@ -147,7 +208,7 @@ def _prematch(
 
 def _inplay(
     draft: InPlayDraft,
-    probabilities: Probabilities3,
+    probabilities: tuple[float, ...],
     model: InPlayForecastModel,
 ) -> Forecast:
     row = feature_matrix([draft.state])[0]
@@ -167,9 +228,43 @@ def _inplay(
     )
 
 
-def _trigger(draft: PreMatchDraft, issued_before: int) -> str:
-    if draft.reissue:
+def _nba(
+    draft: NbaDraft,
+    issued_before: int,
+    probabilities: tuple[float, ...],
+    nba: NbaForecastModels,
+) -> Forecast:
+    moment = draft.moment
+    if isinstance(moment, NbaPreGame):
+        trigger = _trigger(draft.reissue, moment.stage, issued_before)
+        model_id = nba.pregame_id
+        features = dict(zip(_NBA_NAMES, moment.features.as_row(), strict=True))
+    else:
+        trigger, model_id = IN_MATCH_EVENT, nba.inplay_id
+        state = moment.state
+        features = {
+            "quarter": float(state.quarter),
+            "home_lead": float(state.home_lead),
+            "pregame_home": state.pregame_home,
+        }
+    return Forecast(
+        kickoff=moment.kickoff,
+        trigger=trigger,
+        model_id=model_id,
+        artifact_hash=nba.artifact_hash,
+        market=_NBA_MARKET,
+        outcomes=_NBA_OUTCOMES,
+        probabilities=tuple(float(p) for p in probabilities),
+        market_probabilities=moment.market,
+        features=features,
+        as_of_position=draft.as_of_position,
+        input_notification_ids=moment.inputs,
+    )
+
+
+def _trigger(reissue: bool, stage: QuoteStage | None, issued_before: int) -> str:
+    if reissue:
         return MODEL_PROMOTED
-    if draft.stage == QuoteStage.CLOSING:
+    if stage == QuoteStage.CLOSING:
         return "odds-closing"
     return "odds-opened" if issued_before == 0 else "odds-moved"

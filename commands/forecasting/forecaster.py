@@ -4,7 +4,8 @@ It learns from every feed event it follows (ratings, form, market history: all f
 issues a ForecastIssued event whenever a 1X2 quote arrives for an upcoming football fixture
 (the opening quote, every later move, the closing quote), an in-play one on each goal, card or
 end of a half of a started football fixture when an in-play model is loaded, and re-issues the
-upcoming fixtures' forecasts when a new model is promoted.
+upcoming fixtures' forecasts when a new model is promoted. With NBA models loaded, every
+moneyline quote before tip-off and the end of quarters 1-3 issue an NBA forecast (nba_live.py).
 
 Exactly once (docs/adr/0009): forecasts are saved in one atomic save with the tracking position
 of the last event processed, so a crash between the two is impossible. An event that gives no
@@ -36,6 +37,8 @@ from commands.forecasting.drafts import (
     ForecastModel,
     InPlayDraft,
     InPlayForecastModel,
+    NbaDraft,
+    NbaForecastModels,
     PreMatchDraft,
     issue_drafts,
 )
@@ -43,13 +46,14 @@ from commands.forecasting.features import FeatureBuilder, ForecastingInputError
 from commands.forecasting.from_events import InputTranslator, Quote
 from commands.forecasting.inputs import OddsOpened
 from commands.forecasting.live_matches import InMatchMoment, LiveMatches
+from commands.forecasting.nba_live import NbaGames, NbaMoment, NbaOutcome
 from commands.transcodings import register_domain_transcodings
 from domain.fixture import Fixture
 from domain.forecast import FixtureForecasts, forecasts_id
 from domain.odds_book import OddsBook
 
 __all__ = ["FOLLOWED_EVENTS", "MODEL_PROMOTED", "ForecastModel", "Forecaster"]
-__all__ += ["InPlayForecastModel"]
+__all__ += ["InPlayForecastModel", "NbaForecastModels"]
 
 log = logging.getLogger("sportcast.forecaster")
 
@@ -87,6 +91,7 @@ class Forecaster(EventSourcedProjection[UUID]):
         *,
         model: ForecastModel | None = None,
         inplay_model: InPlayForecastModel | None = None,
+        nba_models: NbaForecastModels | None = None,
         track_every_events: int = 1000,
         track_every_seconds: float = 1.0,
         pipeline_saves: bool = False,
@@ -96,11 +101,13 @@ class Forecaster(EventSourcedProjection[UUID]):
             raise ValueError("tracking must be written every >= 1 events and > 0 seconds")
         self.model = model
         self.inplay_model = inplay_model
+        self.nba_models = nba_models
         self.track_every_events = track_every_events
         self.track_every_seconds = track_every_seconds
         self.translator = InputTranslator()
         self.builder = FeatureBuilder(strict=False)
         self.matches = LiveMatches()
+        self.nba = NbaGames()
         self._inputs: dict[UUID, list[int]] = {}  # each fixture's announcement, opening odds
         self._last_quote: dict[UUID, tuple[Quote, int]] = {}  # latest pre-match 1X2 and its id
         self._not_started: set[UUID] = set()  # quoted before kick-off, not seen starting
@@ -175,10 +182,16 @@ class Forecaster(EventSourcedProjection[UUID]):
 
     # -- learning -------------------------------------------------------------------------
 
-    def learn(self, domain_event: object, notification_id: int) -> Quote | InMatchMoment | None:
+    def learn(
+        self, domain_event: object, notification_id: int
+    ) -> Quote | InMatchMoment | NbaMoment | None:
         """Apply a followed event to the forecasting state; return the forecast moment it makes
-        (a 1X2 quote, or an in-match event of a started fixture), if any."""
+        (a 1X2 quote, an in-match event of a started football fixture, an NBA moneyline quote
+        or end of a quarter), if any."""
         self._position = notification_id
+        nba = self.nba.learn(domain_event, notification_id)
+        if nba is not None and not isinstance(nba, NbaOutcome):
+            return nba
         quote = self.translator.quote(domain_event)
         translated = self.translator.translate(domain_event)
         if translated is not None:
@@ -345,6 +358,8 @@ class Forecaster(EventSourcedProjection[UUID]):
             return self._prematch_draft(moment, notification_id, reissue=False)
         if isinstance(moment, InMatchMoment):
             return self._inplay_draft(moment)
+        if moment is not None and self.nba_models is not None:
+            return NbaDraft(moment, reissue=False, as_of_position=self._position)
         return None
 
     def _prematch_draft(self, quote: Quote, quote_id: int, *, reissue: bool) -> Draft | None:
@@ -388,7 +403,8 @@ class Forecaster(EventSourcedProjection[UUID]):
 
     def _issue(self, drafts: list[Draft], processing: ProcessingEvent[UUID]) -> None:
         if drafts:
-            for forecasts in issue_drafts(drafts, self.model, self.inplay_model, self):
+            issued = issue_drafts(drafts, self.model, self.inplay_model, self, self.nba_models)
+            for forecasts in issued:
                 # ProcessingEvent.collect_events, without its runtime Protocol checks (slow)
                 processing.events.extend(forecasts.collect_events())
                 processing.aggregates[forecasts.id] = forecasts

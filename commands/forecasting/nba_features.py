@@ -19,7 +19,7 @@ from commands.forecasting.features import ForecastingInputError, ForecastTooLate
 from commands.forecasting.nba_inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
 from domain.nba_ratings import NbaElo
 from domain.odds.margin import proportional
-from domain.odds.price import PriceFormat, decimal_odds
+from domain.odds.price import decimal_odds
 
 FORM_GAMES = 10
 REST_DAYS_CAP = 10.0
@@ -86,13 +86,13 @@ _ROW = operator.attrgetter(*NbaFeatures.names())
 def moneyline_home_probability(line: NbaMoneyline) -> tuple[float, float]:
     """The home side's margin-free win probability and the book's overround.
 
-    American odds -> exact decimal odds -> proportional margin removal. Raises the domain's
+    Quoted odds -> exact decimal odds -> proportional margin removal. Raises the domain's
     `InvalidPrice` / `ImpossibleBook` for impossible prices, `ImplausibleMoneylineError` for a
     book whose margin no real NBA market carries.
     """
     prices = [
-        float(decimal_odds(line.home, PriceFormat.AMERICAN)),
-        float(decimal_odds(line.away, PriceFormat.AMERICAN)),
+        float(decimal_odds(line.home, line.price_format)),
+        float(decimal_odds(line.away, line.price_format)),
     ]
     booksum = 1.0 / prices[0] + 1.0 / prices[1]
     if booksum > MOST_PLAUSIBLE_BOOKSUM:

@@ -44,7 +44,7 @@ def quarter_states(result: NbaGameResult, pregame_home: float) -> list[NbaQuarte
 
 
 @dataclass(frozen=True)
-class _QuarterFit:
+class QuarterFit:
     prior_weight: float
     lead_weight: float
     intercept: float
@@ -52,7 +52,7 @@ class _QuarterFit:
 
 @dataclass(frozen=True)
 class NbaInPlayModel:
-    fits: dict[int, _QuarterFit]
+    fits: dict[int, QuarterFit]
 
     def predict_home(self, states: Sequence[NbaQuarterState]) -> WinProbabilities:
         out = np.empty(len(states))
@@ -64,7 +64,7 @@ class NbaInPlayModel:
 
 
 def train_nba_inplay(states: Sequence[NbaQuarterState], home_won: HomeWins) -> NbaInPlayModel:
-    fits: dict[int, _QuarterFit] = {}
+    fits: dict[int, QuarterFit] = {}
     for quarter in QUARTERS:
         index = [i for i, s in enumerate(states) if s.quarter == quarter]
         if not index:
@@ -73,7 +73,7 @@ def train_nba_inplay(states: Sequence[NbaQuarterState], home_won: HomeWins) -> N
             [[_logit(states[i].pregame_home), float(states[i].home_lead)] for i in index]
         )
         weights, intercept = fit_logistic(x, home_won[index])
-        fits[quarter] = _QuarterFit(float(weights[0]), float(weights[1]), intercept)
+        fits[quarter] = QuarterFit(float(weights[0]), float(weights[1]), intercept)
     return NbaInPlayModel(fits)
 
 

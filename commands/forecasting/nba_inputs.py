@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from domain.odds.price import PriceFormat
+
 
 @dataclass(frozen=True)
 class NbaGameScheduled:
@@ -22,11 +24,13 @@ class NbaGameScheduled:
 
 @dataclass(frozen=True)
 class NbaMoneyline:
-    """The pre-game moneyline as quoted, American odds (``-175`` / ``+155``)."""
+    """The pre-game moneyline as quoted: American odds (``-175`` / ``+155``) unless a feed
+    quoted it in another format."""
 
     game_id: str
     home: str
     away: str
+    price_format: PriceFormat = PriceFormat.AMERICAN
 
 
 @dataclass(frozen=True)

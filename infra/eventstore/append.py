@@ -36,7 +36,7 @@ from infra.eventstore.errors import (
     EventTooLarge,
 )
 from infra.eventstore.heads import Head, Heads, TrackingState
-from infra.eventstore.plan import Plan, plan_save, validate
+from infra.eventstore.plan import EventsByAggregate, Plan, plan_save, validate
 from infra.eventstore.publish import (
     DUPLICATE_MSG_ID_IN_BATCH,
     EXPECTED_LAST_SUBJECT_SEQUENCE,
@@ -190,7 +190,7 @@ class Appender:
 
     def _continue(
         self,
-        by_aggregate: dict[str, list[StoredEvent]],
+        by_aggregate: EventsByAggregate,
         tracking: Tracking | None,
         save_id: str,
         done: Done,
@@ -232,7 +232,7 @@ class Appender:
 
     async def _append(
         self,
-        by_aggregate: dict[str, list[StoredEvent]],
+        by_aggregate: EventsByAggregate,
         tracking: Tracking | None,
         save_id: str,
         *,
@@ -259,7 +259,7 @@ class Appender:
 
     async def _attempts(
         self,
-        by_aggregate: dict[str, list[StoredEvent]],
+        by_aggregate: EventsByAggregate,
         tracking: Tracking | None,
         save_id: str,
         *,
@@ -314,7 +314,7 @@ class Appender:
 
     async def _prepare(
         self,
-        by_aggregate: dict[str, list[StoredEvent]],
+        by_aggregate: EventsByAggregate,
         tracking: Tracking | None,
         *,
         refresh: bool,
@@ -332,11 +332,11 @@ class Appender:
 
     def _validate(
         self, events: Sequence[StoredEvent], tracking: Tracking | None
-    ) -> dict[str, list[StoredEvent]]:
+    ) -> EventsByAggregate:
         return validate(events, tracking, self._layout, max_payload=self._channel.nc.max_payload)
 
     def _plan(
-        self, save_id: str, by_aggregate: dict[str, list[StoredEvent]], tracking: Tracking | None
+        self, save_id: str, by_aggregate: EventsByAggregate, tracking: Tracking | None
     ) -> Plan:
         state = None if tracking is None else self._tracking[tracking.application_name]
         return plan_save(

@@ -45,6 +45,15 @@ from infra.eventstore.subjects import SubjectLayout
 _HEADER_OVERHEAD = 512  # batch, expectation and server headers added after our check
 
 
+class EventsByAggregate(dict[str, list[StoredEvent]]):
+    """A save's events by aggregate subject, and the subject of each event in the order the
+    save gave them: the order they are stored in (the log's order is the application's)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
     messages: list[Message]
@@ -59,7 +68,7 @@ def validate(
     layout: SubjectLayout,
     *,
     max_payload: int,
-) -> dict[str, list[StoredEvent]]:
+) -> EventsByAggregate:
     """A save's events by aggregate subject, refused before anything is written if unfit."""
     room = MAX_BATCH_MESSAGES - (tracking is not None)
     if len(events) > room:
@@ -69,8 +78,10 @@ def validate(
     if tracking is not None and _has_line_break(tracking.application_name):
         raise LineBreakInHeader(f"application name {tracking.application_name!r}")
     limit = max_payload - _HEADER_OVERHEAD
-    by_aggregate: dict[str, list[StoredEvent]] = {}
+    by_aggregate = EventsByAggregate()
+    order = by_aggregate.order
     last_id: object = None
+    last_subject = ""
     same: list[StoredEvent] = []
     topics_seen: set[str] = set()
     for e in events:
@@ -86,7 +97,9 @@ def validate(
             topics_seen.add(e.topic)
         if e.originator_id != last_id or not same:
             last_id = e.originator_id
-            same = by_aggregate.setdefault(layout.aggregate(e.originator_id), [])
+            last_subject = layout.aggregate(e.originator_id)
+            same = by_aggregate.setdefault(last_subject, [])
+        order.append(last_subject)
         if same and same[-1].originator_version >= e.originator_version:
             if same[-1].originator_version == e.originator_version or any(
                 s.originator_version == e.originator_version for s in same
@@ -103,7 +116,7 @@ def validate(
 
 def plan_save(
     save_id: str,
-    by_aggregate: dict[str, list[StoredEvent]],
+    by_aggregate: EventsByAggregate,
     tracking: Tracking | None,
     *,
     heads: Heads,
@@ -144,10 +157,11 @@ def plan_save(
 
 
 def plan_events(
-    save_id: str, by_aggregate: dict[str, list[StoredEvent]], heads: Heads, *, key: bytes
+    save_id: str, by_aggregate: EventsByAggregate, heads: Heads, *, key: bytes
 ) -> tuple[list[Message], dict[str, Head]]:
-    """The event messages of a save, chained to and expecting the cached heads."""
-    messages: list[Message] = []
+    """The event messages of a save, chained to and expecting the cached heads, in the order
+    the save gave the events."""
+    per_subject: dict[str, list[Message]] = {}
     after: dict[str, Head] = {}
     index = 0
     for subject, events in by_aggregate.items():
@@ -167,6 +181,7 @@ def plan_events(
         )
         # The first event of each aggregate expects its head (ADR 0004).
         check = f"{EXPECTED_LAST_SUBJECT_SEQUENCE}: {head.seq if head else 0}\r\n"
+        messages = per_subject[subject] = []
         for e, digest in zip(events, digests, strict=True):
             version = str(e.originator_version)
             msg_id = f"{save_id}-{index}"
@@ -190,7 +205,10 @@ def plan_events(
             prev = digest
             index += 1
         after[subject] = Head(events[-1].originator_version, 0, prev)
-    return messages, after
+    if len(per_subject) == 1:
+        return messages, after
+    queued = {subject: iter(m) for subject, m in per_subject.items()}
+    return [next(queued[subject]) for subject in by_aggregate.order], after
 
 
 def _has_line_break(value: str) -> bool:

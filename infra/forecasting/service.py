@@ -25,10 +25,16 @@ from collections.abc import Iterator, Mapping
 
 from eventsourcing.persistence import Notification, Tracking
 
-from commands.forecasting.forecaster import Forecaster, ForecastModel, InPlayForecastModel
+from commands.forecasting.forecaster import (
+    Forecaster,
+    ForecastModel,
+    InPlayForecastModel,
+    NbaForecastModels,
+)
 from commands.ingestion import FeedIngestion
 from infra.forecasting.history import read_events
 from infra.forecasting.model_file import LoadedInPlayModel
+from infra.forecasting.nba_model_file import LoadedNbaModels
 from infra.settings import Settings
 
 log = logging.getLogger("sportcast.forecaster")
@@ -48,15 +54,19 @@ def configured_service(
     settings: Settings, feeds_env: Mapping[str, str], model: ForecastModel | None
 ) -> ForecasterService:
     """The forecaster as the settings describe it (raises OSError/ValueError on a bad in-play
-    model file)."""
+    or NBA model file)."""
     inplay = None
     if settings.inplay_model_file is not None:
         inplay = LoadedInPlayModel.from_bytes(settings.inplay_model_file.read_bytes())
+    nba = None
+    if settings.nba_model_file is not None:
+        nba = LoadedNbaModels.from_bytes(settings.nba_model_file.read_bytes())
     return ForecasterService(
         feeds_env,
         settings.forecaster_stream,
         model,
         inplay_model=inplay,
+        nba_models=nba,
         track_every_events=settings.forecaster_track_every_events,
         track_every_seconds=settings.forecaster_track_every_seconds,
     )
@@ -70,6 +80,7 @@ class ForecasterService:
         model: ForecastModel | None,
         *,
         inplay_model: InPlayForecastModel | None = None,
+        nba_models: NbaForecastModels | None = None,
         track_every_events: int = 1000,
         track_every_seconds: float = 1.0,
         group_events: int = 1000,
@@ -80,6 +91,7 @@ class ForecasterService:
             forecaster_env(feeds_env, stream),
             model=model,
             inplay_model=inplay_model,
+            nba_models=nba_models,
             track_every_events=track_every_events,
             track_every_seconds=track_every_seconds,
             pipeline_saves=True,

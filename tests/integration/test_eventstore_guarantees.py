@@ -83,6 +83,26 @@ def test_notification_ids_are_stream_sequences_and_only_grow(
     assert [r.seq for r in raw if stream.layout.is_event(r.subject)] == ids
 
 
+def test_a_save_stores_its_events_in_the_order_given_across_aggregates(
+    factories: list[JetStreamFactory], nats_url: str
+) -> None:
+    """The log is the application's order: a save interleaving aggregates (a fixture's kick-off
+    between two quotes of its odds book, say) is not regrouped by aggregate."""
+    rec = recorder(factories)
+    a, b, c = uuid4(), uuid4(), uuid4()
+    given = [event(a, 1), event(b, 1), event(a, 2), event(c, 1), event(b, 2), event(a, 3)]
+    ids = rec.insert_events(given)
+    assert ids is not None
+    stored = rec.select_notifications(start=None, limit=100)
+    assert [(n.originator_id, n.originator_version) for n in stored] == [
+        (e.originator_id, e.originator_version) for e in given
+    ]
+    assert [n.id for n in stored] == list(ids)
+    report = verify_stream(nats_url, rec.stream.layout.stream)
+    assert report.ok, report.problems  # each aggregate's chain holds across the interleaving
+    assert report.events == len(given)
+
+
 def test_two_writers_of_one_version_exactly_one_wins(factories: list[JetStreamFactory]) -> None:
     first, second = recorder(factories, 0), recorder(factories, 1)
     for _ in range(10):
