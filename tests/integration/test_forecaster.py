@@ -254,3 +254,51 @@ def test_periodic_tracking_neither_loses_nor_duplicates_forecasts_across_crashes
     assert any(lost > 0 for lost in learnt_but_untracked)  # restarts really re-learnt events
     assert writes <= events // 5 + len(crashes) + 1  # the position alone: every 5th event
     assert read_forecasts(feed, stream) == expected
+
+
+def test_a_unit_with_few_forecasts_saves_each_with_its_own_trigger_position(
+    feed: dict[str, str], model_bytes: bytes, unique_name: str
+) -> None:
+    """Few forecasts in a unit: one single-message save per trigger, each tracking its trigger;
+    many: one atomic save tracking the unit's last event. Either way the forecasts are the
+    same as one event at a time."""
+    forecaster = Forecaster(
+        forecaster_env(feed, unique_name + "_S"),
+        model=LoadedModel.from_bytes(model_bytes),
+        single_saves_up_to=2,
+    )
+    feeds = FeedIngestion(feed)
+    try:
+        items = [
+            (feeds.mapper.to_domain_event(n), Tracking(feeds.name, n.id))
+            for n in feeds.recorder.select_notifications(start=1, limit=100_000)
+            if n.topic in forecaster.topics
+        ]
+        checked = {"split": 0, "batched": 0}
+        unit: list[tuple[object | None, Tracking]] = []
+        for item in items:
+            unit.append(item)
+            if len(unit) < 40:
+                continue
+            before = forecaster.recorder.max_notification_id() or 0
+            issued = forecaster.process(unit)
+            if issued:
+                stored = forecaster.recorder.select_notifications(start=before + 1, limit=1000)
+                triggers = [forecaster.mapper.to_domain_event(n).as_of_position for n in stored]  # type: ignore[attr-defined]
+                tracked_at = forecaster.recorder.max_tracking_id(feeds.name)
+                if len(set(triggers)) <= 2:
+                    assert tracked_at == triggers[-1]  # the last forecast's own trigger
+                    checked["split"] += 1
+                else:
+                    assert tracked_at == unit[-1][1].notification_id
+                    checked["batched"] += 1
+            unit = []
+        forecaster.process(unit)  # the rest
+        assert checked["split"] > 0
+        assert checked["batched"] > 0
+    finally:
+        forecaster.close()
+        feeds.close()
+    assert read_forecasts(feed, unique_name + "_S") == run_uninterrupted(
+        feed, unique_name + "_U", model_bytes
+    )
