@@ -2,6 +2,7 @@
 
 Run: python -m benchmarks.bench_eventstore   (prints ``name value unit`` and ``peer:`` lines)
      BENCH_WRITERS=32 python -m benchmarks.bench_eventstore   (more writer threads, all peers)
+     BENCH_ONLY=reads python -m benchmarks.bench_eventstore   (only the read-side part)
 Each durability mode gets its own nats-server in a temp dir; PostgreSQL is embedded too.
 """
 
@@ -30,6 +31,7 @@ from infra.eventstore import JetStreamFactory
 PAYLOAD = b'{"fixture":"' + b"x" * 270 + b'"}'  # ~300-byte event, as in shared/README
 TOPIC = "domain.odds:OddsQuote.Recorded"
 WRITERS = int(os.environ.get("BENCH_WRITERS", "16"))  # same for every peer
+ONLY = os.environ.get("BENCH_ONLY", "")  # "reads": just bench_reads (replicated mode); "": all
 
 
 def out(name: str, value: float, unit: str) -> None:
@@ -274,6 +276,14 @@ def main() -> None:
     print("note: load average at start", _load())
     with tempfile.TemporaryDirectory(prefix="bench-eventstore-") as tmp:
         root = Path(tmp)
+        if ONLY == "reads":
+            server = start_nats(root, sync_always=False)
+            try:
+                bench_reads(server.url)
+            finally:
+                server.stop()
+            print("note: load average at end", _load())
+            return
         pg = bench_postgres(root)
         for mode in ("fsync", "replicated"):
             bench_mode(root, mode, pg)

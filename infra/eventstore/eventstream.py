@@ -15,7 +15,9 @@ from nats.aio.subscription import Subscription
 
 from infra.eventstore.append import Appender
 from infra.eventstore.checkpoint import Checkpoint, write_checkpoint
+from infra.eventstore.decode import stored_event_decoder
 from infra.eventstore.errors import EventStoreUnavailable
+from infra.eventstore.gcpause import gc_held
 from infra.eventstore.heads import Head
 from infra.eventstore.link import NatsLink
 from infra.eventstore.publish import Channel
@@ -25,20 +27,12 @@ from infra.eventstore.records import (
     TOPIC,
     VERSION,
     RawRecord,
-    make_stored_event,
 )
 from infra.eventstore.settings import EventStoreSettings
 from infra.eventstore.stream import ensure_stream
 from infra.eventstore.subjects import SubjectLayout
 from infra.eventstore.wire import Frame, WireClient
-from infra.eventstore.wire_reads import (
-    ES_HASH,
-    ES_VERSION,
-    NATS_SEQUENCE,
-    WireReads,
-    required,
-    version_and_topic,
-)
+from infra.eventstore.wire_reads import ES_HASH, ES_VERSION, NATS_SEQUENCE, WireReads, required
 
 
 class EventStream:
@@ -100,20 +94,36 @@ class EventStream:
         desc: bool = False,
         limit: int | None = None,
     ) -> list[StoredEvent]:
+        with gc_held():  # see gcpause.py: 1,000s of records built, none garbage
+            return self._select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+
+    def _select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None,
+        lte: int | None,
+        desc: bool,
+        limit: int | None,
+    ) -> list[StoredEvent]:
         subject = self.layout.aggregate(originator_id)
-        scanned: tuple[list[Frame], int] | None
+        decode = stored_event_decoder(originator_id, gt=gt, lte=lte)
+        scanned: tuple[list[StoredEvent], int, bytes] | None
         if desc and limit == 1 and lte is None:
             last = self._last(subject)
-            scanned = ([], 0) if last is None else ([last], _seq_of(last))
+            if last is None:
+                scanned = [], 0, b""
+            else:
+                event = decode(b"", 0, *last)
+                scanned = [] if event is None else [event], _seq_of(last), last[0]
         else:
             head = self.appender.known_head(subject)
-            scanned = self._reads.scan(subject, expected=head.version if head else 0)
+            scanned = self._reads.scan(subject, decode, expected=head.version if head else 0)
         if scanned is None:
             return self._select_events_slow(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
-        frames, last_seq = scanned
-        if frames and lte is None:
+        events, last_seq, header = scanned
+        if last_seq and lte is None:
             # Loading an aggregate tells the writer what its next event chains to.
-            header = frames[-1][0]
             self.appender.remember(
                 subject,
                 Head(
@@ -122,16 +132,6 @@ class EventStream:
                     required(header, ES_HASH).decode(),
                 ),
             )
-        events: list[StoredEvent] = []
-        topics: dict[bytes, str] = {}
-        for header, data in frames:
-            version, raw_topic = version_and_topic(header)
-            if (gt is not None and version <= gt) or (lte is not None and version > lte):
-                continue
-            topic = topics.get(raw_topic)
-            if topic is None:
-                topic = topics[raw_topic] = raw_topic.decode()
-            events.append(make_stored_event(originator_id, version, topic, data))
         if desc:
             events.reverse()
         return events if limit is None else events[:limit]
@@ -180,6 +180,20 @@ class EventStream:
         topics: Sequence[str] = (),
         *,
         inclusive_of_start: bool = True,
+    ) -> list[Notification]:
+        with gc_held():  # see gcpause.py
+            return self._select_notifications(
+                start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+            )
+
+    def _select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None,
+        topics: Sequence[str],
+        *,
+        inclusive_of_start: bool,
     ) -> list[Notification]:
         seq = 1 if start is None else (start if inclusive_of_start else start + 1)
         wanted = set(topics)

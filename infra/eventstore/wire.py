@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import re
 import secrets
 import socket
 import threading
@@ -69,6 +70,13 @@ _IDLE_SECONDS = 30.0  # a pooled connection idle longer is replaced (server ping
 _POOL = 32  # idle connections kept: one per concurrently reading thread
 _CONSUME_BATCH = 10_000  # messages asked of a consumer per pull request
 
+# One C call per delivered message for its whole line (then: is it our consumer's?):
+# HMSG <subject> 1 $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>
+#   .<pending> <header size> <total size>
+_DELIVERY = re.compile(
+    rb"HMSG (\S+) 1 \$JS\.ACK\.([^.\s]+\.[^.\s]+)\.\d+\.(\d+)\.\d+\.\d+\.(\d+) (\d+) (\d+)\r\n"
+)
+
 Frame = tuple[bytes, bytes]  # (header block incl. "NATS/1.0\r\n" and the final blank line, data)
 T = TypeVar("T")
 
@@ -99,6 +107,11 @@ class Reply(Generic[T]):
 
 
 class _Connection:
+    # Requests whose answers nobody waits for (consumer deletes), sent with the next request
+    # on this connection instead of in a send of their own: on a busy machine every send can
+    # hand the CPU to the server and cost this thread milliseconds.
+    unsent = b""
+
     def __init__(self, endpoint: Endpoint, *, name: str, timeout: float) -> None:
         self.sock = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
         try:
@@ -133,7 +146,15 @@ class _Connection:
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
+            if self.unsent:
+                self.sock.settimeout(0.5)
+                self.sock.sendall(self.unsent)
             self.sock.close()
+
+    def _send(self, data: bytes) -> None:
+        if self.unsent:
+            data, self.unsent = self.unsent + data, b""
+        self.sock.sendall(data)
 
     def _fill(self, deadline: float) -> None:
         left = deadline - time.monotonic()
@@ -170,7 +191,7 @@ class _Connection:
         bounded by the server (~10 us a message), not by this thread.
         """
         reply_to = self.inbox + b".%d" % next(self.ids)
-        self.sock.sendall(b"PUB %s %s %d\r\n%s\r\n" % (api, reply_to, len(payload), payload))
+        self._send(b"PUB %s %s %d\r\n%s\r\n" % (api, reply_to, len(payload), payload))
         deadline = time.monotonic() + wait
         items: list[T] = []
         append = items.append
@@ -261,17 +282,18 @@ class _Connection:
         try:
             return self._fetch(stream, name, convert, limit=limit, deadline=deadline)
         finally:
-            # Not waited for (its answer is skipped later); inactive_threshold is the backstop.
+            # Sent with the next request (or on close) and not waited for: its answer is
+            # skipped later. An idle pull consumer delivers nothing meanwhile, and
+            # inactive_threshold removes it if this connection is never used again.
             api = f"$JS.API.CONSUMER.DELETE.{stream}.{name}".encode()
             reply_to = self.inbox + b".%d" % next(self.ids)
-            with contextlib.suppress(OSError):
-                self.sock.sendall(b"PUB %s %s 0\r\n\r\n" % (api, reply_to))
+            self.unsent += b"PUB %s %s 0\r\n\r\n" % (api, reply_to)
 
     def _ask(self, api: bytes, body: str, deadline: float) -> bytes:
         """Send one request and return the payload of its (header-less) answer."""
         reply_to = self.inbox + b".%d" % next(self.ids)
         payload = body.encode()
-        self.sock.sendall(b"PUB %s %s %d\r\n%s\r\n" % (api, reply_to, len(payload), payload))
+        self._send(b"PUB %s %s %d\r\n%s\r\n" % (api, reply_to, len(payload), payload))
         while True:
             line = self._line(deadline)
             if line.startswith((b"MSG ", b"HMSG ")):
@@ -297,9 +319,9 @@ class _Connection:
         items: list[T] = []
         append = items.append
         messages = last_seq = 0
-        last = last_ack = b""
-        ack_prefix = b"$JS.ACK.%s.%s." % (stream.encode(), name.encode())
-        skip = len(ack_prefix)
+        last = last_pending = b""
+        delivery = _DELIVERY.match
+        ours = b"%s.%s" % (stream.encode(), name.encode())
         api = f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{name}".encode()
         buf, pos = self.buf, self.pos
         try:
@@ -307,12 +329,30 @@ class _Connection:
                 ask = min(limit - messages, _CONSUME_BATCH)
                 reply_to = self.inbox + b".%d" % next(self.ids)
                 request = b'{"batch":%d,"no_wait":true}' % ask
-                self.sock.sendall(
-                    b"PUB %s %s %d\r\n%s\r\n" % (api, reply_to, len(request), request)
-                )
+                self._send(b"PUB %s %s %d\r\n%s\r\n" % (api, reply_to, len(request), request))
                 got = 0
                 status = b""
                 while got < ask and not status:
+                    m = delivery(buf, pos)
+                    if m is not None and m[2] == ours:  # the hot path: one of our messages
+                        subject, _, seq, pending, header_size, total = m.groups()
+                        start = m.end()
+                        end = start + int(total)
+                        if end + 2 > len(buf):  # not all here yet
+                            self.buf, self.pos = buf, pos
+                            self._fill(deadline)
+                            buf, pos = self.buf, self.pos
+                            continue
+                        split = start + int(header_size)
+                        pos = end + 2
+                        last_seq = int(seq)
+                        last_pending = pending
+                        last = buf[start:split]
+                        item = convert(subject, last_seq, last, buf[split:end])
+                        if item is not None:
+                            append(item)
+                        got += 1
+                        continue
                     nl = buf.find(CRLF, pos)
                     if nl < 0:
                         self.buf, self.pos = buf, pos
@@ -331,20 +371,11 @@ class _Connection:
                             buf, pos = self.buf, self.pos
                             continue
                         pos = end + 2
-                        if len(parts) == 5 and parts[2].startswith(ack_prefix):
-                            # ...<delivered>.<stream seq>.<consumer seq>.<time>.<pending>
-                            ack = parts[2]
-                            dot = ack.find(b".", skip) + 1
-                            last_seq = int(ack[dot : ack.find(b".", dot)])
-                            last_ack = ack
-                            last = buf[start:split]
-                            item = convert(parts[0], last_seq, last, buf[split:end])
-                            if item is not None:
-                                append(item)
-                            got += 1
-                        elif len(parts) == 5 and parts[2].startswith(b"$JS.ACK."):
+                        if len(parts) == 5 and parts[2].startswith(b"$JS.ACK."):
+                            # Not a form _DELIVERY reads (e.g. with domain and account tokens)
+                            # or not our consumer's: the caller goes on by Direct Get.
                             raise WireUnsupported(f"acknowledgement subject {parts[2]!r}")
-                        elif parts[0] == reply_to and buf.startswith(STATUS_LINE, start):
+                        if parts[0] == reply_to and buf.startswith(STATUS_LINE, start):
                             status = buf[start + 9 : start + 12]
                             if status not in (b"404", b"408"):  # no (more) messages
                                 header = parse_headers(buf[start:split])
@@ -366,7 +397,7 @@ class _Connection:
                     elif line.startswith(b"-ERR"):
                         raise WireError(line.decode(errors="replace"))
                 messages += got
-                if status or not got or not int(last_ack[last_ack.rfind(b".") + 1 :]):
+                if status or not got or not int(last_pending):
                     break  # the end, or nothing pending after the last message
         finally:
             self.buf, self.pos = buf, pos

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import random
 from collections.abc import Iterator
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.persistence import Notification, StoredEvent, Tracking
 
 from infra.embedded.ports import free_port
 from infra.eventstore import JetStreamFactory, wire_reads
+from infra.eventstore.decode import notification_decoder, stored_event_decoder
 from infra.eventstore.eventstream import EventStream
+from infra.eventstore.gcpause import gc_held
 from infra.eventstore.recorders import JetStreamProcessRecorder
 from infra.eventstore.records import RawRecord, make_notification, make_stored_event
 from infra.eventstore.wire import (
@@ -114,6 +117,7 @@ def test_select_notifications_equals_nats_py_path(
     stream, saved = filled
     monkeypatch.setattr(wire_reads, "WIRE_BATCH", 13)  # many pages per read
     monkeypatch.setattr(wire_reads, "CONSUMER_FROM", consumer_from)
+    monkeypatch.setattr(wire_reads, "PROBE", 2)  # a long read's first Direct Get batch
     top = stream.max_notification_id()
     assert top is not None
     cases: list[tuple[int | None, int, int | None, tuple[str, ...], bool]] = [
@@ -328,26 +332,19 @@ def test_consumer_reader_handles_split_frames_strays_and_the_end(seed: int) -> N
     sock = _TricklingSocket(server, seed)
     conn.sock = sock  # type: ignore[assignment]
     conn.buf, conn.pos, conn.inbox, conn.ids = b"", 0, b"_INBOX.t", itertools.count(1)
-    monkey_name = iter([consumer])
-    import infra.eventstore.wire as wire_module
-
-    real = wire_module.secrets.token_hex
-    wire_module.secrets.token_hex = lambda _n: next(monkey_name)[2:]  # type: ignore[assignment]
-    try:
-        got = conn.consume(
-            stream_name,
-            {"deliver_policy": "all"},
-            lambda subject, seq, header, data: (
-                subject,
-                seq,
-                header_value(header, b"Es-Topic"),
-                data,
-            ),
-            limit=100,
-            wait=5,
-        )
-    finally:
-        wire_module.secrets.token_hex = real
+    got = conn.consume(
+        stream_name,
+        {"deliver_policy": "all"},
+        lambda subject, seq, header, data: (
+            subject,
+            seq,
+            header_value(header, b"Es-Topic"),
+            data,
+        ),
+        limit=100,
+        wait=5,
+        name=consumer,
+    )
     assert got.items == [
         (b"es.S.evt.ua", 7, b"a", b"x" * 200),
         (b"es.S.trk.b", 9, None, b""),
@@ -359,7 +356,13 @@ def test_consumer_reader_handles_split_frames_strays_and_the_end(seed: int) -> N
     assert sent[2] == b"PUB $JS.API.CONSUMER.MSG.NEXT.S.sc1 _INBOX.t.2 28"
     assert sent[3] == b'{"batch":100,"no_wait":true}'
     assert b"PONG" in sent
-    assert sent[-3] == b"PUB $JS.API.CONSUMER.DELETE.S.sc1 _INBOX.t.3 0"
+    # The consumer's delete goes out with the connection's next request, not in a send of its own.
+    delete = b"PUB $JS.API.CONSUMER.DELETE.S.sc1 _INBOX.t.3 0\r\n\r\n"
+    assert delete not in sock.sent
+    sock._data = _hmsg(b"_INBOX.t.4", b"NATS/1.0 404 No Messages\r\n\r\n", b"")
+    conn.request(b"API", b"{}", as_frame, wait=5, single=False)
+    assert sock.sent.endswith(delete + b"PUB API _INBOX.t.4 2\r\n{}\r\n")
+    assert conn.unsent == b""
 
 
 def test_fast_record_builders_equal_the_dataclass_constructors() -> None:
@@ -371,3 +374,67 @@ def test_fast_record_builders_equal_the_dataclass_constructors() -> None:
     assert vars(make_notification(3, oid, 2, "t", b"s")) == vars(
         Notification(id=3, originator_id=oid, originator_version=2, topic="t", state=b"s")
     )
+
+
+def test_decoders_read_headers_as_nats_py_does() -> None:
+    """Last occurrence wins, values are stripped, filters apply; as the nats-py path reads."""
+    oid = uuid4()
+    plain = b"NATS/1.0\r\nEs-Version: 7\r\nEs-Topic: a:B\r\nEs-Hash: h\r\n\r\n"
+    odd = b"NATS/1.0\r\nEs-Topic: x\r\nEs-Version:  8 \r\nEs-Topic:\ta:C  \r\n\r\n"
+    for header, version, topic in ((plain, 7, "a:B"), (odd, 8, "a:C")):
+        parsed = parse_headers(header)
+        assert (int(parsed["Es-Version"]), parsed["Es-Topic"]) == (version, topic)
+        event = stored_event_decoder(oid, gt=None, lte=None)(b"", 0, header, b"s")
+        assert event == StoredEvent(oid, version, topic, b"s")
+        subject = f"es.S.evt.u{oid.hex}".encode()
+        note = notification_decoder(b"es.S.evt.", _oid, ())(subject, 3, header, b"s")
+        assert note == Notification(
+            id=3, originator_id=oid, originator_version=version, topic=topic, state=b"s"
+        )
+    assert stored_event_decoder(oid, gt=7, lte=None)(b"", 0, plain, b"") is None
+    assert stored_event_decoder(oid, gt=None, lte=6)(b"", 0, plain, b"") is None
+    assert stored_event_decoder(oid, gt=6, lte=7)(b"", 0, plain, b"") is not None
+    events = notification_decoder(b"es.S.evt.", _oid, {"a:B"})
+    assert events(b"es.S.trk.app", 4, plain, b"") is None  # not an event
+    assert events(b"es.S.evt.ux", 5, odd, b"") is None  # not a wanted topic
+    with pytest.raises(KeyError):
+        stored_event_decoder(oid, gt=None, lte=None)(b"", 0, b"NATS/1.0\r\n\r\n", b"")
+
+
+def _oid(subject: str) -> UUID | str:
+    token = subject.rsplit(".", 1)[1]
+    return UUID(hex=token[1:]) if token != "ux" else "x"
+
+
+def test_gc_is_held_off_during_reads_and_restored_after() -> None:
+    assert gc.isenabled()
+    with gc_held():
+        assert not gc.isenabled()
+        with gc_held():  # reads on other threads nest
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_held():
+        raise RuntimeError
+    assert gc.isenabled()
+    gc.disable()  # an application that turned it off keeps it off
+    try:
+        with gc_held():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_consumer_reader_refuses_another_consumers_deliveries() -> None:
+    header = b"NATS/1.0\r\nEs-Topic: a\r\n\r\n"
+    created = b'{"type":"io.nats.jetstream.api.v1.consumer_create_response","name":"sc1"}'
+    stray = b"$JS.ACK.S.sc9.1.7.7.1795445710865519781.0"
+    server = b"MSG _INBOX.t.1 1 %d\r\n%s\r\n" % (len(created), created) + (
+        b"HMSG es.S.evt.ua 1 %s %d %d\r\n%s\r\n" % (stray, len(header), len(header), header)
+    )
+    conn = object.__new__(_Connection)
+    conn.sock = _TricklingSocket(server, 1)  # type: ignore[assignment]
+    conn.buf, conn.pos, conn.inbox, conn.ids = b"", 0, b"_INBOX.t", itertools.count(1)
+    with pytest.raises(WireUnsupported):
+        conn.consume("S", {}, lambda *_: None, limit=10, wait=5, name="sc1")
