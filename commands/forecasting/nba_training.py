@@ -27,6 +27,7 @@ class NbaTrainingSet:
     """(season, pre-game rows, home won) per season, in order."""
     states: tuple[NbaQuarterState, ...]
     state_home_won: tuple[bool, ...]
+    state_seasons: tuple[str, ...]
     games_without_quote: int
 
     @property
@@ -52,6 +53,7 @@ def training_set(events: Iterable[tuple[int, object]]) -> NbaTrainingSet:
     by_season: dict[str, tuple[list[NbaFeatures], list[bool]]] = {}
     states: list[NbaQuarterState] = []
     won: list[bool] = []
+    state_seasons: list[str] = []
     without = 0
     for outcome in finished:
         if outcome.pregame is None:
@@ -62,10 +64,12 @@ def training_set(events: Iterable[tuple[int, object]]) -> NbaTrainingSet:
         wins.append(outcome.home_won)
         states.extend(outcome.quarters)
         won.extend(outcome.home_won for _ in outcome.quarters)
+        state_seasons.extend(outcome.season for _ in outcome.quarters)
     return NbaTrainingSet(
         seasons=tuple((s, tuple(r), tuple(w)) for s, (r, w) in sorted(by_season.items())),
         states=tuple(states),
         state_home_won=tuple(won),
+        state_seasons=tuple(state_seasons),
         games_without_quote=without,
     )
 

@@ -1,0 +1,134 @@
+"""Walk-forward evaluation of the NBA models on rows built from the event store, as live.
+
+benchmarks/eval_nba.py builds its rows from the CSVs; this one builds them as the forecaster
+and `sportcast model train-nba` do (commands/forecasting/nba_live.py: feed events only, no
+playoff flag, results of a day held back until the next day). For each of the last five
+seasons S in the store: train on every earlier season, forecast S, and score model and
+moneyline (margin-free, as quoted) on the same games; in-play after Q1-Q3 against the pre-game
+line. The store is filled by replaying the NBA dataset with one lane (exact order) unless
+EVAL_NATS_URL and EVAL_STREAM name one that already holds it.
+
+Usage: SPORTCAST_DATA_DIR=../shared/data .venv/bin/python -m benchmarks.eval_nba_events
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.eval_nba import brier, calibration_error, log_loss
+from commands.forecasting.nba_inplay import QUARTERS, train_nba_inplay
+from commands.forecasting.nba_model import NbaModelParameters, train_nba_model
+from commands.forecasting.nba_training import NbaTrainingSet
+from commands.ingestion import FeedIngestion
+from infra.embedded.nats import EmbeddedNats, NatsConfig
+from infra.embedded.ports import free_port
+from infra.feeds.replay import Replay
+from infra.forecasting.history import max_position
+from infra.forecasting.nba_history import read_training_set
+from infra.intake import event_store_env
+from infra.settings import Settings
+
+EVALUATED_SEASONS = 5
+PARAMETERS = NbaModelParameters(thread_count=1)
+
+
+def main() -> None:
+    url, stream = os.environ.get("EVAL_NATS_URL"), os.environ.get("EVAL_STREAM", "NBA_EVAL")
+    server = None
+    with tempfile.TemporaryDirectory() as tmp:
+        if url is None:
+            server = EmbeddedNats(
+                NatsConfig(store_dir=Path(tmp), port=free_port(), monitor_port=free_port())
+            )
+            server.start()
+            url = server.url
+        try:
+            settings = Settings(stream_name=stream)
+            if server is not None:
+                _replay(settings, url)
+            feeds = FeedIngestion(event_store_env(settings, url))
+            try:
+                started = time.perf_counter()
+                data = read_training_set(feeds, cutoff=max_position(feeds))
+                print(f"rows from the event store in {time.perf_counter() - started:.1f} s")
+            finally:
+                feeds.close()
+            evaluate(data)
+        finally:
+            if server is not None:
+                server.stop()
+
+
+def _replay(settings: Settings, url: str) -> None:
+    from tests.replaying import play  # the same helper the tests use (one lane: exact order)
+
+    started = time.perf_counter()
+    report = play(settings, url, "nba", Replay(settings.data_dir), lanes=1)
+    print(
+        f"replayed {report.messages} messages ({report.events_stored} events, refused "
+        f"{sum(report.refused.values())}) in {time.perf_counter() - started:.1f} s"
+    )
+
+
+def evaluate(data: NbaTrainingSet) -> None:
+    seasons = [s for s, _, _ in data.seasons]
+    print(f"{data.games} games with a line in {len(seasons)} seasons")
+    header = f"{'season':<8} {'n':>5} {'trees':>5}  {'LL mdl':>8} {'LL line':>8}"
+    print(header + f"  {'Br mdl':>7} {'Br line':>7}  {'ECE mdl':>7} {'ECE line':>8}")
+    model_p, line_p, outcomes = [], [], []
+    for season in seasons[-EVALUATED_SEASONS:]:
+        k = seasons.index(season)
+        training = [(list(rows), _wins(won)) for _, rows, won in data.seasons[:k]]
+        _, rows, won = data.seasons[k]
+        model = train_nba_model(training, PARAMETERS)
+        p = model.predict_home(list(rows))
+        line = np.array([r.market_home for r in rows])
+        y = _wins(won)
+        model_p.append(p)
+        line_p.append(line)
+        outcomes.append(y)
+        _line(season, len(rows), str(model.trees), p, line, y)
+    _line("overall", sum(map(len, outcomes)), "", *map(np.concatenate, (model_p, line_p, outcomes)))
+    print("\nin-play (pre-game = the last line before tip-off), trained on earlier seasons")
+    print(
+        f"{'season':<8} {'n':>6}  {'LL pre':>7} "
+        + " ".join(f"{'LL Q' + str(q):>7}" for q in QUARTERS)
+    )
+    for season in seasons[-EVALUATED_SEASONS:]:
+        train_idx = [i for i, s in enumerate(data.state_seasons) if s < season]
+        test_idx = [i for i, s in enumerate(data.state_seasons) if s == season]
+        model = train_nba_inplay(
+            [data.states[i] for i in train_idx], _wins(data.state_home_won[i] for i in train_idx)
+        )
+        losses = []
+        for q in QUARTERS:
+            idx = [i for i in test_idx if data.states[i].quarter == q]
+            p = model.predict_home([data.states[i] for i in idx])
+            losses.append(log_loss(p, _wins(data.state_home_won[i] for i in idx)))
+        q1 = [i for i in test_idx if data.states[i].quarter == 1]
+        pre = np.array([data.states[i].pregame_home for i in q1])
+        pre_loss = log_loss(pre, _wins(data.state_home_won[i] for i in q1))
+        print(
+            f"{season:<8} {len(q1):>6}  {pre_loss:>7.4f} " + " ".join(f"{x:>7.4f}" for x in losses)
+        )
+
+
+def _line(label: str, n: int, trees: str, p: np.ndarray, line: np.ndarray, y: np.ndarray) -> None:
+    print(
+        f"{label:<8} {n:>5} {trees:>5}  {log_loss(p, y):>8.5f} {log_loss(line, y):>8.5f}  "
+        f"{brier(p, y):>7.4f} {brier(line, y):>7.4f}  {calibration_error(p, y):>7.4f} "
+        f"{calibration_error(line, y):>8.4f}"
+    )
+
+
+def _wins(flags: object) -> np.ndarray:
+    return np.fromiter((int(f) for f in flags), dtype=np.int64)  # type: ignore[attr-defined]
+
+
+if __name__ == "__main__":
+    main()
