@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from nats.aio.client import Client as NATS
@@ -32,6 +32,21 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 out = Console()
+
+CutoffPosition = Annotated[
+    int | None,
+    typer.Option(help="Train on feed notifications 1..N (default: everything stored now)."),
+]
+
+
+def _out_option(artifact: str, setting: str) -> Any:
+    return typer.Option(
+        "--out",
+        help=f"Where to write the artifact ({artifact}); point {setting} at it. "
+        "Written atomically.",
+    )
+
+
 err = Console(stderr=True)
 T = TypeVar("T")
 
@@ -105,10 +120,7 @@ def _run(registry_stream: str, bucket: str, work: Callable[[Lifecycle], Awaitabl
 
 @app.command()
 def train(
-    cutoff_position: Annotated[
-        int | None,
-        typer.Option(help="Train on feed notifications 1..N (default: everything stored now)."),
-    ] = None,
+    cutoff_position: CutoffPosition = None,
     holdout_season: Annotated[
         str | None, typer.Option(help="Season scored out of sample (default: the last one).")
     ] = None,
@@ -239,18 +251,8 @@ def evaluate(
     ),
 )
 def train_inplay(
-    out_path: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            help="Where to write the artifact (SPORTCAST-INPLAY-1); point "
-            "SPORTCAST_INPLAY_MODEL_FILE at it. Written atomically.",
-        ),
-    ],
-    cutoff_position: Annotated[
-        int | None,
-        typer.Option(help="Train on feed notifications 1..N (default: everything stored now)."),
-    ] = None,
+    out_path: Annotated[Path, _out_option("SPORTCAST-INPLAY-1", "SPORTCAST_INPLAY_MODEL_FILE")],
+    cutoff_position: CutoffPosition = None,
 ) -> None:
     """Train the in-play football model from the event store and write it to a file."""
 
@@ -313,18 +315,8 @@ def _train_to_file(train: Callable[[FeedIngestion], _Artifact], out_path: Path) 
     ),
 )
 def train_nba(
-    out_path: Annotated[
-        Path,
-        typer.Option(
-            "--out",
-            help="Where to write the artifact (SPORTCAST-NBA-1); point SPORTCAST_NBA_MODEL_FILE "
-            "at it. Written atomically.",
-        ),
-    ],
-    cutoff_position: Annotated[
-        int | None,
-        typer.Option(help="Train on feed notifications 1..N (default: everything stored now)."),
-    ] = None,
+    out_path: Annotated[Path, _out_option("SPORTCAST-NBA-1", "SPORTCAST_NBA_MODEL_FILE")],
+    cutoff_position: CutoffPosition = None,
 ) -> None:
     """Train the NBA models from the event store and write them to a file."""
     artifact = _train_to_file(
