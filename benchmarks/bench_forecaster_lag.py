@@ -12,6 +12,8 @@ events. Lag of a forecast = the JetStream timestamp of its stored ForecastIssued
 the JetStream timestamp of its triggering feed event (both from the same server clock). The rate
 printed is the one achieved, from the first and last copied messages' timestamps.
 
+``BENCH_DURABILITY=replicated`` runs the server without fsync on every write (docs/adr/0003).
+
 ``BENCH_MODE=concurrent`` is the earlier setting: the forecaster follows while the replay runs
 as fast as it can in this process (both fight for the 2 cores); lag is measured the same way.
 Peer: none (the target is absolute).
@@ -61,6 +63,7 @@ SINCE = date.fromisoformat(os.environ.get("BENCH_REPLAY_FROM", "2016-01-01"))
 UNTIL = date.fromisoformat(os.environ.get("BENCH_REPLAY_TO", "2016-03-31"))
 MODE = os.environ.get("BENCH_MODE", "paced")
 RATE = float(os.environ.get("BENCH_RATE", "2000"))
+DURABILITY = os.environ.get("BENCH_DURABILITY", "fsync")  # the embedded default, or replicated
 FEED, PACED, FORECASTS = "BENCH_FEED", "BENCH_PACED", "BENCH_FORECASTS"
 RECEIPT_TOPIC = get_topic(CommandReceipt.Issued)
 ISSUED = FixtureForecasts.ForecastIssued
@@ -241,7 +244,12 @@ def main() -> None:
         model_file = Path(tmp) / "model.bin"
         model_file.write_bytes(model_bytes())
         server = EmbeddedNats(
-            NatsConfig(store_dir=Path(tmp) / "nats", port=free_port(), monitor_port=free_port())
+            NatsConfig(
+                store_dir=Path(tmp) / "nats",
+                port=free_port(),
+                monitor_port=free_port(),
+                sync_always=DURABILITY == "fsync",
+            )
         )
         server.start()
         settings = Settings(nats_url=server.url, stream_name=FEED)
@@ -276,7 +284,7 @@ def main() -> None:
     load_after = os.getloadavg()
     stamps = sorted(feed_times.values())
     seconds = (stamps[-1] - stamps[0]) / 1e9
-    print(f"peer: none (target: lag p99 < 100 ms at 2,000 events/s); mode {MODE}")
+    print(f"peer: none (target: lag p99 < 100 ms at 2,000 events/s); mode {MODE}, {DURABILITY}")
     print(f"load_average_1min_before {load_before[0]:.2f} load")
     print(f"load_average_1min_after {load_after[0]:.2f} load")
     what = "during_forecasting" if MODE == "concurrent" else "untimed_store"
