@@ -34,6 +34,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from eventsourcing.domain import Aggregate
 
 from benchmarks.bench_forecaster_lag import model_bytes
 from commands.forecasting.forecaster import Forecaster
@@ -140,8 +141,9 @@ def forecasts(url: str, settings: Settings) -> list[tuple[datetime, float]]:
     feeds = FeedIngestion(feeds_env)
     reader = Forecaster(forecaster_env(feeds_env, settings.forecaster_stream))
     created = {
-        n.id: feeds.mapper.to_domain_event(n).timestamp
+        n.id: event.timestamp
         for n in feeds.recorder.select_notifications(start=1, limit=10_000_000)
+        if isinstance(event := feeds.mapper.to_domain_event(n), Aggregate.Event)
     }
     issued = [
         (event.timestamp, (event.timestamp - created[event.as_of_position]).total_seconds() * 1e3)

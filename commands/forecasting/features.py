@@ -130,6 +130,18 @@ class _Competition:
         self.pi = PiRatings()
         self.market = MarketRatings()
         self.outcomes: deque[int] = deque(maxlen=LEAGUE_WINDOW)  # 0 home, 1 draw, 2 away
+        self.outcome_counts = [0, 0, 0]  # of each outcome in `outcomes`, kept as it slides
+
+    def record_outcome(self, outcome: int) -> None:
+        if len(self.outcomes) == LEAGUE_WINDOW:
+            self.outcome_counts[self.outcomes[0]] -= 1  # about to slide out
+        self.outcomes.append(outcome)
+        self.outcome_counts[outcome] += 1
+
+    def share(self, outcome: int, *, prior: float) -> float:
+        # Shrunk toward a typical league so that a new competition does not start at 0 or 1.
+        weight = 50.0
+        return (self.outcome_counts[outcome] + prior * weight) / (len(self.outcomes) + weight)
 
 
 class FeatureBuilder:
@@ -201,7 +213,6 @@ class FeatureBuilder:
         pi_goals = pi.expected(fixture.home, fixture.away)
         home_played = self._played.get((fixture.competition, fixture.home), deque())
         away_played = self._played.get((fixture.competition, fixture.away), deque())
-        outcomes = league.outcomes
         home_drift = _mean(self._drift.get((fixture.competition, fixture.home), ()))
         away_drift = _mean(self._drift.get((fixture.competition, fixture.away), ()))
         market_logit = league.market.expected_logit(fixture.home, fixture.away)
@@ -229,8 +240,8 @@ class FeatureBuilder:
             away_experience=min(float(elo.matches_rated(fixture.away)), EXPERIENCE_CAP),
             # Early-season signal, so it only needs to count up to FORM_MATCHES.
             home_season_matches=float(sum(p.season == fixture.season for p in home_played)),
-            league_home_rate=_share(outcomes, 0, prior=0.45),
-            league_draw_rate=_share(outcomes, 1, prior=0.26),
+            league_home_rate=league.share(0, prior=0.45),
+            league_draw_rate=league.share(1, prior=0.26),
             home_market_drift=home_drift,
             away_market_drift=away_drift,
             market_drift_difference=home_drift - away_drift,
@@ -273,7 +284,7 @@ class FeatureBuilder:
         league = self._competition(fixture.competition)
         league.elo.update(fixture.home, fixture.away, hg, ag)
         league.pi.update(fixture.home, fixture.away, hg, ag)
-        league.outcomes.append(0 if hg > ag else 1 if hg == ag else 2)
+        league.record_outcome(0 if hg > ag else 1 if hg == ag else 2)
         for team, scored, conceded in ((fixture.home, hg, ag), (fixture.away, ag, hg)):
             history = self._played.setdefault(
                 (fixture.competition, team), deque(maxlen=FORM_MATCHES)
@@ -298,7 +309,12 @@ def features_as_of(
 
 def event_order(event: OddsOpened | OddsClosed | ResultKnown) -> tuple[datetime, int, str]:
     """Replay order: time; at one instant what is learnt (results, closes) before new openings."""
-    return (event.at, 1 if isinstance(event, OddsOpened) else 0, event.fixture_id)
+    return (event.at, event_rank(event), event.fixture_id)
+
+
+def event_rank(event: OddsOpened | OddsClosed | ResultKnown) -> int:
+    """Order among events of one instant: results and closes (0) before openings (1)."""
+    return 1 if isinstance(event, OddsOpened) else 0
 
 
 def _margin_free(prices: tuple[float, float, float], fixture_id: str) -> tuple[float, float, float]:
@@ -329,9 +345,3 @@ def _rest_days(played: deque[_Played], kickoff: datetime) -> float:
         return REST_DAYS_CAP
     days = (kickoff - played[-1].kickoff).total_seconds() / 86400.0
     return min(days, REST_DAYS_CAP)
-
-
-def _share(outcomes: deque[int], outcome: int, *, prior: float) -> float:
-    # Shrunk toward a typical league so that a new competition does not start at 0 or 1.
-    weight = 50.0
-    return (sum(o == outcome for o in outcomes) + prior * weight) / (len(outcomes) + weight)

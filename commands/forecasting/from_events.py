@@ -7,6 +7,7 @@ known 110 minutes after kick-off.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -60,52 +61,97 @@ class InputTranslator:
 
     def translate(self, event: object) -> ForecastInput | None:
         if isinstance(event, Fixture.Scheduled):
-            if event.sport != Sport.FOOTBALL:
-                return None
-            announced = FixtureAnnounced(
-                fixture_id=str(event.originator_id),
+            return self.scheduled(
+                event.originator_id,
+                sport=event.sport,
                 competition=event.competition,
                 season=event.season,
                 home=event.home,
                 away=event.away,
                 kickoff=event.kickoff,
             )
-            self._fixtures[event.originator_id] = announced
-            return announced
         if isinstance(event, Fixture.Rescheduled):
-            known = self._fixtures.get(event.originator_id)
-            if known is None:
-                return None
-            moved = replace(known, kickoff=event.kickoff)
-            self._fixtures[event.originator_id] = moved
-            return moved
+            return self.rescheduled(event.originator_id, event.kickoff)
         if isinstance(event, OddsBook.Opened):
-            if event.market == Market.MATCH_RESULT and event.fixture_id in self._fixtures:
-                self._books[event.originator_id] = event.fixture_id
+            self.book_opened(event.originator_id, event.fixture_id, event.market)
             return None
         if isinstance(event, OddsBook.OddsQuoted):
-            return self._odds(event)
-        if isinstance(event, Fixture.Finished):
-            known = self._fixtures.get(event.originator_id)
-            if known is None:
-                return None
-            return ResultKnown(
-                fixture_id=known.fixture_id,
-                home_goals=event.score.home,
-                away_goals=event.score.away,
-                at=known.kickoff + RESULT_KNOWN_AFTER,
+            return self.quoted(
+                event.originator_id, event.stage, event.quoted_at, event.decimal_prices
             )
+        if isinstance(event, Fixture.Finished):
+            return self.finished(event.originator_id, event.score.home, event.score.away)
         return None
 
-    def _odds(self, event: OddsBook.OddsQuoted) -> ForecastInput | None:
-        fixture_id = self._books.get(event.originator_id)
+    # One method per event type, on just the fields used: `translate` takes domain events, and
+    # a bulk reader of stored events may call these with fields it decoded itself.
+
+    def scheduled(
+        self,
+        fixture_id: UUID,
+        *,
+        sport: str,
+        competition: str,
+        season: str,
+        home: str,
+        away: str,
+        kickoff: datetime,
+    ) -> FixtureAnnounced | None:
+        if sport != Sport.FOOTBALL:
+            return None
+        announced = FixtureAnnounced(
+            fixture_id=str(fixture_id),
+            competition=competition,
+            season=season,
+            home=home,
+            away=away,
+            kickoff=kickoff,
+        )
+        self._fixtures[fixture_id] = announced
+        return announced
+
+    def rescheduled(self, fixture_id: UUID, kickoff: datetime) -> FixtureAnnounced | None:
+        known = self._fixtures.get(fixture_id)
+        if known is None:
+            return None
+        moved = replace(known, kickoff=kickoff)
+        self._fixtures[fixture_id] = moved
+        return moved
+
+    def book_opened(self, book_id: UUID, fixture_id: UUID, market: str) -> None:
+        if market == Market.MATCH_RESULT and fixture_id in self._fixtures:
+            self._books[book_id] = fixture_id
+
+    def follows_book(self, book_id: UUID) -> bool:
+        """Whether quotes of this odds book can become inputs (else `quoted` ignores them)."""
+        return book_id in self._books
+
+    def quoted(
+        self,
+        book_id: UUID,
+        stage: str | None,
+        quoted_at: datetime,
+        decimal_prices: Sequence[float],
+    ) -> ForecastInput | None:
+        fixture_id = self._books.get(book_id)
         if fixture_id is None:
             return None
-        home, draw, away = (float(p) for p in event.decimal_prices)
+        home, draw, away = (float(p) for p in decimal_prices)
         fid = str(fixture_id)
-        if event.stage == QuoteStage.CLOSING:
-            return OddsClosed(fid, home, draw, away, event.quoted_at)
+        if stage == QuoteStage.CLOSING:
+            return OddsClosed(fid, home, draw, away, quoted_at)
         if fixture_id in self._opened:
             return None  # a later move: a trigger for a new forecast, not a new feature input
         self._opened.add(fixture_id)
-        return OddsOpened(fid, home, draw, away, event.quoted_at)
+        return OddsOpened(fid, home, draw, away, quoted_at)
+
+    def finished(self, fixture_id: UUID, home_goals: int, away_goals: int) -> ResultKnown | None:
+        known = self._fixtures.get(fixture_id)
+        if known is None:
+            return None
+        return ResultKnown(
+            fixture_id=known.fixture_id,
+            home_goals=home_goals,
+            away_goals=away_goals,
+            at=known.kickoff + RESULT_KNOWN_AFTER,
+        )

@@ -30,7 +30,6 @@ from commands.model_registry import ModelRecord, ModelRegistry
 from domain.model_registry import Champion, HoldoutsNotComparable, TrainedModel
 from infra.forecasting.artifacts import ArtifactStore
 from infra.forecasting.history import History, read_history
-from infra.forecasting.report import build_report, write_report
 
 PARAMETERS = FootballModelParameters(thread_count=2)
 EVALUATED = ("2018-2019", "2019-2020", "2020-2021", "2021-2022", "2022-2023")
@@ -150,5 +149,8 @@ async def evaluate(
         "library_versions": library_versions(),
         "training_seconds": round(time.perf_counter() - started, 1),
     }
+    # Imported here: the report draws with matplotlib, a second of start-up for every command.
+    from infra.forecasting.report import build_report, write_report
+
     report = await asyncio.to_thread(build_report, forecasts, meta, resamples=resamples)
     return await asyncio.to_thread(write_report, report, out)

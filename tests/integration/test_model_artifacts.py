@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import fields
 
 import numpy as np
@@ -40,9 +41,9 @@ def model() -> FootballModel:
 
 
 @pytest.fixture
-async def nc(nats_url: str) -> NATS:
+async def nc(nats_url: str) -> AsyncIterator[NATS]:
     client = await connect_nats(nats_url, name="test-artifacts")
-    yield client  # type: ignore[misc]
+    yield client
     await client.drain()
 
 

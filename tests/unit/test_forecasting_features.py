@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from commands.forecasting.features import (
+    LEAGUE_WINDOW,
     EventOutOfOrderError,
     FeatureBuilder,
     ForecastTooLateError,
@@ -202,3 +203,24 @@ def test_events_for_an_unannounced_fixture_are_rejected() -> None:
     builder = FeatureBuilder()
     with pytest.raises(UnknownFixtureError, match="never announced"):
         builder.apply(ResultKnown("nl/ghost", 1, 0, at=datetime(2022, 1, 1, tzinfo=UTC)))
+
+
+def test_league_rates_count_exactly_the_last_league_window_results() -> None:
+    rng = random.Random(3)
+    builder = FeatureBuilder()
+    kickoff = datetime(2020, 1, 1, 15, tzinfo=UTC)
+    outcomes: list[int] = []
+    for n in range(LEAGUE_WINDOW + 150):  # the window fills, then slides
+        fixture_id = f"f{n}"
+        home, away = rng.sample(TEAMS, 2)
+        builder.apply(FixtureAnnounced(fixture_id, "nl", "2020", home, away, kickoff))
+        builder.apply(OddsOpened(fixture_id, 2.2, 3.4, 3.3, at=kickoff - ODDS_LEAD))
+        if n % 97 == 0 or n >= LEAGUE_WINDOW + 140:
+            seen = outcomes[-LEAGUE_WINDOW:]
+            got = builder.features(fixture_id)
+            assert got.league_home_rate == (seen.count(0) + 0.45 * 50.0) / (len(seen) + 50.0)
+            assert got.league_draw_rate == (seen.count(1) + 0.26 * 50.0) / (len(seen) + 50.0)
+        home_goals, away_goals = rng.randint(0, 3), rng.randint(0, 3)
+        builder.apply(ResultKnown(fixture_id, home_goals, away_goals, at=kickoff + RESULT_LAG))
+        outcomes.append(0 if home_goals > away_goals else 1 if home_goals == away_goals else 2)
+        kickoff += ODDS_LEAD + timedelta(days=1)  # odds open after the last result
