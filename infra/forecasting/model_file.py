@@ -37,12 +37,23 @@ def load_model(data: bytes) -> FootballModel:
 
 
 def _dump(magic: bytes, booster: Any, temperature: float, trees: int) -> bytes:
+    cbm = cbm_bytes(booster)
+    header = json.dumps({"temperature": temperature, "trees": trees}, sort_keys=True).encode()
+    return magic + len(header).to_bytes(4, "big") + header + cbm
+
+
+def cbm_bytes(booster: Any) -> bytes:
+    """CatBoost's own format, the same bytes for the same trained model: CatBoost stamps each
+    model with a random guid and the time training finished, which would give a model retrained
+    from the same log and seed another artifact hash. Both are pinned (the ModelTrained event
+    records when training ran)."""
+    metadata = booster.get_metadata()
+    metadata["model_guid"] = "sportcast"
+    metadata["train_finish_time"] = ""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.cbm"
         booster.save_model(str(path), format="cbm")
-        cbm = path.read_bytes()
-    header = json.dumps({"temperature": temperature, "trees": trees}, sort_keys=True).encode()
-    return magic + len(header).to_bytes(4, "big") + header + cbm
+        return path.read_bytes()
 
 
 def _load(magic: bytes, data: bytes, what: str) -> tuple[Any, float, int]:

@@ -8,27 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from catboost import CatBoostClassifier
 
 from commands.forecasting.nba_features import NbaFeatures
 from commands.forecasting.nba_inplay import NbaInPlayModel, NbaQuarterState, QuarterFit
 from commands.forecasting.nba_model import NbaModel
+from infra.forecasting.model_file import cbm_bytes
 
 _MAGIC = b"SPORTCAST-NBA-1\n"
 
 
 def dump_nba_models(pregame: NbaModel, inplay: NbaInPlayModel) -> bytes:
-    cbm = b""
-    if pregame.booster is not None:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "model.cbm"
-            pregame.booster.save_model(str(path), format="cbm")
-            cbm = path.read_bytes()
+    cbm = b"" if pregame.booster is None else cbm_bytes(pregame.booster)
     header = {
         "trees": pregame.trees,
         "validation_gain": pregame.validation_gain,
