@@ -75,10 +75,8 @@ def notification_decoder(
 
     def decode(subject: bytes, seq: int, header: bytes, data: bytes) -> Notification | None:
         oid = originators.get(subject)
-        if oid is None:
-            if not subject.startswith(events_prefix):
-                return None
-            oid = originators[subject] = originator_id(subject.decode())
+        if oid is None and not subject.startswith(events_prefix):
+            return None
         i = header.rfind(_TOPIC_KEY)
         j = header.rfind(_VERSION_KEY)
         if i < 0 or j < 0:
@@ -89,7 +87,9 @@ def notification_decoder(
         if topic is None:
             topic = topics[raw_topic] = raw_topic.strip().decode()
         if not every and topic not in wanted:
-            return None
+            return None  # before the originator id is parsed: skipped ones cost no UUID
+        if oid is None:
+            oid = originators[subject] = originator_id(subject.decode())
         j += _VERSION_SKIP
         return make(seq, oid, int(header[j : header.find(CRLF, j)]), topic, data)
 
