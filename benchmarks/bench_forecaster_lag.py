@@ -184,20 +184,29 @@ def start_forecaster(url: str, model_file: Path, feed_stream: str) -> subprocess
 
     assert process.stderr is not None
     threading.Thread(target=watch, args=(process.stderr,), daemon=True).start()
+    SAID[process.pid] = said
     if not following.wait(120):
         process.kill()
         raise RuntimeError(f"the forecaster did not follow the feed in 120 s: {said[-5:]}")
     return process
 
 
-def wait_caught_up(url: str, feed_stream: str, head: int) -> None:
+SAID: dict[int, list[bytes]] = {}  # each forecaster's console, for errors
+
+
+def wait_caught_up(
+    url: str, feed_stream: str, head: int, forecaster: subprocess.Popen[bytes]
+) -> None:
     feeds_env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": url}
     reader = Forecaster(forecaster_env({**feeds_env, "NATS_STREAM": feed_stream}, FORECASTS))
     try:
         deadline = time.monotonic() + 600
-        while (reader.recorder.max_tracking_id("feeds") or 0) < head:
+        while (tracked := reader.recorder.max_tracking_id("feeds") or 0) < head:
+            if forecaster.poll() is not None:
+                said = b"".join(SAID.get(forecaster.pid, [])[-40:]).decode(errors="replace")
+                raise RuntimeError(f"the forecaster exited ({forecaster.returncode}):\n{said}")
             if time.monotonic() > deadline:
-                raise RuntimeError("the forecaster did not catch up in 600 s")
+                raise RuntimeError(f"the forecaster did not catch up in 600 s ({tracked}/{head})")
             time.sleep(0.2)
     finally:
         reader.close()
@@ -272,7 +281,8 @@ def main() -> None:
                 forecaster = start_forecaster(server.url, model_file, feed_stream)
                 cpu_before, started = cpu_seconds(forecaster.pid), time.monotonic()
                 asyncio.run(play_paced(server.url, records))
-            wait_caught_up(server.url, feed_stream, head)
+            assert forecaster is not None
+            wait_caught_up(server.url, feed_stream, head, forecaster)
             if MODE != "concurrent":
                 busy = (cpu_seconds(forecaster.pid) - cpu_before) / (time.monotonic() - started)
             found, tracking_only, feed_times = lags(server.url, feed_stream)

@@ -313,10 +313,12 @@ class Forecaster(EventSourcedProjection[UUID]):
         each, tracking its trigger's position; a one-event process save is a single message
         carrying its position (ADR 0004), about a fifth of an atomic batch's time. More: one
         atomic save tracking the unit's last position."""
+        # In the order of their triggers (issue_drafts gives them stream by stream): positions
+        # tracked one after another must only grow, and the log shows forecasts as they came.
+        processing.events.sort(key=_trigger_position)
         by_trigger: dict[int, list[Any]] = {}
         for event in processing.events:
-            assert isinstance(event, FixtureForecasts.ForecastIssued)
-            by_trigger.setdefault(event.as_of_position, []).append(event)
+            by_trigger.setdefault(_trigger_position(event), []).append(event)
         if len(by_trigger) > self.single_saves_up_to or any(
             len(events) > 1 for events in by_trigger.values()
         ):
@@ -487,3 +489,8 @@ class Forecaster(EventSourcedProjection[UUID]):
                 start = page[-1].id + 1
             self._existing_streams = existing
         return self._existing_streams
+
+
+def _trigger_position(event: object) -> int:
+    assert isinstance(event, FixtureForecasts.ForecastIssued)
+    return event.as_of_position
