@@ -16,6 +16,7 @@ default 300), BENCH_WINDOW (the player's watermark window, default: its own).
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import tempfile
 import time
@@ -25,7 +26,12 @@ from pathlib import Path
 from infra.connections import connect_nats
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
-from infra.feeds.parallel import ReplayShare, play_in_parallel, share_out
+from infra.feeds.parallel import (
+    COLLECTOR_THRESHOLDS,
+    ReplayShare,
+    play_in_parallel,
+    share_out,
+)
 from infra.feeds.player import FeedPlayer, PlayReport
 from infra.feeds.replay import Replay
 from infra.intake import open_intake
@@ -51,7 +57,17 @@ async def raw_publish(url: str, count: int) -> float:
 
 
 async def play_here(template: ReplayShare) -> PlayReport:
-    """The whole replay in this process (BENCH_WORKERS=0): easiest to profile."""
+    """The whole replay in this process (BENCH_WORKERS=0): easiest to profile. The collector
+    is tuned meanwhile as in a worker process, so that profiles match."""
+    defaults = gc.get_threshold()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+    try:
+        return await _play_here(template)
+    finally:
+        gc.set_threshold(*defaults)
+
+
+async def _play_here(template: ReplayShare) -> PlayReport:
     messages = Replay(template.data_dir, since=template.since, until=template.until).messages(
         template.source
     )
