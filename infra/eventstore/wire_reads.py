@@ -196,8 +196,9 @@ class WireReads:
             return client.request(request, convert, wait=READ_WAIT, single=single)
         except WireUnsupported:
             self.client = None
-        except WireError:
-            # Unreachable or refused: nats-py (which reconnects by itself) serves for a while.
+        except (WireError, TimeoutError):
+            # Unreachable, refused or silent (e.g. a cluster electing a leader after a node
+            # restart): nats-py, which reconnects and retries by itself, serves for a while.
             self._paused_until = time.monotonic() + 1.0
         return None
 
@@ -224,7 +225,7 @@ class WireReads:
         except (DirectGetFailed, WireUnsupported):
             # Refused (limits, permissions, no meta leader yet...): Direct Get for a minute.
             self._consumers_paused_until = time.monotonic() + _CONSUMERS_PAUSE
-        except WireError:
+        except (WireError, TimeoutError):
             self._paused_until = time.monotonic() + 1.0
         return None
 

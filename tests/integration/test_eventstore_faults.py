@@ -18,6 +18,8 @@ from infra.embedded.ports import free_port
 from infra.eventstore import JetStreamFactory
 from infra.eventstore.errors import EventStoreUnavailable, EventTooLarge, LineBreakInHeader
 from infra.eventstore.recorders import JetStreamApplicationRecorder
+from infra.eventstore.subjects import SubjectLayout
+from infra.eventstore.wire_reads import WireReads
 
 
 def event(originator_id: object, version: int, state: bytes = b"{}") -> StoredEvent:
@@ -196,4 +198,29 @@ def test_a_topic_with_a_line_break_is_refused_before_anything_is_written(
         assert refused.value.code == "line-break-in-header"
         assert rec.max_notification_id() is None
     finally:
+        factory.close()
+
+
+def test_a_read_the_server_does_not_answer_goes_to_nats_py_not_to_the_caller(
+    own_server: EmbeddedNats, unique_name: str
+) -> None:
+    """A silent server (here frozen; in a cluster, a leader election after a node restart)
+    makes a wire read time out: the read is handed back (None) so the nats-py path, which
+    reconnects and retries by itself, serves it, instead of the caller getting TimeoutError."""
+    factory, rec = open_recorder(own_server.url, unique_name)
+    reads = WireReads(own_server.url, SubjectLayout(unique_name))
+    try:
+        rec.insert_events([event(uuid4(), 1) for _ in range(3)])
+        assert reads.notifications(1, 100, None, set()) is not None  # a pooled connection
+        assert own_server.pid is not None
+        os.kill(own_server.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            assert reads.notifications(1, 100, None, set()) is None
+            assert time.monotonic() - started < 15
+        finally:
+            os.kill(own_server.pid, signal.SIGCONT)
+        assert len(rec.select_notifications(None, 100)) == 3  # served once the server answers
+    finally:
+        reads.close()
         factory.close()
