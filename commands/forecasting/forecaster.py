@@ -7,13 +7,14 @@ end of a half of a started football fixture when an in-play model is loaded, and
 upcoming fixtures' forecasts when a new model is promoted. With NBA models loaded, every
 moneyline quote before tip-off and the end of quarters 1-3 issue an NBA forecast (nba_live.py).
 
-Exactly once (docs/adr/0009): forecasts are saved in one atomic save with the tracking position
-of the last event processed, so a crash between the two is impossible. An event that gives no
-forecast is learnt without any write; the position alone is written every ``track_every_events``
-events or ``track_every_seconds`` (and by :meth:`flush_tracking` when the feed goes quiet). After
-a crash the runner replays the feed up to the tracked position through :meth:`learn` (issuing
-nothing) and carries on: events after it gave no forecast, or their forecast's save would have
-moved the tracked position past them, and re-learning them is deterministic.
+Exactly once (docs/adr/0009): every save of forecasts also records a tracking position (its
+triggers' own, or the unit's last event's), so a crash between the two is impossible. An event
+that gives no forecast is learnt without any write; the position alone is written every
+``track_every_events`` events or ``track_every_seconds`` (and by :meth:`flush_tracking` when the
+feed goes quiet). After a crash the runner replays the feed up to the tracked position through
+:meth:`learn` (issuing nothing) and carries on: events after it gave no forecast, or their
+forecast's save would have moved the tracked position past them, and re-learning them is
+deterministic.
 """
 
 from __future__ import annotations
@@ -70,8 +71,8 @@ FOLLOWED_EVENTS: tuple[type, ...] = (
     OddsBook.Opened,
     OddsBook.OddsQuoted,
 )
-# One atomic save holds at most 1,000 messages; a fixture's forecast is at most 2 (its stream's
-# opening and the forecast), so a re-issue is saved in chunks of this many fixtures.
+# One atomic save holds at most 1,000 messages; a fixture's forecast is one (the first one opens
+# its stream), so a re-issue is saved in chunks of this many fixtures, well within that.
 REISSUE_CHUNK = 300
 # A stream opens with its first forecast; streams written before that open with Opened.
 _STREAM_OPENINGS = (
@@ -241,8 +242,8 @@ class Forecaster(EventSourcedProjection[UUID]):
 
     def process(self, items: Iterable[tuple[object | None, Tracking]]) -> int:
         """Process consecutive feed notifications as one unit; ``None`` for one not followed
-        (skipped unread). Every forecast they give is saved in one atomic save with the position
-        of the last; if none, the position is only remembered. Returns the forecasts issued."""
+        (skipped unread). Their forecasts are saved with positions as :meth:`_saves` says; if
+        none, the position is only remembered. Returns the forecasts issued."""
         with self._lock:
             processing = ProcessingEvent[UUID]()
             drafts: list[Draft] = []

@@ -9,10 +9,10 @@ skips those the forecaster does not follow by their topic without decoding them 
 receipts are about half the feed), decodes the rest and queues them. The processor hands what is
 queued to :meth:`Forecaster.process` as one unit: one event when the feed is calm; while a
 backlog waits or the previous unit is still being stored, up to ``group_events`` events or
-``group_seconds``. A unit's forecasts are scored in one model call and go in one atomic save,
-stored while the next unit is processed. When nothing arrives for ``track_every_seconds`` the
-processor writes the position reached (tracking is otherwise written only with forecasts and
-every ``track_every_events`` events).
+``group_seconds``. A unit's forecasts are scored in one model call and stored (one save per
+trigger when few, else one atomic save) while the next unit is processed. When nothing arrives
+for ``track_every_seconds`` the processor writes the position reached (tracking is otherwise
+written only with forecasts and every ``track_every_events`` events).
 """
 
 from __future__ import annotations
