@@ -79,6 +79,7 @@ _DELIVERY = re.compile(
 
 Frame = tuple[bytes, bytes]  # (header block incl. "NATS/1.0\r\n" and the final blank line, data)
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 def as_frame(header: bytes, data: bytes) -> Frame:
@@ -431,21 +432,9 @@ class WireClient:
         single: bool = False,
     ) -> Reply[T]:
         payload = json.dumps(request, separators=(",", ":")).encode()
-        for attempt in range(2):
-            conn, reused = self._take(wait)
-            try:
-                reply = conn.request(self._api, payload, convert, wait=wait, single=single)
-            except ConnectionError as exc:
-                conn.close()
-                if attempt == 0 and reused:
-                    continue  # a pooled connection the server dropped: once more, on a new one
-                raise WireError(f"connection lost: {exc}") from exc
-            except BaseException:
-                conn.close()
-                raise
-            self._give_back(conn)
-            return reply
-        raise AssertionError("unreachable")
+        return self._on_a_connection(
+            wait, lambda conn: conn.request(self._api, payload, convert, wait=wait, single=single)
+        )
 
     def consume(
         self,
@@ -457,20 +446,27 @@ class WireClient:
     ) -> Consumed[T]:
         """Up to ``limit`` messages through an ephemeral consumer with ``config`` (see
         :meth:`_Connection.consume`)."""
+        return self._on_a_connection(
+            wait, lambda conn: conn.consume(self._stream, config, convert, limit=limit, wait=wait)
+        )
+
+    def _on_a_connection(self, wait: float, use: Callable[[_Connection], R]) -> R:
+        """``use`` a pooled (or new) connection, given back afterwards; closed on any failure,
+        since what is left unread on it is unknown."""
         for attempt in range(2):
             conn, reused = self._take(wait)
             try:
-                got = conn.consume(self._stream, config, convert, limit=limit, wait=wait)
+                result = use(conn)
             except ConnectionError as exc:
                 conn.close()
                 if attempt == 0 and reused:
-                    continue
+                    continue  # a pooled connection the server dropped: once more, on a new one
                 raise WireError(f"connection lost: {exc}") from exc
             except BaseException:
                 conn.close()
                 raise
             self._give_back(conn)
-            return got
+            return result
         raise AssertionError("unreachable")
 
     def _take(self, wait: float) -> tuple[_Connection, bool]:
