@@ -23,7 +23,7 @@ import numpy as np
 from benchmarks.eval_nba import brier, calibration_error, log_loss
 from commands.forecasting.nba_inplay import QUARTERS, train_nba_inplay
 from commands.forecasting.nba_model import NbaModelParameters, train_nba_model
-from commands.forecasting.nba_training import NbaTrainingSet
+from commands.forecasting.nba_training import NbaTrainingSet, home_wins
 from commands.ingestion import FeedIngestion
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
@@ -83,12 +83,12 @@ def evaluate(data: NbaTrainingSet) -> None:
     model_p, line_p, outcomes = [], [], []
     for season in seasons[-EVALUATED_SEASONS:]:
         k = seasons.index(season)
-        training = [(list(rows), _wins(won)) for _, rows, won in data.seasons[:k]]
+        training = [(list(rows), home_wins(won)) for _, rows, won in data.seasons[:k]]
         _, rows, won = data.seasons[k]
         model = train_nba_model(training, PARAMETERS)
         p = model.predict_home(list(rows))
         line = np.array([r.market_home for r in rows])
-        y = _wins(won)
+        y = home_wins(won)
         model_p.append(p)
         line_p.append(line)
         outcomes.append(y)
@@ -103,16 +103,17 @@ def evaluate(data: NbaTrainingSet) -> None:
         train_idx = [i for i, s in enumerate(data.state_seasons) if s < season]
         test_idx = [i for i, s in enumerate(data.state_seasons) if s == season]
         model = train_nba_inplay(
-            [data.states[i] for i in train_idx], _wins(data.state_home_won[i] for i in train_idx)
+            [data.states[i] for i in train_idx],
+            home_wins(data.state_home_won[i] for i in train_idx),
         )
         losses = []
         for q in QUARTERS:
             idx = [i for i in test_idx if data.states[i].quarter == q]
             p = model.predict_home([data.states[i] for i in idx])
-            losses.append(log_loss(p, _wins(data.state_home_won[i] for i in idx)))
+            losses.append(log_loss(p, home_wins(data.state_home_won[i] for i in idx)))
         q1 = [i for i in test_idx if data.states[i].quarter == 1]
         pre = np.array([data.states[i].pregame_home for i in q1])
-        pre_loss = log_loss(pre, _wins(data.state_home_won[i] for i in q1))
+        pre_loss = log_loss(pre, home_wins(data.state_home_won[i] for i in q1))
         print(
             f"{season:<8} {len(q1):>6}  {pre_loss:>7.4f} " + " ".join(f"{x:>7.4f}" for x in losses)
         )
@@ -124,10 +125,6 @@ def _line(label: str, n: int, trees: str, p: np.ndarray, line: np.ndarray, y: np
         f"{brier(p, y):>7.4f} {brier(line, y):>7.4f}  {calibration_error(p, y):>7.4f} "
         f"{calibration_error(line, y):>8.4f}"
     )
-
-
-def _wins(flags: object) -> np.ndarray:
-    return np.fromiter((int(f) for f in flags), dtype=np.int64)  # type: ignore[attr-defined]
 
 
 if __name__ == "__main__":

@@ -76,11 +76,12 @@ def training_set(events: Iterable[tuple[int, object]]) -> NbaTrainingSet:
 
 def train(data: NbaTrainingSet, parameters: NbaModelParameters = PARAMETERS) -> NbaTraining:
     """Raises ValueError if there are too few seasons or no quarter states."""
-    seasons = [(list(rows), _wins(wins)) for _, rows, wins in data.seasons]
+    seasons = [(list(rows), home_wins(wins)) for _, rows, wins in data.seasons]
     pregame = train_nba_model(seasons, parameters)
-    inplay = train_nba_inplay(list(data.states), _wins(data.state_home_won))
+    inplay = train_nba_inplay(list(data.states), home_wins(data.state_home_won))
     return NbaTraining(pregame, inplay, data)
 
 
-def _wins(flags: Iterable[bool]) -> np.typing.NDArray[np.int64]:
+def home_wins(flags: Iterable[bool]) -> np.typing.NDArray[np.int64]:
+    """Outcomes as the NBA models take them: 1 the home side won, 0 it lost."""
     return np.fromiter((int(f) for f in flags), dtype=np.int64)
