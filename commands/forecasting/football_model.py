@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from numpy.typing import NDArray
 
 from commands.forecasting.features import FootballFeatures
 from commands.forecasting.metrics import Outcomes, Probabilities
+from commands.forecasting.oblivious import ObliviousTrees, evaluator
 from commands.forecasting.prior_boost import PriorBoost, TemperatureCalibration
 
 __all__ = [
@@ -51,7 +53,13 @@ class FootballModel:
 
     def predict_proba(self, rows: Sequence[FootballFeatures]) -> Probabilities:
         """Calibrated (home, draw, away) probabilities, one row per fixture; rows sum to 1."""
-        return self.calibration.apply(_ON_MARKET.predict_uncalibrated(self.booster, _matrix(rows)))
+        return self.calibration.apply(
+            _ON_MARKET.predict_uncalibrated(self.booster, _matrix(rows), self._trees)
+        )
+
+    @cached_property
+    def _trees(self) -> ObliviousTrees | None:
+        return evaluator(self.booster)
 
 
 def train_football_model(

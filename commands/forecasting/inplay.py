@@ -16,12 +16,14 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from commands.forecasting.metrics import Outcomes, Probabilities
+from commands.forecasting.oblivious import ObliviousTrees, evaluator
 from commands.forecasting.prior_boost import PriorBoost, TemperatureCalibration
 from domain.ratings import EloParameters, EloRatings
 
@@ -236,7 +238,13 @@ class InPlayModel:
     def predict_proba(self, states: Sequence[MatchState]) -> Probabilities:
         """Calibrated (home, draw, away) at the end of regulation; rows sum to 1."""
         matrix = feature_matrix(states)
-        return self.calibration.apply(_ON_BASELINE.predict_uncalibrated(self.booster, matrix))
+        return self.calibration.apply(
+            _ON_BASELINE.predict_uncalibrated(self.booster, matrix, self._trees)
+        )
+
+    @cached_property
+    def _trees(self) -> ObliviousTrees | None:
+        return evaluator(self.booster)
 
 
 def baseline_proba(states: Sequence[MatchState]) -> Probabilities:

@@ -5,13 +5,15 @@ As in the football model, CatBoost starts each game from the moneyline's margin-
 line is off. The NBA line is sharp and already calibrated (a Platt scaling fitted on earlier
 seasons makes it worse out of sample), so the size of the correction is chosen by walk-forward
 validation over the last few training seasons, and zero trees (the market itself) is a candidate:
-the model departs from the line only as far as past seasons say it helps.
+the model departs from the line only where past seasons say it helps by more than the noise of
+that estimate (one standard error of the per-game gain, docs/adr/0010).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -19,6 +21,7 @@ from catboost import CatBoostClassifier, Pool
 from numpy.typing import NDArray
 
 from commands.forecasting.nba_features import NbaFeatures
+from commands.forecasting.oblivious import ObliviousTrees, evaluator, raw_scores
 
 HomeWins = NDArray[np.int64]  # 1 the home side won, 0 it lost
 WinProbabilities = NDArray[np.float64]  # the home side's win probability per game
@@ -31,6 +34,9 @@ class NbaModelParameters:
     depth: int = 3
     l2_leaf_reg: float = 20.0
     validation_seasons: int = 3
+    # A correction is kept only if its pooled validation gain over the line exceeds this many
+    # standard errors of the per-game gain (the one-standard-error rule; ADR 0010).
+    standard_errors: float = 1.0
     random_seed: int = 20_240_601
     thread_count: int = 1
 
@@ -46,8 +52,12 @@ class NbaModel:
         matrix = _matrix(rows)
         if self.booster is None:
             return _sigmoid(matrix[:, _MARKET_LOGIT])
-        correction = np.asarray(self.booster.predict(matrix, prediction_type="RawFormulaVal"))
+        correction = raw_scores(self.booster, matrix, self._trees)
         return _sigmoid(matrix[:, _MARKET_LOGIT] + correction)
+
+    @cached_property
+    def _trees(self) -> ObliviousTrees | None:
+        return None if self.booster is None else evaluator(self.booster)
 
 
 def train_nba_model(
@@ -55,32 +65,57 @@ def train_nba_model(
     parameters: NbaModelParameters | None = None,
 ) -> NbaModel:
     """`seasons` in time order. Each of the last `validation_seasons` is forecast by a model fit
-    on the seasons before it; the tree count with the lowest pooled validation log loss (0: the
-    market) is then fitted on every season."""
+    on the seasons before it. The tree count with the lowest pooled validation log loss is then
+    fitted on every season, but only if its gain over the line on those games exceeds
+    `standard_errors` standard errors of the per-game gain; otherwise the model is the line."""
     p = parameters or NbaModelParameters()
     if len(seasons) <= p.validation_seasons:
         raise ValueError(f"need more than {p.validation_seasons} seasons, got {len(seasons)}")
     pooled = np.zeros(p.max_iterations + 1)  # summed validation log loss after k trees
+    folds: list[tuple[Any, Sequence[NbaFeatures], HomeWins]] = []
     for v in range(len(seasons) - p.validation_seasons, len(seasons)):
         rows = [r for rows, _ in seasons[:v] for r in rows]
         outcomes = np.concatenate([o for _, o in seasons[:v]])
         held, held_outcomes = seasons[v]
         sizing = _classifier(p, p.max_iterations)
-        sizing.fit(_pool(rows, outcomes), eval_set=_pool(held, held_outcomes))
+        sizing.fit(_pool(rows, outcomes), eval_set=_pool(held, held_outcomes), use_best_model=False)
         curve = np.asarray(sizing.get_evals_result()["validation"]["Logloss"], dtype=np.float64)
         market = _log_loss(_sigmoid(_matrix(held)[:, _MARKET_LOGIT]), held_outcomes)
         pooled += len(held) * np.concatenate([[market], curve[: p.max_iterations]])
+        folds.append((sizing, held, held_outcomes))
     trees = int(np.argmin(pooled))
-    gain = float(pooled[0] - pooled[trees]) / sum(
-        len(o) for _, o in seasons[-p.validation_seasons :]
-    )
-    if trees == 0:
+    gain, standard_error = _paired_gain(folds, trees)
+    if trees == 0 or gain <= p.standard_errors * standard_error:
+        # The line unless the correction's validation gain is clear of its own noise.
         return NbaModel(booster=None, trees=0, validation_gain=0.0)
     final = _classifier(p, trees)
     final.fit(
         _pool([r for rows, _ in seasons for r in rows], np.concatenate([o for _, o in seasons]))
     )
     return NbaModel(booster=final, trees=trees, validation_gain=gain)
+
+
+def _paired_gain(
+    folds: Sequence[tuple[Any, Sequence[NbaFeatures], HomeWins]], trees: int
+) -> tuple[float, float]:
+    """Mean per-game log-loss gain (market minus model after `trees` trees) over every
+    validation game, and its standard error."""
+    gains: list[NDArray[np.float64]] = []
+    for sizing, held, outcomes in folds:
+        matrix = _matrix(held)
+        market = _per_game_log_loss(_sigmoid(matrix[:, _MARKET_LOGIT]), outcomes)
+        if trees == 0:
+            gains.append(np.zeros(len(held)))
+            continue
+        correction = np.asarray(
+            sizing.predict(matrix, prediction_type="RawFormulaVal", ntree_end=trees)
+        )
+        model = _per_game_log_loss(_sigmoid(matrix[:, _MARKET_LOGIT] + correction), outcomes)
+        gains.append(market - model)
+    pooled = np.concatenate(gains)
+    if len(pooled) < 2:
+        return float(pooled.mean()), float("inf")
+    return float(pooled.mean()), float(pooled.std(ddof=1) / np.sqrt(len(pooled)))
 
 
 def fit_logistic(
@@ -133,8 +168,13 @@ def _matrix(rows: Sequence[NbaFeatures]) -> NDArray[np.float64]:
 
 
 def _log_loss(probabilities: WinProbabilities, outcomes: HomeWins) -> float:
+    return float(np.mean(_per_game_log_loss(probabilities, outcomes)))
+
+
+def _per_game_log_loss(probabilities: WinProbabilities, outcomes: HomeWins) -> NDArray[np.float64]:
     p = np.clip(probabilities, 1e-15, 1.0 - 1e-15)
-    return float(-np.mean(outcomes * np.log(p) + (1 - outcomes) * np.log(1.0 - p)))
+    result: NDArray[np.float64] = -(outcomes * np.log(p) + (1.0 - outcomes) * np.log(1.0 - p))
+    return result
 
 
 def _sigmoid(logits: NDArray[np.float64]) -> WinProbabilities:

@@ -18,6 +18,7 @@ from catboost import CatBoostClassifier, Pool
 from numpy.typing import NDArray
 
 from commands.forecasting.metrics import Outcomes, Probabilities, log_loss
+from commands.forecasting.oblivious import ObliviousTrees, raw_scores
 
 
 class BoostingParameters(Protocol):
@@ -103,9 +104,12 @@ class PriorBoost:
         )
         return final, calibration, refit_trees
 
-    def predict_uncalibrated(self, booster: Any, matrix: NDArray[np.float64]) -> Probabilities:
+    def predict_uncalibrated(
+        self, booster: Any, matrix: NDArray[np.float64], trees: ObliviousTrees | None = None
+    ) -> Probabilities:
+        """`trees`: the booster's table (oblivious.py), used for small calls when given."""
         # Raw scores without a baseline are the learned correction alone; add the prior.
-        correction = np.asarray(booster.predict(matrix, prediction_type="RawFormulaVal"))
+        correction = raw_scores(booster, matrix, trees)
         return softmax(self._prior_logits(matrix) + correction)
 
     def _prior_logits(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
