@@ -3,7 +3,19 @@
 Run: python -m benchmarks.bench_eventstore   (prints ``name value unit`` and ``peer:`` lines)
      BENCH_WRITERS=32 python -m benchmarks.bench_eventstore   (more writer threads, all peers)
      BENCH_ONLY=reads python -m benchmarks.bench_eventstore   (only the read-side part)
-Each durability mode gets its own nats-server in a temp dir; PostgreSQL is embedded too.
+     BENCH_MODES=fsync,replicated-r3 python -m benchmarks.bench_eventstore   (some modes only)
+
+Modes (BENCH_MODES, comma-separated; default: all, in this order):
+  postgres          eventsourcing.postgres on embedded PostgreSQL (the ``ratio.*_vs_postgres``
+                    lines of the other modes need it in the same run)
+  fsync             one nats-server, sync_interval always, R1 stream (durability=fsync)
+  replicated-1node  one nats-server, default flush, R1 stream. NOT the production replicated
+                    setting: a single-server file stream makes and removes a file store per
+                    atomic batch (~2 ms), which an R3 stream does not; kept for comparison
+                    with earlier runs (which named it ``replicated``). Also runs the reads.
+  replicated-r3     three nats-servers on loopback as one JetStream cluster, default flush,
+                    R3 streams (durability=replicated as ADR 0003 defines it)
+Each mode gets its own nats-server(s) in a temp dir; PostgreSQL is embedded too.
 """
 
 from __future__ import annotations
@@ -23,7 +35,7 @@ from pathlib import Path
 import nats
 from eventsourcing.persistence import ApplicationRecorder, ProcessRecorder, StoredEvent, Tracking
 
-from infra.embedded.nats import EmbeddedNats, NatsConfig
+from infra.embedded.nats import EmbeddedCluster, EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
 from infra.embedded.postgres import EmbeddedPostgres, PostgresConfig
 from infra.eventstore import JetStreamFactory
@@ -31,7 +43,11 @@ from infra.eventstore import JetStreamFactory
 PAYLOAD = b'{"fixture":"' + b"x" * 270 + b'"}'  # ~300-byte event, as in shared/README
 TOPIC = "domain.odds:OddsQuote.Recorded"
 WRITERS = int(os.environ.get("BENCH_WRITERS", "16"))  # same for every peer
-ONLY = os.environ.get("BENCH_ONLY", "")  # "reads": just bench_reads (replicated mode); "": all
+ONLY = os.environ.get("BENCH_ONLY", "")  # "reads": just bench_reads (replicated-1node); "": all
+ALL_MODES = ("postgres", "fsync", "replicated-1node", "replicated-r3")
+MODES = [
+    m.strip() for m in os.environ.get("BENCH_MODES", ",".join(ALL_MODES)).split(",") if m.strip()
+]
 
 
 def out(name: str, value: float, unit: str) -> None:
@@ -63,11 +79,22 @@ def sequential_saves(save: Callable[[Sequence[StoredEvent]], object], saves: int
     return saves / (time.perf_counter() - started)
 
 
-async def raw_nats(url: str, stream: str, *, singles: int, batches: int) -> tuple[float, float]:
+async def raw_nats(
+    url: str, stream: str, *, singles: int, batches: int, replicas: int = 1
+) -> tuple[float, float]:
     """Raw nats-py: acknowledged single publishes, and atomic 10-message batches (16 in flight)."""
-    nc = await nats.connect(url)
-    cfg = {"name": stream, "subjects": [f"{stream}.>"], "storage": "file", "allow_atomic": True}
-    await nc.request(f"$JS.API.STREAM.CREATE.{stream}", json.dumps(cfg).encode(), timeout=10)
+    nc = await nats.connect(servers=url.split(","))
+    cfg = {
+        "name": stream,
+        "subjects": [f"{stream}.>"],
+        "storage": "file",
+        "allow_atomic": True,
+        "num_replicas": replicas,
+    }
+    answer = await nc.request(
+        f"$JS.API.STREAM.CREATE.{stream}", json.dumps(cfg).encode(), timeout=10
+    )
+    assert "error" not in json.loads(answer.data), answer.data
     sem = asyncio.Semaphore(WRITERS)
 
     async def single(i: int) -> None:
@@ -97,7 +124,7 @@ async def raw_nats(url: str, stream: str, *, singles: int, batches: int) -> tupl
 def start_nats(root: Path, *, sync_always: bool) -> EmbeddedNats:
     server = EmbeddedNats(
         NatsConfig(
-            store_dir=root / ("fsync" if sync_always else "replicated"),
+            store_dir=root / ("fsync" if sync_always else "replicated-1node"),
             port=free_port(),
             monitor_port=free_port(),
             sync_always=sync_always,
@@ -107,15 +134,30 @@ def start_nats(root: Path, *, sync_always: bool) -> EmbeddedNats:
     return server
 
 
-def jetstream_recorder(url: str) -> tuple[JetStreamFactory, ApplicationRecorder]:
-    factory = JetStreamFactory({"NATS_URL": url, "NATS_STREAM": f"B{uuid.uuid4().hex[:8]}"})
+def start_cluster(root: Path) -> EmbeddedCluster:
+    """Three nats-servers on loopback, default flush (durability=replicated, ADR 0003)."""
+    cluster = EmbeddedCluster(root / "replicated-r3", name="bench-r3")
+    cluster.start()
+    if not cluster.wait_for_meta_leader(40):
+        cluster.stop()
+        raise RuntimeError("the bench cluster elected no JetStream meta leader in 40 s")
+    return cluster
+
+
+def jetstream_factory(url: str, stream: str, replicas: int) -> JetStreamFactory:
+    env = {"NATS_URL": url, "NATS_STREAM": stream, "NATS_REPLICAS": str(replicas)}
+    return JetStreamFactory(env)
+
+
+def jetstream_recorder(url: str, replicas: int = 1) -> tuple[JetStreamFactory, ApplicationRecorder]:
+    factory = jetstream_factory(url, f"B{uuid.uuid4().hex[:8]}", replicas)
     return factory, factory.application_recorder()
 
 
-def process_saves(url: str, saves: int) -> list[float]:
+def process_saves(url: str, saves: int, replicas: int = 1) -> list[float]:
     """Latencies (ms) of a process's saves one after another: one new event and its position,
     as the forecaster's usual save (one plain publish, ADR 0004)."""
-    factory = JetStreamFactory({"NATS_URL": url, "NATS_STREAM": f"P{uuid.uuid4().hex[:8]}"})
+    factory = jetstream_factory(url, f"P{uuid.uuid4().hex[:8]}", replicas)
     try:
         rec = factory.process_recorder()
         assert isinstance(rec, ProcessRecorder)
@@ -130,16 +172,21 @@ def process_saves(url: str, saves: int) -> list[float]:
         factory.close()
 
 
-def bench_mode(root: Path, mode: str, pg: dict[str, float]) -> None:
-    server = start_nats(root, sync_always=mode == "fsync")
+def bench_mode(root: Path, mode: str, pg: dict[str, float] | None) -> None:
+    if mode == "replicated-r3":
+        cluster = start_cluster(root)
+        url, replicas, stop = cluster.url, 3, cluster.stop
+    else:
+        server = start_nats(root, sync_always=mode == "fsync")
+        url, replicas, stop = server.url, 1, server.stop
     try:
         scale = 1 if mode == "fsync" else 3
         raw_single, raw_batch = asyncio.run(
-            raw_nats(server.url, "RAW", singles=2000 * scale, batches=300 * scale)
+            raw_nats(url, "RAW", singles=2000 * scale, batches=300 * scale, replicas=replicas)
         )
         out(f"{mode}.raw_nats.single_publishes", raw_single, "msg/s")
         out(f"{mode}.raw_nats.atomic_batch10", raw_batch, "events/s")
-        factory, rec = jetstream_recorder(server.url)
+        factory, rec = jetstream_recorder(url, replicas)
         try:
             single = concurrent_saves(rec.insert_events, 3000 * scale, 1)
             ten = concurrent_saves(rec.insert_events, 600 * scale, 10) * 10
@@ -147,7 +194,7 @@ def bench_mode(root: Path, mode: str, pg: dict[str, float]) -> None:
             seq = sequential_saves(rec.insert_events, 500)
         finally:
             factory.close()
-        process = process_saves(server.url, 520)
+        process = process_saves(url, 520, replicas)
         out(f"{mode}.jetstream.group_commit.saves_per_batch", stats.saves_per_batch, "saves")
         out(f"{mode}.jetstream.group_commit.messages_per_batch", stats.messages_per_batch, "msgs")
         out(f"{mode}.jetstream.single_event_saves", single, "saves/s")
@@ -155,14 +202,15 @@ def bench_mode(root: Path, mode: str, pg: dict[str, float]) -> None:
         out(f"{mode}.jetstream.single_event_saves_one_writer", seq, "saves/s")
         out(f"{mode}.jetstream.process_save_one_event.p50", statistics.median(process), "ms")
         out(f"{mode}.jetstream.process_save_one_event.p99", _p99(process), "ms")
-        out(f"{mode}.ratio.single_saves_vs_postgres", single / pg["single"], "x")
-        out(f"{mode}.ratio.ten_event_saves_vs_postgres", ten / pg["ten"], "x")
+        if pg is not None:
+            out(f"{mode}.ratio.single_saves_vs_postgres", single / pg["single"], "x")
+            out(f"{mode}.ratio.ten_event_saves_vs_postgres", ten / pg["ten"], "x")
         out(f"{mode}.ratio.single_saves_vs_raw_nats", single / raw_single, "x")
         out(f"{mode}.ratio.ten_event_saves_vs_raw_batches", ten / raw_batch, "x")
-        if mode == "replicated":
-            bench_reads(server.url)
+        if mode == "replicated-1node":
+            bench_reads(url)
     finally:
-        server.stop()
+        stop()
 
 
 def bench_reads(url: str) -> None:
@@ -269,10 +317,13 @@ def bench_postgres(root: Path) -> dict[str, float]:
 
 
 def main() -> None:
-    print("peer: raw nats-py publishes of the same 300-byte payloads (same server, same run)")
-    print("peer: eventsourcing.postgres (psycopg) on embedded PostgreSQL 18, fsync on")
-    print("peer: reads of the same events through nats-py (*_nats_py lines, same run)")
+    print("peer: raw nats-py publishes of the same 300-byte payloads (same servers, same run)")
+    if "postgres" in MODES:
+        print("peer: eventsourcing.postgres (psycopg) on embedded PostgreSQL 18, fsync on")
+    if "replicated-1node" in MODES or ONLY == "reads":
+        print("peer: reads of the same events through nats-py (*_nats_py lines, same run)")
     print(f"note: {WRITERS} concurrent writer threads; each save creates a new aggregate")
+    print("note: modes", ",".join(MODES))
     print("note: load average at start", _load())
     with tempfile.TemporaryDirectory(prefix="bench-eventstore-") as tmp:
         root = Path(tmp)
@@ -284,9 +335,14 @@ def main() -> None:
                 server.stop()
             print("note: load average at end", _load())
             return
-        pg = bench_postgres(root)
-        for mode in ("fsync", "replicated"):
-            bench_mode(root, mode, pg)
+        unknown = set(MODES) - set(ALL_MODES)
+        if unknown:
+            raise SystemExit(f"BENCH_MODES: unknown {sorted(unknown)}; choose from {ALL_MODES}")
+        pg = bench_postgres(root) if "postgres" in MODES else None
+        for mode in ALL_MODES[1:]:
+            if mode in MODES:
+                print(f"note: {mode} starts, load average", _load(), flush=True)
+                bench_mode(root, mode, pg)
     print(f"note: machine threads={threading.active_count()}")
     print("note: load average at end", _load())
 

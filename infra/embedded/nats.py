@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import subprocess
 import sys
+import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from infra.embedded import process
-from infra.embedded.ports import ServiceStartError, ensure_port_free, wait_for_port
+from infra.embedded.ports import ServiceStartError, ensure_port_free, free_port, wait_for_port
 
 
 def nats_server_binary() -> str:
@@ -98,3 +101,87 @@ class EmbeddedNats:
             self._process.kill()
             self._process.wait(5)
             self._process = None
+
+
+class EmbeddedCluster:
+    """A JetStream cluster of ``size`` nats-servers on one host (loopback routes), for the
+    cluster tests and the replicated-mode benchmark. ``sync_always=False`` by default: the
+    replicated durability mode (ADR 0003) keeps the server's default flush and relies on the
+    other replicas."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        size: int = 3,
+        name: str = "sportcast-cluster",
+        sync_always: bool = False,
+        host: str = "127.0.0.1",
+    ) -> None:
+        route_ports = [free_port(host) for _ in range(size)]
+        routes = ", ".join(f'"nats://{host}:{p}"' for p in route_ports)
+        self.nodes = [
+            EmbeddedNats(
+                NatsConfig(
+                    store_dir=root / f"n{i}",
+                    port=free_port(host),
+                    monitor_port=free_port(host),
+                    host=host,
+                    server_name=f"{name}-n{i}",
+                    sync_always=sync_always,
+                    extra=(
+                        "cluster {\n"
+                        f'  name: "{name}"\n'
+                        f'  listen: "{host}:{route_ports[i]}"\n'
+                        f"  routes: [{routes}]\n"
+                        "}\n"
+                    ),
+                )
+            )
+            for i in range(size)
+        ]
+
+    @property
+    def url(self) -> str:
+        """Every node's client URL, comma-separated (as NATS_URL takes them)."""
+        return ",".join(node.url for node in self.nodes)
+
+    def start(self, *, timeout: float = 20.0) -> None:
+        try:
+            for node in self.nodes:
+                node.start(timeout=timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def wait_for_meta_leader(self, timeout: float = 40.0) -> bool:
+        """Whether every running node names the same JetStream meta leader within ``timeout``
+        seconds (until then, stream creation is refused)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            leaders = {_meta_leader(node.monitor_url) for node in self.nodes if node.pid}
+            if len(leaders) == 1 and "" not in leaders:
+                return True
+            time.sleep(0.2)
+        return False
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> EmbeddedCluster:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _meta_leader(monitor_url: str) -> str:
+    try:
+        url = f"{monitor_url}/jsz"  # our own http:// monitoring address
+        with urllib.request.urlopen(url, timeout=2) as answer:  # noqa: S310
+            meta = json.load(answer).get("meta_cluster") or {}
+    except (OSError, ValueError):
+        return ""
+    return str(meta.get("leader") or "")

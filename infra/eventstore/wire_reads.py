@@ -43,6 +43,11 @@ CONSUMER_FROM = 512
 # The first Direct Get batch of a notification read asking for more (~15 us a message on the
 # server, against the consumer's ~1 ms creation and ~4 us a message).
 PROBE = 64
+# A read filtered by topic cannot know how many messages hold the notifications it lacks: it
+# first asks for this many messages per missing notification, then this many times more on
+# each further request (at most WIRE_BATCH), so a small filtered page reads little.
+FILTER_FIRST = 4
+FILTER_GROWTH = 4
 READ_WAIT = 10.0
 _CONSUMER_IDLE_NS = 10_000_000_000  # a consumer left behind (a crashed reader) goes after 10 s
 _CONSUMERS_PAUSE = 60.0  # seconds of Direct Get only after the server refused a consumer
@@ -148,8 +153,11 @@ class WireReads:
             return consumed(subject, seq, header, data)
 
         pending: int | None = None  # messages known to remain after ``seq - 1``
+        per_missing = FILTER_FIRST if wanted else 1  # messages asked per missing notification
         while len(out) < limit and (stop is None or seq <= stop):
-            ask = min(limit - len(out), WIRE_BATCH) if not wanted else WIRE_BATCH
+            ask = min((limit - len(out)) * per_missing, WIRE_BATCH)
+            if wanted:
+                per_missing = min(per_missing * FILTER_GROWTH, WIRE_BATCH)
             if stop is not None:
                 ask = min(ask, stop - seq + 1)  # at most one message per sequence
             if pending is not None and min(ask, pending) >= CONSUMER_FROM:

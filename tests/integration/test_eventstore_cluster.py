@@ -11,8 +11,7 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import PersistenceError, StoredEvent
 
-from infra.embedded.nats import EmbeddedNats, NatsConfig
-from infra.embedded.ports import free_port
+from infra.embedded.nats import EmbeddedCluster, EmbeddedNats
 from infra.eventstore import JetStreamFactory
 from infra.eventstore.recorders import JetStreamApplicationRecorder
 from infra.eventstore.verify import verify_stream
@@ -22,32 +21,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[list[EmbeddedNats]]:
-    route_ports = [free_port() for _ in range(3)]
-    routes = ", ".join(f'"nats://127.0.0.1:{p}"' for p in route_ports)
-    nodes = [
-        EmbeddedNats(
-            NatsConfig(
-                store_dir=tmp_path / f"n{i}",
-                port=free_port(),
-                monitor_port=free_port(),
-                server_name=f"sportcast-n{i}",
-                sync_always=False,  # durability=replicated: safety from the other replicas
-                extra=(
-                    "cluster {\n"
-                    '  name: "sportcast-test"\n'
-                    f'  listen: "127.0.0.1:{route_ports[i]}"\n'
-                    f"  routes: [{routes}]\n"
-                    "}\n"
-                ),
-            )
-        )
-        for i in range(3)
-    ]
-    for node in nodes:
-        node.start()
-    yield nodes
-    for node in nodes:
-        node.stop()
+    # durability=replicated: default flush, safety from the other replicas
+    with EmbeddedCluster(tmp_path, name="sportcast-test") as nodes:
+        yield nodes.nodes
 
 
 def open_replicated(url: str, stream: str) -> tuple[JetStreamFactory, JetStreamApplicationRecorder]:

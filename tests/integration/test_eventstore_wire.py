@@ -6,6 +6,7 @@ import gc
 import itertools
 import random
 from collections.abc import Iterator
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -438,3 +439,51 @@ def test_consumer_reader_refuses_another_consumers_deliveries() -> None:
     conn.buf, conn.pos, conn.inbox, conn.ids = b"", 0, b"_INBOX.t", itertools.count(1)
     with pytest.raises(WireUnsupported):
         conn.consume("S", {}, lambda *_: None, limit=10, wait=5, name="sc1")
+
+
+def test_a_small_filtered_page_reads_few_messages(
+    nats_url: str, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page filtered by a rare topic asks the server for a multiple of what it lacks, growing
+    while too few match, not for a whole WIRE_BATCH; and it returns what nats-py returns."""
+    factory = JetStreamFactory({"NATS_URL": nats_url, "NATS_STREAM": unique_name})
+    try:
+        rec = factory.application_recorder()
+        stream = rec.stream  # type: ignore[attr-defined]
+        assert isinstance(stream, EventStream)
+        rare, common = TOPICS[0], TOPICS[1]
+        for save in range(12):  # 1,200 events; every 150th has the rare topic
+            agg = uuid4()
+            rec.insert_events(
+                [
+                    StoredEvent(agg, v, rare if (save * 100 + v) % 150 == 1 else common, b"{}")
+                    for v in range(1, 101)
+                ]
+            )
+        passed: list[int] = []  # messages the server sent per request
+        reads = stream._reads
+        request, consume = reads.request, reads.consume
+
+        def counted_request(*args: Any, **kwargs: Any) -> Any:
+            reply = request(*args, **kwargs)
+            passed.append(reply.messages if reply is not None else 0)
+            return reply
+
+        def counted_consume(*args: Any, **kwargs: Any) -> Any:
+            got = consume(*args, **kwargs)
+            passed.append(got.messages if got is not None else 0)
+            return got
+
+        monkeypatch.setattr(reads, "request", counted_request)
+        monkeypatch.setattr(reads, "consume", counted_consume)
+        page = stream.select_notifications(None, 3, topics=[rare])
+        assert [n.id for n in page] == [1, 151, 301]
+        assert sum(passed) <= 2 * 301, passed  # the old read passed all 1,200 messages
+        cases = [(None, 1), (None, 3), (2, 2), (400, 5), (1000, 10), (None, 100)]
+        fast = [stream.select_notifications(s, n, topics=[rare]) for s, n in cases]
+        slow_stream = _slow(stream)
+        slow = [slow_stream.select_notifications(s, n, topics=[rare]) for s, n in cases]
+        assert fast == slow
+        assert [len(p) for p in fast] == [1, 3, 2, 5, 1, 8]
+    finally:
+        factory.close()
