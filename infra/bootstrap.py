@@ -136,7 +136,8 @@ def build_gateway(
                 late.intake = intake
                 await asyncio.to_thread(feed_health.start)
                 forecaster = (
-                    configured_service(
+                    await asyncio.to_thread(
+                        configured_service,
                         settings,
                         event_store_env(settings, nats_url),
                         LoadedModel.from_bytes(settings.model_file.read_bytes())

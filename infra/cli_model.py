@@ -291,13 +291,25 @@ def _train_to_file(train: Callable[[FeedIngestion], _Artifact], out_path: Path) 
         await (await _connect(url)).close()  # fail early and clearly if NATS is not there
         feeds = await asyncio.to_thread(FeedIngestion, event_store_env(settings, url))
         try:
-            return await asyncio.to_thread(train, feeds)
+            artifact = await asyncio.to_thread(train, feeds)
         except ValueError as exc:
             raise fail("model-input", str(exc)) from None
         except OSError as exc:
             raise fail("artifact-write", f"cannot write {out_path}: {exc}") from None
         finally:
             await asyncio.to_thread(feeds.close)
+        # The object store keeps the artifact under its hash, where an auditor fetches it.
+        data = await asyncio.to_thread(out_path.read_bytes)
+        nc = await _connect(url)
+        try:
+            store = ArtifactStore(
+                nc.jetstream(), bucket=settings.model_bucket, replicas=settings.stream_replicas
+            )
+            stored = await store.put(data)
+        finally:
+            await nc.close()
+        out.print(f"stored artifact {stored} in object store bucket {settings.model_bucket}")
+        return artifact
 
     return asyncio.run(main())
 

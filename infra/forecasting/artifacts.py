@@ -6,7 +6,9 @@ that do not hash to the name they were fetched by are refused, whoever changed t
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Sequence
 
 from nats.js import JetStreamContext
 from nats.js.api import ObjectStoreConfig, StorageType
@@ -14,6 +16,7 @@ from nats.js.errors import BucketNotFoundError, NotFoundError, ObjectNotFoundErr
 from nats.js.object_store import ObjectStore
 
 from commands.forecasting.football_model import FootballModel
+from infra.connections import connect_nats
 from infra.forecasting.model_file import dump_model
 from infra.forecasting.model_file import load_model as decode_model
 
@@ -90,3 +93,22 @@ class ArtifactStore:
                 ),
             )
         return await self.js.object_store(self.bucket)
+
+
+def archive(
+    nats_url: str, bucket: str, artifacts: Sequence[bytes], *, replicas: int = 1
+) -> list[str]:
+    """Store each artifact under its hash (a no-op for one already there) and return the hashes.
+
+    Every model a forecaster loads from a file goes here first, so every artifact hash a
+    ForecastIssued records can be fetched from the object store, as the champion's can."""
+
+    async def put_all() -> list[str]:
+        nc = await connect_nats(nats_url, name="sportcast-artifacts")
+        try:
+            store = ArtifactStore(nc.jetstream(), bucket=bucket, replicas=replicas)
+            return [await store.put(data) for data in artifacts]
+        finally:
+            await nc.close()
+
+    return asyncio.run(put_all())

@@ -32,6 +32,7 @@ from commands.forecasting.forecaster import (
     NbaForecastModels,
 )
 from commands.ingestion import FeedIngestion
+from infra.forecasting.artifacts import archive, content_hash
 from infra.forecasting.history import read_events
 from infra.forecasting.model_file import LoadedInPlayModel
 from infra.forecasting.nba_model_file import LoadedNbaModels
@@ -54,13 +55,28 @@ def configured_service(
     settings: Settings, feeds_env: Mapping[str, str], model: ForecastModel | None
 ) -> ForecasterService:
     """The forecaster as the settings describe it (raises OSError/ValueError on a bad in-play
-    or NBA model file)."""
+    or NBA model file).
+
+    Every model file it uses is first stored in the artifact store under its hash (the
+    football one too when `model` is the settings' model file), so each forecast's recorded
+    artifact can be fetched there. Blocking: call it from a thread, not an event loop."""
+    files: list[bytes] = []
+    if settings.model_file is not None and model is not None:
+        data = settings.model_file.read_bytes()
+        if content_hash(data) == model.artifact_hash:
+            files.append(data)
     inplay = None
     if settings.inplay_model_file is not None:
-        inplay = LoadedInPlayModel.from_bytes(settings.inplay_model_file.read_bytes())
+        files.append(settings.inplay_model_file.read_bytes())
+        inplay = LoadedInPlayModel.from_bytes(files[-1])
     nba = None
     if settings.nba_model_file is not None:
-        nba = LoadedNbaModels.from_bytes(settings.nba_model_file.read_bytes())
+        files.append(settings.nba_model_file.read_bytes())
+        nba = LoadedNbaModels.from_bytes(files[-1])
+    if files:
+        archive(
+            feeds_env["NATS_URL"], settings.model_bucket, files, replicas=settings.stream_replicas
+        )
     return ForecasterService(
         feeds_env,
         settings.forecaster_stream,

@@ -8,9 +8,11 @@ from the dataset readers, not from the code under test.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from pathlib import Path
 
+import nats
 import pytest
 from typer.testing import CliRunner
 
@@ -20,6 +22,7 @@ from infra.cli_model import app
 from infra.feeds.datasets import MalformedRow, read_football, read_worldcup_matches
 from infra.feeds.player import PlayReport
 from infra.feeds.replay import Replay
+from infra.forecasting.artifacts import ArtifactStore, content_hash
 from infra.forecasting.history import max_position
 from infra.forecasting.inplay_history import read_training_set, train_to_file
 from infra.forecasting.model_file import LoadedInPlayModel
@@ -117,7 +120,19 @@ def test_train_inplay_from_a_replayed_world_cup_and_league_window(
     assert f"position {artifact.cutoff_position}" in result.output
     assert LoadedInPlayModel.from_bytes(out.read_bytes()).predict_many(states[:1])
     assert [p.name for p in out.parent.iterdir()] == ["inplay.cbm"]  # no temporary file left
+    # ... and the same bytes in the object store under their hash, where an auditor looks.
+    digest = content_hash(out.read_bytes())
+    assert f"stored artifact {digest}" in result.output
+    assert asyncio.run(stored_artifact(nats_url, digest)) == out.read_bytes()
 
     result = CliRunner().invoke(app, ["train-inplay", "--out", str(out), "--cutoff-position", "1"])
     assert result.exit_code == 2
     assert "too few" in result.output
+
+
+async def stored_artifact(nats_url: str, digest: str) -> bytes:
+    nc = await nats.connect(nats_url)
+    try:
+        return await ArtifactStore(nc.jetstream(), bucket=Settings().model_bucket).get(digest)
+    finally:
+        await nc.close()
