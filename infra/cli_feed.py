@@ -69,6 +69,11 @@ def print_report(report: PlayReport) -> None:
     )
     for code, count in report.refused.most_common():
         out.print(f"  refused \\[{code}]: {count:,}")
+    if report.retries:
+        out.print(
+            f"  {report.retries:,} runs submitted again after the event store did not answer in "
+            "time (what it had stored counts as duplicates)"
+        )
     out.print(f"{report.seconds:.1f} s, {report.events_per_second:,.0f} events/s")
 
 

@@ -8,19 +8,25 @@ raw source bytes and the reason; nothing refused is half-written, nothing accept
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import zlib
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
+
+from eventsourcing.persistence import OperationalError
 
 from commands.ingestion import Accepted, FeedCommand
 from domain.errors import DomainError
 from domain.provenance import Provenance
 from gateway.ports import FeedIntake
 from infra.feeds.messages import FeedMessage
+
+log = logging.getLogger("sportcast.feeds")
+T = TypeVar("T")
 
 
 @dataclass
@@ -36,6 +42,9 @@ class PlayReport:
     """The most event time (seconds) by which a message was stored after a later one."""
     cpu_seconds: float = 0.0
     """CPU time of the playing process meanwhile (all its threads; summed when combined)."""
+    retries: int = 0
+    """Runs submitted again after the store did not answer in time (their commands that were
+    stored the first time then count as duplicates)."""
 
     @property
     def events_per_second(self) -> float:
@@ -55,6 +64,7 @@ class PlayReport:
             total.refused_origins |= r.refused_origins
             total.most_late = max(total.most_late, r.most_late)
             total.cpu_seconds += r.cpu_seconds
+            total.retries += r.retries
         return total
 
 
@@ -75,6 +85,8 @@ class FeedPlayer:
         run: int = 32,
         window: int | None = None,
         on_progress: Callable[[PlayReport], None] | None = None,
+        attempts: int = 4,
+        retry_delay: float = 0.5,
     ) -> None:
         """``speed``: event-time seconds per wall second (None: as fast as possible).
         ``run``: at most this many messages already waiting in a lane go into one save.
@@ -85,7 +97,14 @@ class FeedPlayer:
         With one lane the store keeps event order exactly: runs are consecutive messages.
 
         Fastest on this machine (docs/adr/0006): one lane, runs of a few hundred messages (one
-        atomic save each), and a process per group of competitions (infra/feeds/parallel.py)."""
+        atomic save each), and a process per group of competitions (infra/feeds/parallel.py).
+
+        ``attempts``: a run, a payload or a refusal the store did not answer in time
+        (``TimeoutError``, eventsourcing's ``OperationalError``) is sent again, up to this many
+        times in all, after ``retry_delay`` seconds times the attempt number. That is safe
+        because every save is stored entirely or not at all and every command is idempotent by
+        its key (what was stored the first time comes back as a duplicate), and payloads and
+        refusals are kept once by their digest. Anything else stops the play."""
         self.intake = intake
         self.source = source
         self.lanes = lanes
@@ -93,6 +112,9 @@ class FeedPlayer:
         self.run = run
         self.window = window or max(4 * lanes, 2 * run)
         self.on_progress = on_progress
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        self.attempts, self.retry_delay = attempts, retry_delay
         self._kept: dict[bytes, asyncio.Task[str]] = {}
 
     async def play(self, messages: Sequence[FeedMessage]) -> PlayReport:
@@ -120,7 +142,7 @@ class FeedPlayer:
                 lane = zlib.crc32(message.partition.encode()) % self.lanes if self.lanes > 1 else 0
                 if self._low <= n - self.window or self._failure is not None:
                     await self._wait_for_room(n)
-                self._keep(message.raw)  # meanwhile: the lane needs it kept before it applies
+                self._keep(message.raw, report)  # meanwhile: the lane needs it kept first
                 await queues[lane].put((n, message))
                 if self.on_progress and n % 5000 == 0:
                     report.seconds = time.perf_counter() - started
@@ -141,11 +163,13 @@ class FeedPlayer:
         report.cpu_seconds = time.process_time() - cpu_started
         return report
 
-    def _keep(self, raw: bytes) -> None:
+    def _keep(self, raw: bytes, report: PlayReport) -> None:
         """Start keeping ``raw`` (once per player): the payload is stored before any event
         that refers to it, but off the lane's path, while earlier messages are applied."""
         if raw not in self._kept:
-            self._kept[raw] = asyncio.ensure_future(self.intake.keep_raw(raw))
+            self._kept[raw] = asyncio.ensure_future(
+                self._patiently("keep a payload", lambda: self.intake.keep_raw(raw), report)
+            )
 
     async def _lane(
         self, queue: asyncio.Queue[tuple[int, FeedMessage] | None], report: PlayReport
@@ -192,7 +216,7 @@ class FeedPlayer:
         refs: dict[bytes, str] = {}
         for message in batch:  # kept since dispatch, usually long done
             if message.raw not in refs:
-                self._keep(message.raw)
+                self._keep(message.raw, report)
                 refs[message.raw] = await self._kept[message.raw]
         built: list[tuple[FeedMessage, FeedCommand]] = []
         received_at = datetime.now(UTC)
@@ -209,7 +233,12 @@ class FeedPlayer:
                 await self._refuse(message, refusal, report)
         if not built:
             return
-        outcomes = await self.intake.submit_many([command for _, command in built])
+        commands = [command for _, command in built]
+        outcomes = await self._patiently(
+            f"store a run of {len(commands)} commands",
+            lambda: self.intake.submit_many(commands),
+            report,
+        )
         # Runs are in event order: the first message is the run's earliest.
         first, last = built[0][0].at, built[-1][0].at
         if self._latest is not None and self._latest > first:
@@ -225,15 +254,43 @@ class FeedPlayer:
                 report.accepted += 1
                 report.events_stored += outcome.to_version - outcome.from_version + 1
 
+    async def _patiently(
+        self, what: str, call: Callable[[], Awaitable[T]], report: PlayReport
+    ) -> T:
+        """``call()``, again after a pause while the store does not answer in time (every call
+        made here is idempotent: saves are atomic and keyed, payloads and refusals are kept
+        once by their digest)."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await call()
+            except (TimeoutError, OperationalError) as exc:
+                if attempt == self.attempts:
+                    raise
+                report.retries += 1
+                log.warning(
+                    "the event store did not answer in time to %s (%r); attempt %d of %d in %.1f s",
+                    what,
+                    exc,
+                    attempt + 1,
+                    self.attempts,
+                    self.retry_delay * attempt,
+                )
+                await asyncio.sleep(self.retry_delay * attempt)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
     async def _refuse(self, message: FeedMessage, refusal: DomainError, report: PlayReport) -> None:
         report.refused[refusal.code] += 1
         report.refused_origins.add(message.origin)
-        await self.intake.quarantine(
-            raw=message.raw,
-            source=self.source,
-            kind=message.kind,
-            reason_code=refusal.code,
-            reason=str(refusal),
-            origin=message.origin,
-            key=message.key,
+        await self._patiently(
+            "quarantine a refused message",
+            lambda: self.intake.quarantine(
+                raw=message.raw,
+                source=self.source,
+                kind=message.kind,
+                reason_code=refusal.code,
+                reason=str(refusal),
+                origin=message.origin,
+                key=message.key,
+            ),
+            report,
         )

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
+from eventsourcing.persistence import OperationalError
 
 from commands.fixture import StartFixture
 from commands.ingestion import Accepted, FeedCommand
@@ -128,3 +129,56 @@ def test_a_payload_that_cannot_be_kept_stops_the_play_before_its_events() -> Non
     with pytest.raises(ConnectionError):
         asyncio.run(FeedPlayer(intake, source="t", lanes=1, run=10).play(messages))
     assert intake.stored == [m.key for m in messages[:50]]  # the runs before row 5's
+
+
+class FlakyIntake(SlowLanesIntake):
+    """Stores a run, then fails to answer (as a store that stored but timed out would), the
+    first ``failures`` times; answers stored keys as duplicates afterwards, as receipts do."""
+
+    def __init__(self, failures: int, error: Exception) -> None:
+        super().__init__()
+        self.failures, self.error = failures, error
+        self.keys: set[str] = set()
+
+    async def submit_many(self, commands: Sequence[FeedCommand]) -> list[Accepted | DomainError]:
+        new = [c for c in commands if c.idempotency_key not in self.keys]
+        self.keys.update(c.idempotency_key for c in new)
+        self.stored.extend(c.idempotency_key for c in new)
+        if self.failures > 0:
+            self.failures -= 1
+            raise self.error
+        return [
+            Accepted(
+                uuid4(), 1, 1, duplicate=c.idempotency_key not in {n.idempotency_key for n in new}
+            )
+            for c in commands
+        ]
+
+
+@pytest.mark.parametrize("error", [TimeoutError("nats: timeout"), OperationalError("no answer")])
+def test_a_run_the_store_did_not_answer_is_submitted_again_without_losing_or_doubling(
+    error: Exception,
+) -> None:
+    messages = [message(n, n % 3) for n in range(30)]
+    intake = FlakyIntake(failures=2, error=error)
+    player = FeedPlayer(intake, source="test", lanes=1, run=10, retry_delay=0.001)
+    report = asyncio.run(player.play(messages))
+    assert report.retries == 2
+    assert sorted(intake.stored) == sorted(m.key for m in messages)  # each stored once
+    assert report.accepted + report.duplicates == 30
+    assert report.duplicates == 10  # the run stored before its answer was lost
+
+
+def test_a_store_that_never_answers_stops_the_play_after_the_last_attempt() -> None:
+    intake = FlakyIntake(failures=100, error=TimeoutError("nats: timeout"))
+    player = FeedPlayer(intake, source="test", lanes=1, run=10, attempts=3, retry_delay=0.001)
+    with pytest.raises(TimeoutError):
+        asyncio.run(player.play([message(n, 0) for n in range(5)]))
+    assert intake.failures == 97  # three attempts, then the error
+
+
+def test_a_refusal_of_the_store_is_not_retried() -> None:
+    intake = FlakyIntake(failures=1, error=ValueError("not transient"))
+    player = FeedPlayer(intake, source="test", lanes=1, run=10, retry_delay=0.001)
+    with pytest.raises(ValueError, match="not transient"):
+        asyncio.run(player.play([message(n, 0) for n in range(5)]))
