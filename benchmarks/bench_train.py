@@ -34,7 +34,7 @@ from commands.ingestion import FeedIngestion
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
 from infra.forecasting.history import max_position, read_notifications
-from infra.forecasting.lifecycle import PARAMETERS
+from infra.forecasting.kinds import PARAMETERS
 from infra.forecasting.stored_fields import TOPICS, FieldDecoder
 from infra.intake import event_store_env
 from infra.settings import Settings

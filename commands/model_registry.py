@@ -16,9 +16,11 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEventProtocol
 
 from domain.model_registry import (
+    FOOTBALL_1X2,
     Champion,
     ModelNotFound,
     TrainedModel,
+    check_kind,
     model_id_for,
     trained_model_id,
 )
@@ -41,10 +43,11 @@ class ModelRecord:
     library_versions: dict[str, str]
     holdout_metrics: dict[str, float]
     training_seconds: float
+    kind: str = FOOTBALL_1X2
 
     @property
     def model_id(self) -> str:
-        return model_id_for(self.artifact_hash)
+        return model_id_for(self.artifact_hash, self.kind)
 
 
 class ModelRegistry(Application[Any]):
@@ -55,6 +58,7 @@ class ModelRegistry(Application[Any]):
         except ModelNotFound:
             pass
         model = TrainedModel(
+            kind=check_kind(record.kind),
             model_id=record.model_id,
             artifact_hash=record.artifact_hash,
             cutoff_position=record.cutoff_position,
@@ -79,23 +83,25 @@ class ModelRegistry(Application[Any]):
         assert isinstance(found, TrainedModel)
         return found
 
-    def champion(self) -> Champion | None:
+    def champion(self, kind: str = FOOTBALL_1X2) -> Champion | None:
+        """The champion of ``kind`` (None: none promoted yet)."""
         try:
-            found: object = self.repository.get(Champion.create_id())
+            found: object = self.repository.get(Champion.create_id(check_kind(kind)))
         except AggregateNotFoundError:
             return None
         assert isinstance(found, Champion)
         return found if found.model_id is not None else None
 
-    def promote(self, model_id: str, *, champion_rps: float | None = None) -> Champion:
-        """Record `ModelPromoted`; raises ChallengerWorse if `model_id` is worse on the holdout."""
+    def promote(self, model_id: str, *, champion_score: float | None = None) -> Champion:
+        """Record `ModelPromoted` on the champion of the model's kind; raises ChallengerWorse if
+        `model_id` is worse on the holdout (``champion_score``: see `Champion.promote`)."""
         candidate = self.model(model_id)
         try:
-            champion: object = self.repository.get(Champion.create_id())
+            champion: object = self.repository.get(Champion.create_id(candidate.kind))
         except AggregateNotFoundError:
-            champion = Champion()
+            champion = Champion(candidate.kind)
         assert isinstance(champion, Champion)
-        champion.promote(candidate, champion_rps=champion_rps)
+        champion.promote(candidate, champion_score=champion_score)
         self.save(champion)
         return champion
 

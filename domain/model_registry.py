@@ -1,9 +1,12 @@
-"""The model registry's domain: trained models and the champion that forecasts.
+"""The model registry's domain: trained models and the champion that forecasts, per kind.
 
-A `TrainedModel` is created once per artifact (its id derives from the artifact's sha256, so
-the same artifact registered twice is one model). The `Champion` is a single aggregate whose
-`ModelPromoted` events are the promotion history; it refuses a challenger whose holdout RPS is
-worse than the champion's on the same holdout matches (the holdout fingerprint says which).
+A `TrainedModel` is created once per artifact (its id derives from its kind and the artifact's
+sha256, so the same artifact registered twice is one model). Each kind of model (football 1X2,
+NBA, in-play football) has one `Champion` aggregate whose `ModelPromoted` events are its
+promotion history; it refuses a challenger whose holdout score (the kind's metric, lower is
+better) is worse than the champion's on the same holdout (the holdout fingerprint says which).
+
+Events written before kinds existed are football 1X2 (upcast from class version 1).
 """
 
 from __future__ import annotations
@@ -18,11 +21,30 @@ from domain.errors import DomainError
 
 # Fixed forever: changing either changes every registry stream's id.
 MODELS_NAMESPACE = UUID("6a1f0c9e-2b7d-5c43-8e15-3d9b4a7c2e61")
-CHAMPION_ID = uuid5(MODELS_NAMESPACE, "champion/football-1x2")
+FOOTBALL_1X2 = "football-1x2"
+NBA = "nba"
+"""The NBA file: the pre-game model and the in-play quarter fits together."""
+FOOTBALL_INPLAY = "football-inplay"
+PROMOTION_METRIC = {FOOTBALL_1X2: "rps", NBA: "log_loss", FOOTBALL_INPLAY: "log_loss"}
+"""The holdout metric a challenger is compared on, per kind (lower is better)."""
+KINDS = tuple(PROMOTION_METRIC)
 
 
-def model_id_for(artifact_hash: str) -> str:
-    return f"football-1x2-{artifact_hash[:12]}"
+def champion_id(kind: str) -> UUID:
+    return uuid5(MODELS_NAMESPACE, f"champion/{kind}")
+
+
+CHAMPION_ID = champion_id(FOOTBALL_1X2)
+
+
+def model_id_for(artifact_hash: str, kind: str = FOOTBALL_1X2) -> str:
+    return f"{kind}-{artifact_hash[:12]}"
+
+
+def check_kind(kind: str) -> str:
+    if kind not in PROMOTION_METRIC:
+        raise UnknownModelKind(f"no model kind {kind!r}; the kinds are {', '.join(KINDS)}")
+    return kind
 
 
 def trained_model_id(model_id: str) -> UUID:
@@ -34,9 +56,17 @@ class ModelNotFound(DomainError):
 
 
 class ChallengerWorse(DomainError):
-    """The champion/challenger rule: a worse holdout RPS never replaces the champion."""
+    """The champion/challenger rule: a worse holdout score never replaces the champion."""
 
     code = "challenger-worse"
+
+
+class UnknownModelKind(DomainError):
+    code = "unknown-model-kind"
+
+
+class ModelKindMismatch(DomainError):
+    code = "model-kind-mismatch"
 
 
 class AlreadyChampion(DomainError):
@@ -49,6 +79,8 @@ class HoldoutsNotComparable(DomainError):
 
 class TrainedModel(Aggregate):
     class ModelTrained(Aggregate.Created):
+        class_version = 2
+        kind: str
         model_id: str
         artifact_hash: str
         cutoff_position: int
@@ -61,17 +93,23 @@ class TrainedModel(Aggregate):
         hyperparameters: dict[str, Any]
         library_versions: dict[str, str]
         holdout_metrics: dict[str, float]
-        """rps, log_loss, ece (and the opening market's rps) on the holdout season."""
+        """The kind's promotion metric and others on the holdout (football: rps, log_loss, ece
+        and the opening market's rps)."""
         training_seconds: float
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["kind"] = FOOTBALL_1X2
+
     @staticmethod
-    def create_id(model_id: str) -> UUID:
+    def create_id(kind: str, model_id: str) -> UUID:
         return trained_model_id(model_id)
 
     @event(ModelTrained)
     def __init__(
         self,
         *,
+        kind: str,
         model_id: str,
         artifact_hash: str,
         cutoff_position: int,
@@ -85,6 +123,7 @@ class TrainedModel(Aggregate):
         holdout_metrics: dict[str, float],
         training_seconds: float,
     ) -> None:
+        self.kind = kind
         self.model_id = model_id
         self.artifact_hash = artifact_hash
         self.cutoff_position = cutoff_position
@@ -99,66 +138,93 @@ class TrainedModel(Aggregate):
         self.training_seconds = training_seconds
 
     @property
-    def holdout_rps(self) -> float:
-        return float(self.holdout_metrics["rps"])
+    def metric(self) -> str:
+        return PROMOTION_METRIC[self.kind]
+
+    @property
+    def holdout_score(self) -> float:
+        """The kind's promotion metric on the holdout (lower is better)."""
+        return float(self.holdout_metrics[self.metric])
 
 
 class Champion(Aggregate):
     class Crowned(Aggregate.Created):
-        pass
+        class_version = 2
+        kind: str
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["kind"] = FOOTBALL_1X2
 
     class ModelPromoted(Aggregate.Event):
+        class_version = 2
         model_id: str
         artifact_hash: str
         holdout_fingerprint: str
-        holdout_rps: float
+        metric: str
+        holdout_score: float
         previous_model_id: str | None
-        previous_rps: float | None
-        """The previous champion's RPS on the same holdout matches (None: no champion yet)."""
+        previous_score: float | None
+        """The previous champion's score on the same holdout (None: no champion yet)."""
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["metric"] = "rps"
+            state["holdout_score"] = state.pop("holdout_rps")
+            state["previous_score"] = state.pop("previous_rps")
 
     @staticmethod
-    def create_id() -> UUID:
-        return CHAMPION_ID
+    def create_id(kind: str = FOOTBALL_1X2) -> UUID:
+        return champion_id(kind)
 
     @event(Crowned)
-    def __init__(self) -> None:
+    def __init__(self, kind: str = FOOTBALL_1X2) -> None:
+        self.kind = kind
         self.model_id: str | None = None
         self.artifact_hash: str | None = None
         self.holdout_fingerprint: str | None = None
-        self.holdout_rps: float | None = None
+        self.metric = PROMOTION_METRIC[kind]
+        self.holdout_score: float | None = None
 
-    def promote(self, candidate: TrainedModel, *, champion_rps: float | None = None) -> None:
+    def promote(self, candidate: TrainedModel, *, champion_score: float | None = None) -> None:
         """Make `candidate` the champion unless it is worse on the holdout.
 
-        ``champion_rps``: the champion re-scored on the candidate's holdout, for when the two
-        were measured on different matches; without it such a comparison is refused.
+        ``champion_score``: the champion re-scored on the candidate's holdout, for when the two
+        were measured on different data; without it such a comparison is refused.
         """
+        if candidate.kind != self.kind:
+            raise ModelKindMismatch(
+                f"{candidate.model_id} is a {candidate.kind} model; this is the {self.kind} "
+                "champion"
+            )
         if self.model_id == candidate.model_id:
             raise AlreadyChampion(f"{candidate.model_id} is already the champion")
         previous: float | None = None
         if self.model_id is not None:
             if self.holdout_fingerprint == candidate.holdout_fingerprint:
-                previous = self.holdout_rps
-            elif champion_rps is not None:
-                previous = champion_rps
+                previous = self.holdout_score
+            elif champion_score is not None:
+                previous = champion_score
             else:
                 raise HoldoutsNotComparable(
-                    f"champion {self.model_id} was scored on other holdout matches than "
+                    f"champion {self.model_id} was scored on another holdout than "
                     f"{candidate.model_id}; re-score the champion on the candidate's holdout"
                 )
             assert previous is not None
-            if candidate.holdout_rps > previous:
+            if candidate.holdout_score > previous:
                 raise ChallengerWorse(
-                    f"{candidate.model_id} has holdout RPS {candidate.holdout_rps:.5f}, worse "
-                    f"than champion {self.model_id} at {previous:.5f} on the same matches"
+                    f"{candidate.model_id} has holdout {self.metric} "
+                    f"{candidate.holdout_score:.5f}, worse than champion {self.model_id} at "
+                    f"{previous:.5f} on the same holdout"
                 )
         self._promoted(
             model_id=candidate.model_id,
             artifact_hash=candidate.artifact_hash,
             holdout_fingerprint=candidate.holdout_fingerprint,
-            holdout_rps=candidate.holdout_rps,
+            metric=self.metric,
+            holdout_score=candidate.holdout_score,
             previous_model_id=self.model_id,
-            previous_rps=previous,
+            previous_score=previous,
         )
 
     @event(ModelPromoted)
@@ -168,11 +234,12 @@ class Champion(Aggregate):
         model_id: str,
         artifact_hash: str,
         holdout_fingerprint: str,
-        holdout_rps: float,
+        metric: str,
+        holdout_score: float,
         previous_model_id: str | None,
-        previous_rps: float | None,
+        previous_score: float | None,
     ) -> None:
         self.model_id = model_id
         self.artifact_hash = artifact_hash
         self.holdout_fingerprint = holdout_fingerprint
-        self.holdout_rps = holdout_rps
+        self.holdout_score = holdout_score

@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRegistry
+from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY, KINDS, NBA
 from infra import cli_feed as feed
 from infra import cli_health, cli_model
 from infra.bootstrap import build_gateway
@@ -23,7 +24,14 @@ from infra.connections import ensure_database
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
 from infra.embedded.stack import EmbeddedStack
 from infra.forecasting.artifacts import ArtifactError
-from infra.forecasting.champion import ChampionWatch, ScheduledTrainer, fetch_champion
+from infra.forecasting.champion import (
+    ChampionWatch,
+    ScheduledTrainer,
+    fetch_champion,
+    fetch_football_champion,
+    use,
+)
+from infra.forecasting.lifecycle import KINDS as TRAINED_KINDS
 from infra.forecasting.lifecycle import registry_env
 from infra.forecasting.model_file import LoadedModel
 from infra.forecasting.service import configured_service
@@ -175,33 +183,51 @@ def serve_forecaster(
     """The forecaster: follows the feed and issues forecasts, exactly once, until stopped.
 
     Uses SPORTCAST_NATS_URL (default: the embedded stack's port). On start it rebuilds its
-    state from the feed up to its tracked position, then follows new events. Without a model
-    file it uses the registry's champion, and it switches to each newly promoted champion
-    between two events, without a pause.
+    state from the feed up to its tracked position, then follows new events. Each kind of model
+    (football 1X2, NBA, in-play football) without a model file (SPORTCAST_MODEL_FILE,
+    SPORTCAST_NBA_MODEL_FILE, SPORTCAST_INPLAY_MODEL_FILE) comes from the registry's champion of
+    that kind, and it switches to each newly promoted champion between two events, without a
+    pause.
     """
     settings = load_settings(model_file=model_file)
     url = settings.nats_client_url
     feeds_env = event_store_env(settings, url)
     registry = ModelRegistry(registry_env(feeds_env, settings.model_registry_stream))
+    # A kind given as a file stays on that file; the others follow their champions.
+    files = {
+        FOOTBALL_1X2: settings.model_file,
+        NBA: settings.nba_model_file,
+        FOOTBALL_INPLAY: settings.inplay_model_file,
+    }
+    watched = [kind for kind, path in files.items() if path is None]
     model: LoadedModel | None
     try:
         if settings.model_file is not None:
             model = LoadedModel.from_bytes(settings.model_file.read_bytes())
         else:
-            model = fetch_champion(registry, url, settings.model_bucket)
+            model = fetch_football_champion(registry, url, settings.model_bucket)
         service = configured_service(settings, feeds_env, model)
+        for kind in (k for k in watched if k != FOOTBALL_1X2):
+            champion = fetch_champion(registry, url, settings.model_bucket, kind)
+            if champion is not None:
+                use(service.forecaster, champion)
     except (OSError, ValueError, ArtifactError) as exc:
         raise fail("model-unreadable", str(exc)) from None
     if model is None:
-        console.print("no model file and no champion yet: following without forecasting")
+        console.print("no football model file and no champion yet: no pre-match football forecasts")
     watch = ChampionWatch(
-        service.forecaster, registry, nats_url=url, bucket=settings.model_bucket, every=watch_every
+        service.forecaster,
+        registry,
+        nats_url=url,
+        bucket=settings.model_bucket,
+        every=watch_every,
+        kinds=watched,
     )
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
     service.start()
-    if settings.model_file is None:
+    if watched:
         watch.start()
     console.print(f"forecaster following the feed from position {service.position}")
     while not stopping.wait(0.5):
@@ -216,20 +242,33 @@ def serve_forecaster(
 @serve.command("trainer")
 def serve_trainer(
     every: Annotated[float, typer.Option(help="Seconds between retrainings.")] = 86_400.0,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            help=f"Kinds to retrain (repeat the option; default all: {', '.join(KINDS)})."
+        ),
+    ] = None,
 ) -> None:
-    """Retrain from the event store every interval (first run at start), register the model,
-    and promote it when it is not worse than the champion. Runs beside the forecaster."""
+    """Retrain from the event store every interval (first run at start), register each model,
+    and promote it when it is not worse than its kind's champion. Runs beside the forecaster;
+    a kind the log holds too little data for is skipped with a message."""
     settings = load_settings()
     url = settings.nats_client_url
     feeds_env = event_store_env(settings, url)
     feeds = FeedIngestion(feeds_env)
     registry = ModelRegistry(registry_env(feeds_env, settings.model_registry_stream))
+    unknown = sorted(set(kind or ()) - set(KINDS))
+    if unknown:
+        raise fail(
+            "unknown-model-kind", f"no model kind {unknown[0]!r}; the kinds are {', '.join(KINDS)}"
+        )
     trainer = ScheduledTrainer(
         feeds,
         registry,
         nats_url=url,
         bucket=settings.model_bucket,
         every=every,
+        kinds=[TRAINED_KINDS[k] for k in kind] if kind else None,
         on_result=lambda outcome: console.print(outcome, markup=False),
     )
     stopping = threading.Event()

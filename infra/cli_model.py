@@ -19,16 +19,18 @@ from rich.table import Table
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRegistry
 from domain.errors import DomainError
-from domain.model_registry import Champion, TrainedModel
+from domain.model_registry import FOOTBALL_1X2, KINDS, Champion, TrainedModel
 from infra.connections import connect_nats
 from infra.forecasting import lifecycle, nba_history
 from infra.forecasting.artifacts import DEFAULT_BUCKET, ArtifactError, ArtifactStore
 from infra.forecasting.inplay_history import train_to_file
+from infra.forecasting.kinds import PARAMETERS, FootballKind
 from infra.intake import event_store_env
 from infra.settings import Settings
 
 app = typer.Typer(
-    help="Football models: train, list, promote, evaluate; train the in-play model.",
+    help="Models of every kind (football 1X2, NBA, in-play football): train into the registry, "
+    "list, promote, evaluate; or train the in-play and NBA models to a file.",
     no_args_is_help=True,
 )
 out = Console()
@@ -121,34 +123,52 @@ def _run(registry_stream: str, bucket: str, work: Callable[[Lifecycle], Awaitabl
 @app.command()
 def train(
     cutoff_position: CutoffPosition = None,
+    kind: Annotated[
+        str,
+        typer.Option(
+            help=f"What to train: {', '.join(KINDS)}. football-1x2 holds out its last season "
+            "(or --holdout-season); nba holds out its last season; football-inplay holds out "
+            "the latest 20% of its matches."
+        ),
+    ] = FOOTBALL_1X2,
     holdout_season: Annotated[
-        str | None, typer.Option(help="Season scored out of sample (default: the last one).")
+        str | None,
+        typer.Option(help="football-1x2 only: season scored out of sample (default: the last)."),
     ] = None,
     registry_stream: RegistryStream = DEFAULT_REGISTRY_STREAM,
     bucket: Bucket = DEFAULT_BUCKET,
 ) -> None:
-    """Train on the seasons before the holdout, score the holdout, store and register the model."""
+    """Train a model leaving out a holdout, score the holdout, store and register the model."""
+    if kind not in lifecycle.KINDS:
+        raise fail(
+            "unknown-model-kind", f"no model kind {kind!r}; the kinds are {', '.join(KINDS)}"
+        )
+    if holdout_season is not None and kind != FOOTBALL_1X2:
+        raise fail("model-input", "--holdout-season applies to football-1x2 only")
+    trainer = lifecycle.KINDS[kind]
+    if holdout_season is not None:
+        trainer = FootballKind(PARAMETERS, holdout_season=holdout_season)
 
     async def work(lc: Lifecycle) -> TrainedModel:
         return await lifecycle.train_and_register(
-            lc.feeds,
-            lc.registry,
-            lc.artifacts,
-            cutoff=cutoff_position,
-            holdout_season=holdout_season,
+            lc.feeds, lc.registry, lc.artifacts, kind=trainer, cutoff=cutoff_position
         )
 
     model = _run(registry_stream, bucket, work)
-    m = model.holdout_metrics
     out.print(f"[bold green]registered[/] {model.model_id}")
     out.print(f"  artifact   sha256:{model.artifact_hash}")
     out.print(f"  cut-off    position {model.cutoff_position}")
     out.print(f"  data       {model.seasons[0]} .. {model.seasons[-1]}")
-    out.print(
-        f"  holdout    {model.holdout_season}: RPS {m['rps']:.5f} (opening market "
-        f"{m['opening_rps']:.5f}), log loss {m['log_loss']:.4f}, ECE {m['ece']:.4f}"
-    )
+    out.print(f"  holdout    {model.holdout_season}: {_scores(model)}")
     out.print(f"  training   {model.training_seconds:.1f} s")
+
+
+def _scores(model: TrainedModel) -> str:
+    """The holdout metrics, the promotion metric first."""
+    m = model.holdout_metrics
+    first = f"{model.metric} {m[model.metric]:.5f}"
+    rest = [f"{k} {v:.5g}" for k, v in sorted(m.items()) if k != model.metric]
+    return ", ".join([first, *rest])
 
 
 @app.command("list")
@@ -156,36 +176,35 @@ def list_models(
     registry_stream: RegistryStream = DEFAULT_REGISTRY_STREAM,
     bucket: Bucket = DEFAULT_BUCKET,
 ) -> None:
-    """Every registered model, oldest first; the champion is starred."""
+    """Every registered model, oldest first; each kind's champion is starred."""
 
-    async def work(lc: Lifecycle) -> tuple[list[TrainedModel], str | None]:
-        def read() -> tuple[list[TrainedModel], str | None]:
+    async def work(lc: Lifecycle) -> tuple[list[TrainedModel], set[str]]:
+        def read() -> tuple[list[TrainedModel], set[str]]:
             ids = [
                 e.model_id
                 for e in lc.registry.history()
                 if isinstance(e, TrainedModel.ModelTrained)
             ]
-            champion = lc.registry.champion()
-            return [lc.registry.model(i) for i in ids], champion.model_id if champion else None
+            champions = {lc.registry.champion(k) for k in KINDS}
+            chosen = {c.model_id for c in champions if c is not None and c.model_id}
+            return [lc.registry.model(i) for i in ids], chosen
 
         return await asyncio.to_thread(read)
 
-    models, champion = _run(registry_stream, bucket, work)
-    table = Table(
-        "", "model", "trained", "cut-off", "holdout", "RPS", "open RPS", "log loss", "ECE"
-    )
+    models, champions = _run(registry_stream, bucket, work)
+    table = Table("", "model", "trained", "cut-off", "holdout", "metric", "score", "ECE")
     for m in models:
         h = m.holdout_metrics
+        ece = h.get("ece", h.get("ece_pregame"))
         table.add_row(
-            "*" if m.model_id == champion else "",
+            "*" if m.model_id in champions else "",
             m.model_id,
             m.created_on.astimezone(UTC).strftime("%Y-%m-%d %H:%M"),
             str(m.cutoff_position),
             m.holdout_season,
-            f"{h['rps']:.5f}",
-            f"{h['opening_rps']:.5f}",
-            f"{h['log_loss']:.4f}",
-            f"{h['ece']:.4f}",
+            m.metric,
+            f"{m.holdout_score:.5f}",
+            "" if ece is None else f"{ece:.4f}",
         )
     out.print(table)
 
@@ -196,13 +215,17 @@ def promote(
     registry_stream: RegistryStream = DEFAULT_REGISTRY_STREAM,
     bucket: Bucket = DEFAULT_BUCKET,
 ) -> None:
-    """Make a model champion, unless it is worse than the champion on the same holdout."""
+    """Make a model the champion of its kind, unless it is worse than that champion on the
+    candidate's holdout (the champion is re-scored on it when their holdouts differ)."""
 
     async def work(lc: Lifecycle) -> Champion:
         return await lifecycle.promote(lc.feeds, lc.registry, lc.artifacts, model_id)
 
     champion = _run(registry_stream, bucket, work)
-    out.print(f"[bold green]champion[/] {champion.model_id} (holdout RPS {champion.holdout_rps})")
+    out.print(
+        f"[bold green]{champion.kind} champion[/] {champion.model_id} "
+        f"(holdout {champion.metric} {champion.holdout_score})"
+    )
 
 
 @app.command()

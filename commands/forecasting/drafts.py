@@ -95,6 +95,7 @@ class InPlayDraft:
     state: MatchState
     as_of_position: int
     inputs: tuple[int, ...]
+    reissue: bool = False  # the last state again after a promotion, not an in-match event
 
 
 @dataclass(frozen=True)
@@ -214,7 +215,7 @@ def _inplay(
     row = feature_matrix([draft.state])[0]
     return Forecast(
         kickoff=draft.kickoff,
-        trigger=IN_MATCH_EVENT,
+        trigger=MODEL_PROMOTED if draft.reissue else IN_MATCH_EVENT,
         model_id=model.model_id,
         artifact_hash=model.artifact_hash,
         market=_MARKET,
@@ -240,7 +241,8 @@ def _nba(
         model_id = nba.pregame_id
         features = dict(zip(_NBA_NAMES, moment.features.as_row(), strict=True))
     else:
-        trigger, model_id = IN_MATCH_EVENT, nba.inplay_id
+        trigger = MODEL_PROMOTED if draft.reissue else IN_MATCH_EVENT
+        model_id = nba.inplay_id
         state = moment.state
         features = {
             "quarter": float(state.quarter),

@@ -47,7 +47,7 @@ from commands.forecasting.features import FeatureBuilder, ForecastingInputError
 from commands.forecasting.from_events import InputTranslator, Quote
 from commands.forecasting.inputs import OddsOpened
 from commands.forecasting.live_matches import InMatchMoment, LiveMatches
-from commands.forecasting.nba_live import NbaGames, NbaMoment, NbaOutcome
+from commands.forecasting.nba_live import NbaGames, NbaMoment, NbaOutcome, NbaPreGame
 from commands.transcodings import register_domain_transcodings
 from domain.fixture import Fixture
 from domain.forecast import FixtureForecasts, forecasts_id
@@ -148,33 +148,47 @@ class Forecaster(EventSourcedProjection[UUID]):
         with self._lock:
             self.inplay_model = model
 
+    def use_nba_models(self, models: NbaForecastModels | None) -> None:
+        with self._lock:
+            self.nba_models = models
+
     def promotion_position(self, application_name: str) -> int:
         """The last promotion (a notification of ``application_name``) acted on."""
         return self.recorder.max_tracking_id(application_name) or 0
 
-    def promote(self, model: ForecastModel, promotion: Tracking) -> int:
-        """Switch to a newly promoted model and re-issue, with it, the forecast of every upcoming
-        fixture that has one from another model (trigger ``model-promoted``). Returns how many
-        were re-issued.
+    def promote(
+        self,
+        model: ForecastModel | None,
+        promotion: Tracking,
+        *,
+        nba_models: NbaForecastModels | None = None,
+        inplay_model: InPlayForecastModel | None = None,
+    ) -> int:
+        """Switch to newly promoted models (those given) and re-issue with each the forecasts
+        it makes (trigger ``model-promoted``) of every fixture whose latest is another model's:
+        football 1X2 for upcoming fixtures, NBA for upcoming games (their last pre-game moment)
+        and games in play (their last quarter end), in-play football for matches in play (their
+        last state). Returns how many were re-issued.
 
         Exactly once: the re-issue's last chunk is saved atomically with the promotion's position
         (``promotion``), and a promotion at or before the tracked one is not acted on again; a
         fixture whose latest forecast is already this model's is skipped, so a crash between two
         chunks re-issues only the rest, and a forecast just issued by this model is not repeated."""
         with self._lock:
-            self.model = model
+            if model is not None:
+                self.model = model
+            if nba_models is not None:
+                self.nba_models = nba_models
+            if inplay_model is not None:
+                self.inplay_model = inplay_model
             self._wait_saved()
             if self.promotion_position(promotion.application_name) >= promotion.notification_id:
                 return 0
-            due: list[Draft] = []
-            for fixture_id in sorted(self._not_started):
-                forecasts = self.forecasts(fixture_id)
-                if forecasts is None or forecasts.latest_model_id == model.model_id:
-                    continue
-                quote, quote_id = self._last_quote[fixture_id]
-                draft = self._prematch_draft(quote, quote_id, reissue=True)
-                if draft is not None:
-                    due.append(draft)
+            due = [
+                *([] if model is None else self._reissue_drafts(model)),
+                *([] if nba_models is None else self._reissue_nba(nba_models)),
+                *([] if inplay_model is None else self._reissue_inplay(inplay_model)),
+            ]
             chunks = [due[i : i + REISSUE_CHUNK] for i in range(0, len(due), REISSUE_CHUNK)]
             for i, chunk in enumerate(chunks or [[]]):
                 last = i == max(len(chunks), 1) - 1
@@ -182,6 +196,41 @@ class Forecaster(EventSourcedProjection[UUID]):
                 self._issue(chunk, processing)
                 self._save([processing])
             return len(due)
+
+    def _reissue_drafts(self, model: ForecastModel) -> list[Draft]:
+        """Upcoming fixtures whose latest forecast is another model's, forecast again."""
+        due: list[Draft] = []
+        for fixture_id in sorted(self._not_started):
+            forecasts = self.forecasts(fixture_id)
+            if forecasts is None or forecasts.latest_model_id == model.model_id:
+                continue
+            quote, quote_id = self._last_quote[fixture_id]
+            draft = self._prematch_draft(quote, quote_id, reissue=True)
+            if draft is not None:
+                due.append(draft)
+        return due
+
+    def _reissue_nba(self, models: NbaForecastModels) -> list[Draft]:
+        due: list[Draft] = []
+        for moment in self.nba.latest():
+            forecasts = self.forecasts(moment.fixture_id)
+            is_pregame = isinstance(moment, NbaPreGame)
+            model_id = models.pregame_id if is_pregame else models.inplay_id
+            if forecasts is None or forecasts.latest_model_id == model_id:
+                continue
+            due.append(NbaDraft(moment, reissue=True, as_of_position=self._position))
+        return due
+
+    def _reissue_inplay(self, model: InPlayForecastModel) -> list[Draft]:
+        due: list[Draft] = []
+        for moment in self.matches.latest():
+            forecasts = self.forecasts(moment.fixture_id)
+            if forecasts is None or forecasts.latest_model_id == model.model_id:
+                continue
+            draft = self._inplay_draft(moment, reissue=True)
+            if draft is not None:
+                due.append(draft)
+        return due
 
     # -- learning -------------------------------------------------------------------------
 
@@ -425,7 +474,7 @@ class Forecaster(EventSourcedProjection[UUID]):
             inputs=tuple(dict.fromkeys([*inputs, quote_id, self._position])),
         )
 
-    def _inplay_draft(self, moment: InMatchMoment) -> Draft | None:
+    def _inplay_draft(self, moment: InMatchMoment, *, reissue: bool = False) -> Draft | None:
         if self.inplay_model is None:
             if not self.inplay_skipped:
                 log.warning("no in-play model loaded: in-match events issue no forecast")
@@ -442,6 +491,7 @@ class Forecaster(EventSourcedProjection[UUID]):
             state=moment.state,
             as_of_position=self._position,
             inputs=tuple(dict.fromkeys([*inputs, *moment.input_notification_ids])),
+            reissue=reissue,
         )
 
     def _issue(self, drafts: list[Draft], processing: ProcessingEvent[UUID]) -> None:

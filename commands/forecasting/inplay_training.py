@@ -13,15 +13,22 @@ The protocol of benchmarks/eval_inplay.py, fed by the event store instead of the
   (from the first half's PeriodEnded score, red cards unknown, as the CSV leagues).
 - The latest HOLDOUT_SHARE of each prior kind's fixtures (by kick-off) sizes and calibrates,
   everything earlier trains, and the model is refitted on both (train_inplay_model).
+
+`train` (what `sportcast model train-inplay` writes) therefore fits its model on the holdout as
+well: its holdout log loss is in sample. The registry's run, `train_for_holdout`, keeps the same
+holdout but never lets it in: the same recipe one window earlier (the latest HOLDOUT_SHARE of the
+fixtures before the holdout sizes and calibrates, the rest fits, the refit takes both), so its
+holdout score is out of sample.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 from uuid import UUID
 
@@ -43,7 +50,7 @@ from commands.forecasting.inplay import (
     state_at,
     train_inplay_model,
 )
-from commands.forecasting.metrics import log_loss
+from commands.forecasting.metrics import Outcomes, expected_calibration_error, log_loss
 from domain.fixture import Fixture
 from domain.in_match import CardKind
 from domain.sport import Side
@@ -51,6 +58,7 @@ from domain.sport import Side
 PARAMETERS = InPlayParameters(thread_count=1)  # eval_inplay's recipe, fixed seed
 HOLDOUT_SHARE = 0.2
 HALF_TIME = 45
+CALIBRATION_BINS = 10
 _SENT_OFF = (CardKind.RED, CardKind.SECOND_YELLOW)
 _EDITION_YEAR = re.compile(r"^\d{4}\s+")
 
@@ -68,6 +76,7 @@ class PlayedMatch:
     timeline: list[TimelineEvent] = field(default_factory=list)
     half_time: tuple[int, int] | None = None
     final: tuple[int, int] | None = None
+    season: str = ""
 
     @property
     def goals_account_for_result(self) -> bool:
@@ -137,6 +146,7 @@ class MatchTimelines:
             home=announced.home,
             away=announced.away,
             market_prior=self._last_quote.get(fid),
+            season=announced.season,
         )
 
     def finished(self) -> list[PlayedMatch]:
@@ -168,6 +178,7 @@ class Sample:
     outcome: int
     holdout: bool
     market: bool  # the prior is a market quote (else Elo)
+    fixture_id: UUID
 
 
 @dataclass(frozen=True)
@@ -176,6 +187,8 @@ class TrainingSet:
     matches: int
     skipped: int  # finished fixtures giving no state (no half-time score, goals missing)
     draw_peak: float
+    played: list[PlayedMatch] = field(default_factory=list)
+    """The fixtures the samples come from, in kick-off order."""
 
 
 def pool_of(competition: str) -> str:
@@ -221,8 +234,9 @@ def training_set(
             assert m.half_time is not None
             states = [MatchState(HALF_TIME, *m.half_time, 0, 0, prior)]
         in_holdout = m.fixture_id in holdout
-        samples.extend(Sample(s, outcome, in_holdout, m.market_prior is not None) for s in states)
-    return TrainingSet(samples, len(usable), skipped, peak)
+        market = m.market_prior is not None
+        samples.extend(Sample(s, outcome, in_holdout, market, m.fixture_id) for s in states)
+    return TrainingSet(samples, len(usable), skipped, peak, usable)
 
 
 def _outcome(m: PlayedMatch, with_goals: bool) -> int:
@@ -279,3 +293,95 @@ def train(data: TrainingSet, parameters: InPlayParameters = PARAMETERS) -> InPla
         "prior": log_loss(np.array([s.prior for s in states], dtype=np.float64), y),
     }
     return InPlayTraining(model, data, len(train_rows), len(holdout_rows), seconds, losses)
+
+
+@dataclass(frozen=True)
+class HoldoutRun:
+    """The registry's in-play model and the rows it is judged on. ``fitted`` fitted it,
+    ``validation`` (the latest HOLDOUT_SHARE of the fixtures before the holdout, per prior
+    kind) chose its size and temperature, the refit took both; ``holdout`` took no part."""
+
+    model: InPlayModel
+    fitted: list[Sample]
+    validation: list[Sample]
+    holdout: list[Sample]
+
+
+def train_for_holdout(data: TrainingSet, parameters: InPlayParameters = PARAMETERS) -> HoldoutRun:
+    """`train`'s recipe moved one window earlier, so the holdout `train` reports on stays out
+    of fitting, early stopping and calibration alike. Raises ValueError when a part is empty."""
+    holdout = [s for s in data.samples if s.holdout]
+    held = {s.fixture_id for s in holdout}
+    validating = _holdout([m for m in data.played if m.fixture_id not in held])
+    earlier = [s for s in data.samples if not s.holdout]
+    fitted = [s for s in earlier if s.fixture_id not in validating]
+    validation = [s for s in earlier if s.fixture_id in validating]
+    if not fitted or not validation or not holdout:
+        raise ValueError(
+            f"too few finished football fixtures to train an in-play model for the registry "
+            f"({data.matches} usable: {len(fitted)} fitting, {len(validation)} validation and "
+            f"{len(holdout)} holdout states)"
+        )
+    model = train_inplay_model(
+        [s.state for s in fitted],
+        outcomes_of(fitted),
+        [s.state for s in validation],
+        outcomes_of(validation),
+        parameters,
+    )
+    return HoldoutRun(model, fitted, validation, holdout)
+
+
+def outcomes_of(samples: Sequence[Sample]) -> Outcomes:
+    return np.array([s.outcome for s in samples], dtype=np.int64)
+
+
+def holdout_metrics(model: InPlayModel, holdout: Sequence[Sample]) -> dict[str, float]:
+    """The model on the holdout states, against the prior and the Poisson baseline on the same
+    states; ``log_loss`` is the promotion metric, ``ece`` pools the three outcomes."""
+    states = [s.state for s in holdout]
+    y = outcomes_of(holdout)
+    predicted = model.predict_proba(states)
+    return {
+        "log_loss": log_loss(predicted, y),
+        "log_loss_prior": log_loss(np.array([s.prior for s in states], dtype=np.float64), y),
+        "log_loss_poisson": log_loss(baseline_proba(states), y),
+        "ece": expected_calibration_error(predicted, y, bins=CALIBRATION_BINS),
+        "n_states": float(len(states)),
+        "n_fixtures": float(len({s.fixture_id for s in holdout})),
+        "trees": float(model.trees),
+        "temperature": model.calibration.temperature,
+    }
+
+
+def holdout_fingerprint(holdout: Sequence[Sample]) -> str:
+    """sha256 over the holdout fixtures (id, outcome, the minutes of their states): equal
+    fingerprints, the same states scored against the same outcomes. The minutes matter: whether
+    a fixture gives seven states or its half-time one depends on the rest of the log."""
+    minutes: dict[UUID, tuple[int, list[int]]] = {}
+    for s in holdout:
+        minutes.setdefault(s.fixture_id, (s.outcome, []))[1].append(s.state.minute)
+    digest = hashlib.sha256()
+    for fixture_id in sorted(minutes, key=str):
+        outcome, at = minutes[fixture_id]
+        digest.update(f"{fixture_id}:{outcome}:{','.join(map(str, at))}\n".encode())
+    return digest.hexdigest()
+
+
+def holdout_window(data: TrainingSet) -> str:
+    """What the holdout is, readably: the latest share of fixtures, from its first kick-off
+    date to its last (UTC). Each prior kind has its own latest share, so fixtures of the other
+    kind may fall inside these dates and still train."""
+    held = {s.fixture_id for s in data.samples if s.holdout}
+    days = [m.kickoff.astimezone(UTC).date() for m in data.played if m.fixture_id in held]
+    return f"latest-{HOLDOUT_SHARE:.0%}:{min(days)}..{max(days)}"
+
+
+def kickoff_range(matches: Sequence[PlayedMatch]) -> tuple[datetime, datetime]:
+    kickoffs = [m.kickoff for m in matches]
+    return min(kickoffs), max(kickoffs)
+
+
+def seasons_of(matches: Iterable[PlayedMatch]) -> list[str]:
+    """Each competition's seasons as "<Elo pool> <season>" ("FIFA Men's World Cup 2018")."""
+    return sorted({f"{pool_of(m.competition)} {m.season}".strip() for m in matches})

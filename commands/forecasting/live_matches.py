@@ -38,6 +38,7 @@ class _Match:
     home_reds: int = 0
     away_reds: int = 0
     inputs: list[int] = field(default_factory=list)
+    last: InMatchMoment | None = None  # the latest moment forecast from
 
 
 class LiveMatches:
@@ -86,4 +87,10 @@ class LiveMatches:
             )
         except ValueError:
             return None  # a prior that is not a distribution: nothing to start from
-        return InMatchMoment(event.originator_id, state, tuple(match.inputs))
+        match.last = InMatchMoment(event.originator_id, state, tuple(match.inputs))
+        return match.last
+
+    def latest(self) -> list[InMatchMoment]:
+        """Each match in play's latest moment (what a new model re-forecasts), by fixture id."""
+        moments = (m.last for m in self._matches.values() if m.last is not None)
+        return sorted(moments, key=lambda moment: moment.fixture_id)

@@ -81,6 +81,7 @@ class _Game:
     pregame: NbaPreGame | None = None
     running: list[tuple[int, int]] = field(default_factory=list)  # score at each period's end
     quarters: list[NbaQuarterState] = field(default_factory=list)
+    last_quarter: NbaQuarterEnd | None = None
 
 
 class NbaGames:
@@ -121,6 +122,17 @@ class NbaGames:
         elif isinstance(event, Fixture.Abandoned):
             self._drop(event.originator_id, game)
         return None
+
+    def latest(self) -> list[NbaMoment]:
+        """What each game followed was last forecast from, by fixture id: its last pre-game
+        moment before tip-off, its last quarter end after (what a new model re-forecasts)."""
+        moments: list[NbaMoment] = []
+        for fixture_id in sorted(self._games):
+            game = self._games[fixture_id]
+            moment = game.last_quarter if game.started else game.pregame
+            if moment is not None:
+                moments.append(moment)
+        return moments
 
     def release_results(self) -> None:
         """Apply every result held back (at the end of a training history)."""
@@ -180,13 +192,14 @@ class NbaGames:
             return None
         state = NbaQuarterState(event.period, event.score.home - event.score.away, prior[0])
         game.quarters.append(state)
-        return NbaQuarterEnd(
+        game.last_quarter = NbaQuarterEnd(
             fixture_id=event.originator_id,
             kickoff=game.kickoff,
             state=state,
             market=prior,
             inputs=tuple(dict.fromkeys([*game.pregame.inputs, *game.inputs])),
         )
+        return game.last_quarter
 
     def _finished(self, game: _Game, event: Fixture.Finished) -> NbaOutcome | None:
         home, away = event.score.home, event.score.away

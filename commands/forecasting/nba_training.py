@@ -4,21 +4,54 @@ Each finished game with a pre-game quote gives one pre-game row (its features as
 quote before tip-off, as the last forecast before tip-off used) and its quarter states; seasons
 are in order of the games' days. The pre-game model is `train_nba_model` (walk-forward sized;
 zero trees means the market itself), the in-play model `train_nba_inplay`.
+
+The registry's run (`split_holdout`, `holdout_metrics`, `holdout_fingerprint`) trains both on
+the seasons before a holdout season and scores that season with the pre-game rows and quarter
+states pooled: the NBA file makes both kinds of forecast, so both are what it is judged on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
 
 import numpy as np
 
+from commands.forecasting.metrics import Probabilities, expected_calibration_error, log_loss
 from commands.forecasting.nba_features import NbaFeatures
-from commands.forecasting.nba_inplay import NbaInPlayModel, NbaQuarterState, train_nba_inplay
+from commands.forecasting.nba_inplay import (
+    QUARTERS,
+    NbaInPlayModel,
+    NbaQuarterState,
+    train_nba_inplay,
+)
 from commands.forecasting.nba_live import NbaGames, NbaOutcome
-from commands.forecasting.nba_model import NbaModel, NbaModelParameters, train_nba_model
+from commands.forecasting.nba_model import (
+    HomeWins,
+    NbaModel,
+    NbaModelParameters,
+    WinProbabilities,
+    train_nba_model,
+)
+from domain.fixture import Fixture
 
 PARAMETERS = NbaModelParameters()
+CALIBRATION_BINS = 10
+
+
+@dataclass(frozen=True)
+class PlayedGame:
+    """Which game a pre-game row is and how it ended: what a holdout's fingerprint names."""
+
+    fixture_id: UUID
+    season: str
+    tipoff: datetime
+    home_won: bool
+    quarters: tuple[int, ...]
+    """The quarters whose end gave an in-play state."""
 
 
 @dataclass(frozen=True)
@@ -29,10 +62,33 @@ class NbaTrainingSet:
     state_home_won: tuple[bool, ...]
     state_seasons: tuple[str, ...]
     games_without_quote: int
+    played: tuple[PlayedGame, ...] = ()
+    """One per pre-game row, in the order of `seasons`' rows."""
 
     @property
     def games(self) -> int:
         return sum(len(rows) for _, rows, _ in self.seasons)
+
+    def of_seasons(self, wanted: Collection[str]) -> NbaTrainingSet:
+        """Only these seasons' games and states (`games_without_quote` stays the whole log's)."""
+        seasons: list[tuple[str, tuple[NbaFeatures, ...], tuple[bool, ...]]] = []
+        played: list[PlayedGame] = []
+        start = 0
+        for entry in self.seasons:
+            season, rows, _ = entry
+            if season in wanted:
+                seasons.append(entry)
+                played.extend(self.played[start : start + len(rows)])
+            start += len(rows)
+        kept = [i for i, s in enumerate(self.state_seasons) if s in wanted]
+        return NbaTrainingSet(
+            seasons=tuple(seasons),
+            states=tuple(self.states[i] for i in kept),
+            state_home_won=tuple(self.state_home_won[i] for i in kept),
+            state_seasons=tuple(self.state_seasons[i] for i in kept),
+            games_without_quote=self.games_without_quote,
+            played=tuple(played),
+        )
 
 
 @dataclass(frozen=True)
@@ -46,11 +102,16 @@ def training_set(events: Iterable[tuple[int, object]]) -> NbaTrainingSet:
     """From feed events in log order: (notification id, domain event)."""
     games = NbaGames()
     finished: list[NbaOutcome] = []
+    tipoffs: dict[UUID, datetime] = {}
     for notification_id, event in events:
         outcome = games.learn(event, notification_id)
         if isinstance(outcome, NbaOutcome):
             finished.append(outcome)
-    by_season: dict[str, tuple[list[NbaFeatures], list[bool]]] = {}
+        elif isinstance(event, Fixture.Scheduled | Fixture.Rescheduled) and games.follows(
+            event.originator_id
+        ):
+            tipoffs[event.originator_id] = event.kickoff  # when it was played: as last scheduled
+    by_season: dict[str, tuple[list[NbaFeatures], list[bool], list[PlayedGame]]] = {}
     states: list[NbaQuarterState] = []
     won: list[bool] = []
     state_seasons: list[str] = []
@@ -59,18 +120,31 @@ def training_set(events: Iterable[tuple[int, object]]) -> NbaTrainingSet:
         if outcome.pregame is None:
             without += 1
             continue
-        rows, wins = by_season.setdefault(outcome.season, ([], []))
+        rows, wins, played = by_season.setdefault(outcome.season, ([], [], []))
         rows.append(outcome.pregame.features)
         wins.append(outcome.home_won)
+        played.append(_played(outcome, tipoffs.get(outcome.fixture_id, outcome.pregame.kickoff)))
         states.extend(outcome.quarters)
         won.extend(outcome.home_won for _ in outcome.quarters)
         state_seasons.extend(outcome.season for _ in outcome.quarters)
+    ordered = sorted(by_season.items())
     return NbaTrainingSet(
-        seasons=tuple((s, tuple(r), tuple(w)) for s, (r, w) in sorted(by_season.items())),
+        seasons=tuple((s, tuple(r), tuple(w)) for s, (r, w, _) in ordered),
         states=tuple(states),
         state_home_won=tuple(won),
         state_seasons=tuple(state_seasons),
         games_without_quote=without,
+        played=tuple(g for _, (_, _, season_games) in ordered for g in season_games),
+    )
+
+
+def _played(outcome: NbaOutcome, tipoff: datetime) -> PlayedGame:
+    return PlayedGame(
+        fixture_id=outcome.fixture_id,
+        season=outcome.season,
+        tipoff=tipoff,
+        home_won=outcome.home_won,
+        quarters=tuple(s.quarter for s in outcome.quarters),
     )
 
 
@@ -85,3 +159,98 @@ def train(data: NbaTrainingSet, parameters: NbaModelParameters = PARAMETERS) -> 
 def home_wins(flags: Iterable[bool]) -> np.typing.NDArray[np.int64]:
     """Outcomes as the NBA models take them: 1 the home side won, 0 it lost."""
     return np.fromiter((int(f) for f in flags), dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class HoldoutSplit:
+    """The registry's split: a holdout season and the seasons before it, which alone train."""
+
+    season: str
+    training: NbaTrainingSet
+    holdout: NbaTrainingSet
+
+    @property
+    def seasons(self) -> list[str]:
+        """Every season used, training then holdout."""
+        return [*(s for s, _, _ in self.training.seasons), self.season]
+
+    def tipoff_range(self) -> tuple[datetime, datetime]:
+        tipoffs = [g.tipoff for g in (*self.training.played, *self.holdout.played)]
+        return min(tipoffs), max(tipoffs)
+
+
+def split_holdout(
+    data: NbaTrainingSet, season: str | None = None, parameters: NbaModelParameters = PARAMETERS
+) -> HoldoutSplit:
+    """Hold out `season` (default the last); train on the seasons before it only, so no game
+    of the holdout (nor a later one) takes part in fitting. Raises ValueError when too few
+    seasons come before it for the pre-game model's walk-forward sizing."""
+    seasons = [s for s, _, _ in data.seasons]
+    if not seasons:
+        raise ValueError("no finished NBA games with a pre-game quote to train on")
+    holdout = season or seasons[-1]
+    if holdout not in seasons:
+        raise ValueError(f"no NBA games of holdout season {holdout} (seasons: {seasons})")
+    before = [s for s in seasons if s < holdout]
+    if len(before) <= parameters.validation_seasons:
+        raise ValueError(
+            f"too few NBA seasons before holdout season {holdout}: {len(before)} "
+            f"({', '.join(before) or 'none'}); the pre-game model needs more than "
+            f"{parameters.validation_seasons} to train on"
+        )
+    return HoldoutSplit(holdout, data.of_seasons(before), data.of_seasons([holdout]))
+
+
+def holdout_metrics(
+    pregame: NbaModel, inplay: NbaInPlayModel, holdout: NbaTrainingSet
+) -> dict[str, float]:
+    """Both models on the holdout. ``log_loss`` (the promotion metric) pools every forecast the
+    file makes, each once: a pre-game row per game and a state per quarter end. The line is the
+    market's margin-free pre-game probability on the same games."""
+    rows = [row for _, season_rows, _ in holdout.seasons for row in season_rows]
+    won = home_wins(w for _, _, wins in holdout.seasons for w in wins)
+    state_won = home_wins(holdout.state_home_won)
+    pregame_home = pregame.predict_home(rows)
+    inplay_home = inplay.predict_home(holdout.states)
+    metrics = {
+        "log_loss": _binary_log_loss(
+            np.concatenate([pregame_home, inplay_home]), np.concatenate([won, state_won])
+        ),
+        "log_loss_pregame": _binary_log_loss(pregame_home, won),
+        "log_loss_line": _binary_log_loss(np.array([r.market_home for r in rows]), won),
+        "ece_pregame": expected_calibration_error(
+            _home_away(pregame_home), 1 - won, bins=CALIBRATION_BINS
+        ),
+        "n_games": float(len(rows)),
+        "n_states": float(len(holdout.states)),
+        "trees": float(pregame.trees),
+    }
+    for quarter in QUARTERS:  # a quarter no holdout game reached has no score
+        ended = [i for i, s in enumerate(holdout.states) if s.quarter == quarter]
+        if ended:
+            metrics[f"log_loss_q{quarter}"] = _binary_log_loss(inplay_home[ended], state_won[ended])
+    return metrics
+
+
+def _binary_log_loss(home: WinProbabilities, won: HomeWins) -> float:
+    """metrics.log_loss on (home, away): the same rule the 1X2 models are scored with."""
+    return log_loss(_home_away(home), 1 - won)
+
+
+def _home_away(home: WinProbabilities) -> Probabilities:
+    """Two-way probabilities; metrics.py's helpers take a column per outcome (home won is 0).
+    Its ECE over both columns equals the home probability's alone: the away column mirrors it
+    bin for bin (up to a probability exactly on a bin edge)."""
+    return np.column_stack([home, 1.0 - home]).astype(np.float64)
+
+
+def holdout_fingerprint(holdout: NbaTrainingSet) -> str:
+    """sha256 over the holdout games (fixture id, who won, which quarter ends gave a state):
+    equal fingerprints, the same forecasts scored against the same outcomes."""
+    if len(holdout.played) != holdout.games:
+        raise ValueError("the training set was built without its games' identities")
+    digest = hashlib.sha256()
+    for game in sorted(holdout.played, key=lambda g: str(g.fixture_id)):
+        quarters = ",".join(map(str, game.quarters))
+        digest.update(f"{game.fixture_id}:{int(game.home_won)}:{quarters}\n".encode())
+    return digest.hexdigest()

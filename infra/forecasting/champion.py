@@ -1,10 +1,12 @@
-"""Keeps the forecaster on the registry's champion, and retrains on a schedule.
+"""Keeps the forecaster on the registry's champions (one per kind: football 1X2, NBA, in-play
+football), and retrains on a schedule.
 
 The watcher polls the registry; when a new model is promoted it fetches the artifact (hash
 verified) and hands it to the forecaster between two events (``Forecaster.promote``): no pause,
-no event scored half by each model, and the upcoming fixtures' forecasts re-issued once. The
-trainer retrains from the event store every interval in its own thread, so forecasting never
-waits for it, and promotes only a model that is not worse.
+no event scored half by each model, and, for a football champion, the upcoming fixtures'
+forecasts re-issued once. The trainer retrains every kind from the event store every interval
+in its own thread, so forecasting never waits for it, and promotes only a model that is not
+worse than its kind's champion.
 """
 
 from __future__ import annotations
@@ -12,34 +14,73 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
+from typing import cast
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
-from commands.forecasting.forecaster import Forecaster, ForecastModel
+from commands.forecasting.forecaster import (
+    Forecaster,
+    ForecastModel,
+    InPlayForecastModel,
+    NbaForecastModels,
+)
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRegistry
 from domain.errors import DomainError
-from domain.model_registry import Champion
+from domain.model_registry import (
+    FOOTBALL_1X2,
+    FOOTBALL_INPLAY,
+    KINDS,
+    NBA,
+    Champion,
+    champion_id,
+)
 from infra.connections import connect_nats
 from infra.forecasting.artifacts import ArtifactStore
+from infra.forecasting.kinds import ModelKind
+from infra.forecasting.lifecycle import KINDS as TRAINED_KINDS
 from infra.forecasting.lifecycle import promote, train_and_register
-from infra.forecasting.model_file import LoadedModel
+from infra.forecasting.model_file import LoadedInPlayModel, LoadedModel
+from infra.forecasting.nba_model_file import LoadedNbaModels
 
 log = logging.getLogger("sportcast.models")
 PAGE = 500
 _PROMOTED = get_topic(Champion.ModelPromoted)
+_KIND_OF_CHAMPION = {champion_id(kind): kind for kind in KINDS}
+
+Loaded = LoadedModel | LoadedNbaModels | LoadedInPlayModel
+"""A champion's artifact, loaded as the forecaster uses its kind."""
 
 
-def fetch_champion(registry: ModelRegistry, nats_url: str, bucket: str) -> LoadedModel | None:
-    champion = registry.champion()
+def load_artifact(kind: str, model_id: str, data: bytes) -> Loaded:
+    if kind == NBA:
+        return LoadedNbaModels.from_bytes(data)
+    if kind == FOOTBALL_INPLAY:
+        return LoadedInPlayModel.from_bytes(data, model_id=model_id)
+    return LoadedModel.from_bytes(data, model_id=model_id)
+
+
+def fetch_champion(
+    registry: ModelRegistry, nats_url: str, bucket: str, kind: str = FOOTBALL_1X2
+) -> Loaded | None:
+    """The champion of ``kind``, loaded (None: none promoted yet)."""
+    champion = registry.champion(kind)
     if champion is None or champion.model_id is None or champion.artifact_hash is None:
         return None
-    return fetch_model(champion.model_id, champion.artifact_hash, nats_url, bucket)
+    return fetch_model(kind, champion.model_id, champion.artifact_hash, nats_url, bucket)
 
 
-def fetch_model(model_id: str, artifact_hash: str, nats_url: str, bucket: str) -> LoadedModel:
+def fetch_football_champion(
+    registry: ModelRegistry, nats_url: str, bucket: str
+) -> LoadedModel | None:
+    model = fetch_champion(registry, nats_url, bucket, FOOTBALL_1X2)
+    assert model is None or isinstance(model, LoadedModel)
+    return model
+
+
+def fetch_model(kind: str, model_id: str, artifact_hash: str, nats_url: str, bucket: str) -> Loaded:
     async def get() -> bytes:
         nc = await connect_nats(nats_url, name="sportcast-champion")
         try:
@@ -47,33 +88,57 @@ def fetch_model(model_id: str, artifact_hash: str, nats_url: str, bucket: str) -
         finally:
             await nc.close()
 
-    return LoadedModel.from_bytes(asyncio.run(get()), model_id=model_id)
+    return load_artifact(kind, model_id, asyncio.run(get()))
 
 
-def latest_promotion(
+def promotions(
     registry: ModelRegistry, *, after: int
-) -> tuple[int, Champion.ModelPromoted] | None:
-    """The registry's last ModelPromoted after notification ``after``, with its position."""
-    last = None
+) -> list[tuple[int, str, Champion.ModelPromoted]]:
+    """Every ModelPromoted after notification ``after``: (position, kind, event), in order."""
+    found: list[tuple[int, str, Champion.ModelPromoted]] = []
     start = after + 1
     while True:
         page = registry.recorder.select_notifications(
             start=start, limit=PAGE, topics=(_PROMOTED,), inclusive_of_start=True
         )
         if not page:
-            break
-        last, start = page[-1], page[-1].id + 1
-    if last is None:
-        return None
-    event = registry.mapper.to_domain_event(last)
-    assert isinstance(event, Champion.ModelPromoted)
-    return last.id, event
+            return found
+        for notification in page:
+            event = registry.mapper.to_domain_event(notification)
+            assert isinstance(event, Champion.ModelPromoted)
+            found.append((notification.id, _KIND_OF_CHAMPION[event.originator_id], event))
+        start = page[-1].id + 1
+
+
+def _models(forecaster: Forecaster) -> dict[str, object]:
+    return {
+        FOOTBALL_1X2: forecaster.model,
+        NBA: forecaster.nba_models,
+        FOOTBALL_INPLAY: forecaster.inplay_model,
+    }
+
+
+def in_use(forecaster: Forecaster, kind: str) -> str | None:
+    """The artifact hash of the forecaster's model of ``kind`` (None: it has none)."""
+    model = _models(forecaster)[kind]
+    return None if model is None else str(getattr(model, "artifact_hash", None))
+
+
+def use(forecaster: Forecaster, model: Loaded) -> None:
+    if isinstance(model, LoadedNbaModels):
+        forecaster.use_nba_models(model)
+    elif isinstance(model, LoadedInPlayModel):
+        forecaster.use_inplay_model(model)
+    else:
+        forecaster.use_model(model)
 
 
 class ChampionWatch(threading.Thread):
-    """Keeps the forecaster on the champion. A promotion not yet acted on (it may have happened
-    while the forecaster was down) makes it re-issue its upcoming forecasts with the new model,
-    exactly once: the promotion's position is tracked with the re-issue (docs/adr/0009)."""
+    """Keeps the forecaster on the champion of each kind in ``kinds``. Promotions not yet acted
+    on (they may have happened while the forecaster was down) are acted on together: the
+    forecaster switches to each kind's latest, and a new football champion re-issues the
+    upcoming forecasts, exactly once: the last promotion's position is tracked with the re-issue
+    (docs/adr/0009)."""
 
     def __init__(
         self,
@@ -83,10 +148,12 @@ class ChampionWatch(threading.Thread):
         nats_url: str,
         bucket: str,
         every: float = 10.0,
+        kinds: Collection[str] = KINDS,
     ) -> None:
         super().__init__(name="champion-watch", daemon=True)
         self.forecaster, self.registry = forecaster, registry
         self.nats_url, self.bucket, self.every = nats_url, bucket, every
+        self.kinds = frozenset(kinds)
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -99,41 +166,69 @@ class ChampionWatch(threading.Thread):
                 return
 
     def check(self) -> bool:
-        """Act on a new promotion, or switch to the champion; True when it did either."""
-        current = self.forecaster.model
+        """Act on new promotions, or switch to the champions; True when it did either."""
         tracked = self.forecaster.promotion_position(self.registry.name)
-        promoted = latest_promotion(self.registry, after=tracked)
-        if promoted is None:
-            champion = self.registry.champion()
-            if champion is None or champion.model_id is None:
-                return False
-            if current is not None and current.model_id == champion.model_id:
-                return False
-            model = fetch_champion(self.registry, self.nats_url, self.bucket)
-            if model is None:
-                return False
-            self.forecaster.use_model(model)
-            log.info("forecaster switched to champion %s", model.model_id)
-            return True
-        position, event = promoted
-        if current is not None and current.model_id == event.model_id:
-            chosen: ForecastModel = current
-        else:
-            chosen = fetch_model(event.model_id, event.artifact_hash, self.nats_url, self.bucket)
-        reissued = self.forecaster.promote(chosen, Tracking(self.registry.name, position))
+        new = promotions(self.registry, after=tracked)
+        if not new:
+            return self._switch_to_champions()
+        latest: dict[str, Champion.ModelPromoted] = {}
+        for _, kind, event in new:
+            if kind in self.kinds:
+                latest[kind] = event
+        football: ForecastModel | None = None
+        nba: NbaForecastModels | None = None
+        inplay: InPlayForecastModel | None = None
+        for kind, event in latest.items():
+            model = self._model(kind, event.model_id, event.artifact_hash)
+            if kind == FOOTBALL_1X2:
+                football = cast(ForecastModel, model)
+            elif kind == NBA:
+                nba = cast(NbaForecastModels, model)
+            else:
+                inplay = cast(InPlayForecastModel, model)
+        reissued = self.forecaster.promote(
+            football,
+            Tracking(self.registry.name, new[-1][0]),
+            nba_models=nba,
+            inplay_model=inplay,
+        )
         log.info(
-            "forecaster switched to champion %s; re-issued %s upcoming forecasts",
-            event.model_id,
+            "forecaster switched to %s; re-issued %s upcoming forecasts",
+            ", ".join(f"{k} champion {e.model_id}" for k, e in latest.items()) or "no new model",
             reissued,
         )
         return True
+
+    def _model(self, kind: str, model_id: str, artifact_hash: str) -> object:
+        """The model in use when it is this artifact, else the artifact fetched and loaded."""
+        current = _models(self.forecaster)[kind]
+        if current is not None and getattr(current, "artifact_hash", None) == artifact_hash:
+            return current
+        return fetch_model(kind, model_id, artifact_hash, self.nats_url, self.bucket)
+
+    def _switch_to_champions(self) -> bool:
+        switched = False
+        for kind in sorted(self.kinds):
+            champion = self.registry.champion(kind)
+            if champion is None or champion.artifact_hash is None or champion.model_id is None:
+                continue
+            if in_use(self.forecaster, kind) == champion.artifact_hash:
+                continue
+            model = fetch_model(
+                kind, champion.model_id, champion.artifact_hash, self.nats_url, self.bucket
+            )
+            use(self.forecaster, model)
+            log.info("forecaster switched to %s champion %s", kind, champion.model_id)
+            switched = True
+        return switched
 
     def stop(self) -> None:
         self._stop_event.set()
 
 
 class ScheduledTrainer(threading.Thread):
-    """Retrain every ``every`` seconds beside live forecasting; promote when not worse."""
+    """Retrain every ``every`` seconds beside live forecasting, each kind in ``kinds`` in turn
+    (default: every kind); promote each model that is not worse than its kind's champion."""
 
     def __init__(
         self,
@@ -143,26 +238,37 @@ class ScheduledTrainer(threading.Thread):
         nats_url: str,
         bucket: str,
         every: float,
+        kinds: Sequence[ModelKind] | None = None,
         on_result: Callable[[str], None] | None = None,
     ) -> None:
         super().__init__(name="scheduled-trainer", daemon=True)
         self.feeds, self.registry = feeds, registry
         self.nats_url, self.bucket, self.every = nats_url, bucket, every
+        self.kinds = list(TRAINED_KINDS.values()) if kinds is None else list(kinds)
         self.on_result = on_result
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while True:
-            self.train_once()
+            for kind in self.kinds:
+                if self._stop_event.is_set():
+                    return
+                self.train_once(kind)
             if self._stop_event.wait(self.every):
                 return
 
-    def train_once(self) -> str:
+    def train_once(self, kind: ModelKind | None = None) -> str:
+        """Train, register and try to promote one model of ``kind`` (default football 1X2);
+        returns what happened, in a line."""
+        chosen = kind or TRAINED_KINDS[FOOTBALL_1X2]
+
         async def work() -> str:
             nc = await connect_nats(self.nats_url, name="sportcast-trainer")
             try:
                 artifacts = ArtifactStore(nc.jetstream(), bucket=self.bucket)
-                trained = await train_and_register(self.feeds, self.registry, artifacts)
+                trained = await train_and_register(
+                    self.feeds, self.registry, artifacts, kind=chosen
+                )
                 try:
                     await promote(self.feeds, self.registry, artifacts, trained.model_id)
                 except DomainError as refused:
@@ -174,7 +280,7 @@ class ScheduledTrainer(threading.Thread):
         try:
             outcome = asyncio.run(work())
         except (DomainError, ValueError) as exc:
-            outcome = f"retraining skipped: {exc}"
+            outcome = f"{chosen.name} retraining skipped: {exc}"
         log.info(outcome)
         if self.on_result:
             self.on_result(outcome)

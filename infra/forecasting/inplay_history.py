@@ -1,31 +1,48 @@
 """Reads the feed's football matches from the event store for the in-play model, and trains it.
 
 Notifications 1..cut-off, only the event types commands/forecasting/inplay_training.py uses, so a
-run names exactly the log prefix it saw. The CSVs are never read.
+run names exactly the log prefix it saw. The CSVs are never read. `InPlayKind` is the in-play
+model's kind for the registry (infra/forecasting/kinds.py).
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from eventsourcing.utils import get_topic
 
+from commands.forecasting.inplay import InPlayParameters
 from commands.forecasting.inplay_training import (
+    HOLDOUT_SHARE,
     PARAMETERS,
     InPlayTraining,
     MatchTimelines,
+    Sample,
     TrainingSet,
+    holdout_fingerprint,
+    holdout_metrics,
+    holdout_window,
+    kickoff_range,
+    seasons_of,
     train,
+    train_for_holdout,
     training_set,
 )
 from commands.ingestion import FeedIngestion
+from commands.model_registry import ModelRecord
 from domain.fixture import Fixture
+from domain.model_registry import FOOTBALL_INPLAY, HoldoutsNotComparable, TrainedModel
 from domain.odds_book import OddsBook
+from infra.forecasting.artifacts import content_hash
 from infra.forecasting.history import max_position, read_events
-from infra.forecasting.model_file import dump_inplay_model
+from infra.forecasting.kinds import Candidate
+from infra.forecasting.model_file import dump_inplay_model, load_inplay_model
+from infra.forecasting.versions import library_versions
 
 TOPICS = tuple(
     get_topic(cls)
@@ -83,3 +100,99 @@ def write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@dataclass(frozen=True)
+class InPlayKind:
+    """The football in-play model for the registry; promotion metric log loss.
+
+    The holdout is the one `train-inplay` reports on: the latest HOLDOUT_SHARE of each prior
+    kind's usable fixtures. `train-inplay` sizes and calibrates on it and refits on it too; the
+    model registered here never sees it (`train_for_holdout`: the same recipe one window
+    earlier), so the log loss recorded is out of sample and re-scoring gives the same number.
+
+    ``seasons`` records "<competition without its edition year> <season>" for every fixture
+    used; ``holdout_season`` names the holdout's window, "latest-20%:<first>..<last kick-off
+    date>".
+    """
+
+    parameters: InPlayParameters = PARAMETERS
+    name: str = FOOTBALL_INPLAY
+
+    def train(self, feeds: FeedIngestion, *, cutoff: int | None = None) -> Candidate:
+        position = max_position(feeds) if cutoff is None else cutoff
+        data = read_training_set(feeds, cutoff=position)
+        started = time.perf_counter()
+        try:
+            run = train_for_holdout(data, self.parameters)
+        except ValueError as error:
+            raise ValueError(f"the feed up to position {position}: {error}") from None
+        seconds = time.perf_counter() - started
+        artifact = dump_inplay_model(run.model)
+        first, last = kickoff_range(data.played)
+        return Candidate(
+            artifact,
+            ModelRecord(
+                kind=self.name,
+                artifact_hash=content_hash(artifact),
+                cutoff_position=position,
+                first_kickoff=first,
+                last_kickoff=last,
+                seasons=seasons_of(data.played),
+                holdout_season=holdout_window(data),
+                holdout_fingerprint=holdout_fingerprint(run.holdout),
+                hyperparameters={
+                    **asdict(self.parameters),
+                    "trees": run.model.trees,
+                    "holdout_share": HOLDOUT_SHARE,
+                },
+                library_versions=library_versions(),
+                holdout_metrics=score(artifact, run.holdout),
+                training_seconds=round(seconds, 3),
+            ),
+        )
+
+    def rescore(
+        self,
+        champion: TrainedModel,
+        artifact: bytes,
+        feeds: FeedIngestion,
+        candidate: TrainedModel,
+    ) -> float:
+        """The rule: the champion trained on every usable fixture up to its cut-off but its own
+        holdout. Those are rebuilt from the log (its fingerprint proves the rebuild is what it
+        saw); if any of them is in the candidate's holdout, the two are not compared. A share
+        of matches, not a season, is held out: a champion from another cut-off may have trained
+        on part of the candidate's window, and dates alone cannot say which fixtures."""
+        data = read_training_set(feeds, cutoff=candidate.cutoff_position)
+        holdout = _scored_on(candidate, data)
+        if champion.cutoff_position != candidate.cutoff_position:
+            data = read_training_set(feeds, cutoff=champion.cutoff_position)
+        _scored_on(champion, data)  # so `data` is what the champion saw
+        trained_on = {s.fixture_id for s in data.samples if not s.holdout}
+        overlap = trained_on & {s.fixture_id for s in holdout}
+        if overlap:
+            raise HoldoutsNotComparable(
+                f"champion {champion.model_id} trained on {len(overlap)} fixtures of the "
+                f"holdout of {candidate.model_id} ({candidate.holdout_season}): no fair "
+                "comparison on it exists"
+            )
+        return score(artifact, holdout)["log_loss"]
+
+
+def score(artifact: bytes, holdout: Sequence[Sample]) -> dict[str, float]:
+    """The artifact as stored (decoded from its bytes) on the holdout: training and re-scoring
+    both score through here, so a model re-scored on its own holdout gets its recorded score."""
+    return holdout_metrics(load_inplay_model(artifact), holdout)
+
+
+def _scored_on(model: TrainedModel, data: TrainingSet) -> list[Sample]:
+    """The holdout states of ``data`` (rebuilt from the log up to ``model``'s cut-off), if they
+    are the ones ``model`` was scored on; else HoldoutsNotComparable."""
+    holdout = [s for s in data.samples if s.holdout]
+    if holdout_fingerprint(holdout) != model.holdout_fingerprint:
+        raise HoldoutsNotComparable(
+            f"the feed up to position {model.cutoff_position} no longer gives the holdout "
+            f"{model.model_id} was scored on"
+        )
+    return holdout

@@ -1,24 +1,40 @@
 """Reads the feed's NBA games from the event store, trains both NBA models, writes the artifact.
 
 Notifications 1..cut-off, only the event types `NbaGames` reads, so a run names exactly the log
-prefix it saw. The CSVs are never read.
+prefix it saw. The CSVs are never read. `NbaKind` is the NBA file's kind for the registry
+(infra/forecasting/kinds.py): trained on the seasons before a holdout season, scored on it.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from eventsourcing.utils import get_topic
 
-from commands.forecasting.nba_training import NbaTraining, NbaTrainingSet, train, training_set
+from commands.forecasting.nba_model import NbaModelParameters
+from commands.forecasting.nba_training import (
+    PARAMETERS,
+    NbaTraining,
+    NbaTrainingSet,
+    holdout_fingerprint,
+    holdout_metrics,
+    split_holdout,
+    train,
+    training_set,
+)
 from commands.ingestion import FeedIngestion
+from commands.model_registry import ModelRecord
 from domain.fixture import Fixture
+from domain.model_registry import NBA, HoldoutsNotComparable, TrainedModel
 from domain.odds_book import OddsBook
+from infra.forecasting.artifacts import content_hash
 from infra.forecasting.history import max_position, read_events
 from infra.forecasting.inplay_history import write_atomically
-from infra.forecasting.nba_model_file import dump_nba_models
+from infra.forecasting.kinds import Candidate
+from infra.forecasting.nba_model_file import dump_nba_models, load_nba_models
+from infra.forecasting.versions import library_versions
 
 TOPICS = tuple(
     get_topic(cls)
@@ -57,3 +73,76 @@ def train_to_file(feeds: FeedIngestion, out: Path, *, cutoff: int | None = None)
     data = dump_nba_models(run.pregame, run.inplay)
     write_atomically(out, data)
     return NbaArtifact(run, position, out, len(data), time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class NbaKind:
+    """The NBA file (pre-game model and in-play quarter fits): trained on the seasons before the
+    holdout season (default the last in the log), scored on every forecast the file makes for
+    that season; promotion metric log loss."""
+
+    parameters: NbaModelParameters = PARAMETERS
+    holdout_season: str | None = None
+    name: str = NBA
+
+    def train(self, feeds: FeedIngestion, *, cutoff: int | None = None) -> Candidate:
+        position = max_position(feeds) if cutoff is None else cutoff
+        data = read_training_set(feeds, cutoff=position)
+        try:
+            split = split_holdout(data, self.holdout_season, self.parameters)
+        except ValueError as error:
+            raise ValueError(f"the feed up to position {position}: {error}") from None
+        started = time.perf_counter()
+        run = train(split.training, self.parameters)
+        seconds = time.perf_counter() - started
+        artifact = dump_nba_models(run.pregame, run.inplay)
+        first, last = split.tipoff_range()
+        return Candidate(
+            artifact,
+            ModelRecord(
+                kind=self.name,
+                artifact_hash=content_hash(artifact),
+                cutoff_position=position,
+                first_kickoff=first,
+                last_kickoff=last,
+                seasons=split.seasons,
+                holdout_season=split.season,
+                holdout_fingerprint=holdout_fingerprint(split.holdout),
+                hyperparameters={**asdict(self.parameters), "trees": run.pregame.trees},
+                library_versions=library_versions(),
+                holdout_metrics=score(artifact, split.holdout),
+                training_seconds=round(seconds, 3),
+            ),
+        )
+
+    def rescore(
+        self,
+        champion: TrainedModel,
+        artifact: bytes,
+        feeds: FeedIngestion,
+        candidate: TrainedModel,
+    ) -> float:
+        """A champion trained on every season before its own holdout season (what
+        `ModelTrained.seasons` lists besides it); one that lists the candidate's holdout season
+        among them trained on it."""
+        trained_on = set(champion.seasons) - {champion.holdout_season}
+        if candidate.holdout_season in trained_on:
+            raise HoldoutsNotComparable(
+                f"champion {champion.model_id} trained on season {candidate.holdout_season}, "
+                f"the holdout of {candidate.model_id}: no fair comparison on it exists"
+            )
+        data = read_training_set(feeds, cutoff=candidate.cutoff_position)
+        holdout = data.of_seasons([candidate.holdout_season])
+        if holdout_fingerprint(holdout) != candidate.holdout_fingerprint:
+            raise HoldoutsNotComparable(
+                f"the feed up to position {candidate.cutoff_position} no longer gives the "
+                f"holdout {candidate.model_id} was scored on"
+            )
+        return score(artifact, holdout)["log_loss"]
+
+
+def score(artifact: bytes, holdout: NbaTrainingSet) -> dict[str, float]:
+    """The artifact as stored (decoded from its bytes) on the holdout: training and re-scoring
+    both score through here, so a model re-scored on its own holdout gets its recorded score."""
+    pregame, inplay = load_nba_models(artifact)
+    return holdout_metrics(pregame, inplay, holdout)

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import os
 import time
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -22,16 +22,20 @@ import commands.forecasting.forecaster as forecaster_module
 from commands.forecasting.features import FootballFeatures
 from commands.forecasting.football_model import FootballModelParameters, train_football_model
 from commands.forecasting.forecaster import MODEL_PROMOTED, Forecaster
+from commands.forecasting.nba_inplay import NbaInPlayModel, QuarterFit
+from commands.forecasting.nba_model import NbaModel
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRecord, ModelRegistry
 from domain.errors import DomainError
 from domain.fixture import Fixture
 from domain.forecast import FixtureForecasts
+from domain.model_registry import FOOTBALL_1X2, NBA, ChallengerWorse
 from domain.provenance import Provenance
 from infra.feeds.replay import Replay
 from infra.forecasting.artifacts import ArtifactStore
 from infra.forecasting.champion import ChampionWatch, fetch_champion
 from infra.forecasting.model_file import LoadedModel, dump_model
+from infra.forecasting.nba_model_file import dump_nba_models
 from infra.forecasting.service import ForecasterService, forecaster_env
 
 
@@ -251,3 +255,86 @@ def test_a_reissue_cut_short_by_a_crash_is_completed_without_repeats(
     assert len(fixtures) == len(set(fixtures)) > 2
     assert {(f.trigger, f.model_id) for f in reissued} == {(MODEL_PROMOTED, second)}
     registry.close()
+
+
+def nba_artifact(lead_weight: float) -> bytes:
+    """An NBA file: the line itself before the game, a quarter fit per quarter."""
+    pregame = NbaModel(booster=None, trees=0, validation_gain=0.0)
+    fits = {q: QuarterFit(1.0, lead_weight * q, 0.0) for q in (1, 2, 3)}
+    return dump_nba_models(pregame, NbaInPlayModel(fits))
+
+
+def nba_record(artifact_hash: str, log_loss: float) -> ModelRecord:
+    return replace(
+        record(artifact_hash, 0.0),
+        kind=NBA,
+        seasons=["2021", "2022"],
+        holdout_season="2022",
+        holdout_metrics={"log_loss": log_loss},
+    )
+
+
+def test_promotions_of_every_kind_made_while_the_forecaster_was_down_are_acted_on_together(
+    nats_url: str, unique_name: str
+) -> None:
+    """A football and an NBA champion promoted while no forecaster ran: its watch switches both
+    models in one step and tracks the last promotion; a later NBA promotion alone leaves the
+    football model as it is."""
+    env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": nats_url}
+    registry = ModelRegistry({**env, "MODELREGISTRY_NATS_STREAM": unique_name + "_R"})
+    bucket = unique_name + "_M"
+    football = registry.register(record(asyncio.run(put(nats_url, bucket, tiny_model(1))), 0.2))
+    registry.promote(football.model_id)
+    nba = registry.register(nba_record(asyncio.run(put(nats_url, bucket, nba_artifact(0.1))), 0.6))
+    registry.promote(nba.model_id)
+    promoted = registry.recorder.max_notification_id()
+
+    forecaster = Forecaster({**env, "FORECASTER_NATS_STREAM": unique_name + "_F"})
+    watch = ChampionWatch(forecaster, registry, nats_url=nats_url, bucket=bucket)
+    try:
+        assert watch.check() is True
+        assert forecaster.model is not None
+        assert forecaster.model.model_id == football.model_id
+        assert forecaster.nba_models is not None
+        assert forecaster.nba_models.artifact_hash == nba.artifact_hash
+        assert forecaster.promotion_position(registry.name) == promoted
+        assert watch.check() is False  # nothing new, already on both champions
+
+        better = registry.register(
+            nba_record(asyncio.run(put(nats_url, bucket, nba_artifact(0.2))), 0.59)
+        )
+        worse = registry.register(
+            nba_record(asyncio.run(put(nats_url, bucket, nba_artifact(0.3))), 0.61)
+        )
+        with pytest.raises(ChallengerWorse):
+            registry.promote(worse.model_id)
+        registry.promote(better.model_id)
+        football_in_use = forecaster.model
+        assert watch.check() is True
+        assert forecaster.nba_models.artifact_hash == better.artifact_hash
+        assert forecaster.model is football_in_use
+        assert (
+            forecaster.promotion_position(registry.name) == registry.recorder.max_notification_id()
+        )
+    finally:
+        forecaster.close()
+        registry.close()
+
+
+def test_a_watch_leaves_kinds_it_does_not_watch_alone(nats_url: str, unique_name: str) -> None:
+    """A kind given to the forecaster as a file is not switched to that kind's champion."""
+    env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": nats_url}
+    registry = ModelRegistry({**env, "MODELREGISTRY_NATS_STREAM": unique_name + "_R"})
+    bucket = unique_name + "_M"
+    nba = registry.register(nba_record(asyncio.run(put(nats_url, bucket, nba_artifact(0.1))), 0.6))
+    registry.promote(nba.model_id)
+    forecaster = Forecaster({**env, "FORECASTER_NATS_STREAM": unique_name + "_F"})
+    watch = ChampionWatch(
+        forecaster, registry, nats_url=nats_url, bucket=bucket, kinds=[FOOTBALL_1X2]
+    )
+    try:
+        watch.check()
+        assert forecaster.nba_models is None
+    finally:
+        forecaster.close()
+        registry.close()

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from commands.model_registry import ModelRecord, ModelRegistry
 from domain.model_registry import (
+    FOOTBALL_1X2,
+    FOOTBALL_INPLAY,
+    NBA,
     AlreadyChampion,
     ChallengerWorse,
     HoldoutsNotComparable,
     ModelNotFound,
     TrainedModel,
+    UnknownModelKind,
 )
 
 
@@ -83,8 +89,8 @@ def test_different_holdouts_need_the_champion_rescored(registry: ModelRegistry) 
     with pytest.raises(HoldoutsNotComparable):
         registry.promote(other.model_id)
     with pytest.raises(ChallengerWorse):
-        registry.promote(other.model_id, champion_rps=0.199)
-    assert registry.promote(other.model_id, champion_rps=0.201).model_id == other.model_id
+        registry.promote(other.model_id, champion_score=0.199)
+    assert registry.promote(other.model_id, champion_score=0.201).model_id == other.model_id
 
 
 def test_registering_the_same_artifact_twice_records_one_model(registry: ModelRegistry) -> None:
@@ -102,3 +108,48 @@ def test_unknown_and_repeated_promotions_are_refused(registry: ModelRegistry) ->
     registry.promote(model.model_id)
     with pytest.raises(AlreadyChampion):
         registry.promote(model.model_id)
+
+
+def test_kinds_have_their_own_champions(registry: ModelRegistry) -> None:
+    football = registry.register(record("a", 0.200))
+    nba = registry.register(replace(record("b", 0.0), kind=NBA, holdout_metrics={"log_loss": 0.6}))
+    assert nba.model_id.startswith("nba-")
+    assert nba.metric == "log_loss"
+    registry.promote(football.model_id)
+    registry.promote(nba.model_id)
+
+    worse = registry.register(
+        replace(record("c", 0.0), kind=NBA, holdout_metrics={"log_loss": 0.61})
+    )
+    with pytest.raises(ChallengerWorse, match="log_loss"):
+        registry.promote(worse.model_id)
+    champions = registry.champion(FOOTBALL_1X2), registry.champion(NBA)
+    assert [c.model_id for c in champions if c] == [football.model_id, nba.model_id]
+    assert registry.champion(FOOTBALL_INPLAY) is None
+    with pytest.raises(UnknownModelKind):
+        registry.register(replace(record("d", 0.2), kind="cricket"))
+
+
+def test_events_stored_before_kinds_read_as_football(registry: ModelRegistry) -> None:
+    """Version-1 events (no kind, RPS-named scores) as stored before kinds existed."""
+    model = registry.register(record("a", 0.200))
+    registry.promote(model.model_id)
+    old = ModelRegistry()
+    for event in registry.history():
+        stored = registry.mapper.to_stored_event(event)
+        state = json.loads(stored.state)
+        assert state.pop("class_version") == 2
+        state.pop("kind", None)
+        if "metric" in state:
+            del state["metric"]
+            state["holdout_rps"] = state.pop("holdout_score")
+            state["previous_rps"] = state.pop("previous_score")
+        v1 = replace(stored, state=json.dumps(state).encode())
+        old.recorder.insert_events([v1])
+
+    again = old.model(model.model_id)
+    assert (again.kind, again.holdout_score) == (FOOTBALL_1X2, 0.200)
+    champion = old.champion()
+    assert champion is not None
+    assert champion.kind == FOOTBALL_1X2
+    assert (champion.model_id, champion.holdout_score) == (model.model_id, 0.200)

@@ -1,0 +1,142 @@
+"""What the model lifecycle needs of each kind of model: train one for the registry, re-score a
+champion on a challenger's holdout (docs/adr/0008, amendment "kinds").
+
+The lifecycle (infra/forecasting/lifecycle.py) is the same for every kind: train from the event
+store up to a cut-off, store the artifact under its hash, record `ModelTrained`, promote when not
+worse on the holdout. A `ModelKind` supplies the two steps that differ. Both block (CPU and
+event-store reads): call them in a thread.
+
+The rule every kind keeps: the artifact registered is exactly the one scored on the holdout, and
+the holdout took no part in fitting it, so the holdout score is out of sample and two models of
+a kind are compared on data neither trained on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+from commands.forecasting.evaluation import train_for_holdout
+from commands.forecasting.football_model import FootballModelParameters
+from commands.forecasting.metrics import ranked_probability_score
+from commands.forecasting.training_set import (
+    features,
+    fingerprint,
+    in_seasons,
+    kickoff_range,
+    outcomes,
+    seasons_of,
+)
+from commands.ingestion import FeedIngestion
+from commands.model_registry import ModelRecord
+from domain.model_registry import FOOTBALL_1X2, HoldoutsNotComparable, TrainedModel
+from infra.forecasting.artifacts import content_hash
+from infra.forecasting.history import read_history
+from infra.forecasting.model_file import dump_model
+from infra.forecasting.model_file import load_model as decode_model
+from infra.forecasting.versions import library_versions
+
+PARAMETERS = FootballModelParameters(thread_count=2)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A model trained for the registry: its artifact and what `ModelTrained` records."""
+
+    artifact: bytes
+    record: ModelRecord
+
+    def __post_init__(self) -> None:
+        if content_hash(self.artifact) != self.record.artifact_hash:
+            raise ValueError("a candidate's record must name its artifact's sha256")
+
+
+class ModelKind(Protocol):
+    @property
+    def name(self) -> str:
+        """One of domain.model_registry.KINDS."""
+        ...
+
+    def train(self, feeds: FeedIngestion, *, cutoff: int | None = None) -> Candidate:
+        """Train on the log up to ``cutoff`` (default: all stored now) leaving out a holdout,
+        score the holdout: ``record.holdout_metrics`` holds the kind's promotion metric.
+        Raises ValueError when the log holds too little to train."""
+        ...
+
+    def rescore(
+        self,
+        champion: TrainedModel,
+        artifact: bytes,
+        feeds: FeedIngestion,
+        candidate: TrainedModel,
+    ) -> float:
+        """The champion (``artifact``) scored with the kind's metric on the candidate's holdout,
+        rebuilt from the log up to the candidate's cut-off. Raises HoldoutsNotComparable when
+        the champion trained on any of that holdout, or the log no longer gives the holdout the
+        candidate was scored on (its fingerprint differs)."""
+        ...
+
+
+@dataclass(frozen=True)
+class FootballKind:
+    """Football 1X2 pre-match: train on the seasons before the holdout season (default the
+    last one), promotion metric RPS."""
+
+    parameters: FootballModelParameters = PARAMETERS
+    holdout_season: str | None = None
+    name: str = FOOTBALL_1X2
+
+    def train(self, feeds: FeedIngestion, *, cutoff: int | None = None) -> Candidate:
+        history = read_history(feeds, cutoff=cutoff)
+        seasons = seasons_of(history.rows)
+        if not seasons:
+            raise ValueError(
+                f"no forecastable matches in the feed up to position {history.cutoff_position}"
+            )
+        holdout = self.holdout_season or seasons[-1]
+        started = time.perf_counter()
+        run = train_for_holdout(history.rows, holdout, self.parameters)
+        seconds = time.perf_counter() - started
+        artifact = dump_model(run.model)
+        used = [*run.training_rows, *run.rows]
+        first, last = kickoff_range(used)
+        return Candidate(
+            artifact,
+            ModelRecord(
+                kind=self.name,
+                artifact_hash=content_hash(artifact),
+                cutoff_position=history.cutoff_position,
+                first_kickoff=first,
+                last_kickoff=last,
+                seasons=seasons_of(used),
+                holdout_season=holdout,
+                holdout_fingerprint=fingerprint(run.rows),
+                hyperparameters={**asdict(self.parameters), "trees": run.model.trees},
+                library_versions=library_versions(),
+                holdout_metrics=run.metrics,
+                training_seconds=round(seconds, 3),
+            ),
+        )
+
+    def rescore(
+        self,
+        champion: TrainedModel,
+        artifact: bytes,
+        feeds: FeedIngestion,
+        candidate: TrainedModel,
+    ) -> float:
+        if champion.holdout_season > candidate.holdout_season:
+            raise HoldoutsNotComparable(
+                f"champion {champion.model_id} trained on season {candidate.holdout_season}, "
+                f"the holdout of {candidate.model_id}: no fair comparison on it exists"
+            )
+        history = read_history(feeds, cutoff=candidate.cutoff_position)
+        holdout = in_seasons(history.rows, [candidate.holdout_season])
+        if fingerprint(holdout) != candidate.holdout_fingerprint:
+            raise HoldoutsNotComparable(
+                f"the feed up to position {candidate.cutoff_position} no longer gives the "
+                f"holdout {candidate.model_id} was scored on"
+            )
+        model = decode_model(artifact)
+        return ranked_probability_score(model.predict_proba(features(holdout)), outcomes(holdout))
