@@ -27,9 +27,8 @@ from infra.feeds.intake import JetStreamFeedIntake
 from infra.feeds.player import FeedPlayer
 from infra.feeds.simulated import simulated_messages
 from infra.feeds.simulator import SeasonSimulator
-from infra.forecasting.model_file import LoadedModel
-from infra.forecasting.service import configured_service
-from infra.intake import event_store_env, open_intake
+from infra.forecasting.running import forecaster_for
+from infra.intake import open_intake
 from infra.settings import Settings
 from infra.telemetry import configure_tracing
 
@@ -135,20 +134,14 @@ def build_gateway(
             async with open_intake(settings, nats_url, connections.nats) as intake:
                 late.intake = intake
                 await asyncio.to_thread(feed_health.start)
-                forecaster = (
-                    await asyncio.to_thread(
-                        configured_service,
-                        settings,
-                        event_store_env(settings, nats_url),
-                        LoadedModel.from_bytes(settings.model_file.read_bytes())
-                        if settings.model_file
-                        else None,
-                    )
-                    if settings.model_file or settings.nba_model_file
-                    else None
+                # Forecasts when some kind has a model file or a champion (ADR 0008).
+                forecaster = await asyncio.to_thread(
+                    forecaster_for, settings, nats_url, only_with_a_model=True
                 )
                 if forecaster is not None:
                     await asyncio.to_thread(forecaster.start)
+                else:
+                    log.info("no model file and no champion yet: the forecaster is not started")
                 demo = (
                     asyncio.create_task(play_demo_feed(intake, demo_speed)) if demo_speed else None
                 )

@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRegistry
-from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY, KINDS, NBA
+from domain.model_registry import FOOTBALL_1X2, KINDS
 from infra import cli_feed as feed
 from infra import cli_health, cli_model
 from infra.bootstrap import build_gateway
@@ -24,17 +24,10 @@ from infra.connections import ensure_database
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
 from infra.embedded.stack import EmbeddedStack
 from infra.forecasting.artifacts import ArtifactError
-from infra.forecasting.champion import (
-    ChampionWatch,
-    ScheduledTrainer,
-    fetch_champion,
-    fetch_football_champion,
-    use,
-)
+from infra.forecasting.champion import ScheduledTrainer
 from infra.forecasting.lifecycle import KINDS as TRAINED_KINDS
 from infra.forecasting.lifecycle import registry_env
-from infra.forecasting.model_file import LoadedModel
-from infra.forecasting.service import configured_service
+from infra.forecasting.running import forecaster_for
 from infra.intake import event_store_env
 from infra.settings import Durability, Settings
 
@@ -190,53 +183,24 @@ def serve_forecaster(
     pause.
     """
     settings = load_settings(model_file=model_file)
-    url = settings.nats_client_url
-    feeds_env = event_store_env(settings, url)
-    registry = ModelRegistry(registry_env(feeds_env, settings.model_registry_stream))
-    # A kind given as a file stays on that file; the others follow their champions.
-    files = {
-        FOOTBALL_1X2: settings.model_file,
-        NBA: settings.nba_model_file,
-        FOOTBALL_INPLAY: settings.inplay_model_file,
-    }
-    watched = [kind for kind, path in files.items() if path is None]
-    model: LoadedModel | None
     try:
-        if settings.model_file is not None:
-            model = LoadedModel.from_bytes(settings.model_file.read_bytes())
-        else:
-            model = fetch_football_champion(registry, url, settings.model_bucket)
-        service = configured_service(settings, feeds_env, model)
-        for kind in (k for k in watched if k != FOOTBALL_1X2):
-            champion = fetch_champion(registry, url, settings.model_bucket, kind)
-            if champion is not None:
-                use(service.forecaster, champion)
+        running = forecaster_for(settings, settings.nats_client_url, watch_every=watch_every)
     except (OSError, ValueError, ArtifactError) as exc:
         raise fail("model-unreadable", str(exc)) from None
-    if model is None:
+    assert running is not None
+    service = running.service
+    if FOOTBALL_1X2 not in running.kinds_in_use:
         console.print("no football model file and no champion yet: no pre-match football forecasts")
-    watch = ChampionWatch(
-        service.forecaster,
-        registry,
-        nats_url=url,
-        bucket=settings.model_bucket,
-        every=watch_every,
-        kinds=watched,
-    )
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    service.start()
-    if watched:
-        watch.start()
+    running.start()
     console.print(f"forecaster following the feed from position {service.position}")
     while not stopping.wait(0.5):
         if service.failure is not None:
-            service.stop()
+            running.stop()
             raise fail("forecaster-failed", repr(service.failure), exit_code=1)
-    watch.stop()
-    service.stop()
-    registry.close()
+    running.stop()
 
 
 @serve.command("trainer")

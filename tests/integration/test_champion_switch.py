@@ -29,14 +29,17 @@ from commands.model_registry import ModelRecord, ModelRegistry
 from domain.errors import DomainError
 from domain.fixture import Fixture
 from domain.forecast import FixtureForecasts
-from domain.model_registry import FOOTBALL_1X2, NBA, ChallengerWorse
+from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY, NBA, ChallengerWorse
 from domain.provenance import Provenance
 from infra.feeds.replay import Replay
 from infra.forecasting.artifacts import ArtifactStore
-from infra.forecasting.champion import ChampionWatch, fetch_champion
+from infra.forecasting.champion import ChampionWatch, fetch_football_champion
+from infra.forecasting.lifecycle import registry_env
 from infra.forecasting.model_file import LoadedModel, dump_model
 from infra.forecasting.nba_model_file import dump_nba_models
+from infra.forecasting.running import forecaster_for
 from infra.forecasting.service import ForecasterService, forecaster_env
+from infra.settings import Settings
 
 
 def tiny_model(seed: int) -> bytes:
@@ -175,7 +178,7 @@ def test_a_promotion_reissues_each_upcoming_forecast_once_even_across_restarts(
     registry = ModelRegistry({**feed, "MODELREGISTRY_NATS_STREAM": unique_name + "_R"})
     bucket, stream = unique_name + "_M", unique_name + "_F"
     first = promoted(registry, nats_url, bucket, seed=1, rps=0.20)
-    service = following(feed, stream, fetch_champion(registry, nats_url, bucket))
+    service = following(feed, stream, fetch_football_champion(registry, nats_url, bucket))
     watch = ChampionWatch(service.forecaster, registry, nats_url=nats_url, bucket=bucket)
     try:
         # The first promotion is acted on, but every forecast is already the champion's.
@@ -202,7 +205,7 @@ def test_a_promotion_reissues_each_upcoming_forecast_once_even_across_restarts(
     third = promoted(registry, nats_url, bucket, seed=3, rps=0.18)
     before = len(forecasts(feed, stream))
     for restart in range(2):
-        service = following(feed, stream, fetch_champion(registry, nats_url, bucket))
+        service = following(feed, stream, fetch_football_champion(registry, nats_url, bucket))
         watch = ChampionWatch(service.forecaster, registry, nats_url=nats_url, bucket=bucket)
         try:
             assert watch.check() is (restart == 0)
@@ -223,7 +226,7 @@ def test_a_reissue_cut_short_by_a_crash_is_completed_without_repeats(
     registry = ModelRegistry({**feed, "MODELREGISTRY_NATS_STREAM": unique_name + "_R"})
     bucket, stream = unique_name + "_M", unique_name + "_F"
     promoted(registry, nats_url, bucket, seed=1, rps=0.20)
-    service = following(feed, stream, fetch_champion(registry, nats_url, bucket))
+    service = following(feed, stream, fetch_football_champion(registry, nats_url, bucket))
     watch = ChampionWatch(service.forecaster, registry, nats_url=nats_url, bucket=bucket)
     watch.check()
     issued = len(forecasts(feed, stream))
@@ -243,7 +246,7 @@ def test_a_reissue_cut_short_by_a_crash_is_completed_without_repeats(
     cut_short = forecasts(feed, stream)[issued:]
     assert len(cut_short) == 2  # the first chunk only
 
-    service = following(feed, stream, fetch_champion(registry, nats_url, bucket))
+    service = following(feed, stream, fetch_football_champion(registry, nats_url, bucket))
     watch = ChampionWatch(service.forecaster, registry, nats_url=nats_url, bucket=bucket)
     try:
         assert watch.check() is True
@@ -338,3 +341,55 @@ def test_a_watch_leaves_kinds_it_does_not_watch_alone(nats_url: str, unique_name
     finally:
         forecaster.close()
         registry.close()
+
+
+def settings_for(unique_name: str, **files: Path) -> Settings:
+    return Settings(
+        stream_name=unique_name,
+        forecaster_stream=unique_name + "_F",
+        model_registry_stream=unique_name + "_R",
+        model_bucket=unique_name + "_M",
+        **files,  # type: ignore[arg-type]
+    )
+
+
+def test_a_deployment_forecasts_with_each_kinds_file_or_champion(
+    nats_url: str, unique_name: str, tmp_path: Path
+) -> None:
+    """`sportcast up` starts no forecaster while there is nothing to forecast with; once a kind
+    has a champion it starts one on it, following every kind not pinned to a file."""
+    settings = settings_for(unique_name)
+    assert forecaster_for(settings, nats_url, only_with_a_model=True) is None
+
+    env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": nats_url}
+    registry = ModelRegistry(registry_env({**env, "NATS_STREAM": unique_name}, unique_name + "_R"))
+    nba = registry.register(
+        nba_record(asyncio.run(put(nats_url, unique_name + "_M", nba_artifact(0.1))), 0.6)
+    )
+    registry.promote(nba.model_id)
+    registry.close()
+
+    running = forecaster_for(settings, nats_url, only_with_a_model=True)
+    assert running is not None
+    try:
+        assert running.kinds_in_use == [NBA]
+        assert running.service.forecaster.nba_models is not None
+        assert running.service.forecaster.nba_models.artifact_hash == nba.artifact_hash
+        assert running.service.forecaster.model is None
+        assert running.watch is not None
+        assert running.watch.kinds == {FOOTBALL_1X2, NBA, FOOTBALL_INPLAY}
+    finally:
+        running.stop()
+
+    pinned = tmp_path / "nba.model"
+    pinned.write_bytes(nba_artifact(0.3))
+    running = forecaster_for(settings_for(unique_name, nba_model_file=pinned), nats_url)
+    assert running is not None
+    try:
+        assert running.kinds_in_use == [NBA]
+        assert running.service.forecaster.nba_models is not None
+        assert running.service.forecaster.nba_models.artifact_hash != nba.artifact_hash
+        assert running.watch is not None
+        assert running.watch.kinds == {FOOTBALL_1X2, FOOTBALL_INPLAY}
+    finally:
+        running.stop()

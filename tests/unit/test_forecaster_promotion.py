@@ -4,6 +4,7 @@ last state); once, and only where the latest forecast is another model's (in mem
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -40,7 +41,7 @@ class FixedInPlay:
     model_id: str
     artifact_hash: str
 
-    def predict_many(self, states: list[MatchState]) -> list[tuple[float, float, float]]:
+    def predict_many(self, states: Sequence[MatchState]) -> list[tuple[float, float, float]]:
         return [(0.5, 0.3, 0.2) for _ in states]
 
 
