@@ -13,66 +13,28 @@ Usage: SPORTCAST_DATA_DIR=../shared/data .venv/bin/python -m benchmarks.eval_nba
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
 from benchmarks.eval_nba import brier, calibration_error, log_loss
+from benchmarks.eval_store import evaluated_feed
 from commands.forecasting.nba_inplay import QUARTERS, train_nba_inplay
 from commands.forecasting.nba_model import NbaModelParameters, train_nba_model
 from commands.forecasting.nba_training import NbaTrainingSet, home_wins
-from commands.ingestion import FeedIngestion
-from infra.embedded.nats import EmbeddedNats, NatsConfig
-from infra.embedded.ports import free_port
-from infra.feeds.replay import Replay
 from infra.forecasting.history import max_position
 from infra.forecasting.nba_history import read_training_set
-from infra.intake import event_store_env
-from infra.settings import Settings
 
 EVALUATED_SEASONS = 5
 PARAMETERS = NbaModelParameters(thread_count=1)
 
 
 def main() -> None:
-    url, stream = os.environ.get("EVAL_NATS_URL"), os.environ.get("EVAL_STREAM", "NBA_EVAL")
-    server = None
-    with tempfile.TemporaryDirectory() as tmp:
-        if url is None:
-            server = EmbeddedNats(
-                NatsConfig(store_dir=Path(tmp), port=free_port(), monitor_port=free_port())
-            )
-            server.start()
-            url = server.url
-        try:
-            settings = Settings(stream_name=stream)
-            if server is not None:
-                _replay(settings, url)
-            feeds = FeedIngestion(event_store_env(settings, url))
-            try:
-                started = time.perf_counter()
-                data = read_training_set(feeds, cutoff=max_position(feeds))
-                print(f"rows from the event store in {time.perf_counter() - started:.1f} s")
-            finally:
-                feeds.close()
-            evaluate(data)
-        finally:
-            if server is not None:
-                server.stop()
-
-
-def _replay(settings: Settings, url: str) -> None:
-    from tests.replaying import play  # the same helper the tests use (one lane: exact order)
-
-    started = time.perf_counter()
-    report = play(settings, url, "nba", Replay(settings.data_dir), lanes=1)
-    print(
-        f"replayed {report.messages} messages ({report.events_stored} events, refused "
-        f"{sum(report.refused.values())}) in {time.perf_counter() - started:.1f} s"
-    )
+    with evaluated_feed("NBA_EVAL", ["nba"]) as feeds:
+        started = time.perf_counter()
+        data = read_training_set(feeds, cutoff=max_position(feeds))
+        print(f"rows from the event store in {time.perf_counter() - started:.1f} s")
+    evaluate(data)
 
 
 def evaluate(data: NbaTrainingSet) -> None:
@@ -102,14 +64,14 @@ def evaluate(data: NbaTrainingSet) -> None:
     for season in seasons[-EVALUATED_SEASONS:]:
         train_idx = [i for i, s in enumerate(data.state_seasons) if s < season]
         test_idx = [i for i, s in enumerate(data.state_seasons) if s == season]
-        model = train_nba_inplay(
+        inplay = train_nba_inplay(
             [data.states[i] for i in train_idx],
             home_wins(data.state_home_won[i] for i in train_idx),
         )
         losses = []
         for q in QUARTERS:
             idx = [i for i in test_idx if data.states[i].quarter == q]
-            p = model.predict_home([data.states[i] for i in idx])
+            p = inplay.predict_home([data.states[i] for i in idx])
             losses.append(log_loss(p, home_wins(data.state_home_won[i] for i in idx)))
         q1 = [i for i in test_idx if data.states[i].quarter == 1]
         pre = np.array([data.states[i].pregame_home for i in q1])

@@ -10,60 +10,21 @@ then trains each kind as the registry does (infra/forecasting/kinds.py) and prin
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
-from pathlib import Path
 
-from commands.ingestion import FeedIngestion
-from infra.embedded.nats import EmbeddedNats, NatsConfig
-from infra.embedded.ports import free_port
-from infra.feeds.replay import Replay
+from benchmarks.eval_store import evaluated_feed
 from infra.forecasting.inplay_history import InPlayKind
 from infra.forecasting.kinds import Candidate, ModelKind
 from infra.forecasting.nba_history import NbaKind
-from infra.intake import event_store_env
-from infra.settings import Settings
 
 
 def main() -> None:
-    url, stream = os.environ.get("EVAL_NATS_URL"), os.environ.get("EVAL_STREAM", "KINDS_EVAL")
-    server = None
-    with tempfile.TemporaryDirectory() as tmp:
-        if url is None:
-            server = EmbeddedNats(
-                NatsConfig(store_dir=Path(tmp), port=free_port(), monitor_port=free_port())
-            )
-            server.start()
-            url = server.url
-        try:
-            settings = Settings(stream_name=stream)
-            if server is not None:
-                _replay(settings, url)
-            feeds = FeedIngestion(event_store_env(settings, url))
-            try:
-                kinds: list[ModelKind] = [NbaKind(), InPlayKind()]
-                for kind in kinds:
-                    started = time.perf_counter()
-                    candidate = kind.train(feeds)
-                    _show(kind.name, candidate, time.perf_counter() - started)
-            finally:
-                feeds.close()
-        finally:
-            if server is not None:
-                server.stop()
-
-
-def _replay(settings: Settings, url: str) -> None:
-    from tests.replaying import play  # the same helper the tests use (one lane: exact order)
-
-    for source in ("nba", "worldcup"):
-        started = time.perf_counter()
-        report = play(settings, url, source, Replay(settings.data_dir), lanes=1)
-        print(
-            f"replayed {source}: {report.messages} messages ({report.events_stored} events, "
-            f"refused {sum(report.refused.values())}) in {time.perf_counter() - started:.1f} s"
-        )
+    with evaluated_feed("KINDS_EVAL", ["nba", "worldcup"]) as feeds:
+        kinds: list[ModelKind] = [NbaKind(), InPlayKind()]
+        for kind in kinds:
+            started = time.perf_counter()
+            candidate = kind.train(feeds)
+            _show(kind.name, candidate, time.perf_counter() - started)
 
 
 def _show(kind: str, candidate: Candidate, seconds: float) -> None:

@@ -49,6 +49,24 @@ class ModelRecord:
     def model_id(self) -> str:
         return model_id_for(self.artifact_hash, self.kind)
 
+    def trained_model(self) -> TrainedModel:
+        """The registry's aggregate for this record (its `ModelTrained`, not yet saved)."""
+        return TrainedModel(
+            kind=check_kind(self.kind),
+            model_id=self.model_id,
+            artifact_hash=self.artifact_hash,
+            cutoff_position=self.cutoff_position,
+            first_kickoff=self.first_kickoff,
+            last_kickoff=self.last_kickoff,
+            seasons=self.seasons,
+            holdout_season=self.holdout_season,
+            holdout_fingerprint=self.holdout_fingerprint,
+            hyperparameters=self.hyperparameters,
+            library_versions=self.library_versions,
+            holdout_metrics=self.holdout_metrics,
+            training_seconds=self.training_seconds,
+        )
+
 
 class ModelRegistry(Application[Any]):
     def register(self, record: ModelRecord) -> TrainedModel:
@@ -57,21 +75,7 @@ class ModelRegistry(Application[Any]):
             return self.model(record.model_id)
         except ModelNotFound:
             pass
-        model = TrainedModel(
-            kind=check_kind(record.kind),
-            model_id=record.model_id,
-            artifact_hash=record.artifact_hash,
-            cutoff_position=record.cutoff_position,
-            first_kickoff=record.first_kickoff,
-            last_kickoff=record.last_kickoff,
-            seasons=record.seasons,
-            holdout_season=record.holdout_season,
-            holdout_fingerprint=record.holdout_fingerprint,
-            hyperparameters=record.hyperparameters,
-            library_versions=record.library_versions,
-            holdout_metrics=record.holdout_metrics,
-            training_seconds=record.training_seconds,
-        )
+        model = record.trained_model()
         self.save(model)
         return model
 

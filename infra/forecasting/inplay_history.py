@@ -36,11 +36,11 @@ from commands.forecasting.inplay_training import (
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRecord
 from domain.fixture import Fixture
-from domain.model_registry import FOOTBALL_INPLAY, HoldoutsNotComparable, TrainedModel
+from domain.model_registry import FOOTBALL_INPLAY, TrainedModel
 from domain.odds_book import OddsBook
 from infra.forecasting.artifacts import content_hash
 from infra.forecasting.history import max_position, read_events
-from infra.forecasting.kinds import Candidate
+from infra.forecasting.kinds import Candidate, holdout_gone, trained_on_holdout
 from infra.forecasting.model_file import dump_inplay_model, load_inplay_model
 from infra.forecasting.versions import library_versions
 
@@ -172,11 +172,8 @@ class InPlayKind:
         trained_on = {s.fixture_id for s in data.samples if not s.holdout}
         overlap = trained_on & {s.fixture_id for s in holdout}
         if overlap:
-            raise HoldoutsNotComparable(
-                f"champion {champion.model_id} trained on {len(overlap)} fixtures of the "
-                f"holdout of {candidate.model_id} ({candidate.holdout_season}): no fair "
-                "comparison on it exists"
-            )
+            what = f"{len(overlap)} fixtures of the holdout ({candidate.holdout_season})"
+            raise trained_on_holdout(champion, candidate, what)
         return score(artifact, holdout)["log_loss"]
 
 
@@ -191,8 +188,5 @@ def _scored_on(model: TrainedModel, data: TrainingSet) -> list[Sample]:
     are the ones ``model`` was scored on; else HoldoutsNotComparable."""
     holdout = [s for s in data.samples if s.holdout]
     if holdout_fingerprint(holdout) != model.holdout_fingerprint:
-        raise HoldoutsNotComparable(
-            f"the feed up to position {model.cutoff_position} no longer gives the holdout "
-            f"{model.model_id} was scored on"
-        )
+        raise holdout_gone(model)
     return holdout

@@ -52,6 +52,24 @@ class Candidate:
             raise ValueError("a candidate's record must name its artifact's sha256")
 
 
+def holdout_gone(model: TrainedModel) -> HoldoutsNotComparable:
+    """The log up to the model's cut-off no longer gives the holdout it was scored on."""
+    return HoldoutsNotComparable(
+        f"the feed up to position {model.cutoff_position} no longer gives the holdout "
+        f"{model.model_id} was scored on"
+    )
+
+
+def trained_on_holdout(
+    champion: TrainedModel, candidate: TrainedModel, what: str
+) -> HoldoutsNotComparable:
+    """The champion trained on ``what`` of the candidate's holdout."""
+    return HoldoutsNotComparable(
+        f"champion {champion.model_id} trained on {what}, part of the holdout of "
+        f"{candidate.model_id}: no fair comparison on it exists"
+    )
+
+
 class ModelKind(Protocol):
     @property
     def name(self) -> str:
@@ -127,16 +145,10 @@ class FootballKind:
         candidate: TrainedModel,
     ) -> float:
         if champion.holdout_season > candidate.holdout_season:
-            raise HoldoutsNotComparable(
-                f"champion {champion.model_id} trained on season {candidate.holdout_season}, "
-                f"the holdout of {candidate.model_id}: no fair comparison on it exists"
-            )
+            raise trained_on_holdout(champion, candidate, f"season {candidate.holdout_season}")
         history = read_history(feeds, cutoff=candidate.cutoff_position)
         holdout = in_seasons(history.rows, [candidate.holdout_season])
         if fingerprint(holdout) != candidate.holdout_fingerprint:
-            raise HoldoutsNotComparable(
-                f"the feed up to position {candidate.cutoff_position} no longer gives the "
-                f"holdout {candidate.model_id} was scored on"
-            )
+            raise holdout_gone(candidate)
         model = decode_model(artifact)
         return ranked_probability_score(model.predict_proba(features(holdout)), outcomes(holdout))

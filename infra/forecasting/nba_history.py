@@ -27,12 +27,12 @@ from commands.forecasting.nba_training import (
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRecord
 from domain.fixture import Fixture
-from domain.model_registry import NBA, HoldoutsNotComparable, TrainedModel
+from domain.model_registry import NBA, TrainedModel
 from domain.odds_book import OddsBook
 from infra.forecasting.artifacts import content_hash
 from infra.forecasting.history import max_position, read_events
 from infra.forecasting.inplay_history import write_atomically
-from infra.forecasting.kinds import Candidate
+from infra.forecasting.kinds import Candidate, holdout_gone, trained_on_holdout
 from infra.forecasting.nba_model_file import dump_nba_models, load_nba_models
 from infra.forecasting.versions import library_versions
 
@@ -127,17 +127,11 @@ class NbaKind:
         among them trained on it."""
         trained_on = set(champion.seasons) - {champion.holdout_season}
         if candidate.holdout_season in trained_on:
-            raise HoldoutsNotComparable(
-                f"champion {champion.model_id} trained on season {candidate.holdout_season}, "
-                f"the holdout of {candidate.model_id}: no fair comparison on it exists"
-            )
+            raise trained_on_holdout(champion, candidate, f"season {candidate.holdout_season}")
         data = read_training_set(feeds, cutoff=candidate.cutoff_position)
         holdout = data.of_seasons([candidate.holdout_season])
         if holdout_fingerprint(holdout) != candidate.holdout_fingerprint:
-            raise HoldoutsNotComparable(
-                f"the feed up to position {candidate.cutoff_position} no longer gives the "
-                f"holdout {candidate.model_id} was scored on"
-            )
+            raise holdout_gone(candidate)
         return score(artifact, holdout)["log_loss"]
 
 

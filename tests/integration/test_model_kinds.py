@@ -106,21 +106,7 @@ def replay(nats: EmbeddedNats, windows: Sequence[tuple[str, str, Window]]) -> St
 
 def trained(record: ModelRecord) -> TrainedModel:
     """The registry's model of a record, as `ModelRegistry.register` creates it."""
-    return TrainedModel(
-        kind=record.kind,
-        model_id=record.model_id,
-        artifact_hash=record.artifact_hash,
-        cutoff_position=record.cutoff_position,
-        first_kickoff=record.first_kickoff,
-        last_kickoff=record.last_kickoff,
-        seasons=record.seasons,
-        holdout_season=record.holdout_season,
-        holdout_fingerprint=record.holdout_fingerprint,
-        hyperparameters=record.hyperparameters,
-        library_versions=record.library_versions,
-        holdout_metrics=record.holdout_metrics,
-        training_seconds=record.training_seconds,
-    )
+    return record.trained_model()
 
 
 def mean_log_loss(chosen: Sequence[float]) -> float:
