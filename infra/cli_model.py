@@ -19,7 +19,7 @@ from rich.table import Table
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRegistry
 from domain.errors import DomainError
-from domain.model_registry import FOOTBALL_1X2, KINDS, Champion, TrainedModel
+from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY, KINDS, Champion, TrainedModel
 from infra.connections import connect_nats
 from infra.forecasting import lifecycle, nba_history
 from infra.forecasting.artifacts import DEFAULT_BUCKET, ArtifactError, ArtifactStore
@@ -185,14 +185,17 @@ def list_models(
                 for e in lc.registry.history()
                 if isinstance(e, TrainedModel.ModelTrained)
             ]
-            champions = {lc.registry.champion(k) for k in KINDS}
+            champions = [lc.registry.champion(k) for k in KINDS]
             chosen = {c.model_id for c in champions if c is not None and c.model_id}
             return [lc.registry.model(i) for i in ids], chosen
 
         return await asyncio.to_thread(read)
 
     models, champions = _run(registry_stream, bucket, work)
-    table = Table("", "model", "trained", "cut-off", "holdout", "metric", "score", "ECE")
+    table = Table("")
+    table.add_column("model", no_wrap=True, min_width=len(f"{FOOTBALL_INPLAY}-") + 12)
+    for heading in ("trained", "cut-off", "holdout", "metric", "score", "ECE"):
+        table.add_column(heading)
     for m in models:
         h = m.holdout_metrics
         ece = h.get("ece", h.get("ece_pregame"))

@@ -9,6 +9,7 @@ from the dataset readers, not from the code under test.
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date
 from pathlib import Path
 
@@ -128,6 +129,28 @@ def test_train_inplay_from_a_replayed_world_cup_and_league_window(
     result = CliRunner().invoke(app, ["train-inplay", "--out", str(out), "--cutoff-position", "1"])
     assert result.exit_code == 2
     assert "too few" in result.output
+
+    # Into the registry instead: trained with an untouched holdout, registered, promoted.
+    monkeypatch.setenv("SPORTCAST_MODEL_REGISTRY_STREAM", unique_name + "_R")
+    result = CliRunner().invoke(app, ["train", "--kind", "football-inplay"])
+    assert result.exit_code == 0, result.output
+    (model_id,) = re.findall(r"registered (football-inplay-[0-9a-f]{12})", result.output)
+    assert "holdout    latest-20%:" in result.output
+    assert "log_loss " in result.output
+    result = CliRunner().invoke(app, ["promote", model_id])
+    assert result.exit_code == 0, result.output
+    assert f"football-inplay champion {model_id}" in result.output
+    listed = CliRunner().invoke(app, ["list"])
+    assert listed.exit_code == 0, listed.output
+    listed = listed.output
+    assert re.search(rf"\*\s+.*{model_id}", listed), listed
+    for wrong, code in (
+        (["train", "--kind", "cricket"], "unknown-model-kind"),
+        (["train", "--kind", "nba", "--holdout-season", "2018"], "model-input"),
+    ):
+        result = CliRunner().invoke(app, wrong)
+        assert result.exit_code == 2
+        assert code in result.output
 
 
 async def stored_artifact(nats_url: str, digest: str) -> bytes:
