@@ -89,6 +89,12 @@ class Settings(BaseSettings):
     forecaster_track_every_seconds: float = Field(
         default=1.0, gt=0, description="Seconds at most between two writes of the position."
     )
+    forecaster_group_events: int = Field(
+        default=1000,
+        ge=1,
+        description="Most feed events processed as one unit while a backlog waits (one model "
+        "call; one atomic save when they give forecasts from more than 4 triggers).",
+    )
     feed_health_stream: str = "SPORTCAST_FEED_HEALTH"
     feed_health_stale_after_seconds: float = Field(default=900, gt=0)
     feed_health_window_seconds: float = Field(default=3 * 3600, gt=0)

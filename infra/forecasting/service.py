@@ -85,6 +85,7 @@ def configured_service(
         nba_models=nba,
         track_every_events=settings.forecaster_track_every_events,
         track_every_seconds=settings.forecaster_track_every_seconds,
+        group_events=settings.forecaster_group_events,
     )
 
 
