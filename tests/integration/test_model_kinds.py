@@ -43,6 +43,7 @@ from infra.embedded.nats import EmbeddedNats
 from infra.feeds.datasets import MalformedRow, read_football, read_nba, read_worldcup_matches
 from infra.feeds.replay import NBA_TIPOFF, NBA_TZ, Replay
 from infra.forecasting.artifacts import ArtifactStore
+from infra.forecasting.champion import ScheduledTrainer
 from infra.forecasting.history import max_position
 from infra.forecasting.inplay_history import InPlayKind
 from infra.forecasting.inplay_history import read_training_set as read_inplay_set
@@ -489,3 +490,35 @@ def test_the_lifecycle_registers_and_promotes_inplay_models_against_their_own_ch
     else:
         assert isinstance(outcome, ChallengerWorse)
         assert f"{champion_score:.5f}" in str(outcome)
+
+
+def test_the_scheduled_trainer_retrains_each_kind_and_skips_one_without_data(
+    inplay: InPlayRuns, nats_server: EmbeddedNats
+) -> None:
+    """One round of `sportcast serve trainer`: in-play trained and promoted, then the same
+    model again (same log: not promoted, it is the champion); NBA skipped with its reason."""
+    stream = f"R{uuid.uuid4().hex[:12].upper()}"
+    registry = ModelRegistry(registry_env(inplay.store.env, stream))
+    outcomes: list[str] = []
+    try:
+        with inplay.store.feeds() as feeds:
+            trainer = ScheduledTrainer(
+                feeds,
+                registry,
+                nats_url=nats_server.url,
+                bucket=stream,
+                every=86_400,
+                kinds=[InPlayKind(INPLAY_PARAMETERS), NbaKind(NBA_PARAMETERS)],
+                on_result=outcomes.append,
+            )
+            for kind in [*trainer.kinds, trainer.kinds[0]]:
+                trainer.train_once(kind)
+        champion = registry.champion(FOOTBALL_INPLAY)
+    finally:
+        registry.close()
+    model_id = inplay.full.record.model_id
+    assert outcomes[0] == f"trained and promoted {model_id}"
+    assert outcomes[1].startswith("nba retraining skipped: the feed up to position")
+    assert outcomes[2].startswith(f"trained {model_id}, not promoted [already-champion]")
+    assert champion is not None
+    assert champion.model_id == model_id
