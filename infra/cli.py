@@ -16,7 +16,8 @@ from rich.markup import escape
 
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRegistry
-from domain.model_registry import FOOTBALL_1X2, KINDS
+from domain.errors import DomainError
+from domain.model_registry import FOOTBALL_1X2, KINDS, check_kind
 from infra import cli_feed as feed
 from infra import cli_health, cli_model
 from infra.bootstrap import build_gateway
@@ -221,11 +222,11 @@ def serve_trainer(
     feeds_env = event_store_env(settings, url)
     feeds = FeedIngestion(feeds_env)
     registry = ModelRegistry(registry_env(feeds_env, settings.model_registry_stream))
-    unknown = sorted(set(kind or ()) - set(KINDS))
-    if unknown:
-        raise fail(
-            "unknown-model-kind", f"no model kind {unknown[0]!r}; the kinds are {', '.join(KINDS)}"
-        )
+    try:
+        for each in kind or ():
+            check_kind(each)
+    except DomainError as unknown:
+        raise fail(unknown.code, str(unknown)) from None
     trainer = ScheduledTrainer(
         feeds,
         registry,

@@ -19,7 +19,14 @@ from rich.table import Table
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRegistry
 from domain.errors import DomainError
-from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY, KINDS, Champion, TrainedModel
+from domain.model_registry import (
+    FOOTBALL_1X2,
+    FOOTBALL_INPLAY,
+    KINDS,
+    Champion,
+    TrainedModel,
+    check_kind,
+)
 from infra.connections import connect_nats
 from infra.forecasting import lifecycle, nba_history
 from infra.forecasting.artifacts import DEFAULT_BUCKET, ArtifactError, ArtifactStore
@@ -139,10 +146,10 @@ def train(
     bucket: Bucket = DEFAULT_BUCKET,
 ) -> None:
     """Train a model leaving out a holdout, score the holdout, store and register the model."""
-    if kind not in lifecycle.KINDS:
-        raise fail(
-            "unknown-model-kind", f"no model kind {kind!r}; the kinds are {', '.join(KINDS)}"
-        )
+    try:
+        check_kind(kind)
+    except DomainError as unknown:
+        raise fail(unknown.code, str(unknown)) from None
     if holdout_season is not None and kind != FOOTBALL_1X2:
         raise fail("model-input", "--holdout-season applies to football-1x2 only")
     trainer = lifecycle.KINDS[kind]

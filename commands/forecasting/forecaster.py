@@ -201,8 +201,7 @@ class Forecaster(EventSourcedProjection[UUID]):
         """Upcoming fixtures whose latest forecast is another model's, forecast again."""
         due: list[Draft] = []
         for fixture_id in sorted(self._not_started):
-            forecasts = self.forecasts(fixture_id)
-            if forecasts is None or forecasts.latest_model_id == model.model_id:
+            if not self._latest_by_another(fixture_id, model.model_id):
                 continue
             quote, quote_id = self._last_quote[fixture_id]
             draft = self._prematch_draft(quote, quote_id, reissue=True)
@@ -213,10 +212,8 @@ class Forecaster(EventSourcedProjection[UUID]):
     def _reissue_nba(self, models: NbaForecastModels) -> list[Draft]:
         due: list[Draft] = []
         for moment in self.nba.latest():
-            forecasts = self.forecasts(moment.fixture_id)
-            is_pregame = isinstance(moment, NbaPreGame)
-            model_id = models.pregame_id if is_pregame else models.inplay_id
-            if forecasts is None or forecasts.latest_model_id == model_id:
+            model_id = models.pregame_id if isinstance(moment, NbaPreGame) else models.inplay_id
+            if not self._latest_by_another(moment.fixture_id, model_id):
                 continue
             due.append(NbaDraft(moment, reissue=True, as_of_position=self._position))
         return due
@@ -224,13 +221,17 @@ class Forecaster(EventSourcedProjection[UUID]):
     def _reissue_inplay(self, model: InPlayForecastModel) -> list[Draft]:
         due: list[Draft] = []
         for moment in self.matches.latest():
-            forecasts = self.forecasts(moment.fixture_id)
-            if forecasts is None or forecasts.latest_model_id == model.model_id:
+            if not self._latest_by_another(moment.fixture_id, model.model_id):
                 continue
             draft = self._inplay_draft(moment, reissue=True)
             if draft is not None:
                 due.append(draft)
         return due
+
+    def _latest_by_another(self, fixture_id: UUID, model_id: str) -> bool:
+        """The fixture has forecasts and its latest is not ``model_id``'s: a re-issue is due."""
+        forecasts = self.forecasts(fixture_id)
+        return forecasts is not None and forecasts.latest_model_id != model_id
 
     # -- learning -------------------------------------------------------------------------
 

@@ -80,7 +80,7 @@ def train_nba_model(
         sizing = _classifier(p, p.max_iterations)
         sizing.fit(_pool(rows, outcomes), eval_set=_pool(held, held_outcomes), use_best_model=False)
         curve = np.asarray(sizing.get_evals_result()["validation"]["Logloss"], dtype=np.float64)
-        market = _log_loss(_sigmoid(_matrix(held)[:, _MARKET_LOGIT]), held_outcomes)
+        market = home_log_loss(_sigmoid(_matrix(held)[:, _MARKET_LOGIT]), held_outcomes)
         pooled += len(held) * np.concatenate([[market], curve[: p.max_iterations]])
         folds.append((sizing, held, held_outcomes))
     trees = int(np.argmin(pooled))
@@ -167,7 +167,8 @@ def _matrix(rows: Sequence[NbaFeatures]) -> NDArray[np.float64]:
     return np.array([row.as_row() for row in rows], dtype=np.float64)
 
 
-def _log_loss(probabilities: WinProbabilities, outcomes: HomeWins) -> float:
+def home_log_loss(probabilities: WinProbabilities, outcomes: HomeWins) -> float:
+    """Mean log loss of the home side's win probabilities (outcome 1: the home side won)."""
     return float(np.mean(_per_game_log_loss(probabilities, outcomes)))
 
 

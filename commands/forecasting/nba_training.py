@@ -20,7 +20,7 @@ from uuid import UUID
 
 import numpy as np
 
-from commands.forecasting.metrics import Probabilities, expected_calibration_error, log_loss
+from commands.forecasting.metrics import Probabilities, expected_calibration_error
 from commands.forecasting.nba_features import NbaFeatures
 from commands.forecasting.nba_inplay import (
     QUARTERS,
@@ -30,10 +30,10 @@ from commands.forecasting.nba_inplay import (
 )
 from commands.forecasting.nba_live import NbaGames, NbaOutcome
 from commands.forecasting.nba_model import (
-    HomeWins,
     NbaModel,
     NbaModelParameters,
     WinProbabilities,
+    home_log_loss,
     train_nba_model,
 )
 from domain.fixture import Fixture
@@ -213,11 +213,11 @@ def holdout_metrics(
     pregame_home = pregame.predict_home(rows)
     inplay_home = inplay.predict_home(holdout.states)
     metrics = {
-        "log_loss": _binary_log_loss(
+        "log_loss": home_log_loss(
             np.concatenate([pregame_home, inplay_home]), np.concatenate([won, state_won])
         ),
-        "log_loss_pregame": _binary_log_loss(pregame_home, won),
-        "log_loss_line": _binary_log_loss(np.array([r.market_home for r in rows]), won),
+        "log_loss_pregame": home_log_loss(pregame_home, won),
+        "log_loss_line": home_log_loss(np.array([r.market_home for r in rows]), won),
         "ece_pregame": expected_calibration_error(
             _home_away(pregame_home), 1 - won, bins=CALIBRATION_BINS
         ),
@@ -228,17 +228,12 @@ def holdout_metrics(
     for quarter in QUARTERS:  # a quarter no holdout game reached has no score
         ended = [i for i, s in enumerate(holdout.states) if s.quarter == quarter]
         if ended:
-            metrics[f"log_loss_q{quarter}"] = _binary_log_loss(inplay_home[ended], state_won[ended])
+            metrics[f"log_loss_q{quarter}"] = home_log_loss(inplay_home[ended], state_won[ended])
     return metrics
 
 
-def _binary_log_loss(home: WinProbabilities, won: HomeWins) -> float:
-    """metrics.log_loss on (home, away): the same rule the 1X2 models are scored with."""
-    return log_loss(_home_away(home), 1 - won)
-
-
 def _home_away(home: WinProbabilities) -> Probabilities:
-    """Two-way probabilities; metrics.py's helpers take a column per outcome (home won is 0).
+    """Two-way probabilities; metrics.py's ECE takes a column per outcome (home won is 0).
     Its ECE over both columns equals the home probability's alone: the away column mirrors it
     bin for bin (up to a probability exactly on a bin edge)."""
     return np.column_stack([home, 1.0 - home]).astype(np.float64)

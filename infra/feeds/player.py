@@ -43,8 +43,8 @@ class PlayReport:
     cpu_seconds: float = 0.0
     """CPU time of the playing process meanwhile (all its threads; summed when combined)."""
     retries: int = 0
-    """Runs submitted again after the store did not answer in time (their commands that were
-    stored the first time then count as duplicates)."""
+    """Calls sent again after the store did not answer in time: runs (their commands stored
+    the first time then count as duplicates), payloads kept, refusals quarantined."""
 
     @property
     def events_per_second(self) -> float:

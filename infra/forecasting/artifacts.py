@@ -15,10 +15,7 @@ from nats.js.api import ObjectStoreConfig, StorageType
 from nats.js.errors import BucketNotFoundError, NotFoundError, ObjectNotFoundError
 from nats.js.object_store import ObjectStore
 
-from commands.forecasting.football_model import FootballModel
 from infra.connections import connect_nats
-from infra.forecasting.model_file import dump_model
-from infra.forecasting.model_file import load_model as decode_model
 
 DEFAULT_BUCKET = "SPORTCAST_MODELS"
 
@@ -46,11 +43,6 @@ class ArtifactStore:
         self.js = js
         self.bucket = bucket
         self.replicas = replicas
-
-    async def put_model(self, model: FootballModel) -> tuple[str, bytes]:
-        """Store `model`; returns its artifact hash and the bytes stored."""
-        data = dump_model(model)
-        return await self.put(data), data
 
     async def put(self, data: bytes) -> str:
         digest = content_hash(data)
@@ -80,9 +72,6 @@ class ArtifactStore:
                 "its bytes were changed after it was stored; refusing to load it"
             )
         return data
-
-    async def load_model(self, artifact_hash: str) -> FootballModel:
-        return decode_model(await self.get(artifact_hash))
 
     async def _store(self, *, create: bool) -> ObjectStore:
         if create:

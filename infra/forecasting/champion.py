@@ -72,14 +72,6 @@ def fetch_champion(
     return fetch_model(kind, champion.model_id, champion.artifact_hash, nats_url, bucket)
 
 
-def fetch_football_champion(
-    registry: ModelRegistry, nats_url: str, bucket: str
-) -> LoadedModel | None:
-    model = fetch_champion(registry, nats_url, bucket, FOOTBALL_1X2)
-    assert model is None or isinstance(model, LoadedModel)
-    return model
-
-
 def fetch_model(kind: str, model_id: str, artifact_hash: str, nats_url: str, bucket: str) -> Loaded:
     async def get() -> bytes:
         nc = await connect_nats(nats_url, name="sportcast-champion")
@@ -201,9 +193,8 @@ class ChampionWatch(threading.Thread):
 
     def _model(self, kind: str, model_id: str, artifact_hash: str) -> object:
         """The model in use when it is this artifact, else the artifact fetched and loaded."""
-        current = _models(self.forecaster)[kind]
-        if current is not None and getattr(current, "artifact_hash", None) == artifact_hash:
-            return current
+        if in_use(self.forecaster, kind) == artifact_hash:
+            return _models(self.forecaster)[kind]
         return fetch_model(kind, model_id, artifact_hash, self.nats_url, self.bucket)
 
     def _switch_to_champions(self) -> bool:

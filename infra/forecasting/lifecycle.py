@@ -53,7 +53,7 @@ async def train_and_register(
     """Train a model of ``kind`` (default football 1X2) from the log up to ``cutoff``, store its
     artifact under its hash, record `ModelTrained` (an artifact registered before is returned
     as it was)."""
-    candidate = await asyncio.to_thread((kind or FootballKind()).train, feeds, cutoff=cutoff)
+    candidate = await asyncio.to_thread((kind or KINDS[FOOTBALL_1X2]).train, feeds, cutoff=cutoff)
     stored = await artifacts.put(candidate.artifact)
     assert stored == candidate.record.artifact_hash
     return await asyncio.to_thread(registry.register, candidate.record)

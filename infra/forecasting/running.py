@@ -11,13 +11,7 @@ from dataclasses import dataclass
 
 from commands.model_registry import ModelRegistry
 from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY, NBA
-from infra.forecasting.champion import (
-    ChampionWatch,
-    Loaded,
-    fetch_champion,
-    fetch_football_champion,
-    use,
-)
+from infra.forecasting.champion import ChampionWatch, Loaded, fetch_champion, use
 from infra.forecasting.lifecycle import registry_env
 from infra.forecasting.model_file import LoadedModel
 from infra.forecasting.service import ForecasterService, configured_service
@@ -65,25 +59,20 @@ def forecaster_for(
             FOOTBALL_INPLAY: settings.inplay_model_file,
         }
         watched = [kind for kind, path in files.items() if path is None]
-        football: LoadedModel | None
-        if settings.model_file is not None:
-            football = LoadedModel.from_bytes(settings.model_file.read_bytes())
-        else:
-            football = fetch_football_champion(registry, nats_url, settings.model_bucket)
         champions: dict[str, Loaded] = {}
         for kind in watched:
-            if kind == FOOTBALL_1X2:
-                continue
             champion = fetch_champion(registry, nats_url, settings.model_bucket, kind)
             if champion is not None:
                 champions[kind] = champion
         in_use = [k for k, path in files.items() if path is not None or k in champions]
-        if football is not None and settings.model_file is None:
-            in_use.insert(0, FOOTBALL_1X2)
         if only_with_a_model and not in_use:
             registry.close()
             return None
-        service = configured_service(settings, feeds_env, football)
+        # A football model file is archived by configured_service; champions already are.
+        pinned = None
+        if settings.model_file is not None:
+            pinned = LoadedModel.from_bytes(settings.model_file.read_bytes())
+        service = configured_service(settings, feeds_env, pinned)
     except BaseException:
         registry.close()
         raise

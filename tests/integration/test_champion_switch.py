@@ -33,7 +33,7 @@ from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY, NBA, Challenger
 from domain.provenance import Provenance
 from infra.feeds.replay import Replay
 from infra.forecasting.artifacts import ArtifactStore
-from infra.forecasting.champion import ChampionWatch, fetch_football_champion
+from infra.forecasting.champion import ChampionWatch, fetch_champion
 from infra.forecasting.lifecycle import registry_env
 from infra.forecasting.model_file import LoadedModel, dump_model
 from infra.forecasting.nba_model_file import dump_nba_models
@@ -67,6 +67,12 @@ def record(artifact_hash: str, rps: float) -> ModelRecord:
         holdout_metrics={"rps": rps, "log_loss": 0.98, "ece": 0.01, "opening_rps": 0.2},
         training_seconds=1.0,
     )
+
+
+def football_champion(registry: ModelRegistry, nats_url: str, bucket: str) -> LoadedModel | None:
+    model = fetch_champion(registry, nats_url, bucket)
+    assert model is None or isinstance(model, LoadedModel)
+    return model
 
 
 async def put(nats_url: str, bucket: str, data: bytes) -> str:
@@ -178,7 +184,7 @@ def test_a_promotion_reissues_each_upcoming_forecast_once_even_across_restarts(
     registry = ModelRegistry({**feed, "MODELREGISTRY_NATS_STREAM": unique_name + "_R"})
     bucket, stream = unique_name + "_M", unique_name + "_F"
     first = promoted(registry, nats_url, bucket, seed=1, rps=0.20)
-    service = following(feed, stream, fetch_football_champion(registry, nats_url, bucket))
+    service = following(feed, stream, football_champion(registry, nats_url, bucket))
     watch = ChampionWatch(service.forecaster, registry, nats_url=nats_url, bucket=bucket)
     try:
         # The first promotion is acted on, but every forecast is already the champion's.
@@ -205,7 +211,7 @@ def test_a_promotion_reissues_each_upcoming_forecast_once_even_across_restarts(
     third = promoted(registry, nats_url, bucket, seed=3, rps=0.18)
     before = len(forecasts(feed, stream))
     for restart in range(2):
-        service = following(feed, stream, fetch_football_champion(registry, nats_url, bucket))
+        service = following(feed, stream, football_champion(registry, nats_url, bucket))
         watch = ChampionWatch(service.forecaster, registry, nats_url=nats_url, bucket=bucket)
         try:
             assert watch.check() is (restart == 0)
@@ -226,7 +232,7 @@ def test_a_reissue_cut_short_by_a_crash_is_completed_without_repeats(
     registry = ModelRegistry({**feed, "MODELREGISTRY_NATS_STREAM": unique_name + "_R"})
     bucket, stream = unique_name + "_M", unique_name + "_F"
     promoted(registry, nats_url, bucket, seed=1, rps=0.20)
-    service = following(feed, stream, fetch_football_champion(registry, nats_url, bucket))
+    service = following(feed, stream, football_champion(registry, nats_url, bucket))
     watch = ChampionWatch(service.forecaster, registry, nats_url=nats_url, bucket=bucket)
     watch.check()
     issued = len(forecasts(feed, stream))
@@ -246,7 +252,7 @@ def test_a_reissue_cut_short_by_a_crash_is_completed_without_repeats(
     cut_short = forecasts(feed, stream)[issued:]
     assert len(cut_short) == 2  # the first chunk only
 
-    service = following(feed, stream, fetch_football_champion(registry, nats_url, bucket))
+    service = following(feed, stream, football_champion(registry, nats_url, bucket))
     watch = ChampionWatch(service.forecaster, registry, nats_url=nats_url, bucket=bucket)
     try:
         assert watch.check() is True

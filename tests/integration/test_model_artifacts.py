@@ -22,6 +22,7 @@ from infra.forecasting.artifacts import (
     ArtifactStore,
     content_hash,
 )
+from infra.forecasting.model_file import dump_model, load_model
 
 
 def synthetic(n: int, rng: np.random.Generator) -> tuple[list[FootballFeatures], np.ndarray]:
@@ -53,8 +54,9 @@ async def test_round_trip_gives_the_same_forecasts(
     store = ArtifactStore(nc.jetstream(), bucket=unique_name)
     rows, _ = synthetic(20, np.random.default_rng(3))
 
-    artifact_hash, data = await store.put_model(model)
-    loaded = await store.load_model(artifact_hash)
+    data = dump_model(model)
+    artifact_hash = await store.put(data)
+    loaded = load_model(await store.get(artifact_hash))
 
     assert artifact_hash == content_hash(data)
     assert await store.put(data) == artifact_hash  # idempotent: same bytes, same name
@@ -65,14 +67,15 @@ async def test_round_trip_gives_the_same_forecasts(
 
 async def test_tampered_bytes_are_refused(nc: NATS, unique_name: str, model: FootballModel) -> None:
     store = ArtifactStore(nc.jetstream(), bucket=unique_name)
-    artifact_hash, data = await store.put_model(model)
+    data = dump_model(model)
+    artifact_hash = await store.put(data)
     tampered = bytearray(data)
     tampered[-10] ^= 0xFF
     obs = await nc.jetstream().object_store(unique_name)
     await obs.put(artifact_hash, bytes(tampered))  # someone overwrites the object in place
 
     with pytest.raises(ArtifactIntegrityError, match="bytes were changed") as refused:
-        await store.load_model(artifact_hash)
+        await store.get(artifact_hash)
     assert refused.value.code == "artifact-hash-mismatch"
 
 
