@@ -25,16 +25,16 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
 from benchmarks.eval_football import build_features, read_matches
-from commands.forecasting.football_model import (
-    FootballModelParameters,
-    _matrix,
-    train_football_model,
-)
 from commands.forecasting.forecaster import Forecaster
 from commands.ingestion import FeedIngestion
 from domain.errors import DomainError
 from domain.forecast import FixtureForecasts
 from domain.provenance import Provenance
+from forecasting.football.model import (
+    FootballModelParameters,
+    _matrix,
+    train_football_model,
+)
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
 from infra.feeds.replay import Replay

@@ -38,11 +38,11 @@ import numpy as np
 from eventsourcing.utils import get_topic
 
 from benchmarks.eval_football import build_features, read_matches
-from commands.forecasting.football_model import FootballModelParameters, train_football_model
 from commands.forecasting.forecaster import Forecaster
 from commands.ingestion import FeedIngestion
 from commands.receipt import CommandReceipt
 from domain.forecast import FixtureForecasts
+from forecasting.football.model import FootballModelParameters, train_football_model
 from infra.connections import connect_nats
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port

@@ -26,11 +26,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from commands.forecasting.evaluation import train_for_holdout
-from commands.forecasting.from_events import InputTranslator
-from commands.forecasting.inputs import ForecastInput
-from commands.forecasting.training_set import build_rows, seasons_of
 from commands.ingestion import FeedIngestion
+from forecasting.football.evaluation import train_for_holdout
+from forecasting.football.from_events import InputTranslator
+from forecasting.football.inputs import ForecastInput
+from forecasting.football.training_set import build_rows, seasons_of
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
 from infra.forecasting.history import max_position, read_notifications

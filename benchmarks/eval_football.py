@@ -26,21 +26,21 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from commands.forecasting.features import (
+from forecasting.football.features import (
     FeatureBuilder,
     FootballFeatures,
     ImpossibleOddsError,
     event_order,
 )
-from commands.forecasting.football_model import FootballModelParameters, train_football_model
-from commands.forecasting.inputs import (
+from forecasting.football.inputs import (
     FixtureAnnounced,
     ForecastInput,
     OddsClosed,
     OddsOpened,
     ResultKnown,
 )
-from commands.forecasting.metrics import (
+from forecasting.football.model import FootballModelParameters, train_football_model
+from forecasting.metrics import (
     Outcomes,
     Probabilities,
     accuracy,

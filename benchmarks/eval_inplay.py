@@ -26,7 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from commands.forecasting.inplay import (
+from domain.errors import DomainError
+from domain.odds.margin import proportional
+from forecasting.inplay.model import (
     SAMPLED_MINUTES,
     EloPrior,
     InPlayParameters,
@@ -39,14 +41,12 @@ from commands.forecasting.inplay import (
     state_at,
     train_inplay_model,
 )
-from commands.forecasting.metrics import (
+from forecasting.metrics import (
     Probabilities,
     brier_score,
     expected_calibration_error,
     log_loss,
 )
-from domain.errors import DomainError
-from domain.odds.margin import proportional
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMETERS = InPlayParameters(thread_count=1)

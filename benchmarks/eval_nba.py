@@ -27,16 +27,16 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from commands.forecasting.nba_features import (
+from domain.errors import DomainError
+from forecasting.nba.features import (
     NbaFeatures,
     NbaInputError,
     moneyline_home_probability,
     walk_forward_features,
 )
-from commands.forecasting.nba_inplay import QUARTERS, quarter_states, train_nba_inplay
-from commands.forecasting.nba_inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
-from commands.forecasting.nba_model import NbaModelParameters, train_nba_model
-from domain.errors import DomainError
+from forecasting.nba.inplay import QUARTERS, quarter_states, train_nba_inplay
+from forecasting.nba.inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
+from forecasting.nba.model import NbaModelParameters, train_nba_model
 
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATED_SEASONS = 5

@@ -1,7 +1,7 @@
 """Walk-forward evaluation of the NBA models on rows built from the event store, as live.
 
 benchmarks/eval_nba.py builds its rows from the CSVs; this one builds them as the forecaster
-and `sportcast model train-nba` do (commands/forecasting/nba_live.py: feed events only, no
+and `sportcast model train-nba` do (forecasting/nba/live.py: feed events only, no
 playoff flag, results of a day held back until the next day). For each of the last five
 seasons S in the store: train on every earlier season, forecast S, and score model and
 moneyline (margin-free, as quoted) on the same games; in-play after Q1-Q3 against the pre-game
@@ -19,9 +19,9 @@ import numpy as np
 
 from benchmarks.eval_nba import brier, calibration_error, log_loss
 from benchmarks.eval_store import evaluated_feed
-from commands.forecasting.nba_inplay import QUARTERS, train_nba_inplay
-from commands.forecasting.nba_model import NbaModelParameters, train_nba_model
-from commands.forecasting.nba_training import NbaTrainingSet, home_wins
+from forecasting.nba.inplay import QUARTERS, train_nba_inplay
+from forecasting.nba.model import NbaModelParameters, train_nba_model
+from forecasting.nba.training import NbaTrainingSet, home_wins
 from infra.forecasting.history import max_position
 from infra.forecasting.nba_history import read_training_set
 

@@ -352,7 +352,7 @@ def _train_to_file(train: Callable[[FeedIngestion], _Artifact], out_path: Path) 
     help=(
         "Train the NBA pre-game and in-play models from the event store (never the CSVs) and "
         "write them as one file for SPORTCAST_NBA_MODEL_FILE.\n\n"
-        "The rows are what the live forecaster builds (commands/forecasting/nba_live.py): each "
+        "The rows are what the live forecaster builds (forecasting/nba/live.py): each "
         "finished game with a moneyline gives its features as of its last pre-game quote and "
         "its state after quarters 1-3. The pre-game model is sized by walk-forward validation "
         "over the last three seasons (zero trees, the market itself, is a candidate); the "

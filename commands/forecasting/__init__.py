@@ -1,1 +1,2 @@
-"""Pre-match forecasting: event-time features, the football 1X2 model and its scoring rules."""
+"""The forecaster: the process application that follows the feed and issues forecasts with the
+models of the `forecasting` package."""

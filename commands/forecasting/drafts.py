@@ -14,13 +14,13 @@ from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from commands.forecasting.features import FootballFeatures
-from commands.forecasting.inplay import FEATURE_NAMES, MatchState, feature_matrix
-from commands.forecasting.nba_features import NbaFeatures
-from commands.forecasting.nba_inplay import NbaQuarterState
-from commands.forecasting.nba_live import NbaMoment, NbaPreGame, NbaQuarterEnd
 from domain.forecast import FixtureForecasts, Forecast
 from domain.odds import Market, QuoteStage
+from forecasting.football.features import FootballFeatures
+from forecasting.inplay.model import FEATURE_NAMES, MatchState, feature_matrix
+from forecasting.nba.features import NbaFeatures
+from forecasting.nba.inplay import NbaQuarterState
+from forecasting.nba.live import NbaMoment, NbaPreGame, NbaQuarterEnd
 
 Probabilities3 = tuple[float, float, float]
 MODEL_PROMOTED = "model-promoted"

@@ -5,7 +5,8 @@ issues a ForecastIssued event whenever a 1X2 quote arrives for an upcoming footb
 (the opening quote, every later move, the closing quote), an in-play one on each goal, card or
 end of a half of a started football fixture when an in-play model is loaded, and re-issues the
 upcoming fixtures' forecasts when a new model is promoted. With NBA models loaded, every
-moneyline quote before tip-off and the end of quarters 1-3 issue an NBA forecast (nba_live.py).
+moneyline quote before tip-off and the end of quarters 1-3 issue an NBA forecast
+(forecasting/nba/live.py).
 
 Exactly once (docs/adr/0009): every save of forecasts also records a tracking position (its
 triggers' own, or the unit's last event's), so a crash between the two is impossible. An event
@@ -43,15 +44,16 @@ from commands.forecasting.drafts import (
     PreMatchDraft,
     issue_drafts,
 )
-from commands.forecasting.features import FeatureBuilder, ForecastingInputError
-from commands.forecasting.from_events import InputTranslator, Quote
-from commands.forecasting.inputs import OddsOpened
-from commands.forecasting.live_matches import InMatchMoment, LiveMatches
-from commands.forecasting.nba_live import NbaGames, NbaMoment, NbaOutcome, NbaPreGame
 from commands.transcodings import register_domain_transcodings
 from domain.fixture import Fixture
 from domain.forecast import FixtureForecasts, forecasts_id
 from domain.odds_book import OddsBook
+from forecasting.errors import ForecastingInputError
+from forecasting.football.features import FeatureBuilder
+from forecasting.football.from_events import InputTranslator, Quote
+from forecasting.football.inputs import OddsOpened
+from forecasting.inplay.live_matches import InMatchMoment, LiveMatches
+from forecasting.nba.live import NbaGames, NbaMoment, NbaOutcome, NbaPreGame
 
 __all__ = ["FOLLOWED_EVENTS", "MODEL_PROMOTED", "ForecastModel", "Forecaster"]
 __all__ += ["InPlayForecastModel", "NbaForecastModels"]

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 from eventsourcing.persistence import Notification
 
-from commands.forecasting.from_events import InputTranslator
-from commands.forecasting.inputs import ForecastInput
-from commands.forecasting.training_set import TrainingRow, build_rows
 from commands.ingestion import FeedIngestion
+from forecasting.football.from_events import InputTranslator
+from forecasting.football.inputs import ForecastInput
+from forecasting.football.training_set import TrainingRow, build_rows
 from infra.forecasting.stored_fields import TOPICS, FieldDecoder
 
 # Notifications per read. Large: a read filtered by topic may pass up to 10,000 messages more

@@ -1,6 +1,6 @@
 """Reads the feed's football matches from the event store for the in-play model, and trains it.
 
-Notifications 1..cut-off, only the event types commands/forecasting/inplay_training.py uses, so a
+Notifications 1..cut-off, only the event types forecasting/inplay/training.py uses, so a
 run names exactly the log prefix it saw. The CSVs are never read. `InPlayKind` is the in-play
 model's kind for the registry (infra/forecasting/kinds.py).
 """
@@ -16,8 +16,13 @@ from pathlib import Path
 
 from eventsourcing.utils import get_topic
 
-from commands.forecasting.inplay import InPlayParameters
-from commands.forecasting.inplay_training import (
+from commands.ingestion import FeedIngestion
+from commands.model_registry import ModelRecord
+from domain.fixture import Fixture
+from domain.model_registry import FOOTBALL_INPLAY, TrainedModel
+from domain.odds_book import OddsBook
+from forecasting.inplay.model import InPlayParameters
+from forecasting.inplay.training import (
     HOLDOUT_SHARE,
     PARAMETERS,
     InPlayTraining,
@@ -33,11 +38,6 @@ from commands.forecasting.inplay_training import (
     train_for_holdout,
     training_set,
 )
-from commands.ingestion import FeedIngestion
-from commands.model_registry import ModelRecord
-from domain.fixture import Fixture
-from domain.model_registry import FOOTBALL_INPLAY, TrainedModel
-from domain.odds_book import OddsBook
 from infra.forecasting.artifacts import content_hash
 from infra.forecasting.history import max_position, read_events
 from infra.forecasting.kinds import Candidate, holdout_gone, trained_on_holdout

@@ -17,10 +17,12 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
-from commands.forecasting.evaluation import train_for_holdout
-from commands.forecasting.football_model import FootballModelParameters
-from commands.forecasting.metrics import ranked_probability_score
-from commands.forecasting.training_set import (
+from commands.ingestion import FeedIngestion
+from commands.model_registry import ModelRecord
+from domain.model_registry import FOOTBALL_1X2, HoldoutsNotComparable, TrainedModel
+from forecasting.football.evaluation import train_for_holdout
+from forecasting.football.model import FootballModelParameters
+from forecasting.football.training_set import (
     features,
     fingerprint,
     in_seasons,
@@ -28,9 +30,7 @@ from commands.forecasting.training_set import (
     outcomes,
     seasons_of,
 )
-from commands.ingestion import FeedIngestion
-from commands.model_registry import ModelRecord
-from domain.model_registry import FOOTBALL_1X2, HoldoutsNotComparable, TrainedModel
+from forecasting.metrics import ranked_probability_score
 from infra.forecasting.artifacts import content_hash
 from infra.forecasting.history import read_history
 from infra.forecasting.model_file import dump_model

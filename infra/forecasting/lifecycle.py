@@ -10,8 +10,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from commands.forecasting.evaluation import BOOTSTRAP_SEED, walk_forward
-from commands.forecasting.football_model import FootballModelParameters
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRegistry
 from domain.model_registry import (
@@ -22,6 +20,8 @@ from domain.model_registry import (
     HoldoutsNotComparable,
     TrainedModel,
 )
+from forecasting.football.evaluation import BOOTSTRAP_SEED, walk_forward
+from forecasting.football.model import FootballModelParameters
 from infra.forecasting.artifacts import ArtifactStore
 from infra.forecasting.history import History, read_history
 from infra.forecasting.inplay_history import InPlayKind

@@ -18,9 +18,9 @@ from typing import Any
 
 from catboost import CatBoostClassifier
 
-from commands.forecasting.features import FootballFeatures
-from commands.forecasting.football_model import FootballModel, TemperatureCalibration
-from commands.forecasting.inplay import InPlayModel, MatchState
+from forecasting.football.features import FootballFeatures
+from forecasting.football.model import FootballModel, TemperatureCalibration
+from forecasting.inplay.model import InPlayModel, MatchState
 
 _MAGIC = b"SPORTCAST-MODEL-1\n"
 

@@ -13,8 +13,13 @@ from pathlib import Path
 
 from eventsourcing.utils import get_topic
 
-from commands.forecasting.nba_model import NbaModelParameters
-from commands.forecasting.nba_training import (
+from commands.ingestion import FeedIngestion
+from commands.model_registry import ModelRecord
+from domain.fixture import Fixture
+from domain.model_registry import NBA, TrainedModel
+from domain.odds_book import OddsBook
+from forecasting.nba.model import NbaModelParameters
+from forecasting.nba.training import (
     PARAMETERS,
     NbaTraining,
     NbaTrainingSet,
@@ -24,11 +29,6 @@ from commands.forecasting.nba_training import (
     train,
     training_set,
 )
-from commands.ingestion import FeedIngestion
-from commands.model_registry import ModelRecord
-from domain.fixture import Fixture
-from domain.model_registry import NBA, TrainedModel
-from domain.odds_book import OddsBook
 from infra.forecasting.artifacts import content_hash
 from infra.forecasting.history import max_position, read_events
 from infra.forecasting.inplay_history import write_atomically

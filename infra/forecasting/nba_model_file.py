@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from catboost import CatBoostClassifier
 
-from commands.forecasting.nba_features import NbaFeatures
-from commands.forecasting.nba_inplay import NbaInPlayModel, NbaQuarterState, QuarterFit
-from commands.forecasting.nba_model import NbaModel
+from forecasting.nba.features import NbaFeatures
+from forecasting.nba.inplay import NbaInPlayModel, NbaQuarterState, QuarterFit
+from forecasting.nba.model import NbaModel
 from infra.forecasting.model_file import cbm_bytes
 
 _MAGIC = b"SPORTCAST-NBA-1\n"

@@ -16,13 +16,13 @@ matplotlib.use("Agg")  # files only, never a display
 import matplotlib.pyplot as plt
 import numpy as np
 
-from commands.forecasting.evaluation import (
+from forecasting.football.evaluation import (
     Comparison,
     SeasonForecast,
     compare,
     reliability_bins,
 )
-from commands.forecasting.training_set import outcomes
+from forecasting.football.training_set import outcomes
 
 METRICS = ("rps", "log_loss", "brier", "accuracy", "directional_accuracy", "ece")
 

@@ -25,12 +25,12 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import get_topic
 
-from commands.forecasting.from_events import InputTranslator
-from commands.forecasting.inputs import ForecastInput
 from commands.transcodings import ScoreAsList
 from domain.fixture import Fixture
 from domain.odds import Market
 from domain.odds_book import OddsBook
+from forecasting.football.from_events import InputTranslator
+from forecasting.football.inputs import ForecastInput
 
 _EVENTS = (
     Fixture.Scheduled,

@@ -19,11 +19,7 @@ import pytest
 from eventsourcing.utils import get_topic
 
 import commands.forecasting.forecaster as forecaster_module
-from commands.forecasting.features import FootballFeatures
-from commands.forecasting.football_model import FootballModelParameters, train_football_model
 from commands.forecasting.forecaster import MODEL_PROMOTED, Forecaster
-from commands.forecasting.nba_inplay import NbaInPlayModel, QuarterFit
-from commands.forecasting.nba_model import NbaModel
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRecord, ModelRegistry
 from domain.errors import DomainError
@@ -31,6 +27,10 @@ from domain.fixture import Fixture
 from domain.forecast import FixtureForecasts
 from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY, NBA, ChallengerWorse
 from domain.provenance import Provenance
+from forecasting.football.features import FootballFeatures
+from forecasting.football.model import FootballModelParameters, train_football_model
+from forecasting.nba.inplay import NbaInPlayModel, QuarterFit
+from forecasting.nba.model import NbaModel
 from infra.feeds.replay import Replay
 from infra.forecasting.artifacts import ArtifactStore
 from infra.forecasting.champion import ChampionWatch, fetch_champion

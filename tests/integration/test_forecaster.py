@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 from eventsourcing.persistence import Tracking
 
-from commands.forecasting.features import FootballFeatures
-from commands.forecasting.football_model import FootballModelParameters, train_football_model
 from commands.forecasting.forecaster import Forecaster
 from commands.ingestion import FeedIngestion
 from domain.errors import DomainError
 from domain.forecast import FixtureForecasts
 from domain.provenance import Provenance
+from forecasting.football.features import FootballFeatures
+from forecasting.football.model import FootballModelParameters, train_football_model
 from infra.feeds.replay import Replay
 from infra.forecasting.model_file import LoadedModel, dump_model
 from infra.forecasting.service import ForecasterService, forecaster_env

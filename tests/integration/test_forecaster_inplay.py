@@ -16,18 +16,7 @@ import numpy as np
 import pytest
 
 from commands.forecasting.drafts import IN_MATCH_EVENT
-from commands.forecasting.features import FootballFeatures
-from commands.forecasting.football_model import FootballModelParameters, train_football_model
 from commands.forecasting.forecaster import Forecaster
-from commands.forecasting.inplay import (
-    InPlayParameters,
-    MatchState,
-    TimelineEvent,
-    baseline_proba,
-    state_at,
-    train_inplay_model,
-)
-from commands.forecasting.live_matches import LiveMatches
 from commands.ingestion import FeedIngestion
 from domain.errors import DomainError
 from domain.fixture import Fixture
@@ -35,6 +24,17 @@ from domain.fixture_id import fixture_id
 from domain.forecast import FixtureForecasts
 from domain.provenance import Provenance
 from domain.sport import Sport
+from forecasting.football.features import FootballFeatures
+from forecasting.football.model import FootballModelParameters, train_football_model
+from forecasting.inplay.live_matches import LiveMatches
+from forecasting.inplay.model import (
+    InPlayParameters,
+    MatchState,
+    TimelineEvent,
+    baseline_proba,
+    state_at,
+    train_inplay_model,
+)
 from infra.feeds.datasets import (
     WorldCupBookingRow,
     WorldCupGoalRow,

@@ -17,8 +17,8 @@ import nats
 import pytest
 from typer.testing import CliRunner
 
-from commands.forecasting.inplay import SAMPLED_MINUTES, MatchState
 from commands.ingestion import FeedIngestion
+from forecasting.inplay.model import SAMPLED_MINUTES, MatchState
 from infra.cli_model import app
 from infra.feeds.datasets import MalformedRow, read_football, read_worldcup_matches
 from infra.feeds.player import PlayReport

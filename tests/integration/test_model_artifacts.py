@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from nats.aio.client import Client as NATS
 
-from commands.forecasting.features import FootballFeatures
-from commands.forecasting.football_model import (
+from forecasting.football.features import FootballFeatures
+from forecasting.football.model import (
     FootballModel,
     FootballModelParameters,
     train_football_model,

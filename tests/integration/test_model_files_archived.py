@@ -11,10 +11,10 @@ import nats
 import numpy as np
 import pytest
 
-from commands.forecasting.features import FootballFeatures
-from commands.forecasting.football_model import FootballModelParameters, train_football_model
-from commands.forecasting.nba_inplay import NbaInPlayModel, QuarterFit
-from commands.forecasting.nba_model import NbaModel
+from forecasting.football.features import FootballFeatures
+from forecasting.football.model import FootballModelParameters, train_football_model
+from forecasting.nba.inplay import NbaInPlayModel, QuarterFit
+from forecasting.nba.model import NbaModel
 from infra.forecasting.artifacts import ArtifactNotFoundError, ArtifactStore, content_hash
 from infra.forecasting.model_file import LoadedModel, dump_model
 from infra.forecasting.nba_model_file import dump_nba_models

@@ -24,11 +24,6 @@ from pathlib import Path
 import nats
 import pytest
 
-from commands.forecasting.inplay import InPlayParameters
-from commands.forecasting.inplay_training import TrainingSet, train, train_for_holdout
-from commands.forecasting.nba_model import NbaModelParameters
-from commands.forecasting.nba_training import NbaTrainingSet
-from commands.forecasting.nba_training import train as train_nba
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRecord, ModelRegistry
 from domain.model_registry import (
@@ -39,6 +34,11 @@ from domain.model_registry import (
     HoldoutsNotComparable,
     TrainedModel,
 )
+from forecasting.inplay.model import InPlayParameters
+from forecasting.inplay.training import TrainingSet, train, train_for_holdout
+from forecasting.nba.model import NbaModelParameters
+from forecasting.nba.training import NbaTrainingSet
+from forecasting.nba.training import train as train_nba
 from infra.embedded.nats import EmbeddedNats
 from infra.feeds.datasets import MalformedRow, read_football, read_nba, read_worldcup_matches
 from infra.feeds.replay import NBA_TIPOFF, NBA_TZ, Replay

@@ -17,20 +17,20 @@ from uuid import UUID
 import pytest
 
 from commands.forecasting.forecaster import Forecaster
-from commands.forecasting.nba_features import (
-    NbaFeatures,
-    moneyline_home_probability,
-    walk_forward_features,
-)
-from commands.forecasting.nba_inplay import NbaQuarterState
-from commands.forecasting.nba_inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
-from commands.forecasting.nba_model import NbaModelParameters
-from commands.forecasting.nba_training import train
 from commands.ingestion import FeedIngestion
 from domain.errors import DomainError
 from domain.fixture_id import fixture_id
 from domain.forecast import FixtureForecasts
 from domain.sport import Sport
+from forecasting.nba.features import (
+    NbaFeatures,
+    moneyline_home_probability,
+    walk_forward_features,
+)
+from forecasting.nba.inplay import NbaQuarterState
+from forecasting.nba.inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
+from forecasting.nba.model import NbaModelParameters
+from forecasting.nba.training import train
 from infra.feeds.datasets import MalformedRow, NbaGameRow, read_nba
 from infra.feeds.replay import NBA_TIPOFF, NBA_TZ, Replay
 from infra.forecasting.history import max_position

@@ -13,14 +13,14 @@ from eventsourcing.persistence import Tracking
 
 from commands.forecasting.drafts import MODEL_PROMOTED
 from commands.forecasting.forecaster import Forecaster
-from commands.forecasting.inplay import MatchState
-from commands.forecasting.nba_inplay import NbaInPlayModel, QuarterFit
-from commands.forecasting.nba_model import NbaModel
 from domain.fixture import Fixture
 from domain.forecast import FixtureForecasts
 from domain.odds import MarginMethod, Market, OddsQuote, Outcome, PriceFormat
 from domain.odds_book import OddsBook
 from domain.sport import Side, Sport
+from forecasting.inplay.model import MatchState
+from forecasting.nba.inplay import NbaInPlayModel, QuarterFit
+from forecasting.nba.model import NbaModel
 from infra.forecasting.nba_model_file import LoadedNbaModels, dump_nba_models
 from tests.nba_events import ET, QUARTERS, Game, P
 

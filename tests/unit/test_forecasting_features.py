@@ -8,18 +8,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from commands.forecasting.features import (
+from forecasting.errors import ForecastTooLateError
+from forecasting.football.features import (
     LEAGUE_WINDOW,
     EventOutOfOrderError,
     FeatureBuilder,
-    ForecastTooLateError,
     ImpossibleOddsError,
     MissingOpeningOddsError,
     UnknownFixtureError,
     event_order,
     features_as_of,
 )
-from commands.forecasting.inputs import (
+from forecasting.football.inputs import (
     FixtureAnnounced,
     ForecastInput,
     OddsClosed,

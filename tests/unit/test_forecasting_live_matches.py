@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from commands.forecasting.inplay import MatchState
-from commands.forecasting.live_matches import LiveMatches
 from domain.fixture import Fixture
 from domain.in_match import CardKind
 from domain.provenance import Provenance
 from domain.score import Score
 from domain.sport import Side, Sport
+from forecasting.inplay.live_matches import LiveMatches
+from forecasting.inplay.model import MatchState
 
 KICKOFF = datetime(2018, 7, 15, 15, tzinfo=UTC)
 FEED = Provenance(source="worldcup", received_at=KICKOFF)

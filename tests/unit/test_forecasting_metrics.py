@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from commands.forecasting.metrics import (
+from forecasting.metrics import (
     accuracy,
     brier_score,
     expected_calibration_error,

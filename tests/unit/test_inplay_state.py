@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from commands.forecasting.inplay import (
+from forecasting.inplay.model import (
     EloPrior,
     MatchState,
     TimelineEvent,

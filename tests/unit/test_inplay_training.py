@@ -6,14 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from commands.forecasting.inplay import SAMPLED_MINUTES, MatchState, TimelineEvent
-from commands.forecasting.inplay_training import (
-    MatchTimelines,
-    PlayedMatch,
-    pool_of,
-    train,
-    training_set,
-)
 from commands.odds import RecordOdds, record_odds
 from domain.fixture import Fixture
 from domain.in_match import CardKind
@@ -21,6 +13,14 @@ from domain.odds import MarginMethod, Market, Outcome, PriceFormat, QuoteStage
 from domain.provenance import Provenance
 from domain.score import Score
 from domain.sport import Side, Sport
+from forecasting.inplay.model import SAMPLED_MINUTES, MatchState, TimelineEvent
+from forecasting.inplay.training import (
+    MatchTimelines,
+    PlayedMatch,
+    pool_of,
+    train,
+    training_set,
+)
 
 KICKOFF = datetime(2018, 7, 15, 15, tzinfo=UTC)
 FEED = Provenance(source="test", received_at=KICKOFF)

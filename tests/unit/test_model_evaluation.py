@@ -10,15 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from commands.forecasting.evaluation import (
+from forecasting.football.evaluation import (
     ScoreCard,
     SeasonForecast,
     directional_accuracy,
     paired_bootstrap,
 )
-from commands.forecasting.features import FootballFeatures
-from commands.forecasting.inputs import FixtureAnnounced
-from commands.forecasting.training_set import TrainingRow
+from forecasting.football.features import FootballFeatures
+from forecasting.football.inputs import FixtureAnnounced
+from forecasting.football.training_set import TrainingRow
 from infra.forecasting.report import build_report, write_report
 
 

@@ -7,8 +7,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from commands.forecasting.nba_features import (
-    ForecastTooLateError,
+from domain.errors import ImpossibleBook, InvalidPrice
+from forecasting.errors import ForecastTooLateError
+from forecasting.nba.features import (
     ImplausibleMoneylineError,
     NbaFeatureBuilder,
     ResultOutOfOrderError,
@@ -16,8 +17,7 @@ from commands.forecasting.nba_features import (
     moneyline_home_probability,
     walk_forward_features,
 )
-from commands.forecasting.nba_inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
-from domain.errors import ImpossibleBook, InvalidPrice
+from forecasting.nba.inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
 
 TEAMS = ("bos", "ny", "phi", "bkn", "tor", "mia")
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from commands.forecasting.nba_live import NbaGames, NbaOutcome, NbaPreGame, NbaQuarterEnd
 from domain.sport import Sport
+from forecasting.nba.live import NbaGames, NbaOutcome, NbaPreGame, NbaQuarterEnd
 from tests.nba_events import ET, QUARTERS, Game
 
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from commands.forecasting.nba_features import NbaFeatures
-from commands.forecasting.nba_inplay import NbaQuarterState, quarter_states, train_nba_inplay
-from commands.forecasting.nba_inputs import NbaGameResult
-from commands.forecasting.nba_model import NbaModelParameters, fit_logistic, train_nba_model
+from forecasting.nba.features import NbaFeatures
+from forecasting.nba.inplay import NbaQuarterState, quarter_states, train_nba_inplay
+from forecasting.nba.inputs import NbaGameResult
+from forecasting.nba.model import NbaModelParameters, fit_logistic, train_nba_model
 
 
 def test_quarter_states_accumulate_the_lead() -> None:

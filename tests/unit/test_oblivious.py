@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from catboost import CatBoostClassifier, Pool
 
-from commands.forecasting.oblivious import FEW_ROWS, ObliviousTrees, evaluator, raw_scores
-from commands.forecasting.prior_boost import PriorBoost
+from forecasting.oblivious import FEW_ROWS, ObliviousTrees, evaluator, raw_scores
+from forecasting.prior_boost import PriorBoost
 
 
 def _data(rng: np.random.Generator, rows: int) -> np.ndarray:

@@ -17,7 +17,6 @@ from eventsourcing.persistence import (
     UUIDAsHex,
 )
 
-from commands.forecasting.from_events import InputTranslator
 from commands.transcodings import register_domain_transcodings
 from domain.fixture import Fixture
 from domain.odds import MarginMethod, Market, OddsQuote, PriceFormat, QuoteStage
@@ -25,6 +24,7 @@ from domain.odds_book import OddsBook
 from domain.provenance import Provenance
 from domain.score import Score
 from domain.sport import Sport
+from forecasting.football.from_events import InputTranslator
 from infra.forecasting.stored_fields import TOPICS, FieldDecoder, StoredStateError
 
 KICKOFF = datetime(2016, 2, 6, 15, tzinfo=UTC)

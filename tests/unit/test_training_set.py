@@ -6,14 +6,14 @@ import dataclasses
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
-from commands.forecasting.inputs import (
+from forecasting.football.inputs import (
     FixtureAnnounced,
     ForecastInput,
     OddsClosed,
     OddsOpened,
     ResultKnown,
 )
-from commands.forecasting.training_set import build_rows
+from forecasting.football.training_set import build_rows
 
 TEAMS = ("Ajax", "PSV", "Feyenoord", "AZ", "Twente", "Utrecht", "Vitesse", "Heerenveen")
 

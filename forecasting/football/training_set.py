@@ -17,15 +17,15 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from commands.forecasting.features import FeatureBuilder, FootballFeatures, event_rank
-from commands.forecasting.inputs import (
+from forecasting.football.features import FeatureBuilder, FootballFeatures, event_rank
+from forecasting.football.inputs import (
     FixtureAnnounced,
     ForecastInput,
     OddsClosed,
     OddsOpened,
     ResultKnown,
 )
-from commands.forecasting.metrics import Outcomes, Probabilities
+from forecasting.metrics import Outcomes, Probabilities
 
 
 @dataclass(frozen=True)

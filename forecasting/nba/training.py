@@ -20,23 +20,23 @@ from uuid import UUID
 
 import numpy as np
 
-from commands.forecasting.metrics import Probabilities, expected_calibration_error
-from commands.forecasting.nba_features import NbaFeatures
-from commands.forecasting.nba_inplay import (
+from domain.fixture import Fixture
+from forecasting.metrics import Probabilities, expected_calibration_error
+from forecasting.nba.features import NbaFeatures
+from forecasting.nba.inplay import (
     QUARTERS,
     NbaInPlayModel,
     NbaQuarterState,
     train_nba_inplay,
 )
-from commands.forecasting.nba_live import NbaGames, NbaOutcome
-from commands.forecasting.nba_model import (
+from forecasting.nba.live import NbaGames, NbaOutcome
+from forecasting.nba.model import (
     NbaModel,
     NbaModelParameters,
     WinProbabilities,
     home_log_loss,
     train_nba_model,
 )
-from domain.fixture import Fixture
 
 PARAMETERS = NbaModelParameters()
 CALIBRATION_BINS = 10

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from commands.forecasting.features import FootballFeatures
-from commands.forecasting.metrics import Outcomes, Probabilities
-from commands.forecasting.oblivious import ObliviousTrees, evaluator
-from commands.forecasting.prior_boost import PriorBoost, TemperatureCalibration
+from forecasting.football.features import FootballFeatures
+from forecasting.metrics import Outcomes, Probabilities
+from forecasting.oblivious import ObliviousTrees, evaluator
+from forecasting.prior_boost import PriorBoost, TemperatureCalibration
 
 __all__ = [
     "FootballModel",

@@ -34,8 +34,11 @@ from uuid import UUID
 
 import numpy as np
 
-from commands.forecasting.from_events import InputTranslator
-from commands.forecasting.inplay import (
+from domain.fixture import Fixture
+from domain.in_match import CardKind
+from domain.sport import Side
+from forecasting.football.from_events import InputTranslator
+from forecasting.inplay.model import (
     REGULATION,
     SAMPLED_MINUTES,
     EloPrior,
@@ -50,10 +53,7 @@ from commands.forecasting.inplay import (
     state_at,
     train_inplay_model,
 )
-from commands.forecasting.metrics import Outcomes, expected_calibration_error, log_loss
-from domain.fixture import Fixture
-from domain.in_match import CardKind
-from domain.sport import Side
+from forecasting.metrics import Outcomes, expected_calibration_error, log_loss
 
 PARAMETERS = InPlayParameters(thread_count=1)  # eval_inplay's recipe, fixed seed
 HOLDOUT_SHARE = 0.2

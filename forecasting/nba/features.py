@@ -15,11 +15,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from datetime import date
 
-from commands.forecasting.features import ForecastingInputError, ForecastTooLateError
-from commands.forecasting.nba_inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
 from domain.nba_ratings import NbaElo
 from domain.odds.margin import proportional
 from domain.odds.price import decimal_odds
+from forecasting.errors import ForecastingInputError, ForecastTooLateError
+from forecasting.nba.inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
 
 FORM_GAMES = 10
 REST_DAYS_CAP = 10.0

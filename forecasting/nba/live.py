@@ -21,15 +21,15 @@ from datetime import date, datetime
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-from commands.forecasting.features import ForecastingInputError
-from commands.forecasting.nba_features import NbaFeatureBuilder, NbaFeatures
-from commands.forecasting.nba_inplay import QUARTERS, NbaQuarterState
-from commands.forecasting.nba_inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
 from domain.errors import DomainError
 from domain.fixture import Fixture
 from domain.odds import Market, QuoteStage
 from domain.odds_book import OddsBook
 from domain.sport import Sport
+from forecasting.errors import ForecastingInputError
+from forecasting.nba.features import NbaFeatureBuilder, NbaFeatures
+from forecasting.nba.inplay import QUARTERS, NbaQuarterState
+from forecasting.nba.inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
 
 NBA_DAY_ZONE = ZoneInfo("America/New_York")
 Probabilities2 = tuple[float, float]

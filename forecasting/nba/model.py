@@ -20,8 +20,8 @@ import numpy as np
 from catboost import CatBoostClassifier, Pool
 from numpy.typing import NDArray
 
-from commands.forecasting.nba_features import NbaFeatures
-from commands.forecasting.oblivious import ObliviousTrees, evaluator, raw_scores
+from forecasting.nba.features import NbaFeatures
+from forecasting.oblivious import ObliviousTrees, evaluator, raw_scores
 
 HomeWins = NDArray[np.int64]  # 1 the home side won, 0 it lost
 WinProbabilities = NDArray[np.float64]  # the home side's win probability per game

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from commands.forecasting.nba_inputs import NbaGameResult
-from commands.forecasting.nba_model import HomeWins, WinProbabilities, fit_logistic
+from forecasting.nba.inputs import NbaGameResult
+from forecasting.nba.model import HomeWins, WinProbabilities, fit_logistic
 
 QUARTERS = (1, 2, 3)
 

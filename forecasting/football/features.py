@@ -19,26 +19,21 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from commands.forecasting.inputs import (
+from domain.ratings import EloRatings, MarketRatings, PiRatings
+from forecasting.errors import ForecastingInputError, ForecastTooLateError
+from forecasting.football.inputs import (
     FixtureAnnounced,
     ForecastInput,
     OddsClosed,
     OddsOpened,
     ResultKnown,
 )
-from domain.ratings import EloRatings, MarketRatings, PiRatings
 
 FORM_MATCHES = 6
 DRIFT_MATCHES = 5
 LEAGUE_WINDOW = 380  # about one season of a 20-team league
 REST_DAYS_CAP = 21.0
 EXPERIENCE_CAP = 76.0  # two seasons: after that a rating is as settled as it gets
-
-
-class ForecastingInputError(ValueError):
-    """An input the feature builder cannot accept; `code` is stable, the message says why."""
-
-    code = "forecasting-input"
 
 
 class UnknownFixtureError(ForecastingInputError):
@@ -55,10 +50,6 @@ class ImpossibleOddsError(ForecastingInputError):
 
 class MissingOpeningOddsError(ForecastingInputError):
     code = "missing-opening-odds"
-
-
-class ForecastTooLateError(ForecastingInputError):
-    code = "forecast-too-late"
 
 
 @dataclass(frozen=True)

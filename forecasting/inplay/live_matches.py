@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from commands.forecasting.inplay import REGULATION, MatchState
 from domain.fixture import Fixture
 from domain.in_match import CardKind
 from domain.sport import Side
+from forecasting.inplay.model import REGULATION, MatchState
 
 HALF_TIME = 45
 _SENT_OFF = (CardKind.RED, CardKind.SECOND_YELLOW)

@@ -11,21 +11,12 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from commands.forecasting.football_model import (
+from forecasting.football.model import (
     FootballModel,
     FootballModelParameters,
     train_football_model,
 )
-from commands.forecasting.metrics import (
-    Outcomes,
-    Probabilities,
-    accuracy,
-    brier_score,
-    expected_calibration_error,
-    log_loss,
-    ranked_probability_score,
-)
-from commands.forecasting.training_set import (
+from forecasting.football.training_set import (
     TrainingRow,
     closing_probabilities,
     features,
@@ -33,6 +24,15 @@ from commands.forecasting.training_set import (
     opening_probabilities,
     outcomes,
     seasons_of,
+)
+from forecasting.metrics import (
+    Outcomes,
+    Probabilities,
+    accuracy,
+    brier_score,
+    expected_calibration_error,
+    log_loss,
+    ranked_probability_score,
 )
 
 BOOTSTRAP_RESAMPLES = 1000

@@ -22,10 +22,10 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from commands.forecasting.metrics import Outcomes, Probabilities
-from commands.forecasting.oblivious import ObliviousTrees, evaluator
-from commands.forecasting.prior_boost import PriorBoost, TemperatureCalibration
 from domain.ratings import EloParameters, EloRatings
+from forecasting.metrics import Outcomes, Probabilities
+from forecasting.oblivious import ObliviousTrees, evaluator
+from forecasting.prior_boost import PriorBoost, TemperatureCalibration
 
 REGULATION = 90
 SAMPLED_MINUTES = (0, 15, 30, 45, 60, 75, 85)

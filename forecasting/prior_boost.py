@@ -17,8 +17,8 @@ import numpy as np
 from catboost import CatBoostClassifier, Pool
 from numpy.typing import NDArray
 
-from commands.forecasting.metrics import Outcomes, Probabilities, log_loss
-from commands.forecasting.oblivious import ObliviousTrees, raw_scores
+from forecasting.metrics import Outcomes, Probabilities, log_loss
+from forecasting.oblivious import ObliviousTrees, raw_scores
 
 
 class BoostingParameters(Protocol):

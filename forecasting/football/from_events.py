@@ -12,17 +12,17 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from commands.forecasting.inputs import (
+from domain.fixture import Fixture
+from domain.odds import Market, QuoteStage
+from domain.odds_book import OddsBook
+from domain.sport import Sport
+from forecasting.football.inputs import (
     FixtureAnnounced,
     ForecastInput,
     OddsClosed,
     OddsOpened,
     ResultKnown,
 )
-from domain.fixture import Fixture
-from domain.odds import Market, QuoteStage
-from domain.odds_book import OddsBook
-from domain.sport import Sport
 
 RESULT_KNOWN_AFTER = timedelta(minutes=110)
 

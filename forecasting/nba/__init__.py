@@ -1,0 +1,1 @@
+"""NBA home win: pre-game features and model, per-quarter in-play model, training from the feed."""
