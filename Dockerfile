@@ -19,6 +19,7 @@ WORKDIR /src
 # Metadata first, then the packages listed in [tool.setuptools.packages.find] include.
 COPY pyproject.toml README.md ./
 COPY domain/ domain/
+COPY forecasting/ forecasting/
 COPY commands/ commands/
 COPY projections/ projections/
 COPY readmodels/ readmodels/
