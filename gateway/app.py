@@ -7,10 +7,11 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
 
+from commands.intake import FeedIntake
 from gateway import feed_health as feed_health_api
 from gateway import health
 from gateway.ingest import router as ingest
-from gateway.ports import FeedIntake, VersionProbe
+from gateway.ports import VersionProbe
 from gateway.problems import install_problem_handlers
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]

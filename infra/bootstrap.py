@@ -15,7 +15,9 @@ from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 
 from commands.ingestion import Accepted, FeedCommand
+from commands.intake import PayloadDecoder, RefusedPayload
 from gateway.app import create_app
+from gateway.ingest.schemas import command_from_json
 from infra.connections import (
     connect_nats,
     create_pool,
@@ -83,26 +85,14 @@ class LateIntake:
     async def submit(self, command: FeedCommand) -> Accepted:
         return await self._ready().submit(command)
 
-    async def quarantine(
-        self,
-        *,
-        raw: bytes,
-        source: str,
-        kind: str,
-        reason_code: str,
-        reason: str,
-        origin: str = "",
-        key: str = "",
-    ) -> int:
-        return await self._ready().quarantine(
-            raw=raw,
-            source=source,
-            kind=kind,
-            reason_code=reason_code,
-            reason=reason,
-            origin=origin,
-            key=key,
-        )
+    async def quarantine(self, refused: RefusedPayload) -> int:
+        return await self._ready().quarantine(refused)
+
+
+def feed_payload_decoder() -> PayloadDecoder:
+    """The HTTP ingest's reading of a payload, for retrying a held one from the CLI: infra
+    knows the gateway's schemas only through the composition root."""
+    return command_from_json
 
 
 async def play_demo_feed(intake: JetStreamFeedIntake, speed: float) -> None:

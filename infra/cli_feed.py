@@ -6,11 +6,11 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 from nats.aio.client import Client as NATS
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -18,7 +18,7 @@ from commands.ingestion import FeedCommand
 from domain.errors import DomainError
 from domain.odds import MarginMethod
 from domain.provenance import Provenance
-from gateway.ingest.schemas import FixtureIn, MatchEventIn, OddsIn, to_command
+from infra.bootstrap import feed_payload_decoder
 from infra.connections import connect_nats
 from infra.feeds.intake import JetStreamFeedIntake
 from infra.feeds.parallel import ReplayShare, WorkerFailed, play_in_parallel, share_out
@@ -299,13 +299,6 @@ def quarantine_retry(seq: Annotated[int, typer.Argument(help="The quarantine seq
         raise typer.Exit(2) from None
 
 
-_ADAPTERS: dict[str, TypeAdapter[Any]] = {
-    "fixture": TypeAdapter(FixtureIn),
-    "match-event": TypeAdapter(MatchEventIn),
-    "odds": TypeAdapter(OddsIn),
-}
-
-
 def _rebuild(held: HeldPayload, settings: Settings) -> FeedCommand:
     provenance = Provenance(
         source=held.source, received_at=datetime.now(UTC), source_event_id=held.key or None
@@ -316,8 +309,5 @@ def _rebuild(held: HeldPayload, settings: Settings) -> FeedCommand:
             if message.key == held.key:
                 return message.build(message.key, provenance)
         raise LookupError(f"no replay message with key {held.key!r} in the current dataset")
-    if held.kind not in _ADAPTERS:
-        raise LookupError(f"cannot rebuild a {held.kind!r} payload")
-    payload = _ADAPTERS[held.kind].validate_json(held.raw)
-    key = held.key or f"{held.source}:{payload.event_id}"
-    return to_command(payload, key=key, provenance=provenance, source=held.source)
+    decode = feed_payload_decoder()
+    return decode(held.kind, held.raw, key=held.key, provenance=provenance, source=held.source)

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from commands.intake import FeedIntake, RefusedPayload
 from domain.errors import DomainError
 from domain.provenance import Provenance
 from gateway.ingest.auth import FeedProvider
-from gateway.ingest.schemas import FixtureIn, MatchEventIn, OddsIn, to_command
-from gateway.ports import FeedIntake
+from gateway.ingest.schemas import PAYLOADS, to_command
 from gateway.problems import Problem
 
 router = APIRouter(prefix="/feeds", tags=["ingest"])
@@ -73,9 +73,9 @@ def _intake(request: Request) -> FeedIntake:
 IntakeDep = Annotated[FeedIntake, Depends(_intake)]
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 
-_FIXTURE = TypeAdapter[Any](FixtureIn)
-_MATCH_EVENT = TypeAdapter[Any](MatchEventIn)
-_ODDS = TypeAdapter[Any](OddsIn)
+_FIXTURE = PAYLOADS["fixture"]
+_MATCH_EVENT = PAYLOADS["match-event"]
+_ODDS = PAYLOADS["odds"]
 
 
 async def _ingest(
@@ -92,7 +92,7 @@ async def _ingest(
 
     async def refuse(code: str, reason: str) -> int:
         return await intake.quarantine(
-            raw=raw, source=provider, kind=kind, reason_code=code, reason=reason
+            RefusedPayload(raw=raw, source=provider, kind=kind, reason_code=code, reason=reason)
         )
 
     if len(raw) > MAX_PAYLOAD_BYTES:

@@ -6,10 +6,11 @@ kick-off, home, away), from which the id is derived the same way the domain deri
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 from commands.fixture import (
     AbandonFixture,
@@ -37,6 +38,22 @@ class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+_ENVELOPE = frozenset({"type", "event_id", "fixture_id", "fixture"})
+
+
+class CommandIn(_In):
+    """A payload that becomes one command: its fields, the envelope aside, are the command's."""
+
+    command_type: ClassVar[Callable[..., FeedCommand]]
+
+    def command_fields(self, source: str) -> dict[str, Any]:
+        return {
+            name: value.to_score() if isinstance(value, ScoreIn) else value
+            for name, value in self
+            if name not in _ENVELOPE
+        }
+
+
 class FixtureKey(_In):
     sport: Sport
     competition: str = Field(min_length=1)
@@ -53,7 +70,7 @@ class ScoreIn(_In):
         return Score(self.home, self.away)
 
 
-class _AboutFixture(_In):
+class _AboutFixture(CommandIn):
     event_id: str | None = Field(
         default=None, description="The provider's own id for this message."
     )
@@ -73,8 +90,13 @@ class _AboutFixture(_In):
         k = self.fixture
         return fixture_id(k.sport, k.competition, k.kickoff, k.home, k.away)
 
+    def command_fields(self, source: str) -> dict[str, Any]:
+        return {**super().command_fields(source), "fixture_id": self.target()}
 
-class ScheduledIn(_In):
+
+class ScheduledIn(CommandIn):
+    command_type = ScheduleFixture
+
     type: Literal["scheduled"]
     event_id: str | None = None
     sport: Sport
@@ -87,17 +109,23 @@ class ScheduledIn(_In):
 
 
 class RescheduledIn(_AboutFixture):
+    command_type = RescheduleFixture
+
     type: Literal["rescheduled"]
     kickoff: AwareDatetime
     venue: str | None = None
 
 
 class PostponedIn(_AboutFixture):
+    command_type = PostponeFixture
+
     type: Literal["postponed"]
     reason: str | None = None
 
 
 class AbandonedIn(_AboutFixture):
+    command_type = AbandonFixture
+
     type: Literal["abandoned"]
     reason: str | None = None
 
@@ -108,11 +136,15 @@ FixtureIn = Annotated[
 
 
 class StartedIn(_AboutFixture):
+    command_type = StartFixture
+
     type: Literal["started"]
     started_at: AwareDatetime | None = None
 
 
 class GoalIn(_AboutFixture):
+    command_type = RecordGoal
+
     type: Literal["goal"]
     side: Side
     minute: int = Field(ge=0, le=130)
@@ -123,6 +155,8 @@ class GoalIn(_AboutFixture):
 
 
 class CardIn(_AboutFixture):
+    command_type = RecordCard
+
     type: Literal["card"]
     card: CardKind
     side: Side
@@ -132,17 +166,23 @@ class CardIn(_AboutFixture):
 
 
 class PeriodEndedIn(_AboutFixture):
+    command_type = EndPeriod
+
     type: Literal["period-ended"]
     period: int = Field(ge=1)
     score: ScoreIn
 
 
 class FinishedIn(_AboutFixture):
+    command_type = FinishFixture
+
     type: Literal["finished"]
     score: ScoreIn
 
 
 class ResultCorrectedIn(_AboutFixture):
+    command_type = CorrectResult
+
     type: Literal["result-corrected"]
     score: ScoreIn
     reason: str = Field(min_length=1)
@@ -155,6 +195,8 @@ MatchEventIn = Annotated[
 
 
 class OddsIn(_AboutFixture):
+    command_type = RecordOdds
+
     market: Market
     prices: dict[Outcome, str] = Field(description="Raw prices exactly as the source sent them.")
     price_format: PriceFormat = PriceFormat.DECIMAL
@@ -165,122 +207,34 @@ class OddsIn(_AboutFixture):
         default=None, description="Whose prices these are, when the provider relays several."
     )
 
+    def command_fields(self, source: str) -> dict[str, Any]:
+        fields = super().command_fields(source)
+        bookmaker = fields.pop("bookmaker")
+        return {**fields, "source": bookmaker or source, "prices": dict(self.prices)}
 
-def to_command(
-    payload: ScheduledIn
-    | RescheduledIn
-    | PostponedIn
-    | AbandonedIn
-    | StartedIn
-    | GoalIn
-    | CardIn
-    | PeriodEndedIn
-    | FinishedIn
-    | ResultCorrectedIn
-    | OddsIn,
-    *,
-    key: str,
-    provenance: Provenance,
-    source: str,
+
+def to_command(payload: CommandIn, *, key: str, provenance: Provenance, source: str) -> FeedCommand:
+    """The payload as its command; ``source`` is whose quotes these are unless it names one."""
+    return payload.command_type(
+        idempotency_key=key, provenance=provenance, **payload.command_fields(source)
+    )
+
+
+PAYLOADS: dict[str, TypeAdapter[Any]] = {
+    "fixture": TypeAdapter(FixtureIn),
+    "match-event": TypeAdapter(MatchEventIn),
+    "odds": TypeAdapter(OddsIn),
+}
+"""Each ingest endpoint's payloads, by the kind the quarantine records with a refused one."""
+
+
+def command_from_json(
+    kind: str, raw: bytes, *, key: str, provenance: Provenance, source: str
 ) -> FeedCommand:
-    match payload:
-        case ScheduledIn():
-            return ScheduleFixture(
-                idempotency_key=key,
-                provenance=provenance,
-                sport=payload.sport,
-                competition=payload.competition,
-                season=payload.season,
-                home=payload.home,
-                away=payload.away,
-                kickoff=payload.kickoff,
-                venue=payload.venue,
-            )
-        case RescheduledIn():
-            return RescheduleFixture(
-                idempotency_key=key,
-                provenance=provenance,
-                fixture_id=payload.target(),
-                kickoff=payload.kickoff,
-                venue=payload.venue,
-            )
-        case PostponedIn():
-            return PostponeFixture(
-                idempotency_key=key,
-                provenance=provenance,
-                fixture_id=payload.target(),
-                reason=payload.reason,
-            )
-        case AbandonedIn():
-            return AbandonFixture(
-                idempotency_key=key,
-                provenance=provenance,
-                fixture_id=payload.target(),
-                reason=payload.reason,
-            )
-        case StartedIn():
-            return StartFixture(
-                idempotency_key=key,
-                provenance=provenance,
-                fixture_id=payload.target(),
-                started_at=payload.started_at,
-            )
-        case GoalIn():
-            return RecordGoal(
-                idempotency_key=key,
-                provenance=provenance,
-                fixture_id=payload.target(),
-                side=payload.side,
-                minute=payload.minute,
-                stoppage=payload.stoppage,
-                player=payload.player,
-                own_goal=payload.own_goal,
-                penalty=payload.penalty,
-            )
-        case CardIn():
-            return RecordCard(
-                idempotency_key=key,
-                provenance=provenance,
-                fixture_id=payload.target(),
-                card=payload.card,
-                side=payload.side,
-                minute=payload.minute,
-                stoppage=payload.stoppage,
-                player=payload.player,
-            )
-        case PeriodEndedIn():
-            return EndPeriod(
-                idempotency_key=key,
-                provenance=provenance,
-                fixture_id=payload.target(),
-                period=payload.period,
-                score=payload.score.to_score(),
-            )
-        case FinishedIn():
-            return FinishFixture(
-                idempotency_key=key,
-                provenance=provenance,
-                fixture_id=payload.target(),
-                score=payload.score.to_score(),
-            )
-        case ResultCorrectedIn():
-            return CorrectResult(
-                idempotency_key=key,
-                provenance=provenance,
-                fixture_id=payload.target(),
-                score=payload.score.to_score(),
-                reason=payload.reason,
-            )
-        case OddsIn():
-            return RecordOdds(
-                idempotency_key=key,
-                provenance=provenance,
-                fixture_id=payload.target(),
-                source=payload.bookmaker or source,
-                market=payload.market,
-                prices=dict(payload.prices),
-                price_format=payload.price_format,
-                margin_method=payload.margin_method,
-                quoted_at=payload.quoted_at,
-                stage=payload.stage,
-            )
+    """A payload as the ingest endpoint for ``kind`` reads it (a held one, retried); an empty
+    ``key`` means the provider's ``event_id``, as the endpoint namespaces it."""
+    if kind not in PAYLOADS:
+        raise LookupError(f"cannot rebuild a {kind!r} payload")
+    payload = PAYLOADS[kind].validate_json(raw)
+    key = key or f"{source}:{payload.event_id}"
+    return to_command(payload, key=key, provenance=provenance, source=source)

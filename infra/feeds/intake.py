@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from commands.ingestion import Accepted, FeedCommand, FeedIngestion
+from commands.intake import RefusedPayload
 from domain.errors import DomainError
 from infra.feeds.payloads import PayloadStore
 from infra.feeds.quarantine import Quarantine
@@ -39,26 +40,8 @@ class JetStreamFeedIntake:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, self.ingestion.handle_many, commands)
 
-    async def quarantine(
-        self,
-        *,
-        raw: bytes,
-        source: str,
-        kind: str,
-        reason_code: str,
-        reason: str,
-        origin: str = "",
-        key: str = "",
-    ) -> int:
-        return await self.quarantine_store.hold(
-            raw=raw,
-            source=source,
-            kind=kind,
-            reason_code=reason_code,
-            reason=reason,
-            origin=origin,
-            key=key,
-        )
+    async def quarantine(self, refused: RefusedPayload) -> int:
+        return await self.quarantine_store.hold(refused)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

@@ -20,9 +20,9 @@ from typing import Protocol, TypeVar
 from eventsourcing.persistence import OperationalError
 
 from commands.ingestion import Accepted, FeedCommand
+from commands.intake import FeedIntake, RefusedPayload
 from domain.errors import DomainError
 from domain.provenance import Provenance
-from gateway.ports import FeedIntake
 from infra.feeds.messages import FeedMessage
 
 log = logging.getLogger("sportcast.feeds")
@@ -284,13 +284,15 @@ class FeedPlayer:
         await self._patiently(
             "quarantine a refused message",
             lambda: self.intake.quarantine(
-                raw=message.raw,
-                source=self.source,
-                kind=message.kind,
-                reason_code=refusal.code,
-                reason=str(refusal),
-                origin=message.origin,
-                key=message.key,
+                RefusedPayload(
+                    raw=message.raw,
+                    source=self.source,
+                    kind=message.kind,
+                    reason_code=refusal.code,
+                    reason=str(refusal),
+                    origin=message.origin,
+                    key=message.key,
+                )
             ),
             report,
         )

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from nats.js.errors import NotFoundError
 
+from commands.intake import RefusedPayload
 from infra.feeds.once import AppendOnlyStore, publish_once
 
 STREAM = "SPORTCAST_QUARANTINE"
@@ -53,33 +54,22 @@ class Quarantine(AppendOnlyStore):
     default_stream = STREAM
     default_prefix = "quarantine"
 
-    async def hold(
-        self,
-        *,
-        raw: bytes,
-        source: str,
-        kind: str,
-        reason_code: str,
-        reason: str,
-        origin: str = "",
-        key: str = "",
-    ) -> int:
-        """Keep ``raw`` with its reason; return its sequence (the existing one if already held).
-
-        ``key`` tells apart several refused messages made from the same raw bytes (one dataset
-        row gives opening and closing odds); it is also what a retry re-submits under."""
-        digest = hashlib.sha256(key.encode() + b"\x00" + raw).hexdigest()[:40]
-        subject = f"{self.prefix}.held.{_token(source)}.{digest}"
+    async def hold(self, refused: RefusedPayload) -> int:
+        """Keep the refused payload with its reason; return its sequence (the existing one if
+        already held). Its ``key`` tells apart several refused messages made from the same raw
+        bytes (one dataset row gives opening and closing odds)."""
+        digest = hashlib.sha256(refused.key.encode() + b"\x00" + refused.raw).hexdigest()[:40]
+        subject = f"{self.prefix}.held.{_token(refused.source)}.{digest}"
         headers = {
-            H_REASON_CODE: reason_code,
-            H_REASON: reason[:4000],
-            H_SOURCE: source,
-            H_KIND: kind,
-            H_ORIGIN: origin,
-            H_KEY: key,
+            H_REASON_CODE: refused.reason_code,
+            H_REASON: refused.reason[:4000],
+            H_SOURCE: refused.source,
+            H_KIND: refused.kind,
+            H_ORIGIN: refused.origin,
+            H_KEY: refused.key,
             H_RECEIVED_AT: datetime.now(UTC).isoformat(),
         }
-        return await publish_once(self.js, self.stream, subject, raw, headers)
+        return await publish_once(self.js, self.stream, subject, refused.raw, headers)
 
     async def show(self, seq: int) -> HeldPayload:
         msg = await self.js.get_msg(self.stream, seq)

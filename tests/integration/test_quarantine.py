@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import nats
 import pytest
 from nats.aio.client import Client
 from nats.js.errors import APIError
 
+from commands.intake import RefusedPayload
 from infra.feeds.quarantine import Quarantine
 
 
@@ -21,15 +23,21 @@ async def quarantine(nats_url: str, unique_name: str) -> AsyncIterator[Quarantin
     await nc.close()
 
 
+def refused(raw: bytes, source: str) -> RefusedPayload:
+    return RefusedPayload(raw=raw, source=source, kind="k", reason_code="c", reason="r")
+
+
 async def test_held_payload_keeps_raw_bytes_and_reason(quarantine: Quarantine) -> None:
     raw = b'{"home": "0.5", "draw": "3.1"}\xff not even utf-8'
     seq = await quarantine.hold(
-        raw=raw,
-        source="acme-odds",
-        kind="odds",
-        reason_code="impossible-book",
-        reason="implied probabilities sum to 0.93 < 1",
-        origin="football/x.csv:17",
+        RefusedPayload(
+            raw=raw,
+            source="acme-odds",
+            kind="odds",
+            reason_code="impossible-book",
+            reason="implied probabilities sum to 0.93 < 1",
+            origin="football/x.csv:17",
+        )
     )
     held = await quarantine.show(seq)
     assert held.raw == raw
@@ -41,18 +49,20 @@ async def test_held_payload_keeps_raw_bytes_and_reason(quarantine: Quarantine) -
 async def test_the_same_payload_is_held_once_however_often_it_is_sent(
     quarantine: Quarantine,
 ) -> None:
-    args = dict(raw=b"bad", source="feed-a", kind="odds", reason_code="invalid-price", reason="x")
-    first = await quarantine.hold(**args)  # type: ignore[arg-type]
-    again = await quarantine.hold(**args)  # type: ignore[arg-type]
-    other = await quarantine.hold(**{**args, "raw": b"also bad"})  # type: ignore[arg-type]
+    refused = RefusedPayload(
+        raw=b"bad", source="feed-a", kind="odds", reason_code="invalid-price", reason="x"
+    )
+    first = await quarantine.hold(refused)
+    again = await quarantine.hold(refused)
+    other = await quarantine.hold(replace(refused, raw=b"also bad"))
     assert again == first
     assert other != first
     assert [h.seq for h in await quarantine.list()] == [first, other]
 
 
 async def test_list_filters_by_source_and_shows_retry_outcomes(quarantine: Quarantine) -> None:
-    a = await quarantine.hold(raw=b"1", source="a", kind="k", reason_code="c", reason="r")
-    b = await quarantine.hold(raw=b"2", source="b", kind="k", reason_code="c", reason="r")
+    a = await quarantine.hold(refused(b"1", "a"))
+    b = await quarantine.hold(refused(b"2", "b"))
     await quarantine.resolve(a, "accepted at position 42")
     only_a = await quarantine.list(source="a")
     assert [h.seq for h in only_a] == [a]
@@ -61,7 +71,7 @@ async def test_list_filters_by_source_and_shows_retry_outcomes(quarantine: Quara
 
 
 async def test_quarantine_cannot_be_purged_or_pruned(quarantine: Quarantine) -> None:
-    seq = await quarantine.hold(raw=b"keep me", source="a", kind="k", reason_code="c", reason="r")
+    seq = await quarantine.hold(refused(b"keep me", "a"))
     with pytest.raises(APIError):
         await quarantine.js.purge_stream(quarantine.stream)
     with pytest.raises(APIError):
@@ -70,7 +80,7 @@ async def test_quarantine_cannot_be_purged_or_pruned(quarantine: Quarantine) -> 
 
 
 async def test_showing_an_unknown_entry_is_a_clear_error(quarantine: Quarantine) -> None:
-    seq = await quarantine.hold(raw=b"x", source="a", kind="k", reason_code="c", reason="r")
+    seq = await quarantine.hold(refused(b"x", "a"))
     await quarantine.resolve(seq, "accepted")
     with pytest.raises(LookupError, match="does not exist"):
         await quarantine.show(seq + 1)  # the resolution record, not a held payload

@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from commands.ingestion import Accepted, FeedCommand, FeedIngestion
+from commands.intake import RefusedPayload
 from gateway.app import create_app
 
 TOKEN = {"Authorization": "Bearer s3cret"}
@@ -54,18 +55,15 @@ class InMemoryIntake:
     async def submit(self, command: FeedCommand) -> Accepted:
         return await asyncio.to_thread(self.app.handle, command)
 
-    async def quarantine(
-        self,
-        *,
-        raw: bytes,
-        source: str,
-        kind: str,
-        reason_code: str,
-        reason: str,
-        origin: str = "",
-        key: str = "",
-    ) -> int:
-        self.held.append({"raw": raw, "source": source, "kind": kind, "code": reason_code})
+    async def quarantine(self, refused: RefusedPayload) -> int:
+        self.held.append(
+            {
+                "raw": refused.raw,
+                "source": refused.source,
+                "kind": refused.kind,
+                "code": refused.reason_code,
+            }
+        )
         return len(self.held)
 
 

@@ -14,6 +14,7 @@ from eventsourcing.persistence import OperationalError
 
 from commands.fixture import StartFixture
 from commands.ingestion import Accepted, FeedCommand
+from commands.intake import RefusedPayload
 from domain.errors import DomainError
 from domain.provenance import Provenance
 from infra.feeds.messages import FeedMessage
@@ -42,7 +43,7 @@ class SlowLanesIntake:
         self.saves.append(len(commands))
         return [Accepted(uuid4(), 1, 1) for _ in commands]
 
-    async def quarantine(self, **_: object) -> int:
+    async def quarantine(self, refused: RefusedPayload) -> int:
         return 0
 
 
