@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from commands.ingestion import Accepted, FeedCommand
 from commands.intake import PayloadDecoder, RefusedPayload
 from gateway.app import create_app
 from gateway.ingest.schemas import command_from_json
+from infra.audit.checkpointer import Checkpointer, load_or_make_keys
 from infra.connections import (
     connect_nats,
     create_pool,
@@ -102,6 +104,18 @@ async def play_demo_feed(intake: JetStreamFeedIntake, speed: float) -> None:
     log.info("demo feed finished: %s accepted, %s duplicates", report.accepted, report.duplicates)
 
 
+def build_checkpointer(settings: Settings, nc: NATS) -> Checkpointer:
+    """Signed checkpoints over every sportcast stream, on a schedule and at shutdown."""
+    signing, _ = load_or_make_keys(settings.checkpoint_keys_path)
+    return Checkpointer(
+        nc,
+        [settings.stream_name, settings.forecaster_stream, settings.feed_health_stream],
+        chain_key=os.environ.get("NATS_CHAIN_KEY", "").encode(),
+        signing=signing,
+        interval=settings.checkpoint_interval_seconds,
+    )
+
+
 def build_gateway(
     settings: Settings, *, nats_url: str, postgres_url: str, demo_speed: float | None = None
 ) -> FastAPI:
@@ -135,9 +149,12 @@ def build_gateway(
                 demo = (
                     asyncio.create_task(play_demo_feed(intake, demo_speed)) if demo_speed else None
                 )
+                checkpointer = build_checkpointer(settings, connections.nats)
+                await checkpointer.start()
                 try:
                     yield
                 finally:
+                    await checkpointer.stop()
                     if demo is not None:
                         demo.cancel()
                         with contextlib.suppress(asyncio.CancelledError):

@@ -19,7 +19,7 @@ from commands.model_registry import ModelRegistry
 from domain.errors import DomainError
 from domain.model_registry import FOOTBALL_1X2, KINDS, check_kind
 from infra import cli_feed as feed
-from infra import cli_health, cli_model
+from infra import cli_audit, cli_health, cli_model
 from infra.bootstrap import build_gateway
 from infra.connections import ensure_database
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
@@ -42,6 +42,7 @@ console = Console(stderr=True)
 feed.app.add_typer(cli_health.app, name="health")
 app.add_typer(feed.app, name="feed")
 app.add_typer(cli_model.app, name="model")
+app.add_typer(cli_audit.app, name="audit")
 
 
 def fail(code: str, message: str, exit_code: int = 2) -> typer.Exit:

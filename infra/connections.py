@@ -10,14 +10,16 @@ import nats
 from nats.aio.client import Client as NATS
 
 
-async def connect_nats(url: str, *, name: str = "sportcast") -> NATS:
+async def connect_nats(url: str, *, name: str = "sportcast", reconnect: bool = True) -> NATS:
     # Reconnect forever: a restarted server is picked up without restarting sportcast.
     # A cluster is given as comma-separated URLs; nats-py wants a list.
+    # ``reconnect=False`` (one-shot tools such as the audit): fail at once instead.
     servers = [u.strip() for u in url.split(",") if u.strip()]
     return await nats.connect(
         servers=servers,
         name=name,
-        max_reconnect_attempts=-1,
+        allow_reconnect=reconnect,
+        max_reconnect_attempts=-1 if reconnect else 0,
         reconnect_time_wait=0.5,
         connect_timeout=5,
     )

@@ -100,10 +100,26 @@ class Settings(BaseSettings):
     feed_health_window_seconds: float = Field(default=3 * 3600, gt=0)
     feed_health_check_interval_seconds: float = Field(default=30, gt=0)
 
+    checkpoint_interval_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How often a running stack seals each stream with a signed checkpoint "
+        "(also once at shutdown).",
+    )
+    checkpoint_keys_file: Path | None = Field(
+        default=None,
+        description='Checkpoint signing keys, JSON {"current": id, "keys": {id: hex}}; the '
+        "embedded stack makes one in its state dir (0600) when unset.",
+    )
+
     otel_exporter_endpoint: str | None = Field(
         default=None, description="OTLP/gRPC endpoint; traces are not exported when unset."
     )
     log_level: str = "INFO"
+
+    @property
+    def checkpoint_keys_path(self) -> Path:
+        return self.checkpoint_keys_file or self.state_dir / "secrets" / "checkpoint-keys.json"
 
     @property
     def nats_client_url(self) -> str:

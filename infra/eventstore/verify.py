@@ -14,7 +14,7 @@ What each check catches:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from infra.eventstore import chain
@@ -40,6 +40,10 @@ class VerificationReport:
     events: int
     checkpoints: int
     problems: list[Problem] = field(default_factory=list)
+    sealed_upto: int = 0
+    """The last position a checkpoint covers; events after it are not yet sealed."""
+    unsealed: int = 0
+    """Events after the last checkpoint (written since; a clean shutdown leaves none)."""
 
     @property
     def ok(self) -> bool:
@@ -53,56 +57,115 @@ class _Tail:
 
 
 def verify_records(
-    layout: SubjectLayout, records: Iterable[RawRecord], *, key: bytes = b""
+    layout: SubjectLayout,
+    records: Iterable[RawRecord],
+    *,
+    key: bytes = b"",
+    signing_keys: Mapping[str, bytes] | None = None,
 ) -> VerificationReport:
-    problems: list[Problem] = []
-    tails: dict[str, _Tail] = {}
-    digest_at: dict[int, tuple[str, int]] = {}  # event seq -> (running digest, count)
-    checkpoints: list[RawRecord] = []
-    digest, count, messages, events = chain.GENESIS, 0, 0, 0
-    expected_seq: int | None = 1  # our streams start at 1 and deny deletes
-    for r in records:
-        messages += 1
-        if expected_seq is not None and r.seq != expected_seq:
-            kind = "missing-sequence" if r.seq > expected_seq else "out-of-order"
-            problems.append(Problem(kind, r.seq, r.subject, f"expected sequence {expected_seq}"))
-        expected_seq = r.seq + 1
-        if r.subject == layout.checkpoints:
-            checkpoints.append(r)
-            continue
-        if HASH not in r.headers:
-            continue  # tracking positions carry no event
-        events += 1
-        h = r.headers
-        recomputed = chain.event_hash(
-            key=key,
-            prev=h.get(PREV, ""),
-            aggregate=r.subject,
-            version=int(h[VERSION]),
-            topic=h.get(TOPIC, ""),
-            state=r.data,
-        )
-        if recomputed != h[HASH]:
-            problems.append(Problem("altered-event", r.seq, r.subject, "content hash differs"))
-        tail = tails.get(r.subject)
-        expected_prev = tail.hash if tail else chain.GENESIS
-        if h.get(PREV) != expected_prev:
-            problems.append(
-                Problem("broken-chain", r.seq, r.subject, "does not link to the previous event")
+    """``signing_keys`` (key id -> secret): every checkpoint must carry a valid signature."""
+    verifier = StreamVerifier(layout, key=key, signing_keys=signing_keys)
+    verifier.add(records)
+    return verifier.report()
+
+
+class StreamVerifier:
+    """Verifies a stream fed to it in order, page by page (a whole log never sits in memory)."""
+
+    def __init__(
+        self,
+        layout: SubjectLayout,
+        *,
+        key: bytes = b"",
+        signing_keys: Mapping[str, bytes] | None = None,
+    ) -> None:
+        self.layout = layout
+        self.key = key
+        self.signing_keys = signing_keys
+        self.problems: list[Problem] = []
+        self._tails: dict[str, _Tail] = {}
+        self._digest_at: dict[int, tuple[str, int]] = {}  # event seq -> (running digest, count)
+        self._checkpoints: list[RawRecord] = []
+        self._digest, self._count, self.messages, self.events = chain.GENESIS, 0, 0, 0
+        self._expected_seq = 1  # our streams start at 1 and deny deletes
+
+    def add(self, records: Iterable[RawRecord]) -> None:
+        layout, key, problems, tails = self.layout, self.key, self.problems, self._tails
+        checkpoints_subject = layout.checkpoints
+        event_hash, fold = chain.event_hash, chain.checkpoint_digest
+        for r in records:
+            self.messages += 1
+            if r.seq != self._expected_seq:
+                kind = "missing-sequence" if r.seq > self._expected_seq else "out-of-order"
+                detail = f"expected sequence {self._expected_seq}"
+                problems.append(Problem(kind, r.seq, r.subject, detail))
+            self._expected_seq = r.seq + 1
+            if r.subject == checkpoints_subject:
+                self._checkpoints.append(r)
+                continue
+            h = r.headers
+            if HASH not in h:
+                continue  # tracking positions carry no event
+            self.events += 1
+            version = int(h[VERSION])
+            recomputed = event_hash(
+                key=key,
+                prev=h.get(PREV, ""),
+                aggregate=r.subject,
+                version=version,
+                topic=h.get(TOPIC, ""),
+                state=r.data,
             )
-        if tail is not None and int(h[VERSION]) <= tail.version:
-            problems.append(Problem("out-of-order", r.seq, r.subject, "version went backwards"))
-        tails[r.subject] = _Tail(int(h[VERSION]), h[HASH])
-        if layout.is_event(r.subject):
-            digest = chain.checkpoint_digest(key=key, prev_digest=digest, seq=r.seq, hash_=h[HASH])
-            count += 1
-            digest_at[r.seq] = (digest, count)
-    problems.extend(_check_checkpoints(checkpoints, digest_at))
-    return VerificationReport(layout.stream, messages, events, len(checkpoints), problems)
+            if recomputed != h[HASH]:
+                problems.append(Problem("altered-event", r.seq, r.subject, "content hash differs"))
+            tail = tails.get(r.subject)
+            if h.get(PREV) != (tail.hash if tail else chain.GENESIS):
+                detail = "does not link to the previous event"
+                problems.append(Problem("broken-chain", r.seq, r.subject, detail))
+            if tail is not None and version <= tail.version:
+                problems.append(Problem("out-of-order", r.seq, r.subject, "version went backwards"))
+            tails[r.subject] = _Tail(version, h[HASH])
+            if layout.is_event(r.subject):
+                self._digest = fold(key=key, prev_digest=self._digest, seq=r.seq, hash_=h[HASH])
+                self._count += 1
+                self._digest_at[r.seq] = (self._digest, self._count)
+
+    def digest_at(self, seq: int) -> str:
+        """The running digest over every event up to ``seq`` (GENESIS before the first)."""
+        if seq == 0:
+            return chain.GENESIS
+        return self._digest_at.get(seq, ("", 0))[0]
+
+    def report(self) -> VerificationReport:
+        checkpoints, digest_at = self._checkpoints, self._digest_at
+        problems = [*self.problems, *_check_checkpoints(checkpoints, digest_at, self.signing_keys)]
+        sealed = _last_covered(checkpoints)
+        count = self._count
+        unsealed = count - digest_at[sealed][1] if sealed in digest_at else count
+        return VerificationReport(
+            self.layout.stream,
+            self.messages,
+            self.events,
+            len(checkpoints),
+            problems,
+            sealed,
+            unsealed,
+        )
+
+
+def _last_covered(checkpoints: list[RawRecord]) -> int:
+    for r in reversed(checkpoints):
+        try:
+            return Checkpoint.decode(r.data).upto_seq
+        except (ValueError, TypeError, json.JSONDecodeError):
+            continue
+    return 0
 
 
 def _check_checkpoints(
-    checkpoints: list[RawRecord], digest_at: dict[int, tuple[str, int]]
+    checkpoints: list[RawRecord],
+    digest_at: dict[int, tuple[str, int]],
+    signing_keys: Mapping[str, bytes] | None,
 ) -> list[Problem]:
     problems: list[Problem] = []
     previous = chain.GENESIS
@@ -112,6 +175,8 @@ def _check_checkpoints(
         except (ValueError, TypeError, json.JSONDecodeError):
             problems.append(Problem("bad-checkpoint", r.seq, r.subject, "unreadable"))
             continue
+        if signing_keys is not None:
+            problems.extend(_check_signature(r, cp, signing_keys))
         if cp.prev_digest != previous:
             problems.append(Problem("broken-checkpoint-chain", r.seq, r.subject, "bad link"))
         if digest_at.get(cp.upto_seq) != (cp.digest, cp.count):
@@ -125,6 +190,21 @@ def _check_checkpoints(
             )
         previous = cp.digest
     return problems
+
+
+def _check_signature(
+    r: RawRecord, cp: Checkpoint, signing_keys: Mapping[str, bytes]
+) -> list[Problem]:
+    if not cp.key_id:
+        return [Problem("unsigned-checkpoint", r.seq, r.subject, "carries no signature")]
+    secret = signing_keys.get(cp.key_id)
+    if secret is None:
+        detail = f"signed with key {cp.key_id!r}, which was not given"
+        return [Problem("unknown-signing-key", r.seq, r.subject, detail)]
+    if not cp.signature_valid(secret):
+        detail = f"signature does not verify under key {cp.key_id!r}"
+        return [Problem("bad-signature", r.seq, r.subject, detail)]
+    return []
 
 
 async def read_all(reader: DirectReader, layout: SubjectLayout) -> list[RawRecord]:

@@ -1,0 +1,1 @@
+"""The auditor's tools: read the log without trusting the running system, and say what it holds."""

@@ -1,0 +1,96 @@
+"""The log as an auditor reads it: stored messages page by page, decoded without the live apps."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import (
+    DatetimeAsISO,
+    DecimalAsStr,
+    JSONTranscoder,
+    Mapper,
+    UUIDAsHex,
+)
+from nats.aio.client import Client as NATS
+from nats.js.errors import NotFoundError
+
+from commands.transcodings import register_domain_transcodings
+from infra.audit.errors import StoreUnreachable
+from infra.eventstore.reader import DirectReader
+from infra.eventstore.records import HASH, TOPIC, VERSION, RawRecord, make_stored_event
+from infra.eventstore.subjects import SubjectLayout
+
+PAGE = 10_000
+Progress = Callable[[int], None]  # called with the number of messages just read
+
+
+@dataclass(frozen=True)
+class StreamExtent:
+    stream: str
+    first_seq: int
+    last_seq: int
+    messages: int
+
+
+async def extent(nc: NATS, stream: str) -> StreamExtent:
+    try:
+        info = await nc.jetstream().stream_info(stream)
+    except NotFoundError as error:
+        raise StoreUnreachable(f"the log has no stream {stream!r}") from error
+    state = info.state
+    return StreamExtent(stream, state.first_seq, state.last_seq, state.messages)
+
+
+async def pages(
+    nc: NATS,
+    stream: str,
+    *,
+    subject: str | None = None,
+    start_seq: int = 1,
+    up_to_seq: int | None = None,
+    on_page: Progress | None = None,
+) -> AsyncIterator[list[RawRecord]]:
+    """Every stored message of ``stream`` (matching ``subject``) from ``start_seq``, in order."""
+    reader = DirectReader(nc, stream)
+    await reader.start()
+    wanted = subject or SubjectLayout(stream).all_subjects
+    seq = start_seq
+    while True:
+        page = await reader.batch(subject=wanted, start_seq=seq, limit=PAGE, up_to_seq=up_to_seq)
+        if not page:
+            return
+        if on_page is not None:
+            on_page(len(page))
+        yield page
+        if len(page) < PAGE:
+            return
+        seq = page[-1].seq + 1
+
+
+def is_event(record: RawRecord) -> bool:
+    return HASH in record.headers and TOPIC in record.headers
+
+
+def domain_mapper() -> Mapper[Any]:
+    """Decodes stored events as the applications do (the same transcodings, no recorder)."""
+    transcoder = JSONTranscoder()
+    for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO()):
+        transcoder.register(transcoding)
+    register_domain_transcodings(transcoder)
+    return Mapper(transcoder=transcoder)
+
+
+def decode(mapper: Mapper[Any], layout: SubjectLayout, record: RawRecord) -> Any:
+    """The domain event a stored event message holds."""
+    h = record.headers
+    stored = make_stored_event(
+        layout.originator_id(record.subject), int(h[VERSION]), h[TOPIC], record.data
+    )
+    return mapper.to_domain_event(stored)
+
+
+def originator(layout: SubjectLayout, record: RawRecord) -> UUID | str:
+    return layout.originator_id(record.subject)

@@ -1,0 +1,298 @@
+"""``sportcast audit ...``: check the log without trusting the running system.
+
+Every command reads either a running stack (``--nats-url``, default the configured one) or a copy
+of a JetStream store directory (``--store-dir``). Exit codes: 0 clean, 1 findings, 2 the audit
+could not be made (each with a stable code: store-unreachable, unknown-fixture, artifact-missing,
+wrong-key, bad-range).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+from uuid import UUID
+
+import typer
+from nats.aio.client import Client as NATS
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from infra.audit.checkpointer import read_keys
+from infra.audit.errors import AuditError, UnknownFixture, WrongKey
+from infra.audit.export import ExportFormat, export
+from infra.audit.log import extent, pages
+from infra.audit.store import open_log
+from infra.audit.timeline import Timeline, fixture_timeline
+from infra.audit.witness import Witness, check_witness
+from infra.eventstore.subjects import SubjectLayout
+from infra.eventstore.verify import StreamVerifier, VerificationReport
+from infra.settings import Settings
+
+app = typer.Typer(help="Audit the log: integrity, forecasts re-derived, timelines, exports.")
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+NatsUrl = Annotated[
+    str | None, typer.Option("--nats-url", help="A running stack's NATS (default: settings).")
+]
+StoreDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--store-dir",
+        help="Audit a copy of a JetStream store directory instead (the stack's data dir, its "
+        "nats/ dir or the jetstream/ dir); served read-only by a private nats-server.",
+    ),
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def _fail(error: AuditError) -> typer.Exit:
+    err.print(f"[bold red]error[/] {escape(f'[{error.code}]')} {escape(str(error))}")
+    return typer.Exit(2)
+
+
+def _run(url: str | None, store_dir: Path | None, work: Callable[[NATS], Awaitable[T]]) -> T:
+    settings = Settings()
+
+    async def main() -> T:
+        async with open_log(url=url or settings.nats_client_url, store_dir=store_dir) as nc:
+            return await work(nc)
+
+    try:
+        return asyncio.run(main())
+    except AuditError as error:
+        raise _fail(error) from None
+
+
+@contextmanager
+def _progress(label: str, total: int, *, quiet: bool) -> Iterator[Callable[[int], None]]:
+    if quiet:
+        yield lambda _n: None
+        return
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _streams(settings: Settings, given: list[str] | None) -> list[str]:
+    return given or [
+        settings.stream_name,
+        settings.forecaster_stream,
+        settings.feed_health_stream,
+    ]
+
+
+@app.command()
+def verify(
+    nats_url: NatsUrl = None,
+    store_dir: StoreDir = None,
+    stream: Annotated[
+        list[str] | None, typer.Option(help="Streams to verify (default: every sportcast stream).")
+    ] = None,
+    keys_file: Annotated[
+        Path | None,
+        typer.Option(
+            help='Checkpoint signing keys, JSON {"current": id, "keys": {id: hex}}: every '
+            "checkpoint must then carry a valid signature (default: none checked)."
+        ),
+    ] = None,
+    witness: Annotated[
+        Path | None,
+        typer.Option(
+            help="The auditor's own record of the last checkpoint seen per stream: the log must "
+            "still hold it (catches truncation of the newest events); updated after a clean run."
+        ),
+    ] = None,
+    sealed: Annotated[
+        bool, typer.Option(help="Also a finding: events after the last checkpoint.")
+    ] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Verify the whole log: hash chain, sequences, checkpoints (and their signatures)."""
+    settings = Settings()
+    signing_keys = None
+    if keys_file is not None:
+        try:
+            signing_keys = read_keys(keys_file)[1]
+        except (OSError, ValueError, KeyError) as error:
+            raise _fail(_bad_keys(keys_file, error)) from None
+    chain_key = os.environ.get("NATS_CHAIN_KEY", "").encode()
+    known = Witness.load(witness) if witness else None
+
+    async def work(nc: NATS) -> list[tuple[StreamVerifier, int]]:
+        verified = []
+        for name in _streams(settings, stream):
+            size = await extent(nc, name)
+            verifier = StreamVerifier(SubjectLayout(name), key=chain_key, signing_keys=signing_keys)
+            with _progress(f"verify {name}", size.messages, quiet=as_json) as advance:
+                async for page in pages(nc, name, on_page=advance):
+                    verifier.add(page)
+            if known is not None:
+                verifier.problems.extend(check_witness(known, verifier, size.last_seq))
+            verified.append((verifier, size.last_seq))
+        return verified
+
+    verified = _run(nats_url, store_dir, work)
+    reports = [v.report() for v, _ in verified]
+    if signing_keys is not None and _all_signatures_fail(reports):
+        raise _fail(_wrong_key(keys_file))
+    findings = sum(len(r.problems) for r in reports) + (
+        sum(r.unsealed for r in reports) if sealed else 0
+    )
+    if as_json:
+        print(json.dumps({"ok": findings == 0, "streams": [_report_json(r) for r in reports]}))
+    else:
+        _print_reports(reports, sealed=sealed)
+    if witness is not None and findings == 0:
+        Witness.from_verifiers(verified).save(witness)
+    raise typer.Exit(1 if findings else 0)
+
+
+def _bad_keys(path: Path, error: Exception) -> AuditError:
+    return WrongKey(f"cannot read signing keys from {path}: {error!r}")
+
+
+def _wrong_key(path: Path | None) -> AuditError:
+    return WrongKey(
+        f"no checkpoint signature verifies with the keys in {path}: wrong keys file, or the "
+        "checkpoints were signed with keys not given"
+    )
+
+
+def _all_signatures_fail(reports: list[VerificationReport]) -> bool:
+    signed = [p for r in reports for p in r.problems if p.kind == "bad-signature"]
+    return bool(signed) and sum(r.checkpoints for r in reports) == len(signed)
+
+
+def _report_json(report: VerificationReport) -> dict[str, Any]:
+    return {**asdict(report), "ok": report.ok}
+
+
+def _print_reports(reports: list[VerificationReport], *, sealed: bool) -> None:
+    table = Table(title="log integrity")
+    for column in ("stream", "messages", "events", "checkpoints", "sealed up to", "unsealed"):
+        table.add_column(column, justify="right" if column != "stream" else "left")
+    table.add_column("problems", justify="right")
+    for r in reports:
+        table.add_row(
+            r.stream,
+            f"{r.messages:,}",
+            f"{r.events:,}",
+            f"{r.checkpoints:,}",
+            str(r.sealed_upto),
+            f"{r.unsealed:,}",
+            str(len(r.problems)),
+        )
+    out.print(table)
+    for r in reports:
+        for p in r.problems[:50]:
+            out.print(
+                f"[red]{p.kind}[/] {r.stream}:{p.seq} {escape(p.subject)}: {escape(p.detail)}"
+            )
+        if len(r.problems) > 50:
+            out.print(f"... and {len(r.problems) - 50} more in {r.stream} (use --json)")
+        if sealed and r.unsealed:
+            out.print(f"[red]unsealed[/] {r.stream}: {r.unsealed} events after the last checkpoint")
+
+
+@app.command()
+def timeline(
+    fixture: Annotated[str, typer.Argument(help="The fixture id (a UUID).")],
+    nats_url: NatsUrl = None,
+    store_dir: StoreDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """The ordered story of one fixture: feed events, odds, forecasts, result, settlement."""
+    settings = Settings()
+    try:
+        fixture_id = UUID(fixture)
+    except ValueError:
+        raise _fail(UnknownFixture(f"{fixture!r} is not a fixture id (a UUID)")) from None
+
+    async def work(nc: NATS) -> Timeline:
+        size = await extent(nc, settings.stream_name)
+        with _progress("reading the log", size.messages, quiet=as_json) as advance:
+            return await fixture_timeline(
+                nc,
+                fixture_id,
+                events_stream=settings.stream_name,
+                forecasts_stream=settings.forecaster_stream,
+                on_page=advance,
+            )
+
+    story = _run(nats_url, store_dir, work)
+    if as_json:
+        entries = [e.as_json() for e in story.entries]
+        print(
+            json.dumps(
+                {"fixture_id": str(story.fixture_id), "title": story.title, "entries": entries}
+            )
+        )
+        return
+    table = Table(title=f"{story.title} ({story.fixture_id})")
+    for column in ("position", "at", "what", "detail"):
+        table.add_column(column, overflow="fold")
+    for e in story.entries:
+        detail = {
+            k: v for k, v in e.as_json().items() if k not in {"stream", "position", "at", "kind"}
+        }
+        table.add_row(
+            f"{e.stream}:{e.position}",
+            e.at.isoformat(timespec="seconds") if e.at else "",
+            e.kind,
+            escape(json.dumps(detail, default=str)),
+        )
+    out.print(table)
+
+
+@app.command("export")
+def export_command(
+    out_path: Annotated[Path, typer.Option("--out", help="The file to write.")],
+    first: Annotated[int, typer.Option("--from", help="First position (inclusive).")] = 1,
+    last: Annotated[int | None, typer.Option("--to", help="Last position (inclusive).")] = None,
+    subject: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these subjects, e.g. 'evt.>' or 'chk' (repeatable)."),
+    ] = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format")] = ExportFormat.JSONL,
+    stream: Annotated[str | None, typer.Option(help="The stream (default: the events).")] = None,
+    nats_url: NatsUrl = None,
+    store_dir: StoreDir = None,
+) -> None:
+    """Raw events with their positions and headers, as JSON Lines or Parquet."""
+    settings = Settings()
+    name = stream or settings.stream_name
+
+    async def work(nc: NATS) -> int:
+        size = await extent(nc, name)
+        total = max(0, min(last or size.last_seq, size.last_seq) - first + 1)
+        with _progress(f"export {name}", total, quiet=False) as advance:
+            return await export(
+                nc,
+                name,
+                out_path,
+                fmt=fmt,
+                first=first,
+                last=last,
+                subjects=subject,
+                on_page=advance,
+            )
+
+    count = _run(nats_url, store_dir, work)
+    err.print(f"{count:,} messages of {name} written to {out_path}")
