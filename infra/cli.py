@@ -18,8 +18,8 @@ from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRegistry
 from domain.errors import DomainError
 from domain.model_registry import FOOTBALL_1X2, KINDS, check_kind
-from infra import cli_feed as feed
 from infra import cli_audit, cli_health, cli_model
+from infra import cli_feed as feed
 from infra.bootstrap import build_gateway
 from infra.connections import ensure_database
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free

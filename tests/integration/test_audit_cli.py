@@ -4,6 +4,7 @@ clean logs pass, tampered ones are caught, errors name their code."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import time
@@ -91,10 +92,8 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditedLog]:
     received = Provenance(source="test", received_at=datetime.now(UTC))
     messages = list(simulated_messages(SeasonSimulator(seed=3)))[:1500]
     for message in messages:
-        try:
+        with contextlib.suppress(DomainError):
             feeds.handle(message.build(message.key, received))
-        except DomainError:
-            pass
     head = feeds.recorder.max_notification_id() or 0
     feeds.close()
     service = ForecasterService(env, FORECASTS, LoadedModel.from_bytes(_small_model()))
@@ -149,8 +148,10 @@ def test_an_untouched_log_verifies_with_its_signed_checkpoints(audited: AuditedL
     assert code == 0, output
     report = json.loads(output)
     events, forecasts = report["streams"]
-    assert events["events"] > 1000 and forecasts["events"] > 50
-    assert events["checkpoints"] == 1 and events["unsealed"] == 0
+    assert events["events"] > 1000
+    assert forecasts["events"] > 50
+    assert events["checkpoints"] == 1
+    assert events["unsealed"] == 0
 
 
 def test_wrong_keys_are_named_not_mistaken_for_tampering(
@@ -193,10 +194,8 @@ def test_a_store_cut_back_to_an_older_copy_is_caught_by_the_witness(
     feeds = FeedIngestion(audited.env)
     received = Provenance(source="test", received_at=datetime.now(UTC))
     for message in list(simulated_messages(SeasonSimulator(seed=3)))[1500:1700]:
-        try:
+        with contextlib.suppress(DomainError):
             feeds.handle(message.build(message.key, received))
-        except DomainError:
-            pass
     feeds.close()
     _seal(audited.server.url, audited.keys)
     url = audited.server.url
@@ -222,8 +221,10 @@ def test_timeline_tells_one_fixtures_story_in_order(audited: AuditedLog) -> None
     story = json.loads(output)
     kinds = [e["kind"] for e in story["entries"]]
     assert kinds[0] == "Fixture.Scheduled"
-    assert "odds" in kinds and "forecast" in kinds
-    assert "Fixture.Finished" in kinds and kinds[-1] == "settlement"
+    assert "odds" in kinds
+    assert "forecast" in kinds
+    assert "Fixture.Finished" in kinds
+    assert kinds[-1] == "settlement"
     settled = [e for e in story["entries"] if e["kind"] == "settlement"]
     assert len(settled) == kinds.count("forecast")
     assert all(0.0 <= e["rps"] <= 1.0 for e in settled)
@@ -234,9 +235,11 @@ def test_timeline_tells_one_fixtures_story_in_order(audited: AuditedLog) -> None
 def test_unknown_fixture_and_unreachable_store_are_named_errors(audited: AuditedLog) -> None:
     unknown = "00000000-0000-5000-8000-000000000000"
     code, output = audit(audited, "timeline", unknown, "--nats-url", audited.server.url)
-    assert code == 2 and "[unknown-fixture]" in output
+    assert code == 2
+    assert "[unknown-fixture]" in output
     code, output = audit(audited, "verify", "--nats-url", f"nats://127.0.0.1:{free_port()}")
-    assert code == 2 and "[store-unreachable]" in output
+    assert code == 2
+    assert "[store-unreachable]" in output
     assert "Traceback" not in output
 
 
