@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nats.aio.client import Client as NATS
+from nats.js.errors import NotFoundError
 
 from infra.eventstore.checkpoint import Checkpoint, SigningKey, write_checkpoint
 from infra.eventstore.reader import DirectReader
@@ -58,15 +59,23 @@ class Checkpointer:
     async def seal(self) -> list[Checkpoint]:
         """A checkpoint over each stream's new events; a failure is logged, never raised."""
         written = []
+        js = self._nc.jetstream()
         for stream in self._streams:
+            try:
+                await js.stream_info(stream)
+            except NotFoundError:
+                continue  # not made yet (no forecaster has run, say): nothing to seal
+            except Exception as error:
+                log.warning("checkpoint of stream %s skipped: %r", stream, error)
+                continue
             try:
                 reader = DirectReader(self._nc, stream)
                 await reader.start()
                 checkpoint = await write_checkpoint(
                     reader, SubjectLayout(stream), key=self._chain_key, signing=self._signing
                 )
-            except Exception:  # the next round tries again; the audit reports unsealed events
-                log.exception("checkpoint of stream %s failed", stream)
+            except Exception as error:  # the next round tries again; the audit reports the rest
+                log.warning("checkpoint of stream %s failed: %r", stream, error)
                 continue
             if checkpoint is not None:
                 written.append(checkpoint)
