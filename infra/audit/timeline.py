@@ -14,11 +14,11 @@ from uuid import UUID
 import numpy as np
 from nats.aio.client import Client as NATS
 
-from commands.forecasting.metrics import brier_score, log_loss, ranked_probability_score
 from domain.fixture import Fixture
 from domain.forecast import FixtureForecasts, forecasts_id
 from domain.odds_book import OddsBook
 from domain.score import Score
+from forecasting.metrics import brier_score, log_loss, ranked_probability_score
 from infra.audit.errors import UnknownFixture
 from infra.audit.log import Progress, decode, domain_mapper, is_event, pages
 from infra.eventstore.subjects import SubjectLayout

@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from commands.forecasting.features import FootballFeatures
-from commands.forecasting.football_model import FootballModelParameters, train_football_model
 from commands.ingestion import FeedIngestion
 from domain.errors import DomainError
 from domain.fixture_id import fixture_id
 from domain.provenance import Provenance
 from domain.sport import Sport
+from forecasting.football.features import FootballFeatures
+from forecasting.football.model import FootballModelParameters, train_football_model
 from infra.audit.checkpointer import Checkpointer, load_or_make_keys
 from infra.cli import app
 from infra.connections import connect_nats
