@@ -21,6 +21,7 @@ from commands.model_registry import ModelRecord
 from domain.fixture import Fixture
 from domain.model_registry import FOOTBALL_INPLAY, TrainedModel
 from domain.odds_book import OddsBook
+from forecasting.inplay.kind import rescore_holdout
 from forecasting.inplay.model import InPlayParameters
 from forecasting.inplay.training import (
     HOLDOUT_SHARE,
@@ -40,7 +41,7 @@ from forecasting.inplay.training import (
 )
 from infra.forecasting.artifacts import content_hash
 from infra.forecasting.history import max_position, read_events
-from infra.forecasting.kinds import Candidate, holdout_gone, trained_on_holdout
+from infra.forecasting.kinds import Candidate
 from infra.forecasting.model_file import dump_inplay_model, load_inplay_model
 from infra.forecasting.versions import library_versions
 
@@ -159,21 +160,12 @@ class InPlayKind:
         feeds: FeedIngestion,
         candidate: TrainedModel,
     ) -> float:
-        """The rule: the champion trained on every usable fixture up to its cut-off but its own
-        holdout. Those are rebuilt from the log (its fingerprint proves the rebuild is what it
-        saw); if any of them is in the candidate's holdout, the two are not compared. A share
-        of matches, not a season, is held out: a champion from another cut-off may have trained
-        on part of the candidate's window, and dates alone cannot say which fixtures."""
+        """The rule is forecasting/inplay/kind.py's `rescore_holdout`."""
         data = read_training_set(feeds, cutoff=candidate.cutoff_position)
-        holdout = _scored_on(candidate, data)
+        champions = data
         if champion.cutoff_position != candidate.cutoff_position:
-            data = read_training_set(feeds, cutoff=champion.cutoff_position)
-        _scored_on(champion, data)  # so `data` is what the champion saw
-        trained_on = {s.fixture_id for s in data.samples if not s.holdout}
-        overlap = trained_on & {s.fixture_id for s in holdout}
-        if overlap:
-            what = f"{len(overlap)} fixtures of the holdout ({candidate.holdout_season})"
-            raise trained_on_holdout(champion, candidate, what)
+            champions = read_training_set(feeds, cutoff=champion.cutoff_position)
+        holdout = rescore_holdout(champion, candidate, data, champions)
         return score(artifact, holdout)["log_loss"]
 
 
@@ -181,12 +173,3 @@ def score(artifact: bytes, holdout: Sequence[Sample]) -> dict[str, float]:
     """The artifact as stored (decoded from its bytes) on the holdout: training and re-scoring
     both score through here, so a model re-scored on its own holdout gets its recorded score."""
     return holdout_metrics(load_inplay_model(artifact), holdout)
-
-
-def _scored_on(model: TrainedModel, data: TrainingSet) -> list[Sample]:
-    """The holdout states of ``data`` (rebuilt from the log up to ``model``'s cut-off), if they
-    are the ones ``model`` was scored on; else HoldoutsNotComparable."""
-    holdout = [s for s in data.samples if s.holdout]
-    if holdout_fingerprint(holdout) != model.holdout_fingerprint:
-        raise holdout_gone(model)
-    return holdout

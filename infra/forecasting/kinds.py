@@ -19,18 +19,16 @@ from typing import Protocol
 
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRecord
-from domain.model_registry import FOOTBALL_1X2, HoldoutsNotComparable, TrainedModel
+from domain.model_registry import FOOTBALL_1X2, TrainedModel
 from forecasting.football.evaluation import train_for_holdout
-from forecasting.football.model import FootballModelParameters
-from forecasting.football.training_set import (
-    features,
-    fingerprint,
-    in_seasons,
-    kickoff_range,
-    outcomes,
-    seasons_of,
+from forecasting.football.kind import (
+    candidate_holdout,
+    holdout_score,
+    holdout_season,
+    refuse_trained_on,
 )
-from forecasting.metrics import ranked_probability_score
+from forecasting.football.model import FootballModelParameters
+from forecasting.football.training_set import fingerprint, kickoff_range, seasons_of
 from infra.forecasting.artifacts import content_hash
 from infra.forecasting.history import read_history
 from infra.forecasting.model_file import dump_model
@@ -50,24 +48,6 @@ class Candidate:
     def __post_init__(self) -> None:
         if content_hash(self.artifact) != self.record.artifact_hash:
             raise ValueError("a candidate's record must name its artifact's sha256")
-
-
-def holdout_gone(model: TrainedModel) -> HoldoutsNotComparable:
-    """The log up to the model's cut-off no longer gives the holdout it was scored on."""
-    return HoldoutsNotComparable(
-        f"the feed up to position {model.cutoff_position} no longer gives the holdout "
-        f"{model.model_id} was scored on"
-    )
-
-
-def trained_on_holdout(
-    champion: TrainedModel, candidate: TrainedModel, what: str
-) -> HoldoutsNotComparable:
-    """The champion trained on ``what`` of the candidate's holdout."""
-    return HoldoutsNotComparable(
-        f"champion {champion.model_id} trained on {what}, part of the holdout of "
-        f"{candidate.model_id}: no fair comparison on it exists"
-    )
 
 
 class ModelKind(Protocol):
@@ -107,12 +87,7 @@ class FootballKind:
 
     def train(self, feeds: FeedIngestion, *, cutoff: int | None = None) -> Candidate:
         history = read_history(feeds, cutoff=cutoff)
-        seasons = seasons_of(history.rows)
-        if not seasons:
-            raise ValueError(
-                f"no forecastable matches in the feed up to position {history.cutoff_position}"
-            )
-        holdout = self.holdout_season or seasons[-1]
+        holdout = holdout_season(history.rows, self.holdout_season, cutoff=history.cutoff_position)
         started = time.perf_counter()
         run = train_for_holdout(history.rows, holdout, self.parameters)
         seconds = time.perf_counter() - started
@@ -144,11 +119,7 @@ class FootballKind:
         feeds: FeedIngestion,
         candidate: TrainedModel,
     ) -> float:
-        if champion.holdout_season > candidate.holdout_season:
-            raise trained_on_holdout(champion, candidate, f"season {candidate.holdout_season}")
+        refuse_trained_on(champion, candidate)
         history = read_history(feeds, cutoff=candidate.cutoff_position)
-        holdout = in_seasons(history.rows, [candidate.holdout_season])
-        if fingerprint(holdout) != candidate.holdout_fingerprint:
-            raise holdout_gone(candidate)
-        model = decode_model(artifact)
-        return ranked_probability_score(model.predict_proba(features(holdout)), outcomes(holdout))
+        holdout = candidate_holdout(history.rows, candidate)
+        return holdout_score(decode_model(artifact), holdout)

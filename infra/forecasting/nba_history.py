@@ -18,6 +18,7 @@ from commands.model_registry import ModelRecord
 from domain.fixture import Fixture
 from domain.model_registry import NBA, TrainedModel
 from domain.odds_book import OddsBook
+from forecasting.nba.kind import candidate_holdout, refuse_trained_on
 from forecasting.nba.model import NbaModelParameters
 from forecasting.nba.training import (
     PARAMETERS,
@@ -32,7 +33,7 @@ from forecasting.nba.training import (
 from infra.forecasting.artifacts import content_hash
 from infra.forecasting.history import max_position, read_events
 from infra.forecasting.inplay_history import write_atomically
-from infra.forecasting.kinds import Candidate, holdout_gone, trained_on_holdout
+from infra.forecasting.kinds import Candidate
 from infra.forecasting.nba_model_file import dump_nba_models, load_nba_models
 from infra.forecasting.versions import library_versions
 
@@ -122,17 +123,10 @@ class NbaKind:
         feeds: FeedIngestion,
         candidate: TrainedModel,
     ) -> float:
-        """A champion trained on every season before its own holdout season (what
-        `ModelTrained.seasons` lists besides it); one that lists the candidate's holdout season
-        among them trained on it."""
-        trained_on = set(champion.seasons) - {champion.holdout_season}
-        if candidate.holdout_season in trained_on:
-            raise trained_on_holdout(champion, candidate, f"season {candidate.holdout_season}")
+        """The rules are forecasting/nba/kind.py's."""
+        refuse_trained_on(champion, candidate)
         data = read_training_set(feeds, cutoff=candidate.cutoff_position)
-        holdout = data.of_seasons([candidate.holdout_season])
-        if holdout_fingerprint(holdout) != candidate.holdout_fingerprint:
-            raise holdout_gone(candidate)
-        return score(artifact, holdout)["log_loss"]
+        return score(artifact, candidate_holdout(data, candidate))["log_loss"]
 
 
 def score(artifact: bytes, holdout: NbaTrainingSet) -> dict[str, float]:
