@@ -26,9 +26,16 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from infra.audit.checkpointer import read_keys
-from infra.audit.errors import AuditError, UnknownFixture, WrongKey
+from infra.audit.errors import AuditError, StoreUnreachable, UnknownFixture, WrongKey
 from infra.audit.export import ExportFormat, export
-from infra.audit.log import extent, pages
+from infra.audit.log import extent, fixtures_in, pages
+from infra.audit.rederive import (
+    RederivationReport,
+    fetch_artifacts,
+    mismatch_json,
+    recorded_forecasts,
+    rederive,
+)
 from infra.audit.store import open_log
 from infra.audit.timeline import Timeline, fixture_timeline
 from infra.audit.witness import Witness, check_witness
@@ -122,9 +129,29 @@ def verify(
     sealed: Annotated[
         bool, typer.Option(help="Also a finding: events after the last checkpoint.")
     ] = False,
+    forecasts: Annotated[
+        bool,
+        typer.Option(
+            help="Re-derive every forecast from its recorded features and model artifact "
+            "(fetched by hash); any difference in the probabilities is a finding."
+        ),
+    ] = True,
+    fixture: Annotated[
+        list[str] | None, typer.Option(help="Re-derive only this fixture's forecasts (UUID).")
+    ] = None,
+    competition: Annotated[
+        list[str] | None, typer.Option(help="Re-derive only this competition's forecasts.")
+    ] = None,
+    first: Annotated[
+        int, typer.Option("--from", help="Re-derive forecasts from this forecast position.")
+    ] = 1,
+    last: Annotated[
+        int | None, typer.Option("--to", help="... up to this forecast position (inclusive).")
+    ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Verify the whole log: hash chain, sequences, checkpoints (and their signatures)."""
+    """Verify the whole log (hash chain, sequences, signed checkpoints) and re-derive forecasts
+    bit for bit from their recorded inputs and the stored model artifacts."""
     settings = Settings()
     signing_keys = None
     if keys_file is not None:
@@ -134,11 +161,18 @@ def verify(
             raise _fail(_bad_keys(keys_file, error)) from None
     chain_key = os.environ.get("NATS_CHAIN_KEY", "").encode()
     known = Witness.load(witness) if witness else None
+    chosen = _fixture_ids(fixture)
+    rederived: list[RederivationReport] = []
 
     async def work(nc: NATS) -> list[tuple[StreamVerifier, int]]:
         verified = []
         for name in _streams(settings, stream):
-            size = await extent(nc, name)
+            try:
+                size = await extent(nc, name)
+            except StoreUnreachable:
+                if stream:  # named by the user: it must exist
+                    raise
+                continue  # a default stream not made yet (no forecaster has run, say)
             verifier = StreamVerifier(SubjectLayout(name), key=chain_key, signing_keys=signing_keys)
             with _progress(f"verify {name}", size.messages, quiet=as_json) as advance:
                 async for page in pages(nc, name, on_page=advance):
@@ -146,22 +180,89 @@ def verify(
             if known is not None:
                 verifier.problems.extend(check_witness(known, verifier, size.last_seq))
             verified.append((verifier, size.last_seq))
+        if forecasts:
+            rederived.append(
+                await _rederive(nc, settings, chosen, competition, first, last, as_json)
+            )
         return verified
 
     verified = _run(nats_url, store_dir, work)
     reports = [v.report() for v, _ in verified]
     if signing_keys is not None and _all_signatures_fail(reports):
         raise _fail(_wrong_key(keys_file))
-    findings = sum(len(r.problems) for r in reports) + (
-        sum(r.unsealed for r in reports) if sealed else 0
+    mismatches = [m for r in rederived for m in (r.mismatches or [])]
+    findings = (
+        sum(len(r.problems) for r in reports)
+        + (sum(r.unsealed for r in reports) if sealed else 0)
+        + len(mismatches)
     )
     if as_json:
-        print(json.dumps({"ok": findings == 0, "streams": [_report_json(r) for r in reports]}))
+        body: dict[str, Any] = {"ok": findings == 0, "streams": [_report_json(r) for r in reports]}
+        if rederived:
+            body["forecasts"] = {
+                "checked": rederived[0].checked,
+                "artifacts": rederived[0].artifacts,
+                "mismatches": [mismatch_json(m) for m in mismatches],
+            }
+        print(json.dumps(body))
     else:
         _print_reports(reports, sealed=sealed)
+        for r in rederived:
+            _print_rederivation(r)
     if witness is not None and findings == 0:
         Witness.from_verifiers(verified).save(witness)
     raise typer.Exit(1 if findings else 0)
+
+
+def _fixture_ids(given: list[str] | None) -> set[UUID] | None:
+    if not given:
+        return None
+    try:
+        return {UUID(f) for f in given}
+    except ValueError:
+        raise _fail(UnknownFixture(f"not fixture ids (UUIDs): {given}")) from None
+
+
+async def _rederive(
+    nc: NATS,
+    settings: Settings,
+    fixtures: set[UUID] | None,
+    competitions: list[str] | None,
+    first: int,
+    last: int | None,
+    quiet: bool,
+) -> RederivationReport:
+    if competitions:
+        size = await extent(nc, settings.stream_name)
+        with _progress("finding the competitions' fixtures", size.messages, quiet=quiet) as step:
+            found = await fixtures_in(nc, settings.stream_name, set(competitions), on_page=step)
+        fixtures = found | (fixtures or set())
+    size = await extent(nc, settings.forecaster_stream)
+    with _progress("reading forecasts", size.messages, quiet=quiet) as step:
+        recorded = await recorded_forecasts(
+            nc, settings.forecaster_stream, fixtures=fixtures, first=first, last=last, on_page=step
+        )
+    artifacts = await fetch_artifacts(
+        nc, settings.model_bucket, (f.artifact_hash for f in recorded)
+    )
+    with _progress("re-deriving forecasts", len(recorded), quiet=quiet) as step:
+        return await asyncio.to_thread(rederive, recorded, artifacts, on_batch=step)
+
+
+def _print_rederivation(report: RederivationReport) -> None:
+    mismatches = report.mismatches or []
+    out.print(
+        f"forecasts re-derived: {report.checked:,} with {report.artifacts} artifacts; "
+        f"{len(mismatches)} not bit-identical"
+    )
+    for m in mismatches[:50]:
+        out.print(
+            f"[red]forecast-mismatch[/] position {m.position} fixture {m.fixture_id} "
+            f"{escape(m.model_id)}: {escape(m.reason)} (recorded {m.recorded}, "
+            f"re-derived {m.rederived})"
+        )
+    if len(mismatches) > 50:
+        out.print(f"... and {len(mismatches) - 50} more (use --json)")
 
 
 def _bad_keys(path: Path, error: Exception) -> AuditError:

@@ -18,6 +18,8 @@ from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
 from commands.transcodings import register_domain_transcodings
+from domain.fixture import Fixture
+from domain.fixture_id import canonical_name
 from infra.audit.errors import StoreUnreachable
 from infra.eventstore.reader import DirectReader
 from infra.eventstore.records import HASH, TOPIC, VERSION, RawRecord, make_stored_event
@@ -94,3 +96,21 @@ def decode(mapper: Mapper[Any], layout: SubjectLayout, record: RawRecord) -> Any
 
 def originator(layout: SubjectLayout, record: RawRecord) -> UUID | str:
     return layout.originator_id(record.subject)
+
+
+async def fixtures_in(
+    nc: NATS, stream: str, competitions: set[str], *, on_page: Progress | None = None
+) -> set[UUID]:
+    """The ids of the fixtures scheduled in any of ``competitions`` (case-insensitive)."""
+    wanted = {canonical_name(c) for c in competitions}
+    mapper = domain_mapper()
+    layout = SubjectLayout(stream)
+    found: set[UUID] = set()
+    async for page in pages(nc, stream, subject=layout.events, on_page=on_page):
+        for record in page:
+            if not is_event(record) or not record.headers[TOPIC].endswith("Fixture.Scheduled"):
+                continue
+            event = decode(mapper, layout, record)
+            if isinstance(event, Fixture.Scheduled) and canonical_name(event.competition) in wanted:
+                found.add(event.originator_id)
+    return found

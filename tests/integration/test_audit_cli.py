@@ -9,7 +9,7 @@ import json
 import shutil
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +24,11 @@ from domain.fixture_id import fixture_id
 from domain.provenance import Provenance
 from domain.sport import Sport
 from forecasting.football.features import FootballFeatures
-from forecasting.football.model import FootballModelParameters, train_football_model
+from forecasting.football.model import (
+    FootballModelParameters,
+    TemperatureCalibration,
+    train_football_model,
+)
 from infra.audit.checkpointer import Checkpointer, load_or_make_keys
 from infra.cli import app
 from infra.connections import connect_nats
@@ -32,11 +36,12 @@ from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
 from infra.feeds.simulated import simulated_messages
 from infra.feeds.simulator import SeasonSimulator
+from infra.forecasting.artifacts import archive
 from infra.forecasting.model_file import LoadedModel, dump_model
 from infra.forecasting.service import ForecasterService
 
 pytestmark = pytest.mark.slow
-EVENTS, FORECASTS = "AUDIT_EVENTS", "AUDIT_FORECASTS"
+EVENTS, FORECASTS, MODELS = "AUDIT_EVENTS", "AUDIT_FORECASTS", "AUDIT_MODELS"
 runner = CliRunner()
 
 
@@ -96,7 +101,9 @@ def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditedLog]:
             feeds.handle(message.build(message.key, received))
     head = feeds.recorder.max_notification_id() or 0
     feeds.close()
-    service = ForecasterService(env, FORECASTS, LoadedModel.from_bytes(_small_model()))
+    model = _small_model()
+    archive(server.url, MODELS, [model])  # as `sportcast up` does with every model it loads
+    service = ForecasterService(env, FORECASTS, LoadedModel.from_bytes(model))
     service.start()
     deadline = time.monotonic() + 60
     while service.position < head:
@@ -121,12 +128,13 @@ def snapshot(log: AuditedLog, dest: Path) -> None:
         log.server.start()
 
 
-def audit(log: AuditedLog, *args: str) -> tuple[int, str]:
-    result = runner.invoke(
-        app,
-        ["audit", *args],
-        env={"SPORTCAST_STREAM_NAME": EVENTS, "SPORTCAST_FORECASTER_STREAM": FORECASTS},
-    )
+def audit(log: AuditedLog, *args: str, bucket: str = MODELS) -> tuple[int, str]:
+    env = {
+        "SPORTCAST_STREAM_NAME": EVENTS,
+        "SPORTCAST_FORECASTER_STREAM": FORECASTS,
+        "SPORTCAST_MODEL_BUCKET": bucket,
+    }
+    result = runner.invoke(app, ["audit", *args], env=env)
     return result.exit_code, result.stdout + (result.stderr if result.stderr_bytes else "")
 
 
@@ -258,3 +266,50 @@ def test_export_writes_every_message_in_range_as_jsonl_and_parquet(
     rows = duckdb.sql(f"SELECT position, data FROM '{parquet}' ORDER BY position").fetchall()
     assert [r[0] for r in rows] == list(range(5, 405))
     assert [r[1] for r in rows] == [line["data"] for line in lines]
+
+
+def test_every_forecast_is_rederived_bit_for_bit(audited: AuditedLog) -> None:
+    code, output = audit(audited, "verify", "--nats-url", audited.server.url, "--json")
+    assert code == 0, output
+    forecasts = json.loads(output)["forecasts"]
+    assert forecasts["checked"] > 100
+    assert forecasts["artifacts"] == 1
+    assert forecasts["mismatches"] == []
+
+
+def test_changed_model_code_is_caught(audited: AuditedLog, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = TemperatureCalibration.apply
+
+    def drifted(self: TemperatureCalibration, raw: np.ndarray) -> np.ndarray:
+        return original(replace(self, temperature=self.temperature * 1.0001), raw)
+
+    monkeypatch.setattr(TemperatureCalibration, "apply", drifted)
+    code, output = audit(audited, "verify", "--nats-url", audited.server.url, "--json")
+    assert code == 1
+    forecasts = json.loads(output)["forecasts"]
+    assert len(forecasts["mismatches"]) == forecasts["checked"] > 100
+
+
+def test_a_changed_artifact_is_caught_and_a_missing_one_named(audited: AuditedLog) -> None:
+    async def swap(new: bytes | None) -> bytes:
+        nc = await connect_nats(audited.server.url)
+        store = await nc.jetstream().object_store(MODELS)
+        [name] = [info.name for info in await store.list()]
+        old = bytes((await store.get(name)).data or b"")
+        if new is not None:
+            await store.put(name, new)
+        await nc.close()
+        return old
+
+    original = asyncio.run(swap(None))
+    asyncio.run(swap(original[:-1] + bytes([original[-1] ^ 1])))
+    try:
+        code, output = audit(audited, "verify", "--nats-url", audited.server.url, "--json")
+    finally:
+        asyncio.run(swap(original))
+    assert code == 1
+    reasons = {m["reason"] for m in json.loads(output)["forecasts"]["mismatches"]}
+    assert any("changed after it was stored" in r for r in reasons)
+    code, output = audit(audited, "verify", "--nats-url", audited.server.url, bucket="NO_BUCKET")
+    assert code == 2
+    assert "[artifact-missing]" in output

@@ -1,0 +1,237 @@
+"""Every forecast re-derived from what it recorded: its feature vector and its model artifact.
+
+The artifact is fetched from the object store by the hash the forecast names (and refused if
+its bytes no longer hash to it); the recorded features go through the same model code, one call
+per artifact and kind for many forecasts; the result must equal the recorded probabilities bit
+for bit. A difference means a changed artifact, changed model code, or an altered record.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from nats.aio.client import Client as NATS
+
+from domain.forecast import FixtureForecasts
+from forecasting.football.features import FootballFeatures
+from forecasting.inplay.model import FEATURE_NAMES, MatchState, feature_matrix
+from forecasting.nba.features import NbaFeatures
+from forecasting.nba.inplay import NbaQuarterState
+from infra.audit.errors import ArtifactMissing
+from infra.audit.log import Progress, decode, domain_mapper, is_event, pages
+from infra.eventstore.subjects import SubjectLayout
+from infra.forecasting.artifacts import ArtifactError, ArtifactIntegrityError, ArtifactStore
+from infra.forecasting.model_file import LoadedInPlayModel, LoadedModel
+from infra.forecasting.nba_model_file import LoadedNbaModels
+
+Probabilities = tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class RecordedForecast:
+    position: int
+    fixture_id: UUID
+    trigger: str
+    model_id: str
+    artifact_hash: str
+    features: dict[str, float]
+    probabilities: Probabilities
+    as_of_position: int
+    input_notification_ids: tuple[int, ...]
+
+    @classmethod
+    def of(cls, position: int, event: FixtureForecasts.ForecastIssued) -> RecordedForecast:
+        return cls(
+            position,
+            event.fixture_id,
+            event.trigger,
+            event.model_id,
+            event.artifact_hash,
+            dict(event.features),
+            tuple(event.probabilities),
+            event.as_of_position,
+            tuple(event.input_notification_ids),
+        )
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    position: int
+    fixture_id: UUID
+    model_id: str
+    recorded: Probabilities
+    rederived: Probabilities | None
+    reason: str
+
+
+@dataclass
+class RederivationReport:
+    checked: int = 0
+    artifacts: int = 0
+    mismatches: list[Mismatch] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+async def recorded_forecasts(
+    nc: NATS,
+    stream: str,
+    *,
+    fixtures: set[UUID] | None = None,
+    first: int = 1,
+    last: int | None = None,
+    on_page: Progress | None = None,
+) -> list[RecordedForecast]:
+    mapper = domain_mapper()
+    layout = SubjectLayout(stream)
+    out = []
+    async for page in pages(
+        nc, stream, subject=layout.events, start_seq=first, up_to_seq=last, on_page=on_page
+    ):
+        for record in page:
+            if not is_event(record) or b"probabilities" not in record.data:
+                continue
+            event = decode(mapper, layout, record)
+            if not isinstance(event, FixtureForecasts.ForecastIssued):
+                continue
+            if fixtures is None or event.fixture_id in fixtures:
+                out.append(RecordedForecast.of(record.seq, event))
+    return out
+
+
+Rescorer = Callable[[bytes, Sequence[RecordedForecast]], list[Probabilities]]
+
+
+def _football(artifact: bytes, forecasts: Sequence[RecordedForecast]) -> list[Probabilities]:
+    model = LoadedModel.from_bytes(artifact)
+    return list(model.predict_many([FootballFeatures(**f.features) for f in forecasts]))
+
+
+def _inplay(artifact: bytes, forecasts: Sequence[RecordedForecast]) -> list[Probabilities]:
+    model = LoadedInPlayModel.from_bytes(artifact)
+    states = [_match_state(f.features) for f in forecasts]
+    rows = feature_matrix(states)
+    for f, row in zip(forecasts, rows, strict=True):
+        if tuple(float(v) for v in row) != tuple(f.features[n] for n in FEATURE_NAMES):
+            raise ValueError(f"the recorded in-play row at {f.position} does not follow its state")
+    return list(model.predict_many(states))
+
+
+def _match_state(features: dict[str, float]) -> MatchState:
+    """The state a recorded in-play row was made from (the rest of the row derives from it)."""
+    return MatchState(
+        minute=int(features["minute"]),
+        home_goals=int(features["home_goals"]),
+        away_goals=int(features["away_goals"]),
+        home_reds=int(features["home_reds"]),
+        away_reds=int(features["away_reds"]),
+        prior=(features["prior_home"], features["prior_draw"], features["prior_away"]),
+    )
+
+
+def _nba(artifact: bytes, forecasts: Sequence[RecordedForecast]) -> list[Probabilities]:
+    models = LoadedNbaModels.from_bytes(artifact)
+    out: dict[int, Probabilities] = {}
+    pregame = [(i, f) for i, f in enumerate(forecasts) if "quarter" not in f.features]
+    quarters = [(i, f) for i, f in enumerate(forecasts) if "quarter" in f.features]
+    if pregame:
+        homes = models.predict_pregame([NbaFeatures(**f.features) for _, f in pregame])
+        out.update((i, (h, 1.0 - h)) for (i, _), h in zip(pregame, homes, strict=True))
+    if quarters:
+        states = [
+            NbaQuarterState(
+                quarter=int(f.features["quarter"]),
+                home_lead=int(f.features["home_lead"]),
+                pregame_home=f.features["pregame_home"],
+            )
+            for _, f in quarters
+        ]
+        homes = models.predict_inplay(states)
+        out.update((i, (h, 1.0 - h)) for (i, _), h in zip(quarters, homes, strict=True))
+    return [out[i] for i in range(len(forecasts))]
+
+
+# Each artifact kind by its leading magic bytes (infra/forecasting/*model_file.py). A new
+# kind of artifact needs its rescorer here, or its forecasts are reported as not re-derivable.
+RESCORERS: dict[bytes, Rescorer] = {
+    b"SPORTCAST-MODEL-1\n": _football,
+    b"SPORTCAST-INPLAY-1\n": _inplay,
+    b"SPORTCAST-NBA-1\n": _nba,
+}
+
+
+def rescorer_for(artifact: bytes) -> Rescorer:
+    for magic, rescorer in RESCORERS.items():
+        if artifact.startswith(magic):
+            return rescorer
+    raise ValueError(f"unknown kind of model artifact (starts {artifact[:24]!r})")
+
+
+async def fetch_artifacts(
+    nc: NATS, bucket: str, hashes: Iterable[str]
+) -> dict[str, bytes | ArtifactIntegrityError]:
+    """Each artifact's verified bytes, or the integrity error of one whose bytes changed (a
+    finding against its forecasts); a missing artifact stops the audit (artifact-missing)."""
+    store = ArtifactStore(nc.jetstream(), bucket=bucket)
+    out: dict[str, bytes | ArtifactIntegrityError] = {}
+    for artifact_hash in sorted(set(hashes)):
+        try:
+            out[artifact_hash] = await store.get(artifact_hash)
+        except ArtifactIntegrityError as error:
+            out[artifact_hash] = error
+        except ArtifactError as error:
+            raise ArtifactMissing(str(error)) from None
+    return out
+
+
+def rederive(
+    forecasts: Sequence[RecordedForecast],
+    artifacts: dict[str, bytes | ArtifactIntegrityError],
+    *,
+    on_batch: Progress | None = None,
+) -> RederivationReport:
+    """Re-derive ``forecasts`` (grouped by artifact: one model call per group)."""
+    groups: dict[str, list[RecordedForecast]] = defaultdict(list)
+    for f in forecasts:
+        groups[f.artifact_hash].append(f)
+    report = RederivationReport(checked=0, artifacts=len(groups), mismatches=[])
+    assert report.mismatches is not None
+    for artifact_hash, group in groups.items():
+        artifact = artifacts[artifact_hash]
+        try:
+            if isinstance(artifact, ArtifactIntegrityError):
+                raise artifact
+            got = rescorer_for(artifact)(artifact, group)
+        except (ValueError, TypeError, KeyError, ArtifactIntegrityError) as error:
+            reason = f"cannot be re-derived with artifact {artifact_hash[:12]}: {error!r}"
+            report.mismatches.extend(_mismatch(f, None, reason) for f in group)
+        else:
+            for f, p in zip(group, got, strict=True):
+                rederived = tuple(float(x) for x in p)
+                if rederived != f.probabilities:
+                    report.mismatches.append(_mismatch(f, rederived, "probabilities differ"))
+        report.checked += len(group)
+        if on_batch is not None:
+            on_batch(len(group))
+    return report
+
+
+def _mismatch(f: RecordedForecast, rederived: Probabilities | None, reason: str) -> Mismatch:
+    return Mismatch(f.position, f.fixture_id, f.model_id, f.probabilities, rederived, reason)
+
+
+def mismatch_json(m: Mismatch) -> dict[str, Any]:
+    return {
+        "position": m.position,
+        "fixture_id": str(m.fixture_id),
+        "model_id": m.model_id,
+        "recorded": list(m.recorded),
+        "rederived": list(m.rederived) if m.rederived is not None else None,
+        "reason": m.reason,
+    }
