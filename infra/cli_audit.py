@@ -28,6 +28,7 @@ from rich.table import Table
 from infra.audit.checkpointer import read_keys
 from infra.audit.errors import AuditError, StoreUnreachable, UnknownFixture, WrongKey
 from infra.audit.export import ExportFormat, export
+from infra.audit.features import FeatureReport, rebuild_features
 from infra.audit.log import extent, fixtures_in, pages
 from infra.audit.rederive import (
     RederivationReport,
@@ -310,6 +311,75 @@ def _print_reports(reports: list[VerificationReport], *, sealed: bool) -> None:
             out.print(f"... and {len(r.problems) - 50} more in {r.stream} (use --json)")
         if sealed and r.unsealed:
             out.print(f"[red]unsealed[/] {r.stream}: {r.unsealed} events after the last checkpoint")
+
+
+@app.command("rebuild-features")
+def rebuild_features_command(
+    nats_url: NatsUrl = None,
+    store_dir: StoreDir = None,
+    fixture: Annotated[
+        list[str] | None, typer.Option(help="Only this fixture's forecasts (UUID).")
+    ] = None,
+    competition: Annotated[
+        list[str] | None, typer.Option(help="Only this competition's forecasts.")
+    ] = None,
+    first: Annotated[int, typer.Option("--from", help="From this forecast position.")] = 1,
+    last: Annotated[
+        int | None, typer.Option("--to", help="Up to this forecast position (inclusive).")
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Recompute chosen forecasts' feature vectors from the input events they cite (replaying
+    the feed log to their positions with today's feature code) and compare with the recorded
+    ones: catches feature-code drift between versions."""
+    settings = Settings()
+    chosen = _fixture_ids(fixture)
+
+    async def work(nc: NATS) -> FeatureReport:
+        fixtures = chosen
+        if competition:
+            size = await extent(nc, settings.stream_name)
+            with _progress("finding the fixtures", size.messages, quiet=as_json) as step:
+                found = await fixtures_in(nc, settings.stream_name, set(competition), on_page=step)
+            fixtures = found | (chosen or set())
+        recorded = await recorded_forecasts(
+            nc, settings.forecaster_stream, fixtures=fixtures, first=first, last=last
+        )
+        size = await extent(nc, settings.stream_name)
+        with _progress("replaying the feed", size.messages, quiet=as_json) as step:
+            return await rebuild_features(nc, settings.stream_name, recorded, on_page=step)
+
+    report = _run(nats_url, store_dir, work)
+    if as_json:
+        drifts = [
+            {
+                "position": d.position,
+                "fixture_id": str(d.fixture_id),
+                "as_of_position": d.as_of_position,
+                "reason": d.reason,
+                "differences": {k: list(v) for k, v in d.differences.items()},
+            }
+            for d in report.drifts
+        ]
+        body = {
+            "ok": report.ok,
+            "checked": report.checked,
+            "skipped_reissues": report.skipped_reissues,
+            "drifts": drifts,
+        }
+        print(json.dumps(body))
+    else:
+        out.print(
+            f"feature vectors rebuilt: {report.checked:,}; {len(report.drifts)} differ; "
+            f"{report.skipped_reissues} re-issues after promotions not rebuilt"
+        )
+        for d in report.drifts[:50]:
+            names = ", ".join(sorted(d.differences)) or "-"
+            out.print(
+                f"[red]feature-drift[/] position {d.position} fixture {d.fixture_id} "
+                f"(as of {d.as_of_position}): {escape(d.reason)}; {escape(names)}"
+            )
+    raise typer.Exit(0 if report.ok else 1)
 
 
 @app.command()

@@ -186,6 +186,24 @@ class StreamSource(Protocol):
         ...
 
 
+def recorded_features(draft: Draft) -> dict[str, float]:
+    """The feature vector a forecast made from ``draft`` records (what the audit rebuilds)."""
+    if isinstance(draft, PreMatchDraft):
+        return dict(zip(_NAMES, draft.features.as_row(), strict=True))
+    if isinstance(draft, InPlayDraft):
+        row = feature_matrix([draft.state])[0]
+        return dict(zip(FEATURE_NAMES, (float(v) for v in row), strict=True))
+    moment = draft.moment
+    if isinstance(moment, NbaPreGame):
+        return dict(zip(_NBA_NAMES, moment.features.as_row(), strict=True))
+    state = moment.state
+    return {
+        "quarter": float(state.quarter),
+        "home_lead": float(state.home_lead),
+        "pregame_home": state.pregame_home,
+    }
+
+
 def _prematch(
     draft: PreMatchDraft,
     issued_before: int,
@@ -201,7 +219,7 @@ def _prematch(
         outcomes=_OUTCOMES,
         probabilities=tuple(float(p) for p in probabilities),
         market_probabilities=draft.market,
-        features=dict(zip(_NAMES, draft.features.as_row(), strict=True)),
+        features=recorded_features(draft),
         as_of_position=draft.as_of_position,
         input_notification_ids=draft.inputs,
     )
@@ -212,7 +230,6 @@ def _inplay(
     probabilities: tuple[float, ...],
     model: InPlayForecastModel,
 ) -> Forecast:
-    row = feature_matrix([draft.state])[0]
     return Forecast(
         kickoff=draft.kickoff,
         trigger=MODEL_PROMOTED if draft.reissue else IN_MATCH_EVENT,
@@ -223,7 +240,7 @@ def _inplay(
         probabilities=tuple(float(p) for p in probabilities),
         # The pre-match market: the in-play model's prior (in-play odds are not followed).
         market_probabilities=draft.state.prior,
-        features=dict(zip(FEATURE_NAMES, (float(v) for v in row), strict=True)),
+        features=recorded_features(draft),
         as_of_position=draft.as_of_position,
         input_notification_ids=draft.inputs,
     )
@@ -239,16 +256,9 @@ def _nba(
     if isinstance(moment, NbaPreGame):
         trigger = _trigger(draft.reissue, moment.stage, issued_before)
         model_id = nba.pregame_id
-        features = dict(zip(_NBA_NAMES, moment.features.as_row(), strict=True))
     else:
         trigger = MODEL_PROMOTED if draft.reissue else IN_MATCH_EVENT
         model_id = nba.inplay_id
-        state = moment.state
-        features = {
-            "quarter": float(state.quarter),
-            "home_lead": float(state.home_lead),
-            "pregame_home": state.pregame_home,
-        }
     return Forecast(
         kickoff=moment.kickoff,
         trigger=trigger,
@@ -258,7 +268,7 @@ def _nba(
         outcomes=_NBA_OUTCOMES,
         probabilities=tuple(float(p) for p in probabilities),
         market_probabilities=moment.market,
-        features=features,
+        features=recorded_features(draft),
         as_of_position=draft.as_of_position,
         input_notification_ids=moment.inputs,
     )

@@ -445,6 +445,11 @@ class Forecaster(EventSourcedProjection[UUID]):
 
     # -- forecasts ------------------------------------------------------------------------
 
+    def draft(self, domain_event: object, notification_id: int) -> Draft | None:
+        """Learn a followed event and return the forecast it triggers, unscored and unsaved
+        (what the audit's rebuild of feature vectors replays)."""
+        return self._draft(domain_event, notification_id)
+
     def _draft(self, domain_event: object, notification_id: int) -> Draft | None:
         moment = self.learn(domain_event, notification_id)
         if isinstance(moment, Quote):

@@ -23,7 +23,7 @@ from domain.errors import DomainError
 from domain.fixture_id import fixture_id
 from domain.provenance import Provenance
 from domain.sport import Sport
-from forecasting.football.features import FootballFeatures
+from forecasting.football.features import FeatureBuilder, FootballFeatures
 from forecasting.football.model import (
     FootballModelParameters,
     TemperatureCalibration,
@@ -313,3 +313,32 @@ def test_a_changed_artifact_is_caught_and_a_missing_one_named(audited: AuditedLo
     code, output = audit(audited, "verify", "--nats-url", audited.server.url, bucket="NO_BUCKET")
     assert code == 2
     assert "[artifact-missing]" in output
+
+
+def test_rebuilt_feature_vectors_equal_the_recorded_ones(audited: AuditedLog) -> None:
+    code, output = audit(audited, "rebuild-features", "--nats-url", audited.server.url, "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert report["checked"] > 100
+    assert report["drifts"] == []
+
+
+def test_changed_feature_code_is_caught(
+    audited: AuditedLog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = FeatureBuilder.features
+
+    def drifted(self: FeatureBuilder, fixture_id: str) -> FootballFeatures:
+        row = original(self, fixture_id)
+        return replace(row, home_rest_days=row.home_rest_days + 1.0)
+
+    monkeypatch.setattr(FeatureBuilder, "features", drifted)
+    code, output = audit(
+        audited, "rebuild-features", "--nats-url", audited.server.url, "--fixture",
+        audited.fixture, "--json",
+    )  # fmt: skip
+    assert code == 1
+    report = json.loads(output)
+    assert report["checked"] >= 1
+    assert len(report["drifts"]) == report["checked"]
+    assert all(set(d["differences"]) == {"home_rest_days"} for d in report["drifts"])
