@@ -1,9 +1,14 @@
 """What the gateway needs from the outside, as protocols; the composition root supplies them.
-(The feed intake port is the application layer's: commands/intake.py.)"""
+(The feed intake port is the application layer's: commands/intake.py; the streams' upstream
+port is the read side's: readmodels/live.py.)"""
 
 from __future__ import annotations
 
 from typing import Protocol
+
+from starlette.requests import Request
+
+from gateway.streams.filters import Entitlement
 
 
 class VersionProbe(Protocol):
@@ -12,3 +17,12 @@ class VersionProbe(Protocol):
     name: str
 
     async def version(self) -> str: ...
+
+
+class StreamAccess(Protocol):
+    """Access control for the streams: who may subscribe, and what their plan covers."""
+
+    async def entitlement(self, request: Request) -> Entitlement | None:
+        """What the caller may see (None: everything); raises a Problem (401/403/429) to
+        refuse the subscription."""
+        ...

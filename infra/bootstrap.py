@@ -14,11 +14,15 @@ from datetime import timedelta
 import asyncpg
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
+from opentelemetry import metrics
+from sse_starlette.sse import AppStatus
 
 from commands.ingestion import Accepted, FeedCommand
 from commands.intake import PayloadDecoder, RefusedPayload
 from gateway.app import create_app
 from gateway.ingest.schemas import command_from_json
+from gateway.streams.hub import Hub, HubSettings
+from gateway.streams.metrics import StreamMetrics
 from infra.audit.checkpointer import Checkpointer, load_or_make_keys
 from infra.connections import (
     connect_nats,
@@ -34,7 +38,9 @@ from infra.feeds.simulator import SeasonSimulator
 from infra.forecasting.running import forecaster_for
 from infra.intake import open_intake
 from infra.settings import Settings
+from infra.streams.source import event_logs
 from infra.telemetry import configure_tracing
+from readmodels.live import Log
 
 log = logging.getLogger("sportcast")
 
@@ -116,6 +122,31 @@ def build_checkpointer(settings: Settings, nc: NATS) -> Checkpointer:
     )
 
 
+async def stream_hub(settings: Settings, nc: NATS) -> Hub:
+    """The started SSE hub of this process, following the event and forecast streams.
+
+    sse-starlette's ``AppStatus`` learns of uvicorn's exit signal (it wraps
+    ``Server.handle_exit``): the hub polls it to end every stream with a ``retry:`` hint, since
+    uvicorn waits for open responses before the lifespan's shutdown runs (docs/adr/0011)."""
+    events, forecasts = event_logs(
+        nc, events_stream=settings.stream_name, forecasts_stream=settings.forecaster_stream
+    )
+    hub = Hub(
+        {Log.EVENTS: events, Log.FORECASTS: forecasts},
+        HubSettings(
+            heartbeat_seconds=settings.sse_heartbeat_seconds,
+            buffer_events=settings.sse_buffer_events,
+            replay_limit=settings.sse_replay_limit,
+            client_buffer_bytes=settings.sse_client_buffer_bytes,
+            send_timeout_seconds=settings.sse_send_timeout_seconds,
+            retry_ms=settings.sse_retry_ms,
+        ),
+        StreamMetrics(metrics.get_meter("sportcast.gateway")),
+    )
+    await hub.start(should_exit=lambda: AppStatus.should_exit)
+    return hub
+
+
 def build_gateway(
     settings: Settings, *, nats_url: str, postgres_url: str, demo_speed: float | None = None
 ) -> FastAPI:
@@ -131,9 +162,11 @@ def build_gateway(
     )
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         connections.nats = await connect_nats(nats_url, name="sportcast-gateway")
         connections.postgres = await create_pool(postgres_url)
+        hub = await stream_hub(settings, connections.nats)
+        app.state.stream_hub = hub
         try:
             async with open_intake(settings, nats_url, connections.nats) as intake:
                 late.intake = intake
@@ -164,6 +197,8 @@ def build_gateway(
                         await asyncio.to_thread(forecaster.stop)
         finally:
             late.intake = None
+            app.state.stream_hub = None
+            await hub.stop()
             await connections.postgres.close()
             await connections.nats.drain()
 

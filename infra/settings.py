@@ -111,6 +111,26 @@ class Settings(BaseSettings):
         description='Checkpoint signing keys, JSON {"current": id, "keys": {id: hex}}; the '
         "embedded stack makes one in its state dir (0600) when unset.",
     )
+    sse_heartbeat_seconds: float = Field(
+        default=15.0, gt=0, description="Seconds between heartbeat comments on every stream."
+    )
+    sse_buffer_events: int = Field(
+        default=10_000, ge=1, description="Recent events per log each gateway keeps for resumes."
+    )
+    sse_replay_limit: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="A Last-Event-ID more stream messages behind than this gets event: reset.",
+    )
+    sse_client_buffer_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="Frames queued for one client before it is cut."
+    )
+    sse_send_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A stream blocked this long on one write is cut."
+    )
+    sse_retry_ms: int = Field(
+        default=2000, ge=0, description="The retry: hint (jittered up to twice) at shutdown."
+    )
 
     otel_exporter_endpoint: str | None = Field(
         default=None, description="OTLP/gRPC endpoint; traces are not exported when unset."

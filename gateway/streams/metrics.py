@@ -1,0 +1,49 @@
+"""The streams' OpenTelemetry instruments: open connections per endpoint, ends by reason, resets.
+
+Counted per connection and per end, never per frame (the hot path stays free of calls).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from opentelemetry.metrics import Meter
+
+
+class StreamMetrics:
+    """Also keeps its own tallies, which the hub's stats and the tests read."""
+
+    def __init__(self, meter: Meter | None) -> None:
+        self.open: Counter[str] = Counter()
+        self.ended: Counter[str] = Counter()
+        self.resets: Counter[str] = Counter()
+        self._connections = self._ends = self._resets = None
+        if meter is not None:
+            self._connections = meter.create_up_down_counter(
+                "sportcast.sse.connections", description="Open SSE connections"
+            )
+            self._ends = meter.create_counter(
+                "sportcast.sse.disconnects", description="SSE streams ended, by reason"
+            )
+            self._resets = meter.create_counter(
+                "sportcast.sse.resets", description="Resumes answered with event: reset"
+            )
+
+    def connected(self, endpoint: str) -> None:
+        self.open[endpoint] += 1
+        if self._connections is not None:
+            self._connections.add(1, {"endpoint": endpoint})
+
+    def disconnected(self, endpoint: str, reason: str) -> None:
+        if reason != "stuck":
+            self.open[endpoint] -= 1
+            if self._connections is not None:
+                self._connections.add(-1, {"endpoint": endpoint})
+        self.ended[reason] += 1
+        if self._ends is not None:
+            self._ends.add(1, {"endpoint": endpoint, "reason": reason})
+
+    def reset(self, endpoint: str, reason: str) -> None:
+        self.resets[reason] += 1
+        if self._resets is not None:
+            self._resets.add(1, {"endpoint": endpoint, "reason": reason})

@@ -1,0 +1,124 @@
+"""The ASGI response that runs one subscription: resume, then frames as they come.
+
+Not sse-starlette's EventSourceResponse: that runs four tasks per connection (stream, ping,
+exit watcher, disconnect listener) and a cancel scope around each send, the costs READSIDE
+measured. Here a connection is its own request coroutine plus one idle task awaiting the
+disconnect; heartbeats and shutdown come from the hub (one timer per process), frames are
+shared bytes, and each wake-up sends everything queued in one write (docs/adr).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlencode
+
+import orjson
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from gateway.streams.cursor import MalformedCursor, parse
+from gateway.streams.endpoints import Endpoint
+from gateway.streams.filters import Entitlement, Filter
+from gateway.streams.hub import Hub
+from gateway.streams.subscriber import GONE, SHUTDOWN, Subscriber
+
+HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-store"),
+    (b"x-accel-buffering", b"no"),  # proxies must not hold frames back
+]
+
+RESET_DETAIL = {
+    "malformed": "the Last-Event-ID is not an id of this stream",
+    "ahead-of-log": "the Last-Event-ID is ahead of the log",
+    "too-old": "the Last-Event-ID is older than what can be replayed",
+}
+
+
+def reload_url(endpoint: Endpoint, flt: Filter) -> str:
+    query = [("sport", s) for s in sorted(flt.sports)]
+    query += [("competition", c) for c in sorted(flt.competitions)]
+    return endpoint.reload + ("?" + urlencode(query) if query else "")
+
+
+def reset_frame(event_id: str, reason: str, reload: str) -> bytes:
+    data = orjson.dumps({"reason": reason, "detail": RESET_DETAIL[reason], "reload": reload})
+    return b"id: " + event_id.encode() + b"\nevent: reset\ndata: " + data + b"\n\n"
+
+
+class StreamResponse(Response):
+    def __init__(
+        self,
+        hub: Hub,
+        endpoint: Endpoint,
+        flt: Filter,
+        entitlement: Entitlement | None,
+        last_event_id: str | None,
+    ) -> None:
+        self.hub = hub
+        self.endpoint = endpoint
+        self.flt = flt
+        self.entitlement = entitlement
+        self.last_event_id = last_event_id
+        self.status_code = 200
+        self.background = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        hub = self.hub
+        await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+        sub = Subscriber(
+            endpoint=self.endpoint.name,
+            logs=self.endpoint.logs,
+            flt=self.flt,
+            entitlement=self.entitlement,
+            limit=hub.settings.client_buffer_bytes,
+        )
+        sub.task = asyncio.current_task()
+        watcher = asyncio.ensure_future(_watch_disconnect(receive, sub))
+
+        async def send_bytes(chunk: bytes) -> None:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+        try:
+            if hub.closed:
+                sub.end(SHUTDOWN, hub.shutdown_notice())
+            else:
+                await self._open(sub, send_bytes)
+            while (chunk := await sub.next_chunk()) is not None:
+                sub.mark_sending()
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                sub.mark_sent()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            watcher.cancel()
+            hub.leave(sub, self.endpoint)
+
+    async def _open(self, sub: Subscriber, send_bytes: Callable[[bytes], Awaitable[None]]) -> None:
+        hub, endpoint = self.hub, self.endpoint
+        if self.last_event_id is None:
+            hub.join(sub, endpoint, None)
+            return
+        try:
+            position = parse(self.last_event_id, endpoint.logs)
+        except MalformedCursor:
+            reason: str | None = "malformed"
+        else:
+            reason = await hub.reset_reason(endpoint, position)
+        if reason is not None:
+            hub.metrics.reset(endpoint.name, reason)
+            sub.push(reset_frame(hub.head_id(endpoint), reason, reload_url(endpoint, self.flt)))
+            hub.join(sub, endpoint, None)  # no await since the id above: exact from here
+            return
+        await hub.catch_up(sub, endpoint, position, send_bytes)
+        hub.join(sub, endpoint, position)
+
+
+async def _watch_disconnect(receive: Receive, sub: Subscriber) -> None:
+    with contextlib.suppress(asyncio.CancelledError):
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                sub.end(GONE)
+                return

@@ -1,0 +1,88 @@
+"""``GET /v1/streams/{forecasts,odds,match-events,all}``: server-sent events with exact resume.
+
+Filters are repeatable query parameters (``sport``, ``competition``, ``fixture``, ``model``).
+A client resumes with the ``Last-Event-ID`` header, or the ``lastEventId`` query parameter when
+it cannot set headers (the header wins). docs/asyncapi.yaml describes the messages.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from gateway.ports import StreamAccess
+from gateway.problems import ServiceUnavailable
+from gateway.streams.endpoints import ALL, ENDPOINTS, FORECASTS, MATCH_EVENTS, ODDS
+from gateway.streams.filters import Filter
+from gateway.streams.hub import Hub
+from gateway.streams.response import StreamResponse
+
+router = APIRouter(prefix="/v1/streams", tags=["streams"])
+
+Values = Annotated[list[str] | None, Query()]
+LastEventIdHeader = Annotated[str | None, Header(alias="Last-Event-ID")]
+LastEventIdQuery = Annotated[str | None, Query(alias="lastEventId")]
+
+_DESCRIPTION = (
+    "Server-sent events. `id:` orders the events (see docs/asyncapi.yaml); resume with the "
+    "Last-Event-ID header or the lastEventId query parameter. A comment arrives every 15 s."
+)
+
+
+async def _open(
+    request: Request,
+    name: str,
+    sport: list[str] | None,
+    competition: list[str] | None,
+    fixture: list[str] | None,
+    model: list[str] | None,
+    header_id: str | None,
+    query_id: str | None,
+) -> Response:
+    hub: Hub | None = getattr(request.app.state, "stream_hub", None)
+    if hub is None:
+        raise ServiceUnavailable("the streams are not running in this gateway")
+    access: StreamAccess | None = getattr(request.app.state, "stream_access", None)
+    entitlement = None if access is None else await access.entitlement(request)
+    flt = Filter(
+        sports=frozenset(sport or ()),
+        competitions=frozenset(competition or ()),
+        fixtures=frozenset(fixture or ()),
+        models=frozenset(model or ()),
+    )
+    last_event_id = header_id if header_id is not None else query_id
+    return StreamResponse(hub, ENDPOINTS[name], flt, entitlement, last_event_id)
+
+
+def _route(name: str, summary: str) -> None:
+    async def stream(
+        request: Request,
+        sport: Values = None,
+        competition: Values = None,
+        fixture: Values = None,
+        model: Values = None,
+        last_event_id: LastEventIdHeader = None,
+        last_event_id_query: LastEventIdQuery = None,
+    ) -> Response:
+        return await _open(
+            request, name, sport, competition, fixture, model, last_event_id, last_event_id_query
+        )
+
+    router.add_api_route(
+        f"/{name}",
+        stream,
+        methods=["GET"],
+        summary=summary,
+        description=_DESCRIPTION,
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/event-stream": {}}}},
+        name=f"stream_{name.replace('-', '_')}",
+    )
+
+
+_route(FORECASTS, "Forecasts as they are issued")
+_route(ODDS, "Odds quotes")
+_route(MATCH_EVENTS, "Match events (scheduling, kick-off, goals, cards, periods, results)")
+_route(ALL, "Forecasts, odds and match events merged")

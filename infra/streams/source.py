@@ -1,0 +1,129 @@
+"""A JetStream stream of the event store as the SSE hub's ``EventLog``.
+
+Live: a nats-py ordered consumer (push, flow control, no acks, in memory) from a start
+sequence; on a gap it recreates itself from the last sequence it delivered, so the hub sees
+every message once and in order. History: Direct Get batches (``DirectReader``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from uuid import UUID
+
+from nats.aio.client import Client as NATS
+from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from infra.eventstore.reader import DirectReader
+from infra.eventstore.records import TOPIC, RawRecord
+from infra.eventstore.subjects import SubjectLayout
+from infra.streams.translate import Origins, Translator
+from readmodels.live import StreamEvent
+
+_WAIT_FOR_STREAM = 1.0
+
+
+def aggregate_of(subject: str) -> str:
+    token = subject.rsplit(".", 1)[1]
+    return str(UUID(hex=token[1:])) if token.startswith("u") else token
+
+
+class JetStreamLog:
+    def __init__(self, nc: NATS, stream: str, translate: Translator) -> None:
+        self.nc = nc
+        self.layout = SubjectLayout(stream)
+        self.translate = translate
+        self.reader = DirectReader(nc, stream)
+        self._reader_started = False
+
+    async def bounds(self) -> tuple[int, int]:
+        try:
+            info = await self.nc.jetstream().stream_info(self.layout.stream)
+        except NotFoundError:
+            return 0, 0
+        return int(info.state.first_seq or 0), int(info.state.last_seq or 0)
+
+    async def _translate(
+        self, seq: int, subject: str, topic: str, data: bytes
+    ) -> StreamEvent | None:
+        if not topic:
+            return None
+        return await self.translate(seq, aggregate_of(subject), topic, data)
+
+    async def follow(self, after: int) -> AsyncIterator[tuple[int, StreamEvent | None]]:
+        js = self.nc.jetstream()
+        while True:
+            try:
+                await js.stream_info(self.layout.stream)
+                break
+            except NotFoundError:
+                await asyncio.sleep(_WAIT_FOR_STREAM)  # the writer creates it on first use
+        sub = await js.subscribe(
+            self.layout.events,
+            stream=self.layout.stream,
+            ordered_consumer=True,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            config=ConsumerConfig(opt_start_seq=after + 1),
+            pending_msgs_limit=-1,
+        )
+        try:
+            async for msg in sub.messages:
+                seq = msg.metadata.sequence.stream
+                topic = (msg.headers or {}).get(TOPIC, "")
+                yield seq, await self._translate(seq, msg.subject, topic, msg.data)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    async def _started_reader(self) -> DirectReader:
+        if not self._reader_started:
+            await self.reader.start()
+            self._reader_started = True
+        return self.reader
+
+    async def read(self, *, after: int, up_to: int, limit: int) -> tuple[list[StreamEvent], int]:
+        reader = await self._started_reader()
+        records = await reader.batch(
+            subject=self.layout.events, start_seq=after + 1, limit=limit, up_to_seq=up_to
+        )
+        events = []
+        for record in records:
+            event = await self._translate_record(record)
+            if event is not None:
+                events.append(event)
+        examined = records[-1].seq if len(records) == limit else up_to
+        return events, examined
+
+    async def _translate_record(self, record: RawRecord) -> StreamEvent | None:
+        return await self._translate(
+            record.seq, record.subject, record.headers.get(TOPIC, ""), record.data
+        )
+
+    async def first_event(self, aggregate: str) -> tuple[str, bytes] | None:
+        """The first event of an aggregate of this stream (a fixture or an odds book)."""
+        try:
+            subject = self.layout.aggregate(UUID(aggregate))
+        except ValueError:
+            return None
+        reader = await self._started_reader()
+        record = await reader.next_after(subject, 0)
+        if record is None:
+            return None
+        return record.headers.get(TOPIC, ""), record.data
+
+
+def event_logs(
+    nc: NATS, *, events_stream: str, forecasts_stream: str
+) -> tuple[JetStreamLog, JetStreamLog]:
+    """The two logs the hub follows, sharing one record of fixtures and odds books."""
+    holder: list[JetStreamLog] = []
+
+    async def first_event(aggregate: str) -> tuple[str, bytes] | None:
+        return await holder[0].first_event(aggregate)
+
+    translate = Translator(Origins(first_event))
+    events = JetStreamLog(nc, events_stream, translate)
+    holder.append(events)
+    return events, JetStreamLog(nc, forecasts_stream, translate)
