@@ -9,9 +9,12 @@ from fastapi import FastAPI
 
 from commands.intake import FeedIntake
 from gateway import feed_health as feed_health_api
-from gateway import health
+from gateway import health, probes
+from gateway.access.authenticator import Authenticator
+from gateway.access.gate import AccessGate
+from gateway.api import me
 from gateway.ingest import router as ingest
-from gateway.ports import StreamAccess, VersionProbe
+from gateway.ports import ReadinessCheck, StreamAccess, VersionProbe
 from gateway.problems import install_problem_handlers
 from gateway.streams import asyncapi
 from gateway.streams import router as streams
@@ -31,21 +34,27 @@ def create_app(
     feed_tokens: dict[str, str] | None = None,
     feed_health: feed_health_api.FeedHealthReader | None = None,
     stream_access: StreamAccess | None = None,
+    access: AccessGate | None = None,
+    readiness_checks: list[ReadinessCheck] | None = None,
     lifespan: Lifespan = _no_lifespan,
 ) -> FastAPI:
-    """``feed_tokens`` maps each feed provider's bearer token to the provider's name.
+    """``access`` authenticates every caller; without one, only ``feed_tokens`` (each feed
+    provider's bearer token mapped to the provider's name) are accepted.
 
     The SSE streams answer once the lifespan has put a started hub on ``app.state.stream_hub``
     (503 before); ``stream_access`` supplies each subscriber's entitlement (None: everything)."""
     app = FastAPI(title="sportcast", lifespan=lifespan)
     app.state.version_probes = version_probes
     app.state.feed_intake = feed_intake
-    app.state.feed_tokens = dict(feed_tokens or {})
     app.state.feed_health = feed_health
     app.state.stream_access = stream_access
     app.state.stream_hub = None
+    app.state.access = access or AccessGate(Authenticator(feed_tokens=feed_tokens))
+    app.state.readiness_checks = list(readiness_checks or [])
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(probes.router)
+    app.include_router(me.router)
     if feed_intake is not None:
         app.include_router(ingest.router)
     app.include_router(feed_health_api.router)

@@ -4,6 +4,7 @@ port is the read side's: readmodels/live.py.)"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from starlette.requests import Request
@@ -26,3 +27,20 @@ class StreamAccess(Protocol):
         """What the caller may see (None: everything); raises a Problem (401/403/429) to
         refuse the subscription."""
         ...
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One readiness check's verdict; ``detail`` says why (shown in /readyz either way)."""
+
+    ready: bool
+    detail: str
+
+
+class ReadinessCheck(Protocol):
+    """Something the gateway needs before it should get traffic: NATS, PostgreSQL, projections
+    caught up, the event streams' configuration untouched. Raising counts as not ready."""
+
+    name: str
+
+    async def check(self) -> CheckResult: ...

@@ -23,9 +23,12 @@ class Problem(Exception):
     code: str = "internal-error"
     title: str = "Internal error"
 
-    def __init__(self, detail: str, **extensions: Any) -> None:
+    def __init__(
+        self, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.headers = dict(headers or {})  # e.g. WWW-Authenticate, Retry-After
         self.extensions = extensions
 
 
@@ -36,7 +39,14 @@ class ServiceUnavailable(Problem):
 
 
 def problem_response(
-    *, status: int, code: str, title: str, detail: str, instance: str, **extensions: Any
+    *,
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    instance: str,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
 ) -> JSONResponse:
     body = {
         "type": PROBLEM_BASE + code,
@@ -47,7 +57,7 @@ def problem_response(
         "code": code,
         **extensions,
     }
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
@@ -58,6 +68,7 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
         title=exc.title,
         detail=exc.detail,
         instance=request.url.path,
+        headers=exc.headers or None,
         **exc.extensions,
     )
 

@@ -19,10 +19,13 @@ from sse_starlette.sse import AppStatus
 
 from commands.ingestion import Accepted, FeedCommand
 from commands.intake import PayloadDecoder, RefusedPayload
+from gateway.access.api_keys import KeyRecord
 from gateway.app import create_app
 from gateway.ingest.schemas import command_from_json
 from gateway.streams.hub import Hub, HubSettings
 from gateway.streams.metrics import StreamMetrics
+from infra.access.keystore import PostgresKeyStore, ensure_schema, revocations
+from infra.access.wiring import access_gate
 from infra.audit.checkpointer import Checkpointer, load_or_make_keys
 from infra.connections import (
     connect_nats,
@@ -37,6 +40,7 @@ from infra.feeds.simulated import simulated_messages
 from infra.feeds.simulator import SeasonSimulator
 from infra.forecasting.running import forecaster_for
 from infra.intake import open_intake
+from infra.readiness import NatsReady, PostgresReady
 from infra.settings import Settings
 from infra.streams.source import event_logs
 from infra.telemetry import configure_tracing
@@ -103,6 +107,18 @@ def feed_payload_decoder() -> PayloadDecoder:
     return command_from_json
 
 
+@dataclass
+class LateKeyStore:
+    """The API key store, available once the lifespan has opened the PostgreSQL pool."""
+
+    store: PostgresKeyStore | None = None
+
+    async def find(self, short: str) -> KeyRecord | None:
+        if self.store is None:
+            raise ConnectionError("the key store is not connected yet")
+        return await self.store.find(short)
+
+
 async def play_demo_feed(intake: JetStreamFeedIntake, speed: float) -> None:
     """The self-contained demo: a simulated season played into the intake in event time."""
     messages = list(simulated_messages(SeasonSimulator(seed=7)))
@@ -154,6 +170,8 @@ def build_gateway(
     configure_tracing("sportcast-gateway", settings.otel_exporter_endpoint)
     connections = Connections()
     late = LateIntake()
+    keys = LateKeyStore()
+    gate = access_gate(settings, keys)
     feed_health = FeedHealthService(
         feed_health_env(settings, nats_url, stream=settings.feed_health_stream),
         stale_after=timedelta(seconds=settings.feed_health_stale_after_seconds),
@@ -168,7 +186,12 @@ def build_gateway(
         hub = await stream_hub(settings, connections.nats)
         app.state.stream_hub = hub
         try:
-            async with open_intake(settings, nats_url, connections.nats) as intake:
+            await ensure_schema(connections.postgres)
+            keys.store = PostgresKeyStore(connections.postgres)
+            async with (
+                revocations(postgres_url, gate.authenticator.forget),
+                open_intake(settings, nats_url, connections.nats) as intake,
+            ):
                 late.intake = intake
                 await asyncio.to_thread(feed_health.start)
                 # Forecasts when some kind has a model file or a champion (ADR 0008).
@@ -199,13 +222,18 @@ def build_gateway(
             late.intake = None
             app.state.stream_hub = None
             await hub.stop()
+            keys.store = None
             await connections.postgres.close()
             await connections.nats.drain()
 
     return create_app(
         version_probes=[NatsProbe(connections), PostgresProbe(connections)],
         feed_intake=late,
-        feed_tokens=settings.feed_tokens,
         feed_health=feed_health,
+        access=gate,
+        readiness_checks=[
+            NatsReady(lambda: connections.nats),
+            PostgresReady(lambda: connections.postgres),
+        ],
         lifespan=lifespan,
     )

@@ -60,7 +60,33 @@ class Settings(BaseSettings):
 
     feed_tokens: dict[str, str] = Field(
         default_factory=dict,
-        description='Feed provider bearer tokens, JSON: {"<token>": "<provider>"}.',
+        description='Bootstrap feed provider bearer tokens, JSON: {"<token>": "<provider>"}; '
+        "each acts as a feed:write key bound to its provider (prefer `sportcast keys create`).",
+    )
+    oauth_issuers: dict[str, str] = Field(
+        default_factory=dict,
+        description='OAuth2 issuers whose bearer JWTs are accepted, JSON: {"<iss>": "<JWKS URL>"}.',
+    )
+    oauth_audience: str = Field(
+        default="sportcast", description="The 'aud' every accepted JWT must carry."
+    )
+    oauth_jwks_lifespan_seconds: float = Field(default=300, gt=0)
+    oauth_jwks_cooldown_seconds: float = Field(
+        default=30, ge=0, description="Least time between two JWKS fetches for an unknown kid."
+    )
+    api_key_cache_seconds: float = Field(
+        default=5, ge=0, description="How long a verified API key is trusted without a lookup."
+    )
+    rate_limit_storage: str = Field(
+        default="async+memory://",
+        description="Where request budgets are counted (the limits library's storage URI); "
+        "async+redis://... shares them between gateway processes.",
+    )
+    default_requests_per_minute: int = Field(
+        default=600, ge=1, description="Budget of JWT callers and bootstrap feed tokens."
+    )
+    default_connections: int = Field(
+        default=10, ge=0, description="Open streams per JWT caller or bootstrap feed token."
     )
     pinot_broker_url: str | None = Field(
         default=None, description="Pinot broker for dashboards; the embedded engine when unset."
@@ -140,6 +166,14 @@ class Settings(BaseSettings):
     @property
     def checkpoint_keys_path(self) -> Path:
         return self.checkpoint_keys_file or self.state_dir / "secrets" / "checkpoint-keys.json"
+
+    @property
+    def postgres_client_url(self) -> str:
+        """The PostgreSQL to talk to: the configured one, else the embedded stack's port."""
+        return (
+            self.postgres_url
+            or f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{self.postgres_database}"
+        )
 
     @property
     def nats_client_url(self) -> str:

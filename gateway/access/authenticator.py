@@ -1,0 +1,97 @@
+"""One place that turns a presented credential into a Principal.
+
+Order: an API key (``sc_<short>_<long>``), else a bootstrap feed token from the settings, else a
+JWT. Verified keys are remembered for ``cache_seconds`` so a hot read path does not touch
+PostgreSQL per request; a revocation is pushed by the key store (``forget``) and the cache's
+short life bounds the delay should that push be lost.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable, Mapping
+
+from gateway.access.api_keys import KeyStore, parse_key
+from gateway.access.bearer_jwt import JwtVerifier
+from gateway.access.principal import Limits, Plan, Principal, Scope
+from gateway.access.refusals import RevokedKey, UnknownToken
+from gateway.problems import ServiceUnavailable
+
+_CACHE_MAX = 10_000
+
+
+class Authenticator:
+    def __init__(
+        self,
+        *,
+        keys: KeyStore | None = None,
+        jwt: JwtVerifier | None = None,
+        feed_tokens: Mapping[str, str] | None = None,
+        feed_token_limits: Limits | None = None,
+        cache_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._keys = keys
+        self._jwt = jwt
+        self._feed_tokens = {t.encode(): p for t, p in (feed_tokens or {}).items()}
+        self._feed_limits = feed_token_limits or Limits()
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[Principal, float]] = {}
+
+    async def authenticate(self, token: str) -> Principal:
+        cached = self._cache.get(token)
+        if cached is not None and cached[1] > self._clock():
+            return cached[0]
+        presented = parse_key(token)
+        if presented is not None:
+            principal = await self._api_key(token)
+            self._remember(token, principal)
+            return principal
+        provider = self._feed_token(token)
+        if provider is not None:
+            return Principal(
+                subject=f"env:{provider}",
+                scopes=frozenset({Scope.FEED_WRITE}),
+                plan=Plan(),
+                limits=self._feed_limits,
+                provider=provider,
+            )
+        if self._jwt is not None:
+            return await self._jwt.principal(token)
+        raise UnknownToken("the token is neither a known API key nor a feed token")
+
+    def forget(self, short: str) -> None:
+        """Drop every cached principal of this key (called when it is revoked)."""
+        subject = f"key:{short}"
+        for token in [t for t, (p, _) in self._cache.items() if p.subject == subject]:
+            del self._cache[token]
+
+    async def _api_key(self, token: str) -> Principal:
+        presented = parse_key(token)
+        assert presented is not None
+        try:
+            record = await self._keys.find(presented.short) if self._keys is not None else None
+        except (ConnectionError, OSError) as exc:
+            raise ServiceUnavailable(
+                f"API keys cannot be checked: {exc}", service="key-store"
+            ) from exc
+        if record is None or not record.matches(presented):
+            raise UnknownToken("the API key is not known")
+        if record.revoked_at is not None:
+            raise RevokedKey(f"key {record.short} was revoked at {record.revoked_at.isoformat()}")
+        return record.principal()
+
+    def _feed_token(self, token: str) -> str | None:
+        presented = token.encode()
+        found = None
+        for known, provider in self._feed_tokens.items():
+            if hmac.compare_digest(known, presented):
+                found = provider
+        return found
+
+    def _remember(self, token: str, principal: Principal) -> None:
+        if len(self._cache) >= _CACHE_MAX:
+            self._cache.clear()
+        self._cache[token] = (principal, self._clock() + self._cache_seconds)

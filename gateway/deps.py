@@ -1,0 +1,45 @@
+"""Request dependencies as ``Annotated`` aliases: who the caller is, what the app holds."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from gateway.access.gate import AccessGate
+from gateway.access.principal import Principal, Scope
+
+_bearer = HTTPBearer(auto_error=False, description="An API key (sc_...) or an OAuth2 JWT.")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (sc_...).")
+
+
+def access_gate(request: Request) -> AccessGate:
+    gate: AccessGate = request.app.state.access
+    return gate
+
+
+GateDep = Annotated[AccessGate, Depends(access_gate)]
+
+
+def requires(scope: Scope | None) -> Callable[..., Awaitable[Principal]]:
+    """A dependency admitting callers that hold ``scope`` (any authenticated caller for None);
+    401/403/429 problem+json otherwise."""
+
+    async def admitted(
+        gate: GateDep,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+        api_key: Annotated[str | None, Security(_api_key)],
+    ) -> Principal:
+        token = bearer.credentials if bearer is not None else api_key
+        return await gate.admit(token, scope)
+
+    return admitted
+
+
+Caller = Annotated[Principal, Depends(requires(None))]
+Reader = Annotated[Principal, Depends(requires(Scope.FORECASTS_READ))]
+FeedWriter = Annotated[Principal, Depends(requires(Scope.FEED_WRITE))]
+Auditor = Annotated[Principal, Depends(requires(Scope.AUDIT_READ))]
+Admin = Annotated[Principal, Depends(requires(Scope.ADMIN))]
