@@ -14,7 +14,7 @@ import asyncpg
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from gateway.access.api_keys import KeyRecord
 from gateway.access.principal import Limits, Plan, PlanError, Scope, parse_scopes
@@ -105,7 +105,8 @@ def list_keys(
     """The keys in the store (their short ids; the secrets are not kept)."""
     records = _with_store(lambda store: store.list(include_revoked=all_))
     table = Table(
-        "key", "name", "scopes", "plan", "provider", "rate/min", "streams", "created", "revoked"
+        Column("key", no_wrap=True),
+        *("name", "scopes", "plan", "provider", "rate/min", "streams", "created", "revoked"),
     )
     for r in records:
         table.add_row(

@@ -1,0 +1,204 @@
+"""API keys on a real PostgreSQL: authentication, scopes, revocation, rate limits, and feed
+providers posting through the same gate."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+
+import asyncpg
+import pytest
+from typer.testing import CliRunner
+
+from gateway.access.authenticator import Authenticator
+from gateway.access.gate import AccessGate
+from gateway.access.principal import Scope
+from gateway.access.throttle import RequestRate
+from gateway.app import create_app
+from infra.access.keystore import PostgresKeyStore, revocations
+from infra.cli import app as cli
+from tests.access_helpers import bearer, client, key_store, make_key
+from tests.unit.test_gateway_ingest import SCHEDULED, InMemoryIntake
+
+
+def gate(store: PostgresKeyStore, *, cache_seconds: float = 5.0, **tokens: str) -> AccessGate:
+    return AccessGate(
+        Authenticator(keys=store, feed_tokens=tokens or None, cache_seconds=cache_seconds)
+    )
+
+
+async def test_a_key_is_stored_as_short_id_and_sha256_of_its_secret(postgres_url: str) -> None:
+    async with key_store(postgres_url) as store:
+        token, record = await make_key(store, Scope.FORECASTS_READ)
+    prefix, short, long = token.split("_")
+    assert prefix == "sc"
+    assert record.short == short
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        row = await conn.fetchrow("SELECT * FROM access.api_keys WHERE short_token = $1", short)
+    finally:
+        await conn.close()
+    assert bytes(row["long_hash"]) == hashlib.sha256(long.encode()).digest()
+    assert long not in str(dict(row))
+
+
+async def test_key_in_bearer_or_x_api_key_header_is_the_caller(postgres_url: str) -> None:
+    async with key_store(postgres_url) as store:
+        token, record = await make_key(
+            store, Scope.FORECASTS_READ, plan=("football/E0", "basketball")
+        )
+        async with client(create_app(version_probes=[], access=gate(store))) as http:
+            by_bearer = await http.get("/v1/me", headers=bearer(token))
+            by_header = await http.get("/v1/me", headers={"X-API-Key": token})
+    assert by_bearer.status_code == 200, by_bearer.text
+    assert by_bearer.json() == by_header.json()
+    assert by_bearer.json()["subject"] == f"key:{record.short}"
+    assert by_bearer.json()["scopes"] == ["forecasts:read"]
+    assert by_bearer.json()["plan"] == ["basketball", "football/E0"]
+
+
+async def test_missing_wrong_or_forged_keys_are_401_problems(postgres_url: str) -> None:
+    async with key_store(postgres_url) as store:
+        token, _ = await make_key(store, Scope.FORECASTS_READ)
+        forged = token[:-4] + ("0000" if not token.endswith("0000") else "1111")
+        async with client(create_app(version_probes=[], access=gate(store))) as http:
+            missing = await http.get("/v1/me")
+            wrong = await http.get("/v1/me", headers=bearer(forged))
+            garbage = await http.get("/v1/me", headers=bearer("sc_nope"))
+    for response, code in (
+        (missing, "not-authenticated"),
+        (wrong, "unknown-token"),
+        (garbage, "unknown-token"),
+    ):
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert response.json()["code"] == code
+
+
+async def test_a_revoked_key_is_refused_at_once_despite_the_cache(postgres_url: str) -> None:
+    async with key_store(postgres_url) as store:
+        token, record = await make_key(store, Scope.FORECASTS_READ)
+        access = gate(store, cache_seconds=3600)
+        async with (
+            revocations(postgres_url, access.authenticator.forget),
+            client(create_app(version_probes=[], access=access)) as http,
+        ):
+            assert (await http.get("/v1/me", headers=bearer(token))).status_code == 200
+            await store.revoke(record.short)
+            for _ in range(50):  # the NOTIFY arrives within milliseconds
+                response = await http.get("/v1/me", headers=bearer(token))
+                if response.status_code != 200:
+                    break
+                await asyncio.sleep(0.02)
+    assert response.status_code == 401
+    assert response.json()["code"] == "key-revoked"
+
+
+async def test_the_wrong_scope_is_403_and_admin_holds_every_scope(postgres_url: str) -> None:
+    intake = InMemoryIntake()
+    async with key_store(postgres_url) as store:
+        reader, _ = await make_key(store, Scope.FORECASTS_READ)
+        admin, _ = await make_key(store, Scope.ADMIN, provider="acme")
+        unbound, _ = await make_key(store, Scope.FEED_WRITE)
+        app = create_app(version_probes=[], feed_intake=intake, access=gate(store))
+        async with client(app) as http:
+            refused = await http.post("/feeds/fixtures", json=SCHEDULED, headers=bearer(reader))
+            no_provider = await http.post(
+                "/feeds/fixtures", json=SCHEDULED, headers=bearer(unbound)
+            )
+            by_admin = await http.post("/feeds/fixtures", json=SCHEDULED, headers=bearer(admin))
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "insufficient-scope"
+    assert refused.json()["required_scope"] == "feed:write"
+    assert no_provider.status_code == 403
+    assert no_provider.json()["code"] == "no-feed-provider"
+    assert by_admin.status_code == 202, by_admin.text
+
+
+async def test_a_feed_key_posts_as_its_provider_and_env_tokens_still_work(
+    postgres_url: str,
+) -> None:
+    intake = InMemoryIntake()
+    bad = {**SCHEDULED, "kickoff": "not a time"}
+    async with key_store(postgres_url) as store:
+        feed_key, _ = await make_key(store, Scope.FEED_WRITE, plan=(), provider="acme")
+        app = create_app(version_probes=[], feed_intake=intake, access=gate(store, s3cret="legacy"))
+        async with client(app) as http:
+            by_key = await http.post("/feeds/fixtures", json=bad, headers=bearer(feed_key))
+            by_env = await http.post("/feeds/fixtures", json=bad, headers=bearer("s3cret"))
+            reading = await http.get("/v1/me", headers=bearer("s3cret"))
+    assert by_key.status_code == by_env.status_code == 422
+    assert [h["source"] for h in intake.held] == ["acme", "legacy"]
+    assert reading.json()["scopes"] == ["feed:write"]
+    assert reading.json()["plan"] == []
+
+
+async def test_spending_the_rate_budget_gives_429_with_retry_after(postgres_url: str) -> None:
+    async with key_store(postgres_url) as store:
+        slow, _ = await make_key(store, Scope.FORECASTS_READ, rate=3)
+        other, _ = await make_key(store, Scope.FORECASTS_READ, rate=3)
+        app = create_app(
+            version_probes=[],
+            access=AccessGate(Authenticator(keys=store), rate=RequestRate("async+memory://")),
+        )
+        async with client(app) as http:
+            codes = [(await http.get("/v1/me", headers=bearer(slow))).status_code for _ in range(3)]
+            limited = await http.get("/v1/me", headers=bearer(slow))
+            unaffected = await http.get("/v1/me", headers=bearer(other))
+    assert codes == [200, 200, 200]
+    assert limited.status_code == 429
+    assert limited.json()["code"] == "rate-limited"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert unaffected.status_code == 200
+
+
+def test_cli_creates_lists_and_revokes_keys(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPORTCAST_POSTGRES_URL", postgres_url)
+    monkeypatch.setenv("COLUMNS", "250")
+    runner = CliRunner()
+    created = runner.invoke(
+        cli,
+        [
+            "keys",
+            "create",
+            "--name",
+            "acme feed",
+            "--scope",
+            "feed:write",
+            "--provider",
+            "acme",
+            "--plan",
+            "football",
+            "--rate",
+            "120",
+        ],
+    )
+    assert created.exit_code == 0, created.output
+    token = created.stdout.strip().splitlines()[-1]
+    short = token.split("_")[1]
+    listed = runner.invoke(cli, ["keys", "list"])
+    assert listed.exit_code == 0
+    assert short in listed.stdout
+    assert "acme feed" in listed.stdout
+
+    async def find() -> tuple[bool, bool]:
+        async with key_store(postgres_url) as store:
+            record = await store.find(short)
+            assert record is not None
+            return record.revoked_at is not None, record.provider == "acme"
+
+    assert asyncio.run(find()) == (False, True)
+    revoked = runner.invoke(cli, ["keys", "revoke", token])
+    assert revoked.exit_code == 0, revoked.output
+    assert asyncio.run(find()) == (True, True)
+    assert short not in runner.invoke(cli, ["keys", "list"]).stdout
+    assert short in runner.invoke(cli, ["keys", "list", "--all"]).stdout
+    missing = runner.invoke(cli, ["keys", "revoke", "ffffffffffff"])
+    assert missing.exit_code == 2
+    assert "key-not-found" in missing.output
+    bad = runner.invoke(cli, ["keys", "create", "--name", "x", "--scope", "feed:write"])
+    assert bad.exit_code == 2
+    assert "invalid-key-spec" in bad.output
