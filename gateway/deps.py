@@ -8,8 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from domain.access import Principal, Scope
 from gateway.access.gate import AccessGate
-from gateway.access.principal import Principal, Scope
 
 _bearer = HTTPBearer(auto_error=False, description="An API key (sc_...) or an OAuth2 JWT.")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (sc_...).")

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -17,15 +17,20 @@ from nats.aio.client import Client as NATS
 from opentelemetry import metrics
 from sse_starlette.sse import AppStatus
 
+from commands.api_keys import KeyRecord, KeyStore
 from commands.ingestion import Accepted, FeedCommand
 from commands.intake import PayloadDecoder, RefusedPayload
-from gateway.access.api_keys import KeyRecord
+from domain.access import Limits
+from gateway.access.authenticator import Authenticator
+from gateway.access.bearer_jwt import IssuerKeys, JwtVerifier
+from gateway.access.gate import AccessGate
+from gateway.access.throttle import RequestRate
 from gateway.app import create_app
 from gateway.ingest.schemas import command_from_json
+from gateway.ports import CheckResult
 from gateway.streams.hub import Hub, HubSettings
 from gateway.streams.metrics import StreamMetrics
 from infra.access.keystore import PostgresKeyStore, ensure_schema, revocations
-from infra.access.wiring import access_gate
 from infra.audit.checkpointer import Checkpointer, load_or_make_keys
 from infra.connections import (
     connect_nats,
@@ -40,7 +45,6 @@ from infra.feeds.simulated import simulated_messages
 from infra.feeds.simulator import SeasonSimulator
 from infra.forecasting.running import forecaster_for
 from infra.intake import open_intake
-from infra.readiness import NatsReady, PostgresReady
 from infra.settings import Settings
 from infra.streams.source import event_logs
 from infra.telemetry import configure_tracing
@@ -105,6 +109,68 @@ def feed_payload_decoder() -> PayloadDecoder:
     """The HTTP ingest's reading of a payload, for retrying a held one from the CLI: infra
     knows the gateway's schemas only through the composition root."""
     return command_from_json
+
+
+def default_limits(settings: Settings) -> Limits:
+    return Limits(
+        requests_per_minute=settings.default_requests_per_minute,
+        connections=settings.default_connections,
+    )
+
+
+def jwt_verifier(settings: Settings) -> JwtVerifier | None:
+    if not settings.oauth_issuers:
+        return None
+    issuers = {
+        issuer: IssuerKeys(
+            url,
+            lifespan=settings.oauth_jwks_lifespan_seconds,
+            cooldown=settings.oauth_jwks_cooldown_seconds,
+        )
+        for issuer, url in settings.oauth_issuers.items()
+    }
+    return JwtVerifier(issuers, audience=settings.oauth_audience, limits=default_limits(settings))
+
+
+def access_gate(settings: Settings, keys: KeyStore) -> AccessGate:
+    authenticator = Authenticator(
+        keys=keys,
+        jwt=jwt_verifier(settings),
+        feed_tokens=settings.feed_tokens,
+        feed_token_limits=default_limits(settings),
+        cache_seconds=settings.api_key_cache_seconds,
+    )
+    return AccessGate(authenticator, rate=RequestRate(settings.rate_limit_storage))
+
+
+@dataclass
+class NatsReady:
+    client: Callable[[], NATS | None]
+    name: str = "nats"
+
+    async def check(self) -> CheckResult:
+        nc = self.client()
+        if nc is None:
+            return CheckResult(False, "not connected yet")
+        if not nc.is_connected:
+            state = "reconnecting" if nc.is_reconnecting else "disconnected"
+            return CheckResult(False, f"{state} from {nc.connected_url or 'NATS'}")
+        await nc.flush(timeout=1)  # a round trip: the server answers, not just a socket open
+        return CheckResult(True, f"nats-server {nats_server_version(nc)}")
+
+
+@dataclass
+class PostgresReady:
+    pool: Callable[[], asyncpg.Pool | None]
+    name: str = "postgres"
+
+    async def check(self) -> CheckResult:
+        pool = self.pool()
+        if pool is None:
+            return CheckResult(False, "no connection pool yet")
+        async with asyncio.timeout(1.5):
+            version = await pool.fetchval("SHOW server_version")
+        return CheckResult(True, f"PostgreSQL {version}")
 
 
 @dataclass

@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
-from gateway.access.api_keys import KeyRecord
-from gateway.access.principal import Limits, Plan, PlanError, Scope, parse_scopes
+from commands.api_keys import KeyRecord
+from domain.access import Limits, Plan, PlanError, Scope, parse_scopes
 from infra.access.keystore import PostgresKeyStore, ensure_schema
 from infra.settings import Settings
 

@@ -19,8 +19,8 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import FastAPI
 
-from gateway.access.api_keys import KeyRecord
-from gateway.access.principal import Limits, Plan, Scope
+from commands.api_keys import KeyRecord
+from domain.access import Limits, Plan, Scope
 from infra.access.keystore import PostgresKeyStore, ensure_schema
 
 

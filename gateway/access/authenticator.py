@@ -12,9 +12,9 @@ import hmac
 import time
 from collections.abc import Callable, Mapping
 
-from gateway.access.api_keys import KeyStore, parse_key
+from commands.api_keys import KeyStore, parse_key
+from domain.access import Limits, Plan, Principal, Scope
 from gateway.access.bearer_jwt import JwtVerifier
-from gateway.access.principal import Limits, Plan, Principal, Scope
 from gateway.access.refusals import RevokedKey, UnknownToken
 from gateway.problems import ServiceUnavailable
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import jwt
 
-from gateway.access.principal import Limits, Plan, PlanError, Principal, Scope
+from domain.access import Limits, Plan, PlanError, Principal, Scope
 from gateway.access.refusals import InvalidToken, UnknownToken
 
 log = logging.getLogger("sportcast.access")

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from domain.access import Principal, Scope
 from gateway.access.authenticator import Authenticator
-from gateway.access.principal import Principal, Scope
 from gateway.access.refusals import InsufficientScope, NoProvider, NotAuthenticated
 from gateway.access.throttle import OpenConnections, RequestRate
 

@@ -15,7 +15,7 @@ from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
-from gateway.access.principal import Principal
+from domain.access import Principal
 from gateway.access.refusals import RateLimited, TooManyConnections
 
 

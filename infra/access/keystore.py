@@ -12,8 +12,8 @@ from datetime import datetime
 
 import asyncpg
 
-from gateway.access.api_keys import KeyRecord, NewKey, generate_key
-from gateway.access.principal import Limits, Plan, Scope, parse_scopes
+from commands.api_keys import KeyRecord, NewKey, generate_key
+from domain.access import Limits, Plan, Scope, parse_scopes
 
 REVOKED_CHANNEL = "sportcast_key_revoked"
 

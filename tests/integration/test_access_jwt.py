@@ -7,10 +7,10 @@ from collections.abc import Iterator
 import jwt
 import pytest
 
+from domain.access import Limits
 from gateway.access.authenticator import Authenticator
 from gateway.access.bearer_jwt import IssuerKeys, JwtVerifier
 from gateway.access.gate import AccessGate
-from gateway.access.principal import Limits
 from gateway.app import create_app
 from tests.access_helpers import Issuer, bearer, client, serving
 

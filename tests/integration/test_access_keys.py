@@ -10,9 +10,9 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner
 
+from domain.access import Scope
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
-from gateway.access.principal import Scope
 from gateway.access.throttle import RequestRate
 from gateway.app import create_app
 from infra.access.keystore import PostgresKeyStore, revocations

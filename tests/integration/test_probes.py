@@ -7,7 +7,7 @@ import nats
 from nats.aio.client import Client as NATS
 
 from gateway.app import create_app
-from infra.readiness import NatsReady, PostgresReady
+from infra.bootstrap import NatsReady, PostgresReady
 from tests.access_helpers import client
 
 

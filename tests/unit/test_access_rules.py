@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.access.api_keys import generate_key, long_hash, parse_key
-from gateway.access.principal import Limits, Plan, PlanError, Principal, Scope, parse_scopes
+from commands.api_keys import generate_key, long_hash, parse_key
+from domain.access import Limits, Plan, PlanError, Principal, Scope, parse_scopes
 from gateway.access.refusals import TooManyConnections
 from gateway.access.throttle import OpenConnections
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from gateway.access.principal import Limits, Plan, Principal, Scope
+from domain.access import Limits, Plan, Principal, Scope
 
 PREFIX = "sc"
 _SHORT_BYTES = 6  # 12 hex characters: the public id of the key

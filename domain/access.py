@@ -1,7 +1,7 @@
-"""The authenticated caller: its scopes, the plan it is entitled to, and (for feeds) its provider.
-
-REST and SSE apply the same rule: ``principal.allows(sport, competition)`` decides whether a
-fixture, a forecast or an event may be shown to this caller at all.
+"""Who may see what: scopes, subscription plans, per-caller budgets and the authenticated
+caller (Principal). Pure values. One rule serves REST queries and SSE filters alike:
+``principal.allows(sport, competition)`` decides whether a fixture, a forecast or an event may
+be shown to this caller at all.
 """
 
 from __future__ import annotations
