@@ -25,7 +25,7 @@ from gateway.streams.endpoints import ALL, ENDPOINT_OF_KIND, ENDPOINTS, Endpoint
 from gateway.streams.events import HEARTBEAT, frame_body, with_id
 from gateway.streams.filters import FilterIndex
 from gateway.streams.metrics import StreamMetrics
-from gateway.streams.subscriber import SHUTDOWN, Subscriber, notice
+from gateway.streams.subscriber import SHUTDOWN, UNAVAILABLE, Subscriber, notice
 from readmodels.live import EventLog, Log, StreamEvent
 
 log = logging.getLogger("sportcast.streams")
@@ -120,6 +120,10 @@ class Hub:
     def shutdown_notice(self) -> bytes:
         retry = self.settings.retry_ms + random.randrange(self.settings.retry_ms + 1)  # noqa: S311
         return notice(SHUTDOWN, "the gateway is restarting; reconnect", retry_ms=retry)
+
+    def unavailable_notice(self) -> bytes:
+        retry = self.settings.retry_ms + random.randrange(self.settings.retry_ms + 1)  # noqa: S311
+        return notice(UNAVAILABLE, "the event store did not answer; reconnect", retry_ms=retry)
 
     async def _pump(self, lg: Log) -> None:
         source = self.logs[lg]

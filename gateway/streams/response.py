@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
@@ -22,7 +23,9 @@ from gateway.streams.cursor import MalformedCursor, parse
 from gateway.streams.endpoints import Endpoint
 from gateway.streams.filters import Entitlement, Filter
 from gateway.streams.hub import Hub
-from gateway.streams.subscriber import GONE, SHUTDOWN, Subscriber
+from gateway.streams.subscriber import GONE, SHUTDOWN, UNAVAILABLE, Subscriber
+
+log = logging.getLogger("sportcast.streams")
 
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -85,7 +88,11 @@ class StreamResponse(Response):
             if hub.closed:
                 sub.end(SHUTDOWN, hub.shutdown_notice())
             else:
-                await self._open(sub, send_bytes)
+                try:
+                    await self._open(sub, send_bytes)
+                except Exception:  # the upstream did not answer: the client retries later
+                    log.exception("opening a stream failed")
+                    sub.end(UNAVAILABLE, hub.unavailable_notice())
             while (chunk := await sub.next_chunk()) is not None:
                 sub.mark_sending()
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})

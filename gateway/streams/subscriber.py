@@ -23,6 +23,7 @@ from readmodels.live import Log, StreamEvent
 SLOW = "slow-consumer"
 SHUTDOWN = "shutdown"
 GONE = "client-gone"
+UNAVAILABLE = "upstream-unavailable"
 
 
 def notice(reason: str, detail: str, *, retry_ms: int | None = None) -> bytes:
@@ -112,7 +113,7 @@ class Subscriber:
             return
         self.closing = True
         self.reason = reason
-        if reason in (SLOW, GONE):
+        if reason in (SLOW, GONE, UNAVAILABLE):
             self.pending.clear()
             self.pending_bytes = 0
         if final:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from uuid import UUID
 
@@ -23,6 +24,8 @@ from infra.streams.translate import Origins, Translator
 from readmodels.live import StreamEvent
 
 _WAIT_FOR_STREAM = 1.0
+_BOUNDS_FOR = 0.5  # seconds a stream's first/last sequence is remembered
+_LOOKUP_WAIT = 30.0  # a fixture's first event, asked once per fixture (patient under load)
 
 
 def aggregate_of(subject: str) -> str:
@@ -37,13 +40,28 @@ class JetStreamLog:
         self.translate = translate
         self.reader = DirectReader(nc, stream)
         self._reader_started = False
+        self._bounds = (0, 0)
+        self._bounds_at = -_BOUNDS_FOR
+        self._asking: asyncio.Future[tuple[int, int]] | None = None
 
     async def bounds(self) -> tuple[int, int]:
+        # Asked on resumes that leave the replay buffer: remembered briefly, so a reconnect storm
+        # costs the server one STREAM.INFO per period, not one per client.
+        # Concurrent callers share one request in flight.
+        if time.monotonic() - self._bounds_at < _BOUNDS_FOR:
+            return self._bounds
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.ensure_future(self._ask_bounds())
+        return await asyncio.shield(self._asking)
+
+    async def _ask_bounds(self) -> tuple[int, int]:
         try:
             info = await self.nc.jetstream().stream_info(self.layout.stream)
         except NotFoundError:
             return 0, 0
-        return int(info.state.first_seq or 0), int(info.state.last_seq or 0)
+        self._bounds = int(info.state.first_seq or 0), int(info.state.last_seq or 0)
+        self._bounds_at = time.monotonic()
+        return self._bounds
 
     async def _translate(
         self, seq: int, subject: str, topic: str, data: bytes
@@ -108,7 +126,7 @@ class JetStreamLog:
         except ValueError:
             return None
         reader = await self._started_reader()
-        record = await reader.next_after(subject, 0)
+        record = await reader.next_after(subject, 0, wait=_LOOKUP_WAIT)
         if record is None:
             return None
         return record.headers.get(TOPIC, ""), record.data

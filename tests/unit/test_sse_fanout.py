@@ -141,7 +141,7 @@ def test_each_connection_is_counted_in_the_metrics() -> None:
 
     reader = InMemoryMetricReader()
     meter = MeterProvider(metric_readers=[reader]).get_meter("test")
-    h = Hub({Log.EVENTS: Silent(), Log.FORECASTS: Silent()}, HubSettings(), StreamMetrics(meter))  # type: ignore[arg-type]
+    h = Hub({Log.EVENTS: Silent(), Log.FORECASTS: Silent()}, HubSettings(), StreamMetrics(meter))
     subs = [subscriber(Filter()) for _ in range(3)]
     for sub in subs:
         h.join(sub, ENDPOINTS["odds"], None)
@@ -187,3 +187,27 @@ def test_a_stream_before_the_hub_runs_is_a_problem_not_a_hang() -> None:
     response = TestClient(create_app(version_probes=[])).get("/v1/streams/forecasts")
     assert response.status_code == 503
     assert response.json()["code"] == "service-unavailable"
+
+
+class Unreachable(Silent):
+    async def bounds(self) -> tuple[int, int]:
+        raise TimeoutError("nats: timeout")
+
+
+def test_a_resume_the_store_cannot_answer_ends_with_a_retry_hint_not_a_crash() -> None:
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+
+    app = create_app(version_probes=[])
+    app.state.stream_hub = Hub(
+        {Log.EVENTS: Unreachable(), Log.FORECASTS: Unreachable()},
+        HubSettings(retry_ms=1000),
+    )
+    response = TestClient(app).get("/v1/streams/odds", headers={"Last-Event-ID": "5"})
+    assert response.status_code == 200
+    assert response.text.startswith("retry: ")
+    assert 1000 <= int(response.text.split("\n")[0].removeprefix("retry: ")) <= 2000
+    assert "event: error" in response.text
+    assert '"code":"upstream-unavailable"' in response.text
+    assert "id:" not in response.text
