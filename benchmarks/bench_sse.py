@@ -258,6 +258,8 @@ def request_for(path: str, last_event_id: str | None = None) -> bytes:
 def clients_main(conn: Connection, port: int, source_ip: str, paths: list[str]) -> None:
     import uvloop
 
+    os.nice(env_int("BENCH_SSE_CLIENT_NICE", 0))  # the load generators too, on a shared box
+
     uvloop.run(_clients(conn, port, source_ip, paths))
 
 
