@@ -73,7 +73,13 @@ async def export(
     with lines.open("w") as out:
         for subject in wanted:
             async for page in pages(
-                nc, stream, subject=subject, start_seq=first, up_to_seq=last, on_page=on_page
+                nc,
+                stream,
+                subject=subject,
+                start_seq=first,
+                up_to_seq=last,
+                on_page=on_page,
+                server_headers=True,
             ):
                 count += write_lines(out, stream, page)
     if fmt is ExportFormat.PARQUET:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,8 @@ from infra.audit.errors import StoreUnreachable
 from infra.eventstore.reader import DirectReader
 from infra.eventstore.records import HASH, TOPIC, VERSION, RawRecord, make_stored_event
 from infra.eventstore.subjects import SubjectLayout
+from infra.eventstore.wire_protocol import parse_headers
+from infra.eventstore.wire_reads import WireReads
 
 PAGE = 10_000
 Progress = Callable[[int], None]  # called with the number of messages just read
@@ -54,11 +57,70 @@ async def pages(
     start_seq: int = 1,
     up_to_seq: int | None = None,
     on_page: Progress | None = None,
+    server_headers: bool = False,
 ) -> AsyncIterator[list[RawRecord]]:
-    """Every stored message of ``stream`` (matching ``subject``) from ``start_seq``, in order."""
+    """Every stored message of ``stream`` (matching ``subject``) from ``start_seq``, in order.
+
+    ``server_headers``: with the headers Direct Get adds (Nats-Time-Stamp: when it was stored;
+    Nats-Sequence, Nats-Subject), as an export wants; reads are then nats-py's only.
+
+    Bulk reads go through the event store's own protocol client (an ephemeral consumer, several
+    times faster than nats-py's message objects) where it can serve this connection; else, and
+    for the rest of a read it gave up on, through nats-py Direct Get.
+    """
+    wanted = subject or SubjectLayout(stream).all_subjects
+    seq = start_seq
+    url = None if server_headers else _plain_url(nc)
+    if url is not None:
+        wire = WireReads(url, SubjectLayout(stream))
+        try:
+            while up_to_seq is None or seq <= up_to_seq:
+                limit = PAGE if up_to_seq is None else min(PAGE, up_to_seq - seq + 1)
+                got = await asyncio.to_thread(
+                    wire.consume, {"filter_subject": wanted}, seq, _raw_record, limit=limit
+                )
+                if got is None:
+                    break  # the wire path cannot serve: nats-py from here
+                page = [r for r in got.items if up_to_seq is None or r.seq <= up_to_seq]
+                if page:
+                    if on_page is not None:
+                        on_page(len(page))
+                    yield page
+                if got.messages < limit:
+                    return
+                seq = got.last_seq + 1
+            else:
+                return
+        finally:
+            wire.close()
+    async for page in _direct_pages(nc, stream, wanted, seq, up_to_seq, on_page):
+        yield page
+
+
+def _raw_record(subject: bytes, seq: int, header: bytes, data: bytes) -> RawRecord:
+    return RawRecord(seq, subject.decode(), parse_headers(header), data)
+
+
+def _plain_url(nc: NATS) -> str | None:
+    """The URL of the server ``nc`` talks to, if the wire client can use it the same way."""
+    connected = nc.connected_url
+    if connected is None or connected.username or connected.password:
+        return None
+    if connected.scheme not in ("nats", ""):
+        return None
+    return f"nats://{connected.hostname}:{connected.port or 4222}"
+
+
+async def _direct_pages(
+    nc: NATS,
+    stream: str,
+    wanted: str,
+    start_seq: int,
+    up_to_seq: int | None,
+    on_page: Progress | None,
+) -> AsyncIterator[list[RawRecord]]:
     reader = DirectReader(nc, stream)
     await reader.start()
-    wanted = subject or SubjectLayout(stream).all_subjects
     seq = start_seq
     while True:
         page = await reader.batch(subject=wanted, start_seq=seq, limit=PAGE, up_to_seq=up_to_seq)

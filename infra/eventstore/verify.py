@@ -50,12 +50,6 @@ class VerificationReport:
         return not self.problems
 
 
-@dataclass
-class _Tail:
-    version: int
-    hash: str
-
-
 def verify_records(
     layout: SubjectLayout,
     records: Iterable[RawRecord],
@@ -83,52 +77,58 @@ class StreamVerifier:
         self.key = key
         self.signing_keys = signing_keys
         self.problems: list[Problem] = []
-        self._tails: dict[str, _Tail] = {}
+        self._tails: dict[str, tuple[int, str]] = {}  # aggregate -> (version, hash)
+        self._hasher = chain.EventHasher(key)
         self._digest_at: dict[int, tuple[str, int]] = {}  # event seq -> (running digest, count)
         self._checkpoints: list[RawRecord] = []
         self._digest, self._count, self.messages, self.events = chain.GENESIS, 0, 0, 0
         self._expected_seq = 1  # our streams start at 1 and deny deletes
 
     def add(self, records: Iterable[RawRecord]) -> None:
-        layout, key, problems, tails = self.layout, self.key, self.problems, self._tails
-        checkpoints_subject = layout.checkpoints
-        event_hash, fold = chain.event_hash, chain.checkpoint_digest
+        key, problems, tails = self.key, self.problems, self._tails
+        checkpoints_subject = self.layout.checkpoints
+        events_prefix = self.layout.prefix + ".evt."
+        event_hash = self._hasher
+        fold = chain.checkpoint_digest
+        digest_at = self._digest_at
+        genesis = chain.GENESIS
         for r in records:
             self.messages += 1
-            if r.seq != self._expected_seq:
-                kind = "missing-sequence" if r.seq > self._expected_seq else "out-of-order"
+            seq, subject = r.seq, r.subject
+            if seq != self._expected_seq:
+                kind = "missing-sequence" if seq > self._expected_seq else "out-of-order"
                 detail = f"expected sequence {self._expected_seq}"
-                problems.append(Problem(kind, r.seq, r.subject, detail))
-            self._expected_seq = r.seq + 1
-            if r.subject == checkpoints_subject:
+                problems.append(Problem(kind, seq, subject, detail))
+            self._expected_seq = seq + 1
+            if subject == checkpoints_subject:
                 self._checkpoints.append(r)
                 continue
             h = r.headers
-            if HASH not in h:
+            carried = h.get(HASH)
+            if carried is None:
                 continue  # tracking positions carry no event
             self.events += 1
             version = int(h[VERSION])
-            recomputed = event_hash(
-                key=key,
-                prev=h.get(PREV, ""),
-                aggregate=r.subject,
-                version=version,
-                topic=h.get(TOPIC, ""),
-                state=r.data,
-            )
-            if recomputed != h[HASH]:
-                problems.append(Problem("altered-event", r.seq, r.subject, "content hash differs"))
-            tail = tails.get(r.subject)
-            if h.get(PREV) != (tail.hash if tail else chain.GENESIS):
-                detail = "does not link to the previous event"
-                problems.append(Problem("broken-chain", r.seq, r.subject, detail))
-            if tail is not None and version <= tail.version:
-                problems.append(Problem("out-of-order", r.seq, r.subject, "version went backwards"))
-            tails[r.subject] = _Tail(version, h[HASH])
-            if layout.is_event(r.subject):
-                self._digest = fold(key=key, prev_digest=self._digest, seq=r.seq, hash_=h[HASH])
+            prev = h.get(PREV, "")
+            if event_hash(prev, subject, version, h.get(TOPIC, ""), r.data) != carried:
+                problems.append(Problem("altered-event", seq, subject, "content hash differs"))
+            tail = tails.get(subject)
+            if tail is None:
+                if prev != genesis:
+                    detail = "does not link to the previous event"
+                    problems.append(Problem("broken-chain", seq, subject, detail))
+            else:
+                if prev != tail[1]:
+                    detail = "does not link to the previous event"
+                    problems.append(Problem("broken-chain", seq, subject, detail))
+                if version <= tail[0]:
+                    detail = "version went backwards"
+                    problems.append(Problem("out-of-order", seq, subject, detail))
+            tails[subject] = (version, carried)
+            if subject.startswith(events_prefix):
+                self._digest = fold(key=key, prev_digest=self._digest, seq=seq, hash_=carried)
                 self._count += 1
-                self._digest_at[r.seq] = (self._digest, self._count)
+                digest_at[seq] = (self._digest, self._count)
 
     def digest_at(self, seq: int) -> str:
         """The running digest over every event up to ``seq`` (GENESIS before the first)."""
