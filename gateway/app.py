@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from commands.intake import FeedIntake
 from gateway import feed_health as feed_health_api
-from gateway import health, probes
+from gateway import health, metrics, probes
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
 from gateway.api import me
@@ -53,6 +53,7 @@ def create_app(
     app.state.readiness_checks = list(readiness_checks or [])
     install_problem_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(probes.router)
     app.include_router(me.router)
     if feed_intake is not None:

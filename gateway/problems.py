@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gateway.metrics import record_problem
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://sportcast.dev/problems/"
 
@@ -48,6 +50,7 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
+    record_problem(status=status, code=code, path=instance, detail=detail)
     body = {
         "type": PROBLEM_BASE + code,
         "title": title,

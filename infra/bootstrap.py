@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from infra.forecasting.running import forecaster_for
 from infra.intake import open_intake
 from infra.settings import Settings
 from infra.streams.source import event_logs
-from infra.telemetry import configure_tracing
+from infra.telemetry import configure_metrics, configure_tracing
 from readmodels.live import Log
 
 log = logging.getLogger("sportcast")
@@ -84,6 +85,17 @@ class PostgresProbe:
         return await postgres_server_version(self.connections.postgres)
 
 
+_METER = metrics.get_meter("sportcast.ingest")
+_INGESTED = _METER.create_counter(
+    "sportcast.ingest.commands", description="Feed commands accepted (or found duplicate)"
+)
+_APPEND_SECONDS = _METER.create_histogram(
+    "sportcast.ingest.append",
+    unit="s",
+    description="From an accepted feed command to its events acknowledged by the store",
+)
+
+
 @dataclass
 class LateIntake:
     """The feed intake, available once the lifespan has connected (the app is built before)."""
@@ -99,7 +111,11 @@ class LateIntake:
         return await self._ready().keep_raw(raw)
 
     async def submit(self, command: FeedCommand) -> Accepted:
-        return await self._ready().submit(command)
+        started = time.perf_counter()
+        accepted = await self._ready().submit(command)
+        _APPEND_SECONDS.record(time.perf_counter() - started)
+        _INGESTED.add(1, {"duplicate": str(accepted.duplicate).lower()})
+        return accepted
 
     async def quarantine(self, refused: RefusedPayload) -> int:
         return await self._ready().quarantine(refused)
@@ -234,6 +250,7 @@ def build_gateway(
 ) -> FastAPI:
     """``demo_speed``: also play the simulated season at that many times real speed."""
     configure_tracing("sportcast-gateway", settings.otel_exporter_endpoint)
+    configure_metrics("sportcast-gateway")
     connections = Connections()
     late = LateIntake()
     keys = LateKeyStore()

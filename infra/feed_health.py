@@ -12,6 +12,7 @@ from typing import Self
 from uuid import UUID
 
 from eventsourcing.projection import EventSourcedProjectionRunner
+from opentelemetry import metrics
 
 from commands.feed_health import DEFAULT_STALE_AFTER, DEFAULT_WINDOW, FeedHealth
 from commands.ingestion import FeedIngestion
@@ -27,6 +28,11 @@ STREAM_KEY = f"{FeedHealth.name.upper()}_NATS_STREAM"
 """eventsourcing reads keys prefixed with the application's name first (``Environment.get``)."""
 
 Runner = EventSourcedProjectionRunner[FeedIngestion, FeedHealth]
+
+
+_STALE_ALERTS = metrics.get_meter("sportcast.feed_health").create_counter(
+    "sportcast.feeds.stale_alerts", description="Fixtures newly reported with stale odds"
+)
 
 
 def feed_health_env(
@@ -105,6 +111,7 @@ class FeedHealthService:
         alerts = self.projection.check(
             now or self._clock(), window=self.window, stale_after=self.stale_after
         )
+        _STALE_ALERTS.add(len(alerts))
         for alert in alerts:
             log.warning(
                 "odds went stale: fixture %s (%s) kicks off %s, last quote %s",

@@ -1,4 +1,6 @@
-"""All telemetry set-up in one place: a tracer provider per service, exported over OTLP."""
+"""All telemetry set-up in one place: a tracer provider per service, exported over OTLP, and a
+meter provider whose instruments the gateway serves at ``/metrics`` in Prometheus's text format
+(OpenTelemetry's Prometheus exporter, which registers with prometheus-client's registry)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 _configured = False
+_metrics_configured = False
 
 
 def configure_tracing(service: str, otlp_endpoint: str | None) -> None:
@@ -22,3 +25,21 @@ def configure_tracing(service: str, otlp_endpoint: str | None) -> None:
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
     trace.set_tracer_provider(provider)
     _configured = True
+
+
+def configure_metrics(service: str) -> None:
+    """Install the process's meter provider (once): every ``metrics.get_meter`` instrument, the
+    SSE hub's included, is then read by Prometheus scrapes of ``/metrics``."""
+    global _metrics_configured
+    if _metrics_configured:
+        return
+    from opentelemetry import metrics
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    provider = MeterProvider(
+        resource=Resource.create({"service.name": service}),
+        metric_readers=[PrometheusMetricReader()],
+    )
+    metrics.set_meter_provider(provider)
+    _metrics_configured = True
