@@ -93,6 +93,21 @@ _APPEND_SECONDS = _METER.create_histogram(
     "sportcast.ingest.append",
     unit="s",
     description="From an accepted feed command to its events acknowledged by the store",
+    explicit_bucket_boundaries_advisory=[
+        0.0005,
+        0.001,
+        0.002,
+        0.005,
+        0.01,
+        0.02,
+        0.05,
+        0.1,
+        0.2,
+        0.5,
+        1.0,
+        2.0,
+        5.0,
+    ],
 )
 
 

@@ -1,0 +1,55 @@
+"""The provisioned Grafana dashboard asks only for metrics the code defines, under the names
+OpenTelemetry's Prometheus exporter gives them."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+_INSTRUMENT = re.compile(
+    r"create_(counter|histogram|up_down_counter)\(\s*\"(sportcast\.[a-z_.]+)\"", re.MULTILINE
+)
+_SUFFIX = {
+    "counter": ["_total"],
+    "histogram": ["_bucket", "_sum", "_count"],
+    "up_down_counter": [""],
+}
+
+
+def exported_names() -> set[str]:
+    names: set[str] = set()
+    for package in ("gateway", "infra", "commands", "projections", "readmodels"):
+        for source in (ROOT / package).rglob("*.py"):
+            for kind, name in _INSTRUMENT.findall(source.read_text()):
+                base = name.replace(".", "_")
+                unit = "_seconds" if kind == "histogram" else ""
+                names.update(base + unit + suffix for suffix in _SUFFIX[kind])
+    return names
+
+
+def test_every_dashboard_query_uses_a_metric_the_code_defines() -> None:
+    dashboard = json.loads((ROOT / "deploy/grafana/sportcast-dashboard.json").read_text())
+    known = exported_names()
+    used = {
+        metric
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for metric in re.findall(r"\b(sportcast_[a-z_]+)\b", target["expr"])
+    }
+    assert used
+    assert used <= known, f"not defined in the code: {sorted(used - known)}"
+
+
+def test_prometheus_scrapes_the_gateway_service_compose_runs() -> None:
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
+    [job] = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    [target] = job["static_configs"][0]["targets"]
+    host, port = target.split(":")
+    assert host in compose["services"]
+    assert compose["services"][host]["environment"]["SPORTCAST_GATEWAY_PORT"] == port
