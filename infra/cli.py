@@ -18,7 +18,7 @@ from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRegistry
 from domain.errors import DomainError
 from domain.model_registry import FOOTBALL_1X2, KINDS, check_kind
-from infra import cli_audit, cli_health, cli_keys, cli_model
+from infra import cli_analytics, cli_audit, cli_health, cli_keys, cli_model
 from infra import cli_feed as feed
 from infra.bootstrap import build_gateway
 from infra.connections import ensure_database
@@ -44,6 +44,7 @@ app.add_typer(feed.app, name="feed")
 app.add_typer(cli_model.app, name="model")
 app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_keys.app, name="keys")
+app.add_typer(cli_analytics.app, name="analytics")
 
 
 def fail(code: str, message: str, exit_code: int = 2) -> typer.Exit:

@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -93,6 +93,20 @@ class Settings(BaseSettings):
     )
     kafka_bootstrap: str | None = Field(
         default=None, description="Kafka that Pinot ingests from (compose only)."
+    )
+    kafka_security_protocol: str = Field(
+        default="PLAINTEXT", description="PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL."
+    )
+    kafka_sasl_mechanism: str | None = Field(default=None, description="e.g. SCRAM-SHA-512.")
+    kafka_username: str | None = None
+    kafka_password: SecretStr | None = None
+    analytics_page_events: int = Field(
+        default=5000, ge=1, description="Most events of each log in one analytics transaction."
+    )
+    analytics_db: Path | None = Field(
+        default=None,
+        description="The embedded analytics DuckDB file (default: analytics.duckdb in the "
+        "state directory).",
     )
 
     forecaster_stream: str = "SPORTCAST_FORECASTS"

@@ -24,6 +24,9 @@ _PLACEHOLDER = re.compile(r"%\((?P<name>[a-z_][a-z0-9_]*)\)s")
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
+PERIOD_MS = 28 * DAY_MS
+"""The time bucket of the track record over time: four weeks."""
+CALIBRATION_BINS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +158,165 @@ LIMIT 1000
     params=("since", "until"),
 )
 
+# ---- issue 18's pages: live board, edge board, fixture page, model page, feed health -------
+
+LIVE_BOARD = DashboardQuery(
+    name="live_board",
+    title="Latest forecast per fixture, market and outcome, model beside market, by kick-off",
+    sql="""
+SELECT fixture_id,
+       sport,
+       competition,
+       market,
+       outcome,
+       model_id,
+       "trigger",
+       model_probability,
+       market_probability,
+       edge,
+       kickoff_at,
+       issued_at
+FROM forecasts_latest
+WHERE kickoff_at >= %(since)s AND kickoff_at < %(until)s
+ORDER BY kickoff_at, fixture_id, market, outcome
+LIMIT 3000
+""",
+    params=("since", "until"),
+)
+
+EDGE_BOARD = DashboardQuery(
+    name="edge_board",
+    title="Largest model-minus-market differences now, in one market",
+    sql="""
+SELECT fixture_id,
+       competition,
+       outcome,
+       model_id,
+       model_probability,
+       market_probability,
+       edge,
+       kickoff_at
+FROM forecasts_latest
+WHERE market = %(market)s AND kickoff_at >= %(since)s
+ORDER BY ABS(edge) DESC, fixture_id, outcome
+LIMIT 50
+""",
+    params=("market", "since"),
+)
+
+FORECAST_HISTORY = DashboardQuery(
+    name="forecast_history",
+    title="Every forecast of one fixture, oldest first",
+    sql="""
+SELECT notification_id,
+       issued_at,
+       model_id,
+       "trigger",
+       market,
+       outcome,
+       model_probability,
+       market_probability,
+       edge
+FROM forecasts
+WHERE fixture_id = %(fixture_id)s
+ORDER BY notification_id, market, outcome
+LIMIT 5000
+""",
+    params=("fixture_id",),
+)
+
+CALIBRATION = DashboardQuery(
+    name="calibration",
+    title="Calibration: predicted against observed frequency per 10% bucket, one model",
+    sql=f"""
+SELECT CAST(FLOOR(model_probability * {CALIBRATION_BINS}) AS BIGINT) AS bucket,
+       COUNT(*) AS outcomes,
+       AVG(model_probability) AS mean_predicted,
+       AVG(observed) AS observed_rate
+FROM settled_outcomes
+WHERE model_id = %(model_id)s AND market = %(market)s
+GROUP BY CAST(FLOOR(model_probability * {CALIBRATION_BINS}) AS BIGINT)
+ORDER BY CAST(FLOOR(model_probability * {CALIBRATION_BINS}) AS BIGINT)
+LIMIT 100
+""",
+    params=("model_id", "market"),
+)
+
+MARKET_CALIBRATION = DashboardQuery(
+    name="market_calibration",
+    title="The market's calibration on the same settled forecasts",
+    sql=f"""
+SELECT CAST(FLOOR(market_probability * {CALIBRATION_BINS}) AS BIGINT) AS bucket,
+       COUNT(*) AS outcomes,
+       AVG(market_probability) AS mean_predicted,
+       AVG(observed) AS observed_rate
+FROM settled_outcomes
+WHERE model_id = %(model_id)s AND market = %(market)s
+GROUP BY CAST(FLOOR(market_probability * {CALIBRATION_BINS}) AS BIGINT)
+ORDER BY CAST(FLOOR(market_probability * {CALIBRATION_BINS}) AS BIGINT)
+LIMIT 100
+""",
+    params=("model_id", "market"),
+)
+
+RPS_BY_COMPETITION_OVER_TIME = DashboardQuery(
+    name="rps_by_competition_over_time",
+    title="Mean RPS per competition and four-week period of kick-off, model and market",
+    sql=f"""
+SELECT competition,
+       CAST(FLOOR(kickoff_at / {PERIOD_MS}) * {PERIOD_MS} AS BIGINT) AS period_start,
+       COUNT(*) AS forecasts,
+       AVG(rps) AS mean_rps,
+       AVG(market_rps) AS mean_market_rps
+FROM settlements
+WHERE model_id = %(model_id)s
+GROUP BY competition, CAST(FLOOR(kickoff_at / {PERIOD_MS}) * {PERIOD_MS} AS BIGINT)
+ORDER BY CAST(FLOOR(kickoff_at / {PERIOD_MS}) * {PERIOD_MS} AS BIGINT), competition
+LIMIT 10000
+""",
+    params=("model_id",),
+)
+
+TRACK_RECORD = DashboardQuery(
+    name="track_record",
+    title="Public track record per competition, season and trigger, the market beside it",
+    sql="""
+SELECT competition,
+       season,
+       "trigger",
+       COUNT(*) AS forecasts,
+       AVG(rps) AS mean_rps,
+       AVG(market_rps) AS mean_market_rps,
+       AVG(log_loss) AS mean_log_loss,
+       AVG(market_log_loss) AS mean_market_log_loss,
+       AVG(brier) AS mean_brier,
+       AVG(market_brier) AS mean_market_brier
+FROM settlements
+WHERE model_id = %(model_id)s
+GROUP BY competition, season, "trigger"
+ORDER BY competition, season, "trigger"
+LIMIT 10000
+""",
+    params=("model_id",),
+)
+
+FEED_FRESHNESS = DashboardQuery(
+    name="feed_freshness",
+    title="Last quote per source and competition (staleness is now minus last_quoted_at)",
+    sql="""
+SELECT source,
+       competition,
+       COUNT(*) AS quotes,
+       MAX(quoted_at) AS last_quoted_at
+FROM odds_quotes
+WHERE quoted_at >= %(since)s
+GROUP BY source, competition
+ORDER BY MAX(quoted_at), source, competition
+LIMIT 1000
+""",
+    params=("since",),
+)
+
 DASHBOARD_QUERIES: tuple[DashboardQuery, ...] = (
     FORECASTS_PER_HOUR,
     MEAN_EDGE_BY_MODEL,
@@ -162,6 +324,14 @@ DASHBOARD_QUERIES: tuple[DashboardQuery, ...] = (
     ODDS_MOVEMENT,
     PRICE_RANGE_BY_FIXTURE,
     MEAN_OVERROUND_BY_SOURCE,
+    LIVE_BOARD,
+    EDGE_BOARD,
+    FORECAST_HISTORY,
+    CALIBRATION,
+    MARKET_CALIBRATION,
+    RPS_BY_COMPETITION_OVER_TIME,
+    TRACK_RECORD,
+    FEED_FRESHNESS,
 )
 
 

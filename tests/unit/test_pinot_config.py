@@ -57,26 +57,60 @@ JSON_DECODERS = {
 }
 
 # The rows the analytics sink writes: one per ForecastIssued, one per quoted outcome.
+FORECAST_COLUMNS = {
+    "forecast_id": "STRING",
+    "fixture_id": "STRING",
+    "sport": "STRING",
+    "competition": "STRING",
+    "season": "STRING",
+    "market": "STRING",
+    "model_id": "STRING",
+    "model_version": "STRING",
+    "outcome": "STRING",
+    "model_probability": "DOUBLE",
+    "market_probability": "DOUBLE",
+    "edge": "DOUBLE",
+    "trigger": "STRING",
+    "issued_at": "LONG",
+    "kickoff_at": "LONG",
+    "notification_id": "LONG",
+}
+SETTLED_COLUMNS = {
+    "forecast_id": "STRING",
+    "fixture_id": "STRING",
+    "sport": "STRING",
+    "competition": "STRING",
+    "season": "STRING",
+    "market": "STRING",
+    "model_id": "STRING",
+    "trigger": "STRING",
+    "result_position": "LONG",
+    "kickoff_at": "LONG",
+}
 EXPECTED_COLUMNS = {
-    "forecasts": {
-        "forecast_id": "STRING",
-        "fixture_id": "STRING",
-        "sport": "STRING",
-        "competition": "STRING",
-        "season": "STRING",
-        "market": "STRING",
-        "model_id": "STRING",
+    "forecasts": FORECAST_COLUMNS,
+    "forecasts_latest": FORECAST_COLUMNS,
+    "settlements": {
+        **SETTLED_COLUMNS,
         "model_version": "STRING",
+        "observed": "STRING",
+        "rps": "DOUBLE",
+        "log_loss": "DOUBLE",
+        "brier": "DOUBLE",
+        "market_rps": "DOUBLE",
+        "market_log_loss": "DOUBLE",
+        "market_brier": "DOUBLE",
+        "issued_at": "LONG",
+    },
+    "settled_outcomes": {
+        **SETTLED_COLUMNS,
         "outcome": "STRING",
         "model_probability": "DOUBLE",
         "market_probability": "DOUBLE",
-        "edge": "DOUBLE",
-        "trigger": "STRING",
-        "issued_at": "LONG",
-        "kickoff_at": "LONG",
-        "notification_id": "STRING",
+        "observed": "INT",
     },
     "odds_quotes": {
+        "quote_id": "STRING",
         "fixture_id": "STRING",
         "sport": "STRING",
         "competition": "STRING",
@@ -112,6 +146,14 @@ SAMPLE_PARAMS: dict[str, dict[str, Any]] = {
     "odds_movement": {"fixture_id": "fx-1", "since": T0},
     "price_range_by_fixture": {"competition": "EPL", "since": T0},
     "mean_overround_by_source": {"since": T0, "until": T0 + DAY},
+    "live_board": {"since": T0, "until": T0 + 3 * DAY},
+    "edge_board": {"market": "1x2", "since": T0},
+    "forecast_history": {"fixture_id": "fx-1"},
+    "calibration": {"model_id": "m1", "market": "1x2"},
+    "market_calibration": {"model_id": "m1", "market": "1x2"},
+    "rps_by_competition_over_time": {"model_id": "m1"},
+    "track_record": {"model_id": "m1"},
+    "feed_freshness": {"since": T0},
 }
 
 
@@ -155,7 +197,13 @@ def stream_configs(config: dict[str, Any]) -> list[dict[str, str]]:
 def test_every_table_config_has_its_schema_and_nothing_else_lies_in_the_folder() -> None:
     files = {p.name for p in PINOT_DIR.iterdir() if p.is_file()}
     expected = {f"{t}.table.json" for t in TABLE_NAMES} | {f"{t}.schema.json" for t in TABLE_NAMES}
-    assert TABLE_NAMES == ["forecasts", "odds_quotes"]
+    assert TABLE_NAMES == [
+        "forecasts",
+        "forecasts_latest",
+        "odds_quotes",
+        "settled_outcomes",
+        "settlements",
+    ]
     assert files == expected
 
 
@@ -253,6 +301,39 @@ def test_segments_flush_on_exactly_one_row_or_size_threshold(name: str) -> None:
 def test_each_table_consumes_its_own_topic() -> None:
     topics = [stream_configs(table_config(n))[0]["stream.kafka.topic.name"] for n in TABLE_NAMES]
     assert len(set(topics)) == len(topics), topics
+
+
+UPSERT_TABLES = {"forecasts_latest", "settlements", "settled_outcomes"}
+
+
+@pytest.mark.parametrize("name", TABLE_NAMES)
+def test_primary_key_columns_exist_and_each_table_upserts_or_dedups_on_them(name: str) -> None:
+    key = schema(name)["primaryKeyColumns"]
+    assert key, f"{name} needs a primary key: the sink may re-send a batch after a crash"
+    assert set(key) <= column_types(name).keys()
+    config = table_config(name)
+    # Upsert and dedup both need every key's rows on one server: strict replica groups.
+    assert config["routing"]["instanceSelectorType"] == "strictReplicaGroup"
+    if name in UPSERT_TABLES:
+        assert "dedupConfig" not in config
+        upsert = config["upsertConfig"]
+        assert upsert["mode"] == "FULL"
+        for column in upsert["comparisonColumns"]:
+            assert column_types(name)[column] in NUMERIC_TYPES, column
+        assert "starTreeIndexConfigs" not in config["tableIndexConfig"]
+    else:
+        assert "upsertConfig" not in config
+        assert config["dedupConfig"] == {"dedupEnabled": True, "hashFunction": "NONE"}
+
+
+def test_the_store_builds_its_duckdb_tables_from_these_schemas() -> None:
+    from readmodels.analytics.schemas import analytics_table
+
+    for name in TABLE_NAMES:
+        table = analytics_table(name)
+        assert dict(table.columns) == EXPECTED_COLUMNS[name]
+        assert list(table.primary_key) == schema(name)["primaryKeyColumns"]
+        assert table.upsert == (name in UPSERT_TABLES)
 
 
 # ---- dashboard queries ----------------------------------------------------------------------
@@ -375,12 +456,13 @@ def forecast(
         "trigger": "odds_moved",
         "issued_at": issued_at,
         "kickoff_at": T0 + 2 * DAY,
-        "notification_id": None,
+        "notification_id": issued_at,
     }
 
 
 def quote(*, fixture_id: str, quoted_at: int, price: float, source: str = "b1") -> dict[str, Any]:
     return {
+        "quote_id": f"q-{fixture_id}-{quoted_at}-{source}",
         "fixture_id": fixture_id,
         "sport": "football",
         "competition": "EPL",
@@ -413,10 +495,81 @@ QUOTES = [
 ]
 
 
+def latest(fixture: str, outcome: str, *, kickoff: int, edge: float) -> dict[str, Any]:
+    row = forecast(T0, "EPL", "m1", edge=edge, model_p=0.5 + edge, market_p=0.5)
+    return {**row, "fixture_id": fixture, "outcome": outcome, "kickoff_at": kickoff}
+
+
+LATEST = [
+    latest("fx-1", "home", kickoff=T0 + 2 * DAY, edge=0.02),
+    latest("fx-1", "away", kickoff=T0 + 2 * DAY, edge=-0.08),
+    latest("fx-2", "home", kickoff=T0 + HOUR, edge=0.05),
+    latest("fx-0", "home", kickoff=T0 - DAY, edge=0.30),  # kicked off before the board's window
+]
+
+
+def settlement(forecast_id: str, competition: str, kickoff: int, rps: float) -> dict[str, Any]:
+    return {
+        "forecast_id": forecast_id,
+        "fixture_id": "fx-" + forecast_id,
+        "sport": "football",
+        "competition": competition,
+        "season": "2025-26",
+        "market": "1x2",
+        "model_id": "m1",
+        "model_version": "1",
+        "trigger": "odds-opened",
+        "observed": "home",
+        "result_position": 99,
+        "rps": rps,
+        "log_loss": 1.0,
+        "brier": 0.5,
+        "market_rps": rps + 0.01,
+        "market_log_loss": 1.1,
+        "market_brier": 0.6,
+        "kickoff_at": kickoff,
+        "issued_at": kickoff - DAY,
+    }
+
+
+SETTLEMENTS = [
+    settlement("a", "EPL", T0, 0.20),
+    settlement("b", "EPL", T0 + DAY, 0.10),
+    settlement("c", "EPL", T0 + 40 * DAY, 0.30),  # the next four-week period
+    settlement("d", "LaLiga", T0, 0.25),
+]
+
+
+def settled(forecast_id: str, outcome: str, p: float, q: float, hit: int) -> dict[str, Any]:
+    row = settlement(forecast_id, "EPL", T0, 0.2)
+    keep = set(EXPECTED_COLUMNS["settled_outcomes"])
+    return {
+        **{k: v for k, v in row.items() if k in keep},
+        "outcome": outcome,
+        "model_probability": p,
+        "market_probability": q,
+        "observed": hit,
+    }
+
+
+SETTLED_OUTCOMES = [
+    settled("a", "home", 0.62, 0.55, 1),
+    settled("a", "away", 0.18, 0.25, 0),
+    settled("b", "home", 0.65, 0.45, 0),
+    settled("b", "away", 0.15, 0.30, 1),
+]
+
+
 @pytest.fixture
 def analytics() -> Iterator[duckdb.DuckDBPyConnection]:
     con = duckdb.connect()
-    for name, rows in (("forecasts", FORECASTS), ("odds_quotes", QUOTES)):
+    for name, rows in (
+        ("forecasts", FORECASTS),
+        ("odds_quotes", QUOTES),
+        ("forecasts_latest", LATEST),
+        ("settlements", SETTLEMENTS),
+        ("settled_outcomes", SETTLED_OUTCOMES),
+    ):
         con.execute(create_table_sql(name))
         columns = list(column_types(name))
         marks = ", ".join("?" for _ in columns)
@@ -502,3 +655,77 @@ def test_mean_overround_by_source_lowest_margin_first(analytics: duckdb.DuckDBPy
     rows = run(analytics, "mean_overround_by_source")
     assert [(r["source"], r["quotes"]) for r in rows] == [("b1", 3), ("b2", 1)]
     assert rows[0]["mean_overround"] == pytest.approx(0.05)
+
+
+def test_live_board_lists_fixtures_in_the_window_by_kickoff(
+    analytics: duckdb.DuckDBPyConnection,
+) -> None:
+    rows = run(analytics, "live_board")
+    assert [(r["fixture_id"], r["outcome"]) for r in rows] == [
+        ("fx-2", "home"),
+        ("fx-1", "away"),
+        ("fx-1", "home"),
+    ]
+    assert rows[0]["trigger"] == "odds_moved"
+
+
+def test_edge_board_puts_the_largest_difference_first_either_way(
+    analytics: duckdb.DuckDBPyConnection,
+) -> None:
+    rows = run(analytics, "edge_board")
+    assert [(r["fixture_id"], r["outcome"]) for r in rows] == [
+        ("fx-1", "away"),
+        ("fx-2", "home"),
+        ("fx-1", "home"),
+    ]
+    assert rows[0]["edge"] == pytest.approx(-0.08)
+
+
+def test_forecast_history_is_one_fixture_in_log_order(
+    analytics: duckdb.DuckDBPyConnection,
+) -> None:
+    rows = run(analytics, "forecast_history")
+    assert [r["notification_id"] for r in rows] == sorted(f["issued_at"] for f in FORECASTS)
+
+
+def test_calibration_buckets_predictions_by_tenths(analytics: duckdb.DuckDBPyConnection) -> None:
+    rows = run(analytics, "calibration")
+    assert [(r["bucket"], r["outcomes"]) for r in rows] == [(1, 2), (6, 2)]
+    assert rows[1]["mean_predicted"] == pytest.approx((0.62 + 0.65) / 2)
+    assert rows[1]["observed_rate"] == pytest.approx(0.5)
+    market = run(analytics, "market_calibration")
+    assert [(r["bucket"], r["outcomes"]) for r in market] == [(2, 1), (3, 1), (4, 1), (5, 1)]
+
+
+def test_rps_over_time_buckets_kickoffs_in_four_week_periods(
+    analytics: duckdb.DuckDBPyConnection,
+) -> None:
+    rows = run(analytics, "rps_by_competition_over_time")
+    period = 28 * DAY
+    first = T0 // period * period
+    assert [(r["competition"], r["period_start"], r["forecasts"]) for r in rows] == [
+        ("EPL", first, 2),
+        ("LaLiga", first, 1),
+        ("EPL", (T0 + 40 * DAY) // period * period, 1),
+    ]
+    assert rows[0]["mean_rps"] == pytest.approx(0.15)
+    assert rows[0]["mean_market_rps"] == pytest.approx(0.16)
+
+
+def test_track_record_groups_by_competition_season_and_trigger(
+    analytics: duckdb.DuckDBPyConnection,
+) -> None:
+    rows = run(analytics, "track_record")
+    assert [(r["competition"], r["forecasts"]) for r in rows] == [("EPL", 3), ("LaLiga", 1)]
+    assert rows[0]["mean_rps"] == pytest.approx(0.2)
+    assert rows[0]["mean_market_log_loss"] == pytest.approx(1.1)
+
+
+def test_feed_freshness_shows_the_last_quote_per_source_stalest_first(
+    analytics: duckdb.DuckDBPyConnection,
+) -> None:
+    rows = run(analytics, "feed_freshness")
+    assert [(r["source"], r["quotes"], r["last_quoted_at"]) for r in rows] == [
+        ("b2", 1, T0 + 3_000),
+        ("b1", 3, T0 + 4_000),
+    ]

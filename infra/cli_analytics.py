@@ -1,0 +1,140 @@
+"""``sportcast analytics``: the analytics projection (DuckDB embedded, Kafka for Pinot) and the
+dashboard queries."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from infra.analytics.kafka_sink import AnalyticsSinkUnavailable
+from infra.analytics.service import AnalyticsService, analytics_path, dashboard_engine
+from infra.eventstore.errors import EventStoreUnavailable
+from infra.settings import Settings
+from readmodels.analytics.engines import DashboardQueryError
+from readmodels.analytics.queries import DASHBOARD_QUERIES, dashboard_query
+from readmodels.analytics.store import AnalyticsStore
+
+app = typer.Typer(help="Analytics tables for the dashboards and their named queries.")
+out = Console()
+err = Console(stderr=True)
+
+
+def _fail(code: str, message: str) -> typer.Exit:
+    err.print(f"[bold red]error[/] \\[{code}] {message}", highlight=False)
+    return typer.Exit(2)
+
+
+def _open(settings: Settings, path: Path | None = None) -> AnalyticsService:
+    try:
+        return AnalyticsService(settings, settings.nats_client_url, path=path)
+    except (EventStoreUnavailable, AnalyticsSinkUnavailable) as exc:
+        raise _fail(getattr(exc, "code", "unavailable"), str(exc)) from exc
+
+
+@app.command()
+def run(
+    follow: Annotated[
+        bool, typer.Option("--follow/--catch-up", help="Keep following, or stop once caught up.")
+    ] = True,
+) -> None:
+    """Project the feed and the forecasts into the analytics tables (and Kafka, when
+    SPORTCAST_KAFKA_BOOTSTRAP is set), resuming from the stored positions."""
+    service = _open(Settings())
+    try:
+        if not follow:
+            applied = service.runner.catch_up()
+            out.print(f"applied {applied} events; positions {service.store.positions()}")
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        service.start()
+        try:
+            while not stop.wait(1.0):
+                if service.runner.failure is not None:
+                    raise _fail("analytics-failed", str(service.status().error))
+        except KeyboardInterrupt:
+            pass
+    finally:
+        service.close()
+
+
+@app.command()
+def status() -> None:
+    """Each lane's position, the log's head, the lag in events, and the state."""
+    service = _open(Settings())
+    try:
+        s = service.status()
+    finally:
+        service.close()
+    table = Table("lane", "position", "head", "lag (events)")
+    for lane, head in s.heads.items():
+        table.add_row(lane, str(s.positions.get(lane, 0)), str(head), str(s.lag_events[lane]))
+    out.print(table)
+
+
+@app.command()
+def rebuild() -> None:
+    """Build the analytics tables from zero into a new file, then swap it in atomically
+    (stop `sportcast up` first: DuckDB lets one process write a file)."""
+    settings = Settings()
+    target = analytics_path(settings)
+    fresh = target.with_suffix(".rebuild.duckdb")
+    fresh.unlink(missing_ok=True)
+    service = _open(settings, fresh)
+    started = time.perf_counter()
+    try:
+        applied = service.runner.catch_up()
+    finally:
+        service.close()
+    os.replace(fresh, target)
+    out.print(f"rebuilt {target}: {applied} events in {time.perf_counter() - started:.1f} s")
+
+
+def _value(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+@app.command()
+def query(
+    name: Annotated[str, typer.Argument(help="A dashboard query; `--list` shows them.")] = "",
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="NAME=VALUE, once per parameter.")
+    ] = None,
+    list_queries: Annotated[bool, typer.Option("--list", help="List the queries.")] = False,
+) -> None:
+    """Answer a named dashboard query (Pinot when SPORTCAST_PINOT_BROKER_URL is set, else the
+    embedded DuckDB file) and print the rows as JSON lines."""
+    if list_queries or not name:
+        for q in DASHBOARD_QUERIES:
+            out.print(f"{q.name}({', '.join(q.params)}): {q.title}", highlight=False)
+        return
+    settings = Settings()
+    params = dict(p.split("=", 1) for p in param or [] if "=" in p)
+    store = None if settings.pinot_broker_url else AnalyticsStore(analytics_path(settings))
+    try:
+        rows = dashboard_engine(settings, store).run(
+            dashboard_query(name), {k: _value(v) for k, v in params.items()}
+        )
+    except KeyError as exc:
+        raise _fail("unknown-dashboard-query", str(exc)) from exc
+    except DashboardQueryError as exc:
+        raise _fail(exc.code, exc.message) from exc
+    finally:
+        if store is not None:
+            store.close()
+    for row in rows:
+        print(json.dumps(row))

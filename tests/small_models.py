@@ -1,0 +1,28 @@
+"""Small real models for tests that need forecasts but not good ones."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+import numpy as np
+
+from commands.forecasting.features import FootballFeatures
+from commands.forecasting.football_model import FootballModelParameters, train_football_model
+from infra.forecasting.model_file import dump_model
+
+
+def small_football_model() -> bytes:
+    """A real CatBoost 1X2 model trained on synthetic rows (quality is not under test)."""
+    rng = np.random.default_rng(7)
+    width = len(fields(FootballFeatures))
+
+    def rows(n: int) -> tuple[list[FootballFeatures], np.ndarray]:
+        x = rng.normal(size=(n, width))
+        x[:, :3] = rng.dirichlet([4, 3, 3], size=n)  # market probabilities
+        outcomes = np.array([rng.choice(3, p=p) for p in x[:, :3]])
+        return [FootballFeatures(*map(float, r)) for r in x], outcomes
+
+    train, train_y = rows(600)
+    hold, hold_y = rows(200)
+    params = FootballModelParameters(max_iterations=40, early_stopping_rounds=10)
+    return dump_model(train_football_model(train, train_y, hold, hold_y, params))
