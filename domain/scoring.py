@@ -2,7 +2,7 @@
 
 Per forecast, for any market: outcomes are in the market's listed order, which for 1X2 is the
 order the ranked probability score respects (home < draw < away). The means over many forecasts
-are the track record; ``commands/forecasting/metrics.py`` computes the same means over arrays.
+are the track record; ``forecasting/metrics.py`` computes the same means over arrays.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from domain.score import Score
 
 LOG_LOSS_FLOOR = 1e-15
 """A probability of 0 for what happened would make the log loss infinite; it is floored here,
-as in ``commands/forecasting/metrics.log_loss``."""
+as in ``forecasting.metrics.log_loss``."""
 
 
 def observed_outcome(market: str, score: Score) -> str:

@@ -6,8 +6,8 @@ from dataclasses import fields
 
 import numpy as np
 
-from commands.forecasting.features import FootballFeatures
-from commands.forecasting.football_model import FootballModelParameters, train_football_model
+from forecasting.football.features import FootballFeatures
+from forecasting.football.model import FootballModelParameters, train_football_model
 from infra.forecasting.model_file import dump_model
 
 

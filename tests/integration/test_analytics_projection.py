@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 
 from commands.forecasting.forecaster import Forecaster
-from commands.forecasting.metrics import ranked_probability_score
 from commands.ingestion import FeedIngestion
 from domain.errors import DomainError
 from domain.fixture import Fixture
 from domain.forecast import FixtureForecasts
 from domain.odds_book import OddsBook
 from domain.provenance import Provenance
+from forecasting.metrics import ranked_probability_score
 from infra.analytics.service import AnalyticsService
 from infra.feeds.replay import Replay
 from infra.forecasting.model_file import LoadedModel

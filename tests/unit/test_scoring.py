@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commands.forecasting.metrics import brier_score, log_loss, ranked_probability_score
 from domain.score import Score
 from domain.scoring import observed_outcome, score_probabilities
+from forecasting.metrics import brier_score, log_loss, ranked_probability_score
 
 OUTCOMES = ("home", "draw", "away")
 
