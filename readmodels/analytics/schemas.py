@@ -41,9 +41,14 @@ class AnalyticsTable:
         return self.name in UPSERT_TABLES
 
     def duckdb_ddl(self) -> str:
+        """Upsert tables get their primary key (``INSERT OR REPLACE`` needs it); append-only
+        tables none: the stored positions already make each row's insert happen once, and a
+        key index on millions of rows would cost every insert for nothing."""
         columns = ", ".join(f'"{name}" {DUCKDB_TYPES[kind]}' for name, kind in self.columns)
-        key = ", ".join(f'"{name}"' for name in self.primary_key)
-        return f'CREATE TABLE IF NOT EXISTS "{self.name}" ({columns}, PRIMARY KEY ({key}))'
+        if self.upsert:
+            key = ", ".join(f'"{name}"' for name in self.primary_key)
+            columns += f", PRIMARY KEY ({key})"
+        return f'CREATE TABLE IF NOT EXISTS "{self.name}" ({columns})'
 
 
 def pinot_document(name: str, kind: str) -> dict[str, Any]:

@@ -20,10 +20,32 @@ import duckdb
 import numpy as np
 
 from readmodels.analytics.batch import AnalyticsBatch, BookFacts, FixtureFacts, Row
-from readmodels.analytics.schemas import AnalyticsTable, analytics_table, analytics_tables
+from readmodels.analytics.schemas import analytics_table, analytics_tables
 
-_NUMPY_TYPES: dict[str, Any] = {"INT": np.int32, "LONG": np.int64, "DOUBLE": np.float64}
+_NUMPY_TYPES: dict[str, Any] = {
+    "INT": np.int32,
+    "LONG": np.int64,
+    "DOUBLE": np.float64,
+    "BOOLEAN": np.bool_,
+}
 
+_FIXTURE_COLUMNS = (
+    ("fixture_id", "STRING"),
+    ("sport", "STRING"),
+    ("competition", "STRING"),
+    ("season", "STRING"),
+    ("kickoff_at", "LONG"),
+    ("home_score", "INT"),
+    ("away_score", "INT"),
+    ("result_position", "LONG"),
+    ("abandoned", "BOOLEAN"),
+)
+_BOOK_COLUMNS = (
+    ("book_id", "STRING"),
+    ("fixture_id", "STRING"),
+    ("source", "STRING"),
+    ("market", "STRING"),
+)
 _STATE_DDL = (
     "CREATE TABLE IF NOT EXISTS analytics_positions (lane VARCHAR PRIMARY KEY, position BIGINT)",
     """CREATE TABLE IF NOT EXISTS analytics_fixtures (
@@ -97,13 +119,15 @@ class AnalyticsStore:
             for table in analytics_tables():
                 rows = batch.table_rows(table.name)
                 if rows:
-                    self._insert(table, rows)
+                    verb = "INSERT OR REPLACE" if table.upsert else "INSERT"
+                    values = [[row[name] for name in table.column_names] for row in rows]
+                    self._insert(verb, table.name, table.columns, values)
             if batch.fixtures:
-                fixtures = [astuple(f) for f in batch.fixtures.values()]
-                self._upsert_facts("analytics_fixtures", fixtures)
+                fixtures = [list(astuple(f)) for f in batch.fixtures.values()]
+                self._insert("INSERT OR REPLACE", "analytics_fixtures", _FIXTURE_COLUMNS, fixtures)
             if batch.books:
-                books = [astuple(b) for b in batch.books.values()]
-                self._upsert_facts("analytics_odds_books", books)
+                books = [list(astuple(b)) for b in batch.books.values()]
+                self._insert("INSERT OR REPLACE", "analytics_odds_books", _BOOK_COLUMNS, books)
             for lane, position in batch.positions.items():
                 self._con.execute(
                     "INSERT OR REPLACE INTO analytics_positions VALUES (?, ?)", [lane, position]
@@ -119,22 +143,25 @@ class AnalyticsStore:
             raise
         self._con.execute("COMMIT")
 
-    def _insert(self, table: AnalyticsTable, rows: list[Row]) -> None:
-        columns = {name: _array([row[name] for row in rows], kind) for name, kind in table.columns}
-        verb = "INSERT OR REPLACE" if table.upsert else "INSERT OR IGNORE"
-        self._con.register("analytics_batch", columns)
+    def _insert(
+        self,
+        verb: str,
+        table: str,
+        columns: tuple[tuple[str, str], ...],
+        rows: list[list[Any]],
+    ) -> None:
+        """One ``INSERT ... SELECT`` from NumPy columns (DuckDB scans them without copying)."""
+        arrays = {
+            name: _array([row[i] for row in rows], kind) for i, (name, kind) in enumerate(columns)
+        }
+        names = ", ".join(f'"{name}"' for name, _ in columns)
+        self._con.register("analytics_batch", arrays)
         try:
-            names = ", ".join(f'"{name}"' for name in table.column_names)
             self._con.execute(
-                f'{verb} INTO "{table.name}" ({names}) SELECT {names} FROM analytics_batch'
+                f'{verb} INTO "{table}" ({names}) SELECT {names} FROM analytics_batch'
             )
         finally:
             self._con.unregister("analytics_batch")
-
-    def _upsert_facts(self, table: str, rows: list[tuple[Any, ...]]) -> None:
-        marks = ", ".join("?" for _ in rows[0])
-        # Facts are few (a row per fixture or book), so executemany is fast enough here.
-        self._con.executemany(f"INSERT OR REPLACE INTO {table} VALUES ({marks})", rows)
 
     def count(self, table: str) -> int:
         analytics_table(table)  # only the known tables
