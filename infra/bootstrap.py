@@ -32,6 +32,7 @@ from gateway.ports import CheckResult
 from gateway.streams.hub import Hub, HubSettings
 from gateway.streams.metrics import StreamMetrics
 from infra.access.keystore import PostgresKeyStore, ensure_schema, revocations
+from infra.analytics.service import AnalyticsService, dashboard_engine
 from infra.audit.checkpointer import Checkpointer, load_or_make_keys
 from infra.connections import (
     connect_nats,
@@ -292,6 +293,10 @@ def build_gateway(
             ):
                 late.intake = intake
                 await asyncio.to_thread(feed_health.start)
+                # The analytics tables the dashboards query (DuckDB file in the state dir).
+                analytics = await asyncio.to_thread(AnalyticsService, settings, nats_url)
+                analytics.start()
+                app.state.dashboard_engine = dashboard_engine(settings, analytics.store)
                 # Forecasts when some kind has a model file or a champion (ADR 0008).
                 forecaster = await asyncio.to_thread(
                     forecaster_for, settings, nats_url, only_with_a_model=True
@@ -314,6 +319,7 @@ def build_gateway(
                         with contextlib.suppress(asyncio.CancelledError):
                             await demo
                     await asyncio.to_thread(feed_health.stop)
+                    await asyncio.to_thread(analytics.close)
                     if forecaster is not None:
                         await asyncio.to_thread(forecaster.stop)
         finally:
