@@ -225,38 +225,37 @@ LIMIT 5000
     params=("fixture_id",),
 )
 
-CALIBRATION = DashboardQuery(
-    name="calibration",
-    title="Calibration: predicted against observed frequency per 10% bucket, one model",
-    sql=f"""
-SELECT CAST(FLOOR(model_probability * {CALIBRATION_BINS}) AS BIGINT) AS bucket,
+def _calibration(name: str, title: str, probability: str) -> DashboardQuery:
+    """Predicted against observed frequency per 10% bucket of ``probability`` (model or market)
+    on one model's settled forecasts."""
+    bucket = f"CAST(FLOOR({probability} * {CALIBRATION_BINS}) AS BIGINT)"
+    return DashboardQuery(
+        name=name,
+        title=title,
+        sql=f"""
+SELECT {bucket} AS bucket,
        COUNT(*) AS outcomes,
-       AVG(model_probability) AS mean_predicted,
+       AVG({probability}) AS mean_predicted,
        AVG(observed) AS observed_rate
 FROM settled_outcomes
 WHERE model_id = %(model_id)s AND market = %(market)s
-GROUP BY CAST(FLOOR(model_probability * {CALIBRATION_BINS}) AS BIGINT)
-ORDER BY CAST(FLOOR(model_probability * {CALIBRATION_BINS}) AS BIGINT)
+GROUP BY {bucket}
+ORDER BY {bucket}
 LIMIT 100
 """,
-    params=("model_id", "market"),
-)
+        params=("model_id", "market"),
+    )
 
-MARKET_CALIBRATION = DashboardQuery(
-    name="market_calibration",
-    title="The market's calibration on the same settled forecasts",
-    sql=f"""
-SELECT CAST(FLOOR(market_probability * {CALIBRATION_BINS}) AS BIGINT) AS bucket,
-       COUNT(*) AS outcomes,
-       AVG(market_probability) AS mean_predicted,
-       AVG(observed) AS observed_rate
-FROM settled_outcomes
-WHERE model_id = %(model_id)s AND market = %(market)s
-GROUP BY CAST(FLOOR(market_probability * {CALIBRATION_BINS}) AS BIGINT)
-ORDER BY CAST(FLOOR(market_probability * {CALIBRATION_BINS}) AS BIGINT)
-LIMIT 100
-""",
-    params=("model_id", "market"),
+
+CALIBRATION = _calibration(
+    "calibration",
+    "Calibration: predicted against observed frequency per 10% bucket, one model",
+    "model_probability",
+)
+MARKET_CALIBRATION = _calibration(
+    "market_calibration",
+    "The market's calibration on the same settled forecasts",
+    "market_probability",
 )
 
 RPS_BY_COMPETITION_OVER_TIME = DashboardQuery(
