@@ -293,10 +293,16 @@ def build_gateway(
             ):
                 late.intake = intake
                 await asyncio.to_thread(feed_health.start)
-                # The analytics tables the dashboards query (DuckDB file in the state dir).
-                analytics = await asyncio.to_thread(AnalyticsService, settings, nats_url)
-                analytics.start()
-                app.state.dashboard_engine = dashboard_engine(settings, analytics.store)
+                # The analytics tables the dashboards query: embedded, a DuckDB file in the
+                # state dir kept here; with a Pinot broker (compose) the analytics-sink
+                # service feeds Pinot and the gateway only queries it.
+                analytics = None
+                if not settings.pinot_broker_url:
+                    analytics = await asyncio.to_thread(AnalyticsService, settings, nats_url)
+                    analytics.start()
+                app.state.dashboard_engine = dashboard_engine(
+                    settings, analytics.store if analytics else None
+                )
                 # Forecasts when some kind has a model file or a champion (ADR 0008).
                 forecaster = await asyncio.to_thread(
                     forecaster_for, settings, nats_url, only_with_a_model=True
@@ -319,7 +325,8 @@ def build_gateway(
                         with contextlib.suppress(asyncio.CancelledError):
                             await demo
                     await asyncio.to_thread(feed_health.stop)
-                    await asyncio.to_thread(analytics.close)
+                    if analytics is not None:
+                        await asyncio.to_thread(analytics.close)
                     if forecaster is not None:
                         await asyncio.to_thread(forecaster.stop)
         finally:

@@ -225,6 +225,7 @@ LIMIT 5000
     params=("fixture_id",),
 )
 
+
 def _calibration(name: str, title: str, probability: str) -> DashboardQuery:
     """Predicted against observed frequency per 10% bucket of ``probability`` (model or market)
     on one model's settled forecasts."""
