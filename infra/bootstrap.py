@@ -261,6 +261,26 @@ async def stream_hub(settings: Settings, nc: NATS) -> Hub:
     return hub
 
 
+async def open_analytics(app: FastAPI, settings: Settings, nats_url: str) -> AnalyticsService:
+    """The embedded analytics projection, running; its DuckDB engine on the app's state."""
+    try:
+        analytics = await asyncio.to_thread(AnalyticsService, settings, nats_url)
+    except Exception:
+        log.exception("the analytics projection could not start: dashboards have no data")
+        raise
+    analytics.start()
+    app.state.dashboard_engine = dashboard_engine(settings, analytics.store)
+    return analytics
+
+
+async def close_analytics(opening: asyncio.Task[AnalyticsService]) -> None:
+    try:
+        analytics = await opening
+    except Exception:  # logged when it happened
+        return
+    await asyncio.to_thread(analytics.close)
+
+
 def build_gateway(
     settings: Settings, *, nats_url: str, postgres_url: str, demo_speed: float | None = None
 ) -> FastAPI:
@@ -296,13 +316,13 @@ def build_gateway(
                 # The analytics tables the dashboards query: embedded, a DuckDB file in the
                 # state dir kept here; with a Pinot broker (compose) the analytics-sink
                 # service feeds Pinot and the gateway only queries it.
+                # Opened in the background: /health must not wait for it.
+                app.state.dashboard_engine = None
                 analytics = None
-                if not settings.pinot_broker_url:
-                    analytics = await asyncio.to_thread(AnalyticsService, settings, nats_url)
-                    analytics.start()
-                app.state.dashboard_engine = dashboard_engine(
-                    settings, analytics.store if analytics else None
-                )
+                if settings.pinot_broker_url:
+                    app.state.dashboard_engine = dashboard_engine(settings, None)
+                else:
+                    analytics = asyncio.create_task(open_analytics(app, settings, nats_url))
                 # Forecasts when some kind has a model file or a champion (ADR 0008).
                 forecaster = await asyncio.to_thread(
                     forecaster_for, settings, nats_url, only_with_a_model=True
@@ -326,7 +346,7 @@ def build_gateway(
                             await demo
                     await asyncio.to_thread(feed_health.stop)
                     if analytics is not None:
-                        await asyncio.to_thread(analytics.close)
+                        await close_analytics(analytics)
                     if forecaster is not None:
                         await asyncio.to_thread(forecaster.stop)
         finally:
