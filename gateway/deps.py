@@ -1,4 +1,8 @@
-"""Request dependencies as ``Annotated`` aliases: who the caller is, what the app holds."""
+"""Request dependencies as ``Annotated`` aliases: who the caller is, what the app holds.
+
+All are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread, which cost
+more than the whole rest of a cached read (profiled with benchmarks/bench_rest.py).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ _bearer = HTTPBearer(auto_error=False, description="An API key (sc_...) or an OA
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (sc_...).")
 
 
-def access_gate(request: Request) -> AccessGate:
+async def access_gate(request: Request) -> AccessGate:
     gate: AccessGate = request.app.state.access
     return gate
 

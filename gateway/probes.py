@@ -39,7 +39,7 @@ class NotReady(Problem):
     title = "The gateway is not ready for traffic"
 
 
-def _checks(request: Request) -> list[ReadinessCheck]:
+async def _checks(request: Request) -> list[ReadinessCheck]:
     checks: list[ReadinessCheck] = request.app.state.readiness_checks
     return checks
 

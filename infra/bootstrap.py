@@ -25,6 +25,7 @@ from domain.access import Limits
 from gateway.access.authenticator import Authenticator
 from gateway.access.bearer_jwt import IssuerKeys, JwtVerifier
 from gateway.access.gate import AccessGate
+from gateway.access.streams import GateStreamAccess
 from gateway.access.throttle import RequestRate
 from gateway.app import create_app
 from gateway.ingest.schemas import command_from_json
@@ -362,6 +363,7 @@ def build_gateway(
         feed_intake=late,
         feed_health=feed_health,
         access=gate,
+        stream_access=GateStreamAccess(gate),
         readiness_checks=[
             NatsReady(lambda: connections.nats),
             PostgresReady(lambda: connections.postgres),

@@ -8,10 +8,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from starlette.requests import Request
+
 from domain.access import Principal, Scope
 from gateway.access.authenticator import Authenticator
 from gateway.access.refusals import InsufficientScope, NoProvider, NotAuthenticated
 from gateway.access.throttle import OpenConnections, RequestRate
+
+
+def presented_token(request: Request) -> str | None:
+    """The credential a request carries: ``Authorization: Bearer`` first, else ``X-API-Key``."""
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer" and credentials:
+            return credentials.strip()
+    return request.headers.get("x-api-key")
 
 
 @dataclass

@@ -53,9 +53,8 @@ class OpenConnections:
     def count(self, principal: Principal) -> int:
         return self._open.get(principal.subject, 0)
 
-    @contextmanager
-    def hold(self, principal: Principal) -> Iterator[None]:
-        """Hold one connection for the caller for the duration; 429 when at its limit."""
+    def take(self, principal: Principal) -> None:
+        """Count one more open connection of the caller; 429 when it is at its limit."""
         held = self._open.get(principal.subject, 0)
         if held >= principal.limits.connections:
             raise TooManyConnections(
@@ -64,11 +63,19 @@ class OpenConnections:
                 headers={"Retry-After": "5"},
             )
         self._open[principal.subject] = held + 1
+
+    def give_back(self, principal: Principal) -> None:
+        left = self._open.get(principal.subject, 0) - 1
+        if left > 0:
+            self._open[principal.subject] = left
+        else:
+            self._open.pop(principal.subject, None)
+
+    @contextmanager
+    def hold(self, principal: Principal) -> Iterator[None]:
+        """Hold one connection for the caller for the duration; 429 when at its limit."""
+        self.take(principal)
         try:
             yield
         finally:
-            left = self._open[principal.subject] - 1
-            if left:
-                self._open[principal.subject] = left
-            else:
-                del self._open[principal.subject]
+            self.give_back(principal)

@@ -12,7 +12,7 @@ from fastapi import Depends
 from gateway.deps import FeedWriter
 
 
-def feed_provider(principal: FeedWriter) -> str:
+async def feed_provider(principal: FeedWriter) -> str:
     assert principal.provider is not None  # the gate refuses feed:write without a provider
     return principal.provider
 

@@ -53,7 +53,9 @@ async def _open(
         models=frozenset(model or ()),
     )
     last_event_id = header_id if header_id is not None else query_id
-    return StreamResponse(hub, ENDPOINTS[name], flt, entitlement, last_event_id)
+    response = StreamResponse(hub, ENDPOINTS[name], flt, entitlement, last_event_id)
+    held = getattr(access, "held", None)  # gives the caller's connection back at the end
+    return response if held is None else held(request, response)
 
 
 def _route(name: str, summary: str) -> None:
