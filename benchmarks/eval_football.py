@@ -1,12 +1,12 @@
 """Walk-forward evaluation of the football 1X2 model against the opening and closing markets.
 
 For each season S from 2018-2019 to 2022-2023: train on every earlier season (the last of them
-sizes and calibrates the model), forecast S at odds-open, and score model, opening market and
-closing market on the same matches. The CSV rows become forecasting inputs in event-time order:
-opening odds are known ODDS_LEAD before kick-off, closing odds at kick-off (they only inform
-later fixtures' features), a result RESULT_LAG after it. A forecast is
-built the moment a fixture's odds open, so results that arrive between odds-open and kick-off are
-not used (the opening market could not have known them either).
+sizes and calibrates the model), forecast S at odds-open, at the closing quote and market-free
+(results only), and score them with the opening and closing market on the same matches (the
+protocol of `sportcast model evaluate`, commands/forecasting/evaluation.walk_forward). The CSV
+rows become forecasting inputs: opening odds are known ODDS_LEAD before kick-off, closing odds
+at kick-off, a result RESULT_LAG after it. A forecast at odds-open uses only what was known
+then; one at the close has the closing prices as its market features.
 
 Usage: .venv/bin/python -m benchmarks.eval_football   (data from $SPORTCAST_DATA_DIR,
 default ../shared/data relative to the repository)
@@ -18,7 +18,7 @@ import csv
 import os
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,12 +26,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from forecasting.football.features import (
-    FeatureBuilder,
-    FootballFeatures,
-    ImpossibleOddsError,
-    event_order,
-)
+from forecasting.football.evaluation import SeasonForecast, compare, walk_forward
+from forecasting.football.features import ImpossibleOddsError
 from forecasting.football.inputs import (
     FixtureAnnounced,
     ForecastInput,
@@ -39,14 +35,17 @@ from forecasting.football.inputs import (
     OddsOpened,
     ResultKnown,
 )
-from forecasting.football.model import FootballModelParameters, train_football_model
+from forecasting.football.model import FootballModelParameters
+from forecasting.football.training_set import (
+    TrainingRow,
+    build_rows,
+    closing_probabilities,
+    opening_probabilities,
+    outcomes,
+)
 from forecasting.metrics import (
-    Outcomes,
     Probabilities,
-    accuracy,
-    brier_score,
     expected_calibration_error,
-    log_loss,
     ranked_probability_score,
 )
 
@@ -65,16 +64,6 @@ class Match:
     closing: tuple[float, float, float] | None
     result: tuple[int, int] | None
     skipped_because: str | None  # why the match cannot be scored, if it cannot
-
-
-@dataclass(frozen=True)
-class Scored:
-    """One forecastable match: features at odds-open, market references and the outcome."""
-
-    fixture: FixtureAnnounced
-    features: FootballFeatures
-    closing: tuple[float, float, float] | None
-    outcome: int
 
 
 def main() -> int:
@@ -121,83 +110,59 @@ def read_matches(folder: Path) -> list[Match]:
     return matches
 
 
-def build_features(matches: list[Match]) -> list[Scored]:
-    """Stream every input through one builder; snapshot a fixture's features when its odds open."""
-    events: list[ForecastInput] = []
+def build_features(matches: list[Match]) -> list[TrainingRow]:
+    """Every input through `build_rows` (the event store's protocol): a row per fixture with
+    its features at odds-open, at its closing quote and market-free."""
+    events: list[ForecastInput] = [m.fixture for m in matches]
     for m in matches:
         if m.opening is not None and m.skipped_because is None:
             h, d, a = m.opening
             events.append(OddsOpened(m.fixture.fixture_id, h, d, a, m.fixture.kickoff - ODDS_LEAD))
         if m.closing is not None:
-            # Known at its own kick-off: it feeds later fixtures' features, never its own.
             h, d, a = m.closing
             events.append(OddsClosed(m.fixture.fixture_id, h, d, a, m.fixture.kickoff))
         if m.result is not None:
             hg, ag = m.result
             events.append(ResultKnown(m.fixture.fixture_id, hg, ag, m.fixture.kickoff + RESULT_LAG))
-    timed = sorted((e for e in events if not isinstance(e, FixtureAnnounced)), key=event_order)
-    builder = FeatureBuilder()
-    for m in matches:  # fixture lists are published before any of their odds or results
-        builder.apply(m.fixture)
-    by_id = {m.fixture.fixture_id: m for m in matches}
-    scored: list[Scored] = []
-    for event in timed:
-        builder.apply(event)
-        if isinstance(event, OddsOpened):
-            m = by_id[event.fixture_id]
-            assert m.result is not None  # odds are only emitted for scorable matches
-            hg, ag = m.result
-            outcome = 0 if hg > ag else 1 if hg == ag else 2
-            features = builder.features(event.fixture_id)
-            scored.append(Scored(m.fixture, features, m.closing, outcome))
-    return scored
+    return build_rows(events)
 
 
-def evaluate(scored: list[Scored]) -> None:
-    by_season: dict[str, list[Scored]] = defaultdict(list)
-    for s in scored:
-        by_season[s.fixture.season].append(s)
-    seasons = sorted(by_season)
+def evaluate(rows: list[TrainingRow]) -> None:
     print(f"\nparameters: {PARAMETERS}")
-    header = (
-        f"{'season':<10} {'n':>5} {'train':>6} {'trees':>5} {'T':>5} {'fit s':>6}  "
-        f"{'RPS mdl':>8} {'RPS open':>8} {'RPS cls':>8}  {'LL mdl':>7} {'LL open':>7} "
-        f"{'Brier':>6} {'acc':>6} {'ECE mdl':>7} {'ECE open':>8}"
+    seasons = walk_forward(rows, EVALUATED, PARAMETERS)
+    print(
+        f"{'season':<10} {'n':>5} {'kept':>10}  {'RPS open':>8} {'mkt open':>8} "
+        f"{'RPS close':>9} {'mkt cls':>8} {'RPS free':>8}  {'ECE open':>8} {'ECE cls':>7} "
+        f"{'ECE free':>8}"
     )
-    print(header)
-    all_model: list[Probabilities] = []
-    all_rows: list[Scored] = []
-    for season in EVALUATED:
-        prior = [s for s in seasons if s < season]
-        if len(prior) < 2:
-            raise SystemExit(f"season {season} needs two earlier seasons to train and calibrate")
-        training = [s for p in prior[:-1] for s in by_season[p]]
-        holdout = by_season[prior[-1]]
-        # Score only matches that also have a valid closing price, so all three use the same set.
-        test = [s for s in by_season[season] if s.closing is not None]
-        fit_started = time.perf_counter()
-        model = train_football_model(
-            [s.features for s in training],
-            _outcomes(training),
-            [s.features for s in holdout],
-            _outcomes(holdout),
-            PARAMETERS,
+    for s in seasons:
+        _print_line(s.season, s, s.rows, s.probabilities, s.at_close, s.market_free)
+    scored = [r for s in seasons for r in s.rows]
+    stages = {
+        "at odds-open": np.concatenate([s.probabilities for s in seasons]),
+        "at the closing quote": np.concatenate([_given(s.at_close) for s in seasons]),
+        "market-free": np.concatenate([_given(s.market_free) for s in seasons]),
+    }
+    print("\noverall, paired bootstrap 95% CIs of model minus market (RPS, log loss):")
+    for label, probabilities in stages.items():
+        c = compare(scored, probabilities)
+        print(
+            f"  {label:<21} n {c.model.n}  RPS {c.model.rps:.5f} (opening {c.opening.rps:.5f}, "
+            f"closing {c.closing.rps:.5f})  log loss {c.model.log_loss:.5f}  ECE "
+            f"{c.model.ece:.4f}"
         )
-        fit_seconds = time.perf_counter() - fit_started
-        predicted = model.predict_proba([s.features for s in test])
-        all_model.append(predicted)
-        all_rows.extend(test)
-        _print_line(
-            season,
-            test,
-            predicted,
-            len(training) + len(holdout),
-            model.trees,
-            model.calibration.temperature,
-            fit_seconds,
-        )
-    _print_line("overall", all_rows, np.concatenate(all_model), 0, 0, 0.0, 0.0)
-    _print_per_league(all_rows, np.concatenate(all_model))
+        for name, d in (
+            ("RPS - opening", c.rps_vs_opening),
+            ("RPS - closing", c.rps_vs_closing),
+            ("LL - opening", c.log_loss_vs_opening),
+            ("LL - closing", c.log_loss_vs_closing),
+        ):
+            print(f"      {name:<14} {d.estimate:+.5f} [{d.low:+.5f}, {d.high:+.5f}]")
+
+
+def _given(p: Probabilities | None) -> Probabilities:
+    assert p is not None
+    return p
 
 
 def report_skips(matches: list[Match]) -> None:
@@ -214,51 +179,26 @@ def report_skips(matches: list[Match]) -> None:
 
 def _print_line(
     label: str,
-    rows: list[Scored],
+    season: SeasonForecast,
+    rows: list[TrainingRow],
     model: Probabilities,
-    train_size: int,
-    trees: int,
-    temperature: float,
-    fit_seconds: float,
+    at_close: Probabilities | None,
+    market_free: Probabilities | None,
 ) -> None:
-    y = _outcomes(rows)
-    opening = np.array([s.features.market_probabilities() for s in rows])
-    closing = np.array([_margin_free(s.closing) for s in rows if s.closing is not None])
+    y = outcomes(rows)
+    opening, closing = opening_probabilities(rows), closing_probabilities(rows)
+    kept = season.corrections_kept or {}
+    flags = "/".join("y" if kept.get(k) else "n" for k in ("odds-open", "closing"))
     print(
-        f"{label:<10} {len(rows):>5} {train_size:>6} {trees:>5} {temperature:>5.3f} "
-        f"{fit_seconds:>6.1f}  {ranked_probability_score(model, y):>8.5f} "
-        f"{ranked_probability_score(opening, y):>8.5f} {ranked_probability_score(closing, y):>8.5f}"
-        f"  {log_loss(model, y):>7.4f} {log_loss(opening, y):>7.4f} "
-        f"{brier_score(model, y):>6.4f} {accuracy(model, y):>6.3f} "
-        f"{expected_calibration_error(model, y):>7.4f} "
-        f"{expected_calibration_error(opening, y):>8.4f}"
+        f"{label:<10} {len(rows):>5} {flags:>10}  {ranked_probability_score(model, y):>8.5f} "
+        f"{ranked_probability_score(opening, y):>8.5f} "
+        f"{ranked_probability_score(_given(at_close), y):>9.5f} "
+        f"{ranked_probability_score(closing, y):>8.5f} "
+        f"{ranked_probability_score(_given(market_free), y):>8.5f}  "
+        f"{expected_calibration_error(model, y):>8.4f} "
+        f"{expected_calibration_error(_given(at_close), y):>7.4f} "
+        f"{expected_calibration_error(_given(market_free), y):>8.4f}"
     )
-
-
-def _print_per_league(rows: list[Scored], model: Probabilities) -> None:
-    print(
-        f"\n{'league (evaluated seasons)':<34} {'n':>5}  {'RPS mdl':>8} {'RPS open':>8} "
-        f"{'RPS cls':>8}  {'LL mdl':>7} {'Brier':>6} {'acc':>6} {'ECE':>6}"
-    )
-    leagues = sorted({s.fixture.competition for s in rows})
-    for league in leagues:
-        index = np.array([i for i, s in enumerate(rows) if s.fixture.competition == league])
-        subset = [rows[i] for i in index]
-        y = _outcomes(subset)
-        p = model[index]
-        opening = np.array([s.features.market_probabilities() for s in subset])
-        closing = np.array([_margin_free(s.closing) for s in subset if s.closing is not None])
-        print(
-            f"{league:<34} {len(subset):>5}  {ranked_probability_score(p, y):>8.5f} "
-            f"{ranked_probability_score(opening, y):>8.5f} "
-            f"{ranked_probability_score(closing, y):>8.5f}  {log_loss(p, y):>7.4f} "
-            f"{brier_score(p, y):>6.4f} {accuracy(p, y):>6.3f} "
-            f"{expected_calibration_error(p, y):>6.4f}"
-        )
-
-
-def _outcomes(rows: list[Scored]) -> Outcomes:
-    return np.array([s.outcome for s in rows], dtype=np.int64)
 
 
 def _prices(row: dict[str, str], when: str) -> tuple[tuple[float, float, float] | None, str | None]:

@@ -3,20 +3,28 @@
 Each event is a complete audit record: which model (id and artifact hash), the exact feature
 vector, the position of the event log it was computed as of (replaying the log to that position
 rebuilds the same features), the fixture's own input events, the market it was compared with,
-the edge per outcome, and what triggered it.
+the edge per outcome, what triggered it, and which prior it started from: the market's quote or,
+when nobody quoted the fixture, the market-free model learnt from results (`prior`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
 # Fixed forever: changing it changes every forecast stream's id.
 FORECASTS_NAMESPACE = UUID("0f6c2b51-3f7e-5d4e-9b8a-7f2a1c9e4d30")
+
+
+MARKET_PRIOR: Final = "market"
+"""The forecast starts from a market quote (the quote itself, or a correction to it)."""
+MARKET_FREE_PRIOR: Final = "market-free"
+"""No quote: the forecast starts from the market-free model learnt from results only."""
+PRIORS = (MARKET_PRIOR, MARKET_FREE_PRIOR)
 
 
 def forecasts_id(fixture_id: UUID) -> UUID:
@@ -33,6 +41,7 @@ class FixtureForecasts(Aggregate):
         fixture_id: UUID
 
     class ForecastIssued(Aggregate.Event):
+        class_version = 2
         fixture_id: UUID
         kickoff: datetime
         trigger: str
@@ -42,13 +51,21 @@ class FixtureForecasts(Aggregate):
         outcomes: tuple[str, ...]
         probabilities: tuple[float, ...]
         market_probabilities: tuple[float, ...]
+        """Empty when nobody quoted the fixture (a market-free forecast)."""
         edge: tuple[float, ...]
-        """Model minus market, per outcome."""
+        """Model minus market, per outcome (empty without a market)."""
         features: dict[str, float]
         as_of_position: int
         """The notification id of the triggering event: the log up to it is the whole input."""
         input_notification_ids: tuple[int, ...]
         """The fixture's own input events (announcement, opening odds, the trigger)."""
+        prior: str
+        """`MARKET_PRIOR` or `MARKET_FREE_PRIOR`: what the forecast started from."""
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # Before market-free models, every forecast started from a market quote.
+            state["prior"] = MARKET_PRIOR
 
         def apply(self, aggregate: FixtureForecasts) -> None:
             aggregate.issued += 1
@@ -101,15 +118,25 @@ class Forecast:
     features: dict[str, float]
     as_of_position: int
     input_notification_ids: tuple[int, ...]
+    prior: str = MARKET_PRIOR
 
     def __post_init__(self) -> None:
+        if self.prior not in PRIORS:
+            raise ValueError(f"a forecast's prior is one of {PRIORS}, got {self.prior!r}")
         n = len(self.outcomes)
-        if len(self.probabilities) != n or len(self.market_probabilities) != n:
-            raise ValueError("one probability per outcome, for the model and for the market")
+        if len(self.probabilities) != n:
+            raise ValueError("one probability per outcome")
+        market = len(self.market_probabilities)
+        if self.prior == MARKET_PRIOR and market != n:
+            raise ValueError("one market probability per outcome: the forecast started from it")
+        if self.prior == MARKET_FREE_PRIOR and market not in (0, n):
+            raise ValueError("a market-free forecast has no market or one probability per outcome")
 
     @property
     def edge(self) -> tuple[float, ...]:
-        """Model minus market, per outcome."""
+        """Model minus market, per outcome (empty when there was no market)."""
+        if not self.market_probabilities:
+            return ()
         return tuple(
             m - k for m, k in zip(self.probabilities, self.market_probabilities, strict=True)
         )

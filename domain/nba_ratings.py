@@ -1,5 +1,6 @@
 """NBA team strength: Elo with a home advantage, a margin-of-victory multiplier and a pull
-toward the mean between seasons (FiveThirtyEight's published NBA Elo recipe).
+toward the mean between seasons (FiveThirtyEight's published NBA Elo recipe); the home
+advantage itself is learnt from results as they come (it fell by about a third from 2020).
 
 Plain mutable state, no I/O. Ratings carry over into a new season a quarter of the way back to
 the mean, because rosters change in the summer and last season's table overstates the gaps.
@@ -18,6 +19,9 @@ class NbaEloParameters:
     initial: float = 1500.0
     mean: float = 1505.0
     carry_over: float = 0.75  # share of last season's distance from the mean that survives
+    # Elo points the home advantage moves per unit of surprise (home won minus expected): with
+    # ~1,230 games a season it follows a shift such as 2020's empty arenas within half a season.
+    home_advantage_rate: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,7 @@ class NbaElo:
     def __init__(self, parameters: NbaEloParameters | None = None) -> None:
         self.parameters = parameters or NbaEloParameters()
         self._ratings: dict[str, _Rated] = {}
+        self.home_advantage = self.parameters.home_advantage
 
     def rating(self, team: str, season: str) -> float:
         """The team's rating going into a game of `season`."""
@@ -43,9 +48,7 @@ class NbaElo:
 
     def gap(self, home: str, away: str, season: str) -> float:
         """Home minus away, home advantage included, in Elo points."""
-        return (
-            self.rating(home, season) + self.parameters.home_advantage - self.rating(away, season)
-        )
+        return self.rating(home, season) + self.home_advantage - self.rating(away, season)
 
     def expected(self, home: str, away: str, season: str) -> float:
         """The home side's win probability."""
@@ -61,10 +64,12 @@ class NbaElo:
         change = self.parameters.k * margin_multiplier(
             abs(home_points - away_points), gap if home_won else -gap
         )
-        change *= (1.0 if home_won else 0.0) - win_probability(gap)
+        surprise = (1.0 if home_won else 0.0) - win_probability(gap)
+        change *= surprise
         home_rating, away_rating = self.rating(home, season), self.rating(away, season)
         self._ratings[home] = _Rated(home_rating + change, season)
         self._ratings[away] = _Rated(away_rating - change, season)
+        self.home_advantage += self.parameters.home_advantage_rate * surprise
 
 
 def win_probability(elo_gap: float) -> float:

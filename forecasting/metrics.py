@@ -15,10 +15,14 @@ Outcomes = NDArray[np.int64]
 
 def ranked_probability_score(probabilities: Probabilities, outcomes: Outcomes) -> float:
     """RPS: squared error of the cumulative distribution, which respects home < draw < away."""
+    return float(np.mean(per_match_rps(probabilities, outcomes)))
+
+
+def per_match_rps(probabilities: Probabilities, outcomes: Outcomes) -> NDArray[np.float64]:
     observed = _one_hot(outcomes, probabilities.shape[1])
     gap = np.cumsum(probabilities, axis=1) - np.cumsum(observed, axis=1)
-    per_match = np.sum(gap[:, :-1] ** 2, axis=1) / (probabilities.shape[1] - 1)
-    return float(np.mean(per_match))
+    result: NDArray[np.float64] = np.sum(gap[:, :-1] ** 2, axis=1) / (probabilities.shape[1] - 1)
+    return result
 
 
 def log_loss(probabilities: Probabilities, outcomes: Outcomes, *, floor: float = 1e-15) -> float:

@@ -82,6 +82,21 @@ class PriorBoost:
     ) -> tuple[Any, TemperatureCalibration, int]:
         """Size and calibrate on `holdout` (later in time), refit on both: booster,
         calibration, trees."""
+        booster, calibration, trees, _ = self.fit_validated(
+            training, training_outcomes, holdout, holdout_outcomes, p
+        )
+        return booster, calibration, trees
+
+    def fit_validated(
+        self,
+        training: NDArray[np.float64],
+        training_outcomes: Outcomes,
+        holdout: NDArray[np.float64],
+        holdout_outcomes: Outcomes,
+        p: BoostingParameters,
+    ) -> tuple[Any, TemperatureCalibration, int, Probabilities]:
+        """`fit`, and the sized model's calibrated forecasts of `holdout` (fit on `training`
+        only), which judge whether the correction pays at all."""
         sizing = _classifier(p, p.max_iterations)
         sizing.fit(
             self._pool(training, training_outcomes),
@@ -90,9 +105,8 @@ class PriorBoost:
             use_best_model=True,
         )
         trees = max(int(sizing.tree_count_), 1)
-        calibration = TemperatureCalibration.fit(
-            self.predict_uncalibrated(sizing, holdout), holdout_outcomes
-        )
+        sized = self.predict_uncalibrated(sizing, holdout)
+        calibration = TemperatureCalibration.fit(sized, holdout_outcomes)
         # More data supports a few more trees; scale the chosen size by the data grown.
         refit_trees = max(1, round(trees * (len(training) + len(holdout)) / len(training)))
         final = _classifier(p, refit_trees)
@@ -102,7 +116,7 @@ class PriorBoost:
                 np.concatenate([training_outcomes, holdout_outcomes]),
             )
         )
-        return final, calibration, refit_trees
+        return final, calibration, refit_trees, calibration.apply(sized)
 
     def predict_uncalibrated(
         self, booster: Any, matrix: NDArray[np.float64], trees: ObliviousTrees | None = None

@@ -8,13 +8,14 @@ fixture's stream exactly the events (and triggers) that one-at-a-time processing
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
-from domain.forecast import FixtureForecasts, Forecast
+from domain.forecast import MARKET_FREE_PRIOR, MARKET_PRIOR, FixtureForecasts, Forecast
 from domain.odds import Market, QuoteStage
 from forecasting.football.features import FootballFeatures
 from forecasting.inplay.model import FEATURE_NAMES, MatchState, feature_matrix
@@ -52,6 +53,11 @@ class InPlayForecastModel(Protocol):
     @property
     def artifact_hash(self) -> str: ...
 
+    @property
+    def draw_peak(self) -> float:
+        """The market-free Elo prior's draw peak fitted with the model."""
+        ...
+
     def predict_many(self, states: Sequence[MatchState]) -> list[Probabilities3]:
         """Calibrated (home, draw, away) at the end of regulation, one per state."""
         ...
@@ -75,6 +81,15 @@ class NbaForecastModels(Protocol):
 
     def predict_inplay(self, states: Sequence[NbaQuarterState]) -> list[float]: ...
 
+    @property
+    def market_free_id(self) -> str | None:
+        """None: no market-free model, so games nobody quotes get no forecast."""
+        ...
+
+    def predict_market_free(self, rows: Sequence[NbaFeatures]) -> list[float]:
+        """The home side's win probability from results alone, one per row."""
+        ...
+
 
 @dataclass(frozen=True)
 class PreMatchDraft:
@@ -96,6 +111,24 @@ class InPlayDraft:
     as_of_position: int
     inputs: tuple[int, ...]
     reissue: bool = False  # the last state again after a promotion, not an in-match event
+    prior_kind: str = MARKET_PRIOR
+
+
+@dataclass(frozen=True)
+class KickOffDraft:
+    """A football fixture nobody quoted, at kick-off: its pre-match forecast is the market-free
+    Elo prior (what the in-play model will start from), under the in-play artifact that holds
+    the prior's draw peak."""
+
+    fixture_id: UUID
+    kickoff: datetime
+    probabilities: Probabilities3
+    elo_expected: float
+    draw_peak: float
+    model_id: str
+    artifact_hash: str
+    as_of_position: int
+    inputs: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -109,7 +142,8 @@ class NbaDraft:
         return self.moment.fixture_id
 
 
-Draft = PreMatchDraft | InPlayDraft | NbaDraft
+Draft = PreMatchDraft | InPlayDraft | NbaDraft | KickOffDraft
+KICK_OFF = "kick-off"
 
 
 def issue_drafts(
@@ -132,6 +166,8 @@ def issue_drafts(
         if isinstance(draft, PreMatchDraft):
             assert model is not None
             forecast = _prematch(draft, issued_before, probabilities, model)
+        elif isinstance(draft, KickOffDraft):
+            forecast = _kickoff(draft)
         elif isinstance(draft, InPlayDraft):
             assert inplay_model is not None
             forecast = _inplay(draft, probabilities, inplay_model)
@@ -156,7 +192,9 @@ def _scores(
     """Each scorable draft's probabilities by id(draft): one model call per kind of draft."""
     pre = [d for d in drafts if isinstance(d, PreMatchDraft)]
     live = [d for d in drafts if isinstance(d, InPlayDraft)]
-    scored: dict[int, tuple[float, ...]] = {}
+    scored: dict[int, tuple[float, ...]] = {
+        id(d): d.probabilities for d in drafts if isinstance(d, KickOffDraft)
+    }
     if pre and model is not None:
         rows = [d.features for d in pre]
         scored.update(zip(map(id, pre), model.predict_many(rows), strict=True))
@@ -166,14 +204,34 @@ def _scores(
     if nba is not None:
         games = [d for d in drafts if isinstance(d, NbaDraft)]
         pregame = [(d, m) for d in games if isinstance(m := d.moment, NbaPreGame)]
+        quoted = [(d, m) for d, m in pregame if m.market is not None]
+        unquoted = [(d, m) for d, m in pregame if m.market is None]
         quarters = [(d, m) for d in games if isinstance(m := d.moment, NbaQuarterEnd)]
-        if pregame:
-            homes = nba.predict_pregame([m.features for _, m in pregame])
-            scored.update((id(d), (h, 1.0 - h)) for (d, _), h in zip(pregame, homes, strict=True))
+        if quoted:
+            homes = nba.predict_pregame([m.features for _, m in quoted])
+            scored.update((id(d), (h, 1.0 - h)) for (d, _), h in zip(quoted, homes, strict=True))
+        if unquoted and nba.market_free_id is not None:
+            homes = nba.predict_market_free([m.features for _, m in unquoted])
+            scored.update((id(d), (h, 1.0 - h)) for (d, _), h in zip(unquoted, homes, strict=True))
         if quarters:
             homes = nba.predict_inplay([m.state for _, m in quarters])
             scored.update((id(d), (h, 1.0 - h)) for (d, _), h in zip(quarters, homes, strict=True))
     return scored
+
+
+def nba_draft(
+    moment: NbaMoment, nba: NbaForecastModels, *, reissue: bool, as_of_position: int
+) -> NbaDraft | None:
+    """The draft of an NBA moment. A game nobody quoted needs the market-free model: its
+    pre-game forecast is that model's, and its quarter ends start from that forecast (put into
+    the state here, so the recorded features are what the in-play model read). None when the
+    artifact has no market-free model and the game no quote."""
+    if moment.market is None and nba.market_free_id is None:
+        return None
+    if isinstance(moment, NbaQuarterEnd) and moment.pregame is not None:
+        (home,) = nba.predict_market_free([moment.pregame])
+        moment = replace(moment, state=replace(moment.state, pregame_home=home))
+    return NbaDraft(moment, reissue=reissue, as_of_position=as_of_position)
 
 
 class StreamSource(Protocol):
@@ -193,9 +251,13 @@ def recorded_features(draft: Draft) -> dict[str, float]:
     if isinstance(draft, InPlayDraft):
         row = feature_matrix([draft.state])[0]
         return dict(zip(FEATURE_NAMES, (float(v) for v in row), strict=True))
+    if isinstance(draft, KickOffDraft):
+        return {"elo_expected_score": draft.elo_expected, "draw_peak": draft.draw_peak}
     moment = draft.moment
     if isinstance(moment, NbaPreGame):
-        return dict(zip(_NBA_NAMES, moment.features.as_row(), strict=True))
+        # Without a quote the market's columns are NaN: left out (JSON has no NaN).
+        row = zip(_NBA_NAMES, moment.features.as_row(), strict=True)
+        return {name: value for name, value in row if not math.isnan(value)}
     state = moment.state
     return {
         "quarter": float(state.quarter),
@@ -238,11 +300,30 @@ def _inplay(
         market=_MARKET,
         outcomes=_OUTCOMES,
         probabilities=tuple(float(p) for p in probabilities),
-        # The pre-match market: the in-play model's prior (in-play odds are not followed).
-        market_probabilities=draft.state.prior,
+        # The pre-match market: the in-play model's prior (in-play odds are not followed); a
+        # market-free prior is in the features (prior_*), and there is no market.
+        market_probabilities=draft.state.prior if draft.prior_kind == MARKET_PRIOR else (),
         features=recorded_features(draft),
         as_of_position=draft.as_of_position,
         input_notification_ids=draft.inputs,
+        prior=draft.prior_kind,
+    )
+
+
+def _kickoff(draft: KickOffDraft) -> Forecast:
+    return Forecast(
+        kickoff=draft.kickoff,
+        trigger=KICK_OFF,
+        model_id=draft.model_id,
+        artifact_hash=draft.artifact_hash,
+        market=_MARKET,
+        outcomes=_OUTCOMES,
+        probabilities=draft.probabilities,
+        market_probabilities=(),
+        features=recorded_features(draft),
+        as_of_position=draft.as_of_position,
+        input_notification_ids=draft.inputs,
+        prior=MARKET_FREE_PRIOR,
     )
 
 
@@ -253,9 +334,14 @@ def _nba(
     nba: NbaForecastModels,
 ) -> Forecast:
     moment = draft.moment
+    prior = MARKET_PRIOR if moment.market is not None else MARKET_FREE_PRIOR
     if isinstance(moment, NbaPreGame):
-        trigger = _trigger(draft.reissue, moment.stage, issued_before)
-        model_id = nba.pregame_id
+        if moment.market is None:
+            trigger = MODEL_PROMOTED if draft.reissue else KICK_OFF
+            model_id = nba.market_free_id or nba.pregame_id
+        else:
+            trigger = _trigger(draft.reissue, moment.stage, issued_before)
+            model_id = nba.pregame_id
     else:
         trigger = MODEL_PROMOTED if draft.reissue else IN_MATCH_EVENT
         model_id = nba.inplay_id
@@ -267,10 +353,11 @@ def _nba(
         market=_NBA_MARKET,
         outcomes=_NBA_OUTCOMES,
         probabilities=tuple(float(p) for p in probabilities),
-        market_probabilities=moment.market,
+        market_probabilities=() if moment.market is None else moment.market,
         features=recorded_features(draft),
         as_of_position=draft.as_of_position,
         input_notification_ids=moment.inputs,
+        prior=prior,
     )
 
 

@@ -39,10 +39,11 @@ from commands.forecasting.drafts import (
     ForecastModel,
     InPlayDraft,
     InPlayForecastModel,
-    NbaDraft,
+    KickOffDraft,
     NbaForecastModels,
     PreMatchDraft,
     issue_drafts,
+    nba_draft,
 )
 from commands.transcodings import register_domain_transcodings
 from domain.fixture import Fixture
@@ -52,7 +53,9 @@ from forecasting.errors import ForecastingInputError
 from forecasting.football.features import FeatureBuilder
 from forecasting.football.from_events import InputTranslator, Quote
 from forecasting.football.inputs import OddsOpened
-from forecasting.inplay.live_matches import InMatchMoment, LiveMatches
+from forecasting.inplay.live_matches import FootballKickOff, InMatchMoment, LiveMatches
+from forecasting.inplay.model import EloPrior, one_x_two
+from forecasting.inplay.training import pool_of
 from forecasting.nba.live import NbaGames, NbaMoment, NbaOutcome, NbaPreGame
 
 __all__ = ["FOLLOWED_EVENTS", "MODEL_PROMOTED", "ForecastModel", "Forecaster"]
@@ -112,6 +115,9 @@ class Forecaster(EventSourcedProjection[UUID]):
         self.translator = InputTranslator()
         self.builder = FeatureBuilder(strict=False)
         self.matches = LiveMatches()
+        # Market-free 1X2 prior for football fixtures nobody quotes (World Cups): Elo over the
+        # results finished so far, per competition pool, kept current from Finished events.
+        self.free_prior = EloPrior()
         self.nba = NbaGames()
         self._inputs: dict[UUID, list[int]] = {}  # each fixture's announcement, opening odds
         self._last_quote: dict[UUID, tuple[Quote, int]] = {}  # latest pre-match 1X2 and its id
@@ -217,7 +223,9 @@ class Forecaster(EventSourcedProjection[UUID]):
             model_id = models.pregame_id if isinstance(moment, NbaPreGame) else models.inplay_id
             if not self._latest_by_another(moment.fixture_id, model_id):
                 continue
-            due.append(NbaDraft(moment, reissue=True, as_of_position=self._position))
+            draft = nba_draft(moment, models, reissue=True, as_of_position=self._position)
+            if draft is not None:
+                due.append(draft)
         return due
 
     def _reissue_inplay(self, model: InPlayForecastModel) -> list[Draft]:
@@ -239,7 +247,7 @@ class Forecaster(EventSourcedProjection[UUID]):
 
     def learn(
         self, domain_event: object, notification_id: int
-    ) -> Quote | InMatchMoment | NbaMoment | None:
+    ) -> Quote | InMatchMoment | FootballKickOff | NbaMoment | None:
         """Apply a followed event to the forecasting state; return the forecast moment it makes
         (a 1X2 quote, an in-match event of a started football fixture, an NBA moneyline quote
         or end of a quarter), if any."""
@@ -271,14 +279,27 @@ class Forecaster(EventSourcedProjection[UUID]):
         """A notification that is not followed: nothing to learn, the position moves on."""
         self._position = notification_id
 
-    def _learn_fixture(self, event: Fixture.Event, notification_id: int) -> InMatchMoment | None:
+    def _learn_fixture(
+        self, event: Fixture.Event, notification_id: int
+    ) -> InMatchMoment | FootballKickOff | None:
         fixture_id = event.originator_id
+        announced = self.translator.fixture(fixture_id)  # None: not a football fixture
         if isinstance(event, Fixture.Started):
             self._not_started.discard(fixture_id)
-            if self.translator.fixture(fixture_id) is not None:  # a football fixture
-                last = self._last_quote.get(fixture_id)
-                self.matches.start(fixture_id, last[0].probabilities if last else None)
-            return None
+            if announced is None:
+                return None
+            last = self._last_quote.get(fixture_id)
+            if last is not None:
+                self.matches.start(fixture_id, last[0].probabilities)
+                return None
+            pool = pool_of(announced.competition)
+            expected = self.free_prior.expected_score(pool, announced.home, announced.away)
+            self.matches.start(fixture_id, None, elo_expected=expected)
+            return FootballKickOff(fixture_id, announced.kickoff, expected, notification_id)
+        if isinstance(event, Fixture.Finished) and announced is not None:
+            pool = pool_of(announced.competition)
+            score = event.score
+            self.free_prior.update(pool, announced.home, announced.away, score.home, score.away)
         if isinstance(event, Fixture.Finished | Fixture.Abandoned):
             self._not_started.discard(fixture_id)
             self._last_quote.pop(fixture_id, None)
@@ -458,8 +479,10 @@ class Forecaster(EventSourcedProjection[UUID]):
             return self._prematch_draft(moment, notification_id, reissue=False)
         if isinstance(moment, InMatchMoment):
             return self._inplay_draft(moment)
+        if isinstance(moment, FootballKickOff):
+            return self._kickoff_draft(moment)
         if moment is not None and self.nba_models is not None:
-            return NbaDraft(moment, reissue=False, as_of_position=self._position)
+            return nba_draft(moment, self.nba_models, reissue=False, as_of_position=self._position)
         return None
 
     def _prematch_draft(self, quote: Quote, quote_id: int, *, reissue: bool) -> Draft | None:
@@ -490,9 +513,11 @@ class Forecaster(EventSourcedProjection[UUID]):
             return None
         announced = self.translator.fixture(moment.fixture_id)
         last = self._last_quote.get(moment.fixture_id)
-        if announced is None or last is None:
+        if announced is None or (last is None and moment.elo_expected is None):
             return None
-        inputs = (*self._inputs.get(moment.fixture_id, []), last[1])
+        inputs = (*self._inputs.get(moment.fixture_id, []), *([] if last is None else [last[1]]))
+        if moment.elo_expected is not None:
+            moment = moment.prior_for(self.inplay_model.draw_peak)
         return InPlayDraft(
             fixture_id=moment.fixture_id,
             kickoff=announced.kickoff,
@@ -500,6 +525,27 @@ class Forecaster(EventSourcedProjection[UUID]):
             as_of_position=self._position,
             inputs=tuple(dict.fromkeys([*inputs, *moment.input_notification_ids])),
             reissue=reissue,
+            prior_kind=moment.prior_kind,
+        )
+
+    def _kickoff_draft(self, moment: FootballKickOff) -> Draft | None:
+        """A fixture nobody quoted kicks off: its market-free pre-match forecast, the Elo prior
+        with the in-play model's draw peak (so it is the prior its in-play forecasts start
+        from). Needs an in-play model, whose artifact holds the peak."""
+        model = self.inplay_model
+        if model is None:
+            return None
+        inputs = self._inputs.get(moment.fixture_id, [])
+        return KickOffDraft(
+            fixture_id=moment.fixture_id,
+            kickoff=moment.kickoff,
+            probabilities=one_x_two(moment.elo_expected, model.draw_peak),
+            elo_expected=moment.elo_expected,
+            draw_peak=model.draw_peak,
+            model_id=f"football-elo-prior-{model.artifact_hash[:12]}",
+            artifact_hash=model.artifact_hash,
+            as_of_position=self._position,
+            inputs=tuple(dict.fromkeys([*inputs, moment.notification_id])),
         )
 
     def _issue(self, drafts: list[Draft], processing: ProcessingEvent[UUID]) -> None:

@@ -11,6 +11,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from forecasting.football.market_free import (
+    MarketFreeModel,
+    MarketFreeParameters,
+    train_market_free_model,
+)
 from forecasting.football.model import (
     FootballModel,
     FootballModelParameters,
@@ -18,11 +23,13 @@ from forecasting.football.model import (
 )
 from forecasting.football.training_set import (
     TrainingRow,
+    closing_features,
     closing_probabilities,
     features,
     in_seasons,
     opening_probabilities,
     outcomes,
+    results_features,
     seasons_of,
 )
 from forecasting.metrics import (
@@ -32,6 +39,7 @@ from forecasting.metrics import (
     brier_score,
     expected_calibration_error,
     log_loss,
+    per_match_rps,
     ranked_probability_score,
 )
 
@@ -87,14 +95,6 @@ class Difference:
 
     def as_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
-
-
-def per_match_rps(probabilities: Probabilities, outcomes: Outcomes) -> np.ndarray:
-    observed = np.zeros_like(probabilities)
-    observed[np.arange(len(outcomes)), outcomes] = 1.0
-    gap = np.cumsum(probabilities, axis=1) - np.cumsum(observed, axis=1)
-    result: np.ndarray = np.sum(gap[:, :-1] ** 2, axis=1) / (probabilities.shape[1] - 1)
-    return result
 
 
 def per_match_log_loss(probabilities: Probabilities, outcomes: Outcomes) -> np.ndarray:
@@ -218,40 +218,86 @@ class Comparison:
 class SeasonForecast:
     season: str
     rows: list[TrainingRow]  # scored matches: those with a closing price
-    probabilities: Probabilities
+    probabilities: Probabilities  # at odds-open
     trained_on: int
     trees: int
     temperature: float
+    at_close: Probabilities | None = None  # triggered by the closing quote
+    market_free: Probabilities | None = None  # results only, at odds-open
+    corrections_kept: dict[str, bool] | None = None  # per stage: one-SE rule passed
 
 
 def train_before(
     rows: Sequence[TrainingRow], season: str, parameters: FootballModelParameters
 ) -> tuple[FootballModel, int]:
-    """A model from the seasons before `season`: the last of them sizes and calibrates it."""
+    """A model from the seasons before `season`: the last of them sizes and calibrates it,
+    at odds-open and at the closing quote."""
+    training, holdout = _split_before(rows, season)
+    closed_training = [r for r in training if r.at_close is not None]
+    closed_holdout = [r for r in holdout if r.at_close is not None]
+    closing = None
+    if closed_training and closed_holdout:
+        closing = (
+            closing_features(closed_training),
+            outcomes(closed_training),
+            closing_features(closed_holdout),
+            outcomes(closed_holdout),
+        )
+    model = train_football_model(
+        features(training),
+        outcomes(training),
+        features(holdout),
+        outcomes(holdout),
+        parameters,
+        closing=closing,
+    )
+    return model, len(training) + len(holdout)
+
+
+def train_market_free_before(
+    rows: Sequence[TrainingRow], season: str, parameters: MarketFreeParameters
+) -> MarketFreeModel:
+    """The market-free model from the seasons before `season`, split as `train_before`."""
+    training, holdout = _split_before(rows, season)
+    return train_market_free_model(
+        results_features(training),
+        outcomes(training),
+        results_features(holdout),
+        outcomes(holdout),
+        parameters,
+    )
+
+
+def _split_before(
+    rows: Sequence[TrainingRow], season: str
+) -> tuple[list[TrainingRow], list[TrainingRow]]:
     prior = [s for s in seasons_of(rows) if s < season]
     if len(prior) < 2:
         raise ValueError(f"season {season} needs two earlier seasons to train and calibrate")
-    training = in_seasons(rows, prior[:-1])
-    holdout = in_seasons(rows, prior[-1:])
-    model = train_football_model(
-        features(training), outcomes(training), features(holdout), outcomes(holdout), parameters
-    )
-    return model, len(training) + len(holdout)
+    return in_seasons(rows, prior[:-1]), in_seasons(rows, prior[-1:])
 
 
 def walk_forward(
     rows: Sequence[TrainingRow],
     seasons: Sequence[str],
     parameters: FootballModelParameters,
+    market_free: MarketFreeParameters | None = None,
 ) -> list[SeasonForecast]:
     """For each season S: train on earlier seasons, forecast S's matches that have a closing
-    price, so that model, opening and closing market are scored on the same matches."""
+    price (at odds-open, at the closing quote, and market-free), so that the model, opening
+    and closing market are scored on the same matches."""
+    free_parameters = market_free or MarketFreeParameters(thread_count=parameters.thread_count)
     out: list[SeasonForecast] = []
     for season in seasons:
-        test = [r for r in in_seasons(rows, [season]) if r.closing is not None]
+        test = [
+            r
+            for r in in_seasons(rows, [season])
+            if r.closing is not None and r.at_close is not None
+        ]
         if not test:
             raise ValueError(f"no scorable matches in season {season}")
         model, trained_on = train_before(rows, season, parameters)
+        free = train_market_free_before(rows, season, free_parameters)
         out.append(
             SeasonForecast(
                 season=season,
@@ -260,6 +306,9 @@ def walk_forward(
                 trained_on=trained_on,
                 trees=model.trees,
                 temperature=model.calibration.temperature,
+                at_close=model.predict_proba(closing_features(test)),
+                market_free=free.predict_proba(results_features(test)),
+                corrections_kept={"odds-open": model.opening.kept, "closing": model.closing.kept},
             )
         )
     return out

@@ -7,7 +7,10 @@ as it was known at a given moment, which is how a test proves that nothing later
 
 Closing lines of earlier matches are fair game (each is known at its own kick-off): how far the
 market moved on a team lately, and what it last thought of it, tell where the opening line of
-its next match may be stale.
+its next match may be stale. The market columns hold the fixture's latest quote the builder
+has: the opening prices until its closing quote, the closing prices from then on
+(`market_at_close` says which). Beside the market sit the results-only Poisson probabilities
+of the market-free model (forecasting/market_free.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from datetime import datetime
 
 from domain.ratings import EloRatings, MarketRatings, PiRatings
 from forecasting.errors import ForecastingInputError, ForecastTooLateError
+from forecasting.football.goal_ratings import GoalRatings, outcome_probabilities
 from forecasting.football.inputs import (
     FixtureAnnounced,
     ForecastInput,
@@ -28,6 +32,7 @@ from forecasting.football.inputs import (
     OddsOpened,
     ResultKnown,
 )
+from forecasting.football.market_free import ResultsFeatures
 
 FORM_MATCHES = 6
 DRIFT_MATCHES = 5
@@ -84,6 +89,10 @@ class FootballFeatures:
     market_drift_difference: float
     market_rating_logit: float
     market_rating_minus_opening: float
+    poisson_home: float
+    poisson_draw: float
+    poisson_away: float
+    market_at_close: float  # 1.0: the market columns hold the closing prices
 
     @classmethod
     def names(cls) -> tuple[str, ...]:
@@ -120,6 +129,7 @@ class _Competition:
         self.elo = EloRatings()
         self.pi = PiRatings()
         self.market = MarketRatings()
+        self.goals = GoalRatings()
         self.outcomes: deque[int] = deque(maxlen=LEAGUE_WINDOW)  # 0 home, 1 draw, 2 away
         self.outcome_counts = [0, 0, 0]  # of each outcome in `outcomes`, kept as it slides
 
@@ -144,6 +154,7 @@ class FeatureBuilder:
         self.strict = strict
         self._fixtures: dict[str, FixtureAnnounced] = {}
         self._opening: dict[str, OddsOpened] = {}
+        self._closing: dict[str, OddsClosed] = {}
         self._competitions: dict[str, _Competition] = {}
         self._played: dict[tuple[str, str], deque[_Played]] = {}
         # Per team: how much the market moved toward it between open and close, latest last.
@@ -177,6 +188,7 @@ class FeatureBuilder:
             self._opening[event.fixture_id] = event
         elif isinstance(event, OddsClosed):
             self._record_closing(event)
+            self._closing[event.fixture_id] = event
         else:
             self._record_result(event)
 
@@ -185,25 +197,18 @@ class FeatureBuilder:
         # Offline, the clock is the forecast moment. Live (strict=False), events of different
         # leagues interleave out of event order, so the caller judges lateness by the
         # triggering quote's own time against the fixture's kick-off instead.
-        if self.strict and self._clock is not None and self._clock >= fixture.kickoff:
-            raise ForecastTooLateError(
-                f"{fixture_id} kicked off at {fixture.kickoff.isoformat()}; the builder's clock "
-                f"is {self._clock.isoformat()}, so a pre-match forecast is no longer possible"
-            )
         opening = self._opening.get(fixture_id)
         if opening is None:
             raise MissingOpeningOddsError(f"no opening odds yet for {fixture_id}")
-        p_home, p_draw, p_away = _margin_free((opening.home, opening.draw, opening.away), "")
-        margin = 1.0 / opening.home + 1.0 / opening.draw + 1.0 / opening.away - 1.0
+        closing = self._closing.get(fixture_id)
+        # A closing quote may come at the kick-off instant (the CSVs close at kick-off).
+        self._check_not_late(fixture, at_kickoff_allowed=closing is not None)
+        latest: OddsOpened | OddsClosed = opening if closing is None else closing
+        p_home, p_draw, p_away = _margin_free((latest.home, latest.draw, latest.away), "")
+        margin = 1.0 / latest.home + 1.0 / latest.draw + 1.0 / latest.away - 1.0
         market_score = p_home + 0.5 * p_draw
+        free = self._results_features(fixture)
         league = self._competition(fixture.competition)
-        elo, pi = league.elo, league.pi
-        elo_gap = elo.rating(fixture.home) + elo.parameters.home_advantage
-        elo_gap -= elo.rating(fixture.away)
-        elo_score = elo.expected(fixture.home, fixture.away)
-        pi_goals = pi.expected(fixture.home, fixture.away)
-        home_played = self._played.get((fixture.competition, fixture.home), deque())
-        away_played = self._played.get((fixture.competition, fixture.away), deque())
         home_drift = _mean(self._drift.get((fixture.competition, fixture.home), ()))
         away_drift = _mean(self._drift.get((fixture.competition, fixture.away), ()))
         market_logit = league.market.expected_logit(fixture.home, fixture.away)
@@ -213,14 +218,76 @@ class FeatureBuilder:
             market_away=p_away,
             market_margin=margin,
             market_expected_score=market_score,
+            elo_gap=free.elo_gap,
+            elo_expected_score=free.elo_expected_score,
+            elo_minus_market=free.elo_expected_score - market_score,
+            pi_goal_difference=free.pi_goal_difference,
+            pi_home_strength=free.pi_home_strength,
+            pi_away_strength=free.pi_away_strength,
+            # The market's goal-difference view is not observed; its expected score is the proxy.
+            pi_minus_market=free.pi_goal_difference - 4.0 * (market_score - 0.5),
+            home_form_points=free.home_form_points,
+            away_form_points=free.away_form_points,
+            home_form_goal_difference=free.home_form_goal_difference,
+            away_form_goal_difference=free.away_form_goal_difference,
+            home_rest_days=free.home_rest_days,
+            away_rest_days=free.away_rest_days,
+            home_experience=free.home_experience,
+            away_experience=free.away_experience,
+            home_season_matches=free.home_season_matches,
+            league_home_rate=free.league_home_rate,
+            league_draw_rate=free.league_draw_rate,
+            home_market_drift=home_drift,
+            away_market_drift=away_drift,
+            market_drift_difference=home_drift - away_drift,
+            market_rating_logit=market_logit,
+            market_rating_minus_opening=market_logit - _logit(market_score),
+            poisson_home=free.poisson_home,
+            poisson_draw=free.poisson_draw,
+            poisson_away=free.poisson_away,
+            market_at_close=0.0 if closing is None else 1.0,
+        )
+
+    def results_features(self, fixture_id: str) -> ResultsFeatures:
+        """The fixture's results-only features (no odds needed): the market-free model's row."""
+        fixture = self._fixture(fixture_id)
+        self._check_not_late(fixture, at_kickoff_allowed=False)
+        return self._results_features(fixture)
+
+    def _check_not_late(self, fixture: FixtureAnnounced, *, at_kickoff_allowed: bool) -> None:
+        if not self.strict or self._clock is None:
+            return
+        late = (
+            self._clock > fixture.kickoff if at_kickoff_allowed else self._clock >= fixture.kickoff
+        )
+        if late:
+            raise ForecastTooLateError(
+                f"{fixture.fixture_id} kicked off at {fixture.kickoff.isoformat()}; the builder's "
+                f"clock is {self._clock.isoformat()}, so a pre-match forecast is no longer possible"
+            )
+
+    def _results_features(self, fixture: FixtureAnnounced) -> ResultsFeatures:
+        league = self._competition(fixture.competition)
+        elo, pi = league.elo, league.pi
+        elo_gap = elo.rating(fixture.home) + elo.parameters.home_advantage
+        elo_gap -= elo.rating(fixture.away)
+        home_goals, away_goals = league.goals.expected_goals(
+            fixture.home, fixture.away, fixture.kickoff
+        )
+        poisson = outcome_probabilities(home_goals, away_goals)
+        home_played = self._played.get((fixture.competition, fixture.home), deque())
+        away_played = self._played.get((fixture.competition, fixture.away), deque())
+        return ResultsFeatures(
+            poisson_home=poisson[0],
+            poisson_draw=poisson[1],
+            poisson_away=poisson[2],
+            home_expected_goals=home_goals,
+            away_expected_goals=away_goals,
             elo_gap=elo_gap,
-            elo_expected_score=elo_score,
-            elo_minus_market=elo_score - market_score,
-            pi_goal_difference=pi_goals,
+            elo_expected_score=elo.expected(fixture.home, fixture.away),
+            pi_goal_difference=pi.expected(fixture.home, fixture.away),
             pi_home_strength=pi.rating(fixture.home).home,
             pi_away_strength=pi.rating(fixture.away).away,
-            # The market's goal-difference view is not observed; its expected score is the proxy.
-            pi_minus_market=pi_goals - 4.0 * (market_score - 0.5),
             home_form_points=_mean(p.points for p in home_played),
             away_form_points=_mean(p.points for p in away_played),
             home_form_goal_difference=_mean(p.goals_for - p.goals_against for p in home_played),
@@ -233,11 +300,6 @@ class FeatureBuilder:
             home_season_matches=float(sum(p.season == fixture.season for p in home_played)),
             league_home_rate=league.share(0, prior=0.45),
             league_draw_rate=league.share(1, prior=0.26),
-            home_market_drift=home_drift,
-            away_market_drift=away_drift,
-            market_drift_difference=home_drift - away_drift,
-            market_rating_logit=market_logit,
-            market_rating_minus_opening=market_logit - _logit(market_score),
         )
 
     def _fixture(self, fixture_id: str) -> FixtureAnnounced:
@@ -275,6 +337,7 @@ class FeatureBuilder:
         league = self._competition(fixture.competition)
         league.elo.update(fixture.home, fixture.away, hg, ag)
         league.pi.update(fixture.home, fixture.away, hg, ag)
+        league.goals.record(fixture.home, fixture.away, hg, ag, fixture.kickoff)
         league.record_outcome(0 if hg > ag else 1 if hg == ag else 2)
         for team, scored, conceded in ((fixture.home, hg, ag), (fixture.away, ag, hg)):
             history = self._played.setdefault(

@@ -29,7 +29,8 @@ class OddsOpened:
 
 @dataclass(frozen=True)
 class OddsClosed:
-    """The last 1X2 prices before kick-off, known at kick-off: never a feature of its own match."""
+    """The last 1X2 prices before kick-off. From then on they are its own match's market
+    features (a closing-triggered forecast) and inform later fixtures' features."""
 
     fixture_id: str
     home: float

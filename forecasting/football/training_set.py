@@ -1,7 +1,9 @@
 """Forecasting inputs (from any source) -> the rows a football model trains and is scored on.
 
 One row per fixture that had its opening odds and a result: the features at the moment the odds
-opened (so later results never leak in), the outcome, and the closing prices to compare with.
+opened (so later results never leak in), the outcome, the closing prices to compare with, and
+the features at the closing quote (its prices as the market columns, results only up to then),
+what a closing-triggered forecast sees.
 This is the same protocol as benchmarks/eval_football.py: every fixture is announced first, then
 all timed inputs stream in `event_order` (ties broken by competition, kick-off and teams, as the
 CSV path's fixture ids sort) through one strict `FeatureBuilder`. Opening odds of a
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -25,6 +27,7 @@ from forecasting.football.inputs import (
     OddsOpened,
     ResultKnown,
 )
+from forecasting.football.market_free import ResultsFeatures
 from forecasting.metrics import Outcomes, Probabilities
 
 
@@ -34,6 +37,8 @@ class TrainingRow:
     features: FootballFeatures
     closing: tuple[float, float, float] | None  # decimal prices, as quoted
     outcome: int  # 0 home, 1 draw, 2 away
+    at_close: FootballFeatures | None = None  # as of the closing quote, if it came after odds-open
+    results: ResultsFeatures | None = None  # the market-free model's row, at odds-open
 
     @property
     def season(self) -> str:
@@ -63,6 +68,7 @@ def build_rows(inputs: Iterable[ForecastInput]) -> list[TrainingRow]:
     for fixture in fixtures.values():
         builder.apply(fixture)
     rows: list[TrainingRow] = []
+    row_of: dict[str, int] = {}  # fixture -> its row, for the closing snapshot
 
     # `event_order`, but ties broken by what a fixture is rather than how its id is spelt:
     # simultaneous updates share league-wide state (the market's home advantage), so the
@@ -83,16 +89,21 @@ def build_rows(inputs: Iterable[ForecastInput]) -> list[TrainingRow]:
                 continue
             builder.apply(event)
             closing = closings.get(event.fixture_id)
+            row_of[event.fixture_id] = len(rows)
             rows.append(
                 TrainingRow(
                     fixture=fixtures[event.fixture_id],
                     features=builder.features(event.fixture_id),
+                    results=builder.results_features(event.fixture_id),
                     closing=None if closing is None else (closing.home, closing.draw, closing.away),
                     outcome=outcome_of(result.home_goals, result.away_goals),
                 )
             )
         else:
             builder.apply(event)
+            if isinstance(event, OddsClosed) and event.fixture_id in row_of:
+                index = row_of.pop(event.fixture_id)
+                rows[index] = replace(rows[index], at_close=builder.features(event.fixture_id))
     return rows
 
 
@@ -127,6 +138,26 @@ def outcomes(rows: Sequence[TrainingRow]) -> Outcomes:
 
 def features(rows: Sequence[TrainingRow]) -> list[FootballFeatures]:
     return [r.features for r in rows]
+
+
+def closing_features(rows: Sequence[TrainingRow]) -> list[FootballFeatures]:
+    """Every row's features at its closing quote; every row must have them."""
+    out = []
+    for r in rows:
+        if r.at_close is None:
+            raise ValueError(f"{r.fixture.fixture_id} has no closing snapshot")
+        out.append(r.at_close)
+    return out
+
+
+def results_features(rows: Sequence[TrainingRow]) -> list[ResultsFeatures]:
+    """Every row's market-free features (at odds-open)."""
+    out = []
+    for r in rows:
+        if r.results is None:
+            raise ValueError(f"{r.fixture.fixture_id} has no market-free features")
+        out.append(r.results)
+    return out
 
 
 def opening_probabilities(rows: Sequence[TrainingRow]) -> Probabilities:

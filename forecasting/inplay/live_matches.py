@@ -1,20 +1,24 @@
 """Started football fixtures as the in-play model sees them, kept from the feed's events.
 
-A match's state is the regulation clock, the score and the red cards, plus its pre-match 1X2
-(the last market quote before kick-off, margin-free). Goals, cards and the end of a half are the
-moments worth a new in-play forecast; each yields a :class:`InMatchMoment`. Extra time is outside
-what the model forecasts (the result after 90 minutes), so moments past minute 90 yield nothing.
+A match's state is the regulation clock, the score and the red cards, plus its pre-match 1X2:
+the last market quote before kick-off (margin-free) or, for a match nobody quoted, the
+market-free model's (the Elo prior, `prior_kind` says which). Goals, cards and the end of a half
+are the moments worth a new in-play forecast; each yields a :class:`InMatchMoment`. Extra time is
+outside what the model forecasts (the result after 90 minutes), so moments past minute 90 yield
+nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from uuid import UUID
 
 from domain.fixture import Fixture
+from domain.forecast import MARKET_FREE_PRIOR, MARKET_PRIOR
 from domain.in_match import CardKind
 from domain.sport import Side
-from forecasting.inplay.model import REGULATION, MatchState
+from forecasting.inplay.model import DRAW_PEAK, REGULATION, MatchState, one_x_two
 
 HALF_TIME = 45
 _SENT_OFF = (CardKind.RED, CardKind.SECOND_YELLOW)
@@ -28,11 +32,37 @@ class InMatchMoment:
     state: MatchState
     input_notification_ids: tuple[int, ...]
     """The fixture's in-match events so far, the triggering one last."""
+    prior_kind: str = MARKET_PRIOR
+    elo_expected: float | None = None
+    """Market-free: the Elo prior's expected score at kick-off. The state's prior is then a
+    placeholder; the in-play model's own draw peak turns this into the 1X2 prior (prior_for)."""
+
+    def prior_for(self, draw_peak: float) -> InMatchMoment:
+        """The moment with the prior the model starts from (a market-free one from the model's
+        draw peak; a market one as it is)."""
+        if self.elo_expected is None:
+            return self
+        return replace(
+            self, state=replace(self.state, prior=one_x_two(self.elo_expected, draw_peak))
+        )
+
+
+@dataclass(frozen=True)
+class FootballKickOff:
+    """A football fixture nobody quoted kicks off: the moment of its market-free pre-match
+    forecast (the Elo prior's expected score as of then)."""
+
+    fixture_id: UUID
+    kickoff: datetime
+    elo_expected: float
+    notification_id: int
 
 
 @dataclass
 class _Match:
     prior: tuple[float, float, float] | None
+    prior_kind: str
+    elo_expected: float | None
     home_goals: int = 0
     away_goals: int = 0
     home_reds: int = 0
@@ -47,8 +77,20 @@ class LiveMatches:
     def __init__(self) -> None:
         self._matches: dict[UUID, _Match] = {}
 
-    def start(self, fixture_id: UUID, prior: tuple[float, float, float] | None) -> None:
-        self._matches[fixture_id] = _Match(prior)
+    def start(
+        self,
+        fixture_id: UUID,
+        prior: tuple[float, float, float] | None,
+        *,
+        elo_expected: float | None = None,
+    ) -> None:
+        """A match kicks off from its last pre-match quote (`prior`) or, without one, from the
+        market-free Elo prior's expected score (`elo_expected`)."""
+        if prior is None and elo_expected is not None:
+            placeholder = one_x_two(elo_expected, DRAW_PEAK)
+            self._matches[fixture_id] = _Match(placeholder, MARKET_FREE_PRIOR, elo_expected)
+        else:
+            self._matches[fixture_id] = _Match(prior, MARKET_PRIOR, None)
 
     def end(self, fixture_id: UUID) -> None:
         self._matches.pop(fixture_id, None)
@@ -87,7 +129,9 @@ class LiveMatches:
             )
         except ValueError:
             return None  # a prior that is not a distribution: nothing to start from
-        match.last = InMatchMoment(event.originator_id, state, tuple(match.inputs))
+        match.last = InMatchMoment(
+            event.originator_id, state, tuple(match.inputs), match.prior_kind, match.elo_expected
+        )
         return match.last
 
     def latest(self) -> list[InMatchMoment]:

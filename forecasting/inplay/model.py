@@ -30,6 +30,7 @@ from forecasting.prior_boost import PriorBoost, TemperatureCalibration
 REGULATION = 90
 SAMPLED_MINUTES = (0, 15, 30, 45, 60, 75, 85)
 MAX_GOALS = 20  # per side, in the Poisson sums
+DRAW_PEAK = 0.27  # EloPrior's default, for artifacts written before the peak was recorded
 # Scoring-rate factors per red card, own side and opponent (Vecer, Kopriva & Ichiba 2009).
 RED_OWN, RED_OPPONENT = 0.70, 1.20
 FEATURE_NAMES = (
@@ -179,7 +180,9 @@ class EloPrior:
     The expected score E maps to draw = peak * 4E(1-E), home = E - draw/2, away = 1 - E - draw/2:
     proper for any peak in (0, 0.5], most drawish between equals."""
 
-    def __init__(self, draw_peak: float = 0.27, parameters: EloParameters | None = None) -> None:
+    def __init__(
+        self, draw_peak: float = DRAW_PEAK, parameters: EloParameters | None = None
+    ) -> None:
         self.draw_peak = draw_peak
         # Neutral venues, and no newcomer penalty: a debutant at a World Cup is no promoted side.
         self.parameters = parameters or EloParameters(
@@ -234,6 +237,9 @@ class InPlayModel:
     booster: Any  # a fitted CatBoostClassifier (untyped library)
     calibration: TemperatureCalibration
     trees: int
+    draw_peak: float = DRAW_PEAK
+    """The Elo prior's draw peak fitted with it: the market-free prior of matches nobody
+    quoted (EloPrior, one_x_two)."""
 
     def predict_proba(self, states: Sequence[MatchState]) -> Probabilities:
         """Calibrated (home, draw, away) at the end of regulation; rows sum to 1."""

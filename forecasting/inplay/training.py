@@ -27,7 +27,7 @@ import hashlib
 import re
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 from uuid import UUID
@@ -77,6 +77,9 @@ class PlayedMatch:
     half_time: tuple[int, int] | None = None
     final: tuple[int, int] | None = None
     season: str = ""
+    elo_expected: float | None = None
+    """The Elo prior's expected score at kick-off, from the results finished before it (as the
+    live forecaster has them); None when not folded from the feed."""
 
     @property
     def goals_account_for_result(self) -> bool:
@@ -99,6 +102,7 @@ class MatchTimelines:
         self._last_quote: dict[UUID, tuple[float, float, float]] = {}
         self._matches: dict[UUID, PlayedMatch] = {}
         self._abandoned: set[UUID] = set()
+        self._elo = EloPrior()
         self.competitions_with_goals: set[str] = set()
 
     def apply(self, event: object) -> None:
@@ -131,6 +135,14 @@ class MatchTimelines:
             if event.period == 1:
                 match.half_time = (event.score.home, event.score.away)
         elif isinstance(event, Fixture.Finished | Fixture.ResultCorrected):
+            if isinstance(event, Fixture.Finished):
+                self._elo.update(
+                    pool_of(match.competition),
+                    match.home,
+                    match.away,
+                    event.score.home,
+                    event.score.away,
+                )
             match.final = (event.score.home, event.score.away)
         elif isinstance(event, Fixture.Abandoned):
             self._abandoned.add(fid)
@@ -147,6 +159,9 @@ class MatchTimelines:
             away=announced.away,
             market_prior=self._last_quote.get(fid),
             season=announced.season,
+            elo_expected=self._elo.expected_score(
+                pool_of(announced.competition), announced.home, announced.away
+            ),
         )
 
     def finished(self) -> list[PlayedMatch]:
@@ -216,7 +231,12 @@ def training_set(
             continue
         pool = pool_of(m.competition)
         if m.market_prior is None:
-            expected[m.fixture_id] = elo.expected_score(pool, m.home, m.away)
+            # As of kick-off when folded from the feed (what the live forecaster has).
+            expected[m.fixture_id] = (
+                elo.expected_score(pool, m.home, m.away)
+                if m.elo_expected is None
+                else m.elo_expected
+            )
         elo.update(pool, m.home, m.away, *m.final)
     earlier = [m for m in usable if m.market_prior is None and m.fixture_id not in holdout]
     peak = EloPrior().draw_peak
@@ -285,6 +305,7 @@ def train(data: TrainingSet, parameters: InPlayParameters = PARAMETERS) -> InPla
         parameters,
     )
     seconds = time.perf_counter() - started
+    model = replace(model, draw_peak=data.draw_peak)
     states = [s.state for s in holdout_rows]
     y = np.array([s.outcome for s in holdout_rows], dtype=np.int64)
     losses = {
@@ -329,7 +350,7 @@ def train_for_holdout(data: TrainingSet, parameters: InPlayParameters = PARAMETE
         outcomes_of(validation),
         parameters,
     )
-    return HoldoutRun(model, fitted, validation, holdout)
+    return HoldoutRun(replace(model, draw_peak=data.draw_peak), fitted, validation, holdout)
 
 
 def outcomes_of(samples: Sequence[Sample]) -> Outcomes:

@@ -136,15 +136,24 @@ class NbaFeatureBuilder:
             played, total = self._season.get((team, game.season), (0, 0))
             self._season[(team, game.season)] = (played + 1, total + own)
 
-    def features(self, game_id: str, moneyline: NbaMoneyline) -> NbaFeatures:
+    def features(self, game_id: str, moneyline: NbaMoneyline | None) -> NbaFeatures:
+        """Without a moneyline the market's columns are NaN: only a market-free model
+        (nba_model.RESULTS_VIEW) can forecast from such a row."""
         game = self._game(game_id)
         if self._clock is not None and self._clock >= game.day:
             raise ForecastTooLateError(
                 f"{game_id} is on {game.day}; results up to {self._clock} are already applied"
             )
-        market, overround = moneyline_home_probability(moneyline)
+        market_logit = elo_minus_market = math.nan
+        if moneyline is None:
+            market, overround = math.nan, math.nan
+        else:
+            market, overround = moneyline_home_probability(moneyline)
+            market_logit = _logit(market)
         elo_gap = self._elo.gap(game.home, game.away, game.season)
         elo_probability = self._elo.expected(game.home, game.away, game.season)
+        if moneyline is not None:
+            elo_minus_market = _logit(elo_probability) - market_logit
         home_recent = self._recent.get(game.home, deque())
         away_recent = self._recent.get(game.away, deque())
         home_rest = _rest_days(home_recent, game.day)
@@ -153,11 +162,11 @@ class NbaFeatureBuilder:
         away_net, away_games = self._net_rating(game.away, game.season)
         return NbaFeatures(
             market_home=market,
-            market_logit=_logit(market),
+            market_logit=market_logit,
             market_overround=overround,
             elo_gap=elo_gap,
             elo_probability=elo_probability,
-            elo_minus_market=_logit(elo_probability) - _logit(market),
+            elo_minus_market=elo_minus_market,
             home_form_win_rate=_mean(float(p.margin > 0) for p in home_recent),
             away_form_win_rate=_mean(float(p.margin > 0) for p in away_recent),
             home_form_margin=_mean(float(p.margin) for p in home_recent),
@@ -190,11 +199,14 @@ def walk_forward_features(
     games: Iterable[NbaGameScheduled],
     results: Mapping[str, NbaGameResult],
     moneylines: Mapping[str, NbaMoneyline],
+    *,
+    without_line: bool = False,
 ) -> dict[str, NbaFeatures]:
     """Every game's features as of its morning: a day's forecasts, then that day's results.
 
-    Games without a moneyline are not forecast (the market is the model's starting point), but
-    their results still feed the ratings."""
+    Games without a moneyline are not forecast (the market is the model's starting point)
+    unless `without_line` (their market columns are then NaN, for the market-free model), but
+    their results feed the ratings either way."""
     ordered = sorted(games, key=lambda g: (g.day, g.game_id))
     builder = NbaFeatureBuilder()
     for game in ordered:
@@ -208,7 +220,7 @@ def walk_forward_features(
         day_games = ordered[start:end]
         for game in day_games:
             line = moneylines.get(game.game_id)
-            if line is not None:
+            if line is not None or without_line:
                 out[game.game_id] = builder.features(game.game_id, line)
         for game in day_games:
             result = results.get(game.game_id)

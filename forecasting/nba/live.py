@@ -9,6 +9,9 @@ trained on exactly the feature rows and quarter states the forecaster will build
   (what `NbaFeatureBuilder` enforces), even when an early game ends before a late one's line.
 - A pre-game moment is every moneyline quote before tip-off; an in-play moment is the end of
   quarters 1-3, with the game's last pre-game quote (margin-free) as its prior.
+- A game nobody quoted gets one pre-game moment at tip-off with no market (`market` None): the
+  market-free model forecasts it from results alone, with every earlier day's results in, and
+  its quarter ends start from that forecast (the scorer puts the prior in, drafts.py).
 - The feed does not say whether a game is a playoff game, so `playoffs` is always False here;
   training from the store sees the same.
 """
@@ -37,25 +40,29 @@ Probabilities2 = tuple[float, float]
 
 @dataclass(frozen=True)
 class NbaPreGame:
-    """A moneyline quote before tip-off, with the game's features as of it."""
+    """A moneyline quote before tip-off, with the game's features as of it; or the tip-off of
+    a game nobody quoted (`market` None, market columns NaN)."""
 
     fixture_id: UUID
     kickoff: datetime
     features: NbaFeatures
-    market: Probabilities2  # the quote's margin-free (home, away)
+    market: Probabilities2 | None  # the quote's margin-free (home, away); None: no quote
     stage: QuoteStage | None
-    inputs: tuple[int, ...]  # the announcement, the first quote, this quote
+    inputs: tuple[int, ...]  # the announcement, the first quote, this quote (or the tip-off)
 
 
 @dataclass(frozen=True)
 class NbaQuarterEnd:
-    """The end of quarter 1, 2 or 3 of a game that had a pre-game quote."""
+    """The end of quarter 1, 2 or 3 of a game that had a pre-game moment."""
 
     fixture_id: UUID
     kickoff: datetime
     state: NbaQuarterState
-    market: Probabilities2  # the last pre-game quote: the state's prior
+    market: Probabilities2 | None  # the last pre-game quote: the state's prior
     inputs: tuple[int, ...]
+    pregame: NbaFeatures | None = None
+    """No quote: the tip-off features, from which the market-free model gives the prior (the
+    state's `pregame_home` is then Elo's, a placeholder until scored)."""
 
 
 NbaMoment = NbaPreGame | NbaQuarterEnd
@@ -115,6 +122,8 @@ class NbaGames:
             self.builder.schedule(game.scheduled)
         elif isinstance(event, Fixture.Started):
             game.started = True
+            if game.pregame is None:
+                return self._tipoff_without_quote(game, event.originator_id, notification_id)
         elif isinstance(event, Fixture.PeriodEnded):
             return self._period_ended(game, event, notification_id)
         elif isinstance(event, Fixture.Finished):
@@ -180,6 +189,24 @@ class NbaGames:
         )
         return game.pregame
 
+    def _tipoff_without_quote(
+        self, game: _Game, fixture_id: UUID, notification_id: int
+    ) -> NbaPreGame | None:
+        self._release(game.scheduled.day)
+        try:
+            features = self.builder.features(game.scheduled.game_id, None)
+        except ForecastingInputError:
+            return None  # a day whose results are already in
+        game.pregame = NbaPreGame(
+            fixture_id=fixture_id,
+            kickoff=game.kickoff,
+            features=features,
+            market=None,
+            stage=None,
+            inputs=tuple(dict.fromkeys([*game.inputs, notification_id])),
+        )
+        return game.pregame
+
     def _period_ended(
         self, game: _Game, event: Fixture.PeriodEnded, notification_id: int
     ) -> NbaQuarterEnd | None:
@@ -188,16 +215,22 @@ class NbaGames:
         if event.period not in QUARTERS or game.pregame is None:
             return None
         prior = game.pregame.market
-        if not 0.0 < prior[0] < 1.0:
+        lead = event.score.home - event.score.away
+        if prior is None:
+            elo = game.pregame.features.elo_probability
+            state = NbaQuarterState(event.period, lead, min(max(elo, 1e-6), 1.0 - 1e-6))
+        elif not 0.0 < prior[0] < 1.0:
             return None
-        state = NbaQuarterState(event.period, event.score.home - event.score.away, prior[0])
-        game.quarters.append(state)
+        else:
+            state = NbaQuarterState(event.period, lead, prior[0])
+            game.quarters.append(state)  # training states: market priors only
         game.last_quarter = NbaQuarterEnd(
             fixture_id=event.originator_id,
             kickoff=game.kickoff,
             state=state,
             market=prior,
             inputs=tuple(dict.fromkeys([*game.pregame.inputs, *game.inputs])),
+            pregame=game.pregame.features if prior is None else None,
         )
         return game.last_quarter
 

@@ -11,8 +11,9 @@ that estimate (one standard error of the per-game gain, docs/adr/0010).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -25,6 +26,31 @@ from forecasting.oblivious import ObliviousTrees, evaluator, raw_scores
 
 HomeWins = NDArray[np.int64]  # 1 the home side won, 0 it lost
 WinProbabilities = NDArray[np.float64]  # the home side's win probability per game
+
+
+@dataclass(frozen=True)
+class NbaView:
+    """Which columns of NbaFeatures a model reads and which logit it boosts from."""
+
+    name: str
+    baseline: Callable[[NDArray[np.float64]], NDArray[np.float64]]  # full matrix -> logits
+    columns: tuple[int, ...]  # of NbaFeatures.names(), what the booster sees
+
+
+_NAMES = NbaFeatures.names()
+_MARKET_LOGIT = _NAMES.index("market_logit")
+_ELO_GAP = _NAMES.index("elo_gap")
+_MARKET_COLUMNS = ("market_home", "market_logit", "market_overround", "elo_minus_market")
+
+MARKET_VIEW = NbaView("moneyline", lambda m: m[:, _MARKET_LOGIT], tuple(range(len(_NAMES))))
+"""Boosts from the moneyline's margin-free logit, every feature in view."""
+RESULTS_VIEW = NbaView(
+    "elo",
+    # The Elo win probability 1 / (1 + 10^(-gap/400)) has logit gap * ln(10) / 400.
+    lambda m: m[:, _ELO_GAP] * (math.log(10.0) / 400.0),
+    tuple(i for i, n in enumerate(_NAMES) if n not in _MARKET_COLUMNS),
+)
+"""Market-free: boosts from the Elo logit and never sees a price (games without a line)."""
 
 
 @dataclass(frozen=True)
@@ -45,15 +71,17 @@ class NbaModelParameters:
 class NbaModel:
     booster: Any  # a fitted CatBoostClassifier (untyped library), None when it adds nothing
     trees: int
-    validation_gain: float  # pooled validation log loss, market minus model (>= 0)
+    validation_gain: float  # pooled validation log loss, baseline minus model (>= 0)
+    view: NbaView = field(default=MARKET_VIEW)
 
     def predict_home(self, rows: Sequence[NbaFeatures]) -> WinProbabilities:
         """Home-win probabilities, one per game, strictly between 0 and 1."""
         matrix = _matrix(rows)
+        baseline = self.view.baseline(matrix)
         if self.booster is None:
-            return _sigmoid(matrix[:, _MARKET_LOGIT])
-        correction = raw_scores(self.booster, matrix, self._trees)
-        return _sigmoid(matrix[:, _MARKET_LOGIT] + correction)
+            return _sigmoid(baseline)
+        correction = raw_scores(self.booster, matrix[:, list(self.view.columns)], self._trees)
+        return _sigmoid(baseline + correction)
 
     @cached_property
     def _trees(self) -> ObliviousTrees | None:
@@ -63,11 +91,13 @@ class NbaModel:
 def train_nba_model(
     seasons: Sequence[tuple[Sequence[NbaFeatures], HomeWins]],
     parameters: NbaModelParameters | None = None,
+    view: NbaView = MARKET_VIEW,
 ) -> NbaModel:
     """`seasons` in time order. Each of the last `validation_seasons` is forecast by a model fit
     on the seasons before it. The tree count with the lowest pooled validation log loss is then
     fitted on every season, but only if its gain over the line on those games exceeds
-    `standard_errors` standard errors of the per-game gain; otherwise the model is the line."""
+    `standard_errors` standard errors of the per-game gain; otherwise the model is the line
+    (or, in the market-free `RESULTS_VIEW`, Elo alone)."""
     p = parameters or NbaModelParameters()
     if len(seasons) <= p.validation_seasons:
         raise ValueError(f"need more than {p.validation_seasons} seasons, got {len(seasons)}")
@@ -78,39 +108,50 @@ def train_nba_model(
         outcomes = np.concatenate([o for _, o in seasons[:v]])
         held, held_outcomes = seasons[v]
         sizing = _classifier(p, p.max_iterations)
-        sizing.fit(_pool(rows, outcomes), eval_set=_pool(held, held_outcomes), use_best_model=False)
+        sizing.fit(
+            _pool(rows, view, outcomes),
+            eval_set=_pool(held, view, held_outcomes),
+            use_best_model=False,
+        )
         curve = np.asarray(sizing.get_evals_result()["validation"]["Logloss"], dtype=np.float64)
-        market = home_log_loss(_sigmoid(_matrix(held)[:, _MARKET_LOGIT]), held_outcomes)
+        market = home_log_loss(_sigmoid(view.baseline(_matrix(held))), held_outcomes)
         pooled += len(held) * np.concatenate([[market], curve[: p.max_iterations]])
         folds.append((sizing, held, held_outcomes))
     trees = int(np.argmin(pooled))
-    gain, standard_error = _paired_gain(folds, trees)
+    gain, standard_error = _paired_gain(folds, trees, view)
     if trees == 0 or gain <= p.standard_errors * standard_error:
-        # The line unless the correction's validation gain is clear of its own noise.
-        return NbaModel(booster=None, trees=0, validation_gain=0.0)
+        # The baseline unless the correction's validation gain is clear of its own noise.
+        return NbaModel(booster=None, trees=0, validation_gain=0.0, view=view)
     final = _classifier(p, trees)
     final.fit(
-        _pool([r for rows, _ in seasons for r in rows], np.concatenate([o for _, o in seasons]))
+        _pool(
+            [r for rows, _ in seasons for r in rows],
+            view,
+            np.concatenate([o for _, o in seasons]),
+        )
     )
-    return NbaModel(booster=final, trees=trees, validation_gain=gain)
+    return NbaModel(booster=final, trees=trees, validation_gain=gain, view=view)
 
 
 def _paired_gain(
-    folds: Sequence[tuple[Any, Sequence[NbaFeatures], HomeWins]], trees: int
+    folds: Sequence[tuple[Any, Sequence[NbaFeatures], HomeWins]], trees: int, view: NbaView
 ) -> tuple[float, float]:
     """Mean per-game log-loss gain (market minus model after `trees` trees) over every
     validation game, and its standard error."""
     gains: list[NDArray[np.float64]] = []
     for sizing, held, outcomes in folds:
         matrix = _matrix(held)
-        market = _per_game_log_loss(_sigmoid(matrix[:, _MARKET_LOGIT]), outcomes)
+        baseline = view.baseline(matrix)
+        market = _per_game_log_loss(_sigmoid(baseline), outcomes)
         if trees == 0:
             gains.append(np.zeros(len(held)))
             continue
         correction = np.asarray(
-            sizing.predict(matrix, prediction_type="RawFormulaVal", ntree_end=trees)
+            sizing.predict(
+                matrix[:, list(view.columns)], prediction_type="RawFormulaVal", ntree_end=trees
+            )
         )
-        model = _per_game_log_loss(_sigmoid(matrix[:, _MARKET_LOGIT] + correction), outcomes)
+        model = _per_game_log_loss(_sigmoid(baseline + correction), outcomes)
         gains.append(market - model)
     pooled = np.concatenate(gains)
     if len(pooled) < 2:
@@ -150,17 +191,14 @@ def _classifier(p: NbaModelParameters, iterations: int) -> CatBoostClassifier:
     )
 
 
-def _pool(rows: Sequence[NbaFeatures], outcomes: HomeWins | None = None) -> Pool:
+def _pool(rows: Sequence[NbaFeatures], view: NbaView, outcomes: HomeWins | None = None) -> Pool:
     matrix = _matrix(rows)
     return Pool(
-        data=matrix,
+        data=matrix[:, list(view.columns)],
         label=outcomes,
-        baseline=matrix[:, _MARKET_LOGIT],
-        feature_names=list(NbaFeatures.names()),
+        baseline=view.baseline(matrix),
+        feature_names=[_NAMES[i] for i in view.columns],
     )
-
-
-_MARKET_LOGIT = NbaFeatures.names().index("market_logit")
 
 
 def _matrix(rows: Sequence[NbaFeatures]) -> NDArray[np.float64]:

@@ -3,7 +3,9 @@
 Each finished game with a pre-game quote gives one pre-game row (its features as of its last
 quote before tip-off, as the last forecast before tip-off used) and its quarter states; seasons
 are in order of the games' days. The pre-game model is `train_nba_model` (walk-forward sized;
-zero trees means the market itself), the in-play model `train_nba_inplay`.
+zero trees means the market itself), the in-play model `train_nba_inplay`. Every finished game,
+quoted or not, gives a row to the market-free model (`train_nba_model` in RESULTS_VIEW, sized
+the same way; zero trees means Elo itself), which forecasts the games nobody quotes.
 
 The registry's run (`split_holdout`, `holdout_metrics`, `holdout_fingerprint`) trains both on
 the seasons before a holdout season and scores that season with the pre-game rows and quarter
@@ -31,6 +33,7 @@ from forecasting.nba.inplay import (
 )
 from forecasting.nba.live import NbaGames, NbaOutcome
 from forecasting.nba.model import (
+    RESULTS_VIEW,
     NbaModel,
     NbaModelParameters,
     WinProbabilities,
@@ -64,6 +67,8 @@ class NbaTrainingSet:
     games_without_quote: int
     played: tuple[PlayedGame, ...] = ()
     """One per pre-game row, in the order of `seasons`' rows."""
+    free_seasons: tuple[tuple[str, tuple[NbaFeatures, ...], tuple[bool, ...]], ...] = ()
+    """Every finished game's market-free row (quoted or not), per season, in order."""
 
     @property
     def games(self) -> int:
@@ -82,6 +87,7 @@ class NbaTrainingSet:
             start += len(rows)
         kept = [i for i, s in enumerate(self.state_seasons) if s in wanted]
         return NbaTrainingSet(
+            free_seasons=tuple(entry for entry in self.free_seasons if entry[0] in wanted),
             seasons=tuple(seasons),
             states=tuple(self.states[i] for i in kept),
             state_home_won=tuple(self.state_home_won[i] for i in kept),
@@ -96,6 +102,7 @@ class NbaTraining:
     pregame: NbaModel
     inplay: NbaInPlayModel
     training: NbaTrainingSet
+    market_free: NbaModel | None = None
 
 
 def training_set(events: Iterable[tuple[int, object]]) -> NbaTrainingSet:
@@ -115,9 +122,14 @@ def training_set(events: Iterable[tuple[int, object]]) -> NbaTrainingSet:
     states: list[NbaQuarterState] = []
     won: list[bool] = []
     state_seasons: list[str] = []
+    free: dict[str, tuple[list[NbaFeatures], list[bool]]] = {}
     without = 0
     for outcome in finished:
-        if outcome.pregame is None:
+        if outcome.pregame is not None:
+            free_rows, free_wins = free.setdefault(outcome.season, ([], []))
+            free_rows.append(outcome.pregame.features)
+            free_wins.append(outcome.home_won)
+        if outcome.pregame is None or outcome.pregame.market is None:
             without += 1
             continue
         rows, wins, played = by_season.setdefault(outcome.season, ([], [], []))
@@ -135,6 +147,7 @@ def training_set(events: Iterable[tuple[int, object]]) -> NbaTrainingSet:
         state_seasons=tuple(state_seasons),
         games_without_quote=without,
         played=tuple(g for _, (_, _, season_games) in ordered for g in season_games),
+        free_seasons=tuple((s, tuple(r), tuple(w)) for s, (r, w) in sorted(free.items())),
     )
 
 
@@ -153,7 +166,18 @@ def train(data: NbaTrainingSet, parameters: NbaModelParameters = PARAMETERS) -> 
     seasons = [(list(rows), home_wins(wins)) for _, rows, wins in data.seasons]
     pregame = train_nba_model(seasons, parameters)
     inplay = train_nba_inplay(list(data.states), home_wins(data.state_home_won))
-    return NbaTraining(pregame, inplay, data)
+    return NbaTraining(pregame, inplay, data, train_market_free(data, parameters))
+
+
+def train_market_free(
+    data: NbaTrainingSet, parameters: NbaModelParameters = PARAMETERS
+) -> NbaModel | None:
+    """The market-free pre-game model on every game's row; None when the log holds too few
+    seasons for its walk-forward sizing."""
+    seasons = [(list(rows), home_wins(wins)) for _, rows, wins in data.free_seasons]
+    if len(seasons) <= parameters.validation_seasons:
+        return None
+    return train_nba_model(seasons, parameters, RESULTS_VIEW)
 
 
 def home_wins(flags: Iterable[bool]) -> np.typing.NDArray[np.int64]:
@@ -202,11 +226,16 @@ def split_holdout(
 
 
 def holdout_metrics(
-    pregame: NbaModel, inplay: NbaInPlayModel, holdout: NbaTrainingSet
+    pregame: NbaModel,
+    inplay: NbaInPlayModel,
+    holdout: NbaTrainingSet,
+    market_free: NbaModel | None = None,
 ) -> dict[str, float]:
     """Both models on the holdout. ``log_loss`` (the promotion metric) pools every forecast the
-    file makes, each once: a pre-game row per game and a state per quarter end. The line is the
-    market's margin-free pre-game probability on the same games."""
+    file makes from a quote, each once: a pre-game row per game and a state per quarter end.
+    The line is the market's margin-free pre-game probability on the same games. The
+    market-free model is scored on every holdout game, quoted or not
+    (``log_loss_market_free``, ``ece_market_free``)."""
     rows = [row for _, season_rows, _ in holdout.seasons for row in season_rows]
     won = home_wins(w for _, _, wins in holdout.seasons for w in wins)
     state_won = home_wins(holdout.state_home_won)
@@ -225,6 +254,15 @@ def holdout_metrics(
         "n_states": float(len(holdout.states)),
         "trees": float(pregame.trees),
     }
+    free_rows = [row for _, season_rows, _ in holdout.free_seasons for row in season_rows]
+    if market_free is not None and free_rows:
+        free_won = home_wins(w for _, _, wins in holdout.free_seasons for w in wins)
+        free_home = market_free.predict_home(free_rows)
+        metrics["log_loss_market_free"] = home_log_loss(free_home, free_won)
+        metrics["ece_market_free"] = expected_calibration_error(
+            _home_away(free_home), 1 - free_won, bins=CALIBRATION_BINS
+        )
+        metrics["n_games_market_free"] = float(len(free_rows))
     for quarter in QUARTERS:  # a quarter no holdout game reached has no score
         ended = [i for i, s in enumerate(holdout.states) if s.quarter == quarter]
         if ended:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,26 +20,87 @@ from typing import Any
 from catboost import CatBoostClassifier
 
 from forecasting.football.features import FootballFeatures
-from forecasting.football.model import FootballModel, TemperatureCalibration
-from forecasting.inplay.model import InPlayModel, MatchState
+from forecasting.football.model import (
+    FootballModel,
+    StageCorrection,
+    TemperatureCalibration,
+)
+from forecasting.inplay.model import DRAW_PEAK, InPlayModel, MatchState
 
-_MAGIC = b"SPORTCAST-MODEL-1\n"
+# Version 2: a correction per trigger stage (odds-open, closing), either of which may be the
+# market itself (no trees), over the feature set with the Poisson and closing columns.
+_MAGIC = b"SPORTCAST-MODEL-2\n"
+_MAGIC_V1 = b"SPORTCAST-MODEL-1\n"
 
 
 def dump_model(model: FootballModel) -> bytes:
-    return _dump(_MAGIC, model.booster, model.calibration.temperature, model.trees)
+    header: dict[str, Any] = {}
+    blobs = b""
+    for stage, correction in (("opening", model.opening), ("closing", model.closing)):
+        cbm = b"" if correction.booster is None else cbm_bytes(correction.booster)
+        header[stage] = {
+            "temperature": correction.calibration.temperature,
+            "trees": correction.trees,
+            "validation_gain": _finite_or_none(correction.validation_gain),
+            "standard_error": _finite_or_none(correction.standard_error),
+            "cbm_bytes": len(cbm),
+        }
+        blobs += cbm
+    encoded = json.dumps(header, sort_keys=True).encode()
+    return _MAGIC + len(encoded).to_bytes(4, "big") + encoded + blobs
 
 
 def load_model(data: bytes) -> FootballModel:
-    booster, temperature, trees = _load(_MAGIC, data, "model")
+    if data.startswith(_MAGIC_V1):
+        raise ValueError(
+            "a football model artifact of format 1 (one correction at odds-open, before the "
+            "closing and market-free features): retrain it with `sportcast model train`"
+        )
+    if not data.startswith(_MAGIC):
+        raise ValueError("not a sportcast model artifact")
+    rest = data[len(_MAGIC) :]
+    size = int.from_bytes(rest[:4], "big")
+    header = json.loads(rest[4 : 4 + size])
+    offset = 4 + size
+    stages: dict[str, StageCorrection] = {}
+    for stage in ("opening", "closing"):
+        fields = header[stage]
+        cbm = rest[offset : offset + int(fields["cbm_bytes"])]
+        offset += len(cbm)
+        booster = None
+        if cbm:
+            booster = CatBoostClassifier()
+            booster.load_model(blob=cbm, format="cbm")
+        stages[stage] = StageCorrection(
+            booster,
+            TemperatureCalibration(float(fields["temperature"])),
+            int(fields["trees"]),
+            _float(fields["validation_gain"]),
+            _float(fields["standard_error"]),
+        )
+    opening = stages["opening"]
     return FootballModel(
-        booster=booster, calibration=TemperatureCalibration(temperature), trees=trees
+        booster=opening.booster,
+        calibration=opening.calibration,
+        trees=opening.trees,
+        validation_gain=opening.validation_gain,
+        standard_error=opening.standard_error,
+        closing=stages["closing"],
     )
 
 
-def _dump(magic: bytes, booster: Any, temperature: float, trees: int) -> bytes:
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _float(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _dump(magic: bytes, booster: Any, temperature: float, trees: int, **extra: float) -> bytes:
     cbm = cbm_bytes(booster)
-    header = json.dumps({"temperature": temperature, "trees": trees}, sort_keys=True).encode()
+    fields = {"temperature": temperature, "trees": trees, **extra}
+    header = json.dumps(fields, sort_keys=True).encode()
     return magic + len(header).to_bytes(4, "big") + header + cbm
 
 
@@ -56,15 +118,15 @@ def cbm_bytes(booster: Any) -> bytes:
         return path.read_bytes()
 
 
-def _load(magic: bytes, data: bytes, what: str) -> tuple[Any, float, int]:
+def _load(magic: bytes, data: bytes, what: str) -> tuple[Any, dict[str, Any]]:
     if not data.startswith(magic):
         raise ValueError(f"not a sportcast {what} artifact")
     rest = data[len(magic) :]
     size = int.from_bytes(rest[:4], "big")
-    header = json.loads(rest[4 : 4 + size])
+    header: dict[str, Any] = json.loads(rest[4 : 4 + size])
     booster = CatBoostClassifier()
     booster.load_model(blob=rest[4 + size :], format="cbm")
-    return booster, float(header["temperature"]), int(header["trees"])
+    return booster, header
 
 
 @dataclass(frozen=True)
@@ -93,13 +155,23 @@ _INPLAY_MAGIC = b"SPORTCAST-INPLAY-1\n"
 
 
 def dump_inplay_model(model: InPlayModel) -> bytes:
-    return _dump(_INPLAY_MAGIC, model.booster, model.calibration.temperature, model.trees)
+    return _dump(
+        _INPLAY_MAGIC,
+        model.booster,
+        model.calibration.temperature,
+        model.trees,
+        draw_peak=model.draw_peak,
+    )
 
 
 def load_inplay_model(data: bytes) -> InPlayModel:
-    booster, temperature, trees = _load(_INPLAY_MAGIC, data, "in-play")
+    booster, header = _load(_INPLAY_MAGIC, data, "in-play")
     return InPlayModel(
-        booster=booster, calibration=TemperatureCalibration(temperature), trees=trees
+        booster=booster,
+        calibration=TemperatureCalibration(float(header["temperature"])),
+        trees=int(header["trees"]),
+        # Files written before the peak was recorded: the prior's default.
+        draw_peak=float(header.get("draw_peak", DRAW_PEAK)),
     )
 
 
@@ -115,6 +187,10 @@ class LoadedInPlayModel:
     def from_bytes(cls, data: bytes, *, model_id: str | None = None) -> LoadedInPlayModel:
         digest = hashlib.sha256(data).hexdigest()
         return cls(load_inplay_model(data), model_id or f"football-inplay-{digest[:12]}", digest)
+
+    @property
+    def draw_peak(self) -> float:
+        return self.model.draw_peak
 
     def predict_many(self, states: Sequence[MatchState]) -> list[tuple[float, float, float]]:
         return [(float(h), float(d), float(a)) for h, d, a in self.model.predict_proba(states)]

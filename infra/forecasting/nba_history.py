@@ -34,7 +34,7 @@ from infra.forecasting.artifacts import content_hash
 from infra.forecasting.history import max_position, read_events
 from infra.forecasting.inplay_history import write_atomically
 from infra.forecasting.kinds import Candidate
-from infra.forecasting.nba_model_file import dump_nba_models, load_nba_models
+from infra.forecasting.nba_model_file import dump_nba_models, load_nba_file
 from infra.forecasting.versions import library_versions
 
 TOPICS = tuple(
@@ -71,7 +71,7 @@ def train_to_file(feeds: FeedIngestion, out: Path, *, cutoff: int | None = None)
     started = time.perf_counter()
     position = max_position(feeds) if cutoff is None else cutoff
     run = train(read_training_set(feeds, cutoff=position))
-    data = dump_nba_models(run.pregame, run.inplay)
+    data = dump_nba_models(run.pregame, run.inplay, run.market_free)
     write_atomically(out, data)
     return NbaArtifact(run, position, out, len(data), time.perf_counter() - started)
 
@@ -96,7 +96,7 @@ class NbaKind:
         started = time.perf_counter()
         run = train(split.training, self.parameters)
         seconds = time.perf_counter() - started
-        artifact = dump_nba_models(run.pregame, run.inplay)
+        artifact = dump_nba_models(run.pregame, run.inplay, run.market_free)
         first, last = split.tipoff_range()
         return Candidate(
             artifact,
@@ -132,5 +132,5 @@ class NbaKind:
 def score(artifact: bytes, holdout: NbaTrainingSet) -> dict[str, float]:
     """The artifact as stored (decoded from its bytes) on the holdout: training and re-scoring
     both score through here, so a model re-scored on its own holdout gets its recorded score."""
-    pregame, inplay = load_nba_models(artifact)
-    return holdout_metrics(pregame, inplay, holdout)
+    pregame, inplay, market_free = load_nba_file(artifact)
+    return holdout_metrics(pregame, inplay, holdout, market_free)

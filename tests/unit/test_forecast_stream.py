@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 import pytest
 from eventsourcing.application import Application
 
-from domain.forecast import FixtureForecasts, Forecast, forecasts_id
+from domain.forecast import (
+    MARKET_FREE_PRIOR,
+    MARKET_PRIOR,
+    FixtureForecasts,
+    Forecast,
+    forecasts_id,
+)
 
 
 def forecast(trigger: str, home: float) -> Forecast:
@@ -61,3 +69,33 @@ def test_a_stored_stream_rebuilds_from_either_opening() -> None:
 def test_a_forecast_needs_one_probability_per_outcome() -> None:
     with pytest.raises(ValueError, match="one probability per outcome"):
         Forecast(**{**vars(forecast("odds-opened", 0.45)), "probabilities": (0.5, 0.5)})
+
+
+def test_forecasts_stored_before_priors_were_recorded_read_as_market_priors() -> None:
+    """Version-1 events (no `prior`) as stored before market-free models existed."""
+    app = Application[UUID]()
+    stream = FixtureForecasts.first(uuid4(), forecast("odds-opened", 0.45))
+    stream.issue(forecast("odds-closing", 0.5))
+    old = Application[UUID]()
+    for event in stream.collect_events():
+        stored = app.mapper.to_stored_event(event)
+        state = json.loads(stored.state)
+        assert state.pop("class_version") == 2
+        assert state.pop("prior") == MARKET_PRIOR
+        old.recorder.insert_events([replace(stored, state=json.dumps(state).encode())])
+
+    again: FixtureForecasts = old.repository.get(stream.id)
+    assert again.issued == 2
+    assert [e.prior for e in old.events.get(stream.id)] == [MARKET_PRIOR, MARKET_PRIOR]
+
+
+def test_a_market_free_forecast_has_no_market_and_no_edge() -> None:
+    free = replace(forecast("kick-off", 0.45), market_probabilities=(), prior=MARKET_FREE_PRIOR)
+    stream = FixtureForecasts.first(uuid4(), free)
+    (event,) = stream.collect_events()
+    assert isinstance(event, FixtureForecasts.ForecastIssued)
+    assert (event.prior, event.market_probabilities, event.edge) == (MARKET_FREE_PRIOR, (), ())
+    with pytest.raises(ValueError, match="market probability per outcome"):
+        replace(forecast("odds-opened", 0.45), market_probabilities=())
+    with pytest.raises(ValueError, match="prior"):
+        replace(forecast("odds-opened", 0.45), prior="guess")
