@@ -10,8 +10,11 @@ Split by time: train on World Cup matches before 2010 and league seasons before 
 and calibrate on the 2010/2011 World Cups and league 2020-2021, refit on both, and test on World
 Cups from 2014 and league seasons 2021-2022 and 2022-2023.
 
-Usage: .venv/bin/python -m benchmarks.eval_inplay   (data from $SPORTCAST_DATA_DIR,
-default ../shared/data relative to the repository)
+Then every World Cup from 2002 to 2018 walk-forward by tournament (earlier World Cups only),
+against the market-free pre-match prior the live forecaster gives a match nobody quotes.
+
+Usage: .venv/bin/python -m benchmarks.eval_inplay [--walk-forward-only]   (data from
+$SPORTCAST_DATA_DIR, default ../shared/data relative to the repository)
 """
 
 from __future__ import annotations
@@ -65,6 +68,10 @@ class Sample:
 def main() -> int:
     data_dir = Path(os.environ.get("SPORTCAST_DATA_DIR", ROOT.parent / "shared" / "data"))
     started = time.perf_counter()
+    if "--walk-forward-only" in sys.argv[1:]:
+        walk_forward_by_tournament(data_dir / "worldcup")
+        print(f"\ntotal run time: {time.perf_counter() - started:.1f} s")
+        return 0
     world_cup, draw_peak = world_cup_samples(data_dir / "worldcup")
     league = league_samples(data_dir / "football")
     samples = world_cup + league
@@ -107,11 +114,83 @@ def main() -> int:
         _line(source, str(minute), test, index, prior, baseline, predicted)
     wc = [i for i, s in enumerate(test) if s.source == "world cup"]
     _line("world cup", "all", test, wc, prior, baseline, predicted)
+    walk_forward_by_tournament(data_dir / "worldcup")
     print(f"\ntotal run time: {time.perf_counter() - started:.1f} s")
     return 0
 
 
-def world_cup_samples(folder: Path) -> tuple[list[Sample], float]:
+WALK_FORWARD_FROM, WALK_FORWARD_TO = "2002-01-01", "2018-12-31"
+WALK_FORWARD_MINUTES = (30, 60, 75)
+
+
+def walk_forward_by_tournament(folder: Path) -> None:
+    """Every World Cup from 2002 to 2018 (men's and women's), forecast by a model fitted on the
+    World Cups before it only (the latest fifth of those matches sizes and calibrates it), from
+    the market-free pre-match prior (Elo over earlier World Cup matches, its draw peak fitted
+    on the earlier matches): the in-play model against that prior, per minute."""
+    matches, timelines, expected, outcomes = _world_cup_history(folder)
+    tournaments = sorted(
+        {
+            (m["match_date"][:4], m["tournament_name"])
+            for m in matches
+            if WALK_FORWARD_FROM <= m["match_date"] <= WALK_FORWARD_TO
+        }
+    )
+    print("\nWorld Cups walk-forward by tournament (trained on earlier World Cups only)")
+    pooled: dict[int, list[tuple[np.ndarray, np.ndarray, int]]] = defaultdict(list)
+    for _, name in tournaments:
+        first = min(m["match_date"] for m in matches if m["tournament_name"] == name)
+        earlier = [i for i, m in enumerate(matches) if m["match_date"] < first]
+        test = [i for i, m in enumerate(matches) if m["tournament_name"] == name]
+        peak = fit_draw_peak([expected[i] for i in earlier], outcomes[earlier])
+        cut = len(earlier) - round(0.2 * len(earlier))
+        parts = {"fit": earlier[:cut], "size": earlier[cut:], "test": test}
+        states: dict[str, list[MatchState]] = {}
+        ys: dict[str, list[int]] = {}
+        for part, index in parts.items():
+            states[part] = [
+                state_at(timelines[matches[i]["match_id"]], minute, one_x_two(expected[i], peak))
+                for i in index
+                for minute in SAMPLED_MINUTES
+            ]
+            ys[part] = [int(outcomes[i]) for i in index for _ in SAMPLED_MINUTES]
+        model = train_inplay_model(
+            states["fit"],
+            np.array(ys["fit"], dtype=np.int64),
+            states["size"],
+            np.array(ys["size"], dtype=np.int64),
+            PARAMETERS,
+        )
+        predicted = model.predict_proba(states["test"])
+        for state, p, y in zip(states["test"], predicted, ys["test"], strict=True):
+            pooled[state.minute].append((np.array(state.prior), p, y))
+        print(f"  {name}: {len(test)} matches, draw peak {peak:.3f}, {model.trees} trees")
+    print(f"{'minute':>6} {'n':>5}  {'LL prior':>8} {'LL mdl':>8}  {'ECE prior':>9} {'ECE mdl':>8}")
+    everything: list[tuple[np.ndarray, np.ndarray, int]] = []
+    for minute in sorted(pooled):
+        rows = pooled[minute]
+        everything.extend(rows)
+        _pooled_line(str(minute), rows, minute in WALK_FORWARD_MINUTES)
+    _pooled_line("all", everything, False)
+
+
+def _pooled_line(label: str, rows: list[tuple[np.ndarray, np.ndarray, int]], target: bool) -> None:
+    prior = np.array([r[0] for r in rows])
+    model = np.array([r[1] for r in rows])
+    y = np.array([r[2] for r in rows], dtype=np.int64)
+    mark = "  (target: model below prior)" if target else ""
+    print(
+        f"{label:>6} {len(y):>5}  {log_loss(prior, y):>8.4f} {log_loss(model, y):>8.4f}  "
+        f"{expected_calibration_error(prior, y):>9.4f} "
+        f"{expected_calibration_error(model, y):>8.4f}{mark}"
+    )
+
+
+def _world_cup_history(
+    folder: Path,
+) -> tuple[list[dict[str, str]], dict[str, list[TimelineEvent]], list[float], np.ndarray]:
+    """Matches in date order, their timelines, each one's Elo expected score from earlier
+    matches of its pool (men's or women's) only, and their 90-minute outcomes."""
     matches = _read(folder / "matches.csv")
     timelines: dict[str, list[TimelineEvent]] = defaultdict(list)
     for goal in _read(folder / "goals.csv"):
@@ -128,6 +207,11 @@ def world_cup_samples(folder: Path) -> tuple[list[Sample], float]:
         expected.append(elo.expected_score(pool, home, away))
         elo.update(pool, home, away, int(m["home_team_score"]), int(m["away_team_score"]))
     outcomes = np.array([regulation_outcome(timelines[m["match_id"]]) for m in matches])
+    return matches, timelines, expected, outcomes
+
+
+def world_cup_samples(folder: Path) -> tuple[list[Sample], float]:
+    matches, timelines, expected, outcomes = _world_cup_history(folder)
     before = [i for i, m in enumerate(matches) if m["match_date"] < WC_TEST_FROM]
     peak = fit_draw_peak([expected[i] for i in before], outcomes[before])
     samples: list[Sample] = []

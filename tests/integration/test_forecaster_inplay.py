@@ -15,13 +15,13 @@ from uuid import UUID
 import numpy as np
 import pytest
 
-from commands.forecasting.drafts import IN_MATCH_EVENT
+from commands.forecasting.drafts import IN_MATCH_EVENT, KICK_OFF
 from commands.forecasting.forecaster import Forecaster
 from commands.ingestion import FeedIngestion
 from domain.errors import DomainError
 from domain.fixture import Fixture
 from domain.fixture_id import fixture_id
-from domain.forecast import FixtureForecasts
+from domain.forecast import MARKET_FREE_PRIOR, FixtureForecasts
 from domain.provenance import Provenance
 from domain.sport import Sport
 from forecasting.football.features import FootballFeatures
@@ -162,10 +162,19 @@ def test_half_time_of_real_league_matches_issues_one_inplay_forecast_each(
         assert f.features["minute"] == 45
         goals = (f.features["home_goals"], f.features["away_goals"])
         assert goals == (half_time.score.home, half_time.score.away)
-        # the prior is the last pre-match quote: the closing one the pre-match model was given
-        assert tuple(f.market_probabilities) == tuple(latest_prematch[fixture].market_probabilities)
         prior = tuple(f.features[k] for k in ("prior_home", "prior_draw", "prior_away"))
-        assert prior == pytest.approx(tuple(f.market_probabilities))
+        if f.prior == MARKET_FREE_PRIOR:
+            # nobody quoted it (impossible opening odds are refused): the market-free prior
+            # its kick-off forecast gave, and no market
+            assert latest_prematch[fixture].trigger == KICK_OFF
+            assert prior == pytest.approx(tuple(latest_prematch[fixture].probabilities))
+            assert tuple(f.market_probabilities) == ()
+        else:
+            # the prior is the last pre-match quote: the closing one the pre-match model was given
+            assert tuple(f.market_probabilities) == tuple(
+                latest_prematch[fixture].market_probabilities
+            )
+            assert prior == pytest.approx(tuple(f.market_probabilities))
         home, away = half_time.score.home, half_time.score.away
         state = MatchState(45, home, away, 0, 0, prior)  # type: ignore[arg-type]
         assert tuple(f.probabilities) == pytest.approx(inplay_model.predict_many([state])[0])

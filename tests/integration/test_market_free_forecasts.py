@@ -1,0 +1,225 @@
+"""Fixtures nobody quotes still get forecasts, pre-match and live, on a real nats-server: World
+Cup matches (no odds in the data) and NBA games whose moneyline is withheld. Each records that
+it started from the market-free prior, with no market to compare with; quoted games keep the
+market prior."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from datetime import UTC, date, datetime
+from pathlib import Path
+from uuid import UUID
+
+import numpy as np
+import pytest
+
+from commands.forecasting.drafts import IN_MATCH_EVENT, KICK_OFF
+from commands.forecasting.forecaster import Forecaster
+from commands.ingestion import FeedIngestion
+from domain.errors import DomainError
+from domain.fixture import Fixture
+from domain.forecast import MARKET_FREE_PRIOR, MARKET_PRIOR, FixtureForecasts
+from domain.provenance import Provenance
+from forecasting.inplay.model import (
+    EloPrior,
+    InPlayParameters,
+    MatchState,
+    baseline_proba,
+    one_x_two,
+    train_inplay_model,
+)
+from forecasting.inplay.training import pool_of
+from forecasting.nba.inplay import NbaInPlayModel, NbaQuarterState, QuarterFit
+from forecasting.nba.model import RESULTS_VIEW, NbaModel
+from infra.feeds.messages import FeedMessage
+from infra.feeds.replay import Replay
+from infra.forecasting.model_file import LoadedInPlayModel, dump_inplay_model
+from infra.forecasting.nba_model_file import LoadedNbaModels, dump_nba_models
+from infra.forecasting.service import ForecasterService, forecaster_env
+
+DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", Path(__file__).parents[3] / "shared" / "data"))
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not DATA.exists(), reason=f"datasets not found at {DATA}"),
+]
+DRAW_PEAK = 0.31  # not the default, so a forecast that ignored the artifact's peak fails
+
+
+def stored(nats_url: str, stream: str, messages: list[FeedMessage]) -> dict[str, str]:
+    env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": nats_url, "NATS_STREAM": stream}
+    app = FeedIngestion(env)
+    received = Provenance(source="test", received_at=datetime.now(UTC))
+    for message in messages:
+        with contextlib.suppress(DomainError):  # refused as in production
+            app.handle(message.build(message.key, received))
+    app.close()
+    return env
+
+
+def follow(
+    env: dict[str, str], stream: str, **models: object
+) -> list[FixtureForecasts.ForecastIssued]:
+    feeds = FeedIngestion(env)
+    head = feeds.recorder.max_notification_id() or 0
+    feeds.close()
+    service = ForecasterService(env, stream, None, **models)  # type: ignore[arg-type]
+    service.start()
+    try:
+        deadline = time.monotonic() + 180
+        while service.position < head:
+            assert service.failure is None, service.failure
+            assert time.monotonic() < deadline, "the forecaster did not catch up"
+            time.sleep(0.05)
+    finally:
+        service.stop()
+    reader = Forecaster(forecaster_env(env, stream))
+    try:
+        return [
+            e
+            for n in reader.recorder.select_notifications(start=1, limit=1_000_000)
+            if isinstance(e := reader.mapper.to_domain_event(n), FixtureForecasts.ForecastIssued)
+        ]
+    finally:
+        reader.close()
+
+
+@pytest.fixture(scope="module")
+def inplay_model() -> LoadedInPlayModel:
+    """A real CatBoost in-play model on synthetic states, carrying a draw peak."""
+    rng = np.random.default_rng(5)
+    states = [
+        MatchState(
+            minute=int(rng.integers(0, 91)),
+            home_goals=int(rng.integers(0, 4)),
+            away_goals=int(rng.integers(0, 4)),
+            home_reds=0,
+            away_reds=0,
+            prior=tuple(float(p) for p in rng.dirichlet([4, 3, 3])),  # type: ignore[arg-type]
+        )
+        for _ in range(600)
+    ]
+    y = np.array([rng.choice(3, p=p) for p in baseline_proba(states)])
+    params = InPlayParameters(max_iterations=30, early_stopping_rounds=10)
+    model = train_inplay_model(states[:450], y[:450], states[450:], y[450:], params)
+    from dataclasses import replace
+
+    return LoadedInPlayModel.from_bytes(dump_inplay_model(replace(model, draw_peak=DRAW_PEAK)))
+
+
+def test_world_cup_matches_get_a_market_free_forecast_at_kick_off_and_live_ones_from_it(
+    nats_url: str, unique_name: str, inplay_model: LoadedInPlayModel
+) -> None:
+    messages = list(
+        Replay(DATA, since=date(2018, 6, 14), until=date(2018, 6, 22)).messages("worldcup")
+    )
+    env = stored(nats_url, unique_name, messages)
+    # The Elo prior as the forecaster must have it: results finished before each kick-off.
+    feeds = FeedIngestion(env)
+    elo, expected, teams = EloPrior(), {}, {}
+    for n in feeds.recorder.select_notifications(start=1, limit=1_000_000):
+        event = feeds.mapper.to_domain_event(n)
+        if isinstance(event, Fixture.Scheduled):
+            teams[event.originator_id] = (pool_of(event.competition), event.home, event.away)
+        elif isinstance(event, Fixture.Started):
+            expected[event.originator_id] = elo.expected_score(*teams[event.originator_id])
+        elif isinstance(event, Fixture.Finished):
+            elo.update(*teams[event.originator_id], event.score.home, event.score.away)
+    feeds.close()
+    assert len(expected) > 20
+
+    issued = follow(env, unique_name + "_F", inplay_model=inplay_model)
+    kickoffs = {f.fixture_id: f for f in issued if f.trigger == KICK_OFF}
+    live = [f for f in issued if f.trigger == IN_MATCH_EVENT]
+    assert set(kickoffs) == set(expected)  # every match, though nobody quoted it
+    assert len({f.fixture_id for f in live}) > 20
+    assert any(0.45 < expected[k] < 0.55 for k in expected)  # first games: no history
+    assert any(abs(expected[k] - 0.5) > 0.02 for k in expected)  # later ones: results in
+    for fixture, forecast in kickoffs.items():
+        assert forecast.prior == MARKET_FREE_PRIOR
+        assert (tuple(forecast.market_probabilities), tuple(forecast.edge)) == ((), ())
+        assert tuple(forecast.probabilities) == pytest.approx(
+            one_x_two(expected[fixture], DRAW_PEAK)
+        )
+        assert forecast.artifact_hash == inplay_model.artifact_hash
+    for forecast in live:
+        assert forecast.prior == MARKET_FREE_PRIOR
+        assert tuple(forecast.market_probabilities) == ()
+        prior = tuple(forecast.features[k] for k in ("prior_home", "prior_draw", "prior_away"))
+        assert prior == pytest.approx(tuple(kickoffs[forecast.fixture_id].probabilities))
+        state = MatchState(
+            int(forecast.features["minute"]),
+            int(forecast.features["home_goals"]),
+            int(forecast.features["away_goals"]),
+            int(forecast.features["home_reds"]),
+            int(forecast.features["away_reds"]),
+            prior,  # type: ignore[arg-type]
+        )
+        assert tuple(forecast.probabilities) == pytest.approx(inplay_model.predict_many([state])[0])
+
+
+def nba_models() -> LoadedNbaModels:
+    """The line itself, Elo itself for games without one (zero trees each: their forecasts are
+    checkable by hand), and one logistic fit per quarter."""
+    fits = {q: QuarterFit(prior_weight=1.0, lead_weight=0.08, intercept=0.0) for q in (1, 2, 3)}
+    return LoadedNbaModels.from_bytes(
+        dump_nba_models(
+            NbaModel(booster=None, trees=0, validation_gain=0.0),
+            NbaInPlayModel(fits),
+            NbaModel(booster=None, trees=0, validation_gain=0.0, view=RESULTS_VIEW),
+        )
+    )
+
+
+def test_nba_games_without_a_line_get_market_free_pre_game_and_quarter_forecasts(
+    nats_url: str, unique_name: str
+) -> None:
+    messages = list(
+        Replay(DATA, since=date(2018, 11, 20), until=date(2018, 11, 26)).messages("nba")
+    )
+    fixtures = sorted({m.partition for m in messages})
+    withheld = set(fixtures[::2])  # every other game: its moneyline never reaches the feed
+    kept = [m for m in messages if not (m.kind == "odds" and m.partition in withheld)]
+    env = stored(nats_url, unique_name, kept)
+    models = nba_models()
+
+    issued = follow(env, unique_name + "_F", nba_models=models)
+    by_fixture: dict[str, list[FixtureForecasts.ForecastIssued]] = {}
+    for f in issued:
+        by_fixture.setdefault(str(f.fixture_id), []).append(f)
+    unquoted = {k: v for k, v in by_fixture.items() if k in withheld}
+    quoted = {k: v for k, v in by_fixture.items() if k not in withheld}
+    assert len(unquoted) > 10
+    assert len(quoted) > 10
+    for forecasts in unquoted.values():
+        pregame, *quarters = forecasts
+        assert (pregame.trigger, pregame.prior, pregame.model_id) == (
+            KICK_OFF,
+            MARKET_FREE_PRIOR,
+            models.market_free_id,
+        )
+        assert tuple(pregame.market_probabilities) == ()
+        assert not any(k.startswith("market") for k in pregame.features)  # no price, no NaN
+        elo = pregame.features["elo_probability"]
+        assert tuple(pregame.probabilities) == pytest.approx((elo, 1.0 - elo))
+        assert pregame.probabilities[0] == pytest.approx(
+            1.0 / (1.0 + 10.0 ** (-pregame.features["elo_gap"] / 400.0))
+        )
+        assert [int(q.features["quarter"]) for q in quarters] == [1, 2, 3]
+        for quarter in quarters:
+            assert (quarter.trigger, quarter.prior) == (IN_MATCH_EVENT, MARKET_FREE_PRIOR)
+            assert quarter.features["pregame_home"] == pytest.approx(pregame.probabilities[0])
+            state = NbaQuarterState(
+                int(quarter.features["quarter"]),
+                int(quarter.features["home_lead"]),
+                pregame.probabilities[0],
+            )
+            (home,) = models.predict_inplay([state])
+            assert tuple(quarter.probabilities) == pytest.approx((home, 1.0 - home))
+    for forecasts in quoted.values():
+        assert all(f.prior == MARKET_PRIOR for f in forecasts)
+        assert forecasts[0].trigger == "odds-closing"
+        assert not math.isnan(forecasts[0].features["market_logit"])
+    assert all(isinstance(UUID(k), UUID) for k in by_fixture)
