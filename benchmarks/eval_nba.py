@@ -36,7 +36,7 @@ from forecasting.nba.features import (
 )
 from forecasting.nba.inplay import QUARTERS, quarter_states, train_nba_inplay
 from forecasting.nba.inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
-from forecasting.nba.model import NbaModelParameters, train_nba_model
+from forecasting.nba.model import RESULTS_VIEW, NbaModelParameters, train_nba_model
 
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATED_SEASONS = 5
@@ -85,6 +85,7 @@ def main() -> int:
         print(f"skipped ({label}): {dict(sorted(reasons.items())) or 'none'}")
     evaluate_pregame(scored, seasons, evaluated)
     evaluate_inplay(scored, evaluated)
+    evaluate_market_free(usable, evaluated)
     print(f"\ntotal run time: {time.perf_counter() - started:.1f} s")
     return 0
 
@@ -140,6 +141,60 @@ def evaluate_pregame(scored: list[Scored], seasons: list[str], evaluated: list[s
         extra += f"{model.validation_gain:>7.5f} {fit_seconds:>6.1f}"
         _line(season, test, p, extra)
     _line("overall", all_rows, np.concatenate(all_p), f"{'':>6} {'':>5} {'':>7} {'':>6}")
+
+
+def evaluate_market_free(games: list[Game], evaluated: list[str]) -> None:
+    """The market-free pre-game model (RESULTS_VIEW: Elo with a learnt home advantage, boosted
+    by rest, form and point differential, never a price) on every game, quoted or not, each
+    season trained on earlier seasons; scored against Elo alone and, where there is a line,
+    the line on the same games."""
+    features = walk_forward_features(
+        (g.scheduled for g in games),
+        {g.scheduled.game_id: g.result for g in games},
+        {g.scheduled.game_id: g.moneyline for g in games if g.moneyline is not None},
+        without_line=True,
+    )
+    rows = [
+        (g, features[g.scheduled.game_id], int(g.result.home_points > g.result.away_points))
+        for g in games
+    ]
+    seasons = sorted({g.scheduled.season for g, _, _ in rows})
+    print("\nmarket-free pre-game model (every game; no price seen), trained on earlier seasons")
+    print(
+        f"{'season':<8} {'n':>5} {'trees':>5}  {'LL free':>7} {'LL elo':>7}  {'ECE free':>8}  "
+        f"{'n line':>6} {'LL free':>7} {'LL line':>7}"
+    )
+    pooled: list[tuple[float, float, float, int, bool]] = []
+    for season in evaluated:
+        training = [
+            (
+                [f for g, f, _ in rows if g.scheduled.season == s],
+                np.array([y for g, _, y in rows if g.scheduled.season == s], dtype=np.int64),
+            )
+            for s in seasons
+            if s < season
+        ]
+        test = [(g, f, y) for g, f, y in rows if g.scheduled.season == season]
+        model = train_nba_model(training, PARAMETERS, RESULTS_VIEW)
+        free = model.predict_home([f for _, f, _ in test])
+        for (g, f, y), p in zip(test, free, strict=True):
+            quoted = g.moneyline is not None and g.skipped_because is None
+            pooled.append((float(p), f.elo_probability, f.market_home, y, quoted))
+        _free_line(season, pooled[-len(test) :], f"{model.trees:>5}")
+    _free_line("overall", pooled, f"{'':>5}")
+
+
+def _free_line(label: str, rows: list[tuple[float, float, float, int, bool]], extra: str) -> None:
+    free = np.array([r[0] for r in rows])
+    elo = np.array([r[1] for r in rows])
+    line = np.array([r[2] for r in rows])
+    y = np.array([r[3] for r in rows], dtype=np.int64)
+    quoted = np.array([r[4] for r in rows])
+    print(
+        f"{label:<8} {len(y):>5} {extra}  {log_loss(free, y):>7.5f} {log_loss(elo, y):>7.5f}  "
+        f"{calibration_error(free, y):>8.4f}  {int(quoted.sum()):>6} "
+        f"{log_loss(free[quoted], y[quoted]):>7.5f} {log_loss(line[quoted], y[quoted]):>7.5f}"
+    )
 
 
 def evaluate_inplay(scored: list[Scored], evaluated: list[str]) -> None:

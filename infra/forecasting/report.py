@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,9 @@ class EvaluationReport:
     by_season: dict[str, Comparison]
     seasons: list[SeasonForecast]
     meta: dict[str, Any]
+    stages: dict[str, dict[str, Comparison]] = field(default_factory=dict)
+    """Other forecasts of the same matches ("at the closing quote", "market-free"): overall
+    and per season, each against both markets."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +54,11 @@ class EvaluationReport:
             "overall": self.overall.as_dict(),
             "by_season": {k: v.as_dict() for k, v in self.by_season.items()},
             "by_competition": {k: v.as_dict() for k, v in self.by_competition.items()},
+            "stages": {
+                stage: {k: v.as_dict() for k, v in groups.items()}
+                for stage, groups in self.stages.items()
+            },
+            "corrections_kept": {s.season: s.corrections_kept for s in self.seasons},
         }
 
 
@@ -66,7 +74,17 @@ def build_report(
         by_competition[competition] = compare(
             [rows[i] for i in index], model[index], resamples=resamples
         )
+    stages: dict[str, dict[str, Comparison]] = {}
+    for stage, attribute in (("at the closing quote", "at_close"), ("market-free", "market_free")):
+        forecasts = [getattr(s, attribute) for s in seasons]
+        if any(f is None for f in forecasts):
+            continue
+        groups = {"overall": compare(rows, np.concatenate(forecasts), resamples=resamples)}
+        for s, f in zip(seasons, forecasts, strict=True):
+            groups[s.season] = compare(s.rows, f, resamples=resamples)
+        stages[stage] = groups
     return EvaluationReport(
+        stages=stages,
         overall=compare(rows, model, resamples=resamples),
         by_competition=by_competition,
         by_season={
@@ -110,12 +128,40 @@ def markdown(report: EvaluationReport) -> str:
         "",
         *_table(report.by_competition),
         "",
+        *_stage_sections(report),
         "## Model minus market (95% CI)",
         "",
+        *_ci_table({"overall": report.overall, **report.by_season, **report.by_competition}),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _stage_sections(report: EvaluationReport) -> list[str]:
+    lines: list[str] = []
+    for stage, groups in report.stages.items():
+        lines += [f"## {stage[0].upper()}{stage[1:]}", "", *_table(groups), "", *_ci_table(groups)]
+        lines.append("")
+    if report.seasons and report.seasons[0].corrections_kept is not None:
+        lines += [
+            "## Corrections kept (one-standard-error rule, per trigger stage)",
+            "",
+            "| season | odds-open | closing |",
+            "|---|---|---|",
+        ]
+        for s in report.seasons:
+            kept = s.corrections_kept or {}
+            lines.append(
+                f"| {s.season} | {kept.get('odds-open', False)} | {kept.get('closing', False)} |"
+            )
+        lines.append("")
+    return lines
+
+
+def _ci_table(groups: dict[str, Comparison]) -> list[str]:
+    lines = [
         "| group | RPS vs opening | RPS vs closing | log loss vs opening | log loss vs closing |",
         "|---|---|---|---|---|",
     ]
-    groups = {"overall": report.overall, **report.by_season, **report.by_competition}
     for name, c in groups.items():
         cells = [
             _ci(d)
@@ -127,7 +173,7 @@ def markdown(report: EvaluationReport) -> str:
             )
         ]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _table(groups: dict[str, Comparison]) -> list[str]:

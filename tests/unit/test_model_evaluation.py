@@ -18,7 +18,7 @@ from forecasting.football.evaluation import (
 )
 from forecasting.football.features import FootballFeatures
 from forecasting.football.inputs import FixtureAnnounced
-from forecasting.football.training_set import TrainingRow
+from forecasting.football.training_set import TrainingRow, closing_probabilities
 from infra.forecasting.report import build_report, write_report
 
 
@@ -80,7 +80,20 @@ def test_report_holds_every_metric_for_model_and_both_markets(tmp_path: Path) ->
     for season in ("2019-2020", "2020-2021"):
         rows = _rows(60, season, rng)
         probabilities = np.array([r.features.market_probabilities() for r in rows])
-        seasons.append(SeasonForecast(season, rows, probabilities, 100, 10, 1.0))
+        closing = closing_probabilities(rows)
+        seasons.append(
+            SeasonForecast(
+                season,
+                rows,
+                probabilities,
+                100,
+                10,
+                1.0,
+                at_close=closing,
+                market_free=np.full((len(rows), 3), 1.0 / 3.0),
+                corrections_kept={"odds-open": True, "closing": False},
+            )
+        )
 
     written = write_report(build_report(seasons, {"test": True}, resamples=50), tmp_path / "r")
 
@@ -104,3 +117,12 @@ def test_report_holds_every_metric_for_model_and_both_markets(tmp_path: Path) ->
                 assert ci["low"] <= ci["estimate"] <= ci["high"]
     # the model here *is* the opening market: the difference is exactly zero
     assert report["overall"]["model_minus_opening"]["rps"]["estimate"] == 0.0
+    # at the closing quote the forecast here is the closing market: again exactly zero
+    at_close = report["stages"]["at the closing quote"]
+    assert set(at_close) == {"overall", "2019-2020", "2020-2021"}
+    assert at_close["overall"]["model_minus_closing"]["rps"]["estimate"] == 0.0
+    assert report["stages"]["market-free"]["overall"]["model"]["rps"] > 0.0
+    assert report["corrections_kept"]["2020-2021"] == {"odds-open": True, "closing": False}
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "## At the closing quote" in text
+    assert "## Market-free" in text
