@@ -8,7 +8,7 @@ by their sha256; the registry only records the hash.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +44,9 @@ class ModelRecord:
     holdout_metrics: dict[str, float]
     training_seconds: float
     kind: str = FOOTBALL_1X2
+    scored_artifact_hash: str | None = None
+    """The artifact the holdout scored (None: `artifact_hash`, no refit)."""
+    refit: dict[str, Any] = field(default_factory=dict)
 
     @property
     def model_id(self) -> str:
@@ -55,6 +58,8 @@ class ModelRecord:
             kind=check_kind(self.kind),
             model_id=self.model_id,
             artifact_hash=self.artifact_hash,
+            scored_artifact_hash=self.scored_artifact_hash or self.artifact_hash,
+            refit=self.refit,
             cutoff_position=self.cutoff_position,
             first_kickoff=self.first_kickoff,
             last_kickoff=self.last_kickoff,

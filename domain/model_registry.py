@@ -79,10 +79,16 @@ class HoldoutsNotComparable(DomainError):
 
 class TrainedModel(Aggregate):
     class ModelTrained(Aggregate.Created):
-        class_version = 2
+        class_version = 3
         kind: str
         model_id: str
         artifact_hash: str
+        """The deployed artifact: the chosen recipe refitted on everything up to the cut-off
+        (`refit` says how), or the scored artifact itself when there was no refit."""
+        scored_artifact_hash: str
+        """The artifact the holdout metrics were measured on (it never saw the holdout)."""
+        refit: dict[str, Any]
+        """How the deployed artifact was refitted ({} when it is the scored one)."""
         cutoff_position: int
         first_kickoff: datetime
         last_kickoff: datetime
@@ -101,6 +107,12 @@ class TrainedModel(Aggregate):
         def upcast_v1_v2(state: dict[str, Any]) -> None:
             state["kind"] = FOOTBALL_1X2
 
+        @staticmethod
+        def upcast_v2_v3(state: dict[str, Any]) -> None:
+            # Before refits, the registered artifact was the one scored.
+            state["scored_artifact_hash"] = state["artifact_hash"]
+            state["refit"] = {}
+
     @staticmethod
     def create_id(kind: str, model_id: str) -> UUID:
         return trained_model_id(model_id)
@@ -112,6 +124,8 @@ class TrainedModel(Aggregate):
         kind: str,
         model_id: str,
         artifact_hash: str,
+        scored_artifact_hash: str,
+        refit: dict[str, Any],
         cutoff_position: int,
         first_kickoff: datetime,
         last_kickoff: datetime,
@@ -126,6 +140,8 @@ class TrainedModel(Aggregate):
         self.kind = kind
         self.model_id = model_id
         self.artifact_hash = artifact_hash
+        self.scored_artifact_hash = scored_artifact_hash
+        self.refit = dict(refit)
         self.cutoff_position = cutoff_position
         self.first_kickoff = first_kickoff
         self.last_kickoff = last_kickoff

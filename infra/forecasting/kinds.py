@@ -20,7 +20,7 @@ from typing import Protocol
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRecord
 from domain.model_registry import FOOTBALL_1X2, TrainedModel
-from forecasting.football.evaluation import train_for_holdout
+from forecasting.football.evaluation import train_before, train_for_holdout
 from forecasting.football.kind import (
     candidate_holdout,
     holdout_score,
@@ -40,14 +40,19 @@ PARAMETERS = FootballModelParameters(thread_count=2)
 
 @dataclass(frozen=True)
 class Candidate:
-    """A model trained for the registry: its artifact and what `ModelTrained` records."""
+    """A model trained for the registry: its deployed artifact, the artifact its holdout
+    scored (None: the same) and what `ModelTrained` records."""
 
     artifact: bytes
     record: ModelRecord
+    scored_artifact: bytes | None = None
 
     def __post_init__(self) -> None:
         if content_hash(self.artifact) != self.record.artifact_hash:
             raise ValueError("a candidate's record must name its artifact's sha256")
+        scored = self.artifact if self.scored_artifact is None else self.scored_artifact
+        if content_hash(scored) != (self.record.scored_artifact_hash or self.record.artifact_hash):
+            raise ValueError("a candidate's record must name its scored artifact's sha256")
 
 
 class ModelKind(Protocol):
@@ -86,19 +91,37 @@ class FootballKind:
     name: str = FOOTBALL_1X2
 
     def train(self, feeds: FeedIngestion, *, cutoff: int | None = None) -> Candidate:
+        """Select and score on the holdout season (the model scored never saw it), then refit
+        the same recipe on every season up to the cut-off for the deployed artifact: the
+        holdout season now sizes (early stopping), calibrates and passes or fails the
+        one-standard-error rule, and the refit on all seasons scales the tree count by the data
+        grown (prior_boost.py), as every walk-forward season does."""
         history = read_history(feeds, cutoff=cutoff)
         holdout = holdout_season(history.rows, self.holdout_season, cutoff=history.cutoff_position)
         started = time.perf_counter()
         run = train_for_holdout(history.rows, holdout, self.parameters)
-        seconds = time.perf_counter() - started
-        artifact = dump_model(run.model)
+        scored = dump_model(run.model)
         used = [*run.training_rows, *run.rows]
+        refitted, _ = train_before(used, _after(seasons_of(used)), self.parameters)
+        seconds = time.perf_counter() - started
+        artifact = dump_model(refitted)
         first, last = kickoff_range(used)
         return Candidate(
             artifact,
-            ModelRecord(
+            scored_artifact=scored,
+            record=ModelRecord(
                 kind=self.name,
                 artifact_hash=content_hash(artifact),
+                scored_artifact_hash=content_hash(scored),
+                refit={
+                    "rule": "the holdout recipe one season later: fit on every season before "
+                    "the latest, size and calibrate on the latest, refit on all with the tree "
+                    "count scaled by the data grown; one-SE rule per trigger stage",
+                    "seasons": seasons_of(used),
+                    "trees": refitted.trees,
+                    "closing_trees": refitted.closing.trees,
+                    "temperature": refitted.calibration.temperature,
+                },
                 cutoff_position=history.cutoff_position,
                 first_kickoff=first,
                 last_kickoff=last,
@@ -123,3 +146,8 @@ class FootballKind:
         history = read_history(feeds, cutoff=candidate.cutoff_position)
         holdout = candidate_holdout(history.rows, candidate)
         return holdout_score(decode_model(artifact), holdout)
+
+
+def _after(seasons: list[str]) -> str:
+    """A season label after every one given (train_before trains on those before it)."""
+    return seasons[-1] + "~"

@@ -56,6 +56,8 @@ async def train_and_register(
     candidate = await asyncio.to_thread((kind or KINDS[FOOTBALL_1X2]).train, feeds, cutoff=cutoff)
     stored = await artifacts.put(candidate.artifact)
     assert stored == candidate.record.artifact_hash
+    if candidate.scored_artifact is not None:  # kept too: a promotion re-scores it
+        await artifacts.put(candidate.scored_artifact)
     return await asyncio.to_thread(registry.register, candidate.record)
 
 
@@ -81,7 +83,9 @@ async def promote(
         assert champion_of_kind.model_id is not None
         champion = registry.model(champion_of_kind.model_id)
         kind = (kinds or KINDS)[candidate.kind]
-        artifact = await artifacts.get(champion.artifact_hash)
+        # The champion as scored on its own holdout: its deployed refit may have trained on
+        # the candidate's holdout.
+        artifact = await artifacts.get(champion.scored_artifact_hash)
         score = await asyncio.to_thread(kind.rescore, champion, artifact, feeds, candidate)
         return await asyncio.to_thread(registry.promote, model_id, champion_score=score)
 
