@@ -11,7 +11,6 @@ from typing import Annotated, TypeVar
 import typer
 from nats.aio.client import Client as NATS
 from pydantic import ValidationError
-from rich.console import Console
 from rich.table import Table
 
 from commands.ingestion import FeedCommand
@@ -19,6 +18,7 @@ from domain.errors import DomainError
 from domain.odds import MarginMethod
 from domain.provenance import Provenance
 from infra.bootstrap import feed_payload_decoder
+from infra.cli_console import console, print_json
 from infra.connections import connect_nats
 from infra.feeds.intake import JetStreamFeedIntake
 from infra.feeds.parallel import ReplayShare, WorkerFailed, play_in_parallel, share_out
@@ -33,8 +33,8 @@ from infra.settings import Settings
 app = typer.Typer(help="Feeds: dataset replay, the demo simulator, the quarantine.")
 quarantine_app = typer.Typer(help="Refused feed payloads, kept with their reason.")
 app.add_typer(quarantine_app, name="quarantine")
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 T = TypeVar("T")
 
 
@@ -225,19 +225,39 @@ def simulate(
 @quarantine_app.command("list")
 def quarantine_list(
     source: Annotated[str | None, typer.Option(help="Only this feed source.")] = None,
-    limit: Annotated[int, typer.Option()] = 100,
+    limit: Annotated[int, typer.Option(help="Show at most this many (the oldest).")] = 100,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON document: {total, shown, held: [...]}.")
+    ] = False,
 ) -> None:
-    """Held payloads, oldest first, with the reason and the latest retry outcome."""
+    """Held payloads, oldest first, with the reason and the latest retry outcome, and how many
+    are held in all (not only the ones shown)."""
 
-    async def work(intake: JetStreamFeedIntake) -> list[HeldPayload]:
-        return await intake.quarantine_store.list(source=source, limit=limit)
+    async def work(intake: JetStreamFeedIntake) -> tuple[list[HeldPayload], int]:
+        store = intake.quarantine_store
+        return await store.list(source=source, limit=limit), await store.count(source=source)
 
-    held = run_with_intake(work)
+    held, total = run_with_intake(work)
+    if as_json:
+        rows = [
+            {
+                "seq": h.seq,
+                "source": h.source,
+                "kind": h.kind,
+                "code": h.reason_code,
+                "origin": h.origin,
+                "resolution": h.resolution,
+            }
+            for h in held
+        ]
+        print_json({"total": total, "shown": len(held), "held": rows})
+        return
     table = Table("seq", "source", "kind", "code", "origin", "resolution")
     for h in held:
         table.add_row(str(h.seq), h.source, h.kind, h.reason_code, h.origin, h.resolution or "")
     out.print(table)
-    out.print(f"{len(held)} held")
+    shown = "" if len(held) == total else f" ({len(held)} shown; --limit for more)"
+    out.print(f"{total} held{shown}")
 
 
 @quarantine_app.command("show")

@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from commands.feed_health import FeedHealth
 from domain.feed_health import FeedPulse
+from infra.cli_console import console
 from infra.eventstore.errors import EventStoreUnavailable
 from infra.feed_health import DEFAULT_STREAM, feed_health_env
 from infra.settings import Settings
@@ -24,8 +24,8 @@ app = typer.Typer(
     help="Feed health: time since the last odds update, per source and competition.",
     invoke_without_command=True,
 )
-out = Console()
-err = Console(stderr=True)
+out = console()
+err = console(stderr=True)
 
 
 def pulse_table(rows: list[FeedPulse], now: datetime) -> Table:

@@ -12,7 +12,6 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from nats.aio.client import Client as NATS
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -27,9 +26,11 @@ from domain.model_registry import (
     TrainedModel,
     check_kind,
 )
+from infra.cli_console import console, print_json
 from infra.connections import connect_nats
 from infra.forecasting import lifecycle, nba_history
 from infra.forecasting.artifacts import DEFAULT_BUCKET, ArtifactError, ArtifactStore
+from infra.forecasting.history import position_before
 from infra.forecasting.inplay_history import train_to_file
 from infra.forecasting.kinds import PARAMETERS, FootballKind
 from infra.intake import event_store_env
@@ -40,7 +41,7 @@ app = typer.Typer(
     "list, promote, evaluate; or train the in-play and NBA models to a file.",
     no_args_is_help=True,
 )
-out = Console()
+out = console()
 
 CutoffPosition = Annotated[
     int | None,
@@ -56,7 +57,7 @@ def _out_option(artifact: str, setting: str) -> Any:
     )
 
 
-err = Console(stderr=True)
+err = console(stderr=True)
 T = TypeVar("T")
 
 RegistryStream = Annotated[
@@ -127,9 +128,30 @@ def _run(registry_stream: str, bucket: str, work: Callable[[Lifecycle], Awaitabl
     return asyncio.run(main())
 
 
+Until = Annotated[
+    datetime | None,
+    typer.Option(
+        formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M%z"],
+        help="Train on the log as of this date (UTC unless an offset is given): everything "
+        "stored before the first match that started at or after it. Not with "
+        "--cutoff-position.",
+    ),
+]
+
+
+def _cutoff(feeds: FeedIngestion, position: int | None, until: datetime | None) -> int | None:
+    if until is None:
+        return position
+    if position is not None:
+        raise fail("model-input", "give --until or --cutoff-position, not both")
+    moment = until if until.tzinfo is not None else until.replace(tzinfo=UTC)
+    return position_before(feeds, moment)
+
+
 @app.command()
 def train(
     cutoff_position: CutoffPosition = None,
+    until: Until = None,
     kind: Annotated[
         str,
         typer.Option(
@@ -157,8 +179,9 @@ def train(
         trainer = FootballKind(PARAMETERS, holdout_season=holdout_season)
 
     async def work(lc: Lifecycle) -> TrainedModel:
+        cutoff = await asyncio.to_thread(_cutoff, lc.feeds, cutoff_position, until)
         return await lifecycle.train_and_register(
-            lc.feeds, lc.registry, lc.artifacts, kind=trainer, cutoff=cutoff_position
+            lc.feeds, lc.registry, lc.artifacts, kind=trainer, cutoff=cutoff
         )
 
     model = _run(registry_stream, bucket, work)
@@ -167,6 +190,9 @@ def train(
     out.print(f"  cut-off    position {model.cutoff_position}")
     out.print(f"  data       {model.seasons[0]} .. {model.seasons[-1]}")
     out.print(f"  holdout    {model.holdout_season}: {_scores(model)}")
+    if model.refit:
+        out.print(f"  scored     sha256:{model.scored_artifact_hash} (the holdout's model)")
+        out.print(f"  deployed   refitted on every season up to the cut-off: {model.refit}")
     out.print(f"  training   {model.training_seconds:.1f} s")
 
 
@@ -182,6 +208,9 @@ def _scores(model: TrainedModel) -> str:
 def list_models(
     registry_stream: RegistryStream = DEFAULT_REGISTRY_STREAM,
     bucket: Bucket = DEFAULT_BUCKET,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON document: every model's record.")
+    ] = False,
 ) -> None:
     """Every registered model, oldest first; each kind's champion is starred."""
 
@@ -199,6 +228,9 @@ def list_models(
         return await asyncio.to_thread(read)
 
     models, champions = _run(registry_stream, bucket, work)
+    if as_json:
+        print_json([_record(m, m.model_id in champions) for m in models])
+        return
     table = Table("")
     table.add_column("model", no_wrap=True, min_width=len(f"{FOOTBALL_INPLAY}-") + 12)
     for heading in ("trained", "cut-off", "holdout", "metric", "score", "ECE"):
@@ -217,6 +249,25 @@ def list_models(
             "" if ece is None else f"{ece:.4f}",
         )
     out.print(table)
+
+
+def _record(m: TrainedModel, champion: bool) -> dict[str, object]:
+    return {
+        "model_id": m.model_id,
+        "kind": m.kind,
+        "champion": champion,
+        "trained": m.created_on.astimezone(UTC).isoformat(),
+        "artifact_hash": m.artifact_hash,
+        "scored_artifact_hash": m.scored_artifact_hash,
+        "refit": m.refit,
+        "cutoff_position": m.cutoff_position,
+        "seasons": m.seasons,
+        "holdout_season": m.holdout_season,
+        "metric": m.metric,
+        "holdout_score": m.holdout_score,
+        "holdout_metrics": m.holdout_metrics,
+        "hyperparameters": m.hyperparameters,
+    }
 
 
 @app.command()

@@ -114,6 +114,13 @@ class Quarantine(AppendOnlyStore):
             await sub.unsubscribe()
         return [await self.show(seq) for seq in seqs]
 
+    async def count(self, *, source: str | None = None) -> int:
+        """How many payloads are held (of `source`), however many `list` was asked for."""
+        held = f"{self.prefix}.held"
+        subject = f"{held}.{_token(source)}.*" if source else f"{held}.>"
+        info = await self.js.stream_info(self.stream, subjects_filter=subject)
+        return sum((info.state.subjects or {}).values())
+
     async def resolve(self, seq: int, outcome: str) -> None:
         """Record the outcome of a retry (the payload itself stays held for the record)."""
         await self.js.publish(f"{self.prefix}.resolved.{seq}", b"", headers={H_OUTCOME: outcome})

@@ -178,17 +178,24 @@ class ChampionWatch(threading.Thread):
                 nba = cast(NbaForecastModels, model)
             else:
                 inplay = cast(InPlayForecastModel, model)
+        before = {kind: in_use(self.forecaster, kind) for kind in latest}
         reissued = self.forecaster.promote(
             football,
             Tracking(self.registry.name, new[-1][0]),
             nba_models=nba,
             inplay_model=inplay,
         )
-        log.info(
-            "forecaster switched to %s; re-issued %s upcoming forecasts",
-            ", ".join(f"{k} champion {e.model_id}" for k, e in latest.items()) or "no new model",
-            reissued,
-        )
+        for kind, event in latest.items():
+            log.info(
+                "forecaster switched %s champion: %s (artifact %s) after artifact %s, "
+                "promotion at registry position %s",
+                kind,
+                event.model_id,
+                event.artifact_hash[:12],
+                (before[kind] or "none")[:12],
+                new[-1][0],
+            )
+        log.info("re-issued %s forecasts with the new champions", reissued)
         return True
 
     def _model(self, kind: str, model_id: str, artifact_hash: str) -> object:
@@ -208,8 +215,15 @@ class ChampionWatch(threading.Thread):
             model = fetch_model(
                 kind, champion.model_id, champion.artifact_hash, self.nats_url, self.bucket
             )
+            previous = in_use(self.forecaster, kind)
             use(self.forecaster, model)
-            log.info("forecaster switched to %s champion %s", kind, champion.model_id)
+            log.info(
+                "forecaster switched %s champion: %s (artifact %s) after artifact %s",
+                kind,
+                champion.model_id,
+                champion.artifact_hash[:12],
+                (previous or "none")[:12],
+            )
             switched = True
         return switched
 

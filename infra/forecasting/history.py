@@ -11,10 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
 from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
 
 from commands.ingestion import FeedIngestion
+from domain.fixture import Fixture
 from forecasting.football.from_events import InputTranslator
 from forecasting.football.inputs import ForecastInput
 from forecasting.football.training_set import TrainingRow, build_rows
@@ -33,6 +36,25 @@ class History:
 
 def max_position(feeds: FeedIngestion) -> int:
     return feeds.recorder.max_notification_id() or 0
+
+
+def position_before(feeds: FeedIngestion, until: datetime) -> int:
+    """The cut-off position of the log as of `until`: everything stored before the first match
+    (any sport) that kicked off at or after it, so no result, quote or in-match event of a
+    match from `until` on is in. The whole log when none has. Replays store in event-time order
+    (one lane exactly, parallel lanes per competition), so this is the log a trainer would
+    have had on that date."""
+    if until.tzinfo is None:
+        raise ValueError(f"--until needs a time zone: {until.isoformat()}")
+    cutoff = max_position(feeds)
+    for position, event in read_events(feeds, cutoff=cutoff, topics=_STARTED):
+        assert isinstance(event, Fixture.Started)
+        if event.started_at is not None and event.started_at >= until:
+            return position - 1
+    return cutoff
+
+
+_STARTED = (get_topic(Fixture.Started),)
 
 
 def read_notifications(

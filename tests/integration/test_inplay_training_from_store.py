@@ -9,6 +9,7 @@ from the dataset readers, not from the code under test.
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from datetime import date
 from pathlib import Path
@@ -144,6 +145,22 @@ def test_train_inplay_from_a_replayed_world_cup_and_league_window(
     assert listed.exit_code == 0, listed.output
     listed = listed.output
     assert re.search(rf"\*\s+.*{model_id}", listed), listed
+    assert "…" not in listed  # not a terminal: no column cut short
+    as_json = CliRunner().invoke(app, ["list", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    (record,) = json.loads(as_json.output)
+    assert (record["model_id"], record["kind"], record["champion"]) == (
+        model_id,
+        "football-inplay",
+        True,
+    )
+    assert record["holdout_metrics"]["log_loss"] == record["holdout_score"]
+    result = CliRunner().invoke(
+        app,
+        ["train", "--kind", "football-inplay", "--until", "2018-06-20", "--cutoff-position", "9"],
+    )
+    assert result.exit_code == 2
+    assert "model-input" in result.output
     for wrong, code in (
         (["train", "--kind", "cricket"], "unknown-model-kind"),
         (["train", "--kind", "nba", "--holdout-season", "2018"], "model-input"),

@@ -19,7 +19,7 @@ from domain.provenance import Provenance
 from infra.embedded.nats import EmbeddedNats
 from infra.feeds.messages import FeedMessage
 from infra.feeds.replay import Replay
-from infra.forecasting.history import max_position, read_history
+from infra.forecasting.history import max_position, position_before, read_history
 
 DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", Path(__file__).parents[3] / "shared" / "data"))
 SINCE, UNTIL = date(2016, 2, 1), date(2016, 2, 9)
@@ -77,3 +77,20 @@ def test_a_cutoff_position_sees_only_the_log_before_it(feeds: FeedIngestion) -> 
 
     assert early.cutoff_position == everything.cutoff_position // 2
     assert 0 < len(early.rows) < len(everything.rows)
+
+
+def test_a_date_cut_off_is_the_log_before_the_first_match_from_that_date(
+    feeds: FeedIngestion,
+) -> None:
+    until = datetime(2016, 2, 5, tzinfo=UTC)
+    cutoff = position_before(feeds, until)
+    everything = read_history(feeds)
+    before = read_history(feeds, cutoff=cutoff)
+    assert 0 < len(before.rows) < len(everything.rows)
+    assert all(r.fixture.kickoff < until for r in before.rows)
+    # every match played before the date is in, as the full log has it
+    played_before = [r for r in everything.rows if r.fixture.kickoff < until]
+    assert [r.fixture.fixture_id for r in before.rows] == [
+        r.fixture.fixture_id for r in played_before
+    ]
+    assert position_before(feeds, datetime(2030, 1, 1, tzinfo=UTC)) == max_position(feeds)

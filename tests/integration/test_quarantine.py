@@ -70,6 +70,19 @@ async def test_list_filters_by_source_and_shows_retry_outcomes(quarantine: Quara
     assert (await quarantine.show(b)).resolution is None
 
 
+async def test_the_count_is_every_held_payload_not_the_page_listed(quarantine: Quarantine) -> None:
+    for i in range(5):
+        await quarantine.hold(refused(f"a{i}".encode(), "a"))
+    await quarantine.hold(refused(b"b", "b"))
+    seq = await quarantine.hold(refused(b"c", "c"))
+    await quarantine.resolve(seq, "accepted at position 7")  # an outcome is not a payload
+
+    assert len(await quarantine.list(limit=2)) == 2
+    assert await quarantine.count() == 7
+    assert await quarantine.count(source="a") == 5
+    assert await quarantine.count(source="nobody") == 0
+
+
 async def test_quarantine_cannot_be_purged_or_pruned(quarantine: Quarantine) -> None:
     seq = await quarantine.hold(refused(b"keep me", "a"))
     with pytest.raises(APIError):
