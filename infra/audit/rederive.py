@@ -8,6 +8,7 @@ for bit. A difference means a changed artifact, changed model code, or an altere
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from nats.aio.client import Client as NATS
 
 from domain.forecast import FixtureForecasts
 from forecasting.football.features import FootballFeatures
-from forecasting.inplay.model import FEATURE_NAMES, MatchState, feature_matrix
+from forecasting.inplay.model import FEATURE_NAMES, MatchState, feature_matrix, one_x_two
 from forecasting.nba.features import NbaFeatures
 from forecasting.nba.inplay import NbaQuarterState
 from infra.audit.errors import ArtifactMissing
@@ -115,6 +116,24 @@ def _football(artifact: bytes, forecasts: Sequence[RecordedForecast]) -> list[Pr
 
 def _inplay(artifact: bytes, forecasts: Sequence[RecordedForecast]) -> list[Probabilities]:
     model = LoadedInPlayModel.from_bytes(artifact)
+    kickoffs = {i for i, f in enumerate(forecasts) if "elo_expected_score" in f.features}
+    out: dict[int, Probabilities] = {}
+    for i in kickoffs:  # a market-free kick-off forecast: the Elo prior, the artifact's peak
+        features = forecasts[i].features
+        if features["draw_peak"] != model.draw_peak:
+            raise ValueError(f"the kick-off forecast at {forecasts[i].position} names another peak")
+        out[i] = one_x_two(features["elo_expected_score"], model.draw_peak)
+    live = [f for i, f in enumerate(forecasts) if i not in kickoffs]
+    live_index = [i for i in range(len(forecasts)) if i not in kickoffs]
+    out.update(zip(live_index, _inplay_states(model, live), strict=True))
+    return [out[i] for i in range(len(forecasts))]
+
+
+def _inplay_states(
+    model: LoadedInPlayModel, forecasts: Sequence[RecordedForecast]
+) -> list[Probabilities]:
+    if not forecasts:
+        return []
     states = [_match_state(f.features) for f in forecasts]
     rows = feature_matrix(states)
     for f, row in zip(forecasts, rows, strict=True):
@@ -140,9 +159,15 @@ def _nba(artifact: bytes, forecasts: Sequence[RecordedForecast]) -> list[Probabi
     out: dict[int, Probabilities] = {}
     pregame = [(i, f) for i, f in enumerate(forecasts) if "quarter" not in f.features]
     quarters = [(i, f) for i, f in enumerate(forecasts) if "quarter" in f.features]
-    if pregame:
-        homes = models.predict_pregame([NbaFeatures(**f.features) for _, f in pregame])
-        out.update((i, (h, 1.0 - h)) for (i, _), h in zip(pregame, homes, strict=True))
+    # A game nobody quoted records no market columns (NaN, left out): the market-free model's.
+    quoted = [(i, f) for i, f in pregame if "market_logit" in f.features]
+    unquoted = [(i, _nba_row(f.features)) for i, f in pregame if "market_logit" not in f.features]
+    if quoted:
+        homes = models.predict_pregame([NbaFeatures(**f.features) for _, f in quoted])
+        out.update((i, (h, 1.0 - h)) for (i, _), h in zip(quoted, homes, strict=True))
+    if unquoted:
+        homes = models.predict_market_free([row for _, row in unquoted])
+        out.update((i, (h, 1.0 - h)) for (i, _), h in zip(unquoted, homes, strict=True))
     if quarters:
         states = [
             NbaQuarterState(
@@ -157,12 +182,17 @@ def _nba(artifact: bytes, forecasts: Sequence[RecordedForecast]) -> list[Probabi
     return [out[i] for i in range(len(forecasts))]
 
 
+def _nba_row(features: dict[str, float]) -> NbaFeatures:
+    return NbaFeatures(**{name: features.get(name, math.nan) for name in NbaFeatures.names()})
+
+
 # Each artifact kind by its leading magic bytes (infra/forecasting/*model_file.py). A new
 # kind of artifact needs its rescorer here, or its forecasts are reported as not re-derivable.
 RESCORERS: dict[bytes, Rescorer] = {
-    b"SPORTCAST-MODEL-1\n": _football,
+    b"SPORTCAST-MODEL-2\n": _football,
     b"SPORTCAST-INPLAY-1\n": _inplay,
     b"SPORTCAST-NBA-1\n": _nba,
+    b"SPORTCAST-NBA-2\n": _nba,
 }
 
 

@@ -67,7 +67,11 @@ def _small_model() -> bytes:
 
     train, train_y = rows(300)
     hold, hold_y = rows(100)
-    params = FootballModelParameters(max_iterations=20, early_stopping_rounds=5)
+    # Keep the correction whatever its validation gain (the one-SE rule would give the market
+    # itself on these random rows): the audit must see a model's own code at work.
+    params = FootballModelParameters(
+        max_iterations=20, early_stopping_rounds=5, standard_errors=-1e9
+    )
     return dump_model(train_football_model(train, train_y, hold, hold_y, params))
 
 
@@ -287,7 +291,10 @@ def test_changed_model_code_is_caught(audited: AuditedLog, monkeypatch: pytest.M
     code, output = audit(audited, "verify", "--nats-url", audited.server.url, "--json")
     assert code == 1
     forecasts = json.loads(output)["forecasts"]
-    assert len(forecasts["mismatches"]) == forecasts["checked"] > 100
+    # Every forecast the correction made drifts; those at the closing quote are the closing
+    # market itself (no correction passes the one-SE rule without closing rows), which no
+    # calibration touches.
+    assert 100 < len(forecasts["mismatches"]) <= forecasts["checked"]
 
 
 def test_a_changed_artifact_is_caught_and_a_missing_one_named(audited: AuditedLog) -> None:
