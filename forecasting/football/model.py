@@ -8,7 +8,7 @@ The number of trees is chosen on the last training season, a temperature is fitt
 season's forecasts, and the model is then refitted on every training season with the chosen
 size (prior_boost.py).
 
-Never worse than the market it is given (docs/adr/0012): a stage's correction is kept only if
+Never worse than the market it is given (docs/adr/0013): a stage's correction is kept only if
 its gain in RPS over that stage's market on the validation season (the sized model's
 out-of-sample forecasts, match by match) exceeds one standard error of the per-match gain, the
 rule ADR 0010 applies to the NBA line. Otherwise the stage's forecast is the margin-free market.
@@ -54,7 +54,7 @@ class FootballModelParameters:
     random_seed: int = 20_240_601
     thread_count: int = 2
     # A stage's correction is kept only if its validation gain over the market exceeds this
-    # many standard errors of the per-match gain (the one-standard-error rule; ADR 0012).
+    # many standard errors of the per-match gain (the one-standard-error rule; ADR 0013).
     standard_errors: float = 1.0
 
 
