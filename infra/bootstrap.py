@@ -48,10 +48,12 @@ from infra.feeds.simulated import simulated_messages
 from infra.feeds.simulator import SeasonSimulator
 from infra.forecasting.running import forecaster_for
 from infra.intake import open_intake
+from infra.projections.wiring import running_projector
 from infra.settings import Settings
 from infra.streams.source import event_logs
 from infra.telemetry import configure_metrics, configure_tracing
 from readmodels.live import Log
+from projections.runner import ProjectionRunner
 
 log = logging.getLogger("sportcast")
 
@@ -62,6 +64,9 @@ class Connections:
 
     nats: NATS | None = None
     postgres: asyncpg.Pool | None = None
+    projector: ProjectionRunner | None = None
+    """The projection runner when this process runs it (``sportcast up``): its ``status()``
+    and ``wait_for(...)`` serve /readyz and read-your-writes in process."""
 
 
 @dataclass
@@ -283,9 +288,15 @@ async def close_analytics(opening: asyncio.Task[AnalyticsService]) -> None:
 
 
 def build_gateway(
-    settings: Settings, *, nats_url: str, postgres_url: str, demo_speed: float | None = None
+    settings: Settings,
+    *,
+    nats_url: str,
+    postgres_url: str,
+    demo_speed: float | None = None,
+    run_projector: bool = False,
 ) -> FastAPI:
-    """``demo_speed``: also play the simulated season at that many times real speed."""
+    """``demo_speed``: also play the simulated season at that many times real speed;
+    ``run_projector``: also build the PostgreSQL read models (``sportcast up``)."""
     configure_tracing("sportcast-gateway", settings.otel_exporter_endpoint)
     configure_metrics("sportcast-gateway")
     connections = Connections()
@@ -338,9 +349,15 @@ def build_gateway(
                 checkpointer = build_checkpointer(settings, connections.nats)
                 await checkpointer.start()
                 try:
-                    yield
+                    async with contextlib.AsyncExitStack() as projector:
+                        if run_projector:
+                            connections.projector = await projector.enter_async_context(
+                                running_projector(settings, nats_url, postgres_url)
+                            )
+                        yield
                 finally:
                     await checkpointer.stop()
+                    connections.projector = None
                     if demo is not None:
                         demo.cancel()
                         with contextlib.suppress(asyncio.CancelledError):

@@ -18,7 +18,7 @@ from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRegistry
 from domain.errors import DomainError
 from domain.model_registry import FOOTBALL_1X2, KINDS, check_kind
-from infra import cli_analytics, cli_audit, cli_health, cli_keys, cli_model
+from infra import cli_analytics, cli_audit, cli_health, cli_keys, cli_model, cli_projections
 from infra import cli_feed as feed
 from infra.bootstrap import build_gateway
 from infra.connections import ensure_database
@@ -30,6 +30,7 @@ from infra.forecasting.lifecycle import KINDS as TRAINED_KINDS
 from infra.forecasting.lifecycle import registry_env
 from infra.forecasting.running import forecaster_for
 from infra.intake import event_store_env
+from infra.projections.wiring import serve_projector as serve_projector_until
 from infra.settings import Durability, Settings
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ app.add_typer(cli_model.app, name="model")
 app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_keys.app, name="keys")
 app.add_typer(cli_analytics.app, name="analytics")
+app.add_typer(cli_projections.app, name="projections")
 
 
 def fail(code: str, message: str, exit_code: int = 2) -> typer.Exit:
@@ -114,11 +116,14 @@ def up(
         else:
             console.print("  forecaster  off (set SPORTCAST_MODEL_FILE to a trained model)")
         console.print("Press Ctrl-C to stop.")
+        if settings.projector_in_up:
+            console.print("  projector   PostgreSQL read models (sportcast projections status)")
         gateway = build_gateway(
             settings,
             nats_url=endpoints.nats_url,
             postgres_url=endpoints.postgres_url,
             demo_speed=demo_speed or None,
+            run_projector=settings.projector_in_up,
         )
         server = uvicorn.Server(
             uvicorn.Config(
@@ -205,6 +210,34 @@ def serve_forecaster(
             running.stop()
             raise fail("forecaster-failed", repr(service.failure), exit_code=1)
     running.stop()
+
+
+@serve.command("projector")
+def serve_projector() -> None:
+    """The projector alone: builds every PostgreSQL read model from the event streams, exactly
+    once, and follows them until stopped (SIGINT/SIGTERM).
+
+    Uses SPORTCAST_NATS_URL and SPORTCAST_POSTGRES_URL (default: the embedded stack's ports).
+    Migrations are applied on start; each projection resumes from its stored position. One
+    that fails on an event stops there (see `sportcast projections status`); the others go on.
+    """
+    settings = load_settings()
+
+    async def main() -> None:
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stopping.set)
+        console.print("projector following the event streams (Ctrl-C to stop)")
+        runner = await serve_projector_until(settings, stopping)
+        for failed in runner.failed:
+            console.print(
+                f"projection {failed.name} failed after {failed.failed_stream}"
+                f" {failed.failed_position}: {failed.error}",
+                markup=False,
+            )
+
+    asyncio.run(main())
 
 
 @serve.command("trainer")

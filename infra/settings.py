@@ -171,6 +171,14 @@ class Settings(BaseSettings):
     sse_retry_ms: int = Field(
         default=2000, ge=0, description="The retry: hint (jittered up to twice) at shutdown."
     )
+    projector_page_events: int = Field(
+        default=5000,
+        ge=1,
+        description="Most events a projection applies in one transaction while a backlog waits.",
+    )
+    projector_in_up: bool = Field(
+        default=True, description="`sportcast up` runs the projector beside the gateway."
+    )
 
     otel_exporter_endpoint: str | None = Field(
         default=None, description="OTLP/gRPC endpoint; traces are not exported when unset."
@@ -187,7 +195,6 @@ class Settings(BaseSettings):
         return (
             self.postgres_url
             or f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{self.postgres_database}"
-        )
 
     @property
     def nats_client_url(self) -> str:

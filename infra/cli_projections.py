@@ -1,0 +1,100 @@
+"""``sportcast projections ...``: the read models' status, and rebuilding one from zero."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from infra.projections.report import StreamStatus, projection_report
+from infra.projections.wiring import open_logs
+from infra.settings import Settings
+from projections.catalogue import POSTGRES_PROJECTIONS
+from projections.rebuild import RebuildFailed, rebuild
+
+app = typer.Typer(
+    help="The PostgreSQL read models: where each projection stands, and rebuilding one.",
+    no_args_is_help=True,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(code: str, message: str, exit_code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error[/] {escape(f'[{code}]')} {escape(message)}")
+    return typer.Exit(exit_code)
+
+
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """Each projection's position per stream, its lag in events and seconds, and its state
+    (live, catching-up, failed with the error, not-started). Exits 1 if one has failed."""
+    settings = Settings()
+
+    async def work() -> list[StreamStatus]:
+        async with open_logs(settings, settings.nats_client_url) as logs:
+            return await projection_report(settings.postgres_client_url, logs.logs)
+
+    rows = asyncio.run(work())
+    if as_json:
+        for r in rows:
+            typer.echo(json.dumps({**r.__dict__, "lag_events": r.lag_events}))
+    else:
+        table = Table("projection", "stream", "position", "head", "lag events", "lag s", "state")
+        for r in rows:
+            state = r.state if r.error is None else f"{r.state}: {r.error}"
+            table.add_row(
+                r.projection,
+                r.stream,
+                str(r.position),
+                str(r.head),
+                str(r.lag_events),
+                f"{r.lag_seconds:.1f}",
+                escape(state),
+            )
+        out.print(table)
+    if any(r.state == "failed" for r in rows):
+        raise typer.Exit(1)
+
+
+@app.command("rebuild")
+def rebuild_command(
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(POSTGRES_PROJECTIONS)}.")],
+    page_events: Annotated[
+        int, typer.Option(min=1, help="Events applied per transaction.")
+    ] = 5000,
+) -> None:
+    """Build NAME from zero into a fresh schema while the live one keeps serving, then switch
+    the new one in atomically (one transaction renames the schemas). A running projector
+    carries on from the rebuilt schema's position."""
+    kind = POSTGRES_PROJECTIONS.get(name)
+    if kind is None:
+        raise fail(
+            "unknown-projection",
+            f"no projection {name!r}; there are {', '.join(POSTGRES_PROJECTIONS)}",
+        )
+    settings = Settings()
+
+    async def work() -> None:
+        async with open_logs(settings, settings.nats_client_url) as logs:
+            done = await rebuild(
+                kind, logs.logs, settings.postgres_client_url, page_size=page_events
+            )
+        rate = done.events / done.seconds if done.seconds else 0.0
+        out.print(
+            f"[bold green]rebuilt[/] {done.projection}: {done.events} events in"
+            f" {done.seconds:.1f} s ({rate:,.0f}/s), switched in at {done.positions}"
+        )
+
+    try:
+        asyncio.run(work())
+    except RebuildFailed as exc:
+        raise fail(exc.code, str(exc), exit_code=1) from None
+

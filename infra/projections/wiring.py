@@ -1,0 +1,92 @@
+"""The projector as the settings describe it: the streams' logs, the projections, the runner."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from nats.aio.client import Client as NATS
+
+from infra.connections import connect_nats
+from infra.feeds.quarantine import Quarantine
+from infra.intake import event_store_env
+from infra.projections.logs import QuarantineLog, StoreEventLog
+from infra.settings import Settings
+from projections.catalogue import postgres_projections
+from projections.log import EventLog
+from projections.projection import Projection
+from projections.runner import ProjectionRunner
+
+
+def stream_envs(settings: Settings, nats_url: str) -> dict[str, dict[str, str]]:
+    """Each event-store stream the projections follow, as eventsourcing's environment."""
+    base = event_store_env(settings, nats_url)
+    return {
+        "events": base,
+        "forecasts": {**base, "NATS_STREAM": settings.forecaster_stream},
+        "feed_health": {**base, "NATS_STREAM": settings.feed_health_stream},
+    }
+
+
+@dataclass
+class Logs:
+    logs: dict[str, EventLog]
+    nc: NATS
+    _stores: list[StoreEventLog]
+
+    async def close(self) -> None:
+        for store in self._stores:
+            await asyncio.to_thread(store.close)
+        with contextlib.suppress(Exception):
+            await self.nc.close()
+
+
+@asynccontextmanager
+async def open_logs(settings: Settings, nats_url: str) -> AsyncIterator[Logs]:
+    nc = await connect_nats(nats_url, name="sportcast-projector")
+    stores: list[StoreEventLog] = []
+    try:
+        for name, env in stream_envs(settings, nats_url).items():
+            stores.append(await asyncio.to_thread(StoreEventLog, name, env))
+        quarantine = Quarantine(nc.jetstream(), replicas=settings.stream_replicas)
+        await quarantine.ensure_stream()
+        logs: dict[str, EventLog] = {s.name: s for s in stores}
+        logs["quarantine"] = QuarantineLog(nc, quarantine.stream, quarantine.prefix)
+    except BaseException:
+        await Logs({}, nc, stores).close()
+        raise
+    opened = Logs(logs, nc, stores)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@asynccontextmanager
+async def running_projector(
+    settings: Settings,
+    nats_url: str,
+    postgres_url: str,
+    *,
+    names: list[str] | None = None,
+    extra: Sequence[Projection] = (),
+) -> AsyncIterator[ProjectionRunner]:
+    """Every PostgreSQL projection (or those named), plus ``extra`` ones (e.g. analytics),
+    running until the context exits."""
+    async with open_logs(settings, nats_url) as logs:
+        projections: list[Projection] = [*postgres_projections(postgres_url, names), *extra]
+        runner = ProjectionRunner(projections, logs.logs, page_size=settings.projector_page_events)
+        async with runner:
+            yield runner
+
+
+async def serve_projector(settings: Settings, stopping: asyncio.Event) -> ProjectionRunner:
+    """`sportcast serve projector`: run every projection until ``stopping`` is set."""
+    async with running_projector(
+        settings, settings.nats_client_url, settings.postgres_client_url
+    ) as runner:
+        await stopping.wait()
+        return runner

@@ -1,0 +1,37 @@
+"""Every PostgreSQL projection, by name: what `sportcast projections` runs and rebuilds."""
+
+from __future__ import annotations
+
+from projections.feed_health import FeedHealthProjection
+from projections.fixtures import FixturesProjection
+from projections.forecasts import ForecastsProjection
+from projections.odds import OddsProjection
+from projections.postgres import PostgresProjection
+from projections.quarantine import QuarantineProjection
+from projections.track_record import TrackRecordProjection
+
+POSTGRES_PROJECTIONS: dict[str, type[PostgresProjection]] = {
+    p.name: p
+    for p in (
+        FixturesProjection,
+        OddsProjection,
+        ForecastsProjection,
+        TrackRecordProjection,
+        FeedHealthProjection,
+        QuarantineProjection,
+    )
+}
+STREAMS = ("events", "forecasts", "feed_health", "quarantine")
+"""The streams the projections follow, as they name them; infra maps each to a JetStream
+stream (SPORTCAST_EVENTS, SPORTCAST_FORECASTS, SPORTCAST_FEED_HEALTH, SPORTCAST_QUARANTINE)."""
+
+
+def postgres_projections(
+    postgres_url: str, names: list[str] | None = None
+) -> list[PostgresProjection]:
+    unknown = set(names or ()) - set(POSTGRES_PROJECTIONS)
+    if unknown:
+        raise LookupError(
+            f"no projection {', '.join(sorted(unknown))}; there are {', '.join(POSTGRES_PROJECTIONS)}"
+        )
+    return [POSTGRES_PROJECTIONS[n](postgres_url) for n in names or POSTGRES_PROJECTIONS]

@@ -1,0 +1,93 @@
+"""Forecast read models: every forecast issued, and the latest per fixture and model kind."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from eventsourcing.persistence import Notification
+from eventsourcing.utils import get_topic
+
+from domain.forecast import FixtureForecasts
+from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY, KINDS, NBA
+from domain.odds import Market
+from projections.postgres import PostgresProjection
+from projections.stored import moment, state_of, uuid
+from readmodels.postgres import bulk
+
+FORECASTS = "forecasts"
+ISSUED = (get_topic(FixtureForecasts.ForecastIssued), get_topic(FixtureForecasts.FirstForecastIssued))
+COLUMNS = (
+    "position",
+    "fixture_id",
+    "version",
+    "model_kind",
+    "issued_at",
+    "kickoff",
+    "trigger",
+    "model_id",
+    "artifact_hash",
+    "market",
+    "outcomes",
+    "probabilities",
+    "market_probabilities",
+    "edge",
+    "as_of_position",
+)
+_BY_PREFIX = sorted(KINDS, key=len, reverse=True)  # "football-inplay" before "football-1x2"
+
+
+def model_kind(model_id: str, market: str, features: dict[str, Any]) -> str:
+    """The registry kind a forecast's model belongs to: its id's prefix when it has one (ids
+    of registered models are ``<kind>-<hash>``), else what the forecast itself shows."""
+    for kind in _BY_PREFIX:
+        if model_id.startswith(kind + "-"):
+            return kind
+    if market == Market.MONEYLINE:
+        return NBA
+    return FOOTBALL_INPLAY if "minute" in features else FOOTBALL_1X2
+
+
+def forecast_values(n: Notification) -> tuple[Any, ...]:
+    """One forecast as the columns of ``COLUMNS``."""
+    s = state_of(n.state)
+    return (
+        n.id,
+        uuid(s["fixture_id"]),
+        n.originator_version,
+        model_kind(s["model_id"], s["market"], s.get("features") or {}),
+        moment(s["timestamp"]),
+        moment(s["kickoff"]),
+        s["trigger"],
+        s["model_id"],
+        s["artifact_hash"],
+        s["market"],
+        [str(o) for o in s["outcomes"]],
+        [float(p) for p in s["probabilities"]],
+        [float(p) for p in s["market_probabilities"]],
+        [float(p) for p in s["edge"]],
+        int(s["as_of_position"]),
+    )
+
+
+class ForecastsProjection(PostgresProjection):
+    name = "forecasts"
+    topics = {FORECASTS: ISSUED}
+
+    async def write(
+        self, conn: asyncpg.Connection, stream: str, notifications: Sequence[Notification]
+    ) -> None:
+        rows = [forecast_values(n) for n in notifications]
+        await bulk.append(conn, self.schema, "forecasts", COLUMNS, rows)
+        latest = {(r[1], r[3]): r for r in rows}  # in log order: the last one wins
+        latest_columns = ("fixture_id", "model_kind", *(c for c in COLUMNS if c not in ("fixture_id", "model_kind")))
+        await bulk.upsert(
+            conn,
+            self.schema,
+            "latest_forecasts",
+            latest_columns,
+            ("fixture_id", "model_kind"),
+            ((r[1], r[3], r[0], *r[2:3], *r[4:]) for r in latest.values()),
+            only_if="t.position < EXCLUDED.position",
+        )

@@ -1,0 +1,121 @@
+"""A projection whose view is a PostgreSQL schema: rows and position in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import abstractmethod
+from collections.abc import Sequence
+
+import asyncpg
+from eventsourcing.persistence import Notification
+
+from projections.log import Page
+from projections.projection import PositionMoved, Projection, StoreUnavailable
+from readmodels.postgres import bulk
+from readmodels.postgres.migrate import apply_migrations
+from readmodels.postgres.positions import (
+    clear_failure,
+    lock_position,
+    projection_lock_key,
+    read_positions,
+    record_failure,
+    store_position,
+)
+from readmodels.postgres.schemas import PROJECTOR_SCHEMA, live_schema
+
+_UNREACHABLE = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    OSError,
+    ConnectionError,
+    TimeoutError,
+)
+
+
+class PostgresProjection(Projection):
+    def __init__(self, postgres_url: str, *, schema: str | None = None) -> None:
+        self.postgres_url = postgres_url
+        self.schema = schema or live_schema(self.name)
+        self._conn: asyncpg.Connection | None = None
+        self._lock_key = projection_lock_key(self.name)
+
+    # -- the view, per projection ---------------------------------------------------------
+
+    @abstractmethod
+    async def write(
+        self, conn: asyncpg.Connection, stream: str, notifications: Sequence[Notification]
+    ) -> None:
+        """Write what ``notifications`` change, inside the open transaction."""
+
+    # -- the Projection contract ----------------------------------------------------------
+
+    async def open(self) -> None:
+        try:
+            await asyncio.to_thread(self.migrate)
+        except _UNREACHABLE as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def migrate(self) -> list[str]:
+        apply_migrations(self.postgres_url, "projector", PROJECTOR_SCHEMA)
+        return apply_migrations(self.postgres_url, self.name, self.schema)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            bulk.forget_connection(conn)
+            await conn.close()
+
+    async def position(self, stream: str) -> int:
+        conn = await self._connection()
+        try:
+            for stored in await read_positions(conn, self.schema):
+                if stored.stream == stream:
+                    return stored.position
+            return 0
+        except _UNREACHABLE as exc:
+            await self._drop()
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def apply(self, stream: str, after: int, page: Page) -> None:
+        conn = await self._connection()
+        try:
+            async with conn.transaction():
+                # Shared with other batches, exclusive for a rebuild's switch (schemas.py).
+                await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", self._lock_key)
+                stored = await lock_position(conn, self.schema, stream)
+                if stored != after:
+                    raise PositionMoved(stored)
+                if page.notifications:
+                    await self.write(conn, stream, page.notifications)
+                await store_position(
+                    conn, self.schema, self.name, stream, page.through, caught_up=page.at_head
+                )
+        except _UNREACHABLE as exc:
+            await self._drop()
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def record_failure(self, stream: str, position: int, error: str) -> None:
+        conn = await self._connection()
+        await record_failure(conn, self.name, stream, position, error)
+
+    async def clear_failure(self) -> None:
+        conn = await self._connection()
+        await clear_failure(conn, self.name)
+
+    # -- the connection -------------------------------------------------------------------
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            try:
+                self._conn = await asyncpg.connect(self.postgres_url)
+            except _UNREACHABLE as exc:
+                raise StoreUnavailable(str(exc)) from exc
+        return self._conn
+
+    async def _drop(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            bulk.forget_connection(conn)
+            conn.terminate()

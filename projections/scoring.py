@@ -1,0 +1,69 @@
+"""Scoring a settled forecast: which outcome happened, and the forecast's and the market's
+RPS, log loss and Brier score, computed by the modelling code's own metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from forecasting.metrics import brier_per_match, log_loss_per_match, rps_per_match
+
+TRACKS = {"odds-opened": "odds-open", "odds-closing": "close", "in-match-event": "in-play"}
+
+
+def track_of(trigger: str) -> str:
+    """The track record a trigger counts in: odds-open, close, in-play (else the trigger)."""
+    return TRACKS.get(trigger, trigger)
+
+
+def outcome_name(home: int, away: int) -> str:
+    if home > away:
+        return "home"
+    return "away" if away > home else "draw"
+
+
+@dataclass(frozen=True)
+class Scores:
+    outcome: int
+    rps: float
+    log_loss: float
+    brier: float
+    market_rps: float
+    market_log_loss: float
+    market_brier: float
+
+
+@dataclass(frozen=True)
+class Unscored:
+    outcomes: Sequence[str]
+    probabilities: Sequence[float]
+    market_probabilities: Sequence[float]
+
+
+def score_all(forecasts: Sequence[Unscored], results: Sequence[tuple[int, int]]) -> list[Scores | None]:
+    """Each forecast scored against its result (same index); None where the result is not one
+    of the forecast's outcomes (e.g. a draw for a two-way market)."""
+    out: list[Scores | None] = [None] * len(forecasts)
+    by_width: dict[int, list[tuple[int, int]]] = {}
+    for i, (f, (home, away)) in enumerate(zip(forecasts, results, strict=True)):
+        name = outcome_name(home, away)
+        if name in f.outcomes:
+            by_width.setdefault(len(f.outcomes), []).append((i, list(f.outcomes).index(name)))
+    for members in by_width.values():
+        index = [i for i, _ in members]
+        outcomes = np.array([o for _, o in members], dtype=np.int64)
+        model = np.array([forecasts[i].probabilities for i in index], dtype=np.float64)
+        market = np.array([forecasts[i].market_probabilities for i in index], dtype=np.float64)
+        columns = (
+            rps_per_match(model, outcomes),
+            log_loss_per_match(model, outcomes),
+            brier_per_match(model, outcomes),
+            rps_per_match(market, outcomes),
+            log_loss_per_match(market, outcomes),
+            brier_per_match(market, outcomes),
+        )
+        for k, i in enumerate(index):
+            out[i] = Scores(int(outcomes[k]), *(float(c[k]) for c in columns))
+    return out

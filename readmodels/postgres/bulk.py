@@ -1,0 +1,103 @@
+"""Bulk writes for a projection batch: binary COPY, and COPY into a temp table + upsert.
+
+asyncpg's maintainers recommend COPY into a temporary table followed by ``INSERT .. SELECT ..
+ON CONFLICT`` for bulk upserts (asyncpg #749, #535); ``executemany`` is several times slower.
+Each connection creates its temp tables once (``ON COMMIT DELETE ROWS`` empties them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import asyncpg
+
+from readmodels.postgres.schemas import quoted
+
+_made: dict[int, set[str]] = {}
+
+
+async def _staging(conn: asyncpg.Connection, schema: str, table: str) -> str:
+    temp = f"stage_{table}"
+    made = _made.setdefault(id(conn), set())
+    if temp not in made:
+        await conn.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {temp}"
+            f" (LIKE {quoted(schema)}.{table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        made.add(temp)
+    return temp
+
+
+def forget_connection(conn: asyncpg.Connection) -> None:
+    """Call when a connection closes: a new one at the same address has no temp tables."""
+    _made.pop(id(conn), None)
+
+
+async def append(
+    conn: asyncpg.Connection,
+    schema: str,
+    table: str,
+    columns: Sequence[str],
+    records: Iterable[Sequence[Any]],
+) -> None:
+    """Insert rows that cannot exist yet (keyed by stream position): plain binary COPY."""
+    rows = list(records)
+    if rows:
+        await conn.copy_records_to_table(
+            table, schema_name=schema, columns=list(columns), records=rows
+        )
+
+
+async def upsert(
+    conn: asyncpg.Connection,
+    schema: str,
+    table: str,
+    columns: Sequence[str],
+    key: Sequence[str],
+    records: Iterable[Sequence[Any]],
+    *,
+    update: Sequence[str] | None = None,
+    only_if: str | None = None,
+) -> None:
+    """Insert or overwrite rows by ``key`` (each key at most once in ``records``).
+
+    ``update``: the columns an existing row takes (default: every non-key column);
+    ``only_if``: a condition on ``t`` (the row) and ``EXCLUDED`` for overwriting at all.
+    """
+    rows = list(records)
+    if not rows:
+        return
+    temp = await _staging(conn, schema, table)
+    await conn.copy_records_to_table(temp, columns=list(columns), records=rows)
+    cols = ", ".join(columns)
+    changed = [c for c in (update if update is not None else columns) if c not in key]
+    action = (
+        "DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in changed)
+        if changed
+        else "DO NOTHING"
+    )
+    if changed and only_if:
+        action += f" WHERE {only_if}"
+    await conn.execute(
+        f"INSERT INTO {quoted(schema)}.{table} AS t ({cols}) SELECT {cols} FROM {temp}"
+        f" ON CONFLICT ({', '.join(key)}) {action}"
+    )
+    await conn.execute(f"DELETE FROM {temp}")  # the same transaction may stage again
+
+
+async def staged(
+    conn: asyncpg.Connection,
+    schema: str,
+    table: str,
+    columns: Sequence[str],
+    records: Iterable[Sequence[Any]],
+) -> str | None:
+    """COPY rows into the table's temp twin and return its name, for a caller's own statement
+    (e.g. ``UPDATE .. FROM``); the caller empties it with ``DELETE FROM``. None if no rows."""
+    rows = list(records)
+    if not rows:
+        return None
+    temp = await _staging(conn, schema, table)
+    await conn.copy_records_to_table(temp, columns=list(columns), records=rows)
+    return temp

@@ -1,0 +1,113 @@
+"""Projection positions: read and written inside the projection's own transaction.
+
+A position is the notification id (the stream sequence) of the last event a projection has
+applied in one stream. Rows and position commit together, so after a crash the projection
+resumes exactly where its committed rows end: nothing applied twice, nothing skipped.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from readmodels.postgres.schemas import PROJECTOR_SCHEMA, quoted
+
+CHANNEL = "sportcast_projections"
+"""NOTIFY channel: a payload ``<projection> <stream> <position>`` after each commit."""
+
+
+def projection_lock_key(projection: str) -> int:
+    """The advisory lock a batch holds shared and a schema switch holds exclusive."""
+    return zlib.crc32(f"sportcast-projection:{projection}".encode()) - (1 << 31)
+
+
+@dataclass(frozen=True)
+class StoredPosition:
+    stream: str
+    position: int
+    caught_up_at: datetime | None
+    updated_at: datetime
+
+
+async def lock_position(conn: asyncpg.Connection, schema: str, stream: str) -> int:
+    """The stored position, its row locked until the transaction ends (created at 0)."""
+    table = f"{quoted(schema)}.projection_position"
+    await conn.execute(
+        f"INSERT INTO {table} (stream, position) VALUES ($1, 0) ON CONFLICT DO NOTHING", stream
+    )
+    value = await conn.fetchval(
+        f"SELECT position FROM {table} WHERE stream = $1 FOR UPDATE", stream
+    )
+    return int(value)
+
+
+async def store_position(
+    conn: asyncpg.Connection,
+    schema: str,
+    projection: str,
+    stream: str,
+    position: int,
+    *,
+    caught_up: bool,
+) -> None:
+    await conn.execute(
+        f"UPDATE {quoted(schema)}.projection_position SET position = $2, updated_at = now(),"
+        " caught_up_at = CASE WHEN $3 THEN now() ELSE caught_up_at END WHERE stream = $1",
+        stream,
+        position,
+        caught_up,
+    )
+    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{projection} {stream} {position}")
+
+
+async def read_positions(conn: asyncpg.Connection, schema: str) -> list[StoredPosition]:
+    """Every stream's position in ``schema`` (empty when the schema does not exist yet)."""
+    exists = await conn.fetchval(
+        "SELECT to_regclass($1) IS NOT NULL", f"{quoted(schema)}.projection_position"
+    )
+    if not exists:
+        return []
+    rows = await conn.fetch(
+        "SELECT stream, position, caught_up_at, updated_at"
+        f" FROM {quoted(schema)}.projection_position ORDER BY stream"
+    )
+    return [StoredPosition(r["stream"], r["position"], r["caught_up_at"], r["updated_at"]) for r in rows]
+
+
+@dataclass(frozen=True)
+class Failure:
+    projection: str
+    stream: str
+    position: int
+    error: str
+    failed_at: datetime
+
+
+async def record_failure(
+    conn: asyncpg.Connection, projection: str, stream: str, position: int, error: str
+) -> None:
+    await conn.execute(
+        f"INSERT INTO {PROJECTOR_SCHEMA}.failures (projection, stream, position, error)"
+        " VALUES ($1, $2, $3, $4) ON CONFLICT (projection) DO UPDATE SET stream = $2,"
+        " position = $3, error = $4, failed_at = now()",
+        projection,
+        stream,
+        position,
+        error[:4000],
+    )
+
+
+async def clear_failure(conn: asyncpg.Connection, projection: str) -> None:
+    await conn.execute(f"DELETE FROM {PROJECTOR_SCHEMA}.failures WHERE projection = $1", projection)
+
+
+async def read_failures(conn: asyncpg.Connection) -> dict[str, Failure]:
+    if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{PROJECTOR_SCHEMA}.failures"):
+        return {}
+    rows = await conn.fetch(
+        f"SELECT projection, stream, position, error, failed_at FROM {PROJECTOR_SCHEMA}.failures"
+    )
+    return {r["projection"]: Failure(**dict(r)) for r in rows}
