@@ -1,7 +1,8 @@
 """Scoring rules for 1X2 forecasts.
 
 `probabilities` is an (n, 3) array over (home, draw, away); `outcomes` holds 0 for a home win,
-1 for a draw and 2 for an away win. Every function returns the mean over matches.
+1 for a draw and 2 for an away win. The ``per_match_*`` functions score each match (the
+projections score each settled forecast with them); the others return the mean over matches.
 """
 
 from __future__ import annotations
@@ -26,14 +27,26 @@ def per_match_rps(probabilities: Probabilities, outcomes: Outcomes) -> NDArray[n
 
 
 def log_loss(probabilities: Probabilities, outcomes: Outcomes, *, floor: float = 1e-15) -> float:
+    return float(np.mean(per_match_log_loss(probabilities, outcomes, floor=floor)))
+
+
+def per_match_log_loss(
+    probabilities: Probabilities, outcomes: Outcomes, *, floor: float = 1e-15
+) -> NDArray[np.float64]:
     chosen = probabilities[np.arange(len(outcomes)), outcomes]
-    return float(-np.mean(np.log(np.clip(chosen, floor, 1.0))))
+    result: NDArray[np.float64] = -np.log(np.clip(chosen, floor, 1.0))
+    return result
 
 
 def brier_score(probabilities: Probabilities, outcomes: Outcomes) -> float:
-    """Multi-class Brier: summed over the three outcomes, so it ranges from 0 to 2."""
+    """Multi-class Brier: summed over the outcomes, so it ranges from 0 to 2."""
+    return float(np.mean(per_match_brier(probabilities, outcomes)))
+
+
+def per_match_brier(probabilities: Probabilities, outcomes: Outcomes) -> NDArray[np.float64]:
     observed = _one_hot(outcomes, probabilities.shape[1])
-    return float(np.mean(np.sum((probabilities - observed) ** 2, axis=1)))
+    result: NDArray[np.float64] = np.sum((probabilities - observed) ** 2, axis=1)
+    return result
 
 
 def accuracy(probabilities: Probabilities, outcomes: Outcomes) -> float:

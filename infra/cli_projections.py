@@ -67,9 +67,7 @@ def status(
 @app.command("rebuild")
 def rebuild_command(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(POSTGRES_PROJECTIONS)}.")],
-    page_events: Annotated[
-        int, typer.Option(min=1, help="Events applied per transaction.")
-    ] = 5000,
+    page_events: Annotated[int, typer.Option(min=1, help="Events applied per transaction.")] = 5000,
 ) -> None:
     """Build NAME from zero into a fresh schema while the live one keeps serving, then switch
     the new one in atomically (one transaction renames the schemas). A running projector
@@ -97,4 +95,3 @@ def rebuild_command(
         asyncio.run(work())
     except RebuildFailed as exc:
         raise fail(exc.code, str(exc), exit_code=1) from None
-

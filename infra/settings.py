@@ -195,6 +195,7 @@ class Settings(BaseSettings):
         return (
             self.postgres_url
             or f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{self.postgres_database}"
+        )
 
     @property
     def nats_client_url(self) -> str:

@@ -31,7 +31,6 @@ def postgres_projections(
 ) -> list[PostgresProjection]:
     unknown = set(names or ()) - set(POSTGRES_PROJECTIONS)
     if unknown:
-        raise LookupError(
-            f"no projection {', '.join(sorted(unknown))}; there are {', '.join(POSTGRES_PROJECTIONS)}"
-        )
+        known = ", ".join(POSTGRES_PROJECTIONS)
+        raise LookupError(f"no projection {', '.join(sorted(unknown))}; there are {known}")
     return [POSTGRES_PROJECTIONS[n](postgres_url) for n in names or POSTGRES_PROJECTIONS]

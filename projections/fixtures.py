@@ -132,9 +132,7 @@ APPLY: dict[str, Apply] = {
 SCHEDULED = get_topic(Fixture.Scheduled)
 
 
-def fold(
-    rows: dict[UUID, Row], notifications: Sequence[Notification]
-) -> dict[UUID, Row]:
+def fold(rows: dict[UUID, Row], notifications: Sequence[Notification]) -> dict[UUID, Row]:
     """Apply ``notifications`` to ``rows`` (the stored rows of the fixtures they touch);
     returns the rows changed, by fixture id."""
     changed: dict[UUID, Row] = {}

@@ -17,7 +17,10 @@ from projections.stored import moment, state_of, uuid
 from readmodels.postgres import bulk
 
 FORECASTS = "forecasts"
-ISSUED = (get_topic(FixtureForecasts.ForecastIssued), get_topic(FixtureForecasts.FirstForecastIssued))
+ISSUED = (
+    get_topic(FixtureForecasts.ForecastIssued),
+    get_topic(FixtureForecasts.FirstForecastIssued),
+)
 COLUMNS = (
     "position",
     "fixture_id",
@@ -81,7 +84,11 @@ class ForecastsProjection(PostgresProjection):
         rows = [forecast_values(n) for n in notifications]
         await bulk.append(conn, self.schema, "forecasts", COLUMNS, rows)
         latest = {(r[1], r[3]): r for r in rows}  # in log order: the last one wins
-        latest_columns = ("fixture_id", "model_kind", *(c for c in COLUMNS if c not in ("fixture_id", "model_kind")))
+        latest_columns = (
+            "fixture_id",
+            "model_kind",
+            *(c for c in COLUMNS if c not in ("fixture_id", "model_kind")),
+        )
         await bulk.upsert(
             conn,
             self.schema,

@@ -37,9 +37,9 @@ class EventLog(Protocol):
         """The id of the newest notification in the stream (0 when empty)."""
         ...
 
-    async def wait_for_news(self, after: int, timeout: float) -> None:
+    async def wait_for_news(self, after: int, within: float) -> None:
         """Return once the stream may hold notifications after ``after``, or after
-        ``timeout`` seconds, whichever comes first."""
+        ``within`` seconds, whichever comes first."""
         ...
 
 

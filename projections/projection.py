@@ -3,7 +3,7 @@ its rows, atomically, in whatever store it writes (PostgreSQL here, DuckDB for a
 
 eventsourcing's ``Projection.process_event(event, tracking)`` is called once per event, each in
 its own transaction; ours takes a page of up to thousands of notifications per transaction and
-decodes only the fields it needs (docs/adr/0012 says where and why we depart).
+decodes only the fields it needs (docs/adr/0015 says where and why we depart).
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ class Projection(ABC):
     topics: Mapping[str, tuple[str, ...]]
     """Per stream followed, the event topics wanted (empty: every topic)."""
 
-    async def open(self) -> None:
+    async def open(self) -> None:  # noqa: B027 (optional hook)
         """Connect and migrate; called once before anything else."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 (optional hook)
         """Release connections."""
 
     @abstractmethod
@@ -49,8 +49,10 @@ class Projection(ABC):
         StoreUnavailable if the store cannot be reached, anything else if an event cannot be
         applied (the runner then stops this projection and reports it)."""
 
-    async def record_failure(self, stream: str, position: int, error: str) -> None:
+    async def record_failure(  # noqa: B027 (optional hook)
+        self, stream: str, position: int, error: str
+    ) -> None:
         """Keep the failure where `sportcast projections status` finds it (best effort)."""
 
-    async def clear_failure(self) -> None:
+    async def clear_failure(self) -> None:  # noqa: B027 (optional hook)
         """Forget a recorded failure once the projection has moved past it."""

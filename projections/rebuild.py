@@ -37,7 +37,7 @@ async def rebuild(
     postgres_url: str,
     *,
     page_size: int = 5000,
-    timeout: float = 24 * 3600.0,
+    within: float = 24 * 3600.0,
     switch: bool = True,
 ) -> Rebuilt:
     name = kind.name
@@ -51,7 +51,7 @@ async def rebuild(
             projection = kind(postgres_url, schema=schema)
             runner = ProjectionRunner([projection], logs, page_size=page_size)
             async with runner:
-                caught_up = await runner.caught_up(timeout)
+                caught_up = await runner.caught_up(within)
                 status = runner.statuses[name]
                 events += status.events_applied
                 if status.error is not None:
@@ -60,7 +60,7 @@ async def rebuild(
                         f" {status.error}"
                     )
                 if not caught_up:
-                    raise RebuildFailed(f"{name} did not catch up within {timeout:g} s")
+                    raise RebuildFailed(f"{name} did not catch up within {within:g} s")
             if not switch:
                 return Rebuilt(name, {}, events, time.monotonic() - started)
             positions = await switch_in(conn, name)

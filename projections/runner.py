@@ -45,7 +45,10 @@ class ProjectionRunner:
         self.logs = dict(logs)
         self.page_size = page_size
         self.clock = clock
-        self.statuses = {p.name: ProjectionStatus(p.name) for p in self.projections}
+        self.statuses = {
+            p.name: ProjectionStatus(p.name, streams={s: StreamProgress() for s in p.topics})
+            for p in self.projections
+        }
         self._tasks: list[asyncio.Task[None]] = []
         self._progress = asyncio.Condition()
 
@@ -85,15 +88,17 @@ class ProjectionRunner:
     def failed(self) -> list[ProjectionStatus]:
         return [s for s in self.statuses.values() if s.state == ProjectionState.FAILED]
 
-    async def wait_for(self, targets: Mapping[str, int], timeout: float) -> bool:
+    async def wait_for(self, targets: Mapping[str, int], within: float) -> bool:
         """True once every projection following a stream in ``targets`` has applied it up to
-        the given position; False after ``timeout`` seconds or if one of them failed."""
+        the given position; False after ``within`` seconds or if one of them failed."""
 
         def reached() -> bool | None:
             for status in self.statuses.values():
                 for stream, wanted in targets.items():
                     progress = status.streams.get(stream)
-                    if progress is None or progress.position >= wanted:
+                    if progress is None or (
+                        progress.position >= wanted and status.state != ProjectionState.STARTING
+                    ):
                         continue
                     if status.state in (ProjectionState.FAILED, ProjectionState.STOPPED):
                         return None
@@ -102,16 +107,16 @@ class ProjectionRunner:
 
         async with self._progress:
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(within):
                     await self._progress.wait_for(lambda: reached() is not False)
             except TimeoutError:
                 return False
             return reached() is True
 
-    async def caught_up(self, timeout: float) -> bool:
+    async def caught_up(self, within: float) -> bool:
         """Wait until every projection is live at the heads as they are now (or failed)."""
         heads = {name: await log.head() for name, log in self.logs.items()}
-        return await self.wait_for(heads, timeout)
+        return await self.wait_for(heads, within)
 
     # -- one projection -------------------------------------------------------------------
 
@@ -121,7 +126,7 @@ class ProjectionRunner:
             await self._retrying(projection.open)
             for stream in projection.topics:
                 position = await self._retrying(partial(projection.position, stream))
-                status.streams[stream] = StreamProgress(position=position)
+                status.streams[stream].position = position
             await self._follow(projection, status)
         except asyncio.CancelledError:
             raise
@@ -169,9 +174,7 @@ class ProjectionRunner:
 
     def _read(self, stream: str, topics: Sequence[str], after: int) -> asyncio.Task[Page]:
         log_ = self.logs[stream]
-        return asyncio.create_task(
-            self._retrying(lambda: log_.read(after, self.page_size, topics))
-        )
+        return asyncio.create_task(self._retrying(lambda: log_.read(after, self.page_size, topics)))
 
     async def _page(
         self,

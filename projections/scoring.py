@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from forecasting.metrics import brier_per_match, log_loss_per_match, rps_per_match
+from forecasting.metrics import per_match_brier, per_match_log_loss, per_match_rps
 
 TRACKS = {"odds-opened": "odds-open", "odds-closing": "close", "in-match-event": "in-play"}
 
@@ -42,7 +42,9 @@ class Unscored:
     market_probabilities: Sequence[float]
 
 
-def score_all(forecasts: Sequence[Unscored], results: Sequence[tuple[int, int]]) -> list[Scores | None]:
+def score_all(
+    forecasts: Sequence[Unscored], results: Sequence[tuple[int, int]]
+) -> list[Scores | None]:
     """Each forecast scored against its result (same index); None where the result is not one
     of the forecast's outcomes (e.g. a draw for a two-way market)."""
     out: list[Scores | None] = [None] * len(forecasts)
@@ -57,12 +59,12 @@ def score_all(forecasts: Sequence[Unscored], results: Sequence[tuple[int, int]])
         model = np.array([forecasts[i].probabilities for i in index], dtype=np.float64)
         market = np.array([forecasts[i].market_probabilities for i in index], dtype=np.float64)
         columns = (
-            rps_per_match(model, outcomes),
-            log_loss_per_match(model, outcomes),
-            brier_per_match(model, outcomes),
-            rps_per_match(market, outcomes),
-            log_loss_per_match(market, outcomes),
-            brier_per_match(market, outcomes),
+            per_match_rps(model, outcomes),
+            per_match_log_loss(model, outcomes),
+            per_match_brier(model, outcomes),
+            per_match_rps(market, outcomes),
+            per_match_log_loss(market, outcomes),
+            per_match_brier(market, outcomes),
         )
         for k, i in enumerate(index):
             out[i] = Scores(int(outcomes[k]), *(float(c[k]) for c in columns))

@@ -1,5 +1,5 @@
 """Stored event states read as the JSON the transcoder wrote, decoding only the fields a
-projection needs (no domain event objects; docs/adr/0012).
+projection needs (no domain event objects; docs/adr/0015).
 
 eventsourcing's JSONTranscoder writes a value of a registered type as
 ``{"_type_": name, "_data_": data}``; the few names read here are decoded exactly as the

@@ -39,6 +39,7 @@ from forecasting.metrics import (
     brier_score,
     expected_calibration_error,
     log_loss,
+    per_match_log_loss,
     per_match_rps,
     ranked_probability_score,
 )
@@ -95,12 +96,6 @@ class Difference:
 
     def as_dict(self) -> dict[str, float]:
         return {k: float(v) for k, v in asdict(self).items()}
-
-
-def per_match_log_loss(probabilities: Probabilities, outcomes: Outcomes) -> np.ndarray:
-    chosen = probabilities[np.arange(len(outcomes)), outcomes]
-    result: np.ndarray = -np.log(np.clip(chosen, 1e-15, 1.0))
-    return result
 
 
 def paired_bootstrap(

@@ -4,6 +4,7 @@ the quarantine stream's held payloads through Direct Get."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 from collections.abc import Mapping, Sequence
@@ -72,7 +73,7 @@ class StoreEventLog:
         except _UNAVAILABLE as exc:
             raise LogUnavailable(f"{self._name}: {type(exc).__name__} {exc}") from exc
 
-    async def wait_for_news(self, after: int, timeout: float) -> None:
+    async def wait_for_news(self, after: int, within: float) -> None:
         if self._news is None:
             self._news = asyncio.Event()
             self._wake = _Wake(asyncio.get_running_loop(), self._news)
@@ -80,10 +81,8 @@ class StoreEventLog:
         self._news.clear()
         if await self.head() > after:
             return
-        try:
-            await asyncio.wait_for(self._news.wait(), timeout)
-        except TimeoutError:
-            pass
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._news.wait(), within)
 
     def close(self) -> None:
         if self._wake is not None:
@@ -149,5 +148,5 @@ class QuarantineLog:
             return Page(notifications, head, True)
         return Page(notifications, records[-1].seq, records[-1].seq >= head)
 
-    async def wait_for_news(self, after: int, timeout: float) -> None:
-        await asyncio.sleep(timeout)  # refusals are rare: a poll a second is enough
+    async def wait_for_news(self, after: int, within: float) -> None:
+        await asyncio.sleep(within)  # refusals are rare: a poll a second is enough

@@ -29,9 +29,7 @@ class StreamStatus:
         return max(self.head - self.position, 0)
 
 
-async def projection_report(
-    postgres_url: str, logs: dict[str, EventLog]
-) -> list[StreamStatus]:
+async def projection_report(postgres_url: str, logs: dict[str, EventLog]) -> list[StreamStatus]:
     heads = {name: await log.head() for name, log in logs.items()}
     now = datetime.now(UTC)
     conn = await asyncpg.connect(postgres_url)

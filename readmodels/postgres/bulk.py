@@ -21,9 +21,10 @@ async def _staging(conn: asyncpg.Connection, schema: str, table: str) -> str:
     temp = f"stage_{table}"
     made = _made.setdefault(id(conn), set())
     if temp not in made:
+        # The table's columns without its NOT NULLs: a staged row may fill only some.
         await conn.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {temp}"
-            f" (LIKE {quoted(schema)}.{table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+            f"CREATE TEMP TABLE IF NOT EXISTS {temp} ON COMMIT DELETE ROWS"
+            f" AS SELECT * FROM {quoted(schema)}.{table} WITH NO DATA"
         )
         made.add(temp)
     return temp

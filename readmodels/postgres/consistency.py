@@ -8,6 +8,7 @@ waiter wakes as soon as a commit lands instead of polling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Mapping, Sequence
 
@@ -64,12 +65,12 @@ async def wait_for_positions(
     pool: asyncpg.Pool,
     targets: Mapping[str, int],
     *,
-    timeout: float,
+    within: float,
     projections: Sequence[str] | None = None,
 ) -> bool:
     """True once every stream in ``targets`` is applied at least up to its position by the
-    live projections (see ``lowest_positions``); False if ``timeout`` seconds pass first."""
-    deadline = time.monotonic() + timeout
+    live projections (see ``lowest_positions``); False if ``within`` seconds pass first."""
+    deadline = time.monotonic() + within
     woken = asyncio.Event()
 
     def on_notify(*_: object) -> None:
@@ -86,9 +87,7 @@ async def wait_for_positions(
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), min(left, 0.5))
-                except TimeoutError:
-                    pass
         finally:
             await conn.remove_listener(CHANNEL, on_notify)

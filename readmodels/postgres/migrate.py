@@ -1,4 +1,4 @@
-"""Versioned migrations, applied by yoyo-migrations (docs/adr/0011) into one schema at a time.
+"""Versioned migrations, applied by yoyo-migrations (docs/adr/0014) into one schema at a time.
 
 Each projection's SQL migrations live in ``migrations/<projection>/`` beside the shared
 ``migrations/tracking/`` (its position table). yoyo keeps its record of what it applied inside
@@ -17,6 +17,7 @@ from readmodels.postgres.schemas import check_name, quoted
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 TRACKING = "tracking"
+MIGRATION_LOCK = 0x5C0A57  # pg_advisory_lock key held while any schema migrates
 
 
 def migration_dirs(projection: str) -> list[str]:
@@ -38,17 +39,24 @@ def yoyo_url(postgres_url: str, schema: str) -> str:
 
 
 def apply_migrations(postgres_url: str, projection: str, schema: str) -> list[str]:
-    """Create ``schema`` if needed and apply what is missing; the ids applied, in order."""
+    """Create ``schema`` if needed and apply what is missing; the ids applied, in order.
+
+    Migrations of every schema run one at a time (an advisory lock): projections start
+    together, and ``CREATE SCHEMA IF NOT EXISTS`` is not safe against a concurrent one."""
     import psycopg
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}")  # type: ignore[arg-type]
-    backend = get_backend(yoyo_url(postgres_url, schema))
-    try:
-        migrations = read_migrations(*migration_dirs(projection))
-        with backend.lock():
-            todo = backend.to_apply(migrations)
-            backend.apply_migrations(todo)
-        return [m.id for m in todo]
-    finally:
-        backend.connection.close()
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}")
+            backend = get_backend(yoyo_url(postgres_url, schema))
+            try:
+                migrations = read_migrations(*migration_dirs(projection))
+                with backend.lock():
+                    todo = backend.to_apply(migrations)
+                    backend.apply_migrations(todo)
+                return [m.id for m in todo]
+            finally:
+                backend.connection.close()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))

@@ -74,7 +74,9 @@ async def read_positions(conn: asyncpg.Connection, schema: str) -> list[StoredPo
         "SELECT stream, position, caught_up_at, updated_at"
         f" FROM {quoted(schema)}.projection_position ORDER BY stream"
     )
-    return [StoredPosition(r["stream"], r["position"], r["caught_up_at"], r["updated_at"]) for r in rows]
+    return [
+        StoredPosition(r["stream"], r["position"], r["caught_up_at"], r["updated_at"]) for r in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,9 @@ async def clear_failure(conn: asyncpg.Connection, projection: str) -> None:
 
 
 async def read_failures(conn: asyncpg.Connection) -> dict[str, Failure]:
-    if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", f"{PROJECTOR_SCHEMA}.failures"):
+    if not await conn.fetchval(
+        "SELECT to_regclass($1) IS NOT NULL", f"{PROJECTOR_SCHEMA}.failures"
+    ):
         return {}
     rows = await conn.fetch(
         f"SELECT projection, stream, position, error, failed_at FROM {PROJECTOR_SCHEMA}.failures"

@@ -1,0 +1,88 @@
+"""A month of real football in a fresh event store, with forecasts from a small real model."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import numpy as np
+
+from commands.ingestion import FeedIngestion
+from domain.errors import DomainError
+from domain.provenance import Provenance
+from forecasting.football.features import FootballFeatures
+from forecasting.football.model import FootballModelParameters, train_football_model
+from infra.feeds.replay import Replay
+from infra.forecasting.model_file import LoadedModel, dump_model
+from infra.forecasting.service import ForecasterService
+
+DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", Path(__file__).parents[2] / "shared" / "data"))
+
+
+def small_model() -> bytes:
+    """A real CatBoost model trained small on synthetic rows (its quality is not under test)."""
+    rng = np.random.default_rng(7)
+    width = len(fields(FootballFeatures))
+
+    def rows(n: int) -> tuple[list[FootballFeatures], np.ndarray]:
+        x = rng.normal(size=(n, width))
+        x[:, :3] = rng.dirichlet([4, 3, 3], size=n)
+        outcomes = np.array([rng.choice(3, p=p) for p in x[:, :3]])
+        return [FootballFeatures(*map(float, r)) for r in x], outcomes
+
+    train, train_y = rows(600)
+    hold, hold_y = rows(200)
+    params = FootballModelParameters(max_iterations=40, early_stopping_rounds=10)
+    return dump_model(train_football_model(train, train_y, hold, hold_y, params))
+
+
+def store_football(env: dict[str, str], since: date, until: date) -> None:
+    """Replay football in [since, until] into the feed stream, in event order."""
+    app = FeedIngestion(env)
+    received = Provenance(source="test", received_at=datetime.now(UTC))
+    try:
+        for message in Replay(DATA, since=since, until=until).messages("football"):
+            with contextlib.suppress(DomainError):  # impossible prices are refused, as live
+                app.handle(message.build(message.key, received))
+    finally:
+        app.close()
+
+
+def feed_head(env: dict[str, str]) -> int:
+    app = FeedIngestion(env)
+    try:
+        return app.recorder.max_notification_id() or 0
+    finally:
+        app.close()
+
+
+@dataclass
+class Forecasting:
+    """The forecaster following the feed in this process, writing to ``stream``."""
+
+    env: dict[str, str]
+    stream: str
+    model: bytes
+
+    def __post_init__(self) -> None:
+        self.service = ForecasterService(
+            self.env, self.stream, LoadedModel.from_bytes(self.model), group_events=50
+        )
+
+    def start(self) -> None:
+        self.service.start()
+
+    def catch_up(self, within: float = 120.0) -> None:
+        head = feed_head(self.env)
+        deadline = time.monotonic() + within
+        while self.service.position < head:
+            assert self.service.failure is None, self.service.failure
+            assert time.monotonic() < deadline, "the forecaster did not catch up"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.service.stop()

@@ -1,0 +1,62 @@
+"""Run projections over real event-store streams into a real PostgreSQL, until caught up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import asyncpg
+
+from infra.projections.logs import StoreEventLog
+from projections.catalogue import postgres_projections
+from projections.log import EventLog
+from projections.runner import ProjectionRunner
+from readmodels.postgres.schemas import live_schema
+
+
+def project(
+    envs: Mapping[str, Mapping[str, str]],
+    postgres_url: str,
+    names: Sequence[str],
+    *,
+    page_size: int = 1000,
+    within: float = 120.0,
+) -> list[dict[str, object]]:
+    """Run the named projections over the streams in ``envs`` until they reach the heads."""
+
+    async def main() -> list[dict[str, object]]:
+        logs: dict[str, EventLog] = {}
+        stores = []
+        for name, env in envs.items():
+            store = await asyncio.to_thread(StoreEventLog, name, env)
+            stores.append(store)
+            logs[name] = store
+        try:
+            runner = ProjectionRunner(
+                postgres_projections(postgres_url, list(names)), logs, page_size=page_size
+            )
+            async with runner:
+                assert await runner.caught_up(within), runner.status()
+                return runner.status()
+        finally:
+            for store in stores:
+                await asyncio.to_thread(store.close)
+
+    return asyncio.run(main())
+
+
+def table(postgres_url: str, projection: str, name: str, order: str) -> list[dict[str, Any]]:
+    """Every row of a read-model table, in ``order``."""
+
+    async def main() -> list[dict[str, Any]]:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            rows = await conn.fetch(
+                f"SELECT * FROM {live_schema(projection)}.{name} ORDER BY {order}"
+            )
+            return [dict(r) for r in rows]
+        finally:
+            await conn.close()
+
+    return asyncio.run(main())
