@@ -14,6 +14,7 @@ from infra.connections import connect_nats
 from infra.feeds.quarantine import Quarantine
 from infra.intake import event_store_env
 from infra.projections.logs import QuarantineLog, StoreEventLog
+from infra.projections.metrics import instrument_projector
 from infra.settings import Settings
 from projections.catalogue import postgres_projections
 from projections.log import EventLog
@@ -79,6 +80,7 @@ async def running_projector(
     async with open_logs(settings, nats_url) as logs:
         projections: list[Projection] = [*postgres_projections(postgres_url, names), *extra]
         runner = ProjectionRunner(projections, logs.logs, page_size=settings.projector_page_events)
+        instrument_projector(runner)
         async with runner:
             yield runner
 
