@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from functools import partial
 from typing import TypeVar
 
@@ -88,12 +88,17 @@ class ProjectionRunner:
     def failed(self) -> list[ProjectionStatus]:
         return [s for s in self.statuses.values() if s.state == ProjectionState.FAILED]
 
-    async def wait_for(self, targets: Mapping[str, int], within: float) -> bool:
-        """True once every projection following a stream in ``targets`` has applied it up to
-        the given position; False after ``within`` seconds or if one of them failed."""
+    async def wait_for(
+        self, targets: Mapping[str, int], within: float, *, names: Collection[str] | None = None
+    ) -> bool:
+        """True once every projection (of ``names``, default all) following a stream in
+        ``targets`` has applied it up to the given position; False after ``within`` seconds
+        or if one of them failed."""
 
         def reached() -> bool | None:
             for status in self.statuses.values():
+                if names is not None and status.name not in names:
+                    continue
                 for stream, wanted in targets.items():
                     progress = status.streams.get(stream)
                     if progress is None or (

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
+import asyncio
+import uuid
 from collections import Counter
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import date
 
+import asyncpg
+import numpy as np
 import pytest
 from eventsourcing.utils import get_topic
 
+from commands.forecasting.forecaster import Forecaster
 from commands.ingestion import FeedIngestion
-from domain.errors import DomainError
 from domain.fixture import Fixture
+from domain.forecast import FixtureForecasts
 from domain.odds_book import OddsBook
-from domain.provenance import Provenance
-from infra.feeds.replay import Replay
+from forecasting.metrics import brier_score, log_loss, ranked_probability_score
+from infra.embedded.nats import EmbeddedNats
+from infra.forecasting.service import forecaster_env
+from infra.projections.logs import StoreEventLog
+from projections.fixtures import FixturesProjection
+from projections.rebuild import rebuild
+from projections.runner import ProjectionRunner
+from readmodels.postgres import queries
+from readmodels.postgres.consistency import wait_for_positions
+from tests.football_month import DATA, Forecasting, small_model, store_football
 from tests.projecting import project, table
 
-DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", Path(__file__).parents[3] / "shared" / "data"))
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not DATA.exists(), reason=f"datasets not found at {DATA}"),
@@ -27,31 +36,32 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def feed(nats_server: object) -> dict[str, str]:
-    """A week of real football in a fresh stream, as the ingestion stores it."""
-    import uuid
-
+def feed(nats_server: EmbeddedNats) -> dict[str, str]:
+    """A week of real football in a fresh stream, as the ingestion stores it, and the
+    forecasts of a small real model over it in the stream named ``FORECASTS``."""
     env = {
         "PERSISTENCE_MODULE": "infra.eventstore",
-        "NATS_URL": nats_server.url,  # type: ignore[attr-defined]
+        "NATS_URL": nats_server.url,
         "NATS_STREAM": f"T{uuid.uuid4().hex[:12].upper()}",
     }
-    app = FeedIngestion(env)
-    received = Provenance(source="test", received_at=datetime.now(UTC))
-    for message in Replay(DATA, since=date(2016, 3, 1), until=date(2016, 3, 7)).messages(
-        "football"
-    ):
-        with contextlib.suppress(DomainError):
-            app.handle(message.build(message.key, received))
-    app.close()
-    return env
+    store_football(env, date(2016, 3, 1), date(2016, 3, 7))
+    forecasting = Forecasting(env, env["NATS_STREAM"] + "_F", small_model())
+    forecasting.start()
+    forecasting.catch_up()
+    forecasting.stop()
+    return {**env, "FORECASTS": env["NATS_STREAM"] + "_F"}
+
+
+def streams(feed: dict[str, str]) -> dict[str, dict[str, str]]:
+    env = {k: v for k, v in feed.items() if k != "FORECASTS"}
+    return {"events": env, "forecasts": {**env, "NATS_STREAM": feed["FORECASTS"]}}
 
 
 def test_fixtures_and_odds_rows_follow_every_event(feed: dict[str, str], postgres_url: str) -> None:
-    status = project({"events": feed}, postgres_url, ["fixtures", "odds"], page_size=700)
+    status = project(streams(feed), postgres_url, ["fixtures", "odds"], page_size=700)
     assert all(s["state"] == "live" for s in status), status
 
-    app = FeedIngestion(feed)
+    app = FeedIngestion(streams(feed)["events"])
     try:
         notifications = app.recorder.select_notifications(start=1, limit=1_000_000)
         topics = Counter(n.topic for n in notifications)
@@ -87,3 +97,122 @@ def test_fixtures_and_odds_rows_follow_every_event(feed: dict[str, str], postgre
                 assert row["margin_method"] == str(book.latest.margin_method)
     finally:
         app.close()
+
+
+def issued(feed: dict[str, str]) -> list[FixtureForecasts.ForecastIssued]:
+    env = streams(feed)["events"]
+    reader = Forecaster(forecaster_env(env, feed["FORECASTS"]))
+    try:
+        events = [
+            reader.mapper.to_domain_event(n)
+            for n in reader.recorder.select_notifications(start=1, limit=100_000)
+        ]
+        return [e for e in events if isinstance(e, FixtureForecasts.ForecastIssued)]
+    finally:
+        reader.close()
+
+
+def test_forecasts_and_the_track_record_score_every_settled_forecast(
+    feed: dict[str, str], postgres_url: str
+) -> None:
+    project(streams(feed), postgres_url, ["fixtures", "forecasts", "track_record"], page_size=300)
+    events = issued(feed)
+    assert len(events) > 50
+    history = table(postgres_url, "forecasts", "forecasts", "position")
+    assert [(r["fixture_id"], r["trigger"], r["probabilities"]) for r in history] == [
+        (e.fixture_id, e.trigger, list(e.probabilities)) for e in events
+    ]
+    latest = table(postgres_url, "forecasts", "latest_forecasts", "fixture_id")
+    newest = {e.fixture_id: e for e in events}  # in log order: the last one stays
+    assert {r["fixture_id"]: r["version"] for r in latest} == {
+        f: e.originator_version for f, e in newest.items()
+    }
+
+    results = {
+        r["fixture_id"]: (r["result_home"], r["result_away"])
+        for r in table(postgres_url, "fixtures", "fixtures", "fixture_id")
+        if r["result_home"] is not None
+    }
+    settled = [e for e in events if e.fixture_id in results]
+    assert settled
+    rows = {
+        r["position"]: r
+        for r in table(postgres_url, "track_record", "settled_forecasts", "position")
+    }
+    assert len(rows) == len(events)
+    assert sum(r["outcome"] is not None for r in rows.values()) == len(settled)
+
+    def outcome(fixture_id: uuid.UUID) -> int:
+        home, away = results[fixture_id]
+        return 0 if home > away else (1 if home == away else 2)
+
+    opened = [e for e in settled if e.trigger == "odds-opened"]
+    p = np.array([e.probabilities for e in opened])
+    m = np.array([e.market_probabilities for e in opened])
+    o = np.array([outcome(e.fixture_id) for e in opened])
+
+    async def read() -> tuple[list[queries.TrackRecordRow], list[queries.CalibrationBin]]:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            record = await queries.track_record(conn, track="odds-open")
+            bins = await queries.calibration(conn, track="odds-open")
+            return record, bins
+        finally:
+            await conn.close()
+
+    record, bins = asyncio.run(read())
+    assert sum(r.forecasts for r in record) == len(opened)
+    weighted = sum(r.rps * r.forecasts for r in record) / len(opened)
+    assert weighted == pytest.approx(ranked_probability_score(p, o), abs=1e-12)
+    market = sum(r.market_rps * r.forecasts for r in record) / len(opened)
+    assert market == pytest.approx(ranked_probability_score(m, o), abs=1e-12)
+    lls = sum(r.log_loss * r.forecasts for r in record) / len(opened)
+    assert lls == pytest.approx(log_loss(p, o), abs=1e-12)
+    briers = sum(r.brier * r.forecasts for r in record) / len(opened)
+    assert briers == pytest.approx(brier_score(p, o), abs=1e-12)
+    assert sum(b.count for b in bins) == 3 * len(opened)
+    assert all(b.low <= b.mean_predicted < b.high or b.high == 1.0 for b in bins)
+
+
+def test_a_rebuild_switches_in_while_the_live_projection_keeps_going(
+    feed: dict[str, str], postgres_url: str
+) -> None:
+    env = streams(feed)["events"]
+
+    async def main() -> None:
+        log = await asyncio.to_thread(StoreEventLog, "events", env)
+        pool = await asyncpg.create_pool(postgres_url, min_size=1, max_size=2)
+        try:
+            head = await log.head()
+            live = ProjectionRunner(
+                [FixturesProjection(postgres_url)], {"events": log}, page_size=50
+            )
+            async with live:
+                assert await wait_for_positions(pool, {"events": head}, within=60)
+                assert not await wait_for_positions(pool, {"events": head + 1000}, within=0.3)
+                before = await queries.list_fixtures(pool, limit=10_000)
+                done = await rebuild(
+                    FixturesProjection, {"events": log}, postgres_url, page_size=70
+                )
+                assert done.positions == {"events": head}
+                after = await queries.list_fixtures(pool, limit=10_000)
+                assert after == before
+                schemas = {
+                    r["nspname"] for r in await pool.fetch("SELECT nspname FROM pg_namespace")
+                }
+                assert "rm_fixtures" in schemas
+                assert not {"rm_fixtures__rebuild", "rm_fixtures__retired"} & schemas
+                # The live runner goes on writing into the switched-in schema.
+                store_football(env, date(2016, 3, 8), date(2016, 3, 9))
+                new_head = await log.head()
+                assert new_head > head
+                assert await live.wait_for({"events": new_head}, 60)
+                assert await wait_for_positions(pool, {"events": new_head}, within=10)
+                grown = await queries.list_fixtures(pool, limit=10_000)
+                assert len(grown) > len(after)
+                assert live.statuses["fixtures"].error is None
+        finally:
+            await pool.close()
+            await asyncio.to_thread(log.close)
+
+    asyncio.run(main())
