@@ -41,8 +41,11 @@ def yoyo_url(postgres_url: str, schema: str) -> str:
 def apply_migrations(postgres_url: str, projection: str, schema: str) -> list[str]:
     """Create ``schema`` if needed and apply what is missing; the ids applied, in order.
 
-    Migrations of every schema run one at a time (an advisory lock): projections start
-    together, and ``CREATE SCHEMA IF NOT EXISTS`` is not safe against a concurrent one."""
+    Migrations of every schema run one at a time (an advisory lock, which PostgreSQL releases
+    when its holder dies): projections start together, and ``CREATE SCHEMA IF NOT EXISTS`` is
+    not safe against a concurrent one. yoyo's own lock is a table row that a killed process
+    leaves behind; under the advisory lock such a row is stale and is removed. Each migration
+    runs in its own transaction, so a kill leaves it applied or not at all."""
     import psycopg
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:
@@ -51,6 +54,9 @@ def apply_migrations(postgres_url: str, projection: str, schema: str) -> list[st
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {quoted(schema)}")
             backend = get_backend(yoyo_url(postgres_url, schema))
             try:
+                # Every migrator holds the advisory lock first, so a yoyo lock row found now
+                # was left by one that died mid-migration (killed): it locks nothing.
+                backend.break_lock()
                 migrations = read_migrations(*migration_dirs(projection))
                 with backend.lock():
                     todo = backend.to_apply(migrations)

@@ -70,6 +70,17 @@ async def _positions(postgres_url: str) -> dict[tuple[str, str], int]:
         await conn.close()
 
 
+def _failures(postgres_url: str) -> list[tuple[Any, ...]]:
+    async def read() -> list[tuple[Any, ...]]:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            return [tuple(r) for r in await conn.fetch("SELECT * FROM rm_projector.failures")]
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
 async def _tables(postgres_url: str, schema: str) -> dict[str, list[tuple[Any, ...]]]:
     conn = await asyncpg.connect(postgres_url)
     try:
