@@ -52,8 +52,8 @@ from infra.projections.wiring import running_projector
 from infra.settings import Settings
 from infra.streams.source import event_logs
 from infra.telemetry import configure_metrics, configure_tracing
-from readmodels.live import Log
 from projections.runner import ProjectionRunner
+from readmodels.live import Log
 
 log = logging.getLogger("sportcast")
 
