@@ -17,23 +17,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import asyncpg
 import numpy as np
 
-from benchmarks.bench_projections import head, load, replay
+from benchmarks.bench_projections import embedded_stack, head, load, replay
 from commands.ingestion import FeedIngestion
 from forecasting.football.evaluation import ScoreCard, train_before, walk_forward
 from forecasting.football.training_set import features, outcomes
 from infra.connections import ensure_database
-from infra.embedded.nats import EmbeddedNats, NatsConfig
-from infra.embedded.ports import free_port
-from infra.embedded.postgres import EmbeddedPostgres, PostgresConfig
 from infra.forecasting.history import read_history
 from infra.forecasting.kinds import PARAMETERS
 from infra.forecasting.model_file import LoadedModel, dump_model
@@ -80,17 +74,7 @@ async def track_record_rps(
 
 
 def main() -> None:
-    root = Path(tempfile.mkdtemp(prefix="eval-track-record-"))
-    root.chmod(0o755)
-    nats = EmbeddedNats(
-        NatsConfig(
-            store_dir=root / "nats", port=free_port(), monitor_port=free_port(), sync_always=False
-        )
-    )
-    pg = EmbeddedPostgres(PostgresConfig(data_dir=root / "pg", port=free_port()))
-    nats.start()
-    pg.start()
-    try:
+    with embedded_stack(os.environ.get("BENCH_STORE_DIR")) as (nats, pg):
         settings = Settings(nats_url=nats.url, stream_name=FEED, forecaster_stream=FORECASTS)
         env = event_store_env(settings, nats.url)
         t = time.perf_counter()
@@ -133,10 +117,6 @@ def main() -> None:
         print(f"agree to 4 decimals: {agree} ({load()})")
         if not agree:
             sys.exit(1)
-    finally:
-        pg.stop()
-        nats.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

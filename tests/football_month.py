@@ -5,39 +5,23 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-
-import numpy as np
 
 from commands.ingestion import FeedIngestion
 from domain.errors import DomainError
 from domain.provenance import Provenance
-from forecasting.football.features import FootballFeatures
-from forecasting.football.model import FootballModelParameters, train_football_model
 from infra.feeds.replay import Replay
-from infra.forecasting.model_file import LoadedModel, dump_model
+from infra.forecasting.model_file import LoadedModel
 from infra.forecasting.service import ForecasterService
+from tests.small_models import small_football_model
 
 DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", Path(__file__).parents[2] / "shared" / "data"))
 
 
 def small_model() -> bytes:
-    """A real CatBoost model trained small on synthetic rows (its quality is not under test)."""
-    rng = np.random.default_rng(7)
-    width = len(fields(FootballFeatures))
-
-    def rows(n: int) -> tuple[list[FootballFeatures], np.ndarray]:
-        x = rng.normal(size=(n, width))
-        x[:, :3] = rng.dirichlet([4, 3, 3], size=n)
-        outcomes = np.array([rng.choice(3, p=p) for p in x[:, :3]])
-        return [FootballFeatures(*map(float, r)) for r in x], outcomes
-
-    train, train_y = rows(600)
-    hold, hold_y = rows(200)
-    params = FootballModelParameters(max_iterations=40, early_stopping_rounds=10)
-    return dump_model(train_football_model(train, train_y, hold, hold_y, params))
+    return small_football_model()
 
 
 def store_football(env: dict[str, str], since: date, until: date) -> None:

@@ -27,6 +27,7 @@ from forecasting.football.features import FootballFeatures
 from infra.feeds.replay import Replay
 from infra.forecasting.model_file import LoadedModel
 from infra.forecasting.service import ForecasterService, forecaster_env
+from tests.football_month import feed_head
 from tests.small_models import small_football_model
 
 DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", Path(__file__).parents[3] / "shared" / "data"))
@@ -95,14 +96,6 @@ def tracked(env: dict[str, str], stream: str) -> int:
         return reader.recorder.max_tracking_id("feeds") or 0
     finally:
         reader.close()
-
-
-def feed_head(env: dict[str, str]) -> int:
-    app = FeedIngestion(env)
-    try:
-        return app.recorder.max_notification_id() or 0
-    finally:
-        app.close()
 
 
 def run_uninterrupted(env: dict[str, str], stream: str, model: bytes) -> list[dict[str, Any]]:
