@@ -14,12 +14,13 @@ from projections.projection import PositionMoved, Projection, StoreUnavailable
 from readmodels.postgres import bulk
 from readmodels.postgres.migrate import apply_migrations
 from readmodels.postgres.positions import (
+    begin_page,
     clear_failure,
+    commit_page,
     lock_position,
     projection_lock_key,
     read_positions,
     record_failure,
-    store_position,
 )
 from readmodels.postgres.schemas import PROJECTOR_SCHEMA, live_schema
 
@@ -81,17 +82,24 @@ class PostgresProjection(Projection):
     async def apply(self, stream: str, after: int, page: Page) -> None:
         conn = await self._connection()
         try:
-            async with conn.transaction():
-                # Shared with other batches, exclusive for a rebuild's switch (schemas.py).
-                await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", self._lock_key)
+            # BEGIN and COMMIT each share a round trip with the statements beside them: a
+            # live page is a few statements, and each round trip is lag.
+            await conn.execute(begin_page(self._lock_key))
+            try:
                 stored = await lock_position(conn, self.schema, stream)
                 if stored != after:
                     raise PositionMoved(stored)
                 if page.notifications:
                     await self.write(conn, stream, page.notifications)
-                await store_position(
-                    conn, self.schema, self.name, stream, page.through, caught_up=page.at_head
+                await conn.execute(
+                    commit_page(
+                        self.schema, self.name, stream, page.through, caught_up=page.at_head
+                    )
                 )
+            except BaseException:
+                if not conn.is_closed():
+                    await conn.execute("ROLLBACK")
+                raise
         except _UNREACHABLE as exc:
             await self._drop()
             raise StoreUnavailable(str(exc)) from exc

@@ -35,32 +35,38 @@ class StoredPosition:
 async def lock_position(conn: asyncpg.Connection, schema: str, stream: str) -> int:
     """The stored position, its row locked until the transaction ends (created at 0)."""
     table = f"{quoted(schema)}.projection_position"
-    await conn.execute(
-        f"INSERT INTO {table} (stream, position) VALUES ($1, 0) ON CONFLICT DO NOTHING", stream
-    )
     value = await conn.fetchval(
         f"SELECT position FROM {table} WHERE stream = $1 FOR UPDATE", stream
     )
+    if value is None:  # the first page ever: a new row, locked by its insert
+        await conn.execute(
+            f"INSERT INTO {table} (stream, position) VALUES ($1, 0) ON CONFLICT DO NOTHING", stream
+        )
+        value = await conn.fetchval(
+            f"SELECT position FROM {table} WHERE stream = $1 FOR UPDATE", stream
+        )
     return int(value)
 
 
-async def store_position(
-    conn: asyncpg.Connection,
-    schema: str,
-    projection: str,
-    stream: str,
-    position: int,
-    *,
-    caught_up: bool,
-) -> None:
-    await conn.execute(
-        f"UPDATE {quoted(schema)}.projection_position SET position = $2, updated_at = now(),"
-        " caught_up_at = CASE WHEN $3 THEN now() ELSE caught_up_at END WHERE stream = $1",
-        stream,
-        position,
-        caught_up,
+def begin_page(lock_key: int) -> str:
+    """One round trip opening a page's transaction: BEGIN and the projection's lock, shared
+    (a rebuild's switch takes it exclusively; see switch.py)."""
+    return f"BEGIN; SELECT pg_advisory_xact_lock_shared({int(lock_key)});"
+
+
+def commit_page(
+    schema: str, projection: str, stream: str, position: int, *, caught_up: bool
+) -> str:
+    """One round trip closing a page's transaction: the new position, the NOTIFY waiters
+    listen for, COMMIT. Names are the projector's own (identifiers checked in schemas.py)."""
+    literal = stream.replace("'", "''")
+    payload = f"{projection} {stream} {int(position)}".replace("'", "''")
+    caught = "now()" if caught_up else "caught_up_at"
+    return (
+        f"UPDATE {quoted(schema)}.projection_position SET position = {int(position)},"
+        f" updated_at = now(), caught_up_at = {caught} WHERE stream = '{literal}';"
+        f" SELECT pg_notify('{CHANNEL}', '{payload}'); COMMIT;"
     )
-    await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, f"{projection} {stream} {position}")
 
 
 async def read_positions(conn: asyncpg.Connection, schema: str) -> list[StoredPosition]:
