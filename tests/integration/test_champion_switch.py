@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import time
 from dataclasses import fields, replace
@@ -84,8 +85,9 @@ async def put(nats_url: str, bucket: str, data: bytes) -> str:
 
 
 def test_promotion_switches_the_running_forecaster_to_the_new_champion(
-    nats_url: str, unique_name: str
+    nats_url: str, unique_name: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="sportcast.models")
     env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": nats_url}
     registry = ModelRegistry({**env, "MODELREGISTRY_NATS_STREAM": unique_name + "_R"})
     forecaster = Forecaster({**env, "FORECASTER_NATS_STREAM": unique_name + "_F"})
@@ -106,6 +108,17 @@ def test_promotion_switches_the_running_forecaster_to_the_new_champion(
         assert watch.check() is True
         assert forecaster.model.model_id == second.model_id
         assert forecaster.model.artifact_hash == better
+        # Each switch is logged for its kind, naming the model and the one it replaced.
+        switches = [r.getMessage() for r in caplog.records if "switched" in r.getMessage()]
+        assert len(switches) == 2
+        assert switches[0].startswith(
+            f"forecaster switched football-1x2 champion: {first.model_id}"
+        )
+        assert "after artifact none," in switches[0]
+        assert switches[1].startswith(
+            f"forecaster switched football-1x2 champion: {second.model_id} (artifact {better[:12]})"
+        )
+        assert f"after artifact {first.artifact_hash[:12]}" in switches[1]
     finally:
         forecaster.close()
         registry.close()
