@@ -8,9 +8,9 @@ as it was known at a given moment, which is how a test proves that nothing later
 Closing lines of earlier matches are fair game (each is known at its own kick-off): how far the
 market moved on a team lately, and what it last thought of it, tell where the opening line of
 its next match may be stale. The market columns hold the fixture's latest quote the builder
-has: the opening prices until its closing quote, the closing prices from then on
-(`market_at_close` says which). Beside the market sit the results-only Poisson probabilities
-of the market-free model (forecasting/market_free.py).
+has: the opening prices, then each later move, then the closing prices (`market_at_close` says
+when they are the close). Beside the market sit the results-only Poisson probabilities of the
+market-free model (forecasting/football/market_free.py).
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from forecasting.football.inputs import (
     FixtureAnnounced,
     ForecastInput,
     OddsClosed,
+    OddsMoved,
     OddsOpened,
     ResultKnown,
 )
@@ -155,6 +156,7 @@ class FeatureBuilder:
         self._fixtures: dict[str, FixtureAnnounced] = {}
         self._opening: dict[str, OddsOpened] = {}
         self._closing: dict[str, OddsClosed] = {}
+        self._moved: dict[str, OddsMoved] = {}  # the latest move before the close
         self._competitions: dict[str, _Competition] = {}
         self._played: dict[tuple[str, str], deque[_Played]] = {}
         # Per team: how much the market moved toward it between open and close, latest last.
@@ -182,10 +184,13 @@ class FeatureBuilder:
         self._clock = event.at
         self._apply_timed(event)
 
-    def _apply_timed(self, event: OddsOpened | OddsClosed | ResultKnown) -> None:
+    def _apply_timed(self, event: OddsOpened | OddsMoved | OddsClosed | ResultKnown) -> None:
         if isinstance(event, OddsOpened):
             _margin_free((event.home, event.draw, event.away), event.fixture_id)
             self._opening[event.fixture_id] = event
+        elif isinstance(event, OddsMoved):
+            _margin_free((event.home, event.draw, event.away), event.fixture_id)
+            self._moved[event.fixture_id] = event
         elif isinstance(event, OddsClosed):
             self._record_closing(event)
             self._closing[event.fixture_id] = event
@@ -203,7 +208,10 @@ class FeatureBuilder:
         closing = self._closing.get(fixture_id)
         # A closing quote may come at the kick-off instant (the CSVs close at kick-off).
         self._check_not_late(fixture, at_kickoff_allowed=closing is not None)
-        latest: OddsOpened | OddsClosed = opening if closing is None else closing
+        latest: OddsOpened | OddsMoved | OddsClosed = opening if closing is None else closing
+        moved = self._moved.get(fixture_id)
+        if closing is None and moved is not None:
+            latest = moved
         p_home, p_draw, p_away = _margin_free((latest.home, latest.draw, latest.away), "")
         margin = 1.0 / latest.home + 1.0 / latest.draw + 1.0 / latest.away - 1.0
         market_score = p_home + 0.5 * p_draw
@@ -361,14 +369,16 @@ def features_as_of(
     return builder.features(fixture_id)
 
 
-def event_order(event: OddsOpened | OddsClosed | ResultKnown) -> tuple[datetime, int, str]:
-    """Replay order: time; at one instant what is learnt (results, closes) before new openings."""
+def event_order(
+    event: OddsOpened | OddsMoved | OddsClosed | ResultKnown,
+) -> tuple[datetime, int, str]:
+    """Replay order: time; at one instant what is learnt (results, closes) before new quotes."""
     return (event.at, event_rank(event), event.fixture_id)
 
 
-def event_rank(event: OddsOpened | OddsClosed | ResultKnown) -> int:
-    """Order among events of one instant: results and closes (0) before openings (1)."""
-    return 1 if isinstance(event, OddsOpened) else 0
+def event_rank(event: OddsOpened | OddsMoved | OddsClosed | ResultKnown) -> int:
+    """Order among events of one instant: results and closes (0) before openings, moves (1)."""
+    return 1 if isinstance(event, OddsOpened | OddsMoved) else 0
 
 
 def _margin_free(prices: tuple[float, float, float], fixture_id: str) -> tuple[float, float, float]:

@@ -20,6 +20,7 @@ from forecasting.football.inputs import (
     FixtureAnnounced,
     ForecastInput,
     OddsClosed,
+    OddsMoved,
     OddsOpened,
     ResultKnown,
 )
@@ -141,7 +142,7 @@ class InputTranslator:
         if stage == QuoteStage.CLOSING:
             return OddsClosed(fid, home, draw, away, quoted_at)
         if fixture_id in self._opened:
-            return None  # a later move: a trigger for a new forecast, not a new feature input
+            return OddsMoved(fid, home, draw, away, quoted_at)  # the latest market from now on
         self._opened.add(fixture_id)
         return OddsOpened(fid, home, draw, away, quoted_at)
 

@@ -28,6 +28,17 @@ class OddsOpened:
 
 
 @dataclass(frozen=True)
+class OddsMoved:
+    """A later 1X2 quote before the closing one: from then on the fixture's market features."""
+
+    fixture_id: str
+    home: float
+    draw: float
+    away: float
+    at: datetime
+
+
+@dataclass(frozen=True)
 class OddsClosed:
     """The last 1X2 prices before kick-off. From then on they are its own match's market
     features (a closing-triggered forecast) and inform later fixtures' features."""
@@ -47,4 +58,5 @@ class ResultKnown:
     at: datetime
 
 
-ForecastInput = FixtureAnnounced | OddsOpened | OddsClosed | ResultKnown
+ForecastInput = FixtureAnnounced | OddsOpened | OddsMoved | OddsClosed | ResultKnown
+Quoted = OddsOpened | OddsMoved | OddsClosed

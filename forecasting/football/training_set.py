@@ -24,6 +24,7 @@ from forecasting.football.inputs import (
     FixtureAnnounced,
     ForecastInput,
     OddsClosed,
+    OddsMoved,
     OddsOpened,
     ResultKnown,
 )
@@ -52,7 +53,7 @@ class TrainingRow:
 def build_rows(inputs: Iterable[ForecastInput]) -> list[TrainingRow]:
     """Rows in the order their odds opened. Inputs may come in any order."""
     fixtures: dict[str, FixtureAnnounced] = {}
-    timed: list[OddsOpened | OddsClosed | ResultKnown] = []
+    timed: list[OddsOpened | OddsMoved | OddsClosed | ResultKnown] = []
     results: dict[str, ResultKnown] = {}
     closings: dict[str, OddsClosed] = {}
     for event in inputs:
@@ -79,7 +80,7 @@ def build_rows(inputs: Iterable[ForecastInput]) -> list[TrainingRow]:
         for fixture_id, f in fixtures.items()
     }
 
-    def order(event: OddsOpened | OddsClosed | ResultKnown) -> tuple[object, ...]:
+    def order(event: OddsOpened | OddsMoved | OddsClosed | ResultKnown) -> tuple[object, ...]:
         return (_instant(event.at), event_rank(event), *described[event.fixture_id])
 
     for event in sorted(timed, key=order):

@@ -3,10 +3,16 @@ beats one standard error; otherwise that stage's forecast is the margin-free mar
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
 import numpy as np
 import pytest
 
-from forecasting.football.features import FootballFeatures
+from domain.odds import Market, QuoteStage
+from forecasting.football.features import FeatureBuilder, FootballFeatures
+from forecasting.football.from_events import InputTranslator
+from forecasting.football.inputs import FixtureAnnounced, OddsClosed, OddsMoved, OddsOpened
 from forecasting.football.model import FootballModelParameters, train_football_model
 
 PARAMETERS = FootballModelParameters(max_iterations=200, early_stopping_rounds=40, thread_count=1)
@@ -66,3 +72,38 @@ def test_without_closing_rows_the_closing_forecast_is_the_market() -> None:
     assert not model.closing.kept
     test_close, _ = rows(5, 9, signal=True, at_close=True)
     assert model.predict_proba(test_close) == pytest.approx(np.tile([0.45, 0.27, 0.28], (5, 1)))
+
+
+def test_the_market_features_follow_the_latest_quote() -> None:
+    start = datetime(2021, 8, 1, 15, tzinfo=UTC)
+    builder = FeatureBuilder()
+    builder.apply(FixtureAnnounced("f1", "x/league", "2021-2022", "A", "B", start))
+    builder.apply(OddsOpened("f1", 2.0, 3.5, 4.0, start - timedelta(days=3)))
+    opening = builder.features("f1")
+    builder.apply(OddsMoved("f1", 1.8, 3.6, 4.8, start - timedelta(days=1)))
+    moved = builder.features("f1")
+    builder.apply(OddsClosed("f1", 1.7, 3.8, 5.2, start - timedelta(minutes=5)))
+    closing = builder.features("f1")
+    assert opening.market_home < moved.market_home < closing.market_home
+    assert moved.market_home == pytest.approx((1 / 1.8) / (1 / 1.8 + 1 / 3.6 + 1 / 4.8))
+    assert (opening.market_at_close, moved.market_at_close, closing.market_at_close) == (0, 0, 1)
+    # a move after the close does not replace the closing prices
+    builder.apply(OddsMoved("f1", 2.5, 3.0, 3.0, start - timedelta(minutes=1)))
+    assert builder.features("f1").market_home == closing.market_home
+
+
+def test_the_translator_makes_later_quotes_moves() -> None:
+    translator = InputTranslator()
+    fixture, book = uuid4(), uuid4()
+    kickoff = datetime(2021, 8, 1, 15, tzinfo=UTC)
+    translator.scheduled(
+        fixture, sport="football", competition="x", season="s", home="A", away="B", kickoff=kickoff
+    )
+    translator.book_opened(book, fixture, str(Market.MATCH_RESULT))
+    at = kickoff - timedelta(days=2)
+    first = translator.quoted(book, None, at, (2.0, 3.5, 4.0))
+    later = translator.quoted(book, None, at + timedelta(hours=5), (1.9, 3.5, 4.4))
+    close = translator.quoted(book, str(QuoteStage.CLOSING), kickoff, (1.8, 3.6, 4.8))
+    assert isinstance(first, OddsOpened)
+    assert isinstance(later, OddsMoved)
+    assert isinstance(close, OddsClosed)
