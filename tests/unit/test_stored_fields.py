@@ -124,8 +124,8 @@ def test_the_same_inputs_as_translating_the_mappers_domain_events() -> None:
 
     assert got == expected
     kinds = {type(x).__name__ for x in expected if x is not None}
-    assert kinds == {"FixtureAnnounced", "OddsOpened", "OddsClosed", "ResultKnown"}
-    assert sum(x is None for x in expected) > 5  # basketball, other markets, later moves
+    assert kinds == {"FixtureAnnounced", "OddsOpened", "OddsMoved", "OddsClosed", "ResultKnown"}
+    assert sum(x is None for x in expected) > 5  # basketball, other markets
 
 
 def test_no_decoder_where_the_mapper_does_more_than_plain_json() -> None:
