@@ -3,6 +3,7 @@ RPS, log loss and Brier score, computed by the modelling code's own metrics."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,9 +31,10 @@ class Scores:
     rps: float
     log_loss: float
     brier: float
-    market_rps: float
-    market_log_loss: float
-    market_brier: float
+    market_rps: float | None
+    market_log_loss: float | None
+    market_brier: float | None
+    """None: a market-free forecast had no market to score (empty market_probabilities)."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,16 @@ def score_all(
         index = [i for i, _ in members]
         outcomes = np.array([o for _, o in members], dtype=np.int64)
         model = np.array([forecasts[i].probabilities for i in index], dtype=np.float64)
-        market = np.array([forecasts[i].market_probabilities for i in index], dtype=np.float64)
+        # A market-free forecast has no market (docs/adr/0013): NaN rows, stored as NULL.
+        market = np.array(
+            [
+                forecasts[i].market_probabilities
+                if len(forecasts[i].market_probabilities)
+                else [math.nan] * model.shape[1]
+                for i in index
+            ],
+            dtype=np.float64,
+        )
         columns = (
             per_match_rps(model, outcomes),
             per_match_log_loss(model, outcomes),
@@ -67,5 +78,7 @@ def score_all(
             per_match_brier(market, outcomes),
         )
         for k, i in enumerate(index):
-            out[i] = Scores(int(outcomes[k]), *(float(c[k]) for c in columns))
+            values = [float(c[k]) for c in columns]
+            market_scores = [None if math.isnan(v) else v for v in values[3:]]
+            out[i] = Scores(int(outcomes[k]), *values[:3], *market_scores)
     return out

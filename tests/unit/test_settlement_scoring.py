@@ -49,3 +49,14 @@ def test_triggers_count_in_the_tracks_of_the_public_record() -> None:
     assert track_of("odds-closing") == "close"
     assert track_of("in-match-event") == "in-play"
     assert track_of("odds-moved") == "odds-moved"
+
+
+def test_a_market_free_forecast_is_scored_without_a_market() -> None:
+    quoted = Unscored(("home", "draw", "away"), (0.5, 0.3, 0.2), (0.45, 0.3, 0.25))
+    unquoted = Unscored(("home", "draw", "away"), (0.5, 0.3, 0.2), ())
+    with_market, without = score_all([quoted, unquoted], [(2, 1), (2, 1)])
+    assert with_market is not None
+    assert without is not None
+    assert (without.rps, without.log_loss) == (with_market.rps, with_market.log_loss)
+    assert with_market.market_rps is not None
+    assert (without.market_rps, without.market_log_loss, without.market_brier) == (None,) * 3
