@@ -13,8 +13,10 @@ full scan of the largest table (COUNT and AVG over every odds_quotes row), the c
 that no index or filter helps.
 
 Env: SPORTCAST_DATA_DIR, BENCH_REPLAY_FROM / BENCH_REPLAY_TO (kick-off dates; default: all),
-BENCH_QUERY_RUNS, BENCH_WORKERS (default 4), BENCH_KEEP_DB (keep the built DuckDB file at this
-path), BENCH_ANALYTICS_DB (measure the queries on such a kept file, skipping the setup).
+BENCH_QUERY_RUNS, BENCH_QUERY_THREADS (DuckDB threads per query, default 1 as in
+SPORTCAST_ANALYTICS_QUERY_THREADS), BENCH_WORKERS (default 4), BENCH_KEEP_DB (keep the
+built DuckDB file at this path), BENCH_ANALYTICS_DB (measure the queries on such a kept file,
+skipping the setup).
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ class Draws:
             "price_range_by_fixture": {
                 "competition": self.rng.choice(self.competitions),
                 "since": kickoff - 7 * DAY_MS,
+                "until": kickoff,
             },
             "mean_overround_by_source": {"since": kickoff - 30 * DAY_MS, "until": kickoff},
             "live_board": {"since": kickoff - 3 * HOUR_MS, "until": kickoff + 2 * DAY_MS},
@@ -139,7 +142,9 @@ def measure(path: Path, runs: int) -> None:
 
     store = AnalyticsStore(path)
     try:
-        engine = DuckDBEngine(store.reader)
+        threads = int(os.environ.get("BENCH_QUERY_THREADS", "1"))
+        print(f"duckdb_threads_per_query {threads} threads")
+        engine = DuckDBEngine(store.reader, threads=threads)
         con = store.reader()
         draws = Draws(con, random.Random(18))
         timings: dict[str, list[float]] = {q.name: [] for q in DASHBOARD_QUERIES}

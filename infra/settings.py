@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     analytics_page_events: int = Field(
         default=5000, ge=1, description="Most events of each log in one analytics transaction."
     )
+    analytics_query_threads: int = Field(
+        default=1, ge=1, le=64, description="DuckDB threads per dashboard query (embedded)."
+    )
     analytics_db: Path | None = Field(
         default=None,
         description="The embedded analytics DuckDB file (default: analytics.duckdb in the "

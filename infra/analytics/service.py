@@ -75,4 +75,4 @@ def dashboard_engine(settings: Settings, store: AnalyticsStore | None) -> Analyt
         return PinotEngine(settings.pinot_broker_url)
     if store is None:
         raise ValueError("no Pinot broker configured and no embedded analytics store open")
-    return DuckDBEngine(store.reader)
+    return DuckDBEngine(store.reader, threads=settings.analytics_query_threads)

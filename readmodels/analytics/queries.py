@@ -123,7 +123,7 @@ LIMIT 500
 
 PRICE_RANGE_BY_FIXTURE = DashboardQuery(
     name="price_range_by_fixture",
-    title="Price range and last quote time per fixture, market and outcome",
+    title="Price range and last quote time per fixture, market and outcome, in a window",
     sql="""
 SELECT fixture_id,
        market,
@@ -133,12 +133,12 @@ SELECT fixture_id,
        MAX(decimal_price) AS max_price,
        MAX(quoted_at) AS last_quoted_at
 FROM odds_quotes
-WHERE competition = %(competition)s AND quoted_at >= %(since)s
+WHERE competition = %(competition)s AND quoted_at >= %(since)s AND quoted_at < %(until)s
 GROUP BY fixture_id, market, outcome
 ORDER BY MAX(quoted_at) DESC, fixture_id, market, outcome
 LIMIT 1000
 """,
-    params=("competition", "since"),
+    params=("competition", "since", "until"),
 )
 
 MEAN_OVERROUND_BY_SOURCE = DashboardQuery(

@@ -144,7 +144,7 @@ SAMPLE_PARAMS: dict[str, dict[str, Any]] = {
     "mean_edge_by_model": {"since": T0, "until": T0 + DAY},
     "model_vs_market_by_day": {"since": T0, "until": T0 + 3 * DAY},
     "odds_movement": {"fixture_id": "fx-1", "since": T0},
-    "price_range_by_fixture": {"competition": "EPL", "since": T0},
+    "price_range_by_fixture": {"competition": "EPL", "since": T0, "until": T0 + DAY},
     "mean_overround_by_source": {"since": T0, "until": T0 + DAY},
     "live_board": {"since": T0, "until": T0 + 3 * DAY},
     "edge_board": {"market": "1x2", "since": T0},
