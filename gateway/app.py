@@ -17,6 +17,7 @@ from gateway.ingest import router as ingest
 from gateway.ports import ReadinessCheck, StreamAccess, VersionProbe
 from gateway.problems import install_problem_handlers
 from gateway.streams import asyncapi
+from gateway.dashboard import router as dashboard
 from gateway.streams import router as streams
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -61,4 +62,5 @@ def create_app(
     app.include_router(feed_health_api.router)
     app.include_router(streams.router)
     app.include_router(asyncapi.router)
+    dashboard.mount(app)
     return app

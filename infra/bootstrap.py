@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
@@ -41,13 +42,13 @@ from infra.connections import (
     nats_server_version,
     postgres_server_version,
 )
+from infra.dashboard_sources import PostgresFixtureDirectory, PostgresQuarantineCounts
+from infra.demo import ensure_champions, play_demo_season
 from infra.feed_health import FeedHealthService, feed_health_env
 from infra.feeds.intake import JetStreamFeedIntake
-from infra.feeds.player import FeedPlayer
-from infra.feeds.simulated import simulated_messages
-from infra.feeds.simulator import SeasonSimulator
+from infra.forecasting.artifacts import ArtifactStore
 from infra.forecasting.running import forecaster_for
-from infra.intake import open_intake
+from infra.intake import event_store_env, open_intake
 from infra.projections.wiring import running_projector
 from infra.settings import Settings
 from infra.streams.source import event_logs
@@ -223,11 +224,42 @@ class LateKeyStore:
         return await self.store.find(short)
 
 
-async def play_demo_feed(intake: JetStreamFeedIntake, speed: float) -> None:
-    """The self-contained demo: a simulated season played into the intake in event time."""
-    messages = list(simulated_messages(SeasonSimulator(seed=7)))
-    report = await FeedPlayer(intake, source="simulator", speed=speed, lanes=16).play(messages)
-    log.info("demo feed finished: %s accepted, %s duplicates", report.accepted, report.duplicates)
+@dataclass
+class Running:
+    """What the lifespan started and must stop (the demo may start the forecaster later)."""
+
+    forecaster: Any = None
+
+
+async def run_demo(
+    settings: Settings,
+    nats_url: str,
+    nc: NATS,
+    intake: JetStreamFeedIntake,
+    speed: float,
+    running: Running,
+) -> None:
+    """The self-contained demo: a football champion (trained from simulated seasons on the first
+    start), the forecaster following it, and this start's simulated season played live."""
+    artifacts = ArtifactStore(
+        nc.jetstream(), bucket=settings.model_bucket, replicas=settings.stream_replicas
+    )
+    history = settings.model_copy(update={"stream_name": f"{settings.stream_name}_DEMO_HISTORY"})
+    async with open_intake(history, nats_url, nc) as history_intake:
+        champions = await ensure_champions(
+            history_intake,
+            event_store_env(history, nats_url),
+            settings.model_registry_stream,
+            artifacts,
+        )
+    log.info("demo champions: %s", champions)
+    if running.forecaster is None:
+        running.forecaster = await asyncio.to_thread(
+            forecaster_for, settings, nats_url, only_with_a_model=True
+        )
+        if running.forecaster is not None:
+            await asyncio.to_thread(running.forecaster.start)
+    await play_demo_season(intake, speed)
 
 
 def build_checkpointer(settings: Settings, nc: NATS) -> Checkpointer:
@@ -324,6 +356,8 @@ def build_gateway(
                 open_intake(settings, nats_url, connections.nats) as intake,
             ):
                 late.intake = intake
+                app.state.fixture_directory = PostgresFixtureDirectory(connections.postgres)
+                app.state.quarantine_counts = PostgresQuarantineCounts(connections.postgres)
                 await asyncio.to_thread(feed_health.start)
                 # The analytics tables the dashboards query: embedded, a DuckDB file in the
                 # state dir kept here; with a Pinot broker (compose) the analytics-sink
@@ -336,15 +370,21 @@ def build_gateway(
                 else:
                     analytics = asyncio.create_task(open_analytics(app, settings, nats_url))
                 # Forecasts when some kind has a model file or a champion (ADR 0008).
-                forecaster = await asyncio.to_thread(
-                    forecaster_for, settings, nats_url, only_with_a_model=True
+                running = Running(
+                    await asyncio.to_thread(
+                        forecaster_for, settings, nats_url, only_with_a_model=True
+                    )
                 )
-                if forecaster is not None:
-                    await asyncio.to_thread(forecaster.start)
-                else:
+                if running.forecaster is not None:
+                    await asyncio.to_thread(running.forecaster.start)
+                elif not demo_speed:
                     log.info("no model file and no champion yet: the forecaster is not started")
                 demo = (
-                    asyncio.create_task(play_demo_feed(intake, demo_speed)) if demo_speed else None
+                    asyncio.create_task(
+                        run_demo(settings, nats_url, connections.nats, intake, demo_speed, running)
+                    )
+                    if demo_speed
+                    else None
                 )
                 checkpointer = build_checkpointer(settings, connections.nats)
                 await checkpointer.start()
@@ -365,8 +405,8 @@ def build_gateway(
                     await asyncio.to_thread(feed_health.stop)
                     if analytics is not None:
                         await close_analytics(analytics)
-                    if forecaster is not None:
-                        await asyncio.to_thread(forecaster.stop)
+                    if running.forecaster is not None:
+                        await asyncio.to_thread(running.forecaster.stop)
         finally:
             late.intake = None
             app.state.stream_hub = None

@@ -109,12 +109,18 @@ def up(
             console.print(
                 f"  feed ingest {base}/feeds/* (providers: {sorted(settings.feed_tokens.values())})"
             )
+        console.print(f"  dashboard   [bold]{base}/dashboard/[/]")
         if demo_speed:
             console.print(f"  demo feed   a simulated season at {demo_speed:g}x real speed")
         if settings.model_file:
             console.print(f"  forecaster  model {settings.model_file}")
+        elif demo_speed:
+            console.print(
+                "  forecaster  each kind's champion; the demo league's is trained from simulated "
+                "seasons on the first start (then cached)"
+            )
         else:
-            console.print("  forecaster  off (set SPORTCAST_MODEL_FILE to a trained model)")
+            console.print("  forecaster  each kind's champion, once one exists (sportcast model)")
         console.print("Press Ctrl-C to stop.")
         if settings.projector_in_up:
             console.print("  projector   PostgreSQL read models (sportcast projections status)")

@@ -85,6 +85,17 @@ def round_robin(teams: list[str]) -> list[list[tuple[str, str]]]:
     return rounds + [[(b, a) for a, b in rnd] for rnd in rounds]
 
 
+# When a fixture is quoted (hours before kick-off), and how noisy the market's view of the truth
+# is then: it sharpens as kick-off nears, from 0.25 to 0.05. The last is the closing quote.
+QUOTES: tuple[tuple[float, float], ...] = (
+    (144, 0.25),
+    (72, 0.18),
+    (24, 0.12),
+    (3, 0.08),
+    (0.1, 0.05),
+)
+
+
 class SeasonSimulator:
     """Generates a season's feed, in emission order."""
 
@@ -97,13 +108,25 @@ class SeasonSimulator:
         season: str = "2026-2027",
         start: datetime = datetime(2026, 8, 8, 14, 0, tzinfo=UTC),
         margin: float = 0.05,
+        match_seed: int | None = None,
+        spread: timedelta | None = None,
+        quotes: tuple[tuple[float, float], ...] = QUOTES,
     ) -> None:
+        """``seed`` draws the teams' strengths; ``match_seed`` (default: the same stream) the
+        matches, so several seasons of one league share its teams but not its results.
+        ``spread``: a round's fixtures kick off this far apart (default: in three slots two
+        hours apart), so that a round's quotes and matches spread over its week. ``quotes``: when
+        each fixture is quoted (hours before kick-off) and how noisy the market's view is then."""
+        self.spread = spread
+        self.quotes = quotes
         self.rng = random.Random(seed)  # noqa: S311 - a reproducible simulation, not secrecy
         self.competition, self.season, self.start, self.margin = competition, season, start, margin
         self.teams = {
             name: Team(name, self.rng.gauss(0, 0.25), self.rng.gauss(0, 0.25))
             for name in TEAM_NAMES[:teams]
         }
+        if match_seed is not None:
+            self.rng = random.Random(match_seed)  # noqa: S311
 
     def rates(self, home: str, away: str) -> tuple[float, float]:
         h, a = self.teams[home], self.teams[away]
@@ -116,7 +139,10 @@ class SeasonSimulator:
         out = []
         for week, games in enumerate(round_robin(list(self.teams))):
             for slot, (home, away) in enumerate(games):
-                kickoff = self.start + timedelta(weeks=week, hours=2 * (slot % 3))
+                offset = (
+                    timedelta(hours=2 * (slot % 3)) if self.spread is None else slot * self.spread
+                )
+                kickoff = self.start + timedelta(weeks=week) + offset
                 out.append(
                     SimFixture(
                         fixture_key=f"{self.competition}:{self.season}:{week + 1}:{home}:{away}",
@@ -147,8 +173,7 @@ class SeasonSimulator:
         home_rate, away_rate = self.rates(fixture.home, fixture.away)
         truth = outcome_probabilities(home_rate, away_rate)
         events = [SimEvent(at=ko - timedelta(days=10), kind="fixture_scheduled", fixture=fixture)]
-        # The market's view sharpens as kick-off nears: noise falls from 0.25 to 0.05.
-        for hours_before, noise in ((144, 0.25), (72, 0.18), (24, 0.12), (3, 0.08), (0.1, 0.05)):
+        for hours_before, noise in self.quotes:
             prices = self.quote(fixture, truth, noise)
             events.append(
                 SimEvent(

@@ -1,0 +1,120 @@
+"""The self-contained demo `sportcast up` plays: a simulated league whose season starts now, and a
+champion model for it, trained once from simulated past seasons and cached in the registry.
+
+Each start plays a new season (its label is the start time), so every start issues forecasts of
+its own; the champion is trained on the first start only (later starts find it in the registry
+and the object store: ADR 0008).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+from commands.ingestion import FeedIngestion
+from commands.model_registry import ModelRegistry
+from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY
+from infra.feeds.messages import FeedMessage
+from infra.feeds.player import BulkIntake, FeedPlayer
+from infra.feeds.simulated import simulated_messages
+from infra.feeds.simulator import SeasonSimulator
+from infra.forecasting.artifacts import ArtifactStore
+from infra.forecasting.lifecycle import KINDS, promote, registry_env, train_and_register
+
+log = logging.getLogger("sportcast.demo")
+
+LEAGUE_SEED = 7  # the demo league's teams (their strengths) are the same on every start
+HISTORY_SEASONS = 4  # fit on the first two, calibrate on the third, hold out the last
+DEMO_KINDS = (FOOTBALL_1X2, FOOTBALL_INPLAY)
+_WEEKS_PER_SEASON = 40
+# A round's ten fixtures over its week, each quoted a dozen times: at 3600x a new forecast every
+# second or two, and in-play forecasts on every goal and card of the match being played.
+ROUND_SPREAD = timedelta(hours=16)
+DEMO_QUOTES = tuple(
+    (hours, 0.05 + 0.20 * hours / 144) for hours in (144, 120, 96, 72, 48, 36, 24, 12, 6, 3, 1, 0.1)
+)
+
+
+def demo_season(now: datetime) -> SeasonSimulator:
+    """This start's season: first kick-off an hour after the feed begins to play."""
+    start = (now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    label = f"demo-{now:%Y%m%dT%H%M%S}"
+    return SeasonSimulator(
+        seed=LEAGUE_SEED,
+        season=label,
+        start=start,
+        match_seed=int(now.timestamp()),
+        spread=ROUND_SPREAD,
+        quotes=DEMO_QUOTES,
+    )
+
+
+def history_messages(now: datetime) -> Iterator[FeedMessage]:
+    """The demo league's past seasons, oldest first, each ending before the next begins."""
+    for back in range(HISTORY_SEASONS, 0, -1):
+        start = now - timedelta(weeks=_WEEKS_PER_SEASON * back + 2)
+        first_year = start.year
+        simulator = SeasonSimulator(
+            seed=LEAGUE_SEED,
+            season=f"{first_year}-{first_year + 1} (history {HISTORY_SEASONS - back + 1})",
+            start=start,
+            match_seed=LEAGUE_SEED * 1000 + back,
+        )
+        yield from simulated_messages(simulator)
+
+
+async def ensure_champions(
+    history: BulkIntake, feeds_env: dict[str, str], registry_stream: str, artifacts: ArtifactStore
+) -> dict[str, str]:
+    """The demo's champion per kind (football 1X2, in-play football): trained from simulated
+    past seasons of the demo league on the first start, found in the registry afterwards.
+
+    ``history`` and ``feeds_env`` are the demo history's own stream, not the live feed's: the
+    forecaster following the live feed then has no past seasons to work through before the
+    demo's first live forecast."""
+    registry = await asyncio.to_thread(ModelRegistry, registry_env(feeds_env, registry_stream))
+    try:
+        champions = {kind: await asyncio.to_thread(registry.champion, kind) for kind in DEMO_KINDS}
+        found = {k: c.model_id for k, c in champions.items() if c is not None and c.model_id}
+        if len(found) == len(DEMO_KINDS):
+            return found
+        started = time.perf_counter()
+        report = await FeedPlayer(history, source="simulator-history", lanes=16).play(
+            list(history_messages(datetime.now(UTC)))
+        )
+        log.info("demo history: %s events stored", report.events_stored)
+        feeds = await asyncio.to_thread(FeedIngestion, feeds_env)
+        try:
+            for kind in DEMO_KINDS:
+                if kind in found:
+                    continue
+                trained = await train_and_register(feeds, registry, artifacts, kind=KINDS[kind])
+                await promote(feeds, registry, artifacts, trained.model_id)
+                found[kind] = trained.model_id
+                log.info(
+                    "demo champion %s after %.1f s", trained.model_id, time.perf_counter() - started
+                )
+        finally:
+            await asyncio.to_thread(feeds.close)
+        return found
+    finally:
+        await asyncio.to_thread(registry.close)
+
+
+async def play_demo_season(intake: BulkIntake, speed: float) -> None:
+    """This start's simulated season, played into the intake in event time from its first
+    quote (the fixtures are announced at once before it, not days of waiting)."""
+    messages = list(simulated_messages(demo_season(datetime.now(UTC))))
+    first_quote = next(i for i, m in enumerate(messages) if m.kind == "odds")
+    announced = await FeedPlayer(intake, source="simulator", lanes=16).play(messages[:first_quote])
+    report = await FeedPlayer(intake, source="simulator", speed=speed, lanes=16).play(
+        messages[first_quote:]
+    )
+    log.info(
+        "demo feed finished: %s accepted, %s duplicates",
+        announced.accepted + report.accepted,
+        announced.duplicates + report.duplicates,
+    )
