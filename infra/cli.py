@@ -23,6 +23,7 @@ from infra import cli_feed as feed
 from infra.bootstrap import build_gateway
 from infra.connections import ensure_database
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
+from infra.demo import demo_key
 from infra.embedded.stack import EmbeddedStack
 from infra.forecasting.artifacts import ArtifactError
 from infra.forecasting.champion import ScheduledTrainer
@@ -109,7 +110,8 @@ def up(
             console.print(
                 f"  feed ingest {base}/feeds/* (providers: {sorted(settings.feed_tokens.values())})"
             )
-        console.print(f"  dashboard   [bold]{base}/dashboard/[/]")
+        key = asyncio.run(demo_key(endpoints.postgres_url, settings.demo_key_path))
+        console.print(f"  dashboard   [bold]{base}/dashboard/?key={key}[/]")
         if demo_speed:
             console.print(f"  demo feed   a simulated season at {demo_speed:g}x real speed")
         if settings.model_file:

@@ -13,10 +13,15 @@ import logging
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from commands.api_keys import parse_key
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRegistry
+from domain.access import Limits, Plan, Scope
 from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY
+from infra.access.keystore import PostgresKeyStore, ensure_schema
+from infra.connections import create_pool
 from infra.feeds.messages import FeedMessage
 from infra.feeds.player import BulkIntake, FeedPlayer
 from infra.feeds.simulated import simulated_messages
@@ -118,3 +123,39 @@ async def play_demo_season(intake: BulkIntake, speed: float) -> None:
         announced.accepted + report.accepted,
         announced.duplicates + report.duplicates,
     )
+
+
+async def demo_key(postgres_url: str, path: Path) -> str:
+    """The dashboard's read key for this data directory: made on the first start (scope
+    forecasts:read, every sport and competition), kept in ``path`` (0600) and reused
+    afterwards unless revoked (`sportcast keys revoke`)."""
+    pool = await create_pool(postgres_url, max_size=2)
+    try:
+        await ensure_schema(pool)
+        store = PostgresKeyStore(pool)
+        kept = await asyncio.to_thread(_read_key, path)
+        if kept is not None:
+            presented = parse_key(kept)
+            record = None if presented is None else await store.find(presented.short)
+            if record is not None and record.revoked_at is None:
+                return kept
+        new, _ = await store.create(
+            name="demo dashboard (sportcast up)",
+            scopes={Scope.FORECASTS_READ},
+            plan=Plan.parse(["*"]),
+            limits=Limits(requests_per_minute=6000, connections=20),
+        )
+        await asyncio.to_thread(_keep_key, path, new.token)
+        return new.token
+    finally:
+        await pool.close()
+
+
+def _read_key(path: Path) -> str | None:
+    return path.read_text().strip() if path.exists() else None
+
+
+def _keep_key(path: Path, token: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token)

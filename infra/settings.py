@@ -201,6 +201,11 @@ class Settings(BaseSettings):
         )
 
     @property
+    def demo_key_path(self) -> Path:
+        """Where `sportcast up` keeps the dashboard's read key (0600)."""
+        return self.state_dir / "secrets" / "dashboard-key"
+
+    @property
     def nats_client_url(self) -> str:
         """The NATS to talk to: the configured one, else the embedded stack's port."""
         return self.nats_url or f"nats://127.0.0.1:{self.nats_port}"

@@ -8,6 +8,7 @@ competitions) need a plan that covers everything.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +18,8 @@ from fastapi.staticfiles import StaticFiles
 
 from gateway.dashboard.pages import page_by_slug, render
 from gateway.dashboard.ports import FixtureDirectory, QuarantineCounts
-from gateway.ports import StreamAccess
+from domain.access import Plan, Scope
+from gateway.access.gate import AccessGate, presented_token
 from gateway.problems import Problem, ServiceUnavailable
 from gateway.streams.filters import Entitlement
 from readmodels.analytics.engines import AnalyticsEngine, DashboardQueryError
@@ -73,8 +75,21 @@ async def dashboard_page(slug: str) -> Response:
 
 
 async def _entitlement(request: Request) -> Entitlement | None:
-    access: StreamAccess | None = getattr(request.app.state, "stream_access", None)
-    return None if access is None else await access.entitlement(request)
+    """The caller's plan (None: it covers everything), admitted as the streams admit: a key or
+    JWT in the Authorization header, X-API-Key, or ``access_token`` for EventSource pages."""
+    gate: AccessGate = request.app.state.access
+    token = presented_token(request) or request.query_params.get("access_token")
+    principal = await gate.admit(token, Scope.FORECASTS_READ)
+    plan = principal.plan
+    return None if plan.everything else _PlanEntitlement(plan)
+
+
+@dataclass(frozen=True)
+class _PlanEntitlement:
+    plan: Plan
+
+    def covers(self, sport: str, competition: str) -> bool:
+        return self.plan.allows(sport, competition)
 
 
 def _engine(request: Request) -> AnalyticsEngine:

@@ -1,0 +1,241 @@
+"""The dashboard in a real headless Chromium (Debian's), driven by Playwright, against a real
+`sportcast up`: live updates, a resume across a gateway restart with nothing missed or repeated,
+charts with data, and a key whose plan excludes the demo league seeing none of it.
+
+Screenshots are written to tests/artifacts/ (kept by CI as test artifacts)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from infra.audit.log import is_event, pages
+from infra.connections import connect_nats
+from infra.embedded.ports import free_port
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "tests" / "artifacts"
+SPORTCAST = str(Path(sys.executable).parent / "sportcast")
+CHROMIUM = "/usr/lib/chromium/chromium"  # Debian's chromium package
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class Stack:
+    """`sportcast up` on fixed ports and one data directory, restartable."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.ports = {
+            "NATS_PORT": free_port(),
+            "NATS_MONITOR_PORT": free_port(),
+            "POSTGRES_PORT": free_port(),
+            "GATEWAY_PORT": free_port(),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = ARTIFACTS / "dashboard-stack.log"
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.ports['GATEWAY_PORT']}"
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.ports['NATS_PORT']}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")}
+        env.update({f"SPORTCAST_{k}": str(v) for k, v in self.ports.items()})
+        env["SPORTCAST_STATE_DIR"] = str(self.state_dir)
+        return env
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [SPORTCAST, "up"], env=self.env(), stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError("the gateway never became healthy")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(2)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def key(self) -> str:
+        return (self.state_dir / "secrets" / "dashboard-key").read_text().strip()
+
+    def narrow_key(self) -> str:
+        """A read key whose plan covers basketball only (the demo league is football)."""
+        out = subprocess.run(
+            [SPORTCAST, "keys", "create", "--name", "narrow", "--scope", "forecasts:read",
+             "--plan", "basketball"],
+            env=self.env(), capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    # Outside pytest's basetemp, which embedded PostgreSQL's own user may not enter.
+    with tempfile.TemporaryDirectory(prefix="sportcast-dashboard-") as tmp:
+        Path(tmp).chmod(0o755)
+        running = Stack(Path(tmp))
+        running.start()
+        try:
+            yield running
+        finally:
+            running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def received(page: Any) -> list[str]:
+    ids: list[str] = page.evaluate("window.sportcast.received")
+    return ids
+
+
+def wait_for(what: str, check: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def forecast_positions(nats_url: str, first: int, last: int) -> list[int]:
+    """The positions of the forecasts the log holds in [first, last]: what /v1/streams/forecasts
+    must have delivered, each once, in order."""
+
+    async def read() -> list[int]:
+        nc = await connect_nats(nats_url)
+        try:
+            out = []
+            async for page in pages(
+                nc, "SPORTCAST_FORECASTS", subject="es.SPORTCAST_FORECASTS.evt.>",
+                start_seq=first, up_to_seq=last,
+            ):  # fmt: skip
+                out.extend(r.seq for r in page if is_event(r))
+            return out
+        finally:
+            await nc.close()
+
+    return asyncio.run(read())
+
+
+def test_live_board_updates_and_resumes_across_a_gateway_restart(
+    stack: Stack, browser: Any
+) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844})  # a phone
+    page.goto(f"{stack.base}/dashboard/?key={stack.key()}")
+    # The first start trains the demo league's champions: forecasts follow.
+    wait_for("three live forecasts", lambda: len(received(page)) >= 3, 240)
+    assert page.locator("#board tbody tr").count() >= 1
+    page.screenshot(path=str(ARTIFACTS / "live-board-phone.png"), full_page=True)
+    before_restart = len(received(page))
+    opened = page.evaluate("window.sportcast.opened")
+
+    stack.stop()  # every stream ends (retry hint); the browser keeps retrying
+    time.sleep(2)
+    stack.start()  # another gateway process: it must resume the browser exactly
+    wait_for(
+        "the stream to reopen and deliver",
+        lambda: (
+            page.evaluate("window.sportcast.opened") > opened
+            and len(received(page)) >= before_restart + 3
+        ),
+        180,
+    )
+    ids = [int(i) for i in received(page)]
+    assert ids == sorted(set(ids)), "an update was repeated or came out of order"
+    assert ids == forecast_positions(stack.nats_url, ids[0], ids[-1]), "an update was missed"
+    assert page.evaluate("window.sportcast.resets") == []
+    page.close()
+
+
+def test_every_chart_renders_with_data(stack: Stack, browser: Any) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{stack.base}/dashboard/?key={stack.key()}")
+    wait_for("a fixture on the board", lambda: page.locator("#board tbody a").count() > 0, 120)
+    href = page.locator("#board tbody a").first.get_attribute("href")
+    page.goto(f"{stack.base}/dashboard/{href}")
+    for chart in ("#odds-chart", "#forecast-chart"):
+        page.wait_for_selector(f"{chart}[data-points]", timeout=60_000)
+        assert int(page.get_attribute(chart, "data-points") or 0) > 0
+    page.screenshot(path=str(ARTIFACTS / "fixture.png"), full_page=True)
+
+    def model_page_has_data() -> bool:
+        page.goto(f"{stack.base}/dashboard/model.html")
+        page.wait_for_timeout(1500)
+        return (
+            page.locator("#calibration-chart[data-points]").count() == 1
+            and page.locator("#rps-chart[data-points]").count() == 1
+            and page.locator("#record tbody tr").count() > 0
+        )
+
+    # Settled forecasts arrive as the demo's matches finish.
+    wait_for("settled forecasts on the model page", model_page_has_data, 240)
+    page.screenshot(path=str(ARTIFACTS / "model.png"), full_page=True)
+    page.goto(f"{stack.base}/dashboard/health.html")
+    wait_for("feed freshness rows", lambda: page.locator("#freshness tbody tr").count() > 0, 60)
+    page.goto(f"{stack.base}/dashboard/edge.html")
+    wait_for("edge rows", lambda: page.locator("#edges tbody tr").count() > 0, 60)
+    assert page.evaluate("window.sportcast.errors") == []
+    page.close()
+
+
+def test_a_key_without_the_competition_sees_none_of_it(stack: Stack, browser: Any) -> None:
+    narrow = stack.narrow_key()
+    wide = browser.new_page()
+    wide.goto(f"{stack.base}/dashboard/?key={stack.key()}")
+    page = browser.new_page()
+    page.goto(f"{stack.base}/dashboard/?key={narrow}")
+    wait_for("updates for the full key", lambda: len(received(wide)) >= 5, 120)
+    assert received(page) == []
+    assert page.locator("#board tbody tr").count() == 0
+    page.goto(f"{stack.base}/dashboard/edge.html?key={narrow}")
+    page.wait_for_timeout(2000)
+    assert page.locator("#edges tbody tr").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "narrow-key.png"))
