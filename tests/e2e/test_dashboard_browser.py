@@ -7,104 +7,22 @@ Screenshots are written to tests/artifacts/ (kept by CI as test artifacts)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from playwright.sync_api import sync_playwright
 
 from infra.audit.log import is_event, pages
 from infra.connections import connect_nats
-from infra.embedded.ports import free_port
-
-playwright_api = pytest.importorskip("playwright.sync_api")
+from tests.running_stack import CHROMIUM, CHROMIUM_ARGS, Stack
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-SPORTCAST = str(Path(sys.executable).parent / "sportcast")
-CHROMIUM = "/usr/lib/chromium/chromium"  # Debian's chromium package
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-class Stack:
-    """`sportcast up` on fixed ports and one data directory, restartable."""
-
-    def __init__(self, state_dir: Path) -> None:
-        self.state_dir = state_dir
-        self.ports = {
-            "NATS_PORT": free_port(),
-            "NATS_MONITOR_PORT": free_port(),
-            "POSTGRES_PORT": free_port(),
-            "GATEWAY_PORT": free_port(),
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = ARTIFACTS / "dashboard-stack.log"
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.ports['GATEWAY_PORT']}"
-
-    @property
-    def nats_url(self) -> str:
-        return f"nats://127.0.0.1:{self.ports['NATS_PORT']}"
-
-    def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")}
-        env.update({f"SPORTCAST_{k}": str(v) for k, v in self.ports.items()})
-        env["SPORTCAST_STATE_DIR"] = str(self.state_dir)
-        return env
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [SPORTCAST, "up"], env=self.env(), stdout=out, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError("the gateway never became healthy")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(2)
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def key(self) -> str:
-        return (self.state_dir / "secrets" / "dashboard-key").read_text().strip()
-
-    def narrow_key(self) -> str:
-        """A read key whose plan covers basketball only (the demo league is football)."""
-        out = subprocess.run(
-            [SPORTCAST, "keys", "create", "--name", "narrow", "--scope", "forecasts:read",
-             "--plan", "basketball"],
-            env=self.env(), capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        return out.stdout.strip().splitlines()[-1]
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +31,7 @@ def stack() -> Iterator[Stack]:
     # Outside pytest's basetemp, which embedded PostgreSQL's own user may not enter.
     with tempfile.TemporaryDirectory(prefix="sportcast-dashboard-") as tmp:
         Path(tmp).chmod(0o755)
-        running = Stack(Path(tmp))
+        running = Stack(Path(tmp), ARTIFACTS / "dashboard-stack.log")
         running.start()
         try:
             yield running
@@ -125,7 +43,7 @@ def stack() -> Iterator[Stack]:
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is not installed (.ci/run installs it)")
-    with playwright_api.sync_playwright() as p:
+    with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()

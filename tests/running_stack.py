@@ -1,0 +1,92 @@
+"""`sportcast up` as a child process on free ports and one data directory, restartable: for the
+dashboard's browser tests and benchmarks/bench_dashboard.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from infra.embedded.ports import free_port
+
+SPORTCAST = str(Path(sys.executable).parent / "sportcast")
+CHROMIUM = "/usr/lib/chromium/chromium"  # Debian's chromium package
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+class Stack:
+    """`sportcast up` on fixed ports and one data directory, restartable."""
+
+    def __init__(self, state_dir: Path, log: Path) -> None:
+        self.state_dir = state_dir
+        self.ports = {
+            "NATS_PORT": free_port(),
+            "NATS_MONITOR_PORT": free_port(),
+            "POSTGRES_PORT": free_port(),
+            "GATEWAY_PORT": free_port(),
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = log
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.ports['GATEWAY_PORT']}"
+
+    @property
+    def nats_url(self) -> str:
+        return f"nats://127.0.0.1:{self.ports['NATS_PORT']}"
+
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")}
+        env.update({f"SPORTCAST_{k}": str(v) for k, v in self.ports.items()})
+        env["SPORTCAST_STATE_DIR"] = str(self.state_dir)
+        return env
+
+    def start(self) -> None:
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [SPORTCAST, "up"], env=self.env(), stdout=out, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.log.read_text()[-3000:]
+            try:
+                if httpx.get(f"{self.base}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        raise AssertionError("the gateway never became healthy")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(2)
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def key(self) -> str:
+        return (self.state_dir / "secrets" / "dashboard-key").read_text().strip()
+
+    def narrow_key(self) -> str:
+        """A read key whose plan covers basketball only (the demo league is football)."""
+        out = subprocess.run(
+            [SPORTCAST, "keys", "create", "--name", "narrow", "--scope", "forecasts:read",
+             "--plan", "basketball"],
+            env=self.env(), capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        return out.stdout.strip().splitlines()[-1]
