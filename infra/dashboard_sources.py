@@ -23,7 +23,8 @@ class PostgresFixtureDirectory:
                 wanted.append(UUID(fixture_id))
             except ValueError:
                 continue  # not an id: nothing to find
-        rows = await self.pool.fetch(
+        rows = await _fetch(
+            self.pool,
             "SELECT fixture_id, sport, competition, home, away, kickoff, status"
             " FROM rm_fixtures.fixtures WHERE fixture_id = ANY($1::uuid[])",
             wanted,
@@ -47,7 +48,17 @@ class PostgresQuarantineCounts:
     pool: asyncpg.Pool
 
     async def counts(self) -> list[QuarantineCount]:
-        rows = await self.pool.fetch(
-            "SELECT reason_code, count(*)::int AS held FROM rm_quarantine.held GROUP BY 1"
+        rows = await _fetch(
+            self.pool,
+            "SELECT reason_code, count(*)::int AS held FROM rm_quarantine.held GROUP BY 1",
         )
         return [QuarantineCount(r["reason_code"], r["held"]) for r in rows]
+
+
+async def _fetch(pool: asyncpg.Pool, sql: str, *args: object) -> list[asyncpg.Record]:
+    try:
+        return list(await pool.fetch(sql, *args))
+    except asyncpg.UndefinedTableError as error:
+        raise ConnectionError(f"the read model is not built yet ({error})") from None
+    except (OSError, asyncpg.PostgresConnectionError) as error:
+        raise ConnectionError(f"PostgreSQL is unreachable ({error})") from None

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from gateway.dashboard.pages import page_by_slug, render
-from gateway.dashboard.ports import FixtureDirectory, QuarantineCounts
+from gateway.dashboard.ports import FixtureDirectory, FixtureSummary, QuarantineCounts
 from domain.access import Plan, Scope
 from gateway.access.gate import AccessGate, presented_token
 from gateway.problems import Problem, ServiceUnavailable
@@ -106,6 +106,13 @@ def _directory(request: Request) -> FixtureDirectory:
     return directory
 
 
+async def _lookup(request: Request, ids: list[str]) -> list[FixtureSummary]:
+    try:
+        return await _directory(request).fixtures(ids)
+    except ConnectionError as error:
+        raise ServiceUnavailable(str(error)) from None
+
+
 @api.get("/queries", summary="The named dashboard queries and their parameters")
 async def list_queries() -> dict[str, Any]:
     return {
@@ -161,7 +168,7 @@ async def _check_scope(
     if query.name in _MODEL_WIDE:
         raise NotEntitled("model-wide calibration mixes competitions: it needs a plan covering all")
     if query.name in _BY_FIXTURE:
-        found = await _directory(request).fixtures([str(params["fixture_id"])])
+        found = await _lookup(request, [str(params["fixture_id"])])
         if not found or not entitlement.covers(found[0].sport, found[0].competition):
             raise NotEntitled(f"fixture {params['fixture_id']} is not in your plan")
 
@@ -181,7 +188,7 @@ async def fixtures(
     request: Request, fixture_id: Annotated[list[str], Query(alias="id", max_length=200)]
 ) -> dict[str, Any]:
     entitlement = await _entitlement(request)
-    found = await _directory(request).fixtures(fixture_id[:200])
+    found = await _lookup(request, fixture_id[:200])
     visible = [
         f for f in found if entitlement is None or entitlement.covers(f.sport, f.competition)
     ]
@@ -193,7 +200,10 @@ async def quarantine(request: Request) -> dict[str, Any]:
     counts: QuarantineCounts | None = getattr(request.app.state, "quarantine_counts", None)
     if counts is None:
         raise ServiceUnavailable("the quarantine read model is not available in this gateway")
-    reasons = await counts.counts()
+    try:
+        reasons = await counts.counts()
+    except ConnectionError as error:
+        raise ServiceUnavailable(str(error)) from None
     return {
         "total": sum(r.count for r in reasons),
         "reasons": [vars(r) for r in sorted(reasons, key=lambda r: -r.count)],
