@@ -13,11 +13,11 @@ from gateway import health, metrics, probes
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
 from gateway.api import me
+from gateway.dashboard import router as dashboard
 from gateway.ingest import router as ingest
 from gateway.ports import ReadinessCheck, StreamAccess, VersionProbe
 from gateway.problems import install_problem_handlers
 from gateway.streams import asyncapi
-from gateway.dashboard import router as dashboard
 from gateway.streams import router as streams
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]

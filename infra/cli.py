@@ -22,8 +22,8 @@ from infra import cli_analytics, cli_audit, cli_health, cli_keys, cli_model, cli
 from infra import cli_feed as feed
 from infra.bootstrap import build_gateway
 from infra.connections import ensure_database
-from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
 from infra.demo import demo_key
+from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
 from infra.embedded.stack import EmbeddedStack
 from infra.forecasting.artifacts import ArtifactError
 from infra.forecasting.champion import ScheduledTrainer

@@ -9,7 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
-from gateway.dashboard.ports import FixtureSummary, QuarantineCount
+from readmodels.dashboard_ports import FixtureSummary, QuarantineCount
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,14 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from gateway.dashboard.pages import page_by_slug, render
-from gateway.dashboard.ports import FixtureDirectory, FixtureSummary, QuarantineCounts
 from domain.access import Plan, Scope
 from gateway.access.gate import AccessGate, presented_token
+from gateway.dashboard.pages import page_by_slug, render
 from gateway.problems import Problem, ServiceUnavailable
 from gateway.streams.filters import Entitlement
 from readmodels.analytics.engines import AnalyticsEngine, DashboardQueryError
 from readmodels.analytics.queries import DASHBOARD_QUERIES, DashboardQuery, dashboard_query
+from readmodels.dashboard_ports import FixtureDirectory, FixtureSummary, QuarantineCounts
 
 STATIC = Path(__file__).parent / "static"
 pages = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)

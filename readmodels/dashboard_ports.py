@@ -1,4 +1,5 @@
-"""What the dashboard reads besides the named queries; the composition root supplies them."""
+"""What the dashboard reads besides the named queries (ports on the read side; the composition
+root supplies PostgreSQL adapters, infra/dashboard_sources.py)."""
 
 from __future__ import annotations
 
