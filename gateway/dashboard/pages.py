@@ -51,7 +51,7 @@ PAGES = (
 <section aria-labelledby="edges-h">
   <h2 id="edges-h">Largest model-minus-market differences now</h2>
   <label for="market">Market</label>
-  <select id="market"><option value="1X2">1X2 (football)</option>
+  <select id="market"><option value="1x2">1X2 (football)</option>
     <option value="moneyline">Moneyline (NBA)</option></select>
   <div id="edges-note" aria-live="polite"></div>
   <div class="table-wrap"><table id="edges">

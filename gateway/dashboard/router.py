@@ -29,9 +29,23 @@ STATIC = Path(__file__).parent / "static"
 pages = APIRouter(prefix="/dashboard", tags=["dashboard"], include_in_schema=False)
 api = APIRouter(prefix="/v1/dashboard", tags=["dashboard"])
 
-# Queries whose rows each name the fixture's sport and competition: filtered row by row.
+# A fixture's queries: allowed when the fixture is in the caller's plan.
 _BY_FIXTURE = frozenset({"forecast_history", "odds_movement"})
-_MODEL_WIDE = frozenset({"calibration", "market_calibration"})
+# Queries whose rows each name a sport and a competition are filtered row by row; these mix
+# competitions (or do not say which sport) and need a plan that covers everything.
+_MIXED = frozenset(
+    {
+        "calibration",
+        "market_calibration",
+        "forecasts_per_hour",
+        "mean_edge_by_model",
+        "model_vs_market_by_day",
+        "mean_overround_by_source",
+        "price_range_by_fixture",
+    }
+)
+# Rows that say nothing of any fixture (model ids and counts): shown to every reader.
+_UNFILTERED = frozenset({"models"})
 _INTEGER_PARAMS = frozenset({"since", "until"})
 
 
@@ -137,8 +151,8 @@ async def run_query(name: str, request: Request) -> dict[str, Any]:
         rows = await asyncio.to_thread(engine.run, query, params)
     except DashboardQueryError as error:
         raise BadQueryParams(error.message) from None
-    if entitlement is not None and name not in _BY_FIXTURE:
-        rows = [r for r in rows if _covered(entitlement, r)]
+    if entitlement is not None and name not in _BY_FIXTURE | _UNFILTERED:
+        rows = [r for r in rows if entitlement.covers(str(r["sport"]), str(r["competition"]))]
     return {"query": name, "engine": engine.name, "rows": rows}
 
 
@@ -165,22 +179,12 @@ def _params(query: DashboardQuery, given: dict[str, str]) -> dict[str, Any]:
 async def _check_scope(
     request: Request, query: DashboardQuery, params: dict[str, Any], entitlement: Entitlement
 ) -> None:
-    if query.name in _MODEL_WIDE:
-        raise NotEntitled("model-wide calibration mixes competitions: it needs a plan covering all")
+    if query.name in _MIXED:
+        raise NotEntitled(f"{query.name} mixes competitions: it needs a plan that covers all")
     if query.name in _BY_FIXTURE:
         found = await _lookup(request, [str(params["fixture_id"])])
         if not found or not entitlement.covers(found[0].sport, found[0].competition):
             raise NotEntitled(f"fixture {params['fixture_id']} is not in your plan")
-
-
-def _covered(entitlement: Entitlement, row: dict[str, Any]) -> bool:
-    competition = str(row.get("competition", ""))
-    sport = row.get("sport")
-    if sport is None:
-        return entitlement.covers("football", competition) or entitlement.covers(
-            "basketball", competition
-        )
-    return entitlement.covers(str(sport), competition)
 
 
 @api.get("/fixtures", summary="Names, kick-off and status of the fixtures asked for")

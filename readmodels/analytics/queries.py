@@ -189,6 +189,7 @@ EDGE_BOARD = DashboardQuery(
     title="Largest model-minus-market differences now, in one market",
     sql="""
 SELECT fixture_id,
+       sport,
        competition,
        outcome,
        model_id,
@@ -263,14 +264,15 @@ RPS_BY_COMPETITION_OVER_TIME = DashboardQuery(
     name="rps_by_competition_over_time",
     title="Mean RPS per competition and four-week period of kick-off, model and market",
     sql=f"""
-SELECT competition,
+SELECT sport,
+       competition,
        CAST(FLOOR(kickoff_at / {PERIOD_MS}) * {PERIOD_MS} AS BIGINT) AS period_start,
        COUNT(*) AS forecasts,
        AVG(rps) AS mean_rps,
        AVG(market_rps) AS mean_market_rps
 FROM settlements
 WHERE model_id = %(model_id)s
-GROUP BY competition, CAST(FLOOR(kickoff_at / {PERIOD_MS}) * {PERIOD_MS} AS BIGINT)
+GROUP BY sport, competition, CAST(FLOOR(kickoff_at / {PERIOD_MS}) * {PERIOD_MS} AS BIGINT)
 ORDER BY CAST(FLOOR(kickoff_at / {PERIOD_MS}) * {PERIOD_MS} AS BIGINT), competition
 LIMIT 10000
 """,
@@ -281,7 +283,8 @@ TRACK_RECORD = DashboardQuery(
     name="track_record",
     title="Public track record per competition, season and trigger, the market beside it",
     sql="""
-SELECT competition,
+SELECT sport,
+       competition,
        season,
        "trigger",
        COUNT(*) AS forecasts,
@@ -293,7 +296,7 @@ SELECT competition,
        AVG(market_brier) AS mean_market_brier
 FROM settlements
 WHERE model_id = %(model_id)s
-GROUP BY competition, season, "trigger"
+GROUP BY sport, competition, season, "trigger"
 ORDER BY competition, season, "trigger"
 LIMIT 10000
 """,
@@ -305,14 +308,32 @@ FEED_FRESHNESS = DashboardQuery(
     title="Last quote per source and competition (staleness is now minus last_quoted_at)",
     sql="""
 SELECT source,
+       sport,
        competition,
        COUNT(*) AS quotes,
        MAX(quoted_at) AS last_quoted_at
 FROM odds_quotes
 WHERE quoted_at >= %(since)s
-GROUP BY source, competition
+GROUP BY source, sport, competition
 ORDER BY MAX(quoted_at), source, competition
 LIMIT 1000
+""",
+    params=("since",),
+)
+
+MODELS = DashboardQuery(
+    name="models",
+    title="Every model that issued forecasts, per market, most recent first",
+    sql="""
+SELECT model_id,
+       market,
+       COUNT(*) AS forecast_outcomes,
+       MAX(issued_at) AS last_issued_at
+FROM forecasts
+WHERE issued_at >= %(since)s
+GROUP BY model_id, market
+ORDER BY MAX(issued_at) DESC, model_id, market
+LIMIT 200
 """,
     params=("since",),
 )
@@ -332,6 +353,7 @@ DASHBOARD_QUERIES: tuple[DashboardQuery, ...] = (
     RPS_BY_COMPETITION_OVER_TIME,
     TRACK_RECORD,
     FEED_FRESHNESS,
+    MODELS,
 )
 
 

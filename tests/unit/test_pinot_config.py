@@ -154,6 +154,7 @@ SAMPLE_PARAMS: dict[str, dict[str, Any]] = {
     "rps_by_competition_over_time": {"model_id": "m1"},
     "track_record": {"model_id": "m1"},
     "feed_freshness": {"since": T0},
+    "models": {"since": T0},
 }
 
 

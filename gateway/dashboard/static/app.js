@@ -214,7 +214,7 @@ async function fixturePage() {
   const f = names.get(id);
   document.querySelector("#title").textContent = f ? `${f.home} v ${f.away} · ${f.competition}` : id;
   try {
-    const odds = await dashboardQuery("odds_movement", { fixture_id: id });
+    const odds = await dashboardQuery("odds_movement", { fixture_id: id, since: 0 });
     const bySource = new Map();
     for (const r of odds.rows) {
       const key = `${r.source} ${r.outcome}`;
@@ -259,8 +259,8 @@ async function modelPage() {
   const select = document.querySelector("#model");
   const note = document.querySelector("#model-note");
   try {
-    const models = await getJSON("/v1/dashboard/models");
-    select.replaceChildren(...models.models.map((m) => el("option", { value: m.model_id, text: `${m.model_id} (${m.market})` })));
+    const models = await dashboardQuery("models", { since: 0 });
+    select.replaceChildren(...models.rows.map((m) => el("option", { value: m.model_id, text: `${m.model_id} (${m.market})` })));
     const wanted = params.get("id");
     if (wanted) select.value = wanted;
   } catch (error) {
@@ -270,7 +270,7 @@ async function modelPage() {
   const load = async () => {
     const model = select.value;
     const chosen = [...select.options].find((o) => o.value === model);
-    const market = chosen ? chosen.text.replace(/.*\(|\)$/g, "") : "1X2";
+    const market = chosen ? chosen.text.replace(/.*\(|\)$/g, "") : "1x2";
     try {
       const [cal, mcal, rps, record] = await Promise.all([
         dashboardQuery("calibration", { model_id: model, market }),
