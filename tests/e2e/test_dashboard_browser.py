@@ -10,6 +10,7 @@ import asyncio
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +81,9 @@ def forecast_positions(nats_url: str, first: int, last: int) -> list[int]:
         finally:
             await nc.close()
 
-    return asyncio.run(read())
+    # Playwright's sync API runs an event loop in this thread: read from another one.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, read()).result()
 
 
 def test_live_board_updates_and_resumes_across_a_gateway_restart(
