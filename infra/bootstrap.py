@@ -239,8 +239,20 @@ async def run_demo(
     speed: float,
     running: Running,
 ) -> None:
-    """The self-contained demo: a football champion (trained from simulated seasons on the first
-    start), the forecaster following it, and this start's simulated season played live."""
+    """The self-contained demo: this start's simulated season played live from the first
+    moment, the demo champions (trained from simulated seasons on the first start), and the
+    forecaster following them (it catches up with the season's events played meanwhile)."""
+    season = asyncio.create_task(play_demo_season(intake, speed))
+    try:
+        await _demo_forecaster(settings, nats_url, nc, running)
+        await season
+    finally:
+        season.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await season
+
+
+async def _demo_forecaster(settings: Settings, nats_url: str, nc: NATS, running: Running) -> None:
     artifacts = ArtifactStore(
         nc.jetstream(), bucket=settings.model_bucket, replicas=settings.stream_replicas
     )
@@ -259,7 +271,6 @@ async def run_demo(
         )
         if running.forecaster is not None:
             await asyncio.to_thread(running.forecaster.start)
-    await play_demo_season(intake, speed)
 
 
 def build_checkpointer(settings: Settings, nc: NATS) -> Checkpointer:
