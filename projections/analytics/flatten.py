@@ -76,8 +76,18 @@ class IssuedForecast:
             kickoff_at=first["kickoff_at"],
             outcomes=tuple(row["outcome"] for row in ordered),
             probabilities=tuple(row["model_probability"] for row in ordered),
-            market_probabilities=tuple(row["market_probability"] for row in ordered),
+            market_probabilities=tuple(
+                row["market_probability"]
+                for row in ordered
+                if row["market_probability"] is not None
+            ),
         )
+
+
+def _market(forecast: IssuedForecast) -> tuple[float | None, ...]:
+    """The market's probability per outcome; None each for a market-free forecast issued
+    without a market (its market columns are NULL, as Pinot's null handling keeps them)."""
+    return forecast.market_probabilities or (None,) * len(forecast.outcomes)
 
 
 def forecast_rows(forecast: IssuedForecast, fixture: FixtureFacts) -> list[Row]:
@@ -97,12 +107,12 @@ def forecast_rows(forecast: IssuedForecast, fixture: FixtureFacts) -> list[Row]:
             "notification_id": forecast.notification_id,
             "model_probability": model,
             "market_probability": market,
-            "edge": model - market,
+            "edge": None if market is None else model - market,
             "issued_at": forecast.issued_at,
             "kickoff_at": forecast.kickoff_at,
         }
         for outcome, model, market in zip(
-            forecast.outcomes, forecast.probabilities, forecast.market_probabilities, strict=True
+            forecast.outcomes, forecast.probabilities, _market(forecast), strict=True
         )
     ]
 
@@ -141,7 +151,11 @@ def settlement_rows(
     """The ``settlements`` row (the forecast's scores and the market's) and one
     ``settled_outcomes`` row per outcome (for calibration)."""
     model = score_probabilities(forecast.outcomes, forecast.probabilities, observed)
-    market = score_probabilities(forecast.outcomes, forecast.market_probabilities, observed)
+    market = (
+        score_probabilities(forecast.outcomes, forecast.market_probabilities, observed)
+        if forecast.market_probabilities
+        else None
+    )
     common = {
         "forecast_id": forecast.forecast_id,
         "fixture_id": forecast.fixture_id,
@@ -161,9 +175,9 @@ def settlement_rows(
         "rps": model.rps,
         "log_loss": model.log_loss,
         "brier": model.brier,
-        "market_rps": market.rps,
-        "market_log_loss": market.log_loss,
-        "market_brier": market.brier,
+        "market_rps": None if market is None else market.rps,
+        "market_log_loss": None if market is None else market.log_loss,
+        "market_brier": None if market is None else market.brier,
         "issued_at": forecast.issued_at,
     }
     outcomes = [
@@ -175,7 +189,7 @@ def settlement_rows(
             "observed": int(outcome == observed),
         }
         for outcome, p, q in zip(
-            forecast.outcomes, forecast.probabilities, forecast.market_probabilities, strict=True
+            forecast.outcomes, forecast.probabilities, _market(forecast), strict=True
         )
     ]
     return settlement, outcomes

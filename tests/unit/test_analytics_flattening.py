@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from domain.fixture import Fixture
-from domain.forecast import FixtureForecasts, Forecast
+from domain.forecast import MARKET_FREE_PRIOR, FixtureForecasts, Forecast
 from domain.odds.margin import MarginMethod
 from domain.odds.market import Market, Outcome
 from domain.odds.price import PriceFormat
@@ -60,10 +60,11 @@ def issued(fixture: Fixture, probabilities: tuple[float, float, float], **kw: An
         market="1x2",
         outcomes=("home", "draw", "away"),
         probabilities=probabilities,
-        market_probabilities=(0.4, 0.3, 0.3),
+        market_probabilities=kw.get("market", (0.4, 0.3, 0.3)),
         features={},
         as_of_position=kw.get("as_of", 1),
         input_notification_ids=(1,),
+        **({"prior": MARKET_FREE_PRIOR} if kw.get("market") == () else {}),
     )
     stream = kw.get("stream")
     if stream is None:
@@ -218,3 +219,22 @@ def test_a_forecast_ahead_of_the_feed_or_of_an_unknown_fixture_is_refused() -> N
         run.projection.apply_forecast(early, 1)
     with pytest.raises(ValueError, match="cannot go back"):
         run.projection.advance(FEED_LANE, 4)
+
+
+def test_a_market_free_forecast_without_a_market_has_null_market_columns_and_scores() -> None:
+    run = Run()
+    fixture, events = scheduled()
+    run.feed_events(events)
+    _, event = issued(fixture, (0.5, 0.3, 0.2), market=())
+    run.forecast(event)
+    rows = run.rows("forecasts")
+    assert [(r["market_probability"], r["edge"]) for r in rows] == [(None, None)] * 3
+    run.feed_events(finished(fixture, Score(2, 0)))
+    [settled] = run.rows("settlements")
+    assert settled["rps"] == pytest.approx(((0.5 - 1) ** 2 + (0.8 - 1) ** 2) / 2)
+    assert (settled["market_rps"], settled["market_log_loss"], settled["market_brier"]) == (
+        None,
+        None,
+        None,
+    )
+    assert {r["market_probability"] for r in run.rows("settled_outcomes")} == {None}
