@@ -4,7 +4,9 @@ Guarantees (docs/adr/0004): each aggregate's first new event expects the aggrega
 last sequence to be the known head (0 for a new aggregate), so two writers of one version cannot
 both win; several messages go in one atomic batch; a retry after an unanswered publish that
 meets a conflict looks for its own Nats-Msg-Id before reporting one, so a retried publish never
-stores an event twice and never reports a false conflict.
+stores an event twice and never reports a false conflict. The same holds when the conflict is
+seen before sending: what the writer knows when it re-plans (a head re-read, a position read by
+``read_tracking``) may be the unanswered attempt itself, stored all the same.
 
 A save that records a tracking position also expects the whole stream's last sequence to be the
 one up to which this writer knows every recorded position (``TrackingState.through``). That
@@ -34,6 +36,7 @@ from infra.eventstore.errors import (
     ConcurrencyConflict,
     EventStoreUnavailable,
     EventTooLarge,
+    TrackingConflict,
 )
 from infra.eventstore.heads import Head, Heads, TrackingState
 from infra.eventstore.plan import EventsByAggregate, Plan, plan_save, validate
@@ -148,7 +151,13 @@ class Appender:
             if error is not None:
                 if isinstance(error, _TRANSPORT_ERRORS):  # stored or not: find out
                     self._continue(
-                        by_aggregate, tracking, save_id, done, maybe_stored=True, turn=has_turn
+                        by_aggregate,
+                        tracking,
+                        save_id,
+                        done,
+                        maybe_stored=True,
+                        turn=has_turn,
+                        sent=plan,
                     )
                 else:
                     finish(None, error)
@@ -198,8 +207,10 @@ class Appender:
         maybe_stored: bool = False,
         refresh: bool = False,
         turn: bool = False,
+        sent: Plan | None = None,
     ) -> None:
-        """Finish the save as a task (reads, batches, retries), then call ``done``."""
+        """Finish the save as a task (reads, batches, retries), then call ``done``.
+        ``sent``: the plan already published, unanswered (it may have been stored)."""
         task = asyncio.get_running_loop().create_task(
             self._append(
                 by_aggregate,
@@ -209,6 +220,7 @@ class Appender:
                 refresh=refresh,
                 conflicts=int(refresh),
                 has_turn=turn,
+                sent=sent,
             )
         )
 
@@ -240,6 +252,7 @@ class Appender:
         refresh: bool = False,
         conflicts: int = 0,
         has_turn: bool = False,
+        sent: Plan | None = None,
     ) -> list[int]:
         if tracking is not None and not has_turn:
             await self._turn.take()
@@ -252,6 +265,7 @@ class Appender:
                 maybe_stored=maybe_stored,
                 refresh=refresh,
                 conflicts=conflicts,
+                sent=[] if sent is None else [sent],
             )
         finally:
             if has_turn:
@@ -266,12 +280,27 @@ class Appender:
         maybe_stored: bool,
         refresh: bool,
         conflicts: int,
+        sent: list[Plan],
     ) -> list[int]:
+        """``sent``: the plans published so far; any of them may have been stored unanswered
+        (their expectations can differ when heads were re-read between attempts)."""
         deadline = time.monotonic() + self._save_timeout
         while True:
             await self._prepare(by_aggregate, tracking, refresh=refresh)
-            plan = self._plan(save_id, by_aggregate, tracking)
             try:
+                try:
+                    plan = self._plan(save_id, by_aggregate, tracking)
+                except (ConcurrencyConflict, TrackingConflict):
+                    # What this writer knows now may be this very save: an attempt that went
+                    # unanswered, was stored all the same and has been read since (a head, or
+                    # the position read by ``read_tracking``, e.g. a status poll). That is
+                    # success with the stored ids; anything else is a real conflict.
+                    found = await self._find_own(sent) if maybe_stored else None
+                    if found is None:
+                        raise
+                    self._advance(*found)
+                    return found[1]
+                sent.append(plan)
                 if len(plan.messages) == 1:
                     message = plan.messages[0]
                     timeout = self._attempt_timeout
@@ -286,10 +315,10 @@ class Appender:
                         continue  # e.g. a batch cut short by a reconnect: send it again
                     raise
                 if maybe_stored or duplicate:
-                    stored = await self._find_own(save_id, plan)
-                    if stored is not None:
-                        self._advance(plan, stored)
-                        return stored
+                    found = await self._find_own(sent)
+                    if found is not None:
+                        self._advance(*found)
+                        return found[1]
                 conflicts += 1
                 # A real clash shows up when the fresh heads are checked (``_plan_now``);
                 # a save recording a position also meets every other write to the stream,
@@ -366,15 +395,22 @@ class Appender:
             self._tracking[application_name] = state
         return state
 
-    async def _find_own(self, save_id: str, plan: Plan) -> list[int] | None:
-        """The sequences of this save if an earlier, unanswered attempt stored it."""
-        first = plan.messages[0]
-        expected = int(first.headers.get(EXPECTED_LAST_SUBJECT_SEQUENCE, "0"))
-        found = await self._reader.next_after(first.subject, expected)
-        if found is None or found.headers.get(MSG_ID) != first.headers[MSG_ID]:
-            return None
-        # An atomic batch is stored at consecutive sequences, in the order it was sent.
-        return list(range(found.seq, found.seq + len(plan.messages)))
+    async def _find_own(self, plans: list[Plan]) -> tuple[Plan, list[int]] | None:
+        """The attempt (of those sent, ``plans``) that stored this save unanswered, and its
+        sequences; None if none did. Message ids are the save's own (save id and index), so a
+        match is this save and nobody else's."""
+        looked: set[tuple[str, int]] = set()
+        for plan in reversed(plans):
+            first = plan.messages[0]
+            expected = int(first.headers.get(EXPECTED_LAST_SUBJECT_SEQUENCE, "0"))
+            if (first.subject, expected) in looked:
+                continue
+            looked.add((first.subject, expected))
+            found = await self._reader.next_after(first.subject, expected)
+            if found is not None and found.headers.get(MSG_ID) == first.headers[MSG_ID]:
+                # An atomic batch is stored at consecutive sequences, in the order it was sent.
+                return plan, list(range(found.seq, found.seq + len(plan.messages)))
+        return None
 
     def _advance(self, plan: Plan, seqs: list[int]) -> None:
         for message, seq in zip(plan.messages, seqs, strict=True):
