@@ -33,14 +33,16 @@ def event(originator_id: object, version: int) -> StoredEvent:
 
 
 @pytest.fixture
-def factories(nats_url: str, unique_name: str) -> Iterator[list[JetStreamFactory]]:
+def factories() -> Iterator[list[JetStreamFactory]]:
     made: list[JetStreamFactory] = []
     yield made
     for factory in made:
         factory.close()
 
 
-def process_recorder(factories: list[JetStreamFactory], env: dict[str, str]) -> JetStreamProcessRecorder:
+def process_recorder(
+    factories: list[JetStreamFactory], env: dict[str, str]
+) -> JetStreamProcessRecorder:
     factories.append(JetStreamFactory(env))
     recorder = factories[-1].process_recorder()
     assert isinstance(recorder, JetStreamProcessRecorder)
@@ -52,7 +54,8 @@ def reading(factory: JetStreamFactory, publisher: WirePublisher, *, on: bool) ->
 
     async def switch() -> None:
         proto = publisher._proto
-        assert proto is not None and proto.transport is not None
+        assert proto is not None
+        assert proto.transport is not None
         if on:
             proto.transport.resume_reading()
         else:
@@ -70,7 +73,8 @@ def test_a_save_stored_but_answered_too_late_returns_its_own_ids(
     factory = factories[-1]
     process.insert_events([event(uuid4(), 1)], tracking=Tracking("upstream", 1))
     publisher = factory.link.publisher()
-    assert publisher is not None and publisher.ready
+    assert publisher is not None
+    assert publisher.ready
 
     reading(factory, publisher, on=False)  # the next save's acknowledgement stays unread
     agg = uuid4()
