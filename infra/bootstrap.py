@@ -49,12 +49,14 @@ from infra.feeds.intake import JetStreamFeedIntake
 from infra.forecasting.artifacts import ArtifactStore
 from infra.forecasting.running import forecaster_for
 from infra.intake import event_store_env, open_intake
+from infra.projections.readiness import describe_failure, projector_readiness
 from infra.projections.wiring import running_projector
 from infra.settings import Settings
 from infra.streams.source import event_logs
 from infra.telemetry import configure_metrics, configure_tracing
 from projections.runner import ProjectionRunner
 from readmodels.live import Log
+from readmodels.postgres.positions import read_failures
 
 log = logging.getLogger("sportcast")
 
@@ -210,6 +212,29 @@ class PostgresReady:
         async with asyncio.timeout(1.5):
             version = await pool.fetchval("SHOW server_version")
         return CheckResult(True, f"PostgreSQL {version}")
+
+
+@dataclass
+class ProjectionsReady:
+    """Not ready while a projection has stopped on an event (or, run here, is still starting):
+    the read models would answer from rows that no longer follow the log."""
+
+    runner: Callable[[], ProjectionRunner | None]
+    pool: Callable[[], asyncpg.Pool | None]
+    name: str = "projections"
+
+    async def check(self) -> CheckResult:
+        runner = self.runner()
+        if runner is not None:
+            return CheckResult(*projector_readiness(runner))
+        pool = self.pool()
+        if pool is None:
+            return CheckResult(False, "no connection pool yet")
+        async with asyncio.timeout(1.5), pool.acquire() as conn:
+            failures = await read_failures(conn)
+        if failures:
+            return CheckResult(False, "; ".join(describe_failure(f) for f in failures.values()))
+        return CheckResult(True, "no projection has failed (the projector runs elsewhere)")
 
 
 @dataclass
@@ -435,6 +460,7 @@ def build_gateway(
         readiness_checks=[
             NatsReady(lambda: connections.nats),
             PostgresReady(lambda: connections.postgres),
+            ProjectionsReady(lambda: connections.projector, lambda: connections.postgres),
         ],
         lifespan=lifespan,
     )

@@ -1,0 +1,57 @@
+"""/readyz says when a projection has stopped on an event, from the projector's own record in
+PostgreSQL (the projector runs elsewhere) or from the runner in this process."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from gateway.app import create_app
+from gateway.ports import ReadinessCheck
+from infra.bootstrap import ProjectionsReady
+from projections.fixtures import FixturesProjection
+from projections.runner import ProjectionRunner
+from projections.status import ProjectionState
+from readmodels.postgres.migrate import apply_migrations
+from readmodels.postgres.positions import record_failure
+from readmodels.postgres.schemas import PROJECTOR_SCHEMA
+from tests.access_helpers import client
+
+
+async def test_a_failed_projection_makes_the_gateway_not_ready(postgres_url: str) -> None:
+    pool = await asyncpg.create_pool(postgres_url, min_size=1, max_size=1)
+    assert pool is not None
+    checks: list[ReadinessCheck] = [ProjectionsReady(lambda: None, lambda: pool)]
+    app = create_app(version_probes=[], readiness_checks=checks)
+    try:
+        async with client(app) as http:
+            fresh = await http.get("/readyz")
+        await asyncio.to_thread(apply_migrations, postgres_url, "projector", PROJECTOR_SCHEMA)
+        async with pool.acquire() as conn:
+            await record_failure(conn, "odds", "events", 4711, "LookupError: never opened")
+        async with client(app) as http:
+            failed = await http.get("/readyz")
+    finally:
+        await pool.close()
+    assert fresh.status_code == 200, fresh.text
+    assert failed.status_code == 503
+    assert "odds failed after events 4711: LookupError: never opened" in failed.json()["detail"]
+
+
+async def test_the_runner_in_process_is_asked_first(postgres_url: str) -> None:
+    runner = ProjectionRunner([FixturesProjection(postgres_url)], {"events": object()})  # type: ignore[dict-item]
+    check = ProjectionsReady(lambda: runner, lambda: None)
+    starting = await check.check()
+    status = runner.statuses["fixtures"]
+    status.state, status.error = ProjectionState.FAILED, "ValueError: bad"
+    status.failed_stream, status.failed_position = "events", 12
+    failed = await check.check()
+    status.state, status.error = ProjectionState.LIVE, None
+    live = await check.check()
+    assert (starting.ready, starting.detail) == (False, "starting: fixtures")
+    assert (failed.ready, failed.detail) == (
+        False,
+        "fixtures failed after events 12: ValueError: bad",
+    )
+    assert live.ready
