@@ -128,18 +128,23 @@ async function liveBoard() {
     void row.offsetWidth;
     row.classList.add("flash");
   };
+  // The stream first: live updates must not wait for the snapshot below.
+  follow("/v1/streams/forecasts", {}, async (_type, f) => {
+    render(f);
+    document.querySelector("#last-update").textContent = `last update ${new Date().toLocaleTimeString()}`;
+    if (!names.has(f.fixture)) {
+      await fixtureNames([f.fixture]);
+      render(f);
+    }
+  }, status);
   try {
     const latest = await dashboardQuery("live_board", { since: now - 3 * 3600_000, until: now + 14 * 86400_000 });
     await fixtureNames(latest.rows.map((r) => r.fixture_id));
-    for (const f of groupOutcomes(latest.rows)) render(f);
+    // The snapshot fills in fixtures the stream has not updated yet (never an older forecast).
+    for (const f of groupOutcomes(latest.rows)) if (!rows.has(`${f.fixture}|${f.market}`)) render(f);
   } catch (error) {
     showError(document.querySelector("#board-note"), error);
   }
-  follow("/v1/streams/forecasts", {}, async (_type, f) => {
-    if (!names.has(f.fixture)) await fixtureNames([f.fixture]);
-    render(f);
-    document.querySelector("#last-update").textContent = `last update ${new Date().toLocaleTimeString()}`;
-  }, status);
 }
 
 // Query rows are one per outcome: put each (fixture, market) back together.
