@@ -21,7 +21,7 @@ from domain.model_registry import FOOTBALL_1X2, KINDS, check_kind
 from infra import cli_analytics, cli_audit, cli_health, cli_keys, cli_model, cli_projections
 from infra import cli_feed as feed
 from infra.bootstrap import build_gateway
-from infra.connections import ensure_database
+from infra.connections import ensure_database, use_nats_security
 from infra.demo import demo_key
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
 from infra.embedded.stack import EmbeddedStack
@@ -48,6 +48,13 @@ app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_keys.app, name="keys")
 app.add_typer(cli_analytics.app, name="analytics")
 app.add_typer(cli_projections.app, name="projections")
+
+
+@app.callback()
+def main() -> None:
+    """Event-sourced sports forecasting on NATS JetStream."""
+    # Every command's NATS connections use the configured TLS and credentials.
+    use_nats_security(Settings().nats_security())
 
 
 def fail(code: str, message: str, exit_code: int = 2) -> typer.Exit:

@@ -1,4 +1,8 @@
-"""Connections to NATS and PostgreSQL, and the version probes behind /health."""
+"""Connections to NATS and PostgreSQL, and the version probes behind /health.
+
+A process has one NATS identity (TLS and credentials): the composition root gives it once to
+:func:`use_nats_security`, and every :func:`connect_nats` uses it unless told otherwise.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,24 @@ import asyncpg
 import nats
 from nats.aio.client import Client as NATS
 
+from infra.eventstore.security import NatsSecurity
 
-async def connect_nats(url: str, *, name: str = "sportcast", reconnect: bool = True) -> NATS:
+_process_security = NatsSecurity()
+
+
+def use_nats_security(security: NatsSecurity) -> None:
+    """The TLS and credentials of this process's NATS connections (composition root only)."""
+    global _process_security
+    _process_security = security
+
+
+async def connect_nats(
+    url: str,
+    *,
+    name: str = "sportcast",
+    reconnect: bool = True,
+    security: NatsSecurity | None = None,
+) -> NATS:
     # Reconnect forever: a restarted server is picked up without restarting sportcast.
     # A cluster is given as comma-separated URLs; nats-py wants a list.
     # ``reconnect=False`` (one-shot tools such as the audit): fail at once instead.
@@ -22,6 +42,7 @@ async def connect_nats(url: str, *, name: str = "sportcast", reconnect: bool = T
         max_reconnect_attempts=-1 if reconnect else 0,
         reconnect_time_wait=0.5,
         connect_timeout=5,
+        **(security or _process_security).nats_py_options(url),
     )
 
 

@@ -16,13 +16,21 @@ from infra.settings import Settings
 
 
 def event_store_env(settings: Settings, nats_url: str) -> dict[str, str]:
-    """The eventsourcing environment that selects the JetStream event store."""
-    return {
+    """The eventsourcing environment that selects the JetStream event store (its keys: see
+    infra/eventstore/settings.py and security.py)."""
+    env = {
         "PERSISTENCE_MODULE": "infra.eventstore",
         "NATS_URL": nats_url,
         "NATS_STREAM": settings.stream_name,
         "NATS_REPLICAS": str(settings.stream_replicas),
+        "NATS_SAVE_TIMEOUT": str(settings.nats_save_timeout),
+        "NATS_DUPLICATE_WINDOW": str(settings.nats_duplicate_window),
+        "NATS_WIRE": "yes" if settings.nats_wire else "no",
+        **settings.nats_security().as_env(),
     }
+    if settings.nats_chain_key is not None:
+        env["NATS_CHAIN_KEY"] = settings.nats_chain_key.get_secret_value()
+    return env
 
 
 @asynccontextmanager

@@ -6,8 +6,10 @@ from enum import StrEnum
 from pathlib import Path
 
 import platformdirs
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infra.eventstore.security import NatsSecurity
 
 
 class Durability(StrEnum):
@@ -25,10 +27,17 @@ def default_datasets_dir() -> Path:
     return Path("../shared/data")
 
 
+def _also(name: str, library_name: str) -> AliasChoices:
+    """Accept a field as SPORTCAST_<NAME>, and under the event store's own (eventsourcing) name."""
+    return AliasChoices(f"SPORTCAST_{name.upper()}", library_name)
+
+
 class Settings(BaseSettings):
     """Every tunable of sportcast. Environment variables use the prefix ``SPORTCAST_``."""
 
-    model_config = SettingsConfigDict(env_prefix="SPORTCAST_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SPORTCAST_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     state_dir: Path = Field(
         default_factory=default_state_dir,
@@ -41,6 +50,49 @@ class Settings(BaseSettings):
 
     nats_url: str | None = Field(
         default=None, description="Use this running NATS server instead of starting one."
+    )
+    # TLS and credentials for every NATS connection of the process (infra/eventstore/security.py).
+    nats_tls_ca_file: Path | None = Field(
+        default=None, description="CA certificate(s) that sign the NATS servers' certificates."
+    )
+    nats_tls_cert_file: Path | None = Field(
+        default=None, description="Client certificate for NATS (mutual TLS); needs the key."
+    )
+    nats_tls_key_file: Path | None = Field(default=None, description="Its private key.")
+    nats_tls_required: bool = Field(
+        default=False, description="Always speak TLS to NATS (implied by a CA file or tls://)."
+    )
+    nats_user: str | None = Field(default=None, description="NATS user (with the password).")
+    nats_password: SecretStr | None = None
+    nats_token: SecretStr | None = Field(default=None, description="NATS authentication token.")
+    nats_nkey_seed_file: Path | None = Field(
+        default=None, description="File holding the NKey seed of this process's NATS user."
+    )
+    nats_creds_file: Path | None = Field(
+        default=None, description="NATS .creds file (user JWT + NKey seed), as nsc writes it."
+    )
+    nats_wire: bool = Field(
+        default=True,
+        description="Our own NATS protocol clients for event-store reads and writes (faster); "
+        "false: nats-py serves every call.",
+    )
+    # The event store's own settings, also read under eventsourcing's names (NATS_SAVE_TIMEOUT..).
+    nats_save_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        validation_alias=_also("nats_save_timeout", "NATS_SAVE_TIMEOUT"),
+        description="Seconds a save keeps retrying through a NATS reconnect.",
+    )
+    nats_duplicate_window: float = Field(
+        default=120.0,
+        gt=0,
+        validation_alias=_also("nats_duplicate_window", "NATS_DUPLICATE_WINDOW"),
+        description="Seconds JetStream remembers a message id (new streams only).",
+    )
+    nats_chain_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=_also("nats_chain_key", "NATS_CHAIN_KEY"),
+        description="Secret that makes the event hash chain an HMAC (unforgeable).",
     )
     nats_port: int = Field(default=4222, ge=1, le=65535)
     nats_monitor_port: int = Field(default=8222, ge=1, le=65535)
@@ -187,6 +239,20 @@ class Settings(BaseSettings):
         default=None, description="OTLP/gRPC endpoint; traces are not exported when unset."
     )
     log_level: str = "INFO"
+
+    def nats_security(self) -> NatsSecurity:
+        """TLS and credentials for every NATS connection of this process."""
+        return NatsSecurity(
+            tls_ca_file=str(self.nats_tls_ca_file or ""),
+            tls_cert_file=str(self.nats_tls_cert_file or ""),
+            tls_key_file=str(self.nats_tls_key_file or ""),
+            tls_required=self.nats_tls_required,
+            user=self.nats_user or "",
+            password=self.nats_password.get_secret_value() if self.nats_password else "",
+            token=self.nats_token.get_secret_value() if self.nats_token else "",
+            nkey_seed_file=str(self.nats_nkey_seed_file or ""),
+            creds_file=str(self.nats_creds_file or ""),
+        )
 
     @property
     def checkpoint_keys_path(self) -> Path:

@@ -12,14 +12,19 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from infra.certs import CertificateFiles
 from infra.embedded.nats import EmbeddedNats, NatsConfig
+from infra.embedded.nats_users import NatsUsers, server_tls
 from infra.embedded.ports import free_port
 from infra.embedded.postgres import EmbeddedPostgres, PostgresConfig
+from infra.eventstore.security import NatsSecurity
+from infra.natsaccess import Role, StreamNames
 
 ROOT = Path(__file__).resolve().parents[1]
 _LAYER_MARKERS = ("unit", "contract", "integration", "e2e")
@@ -51,6 +56,65 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNa
 @pytest.fixture
 def nats_url(nats_server: EmbeddedNats) -> str:
     return nats_server.url
+
+
+@dataclass(frozen=True)
+class SecureNats:
+    """A nats-server speaking only TLS (client certificates required) to NKey users, one per
+    role (infra/natsaccess.py); its CA and keys are made by the fixture."""
+
+    server: EmbeddedNats
+    users: NatsUsers
+    certs: CertificateFiles
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def security(self, role: Role = Role.ADMIN) -> NatsSecurity:
+        return self.users.security(role, self.certs)
+
+
+@pytest.fixture(scope="session")
+def secure_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureNats]:
+    root = tmp_path_factory.mktemp("secure-nats")
+    certs, tls = server_tls(root / "certs")
+    users = NatsUsers(root / "users").ensure()
+    server = EmbeddedNats(
+        NatsConfig(
+            store_dir=root / "store",
+            port=free_port(),
+            monitor_port=free_port(),
+            sync_always=False,
+            tls=tls,
+            authorization=users.authorization(StreamNames()),
+        )
+    )
+    server.start()
+    yield SecureNats(server, users, certs)
+    server.stop()
+
+
+# How the event store suites reach a server: plain, TLS + NKey on our own protocol paths, and
+# TLS + NKey with those paths switched off (nats-py serves every call).
+STORE_PROFILES = ("plain", "tls-nkey", "tls-nkey-nats-py")
+
+
+@pytest.fixture(params=STORE_PROFILES)
+def store_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The event store's environment for each server profile in turn."""
+    return store_environment(request.param, request)
+
+
+def store_environment(profile: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The event store's environment keys (NATS_URL and security) for ``profile``."""
+    if profile == "plain":
+        return {"NATS_URL": request.getfixturevalue("nats_url")}
+    secure: SecureNats = request.getfixturevalue("secure_nats")
+    env = {"NATS_URL": secure.url, **secure.security(Role.ADMIN).as_env()}
+    if profile == "tls-nkey-nats-py":
+        env["NATS_WIRE"] = "no"
+    return env
 
 
 @pytest.fixture

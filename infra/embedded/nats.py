@@ -28,6 +28,28 @@ def nats_server_binary() -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ServerTls:
+    """The server's certificate and key, and the CA its clients' certificates must chain to
+    (``verify``: every client must present one)."""
+
+    cert_file: Path
+    key_file: Path
+    ca_file: Path
+    verify: bool = False
+
+    def render(self) -> str:
+        return (
+            "tls {\n"
+            f'    cert_file: "{self.cert_file}"\n'
+            f'    key_file: "{self.key_file}"\n'
+            f'    ca_file: "{self.ca_file}"\n'
+            f"    verify: {'true' if self.verify else 'false'}\n"
+            "    timeout: 5\n"
+            "}\n"
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class NatsConfig:
     store_dir: Path
     port: int
@@ -36,10 +58,13 @@ class NatsConfig:
     sync_always: bool = True  # fsync every write before acknowledging it (durability=fsync)
     max_payload: int = 1024 * 1024
     server_name: str = "sportcast-embedded"
+    tls: ServerTls | None = None
+    authorization: str = ""  # an accounts/authorization block (infra/natsaccess.py renders one)
     extra: str = ""  # appended verbatim (cluster blocks in tests)
 
     def render(self) -> str:
         sync = "\n    sync_interval: always" if self.sync_always else ""
+        tls = self.tls.render() if self.tls is not None else ""
         return (
             f'server_name: "{self.server_name}"\n'
             f'listen: "{self.host}:{self.port}"\n'
@@ -48,7 +73,7 @@ class NatsConfig:
             "jetstream {\n"
             f'    store_dir: "{self.store_dir}"{sync}\n'
             "}\n"
-            f"{self.extra}"
+            f"{tls}{self.authorization}{self.extra}"
         )
 
 
@@ -61,7 +86,8 @@ class EmbeddedNats:
 
     @property
     def url(self) -> str:
-        return f"nats://{self.config.host}:{self.config.port}"
+        scheme = "tls" if self.config.tls is not None else "nats"
+        return f"{scheme}://{self.config.host}:{self.config.port}"
 
     @property
     def monitor_url(self) -> str:

@@ -61,9 +61,9 @@ class EventStream:
             ) from exc
         self.reader = DirectReader(link.nc, settings.stream)
         link.run(self.reader.start(), timeout=10)
-        # Bulk reads go over plain sockets straight from the calling thread (wire_reads.py);
+        # Bulk reads go over our own sockets straight from the calling thread (wire_reads.py);
         # the nats-py reader above serves whenever that path cannot.
-        self._reads = WireReads(settings.url, self.layout)
+        self._reads = WireReads(link.reads_client(settings.stream), self.layout)
         self.appender = Appender(
             Channel(link.nc, link.publisher()),
             self.reader,
@@ -289,6 +289,8 @@ class EventStream:
 
     def close(self) -> None:
         self._reads.close()
+        with contextlib.suppress(Exception):  # the connection may already be closed
+            self.link.run(self.reader.stop(), timeout=5)
         if self._wakeups is not None:
             with contextlib.suppress(Exception):  # the connection may already be closed
                 self.link.run(self._wakeups.unsubscribe(), timeout=5)

@@ -11,7 +11,7 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, EnvType, resolve_topic
 
 from infra.eventstore.eventstream import EventStream
-from infra.eventstore.link import NatsLink
+from infra.eventstore.link import NatsLink, acquire_link, release_link
 from infra.eventstore.recorders import (
     JetStreamAggregateRecorder,
     JetStreamApplicationRecorder,
@@ -22,14 +22,23 @@ from infra.eventstore.settings import EventStoreSettings
 
 
 class JetStreamFactory(InfrastructureFactory[JetStreamTrackingRecorder]):
-    """Reads NATS_URL, NATS_STREAM, NATS_REPLICAS, ... (see settings.py) from the environment."""
+    """Reads NATS_URL, NATS_STREAM, NATS_REPLICAS, ... (see settings.py) from the environment.
+
+    Every factory of a process uses the process's one link to its server (link.py), unless
+    ``NATS_LINK=own`` asks for a link of its own (tests of independent writers).
+    """
 
     def __init__(self, env: Environment | EnvType | None) -> None:
         super().__init__(env)
-        self.settings = EventStoreSettings.from_environment(self.env)
-        self.link = NatsLink(self.settings.url)
-        self.link.open()
+        self.settings = s = EventStoreSettings.from_environment(self.env)
+        self.link: NatsLink
+        if s.shared_link:
+            self.link = acquire_link(s.url, s.security, wire=s.wire)
+        else:
+            self.link = NatsLink(s.url, security=s.security, wire=s.wire)
+            self.link.open()
         self._streams: list[EventStream] = []
+        self._closed = False
 
     def _stream(self, kind: str = "evt") -> EventStream:
         # Re-read: eventsourcing's tests change the environment between calls.
@@ -61,4 +70,10 @@ class JetStreamFactory(InfrastructureFactory[JetStreamTrackingRecorder]):
         for stream in self._streams:
             stream.close()
         self._streams.clear()
-        self.link.close()
+        if self._closed:
+            return
+        self._closed = True
+        if self.settings.shared_link:
+            release_link(self.link)
+        else:
+            self.link.close()

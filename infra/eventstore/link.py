@@ -10,7 +10,12 @@ queued meanwhile, and each caller waits on a plain lock that the task's done-cal
 :meth:`NatsLink.call` goes further for work that usually needs no task: the drain calls a plain
 function that settles the caller from callbacks (the event store's common single-message save).
 
-The link also owns the write path's own publish connection (wire_publish.py), made on demand.
+The link also owns the write path's own publish connection (wire_publish.py), made on demand,
+and the read path's pool of protocol clients (wire.py); both use the link's TLS and credentials
+(security.py) or are not used at all (``NATS_WIRE=no``), and the link logs once, when it opens,
+which path serves reads and writes and why. Every factory of a process shares one link per
+server and credentials (:func:`acquire_link`), so a process has one loop thread and one set of
+connections however many Applications it runs.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
@@ -28,8 +34,11 @@ import nats
 from nats.aio.client import Client as NATS
 
 from infra.eventstore.errors import EventStoreUnavailable
-from infra.eventstore.wire import WireUnsupported
+from infra.eventstore.security import NatsSecurity
+from infra.eventstore.wire import WireClient, WireUnsupported, parse_urls
 from infra.eventstore.wire_publish import WirePublisher
+
+log = logging.getLogger("sportcast.eventstore")
 
 T = TypeVar("T")
 
@@ -76,8 +85,17 @@ class _Call(Generic[T]):
 class NatsLink:
     """Start with :meth:`open`, submit work with :meth:`run`, end with :meth:`close`."""
 
-    def __init__(self, url: str, *, name: str = "sportcast-eventstore") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        security: NatsSecurity | None = None,
+        wire: bool = True,
+        name: str = "sportcast-eventstore",
+    ) -> None:
         self.url = url
+        self.security = security or NatsSecurity()
+        self.wire_refused = _wire_refusal(url, wire)  # why our own clients are not used, or ""
         self._name = name
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
@@ -98,6 +116,10 @@ class NatsLink:
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop
 
+    @property
+    def is_open(self) -> bool:
+        return self._thread.is_alive() and not self._closing
+
     def open(self, *, timeout: float = 10.0) -> None:
         self._thread.start()
         try:
@@ -105,6 +127,18 @@ class NatsLink:
         except Exception as exc:
             self._stop_loop()
             raise EventStoreUnavailable(f"cannot connect to NATS at {self.url}: {exc}") from exc
+        log.info("event store on %s: %s", self.url, self.paths())
+
+    def paths(self) -> str:
+        """Which path serves reads and writes, and why (logged once, when the link opens)."""
+        tls = "TLS" if self.security.wants_tls(self.url) else "plain TCP"
+        how = f"{tls}, credentials: {self.security.credentials}"
+        if self.wire_refused:
+            return f"reads and writes through nats-py ({how}) because {self.wire_refused}"
+        return (
+            "reads through our Direct Get client (wire.py) and writes through our publisher "
+            f"(wire_publish.py), nats-py wherever they cannot serve ({how})"
+        )
 
     async def _connect(self) -> NATS:
         # Reconnect forever: a restarted server is picked up without restarting the app.
@@ -115,6 +149,7 @@ class NatsLink:
             reconnect_time_wait=0.1,
             connect_timeout=5,
             pending_size=64 * 1024 * 1024,
+            **self.security.nats_py_options(self.url),
         )
 
     def run(self, coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
@@ -133,13 +168,18 @@ class NatsLink:
         with self._publisher_lock:
             if not self._publisher_made:
                 self._publisher_made = True
-                try:
-                    self._publisher = WirePublisher(self.url, self._loop)
-                except WireUnsupported:
+                if self.wire_refused:
                     return None
+                self._publisher = WirePublisher(self.url, self._loop, security=self.security)
                 with contextlib.suppress(Exception):  # unreachable now: nats-py serves meanwhile
                     self.run(self._publisher.connect(), timeout=10)
             return self._publisher
+
+    def reads_client(self, stream: str) -> WireClient | None:
+        """A pool of our own read connections for ``stream`` (None: nats-py serves reads)."""
+        if self.wire_refused:
+            return None
+        return WireClient(self.url, stream, security=self.security)
 
     def _wait(self, call: _Call[T], timeout: float | None) -> T:
         if self._closing or not self._thread.is_alive():
@@ -196,6 +236,60 @@ class NatsLink:
         self._thread.join(5)
         while self._calls:  # queued while closing: never started
             self._calls.popleft().fail(EventStoreUnavailable("the NATS link was closed"))
+
+
+def _wire_refusal(url: str, wire: bool) -> str:
+    if not wire:
+        return "the hand-written paths are switched off (SPORTCAST_NATS_WIRE=false / NATS_WIRE=no)"
+    try:
+        parse_urls(url)
+    except WireUnsupported as exc:
+        return str(exc)
+    return ""
+
+
+class _SharedLinks:
+    """The process's links, one per (server, credentials, paths), counted by their users."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._links: dict[tuple[str, NatsSecurity, bool], tuple[NatsLink, int]] = {}
+
+    def acquire(self, url: str, security: NatsSecurity, wire: bool) -> NatsLink:
+        key = (url, security, wire)
+        with self._lock:
+            held = self._links.get(key)
+            if held is not None and held[0].is_open:
+                self._links[key] = (held[0], held[1] + 1)
+                return held[0]
+            link = NatsLink(url, security=security, wire=wire)
+            link.open()  # EventStoreUnavailable: nothing registered
+            self._links[key] = (link, 1)
+            return link
+
+    def release(self, link: NatsLink) -> None:
+        with self._lock:
+            for key, (held, users) in list(self._links.items()):
+                if held is link:
+                    if users > 1:
+                        self._links[key] = (held, users - 1)
+                        return
+                    del self._links[key]
+                    break
+        link.close()
+
+
+_shared = _SharedLinks()
+
+
+def acquire_link(url: str, security: NatsSecurity, *, wire: bool = True) -> NatsLink:
+    """The process's link to ``url`` with ``security`` (opened by the first caller)."""
+    return _shared.acquire(url, security, wire)
+
+
+def release_link(link: NatsLink) -> None:
+    """One user fewer; the last one closes the link."""
+    _shared.release(link)
 
 
 async def _close_publisher(publisher: WirePublisher) -> None:

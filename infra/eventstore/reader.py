@@ -49,6 +49,12 @@ class DirectReader:
     async def start(self) -> None:
         self._sub = await self._nc.subscribe(f"{self._inbox}.*", cb=self._on_msg)
 
+    async def stop(self) -> None:
+        """Unsubscribe (the connection is the process's shared one and lives on)."""
+        if self._sub is not None:
+            sub, self._sub = self._sub, None
+            await sub.unsubscribe()
+
     async def _on_msg(self, msg: Msg) -> None:
         pending = self._pending.get(msg.subject[len(self._inbox) + 1 :])
         if pending is None or pending.done.done():

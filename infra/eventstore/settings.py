@@ -1,10 +1,16 @@
-"""The event store's settings, read from an eventsourcing ``Environment``."""
+"""The event store's settings, read from an eventsourcing ``Environment``.
+
+The composition root fills these keys from the settings model (infra/settings.py, which also
+accepts them under these names); eventsourcing hands them to the factory.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from eventsourcing.utils import Environment, strtobool
+
+from infra.eventstore.security import NatsSecurity
 
 NATS_URL = "NATS_URL"
 NATS_STREAM = "NATS_STREAM"
@@ -12,6 +18,8 @@ NATS_REPLICAS = "NATS_REPLICAS"
 NATS_DUPLICATE_WINDOW = "NATS_DUPLICATE_WINDOW"
 NATS_SAVE_TIMEOUT = "NATS_SAVE_TIMEOUT"
 NATS_CHAIN_KEY = "NATS_CHAIN_KEY"
+NATS_WIRE = "NATS_WIRE"  # "no": our own protocol clients off, nats-py serves every call
+NATS_LINK = "NATS_LINK"  # "own": a link of this factory's own instead of the process's shared one
 CREATE_STREAM = "CREATE_TABLE"  # eventsourcing's own name for "create storage on first use"
 
 
@@ -24,6 +32,9 @@ class EventStoreSettings:
     save_timeout: float = 10.0  # how long a save keeps retrying through a reconnect
     chain_key: bytes = b""  # optional secret: makes the hash chain unforgeable (HMAC)
     create_stream: bool = True
+    security: NatsSecurity = field(default_factory=NatsSecurity)
+    wire: bool = True  # our own protocol clients (wire.py, wire_publish.py) where they can serve
+    shared_link: bool = True  # one NATS link per process, whichever Application asks
 
     @classmethod
     def from_environment(cls, env: Environment) -> EventStoreSettings:
@@ -36,4 +47,7 @@ class EventStoreSettings:
             save_timeout=float(env.get(NATS_SAVE_TIMEOUT) or defaults.save_timeout),
             chain_key=(env.get(NATS_CHAIN_KEY) or "").encode(),
             create_stream=strtobool(env.get(CREATE_STREAM) or "yes"),
+            security=NatsSecurity.from_environment(env),
+            wire=strtobool(env.get(NATS_WIRE) or "yes"),
+            shared_link=(env.get(NATS_LINK) or "shared").strip().lower() != "own",
         )

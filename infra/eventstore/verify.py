@@ -22,6 +22,7 @@ from infra.eventstore.checkpoint import Checkpoint
 from infra.eventstore.link import NatsLink
 from infra.eventstore.reader import DirectReader
 from infra.eventstore.records import HASH, PREV, TOPIC, VERSION, RawRecord
+from infra.eventstore.security import NatsSecurity
 from infra.eventstore.subjects import SubjectLayout
 
 
@@ -211,9 +212,11 @@ async def read_all(reader: DirectReader, layout: SubjectLayout) -> list[RawRecor
     return await reader.batch(subject=layout.all_subjects, start_seq=1, limit=1 << 62)
 
 
-def verify_stream(url: str, stream: str, *, key: bytes = b"") -> VerificationReport:
+def verify_stream(
+    url: str, stream: str, *, key: bytes = b"", security: NatsSecurity | None = None
+) -> VerificationReport:
     """Read every message of ``stream`` and verify it (the audit CLI's entry point)."""
-    link = NatsLink(url, name="sportcast-audit")
+    link = NatsLink(url, security=security, name="sportcast-audit")
     link.open()
     try:
         layout = SubjectLayout(stream)

@@ -14,8 +14,11 @@ server spends about a quarter of a Direct Get's time per message on a consumer's
 messages on.
 
 Reads only: writes go through wire_publish.py (or nats-py), on the event store's loop.
-Only plain-TCP servers are spoken to, with user/password or token auth from the URL; anything
-else (TLS, nkeys, JWT) raises :class:`WireUnsupported` and the caller keeps using nats-py.
+TLS and credentials are those of :class:`~infra.eventstore.security.NatsSecurity`, as for
+nats-py: the socket is wrapped after the server's ``INFO`` (as the protocol has it) and the
+``CONNECT`` carries user/password, token, or an NKey signature of the server's nonce (with the
+user JWT of a ``.creds`` file). What it cannot speak (websockets, a server without headers)
+raises :class:`WireUnsupported` and the caller keeps using nats-py.
 
 Each message (header block bytes, payload bytes) goes through a caller's ``convert`` as it
 arrives; wire_protocol.py decodes header blocks exactly as nats-py 2.16 does.
@@ -29,6 +32,7 @@ import json
 import re
 import secrets
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -36,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from infra.eventstore.security import NatsSecurity
 from infra.eventstore.wire_protocol import (
     CRLF,
     STATUS_LINE,
@@ -45,6 +50,7 @@ from infra.eventstore.wire_protocol import (
     WireUnsupported,
     connect_command,
     header_value,
+    needs_tls,
     parse_headers,
     parse_urls,
 )
@@ -113,8 +119,12 @@ class _Connection:
     # hand the CPU to the server and cost this thread milliseconds.
     unsent = b""
 
-    def __init__(self, endpoint: Endpoint, *, name: str, timeout: float) -> None:
-        self.sock = socket.create_connection((endpoint.host, endpoint.port), timeout=timeout)
+    def __init__(
+        self, endpoint: Endpoint, *, name: str, timeout: float, security: NatsSecurity
+    ) -> None:
+        self.sock: socket.socket = socket.create_connection(
+            (endpoint.host, endpoint.port), timeout=timeout
+        )
         try:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.buf = b""
@@ -127,8 +137,11 @@ class _Connection:
             if not line.startswith(b"INFO "):
                 raise WireError(f"expected INFO, got {line[:40]!r}")
             info = json.loads(line[5:])
+            if needs_tls(endpoint, info, security):
+                self.sock = _start_tls(self.sock, endpoint, security, deadline)
+                self.buf, self.pos = b"", 0  # the server says nothing more before the handshake
             self.sock.sendall(
-                connect_command(endpoint, info, name=name)
+                connect_command(endpoint, info, name=name, security=security)
                 + b"SUB "
                 + self.inbox
                 + b".* 1\r\nPING\r\n"
@@ -406,6 +419,17 @@ class _Connection:
         return Consumed(items, messages, last_seq, last)
 
 
+def _start_tls(
+    sock: socket.socket, endpoint: Endpoint, security: NatsSecurity, deadline: float
+) -> ssl.SSLSocket:
+    sock.settimeout(max(deadline - time.monotonic(), 0.001))
+    try:
+        return security.ssl_context().wrap_socket(sock, server_hostname=endpoint.host)
+    except ssl.SSLError as exc:
+        where = f"{endpoint.host}:{endpoint.port}"
+        raise WireError(f"TLS handshake with {where} failed: {exc}") from exc
+
+
 class WireClient:
     """A pool of minimal NATS connections for Direct Get reads of one stream.
 
@@ -413,8 +437,16 @@ class WireClient:
     clean exchange; a connection that saw any error is closed instead.
     """
 
-    def __init__(self, url: str, stream: str, *, name: str = "sportcast-eventstore-reads") -> None:
+    def __init__(
+        self,
+        url: str,
+        stream: str,
+        *,
+        security: NatsSecurity | None = None,
+        name: str = "sportcast-eventstore-reads",
+    ) -> None:
         self._endpoints = parse_urls(url)
+        self._security = security or NatsSecurity()
         self._stream = stream
         self._api = f"$JS.API.DIRECT.GET.{stream}".encode()
         self._name = name
@@ -489,7 +521,9 @@ class WireClient:
         for i in range(len(self._endpoints)):
             endpoint = self._endpoints[(first + i) % len(self._endpoints)]
             try:
-                return _Connection(endpoint, name=self._name, timeout=min(wait, 5.0))
+                return _Connection(
+                    endpoint, name=self._name, timeout=min(wait, 5.0), security=self._security
+                )
             except OSError as exc:  # refused, unreachable, timed out: the next server
                 errors.append(f"{endpoint.host}:{endpoint.port} {exc}")
         raise WireError("cannot reach any NATS server: " + "; ".join(errors))

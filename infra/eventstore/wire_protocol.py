@@ -1,6 +1,7 @@
 """The pieces of the NATS protocol both our own connections speak (wire.py, wire_publish.py).
 
-Server URLs as nats-py takes them, the ``CONNECT`` answer to a server's ``INFO``, and header
+Server URLs as nats-py takes them, when to start TLS, the ``CONNECT`` answer to a server's
+``INFO`` with the credentials of :mod:`infra.eventstore.security`, and header
 blocks: :func:`parse_headers` decodes one exactly as nats-py 2.16 does, :func:`header_value`
 picks one value (the last occurrence, as in nats-py's dict) without building the dict.
 """
@@ -12,12 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from infra.eventstore.security import NatsSecurity
+
 CRLF = b"\r\n"
 STATUS_LINE = b"NATS/1.0 "  # a status frame: "NATS/1.0 204 EOB\r\n..."
 
 
 class WireUnsupported(RuntimeError):
-    """The server or URL needs something this client does not speak (TLS, nkeys, ...)."""
+    """The server or URL needs something this client does not speak (websockets, no headers)."""
 
 
 class WireError(RuntimeError):
@@ -40,10 +43,12 @@ class Endpoint:
     user: str = ""
     password: str = ""
     token: str = ""
+    tls: bool = False  # a ``tls://`` URL: TLS whatever the server's INFO says
 
 
 def parse_urls(url: str) -> list[Endpoint]:
-    """``nats://[user:pass@|token@]host:port`` entries, comma separated (as nats-py takes them)."""
+    """``nats|tls://[user:pass@|token@]host:port`` entries, comma separated (as nats-py takes
+    them)."""
     endpoints: list[Endpoint] = []
     for raw in url.split(","):
         raw = raw.strip()
@@ -52,27 +57,39 @@ def parse_urls(url: str) -> list[Endpoint]:
         if "://" not in raw:
             raw = "nats://" + raw
         parts = urlsplit(raw)
-        if parts.scheme not in ("nats", ""):
-            raise WireUnsupported(f"scheme {parts.scheme!r} is not plain NATS")
+        if parts.scheme not in ("nats", "tls", ""):
+            raise WireUnsupported(f"scheme {parts.scheme!r} is not the NATS protocol over TCP")
         user = unquote(parts.username or "")
         password = unquote(parts.password or "")
         token = ""
         if user and parts.password is None:
             token, user = user, ""
         endpoints.append(
-            Endpoint(parts.hostname or "127.0.0.1", parts.port or 4222, user, password, token)
+            Endpoint(
+                parts.hostname or "127.0.0.1",
+                parts.port or 4222,
+                user,
+                password,
+                token,
+                tls=parts.scheme == "tls",
+            )
         )
     if not endpoints:
         raise WireUnsupported("no server URL")
     return endpoints
 
 
-def connect_command(endpoint: Endpoint, info: dict[str, Any], *, name: str) -> bytes:
+def needs_tls(endpoint: Endpoint, info: dict[str, Any], security: NatsSecurity) -> bool:
+    """Whether to wrap the socket in TLS after the server's ``INFO`` (as nats-py decides)."""
+    return bool(endpoint.tls or info.get("tls_required") or security.wants_tls())
+
+
+def connect_command(
+    endpoint: Endpoint, info: dict[str, Any], *, name: str, security: NatsSecurity
+) -> bytes:
     """The ``CONNECT`` line answering a server's ``INFO`` (WireUnsupported if we cannot)."""
-    if info.get("tls_required") or not info.get("headers", False):
-        raise WireUnsupported("server requires TLS or lacks header support")
-    if info.get("auth_required") and not (endpoint.user or endpoint.token):
-        raise WireUnsupported("server requires authentication this client lacks")  # nkeys, JWT
+    if not info.get("headers", False):
+        raise WireUnsupported("the server lacks header support")
     connect: dict[str, Any] = {
         "verbose": False,
         "pedantic": False,
@@ -88,6 +105,7 @@ def connect_command(endpoint: Endpoint, info: dict[str, Any], *, name: str) -> b
         connect["user"], connect["pass"] = endpoint.user, endpoint.password
     if endpoint.token:
         connect["auth_token"] = endpoint.token
+    connect.update(security.connect_fields(info))  # TLS is already up: secrets go encrypted
     return b"CONNECT " + json.dumps(connect).encode() + CRLF
 
 

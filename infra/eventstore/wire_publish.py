@@ -7,8 +7,8 @@ of raw nats-py. This connection writes pre-encoded ``HPUB`` frames - all those q
 loop iteration in one write - and reads the acknowledgements (``MSG`` frames on one inbox) with
 a tight parser that hands each reply to its waiter's callback, with no task or future.
 
-It speaks only what wire.py's reader speaks (plain ``nats://``, user/password or token from the
-URL); otherwise, and while it reconnects, publishes go through nats-py as before. A lost
+It speaks what wire.py's reader speaks (TLS started after the server's ``INFO``, credentials of
+security.py); while it reconnects, publishes go through nats-py as before. A lost
 connection fails every waiting publish with :class:`PublishConnectionLost`; like a timeout, that
 means "stored or not" and append.py resolves it as for any unanswered publish. Waits are checked
 by one sweep every 50 ms rather than a timer per publish; a connection that has answered
@@ -25,11 +25,13 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from infra.eventstore.security import NatsSecurity
 from infra.eventstore.wire_protocol import (
     Endpoint,
     WireError,
     WireUnsupported,
     connect_command,
+    needs_tls,
     parse_urls,
 )
 
@@ -144,9 +146,11 @@ class WirePublisher:
         url: str,
         loop: asyncio.AbstractEventLoop,
         *,
+        security: NatsSecurity | None = None,
         name: str = "sportcast-eventstore-writes",
     ) -> None:
         self._endpoints: list[Endpoint] = parse_urls(url)  # WireUnsupported: not for us
+        self._security = security or NatsSecurity()
         self.loop = loop
         self._name = name
         self._next = secrets.randbelow(len(self._endpoints))
@@ -218,8 +222,19 @@ class WirePublisher:
         )
         try:
             info = await proto.info
+            if needs_tls(endpoint, info, self._security):
+                upgraded = await self.loop.start_tls(
+                    transport,
+                    proto,
+                    self._security.ssl_context(),
+                    server_hostname=endpoint.host,
+                )
+                if upgraded is None:
+                    raise WireError("TLS could not be started on the publish connection")
+                transport = upgraded
+                proto.transport = upgraded
             transport.write(
-                connect_command(endpoint, info, name=self._name)
+                connect_command(endpoint, info, name=self._name, security=self._security)
                 + b"SUB "
                 + self._inbox.encode()
                 + b"* 1\r\nPING\r\n"

@@ -10,7 +10,7 @@ permissions, no meta leader), reads stay on Direct Get for a minute.
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -34,6 +34,7 @@ from infra.eventstore.wire import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("sportcast.eventstore")
 
 # Messages asked for per Direct Get batch; the end-of-batch frame says how many more match, so
 # a read needs one more request only if there are more.
@@ -60,11 +61,11 @@ ES_HASH = HASH.encode()
 
 
 class WireReads:
-    def __init__(self, url: str, layout: SubjectLayout) -> None:
+    """``client=None``: every read goes through nats-py (the link chose so, and logged why)."""
+
+    def __init__(self, client: WireClient | None, layout: SubjectLayout) -> None:
         self.layout = layout
-        self.client: WireClient | None = None
-        with contextlib.suppress(WireUnsupported):  # TLS, nkeys, ...: nats-py only
-            self.client = WireClient(url, layout.stream)
+        self.client = client
         self._paused_until = 0.0
         self._consumers_paused_until = 0.0
 
@@ -202,7 +203,8 @@ class WireReads:
             return None
         try:
             return client.request(request, convert, wait=READ_WAIT, single=single)
-        except WireUnsupported:
+        except WireUnsupported as exc:
+            log.warning("event store reads go through nats-py from now on: %s", exc)
             self.client = None
         except (WireError, TimeoutError):
             # Unreachable, refused or silent (e.g. a cluster electing a leader after a node

@@ -24,6 +24,7 @@ from infra.eventstore import (
     JetStreamProcessRecorder,
     JetStreamTrackingRecorder,
 )
+from tests.conftest import STORE_PROFILES
 
 
 class _FactoryPerTest:
@@ -112,3 +113,22 @@ class TestExampleApplication(app_cases.ExampleApplicationTestCase):
 
 class TestApplication(app_cases.ApplicationTestCase):
     pass
+
+
+# Every case above once more per secured profile: TLS with client certificates and NKey auth on
+# our own protocol paths, and the same with those paths switched off (nats-py serves alone).
+_CASES = [
+    TestAggregateRecorder,
+    TestSnapshotRecorder,
+    TestApplicationRecorder,
+    TestNonInterleavingNotificationIDs,
+    TestTrackingRecorder,
+    TestProcessRecorder,
+    TestInfrastructureFactory,
+    TestExampleApplication,
+    TestApplication,
+]
+for _profile in STORE_PROFILES[1:]:
+    for _case in _CASES:
+        _name = f"{_case.__name__}_{_profile.replace('-', '_')}"
+        globals()[_name] = type(_name, (_case,), {"store_profile": _profile})

@@ -19,6 +19,7 @@ from infra.eventstore import JetStreamFactory
 from infra.eventstore.errors import EventStoreUnavailable, EventTooLarge, LineBreakInHeader
 from infra.eventstore.recorders import JetStreamApplicationRecorder
 from infra.eventstore.subjects import SubjectLayout
+from infra.eventstore.wire import WireClient
 from infra.eventstore.wire_reads import WireReads
 
 
@@ -208,7 +209,7 @@ def test_a_read_the_server_does_not_answer_goes_to_nats_py_not_to_the_caller(
     makes a wire read time out: the read is handed back (None) so the nats-py path, which
     reconnects and retries by itself, serves it, instead of the caller getting TimeoutError."""
     factory, rec = open_recorder(own_server.url, unique_name)
-    reads = WireReads(own_server.url, SubjectLayout(unique_name))
+    reads = WireReads(WireClient(own_server.url, unique_name), SubjectLayout(unique_name))
     try:
         rec.insert_events([event(uuid4(), 1) for _ in range(3)])
         assert reads.notifications(1, 100, None, set()) is not None  # a pooled connection

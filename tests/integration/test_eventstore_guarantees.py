@@ -12,13 +12,15 @@ from uuid import uuid4
 import nats
 import pytest
 from eventsourcing.persistence import IntegrityError, StoredEvent, Tracking
+from nats.aio.client import Client as NATS
 
 from infra.eventstore import JetStreamFactory
 from infra.eventstore.errors import ConcurrencyConflict, TrackingConflict
 from infra.eventstore.recorders import JetStreamApplicationRecorder, JetStreamProcessRecorder
 from infra.eventstore.records import RawRecord
+from infra.eventstore.security import NatsSecurity
 from infra.eventstore.subjects import SubjectLayout
-from infra.eventstore.verify import read_all, verify_records, verify_stream
+from infra.eventstore.verify import VerificationReport, read_all, verify_records, verify_stream
 
 
 def event(originator_id: object, version: int, state: bytes = b"{}") -> StoredEvent:
@@ -26,12 +28,13 @@ def event(originator_id: object, version: int, state: bytes = b"{}") -> StoredEv
 
 
 @pytest.fixture
-def factories(nats_url: str, unique_name: str) -> Iterator[list[JetStreamFactory]]:
-    """Independent writers (own connection, own caches) on one fresh stream."""
+def factories(store_env: dict[str, str], unique_name: str) -> Iterator[list[JetStreamFactory]]:
+    """Independent writers (own connection, own caches) on one fresh stream; once per server
+    profile (plain, TLS + NKey, TLS + NKey through nats-py alone: tests/conftest.py)."""
     made: list[JetStreamFactory] = []
 
     def make(**extra: str) -> JetStreamFactory:
-        f = JetStreamFactory({"NATS_URL": nats_url, "NATS_STREAM": unique_name, **extra})
+        f = JetStreamFactory({**store_env, "NATS_STREAM": unique_name, "NATS_LINK": "own", **extra})
         made.append(f)
         return f
 
@@ -39,6 +42,16 @@ def factories(nats_url: str, unique_name: str) -> Iterator[list[JetStreamFactory
     yield made
     for f in made:
         f.close()
+
+
+def verify(store_env: dict[str, str], stream: str) -> VerificationReport:
+    security = NatsSecurity.from_environment(store_env)
+    return verify_stream(store_env["NATS_URL"], stream, security=security)
+
+
+async def connect(store_env: dict[str, str]) -> NATS:
+    url = store_env["NATS_URL"]
+    return await nats.connect(url, **NatsSecurity.from_environment(store_env).nats_py_options(url))
 
 
 def recorder(factories: list[JetStreamFactory], i: int = 0) -> JetStreamApplicationRecorder:
@@ -84,7 +97,7 @@ def test_notification_ids_are_stream_sequences_and_only_grow(
 
 
 def test_a_save_stores_its_events_in_the_order_given_across_aggregates(
-    factories: list[JetStreamFactory], nats_url: str
+    factories: list[JetStreamFactory], store_env: dict[str, str]
 ) -> None:
     """The log is the application's order: a save interleaving aggregates (a fixture's kick-off
     between two quotes of its odds book, say) is not regrouped by aggregate."""
@@ -98,7 +111,7 @@ def test_a_save_stores_its_events_in_the_order_given_across_aggregates(
         (e.originator_id, e.originator_version) for e in given
     ]
     assert [n.id for n in stored] == list(ids)
-    report = verify_stream(nats_url, rec.stream.layout.stream)
+    report = verify(store_env, rec.stream.layout.stream)
     assert report.ok, report.problems  # each aggregate's chain holds across the interleaving
     assert report.events == len(given)
 
@@ -196,28 +209,34 @@ def test_redelivered_upstream_event_never_duplicates_even_after_the_window(
 
 
 async def test_stream_denies_delete_and_purge_and_has_no_limits(
-    factories: list[JetStreamFactory], nats_url: str
+    factories: list[JetStreamFactory], store_env: dict[str, str]
 ) -> None:
     rec = recorder(factories)
     rec.insert_events([event(uuid4(), 1)])
     name = rec.stream.layout.stream
-    nc = await nats.connect(nats_url)
+    nc = await connect(store_env)
     try:
         info = json.loads((await nc.request(f"$JS.API.STREAM.INFO.{name}", b"")).data)
         config = info["config"]
         assert config["deny_delete"]
         assert config["deny_purge"]
         assert (config["max_age"], config["max_bytes"], config["max_msgs"]) == (0, -1, -1)
-        deleted = await nc.request(f"$JS.API.STREAM.MSG.DELETE.{name}", b'{"seq": 1}')
-        assert json.loads(deleted.data)["error"]["err_code"] == 10057
-        purged = await nc.request(f"$JS.API.STREAM.PURGE.{name}", b"")
-        assert json.loads(purged.data)["error"]["err_code"] == 10110
+        secured = "NATS_NKEY_SEED_FILE" in store_env
+        for api, body, code in (
+            (f"$JS.API.STREAM.MSG.DELETE.{name}", b'{"seq": 1}', 10057),
+            (f"$JS.API.STREAM.PURGE.{name}", b"", 10110),
+        ):
+            if secured:  # no user may even ask (infra/natsaccess.py): the server drops it
+                with pytest.raises(nats.errors.TimeoutError):
+                    await nc.request(api, body, timeout=1)
+            else:  # the stream itself refuses
+                assert json.loads((await nc.request(api, body)).data)["error"]["err_code"] == code
     finally:
         await nc.close()
 
 
 def test_verifier_detects_altered_removed_reordered_and_forged_events(
-    factories: list[JetStreamFactory], nats_url: str
+    factories: list[JetStreamFactory], store_env: dict[str, str]
 ) -> None:
     rec = recorder(factories)
     aggs = [uuid4() for _ in range(3)]
@@ -228,7 +247,7 @@ def test_verifier_detects_altered_removed_reordered_and_forged_events(
     name = rec.stream.layout.stream
     layout = SubjectLayout(name)
 
-    clean = verify_stream(nats_url, name)
+    clean = verify(store_env, name)
     assert clean.ok, clean.problems
     assert (clean.events, clean.checkpoints) == (13, 1)
 
@@ -279,7 +298,7 @@ def test_verifier_detects_altered_removed_reordered_and_forged_events(
 
 
 def test_one_event_process_save_is_one_message_carrying_its_position(
-    factories: list[JetStreamFactory], nats_url: str
+    factories: list[JetStreamFactory], store_env: dict[str, str]
 ) -> None:
     """ADR 0004 "One-message process saves": the position rides on the event message, and
     exactly-once still holds, after the duplicate window and against a racing second instance.
@@ -346,7 +365,7 @@ def test_one_event_process_save_is_one_message_carrying_its_position(
     # One downstream event per upstream position, and the chain verifies.
     assert len(process.select_notifications(None, 100)) == 5  # positions 5, 6, 7, 8, 9
     assert process.max_tracking_id("upstream") == 9
-    report = verify_stream(nats_url, layout.stream)
+    report = verify(store_env, layout.stream)
     assert report.ok, report.problems
 
 

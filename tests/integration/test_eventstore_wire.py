@@ -219,7 +219,8 @@ def test_reads_stay_on_direct_get_when_consumers_are_refused(
 
 def test_wire_reader_errors_and_unsupported_urls(nats_url: str, unique_name: str) -> None:
     with pytest.raises(WireUnsupported):
-        parse_urls("tls://127.0.0.1:4222")
+        parse_urls("ws://127.0.0.1:4222")
+    assert parse_urls("tls://127.0.0.1:4222")[0].tls  # TLS whatever the server says
     assert parse_urls("nats://u:p@h:1, tok@h2:2,h3") == [
         parse_urls("nats://u:p@h:1")[0],
         parse_urls("nats://tok@h2:2")[0],
