@@ -18,7 +18,15 @@ from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRegistry
 from domain.errors import DomainError
 from domain.model_registry import FOOTBALL_1X2, KINDS, check_kind
-from infra import cli_analytics, cli_audit, cli_health, cli_keys, cli_model, cli_projections
+from infra import (
+    cli_analytics,
+    cli_audit,
+    cli_health,
+    cli_keys,
+    cli_model,
+    cli_nats,
+    cli_projections,
+)
 from infra import cli_feed as feed
 from infra.bootstrap import build_gateway
 from infra.connections import ensure_database, use_nats_security
@@ -48,6 +56,8 @@ app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_keys.app, name="keys")
 app.add_typer(cli_analytics.app, name="analytics")
 app.add_typer(cli_projections.app, name="projections")
+app.add_typer(cli_nats.nats_app, name="nats")
+app.add_typer(cli_nats.certs_app, name="certs")
 
 
 @app.callback()
@@ -106,6 +116,7 @@ def up(
             "SPORTCAST_GATEWAY_PORT / --port",
         )
         endpoints = stack.start()
+        use_nats_security(settings.nats_security())  # the embedded stack's user, made at start
         asyncio.run(ensure_database(endpoints.postgres_url))
         base = f"http://{settings.gateway_host}:{settings.gateway_port}"
         console.print(f"[bold green]sportcast is up[/] (data in {settings.state_dir})")

@@ -7,15 +7,24 @@ A process has one NATS identity (TLS and credentials): the composition root give
 from __future__ import annotations
 
 import asyncio
+import logging
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import nats
 from nats.aio.client import Client as NATS
 
+from infra.eventstore.denials import Denials
 from infra.eventstore.security import NatsSecurity
 
+log = logging.getLogger("sportcast.nats")
 _process_security = NatsSecurity()
+_denials = Denials()
+
+
+async def _on_error(error: Exception) -> None:
+    if _denials.note(error) is None:  # a permission violation is logged with its code
+        log.warning("NATS connection error: %s", error)
 
 
 def use_nats_security(security: NatsSecurity) -> None:
@@ -42,6 +51,7 @@ async def connect_nats(
         max_reconnect_attempts=-1 if reconnect else 0,
         reconnect_time_wait=0.5,
         connect_timeout=5,
+        error_cb=_on_error,
         **(security or _process_security).nats_py_options(url),
     )
 

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+EMBEDDED_USERS_DIR = "nats-users"  # under the state directory: the embedded stack's NKey seeds
+
 
 class Role(StrEnum):
     ADMIN = "admin"

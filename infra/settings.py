@@ -10,6 +10,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.eventstore.security import NatsSecurity
+from infra.natsaccess import EMBEDDED_USERS_DIR, Role
 
 
 class Durability(StrEnum):
@@ -240,8 +241,18 @@ class Settings(BaseSettings):
     )
     log_level: str = "INFO"
 
-    def nats_security(self) -> NatsSecurity:
-        """TLS and credentials for every NATS connection of this process."""
+    def nats_security(self, role: Role = Role.STACK) -> NatsSecurity:
+        """TLS and credentials for every NATS connection of this process.
+
+        With no credentials configured and no external NATS, the embedded stack's own NKey for
+        ``role`` (generated into the state directory by ``sportcast up``) is used when present.
+        """
+        nkey_seed_file = self.nats_nkey_seed_file
+        configured = nkey_seed_file or self.nats_creds_file or self.nats_user or self.nats_token
+        if not configured and self.nats_url is None:
+            embedded = self.state_dir / EMBEDDED_USERS_DIR / f"{role.value}.nk"
+            if embedded.exists():
+                nkey_seed_file = embedded
         return NatsSecurity(
             tls_ca_file=str(self.nats_tls_ca_file or ""),
             tls_cert_file=str(self.nats_tls_cert_file or ""),
@@ -250,7 +261,7 @@ class Settings(BaseSettings):
             user=self.nats_user or "",
             password=self.nats_password.get_secret_value() if self.nats_password else "",
             token=self.nats_token.get_secret_value() if self.nats_token else "",
-            nkey_seed_file=str(self.nats_nkey_seed_file or ""),
+            nkey_seed_file=str(nkey_seed_file or ""),
             creds_file=str(self.nats_creds_file or ""),
         )
 

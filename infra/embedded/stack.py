@@ -9,7 +9,11 @@ from dataclasses import dataclass, field
 from types import TracebackType
 
 from infra.embedded.nats import EmbeddedNats, NatsConfig
+from infra.embedded.nats_users import NatsUsers
 from infra.embedded.postgres import EmbeddedPostgres, PostgresConfig
+from infra.eventstore.security import NatsSecurity
+from infra.nats_setup import prepare, stream_names
+from infra.natsaccess import EMBEDDED_USERS_DIR, Role
 from infra.settings import Durability, Settings
 
 
@@ -18,6 +22,7 @@ class StackEndpoints:
     nats_url: str
     postgres_url: str
     started: list[str] = field(default_factory=list)  # which services this stack started
+    nats_security: NatsSecurity | None = None  # the embedded NATS's service user (stack role)
 
 
 class EmbeddedStack:
@@ -34,6 +39,8 @@ class EmbeddedStack:
         endpoints = StackEndpoints(nats_url=s.nats_url or "", postgres_url=s.postgres_url or "")
         try:
             if not s.nats_url:
+                # A user per role, keys in the state dir (0600); the streams made as admin.
+                users = NatsUsers(s.state_dir / EMBEDDED_USERS_DIR).ensure()
                 self.nats = EmbeddedNats(
                     NatsConfig(
                         store_dir=s.state_dir / "nats",
@@ -41,10 +48,13 @@ class EmbeddedStack:
                         monitor_port=s.nats_monitor_port,
                         sync_always=s.durability is Durability.FSYNC,
                         max_payload=s.max_payload_bytes,
+                        authorization=users.authorization(stream_names(s)),
                     )
                 )
                 self.nats.start()
                 endpoints.nats_url = self.nats.url
+                prepare(s, self.nats.url, users.security(Role.ADMIN))
+                endpoints.nats_security = users.security(Role.STACK)
                 endpoints.started.append("nats-server")
             if not s.postgres_url:
                 self.postgres = EmbeddedPostgres(

@@ -62,3 +62,17 @@ class StreamMisconfigured(ProgrammingError):
     """The stream exists but lacks a guarantee the event store relies on."""
 
     code = "stream-misconfigured"
+
+
+class NatsPermissionDenied(OperationalError):
+    """This process's NATS user may not publish or subscribe there (docs/adr/0011)."""
+
+    code = "nats-permission-denied"
+
+    def __init__(self, action: str, subject: str) -> None:
+        super().__init__(
+            f"[{self.code}] this NATS user may not {action} to {subject!r}; "
+            "each service's user is limited to its own subjects (infra/natsaccess.py)"
+        )
+        self.action = action
+        self.subject = subject

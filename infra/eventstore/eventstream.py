@@ -77,9 +77,15 @@ class EventStream:
     def append(self, events: Sequence[StoredEvent], tracking: Tracking | None = None) -> list[int]:
         if not events and tracking is None:
             return []
-        seqs: list[int] = self.link.call(
-            partial(self.appender.start, events, tracking), timeout=self._timeout
-        )
+        try:
+            seqs: list[int] = self.link.call(
+                partial(self.appender.start, events, tracking), timeout=self._timeout
+            )
+        except (EventStoreUnavailable, TimeoutError) as exc:
+            denied = self.link.denials.under(f"{self.layout.prefix}.")
+            if denied is not None:  # not unavailable: this user may not write here
+                raise denied from exc
+            raise
         self._notify_listeners()
         return seqs[: len(events)]
 

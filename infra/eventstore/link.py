@@ -33,6 +33,7 @@ from typing import Any, Generic, TypeVar
 import nats
 from nats.aio.client import Client as NATS
 
+from infra.eventstore.denials import Denials
 from infra.eventstore.errors import EventStoreUnavailable
 from infra.eventstore.security import NatsSecurity
 from infra.eventstore.wire import WireClient, WireUnsupported, parse_urls
@@ -96,6 +97,7 @@ class NatsLink:
         self.url = url
         self.security = security or NatsSecurity()
         self.wire_refused = _wire_refusal(url, wire)  # why our own clients are not used, or ""
+        self.denials = Denials()  # permission violations the server reported on any connection
         self._name = name
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
@@ -149,8 +151,13 @@ class NatsLink:
             reconnect_time_wait=0.1,
             connect_timeout=5,
             pending_size=64 * 1024 * 1024,
+            error_cb=self._on_error,
             **self.security.nats_py_options(self.url),
         )
+
+    async def _on_error(self, error: Exception) -> None:
+        if self.denials.note(error) is None:
+            log.warning("NATS connection error: %s", error)
 
     def run(self, coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
         """Run ``coro`` on the loop and wait for its result (TimeoutError after ``timeout``).
@@ -170,7 +177,9 @@ class NatsLink:
                 self._publisher_made = True
                 if self.wire_refused:
                     return None
-                self._publisher = WirePublisher(self.url, self._loop, security=self.security)
+                self._publisher = WirePublisher(
+                    self.url, self._loop, security=self.security, denials=self.denials
+                )
                 with contextlib.suppress(Exception):  # unreachable now: nats-py serves meanwhile
                     self.run(self._publisher.connect(), timeout=10)
             return self._publisher
@@ -179,7 +188,7 @@ class NatsLink:
         """A pool of our own read connections for ``stream`` (None: nats-py serves reads)."""
         if self.wire_refused:
             return None
-        return WireClient(self.url, stream, security=self.security)
+        return WireClient(self.url, stream, security=self.security, denials=self.denials)
 
     def _wait(self, call: _Call[T], timeout: float | None) -> T:
         if self._closing or not self._thread.is_alive():

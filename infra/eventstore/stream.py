@@ -9,12 +9,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import nats.errors
 from nats.aio.client import Client as NATS
 
 from infra.eventstore.errors import StreamMisconfigured
 from infra.eventstore.subjects import SubjectLayout
 
 _STREAM_NAME_IN_USE = 10058
+_STREAM_NOT_FOUND = 10059
 
 # What immutability and atomicity require of an existing stream (docs/adr/0004).
 _REQUIRED: dict[str, Any] = {
@@ -51,33 +53,55 @@ def stream_config(
 async def ensure_stream(
     nc: NATS, layout: SubjectLayout, *, replicas: int, duplicate_window: float, create: bool
 ) -> None:
-    if create:
+    # Check first, create only what is missing: a service's NATS user may read a stream's
+    # configuration but not create one (infra/natsaccess.py); the admin's set-up creates them.
+    info = await _stream_info(nc, layout)
+    if info.get("error", {}).get("err_code") == _STREAM_NOT_FOUND and create:
         config = stream_config(layout, replicas=replicas, duplicate_window=duplicate_window)
-        reply = await nc.request(
-            f"$JS.API.STREAM.CREATE.{layout.stream}", json.dumps(config).encode(), timeout=10
-        )
+        try:
+            reply = await nc.request(
+                f"$JS.API.STREAM.CREATE.{layout.stream}", json.dumps(config).encode(), timeout=10
+            )
+        except nats.errors.TimeoutError:
+            raise StreamMisconfigured(
+                f"stream {layout.stream} does not exist and was not created in time; a service's "
+                "NATS user may not create streams: run `sportcast nats setup` as the admin user"
+            ) from None
         error = json.loads(reply.data).get("error")
-        if error is None:
-            return
-        if error.get("err_code") != _STREAM_NAME_IN_USE:
+        if error is not None and error.get("err_code") != _STREAM_NAME_IN_USE:
             raise StreamMisconfigured(
                 f"cannot create stream {layout.stream}: {error.get('description')}"
             )
-    await check_stream(nc, layout)
+        info = await _stream_info(nc, layout)
+    check_config(layout, info)
+
+
+async def _stream_info(nc: NATS, layout: SubjectLayout) -> dict[str, Any]:
+    reply = await nc.request(f"$JS.API.STREAM.INFO.{layout.stream}", b"", timeout=10)
+    info: dict[str, Any] = json.loads(reply.data)
+    return info
 
 
 async def check_stream(nc: NATS, layout: SubjectLayout) -> None:
-    reply = await nc.request(f"$JS.API.STREAM.INFO.{layout.stream}", b"", timeout=10)
-    info = json.loads(reply.data)
+    check_config(layout, await _stream_info(nc, layout))
+
+
+def check_config(layout: SubjectLayout, info: dict[str, Any]) -> None:
+    """Refuse a stream that is missing or cannot hold an immutable event log."""
     if "error" in info:
         raise StreamMisconfigured(
             f"stream {layout.stream} is not usable: {info['error'].get('description')}"
         )
-    config = info["config"]
-    wrong = {k: config.get(k) for k, v in _REQUIRED.items() if config.get(k, None) != v}
-    if layout.all_subjects not in config.get("subjects", []):
-        wrong["subjects"] = config.get("subjects")
+    wrong = immutability_violations(layout, info["config"])
     if wrong:
         raise StreamMisconfigured(
             f"stream {layout.stream} exists but cannot hold an immutable event log: {wrong}"
         )
+
+
+def immutability_violations(layout: SubjectLayout, config: dict[str, Any]) -> dict[str, Any]:
+    """The settings of ``config`` that break what ADR 0004 requires (empty: none)."""
+    wrong = {k: config.get(k) for k, v in _REQUIRED.items() if config.get(k) != v}
+    if layout.all_subjects not in config.get("subjects", []):
+        wrong["subjects"] = config.get("subjects")
+    return wrong

@@ -40,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from infra.eventstore.denials import Denials
 from infra.eventstore.security import NatsSecurity
 from infra.eventstore.wire_protocol import (
     CRLF,
@@ -443,8 +444,10 @@ class WireClient:
         stream: str,
         *,
         security: NatsSecurity | None = None,
+        denials: Denials | None = None,
         name: str = "sportcast-eventstore-reads",
     ) -> None:
+        self.denials = denials or Denials()
         self._endpoints = parse_urls(url)
         self._security = security or NatsSecurity()
         self._stream = stream
@@ -494,6 +497,10 @@ class WireClient:
                 if attempt == 0 and reused:
                     continue  # a pooled connection the server dropped: once more, on a new one
                 raise WireError(f"connection lost: {exc}") from exc
+            except WireError as exc:
+                self.denials.note(exc)  # a read outside this user's permissions: said once
+                conn.close()
+                raise
             except BaseException:
                 conn.close()
                 raise

@@ -25,6 +25,7 @@ import secrets
 from collections.abc import Callable
 from typing import Any
 
+from infra.eventstore.denials import Denials
 from infra.eventstore.security import NatsSecurity
 from infra.eventstore.wire_protocol import (
     Endpoint,
@@ -129,8 +130,10 @@ class _Protocol(asyncio.Protocol):
                 elif line.startswith(b"INFO ") and not self.info.done():
                     self.info.set_result(json.loads(line[5:]))
                 elif line.startswith(b"-ERR"):
-                    log.warning("NATS refused the publish connection: %s", line.decode("replace"))
-                    error = WireError(line.decode("replace"))
+                    if owner.denials.note(line.decode(errors="replace")) is not None:
+                        continue  # a publish outside this user's subjects: its save times out
+                    log.warning("NATS refused the publish connection: %s", line.decode(errors="replace"))
+                    error = WireError(line.decode(errors="replace"))
                     for future in (self.info, self.pong):
                         if not future.done():
                             future.set_exception(error)
@@ -147,8 +150,10 @@ class WirePublisher:
         loop: asyncio.AbstractEventLoop,
         *,
         security: NatsSecurity | None = None,
+        denials: Denials | None = None,
         name: str = "sportcast-eventstore-writes",
     ) -> None:
+        self.denials = denials or Denials()
         self._endpoints: list[Endpoint] = parse_urls(url)  # WireUnsupported: not for us
         self._security = security or NatsSecurity()
         self.loop = loop

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import APIError
+from nats.js.errors import APIError, NotFoundError
 
 _WRONG_LAST_SEQUENCE = 10071
 _STREAM_NAME_IN_USE = 10058
@@ -56,6 +56,11 @@ async def ensure_append_only_stream(
     js: JetStreamContext, *, name: str, subjects: list[str], replicas: int
 ) -> None:
     """A file-backed stream that denies delete and purge and has no limits."""
+    try:
+        await js.stream_info(name)
+        return  # there already (made at set-up: a service's NATS user may not create streams)
+    except NotFoundError:
+        pass
     config = StreamConfig(
         name=name,
         subjects=subjects,

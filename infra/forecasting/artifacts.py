@@ -7,6 +7,7 @@ that do not hash to the name they were fetched by are refused, whoever changed t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import Sequence
 
@@ -73,8 +74,15 @@ class ArtifactStore:
             )
         return data
 
+    async def ensure_bucket(self) -> None:
+        """Make the bucket if it is missing (set-up, as the admin user)."""
+        await self._store(create=True)
+
     async def _store(self, *, create: bool) -> ObjectStore:
         if create:
+            # Made at set-up; a service's NATS user may use the bucket but not create it.
+            with contextlib.suppress(BucketNotFoundError, NotFoundError):
+                return await self.js.object_store(self.bucket)
             return await self.js.create_object_store(
                 self.bucket,
                 config=ObjectStoreConfig(

@@ -1,0 +1,130 @@
+"""Least privilege: each service's NATS user is refused outside its permissions, with a clear
+error (``nats-permission-denied``), on a real nats-server with TLS and NKey users per role."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import nats
+import nats.errors
+import pytest
+from eventsourcing.persistence import StoredEvent
+
+from infra.eventstore import JetStreamFactory
+from infra.eventstore.denials import denial_of
+from infra.eventstore.errors import NatsPermissionDenied
+from infra.eventstore.recorders import JetStreamApplicationRecorder
+from infra.nats_setup import prepare
+from infra.natsaccess import SERVICE_ROLES, Role
+from infra.settings import Settings
+from tests.conftest import SecureNats
+
+EVENTS, FORECASTS = "SPORTCAST_EVENTS", "SPORTCAST_FORECASTS"
+
+
+@pytest.fixture(scope="module")
+def streams(secure_nats: SecureNats) -> SecureNats:
+    """The streams made once by the admin user, as `sportcast nats setup` makes them."""
+    made = prepare(Settings(nats_url=secure_nats.url), secure_nats.url, secure_nats.security())
+    assert EVENTS in made
+    assert FORECASTS in made
+    return secure_nats
+
+
+def recorder_as(
+    secure: SecureNats, role: Role, stream: str, **extra: str
+) -> Iterator[JetStreamApplicationRecorder]:
+    factory = JetStreamFactory(
+        {
+            "NATS_URL": secure.url,
+            "NATS_STREAM": stream,
+            "NATS_LINK": "own",
+            "NATS_SAVE_TIMEOUT": "1",
+            **secure.security(role).as_env(),
+            **extra,
+        }
+    )
+    try:
+        recorder = factory.application_recorder()
+        assert isinstance(recorder, JetStreamApplicationRecorder)
+        yield recorder
+    finally:
+        factory.close()
+
+
+WRITES = [
+    (Role.INGEST, EVENTS, True),
+    (Role.INGEST, FORECASTS, False),
+    (Role.FORECASTER, FORECASTS, True),
+    (Role.FORECASTER, EVENTS, False),
+    (Role.READER, EVENTS, False),
+    (Role.STACK, EVENTS, True),
+    (Role.STACK, FORECASTS, True),
+]
+
+
+@pytest.mark.parametrize("wire", ["yes", "no"])
+@pytest.mark.parametrize(("role", "stream", "allowed"), WRITES)
+def test_each_service_user_writes_only_its_own_streams(
+    streams: SecureNats, role: Role, stream: str, allowed: bool, wire: str
+) -> None:
+    for recorder in recorder_as(streams, role, stream, NATS_WIRE=wire):
+        event = StoredEvent(uuid.uuid4(), 1, "sportcast:Test", b"{}")
+        if allowed:
+            assert recorder.insert_events([event])
+        else:
+            with pytest.raises(NatsPermissionDenied) as denied:
+                recorder.insert_events([event])
+            assert denied.value.code == "nats-permission-denied"
+            assert denied.value.subject.lower().startswith(f"es.{stream}.".lower())
+            assert recorder.select_events(event.originator_id) == []
+
+
+def test_the_reader_reads_through_every_path(streams: SecureNats) -> None:
+    """Direct Get, a long read through an ephemeral consumer, and nats-py alone."""
+    oids = [uuid.uuid4() for _ in range(600)]
+    for writer in recorder_as(streams, Role.INGEST, EVENTS):
+        first = writer.insert_events([StoredEvent(o, 1, "sportcast:Test", b"{}") for o in oids])
+        assert first is not None
+    for wire in ("yes", "no"):
+        for reader in recorder_as(streams, Role.READER, EVENTS, NATS_WIRE=wire):
+            got = reader.select_notifications(first[0], 600)
+            assert [n.originator_id for n in got] == oids
+            assert reader.select_events(oids[0])[0].originator_version == 1
+
+
+STREAM_API = [
+    "$JS.API.STREAM.UPDATE.{s}",
+    "$JS.API.STREAM.CREATE.{s}",
+    "$JS.API.STREAM.DELETE.{s}",
+    "$JS.API.STREAM.PURGE.{s}",
+    "$JS.API.STREAM.MSG.DELETE.{s}",
+]
+
+
+@pytest.mark.parametrize("role", SERVICE_ROLES)
+async def test_no_service_user_may_create_change_delete_or_purge_a_stream(
+    streams: SecureNats, role: Role
+) -> None:
+    errors: list[Exception] = []
+
+    async def record(error: Exception) -> None:
+        errors.append(error)
+
+    security = streams.security(role)
+    nc = await nats.connect(
+        streams.url, error_cb=record, **security.nats_py_options(streams.url)
+    )
+    try:
+        for api in STREAM_API:
+            subject = api.format(s=EVENTS)
+            with pytest.raises(nats.errors.TimeoutError):  # the server drops the request
+                await nc.request(subject, b"{}", timeout=0.5)
+        await asyncio.sleep(0.1)
+        denied = {d.subject.lower() for d in map(denial_of, errors) if d is not None}
+        assert denied >= {api.format(s=EVENTS).lower() for api in STREAM_API}
+        assert all(d.code == "nats-permission-denied" for d in map(denial_of, errors) if d)
+    finally:
+        await nc.close()
