@@ -132,7 +132,9 @@ class _Protocol(asyncio.Protocol):
                 elif line.startswith(b"-ERR"):
                     if owner.denials.note(line.decode(errors="replace")) is not None:
                         continue  # a publish outside this user's subjects: its save times out
-                    log.warning("NATS refused the publish connection: %s", line.decode(errors="replace"))
+                    log.warning(
+                        "NATS refused the publish connection: %s", line.decode(errors="replace")
+                    )
                     error = WireError(line.decode(errors="replace"))
                     for future in (self.info, self.pong):
                         if not future.done():

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import nats
+import nats.errors
 import nats.js.errors
 import psutil
 import pytest
@@ -95,8 +96,13 @@ def stack(state_dir: Path, ports: Ports) -> Iterator[tuple[subprocess.Popen[str]
         proc.wait()
 
 
-async def _publish_and_count(nats_url: str, publish: bool) -> int:
-    nc = await nats.connect(nats_url)
+def admin_seed(data_dir: Path) -> str:
+    """The embedded stack's admin NKey, generated into its state directory."""
+    return str(data_dir / "nats-users" / "admin.nk")
+
+
+async def _publish_and_count(nats_url: str, publish: bool, data_dir: Path) -> int:
+    nc = await nats.connect(nats_url, nkeys_seed=admin_seed(data_dir))
     try:
         js = nc.jetstream()
         if publish:
@@ -108,8 +114,8 @@ async def _publish_and_count(nats_url: str, publish: bool) -> int:
         await nc.close()
 
 
-async def _count(nats_url: str, stream: str) -> int:
-    nc = await nats.connect(nats_url)
+async def _count(nats_url: str, stream: str, data_dir: Path) -> int:
+    nc = await nats.connect(nats_url, nkeys_seed=admin_seed(data_dir))
     try:
         try:
             info = await nc.jetstream().stream_info(stream)
@@ -133,9 +139,14 @@ def test_up_serves_health_with_versions_and_sigint_leaves_no_orphans(
     # the main job runs: the demo feed's events arrive in the event store
     nats_url = f"nats://127.0.0.1:{ports.nats}"
     deadline = time.monotonic() + 30
-    while asyncio.run(_count(nats_url, "SPORTCAST_EVENTS")) == 0:
+    while asyncio.run(_count(nats_url, "SPORTCAST_EVENTS", data_dir)) == 0:
         assert time.monotonic() < deadline, "the demo feed stored no events in 30 s"
         time.sleep(0.5)
+    # nobody else: an anonymous client is refused; the keys are the owner's alone
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+        asyncio.run(nats.connect(nats_url, allow_reconnect=False, max_reconnect_attempts=0))
+    for seed in (data_dir / "nats-users").iterdir():
+        assert seed.stat().st_mode & 0o777 == 0o600
 
     children = children_of(proc.pid)
     names = {c.name() for c in children}
@@ -155,13 +166,13 @@ def test_second_start_resumes_with_stored_events(state_dir: Path, ports: Ports) 
     first = start(data_dir, ports)
     try:
         wait_healthy(first, ports.gateway)
-        assert asyncio.run(_publish_and_count(nats_url, publish=True)) == 1
+        assert asyncio.run(_publish_and_count(nats_url, publish=True, data_dir=data_dir)) == 1
     finally:
         interrupt(first)
     second = start(data_dir, ports)
     try:
         wait_healthy(second, ports.gateway)
-        assert asyncio.run(_publish_and_count(nats_url, publish=False)) == 1
+        assert asyncio.run(_publish_and_count(nats_url, publish=False, data_dir=data_dir)) == 1
     finally:
         interrupt(second)
 

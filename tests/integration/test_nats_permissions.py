@@ -114,9 +114,7 @@ async def test_no_service_user_may_create_change_delete_or_purge_a_stream(
         errors.append(error)
 
     security = streams.security(role)
-    nc = await nats.connect(
-        streams.url, error_cb=record, **security.nats_py_options(streams.url)
-    )
+    nc = await nats.connect(streams.url, error_cb=record, **security.nats_py_options(streams.url))
     try:
         for api in STREAM_API:
             subject = api.format(s=EVENTS)
