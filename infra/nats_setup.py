@@ -43,6 +43,16 @@ def event_streams(settings: Settings) -> list[str]:
     ]
 
 
+def all_streams(settings: Settings) -> list[str]:
+    """Every stream sportcast relies on (what set-up makes and the stream watch watches)."""
+    return [
+        *event_streams(settings),
+        PayloadStore.default_stream,
+        Quarantine.default_stream,
+        f"OBJ_{settings.model_bucket}",
+    ]
+
+
 async def prepare_streams(settings: Settings, url: str, admin: NatsSecurity) -> list[str]:
     """Create (or check) every stream and the model bucket; the names, in order."""
     nc = await connect_nats(url, name="sportcast-setup", security=admin)
