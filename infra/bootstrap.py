@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -44,11 +43,13 @@ from infra.connections import (
 )
 from infra.dashboard_sources import PostgresFixtureDirectory, PostgresQuarantineCounts
 from infra.demo import ensure_champions, play_demo_season
+from infra.eventstore.watch import StreamWatch
 from infra.feed_health import FeedHealthService, feed_health_env
 from infra.feeds.intake import JetStreamFeedIntake
 from infra.forecasting.artifacts import ArtifactStore
 from infra.forecasting.running import forecaster_for
 from infra.intake import event_store_env, open_intake
+from infra.nats_setup import all_streams
 from infra.projections.readiness import describe_failure, projector_readiness
 from infra.projections.wiring import running_projector
 from infra.settings import Settings
@@ -70,6 +71,7 @@ class Connections:
     projector: ProjectionRunner | None = None
     """The projection runner when this process runs it (``sportcast up``): its ``status()``
     and ``wait_for(...)`` serve /readyz and read-your-writes in process."""
+    stream_watch: StreamWatch | None = None
 
 
 @dataclass
@@ -201,6 +203,23 @@ class NatsReady:
 
 
 @dataclass
+class StreamsReady:
+    """Not ready once any stream's configuration changed while running (issue 13)."""
+
+    watch: Callable[[], StreamWatch | None]
+    name: str = "streams"
+
+    async def check(self) -> CheckResult:
+        watch = self.watch()
+        if watch is None:
+            return CheckResult(False, "stream watch not started yet")
+        problems = watch.problems()
+        if problems:
+            return CheckResult(False, "; ".join(problems))
+        return CheckResult(True, "stream configurations unchanged since start")
+
+
+@dataclass
 class PostgresReady:
     pool: Callable[[], asyncpg.Pool | None]
     name: str = "postgres"
@@ -304,7 +323,9 @@ def build_checkpointer(settings: Settings, nc: NATS) -> Checkpointer:
     return Checkpointer(
         nc,
         [settings.stream_name, settings.forecaster_stream, settings.feed_health_stream],
-        chain_key=os.environ.get("NATS_CHAIN_KEY", "").encode(),
+        chain_key=settings.nats_chain_key.get_secret_value().encode()
+        if settings.nats_chain_key
+        else b"",
         signing=signing,
         interval=settings.checkpoint_interval_seconds,
     )
@@ -381,6 +402,10 @@ def build_gateway(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         connections.nats = await connect_nats(nats_url, name="sportcast-gateway")
+        # Any change to a stream's configuration is an alarm and fails readiness (issue 13).
+        watch = StreamWatch(connections.nats, all_streams(settings))
+        await watch.start()
+        connections.stream_watch = watch  # StreamsReady: /readyz fails on any change
         connections.postgres = await create_pool(postgres_url)
         hub = await stream_hub(settings, connections.nats)
         app.state.stream_hub = hub
@@ -448,6 +473,7 @@ def build_gateway(
             app.state.stream_hub = None
             await hub.stop()
             keys.store = None
+            await watch.stop()
             await connections.postgres.close()
             await connections.nats.drain()
 
@@ -461,6 +487,7 @@ def build_gateway(
             NatsReady(lambda: connections.nats),
             PostgresReady(lambda: connections.postgres),
             ProjectionsReady(lambda: connections.projector, lambda: connections.postgres),
+            StreamsReady(lambda: connections.stream_watch),
         ],
         lifespan=lifespan,
     )
