@@ -35,6 +35,7 @@ from pathlib import Path
 import nats
 from eventsourcing.persistence import ApplicationRecorder, ProcessRecorder, StoredEvent, Tracking
 
+from benchmarks import secure
 from infra.embedded.nats import EmbeddedCluster, EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
 from infra.embedded.postgres import EmbeddedPostgres, PostgresConfig
@@ -83,7 +84,7 @@ async def raw_nats(
     url: str, stream: str, *, singles: int, batches: int, replicas: int = 1
 ) -> tuple[float, float]:
     """Raw nats-py: acknowledged single publishes, and atomic 10-message batches (16 in flight)."""
-    nc = await nats.connect(servers=url.split(","))
+    nc = await nats.connect(servers=url.split(","), **secure.nats_options(url))
     cfg = {
         "name": stream,
         "subjects": [f"{stream}.>"],
@@ -128,6 +129,7 @@ def start_nats(root: Path, *, sync_always: bool) -> EmbeddedNats:
             port=free_port(),
             monitor_port=free_port(),
             sync_always=sync_always,
+            **secure.server_options(),
         )
     )
     server.start()
@@ -146,7 +148,7 @@ def start_cluster(root: Path) -> EmbeddedCluster:
 
 def jetstream_factory(url: str, stream: str, replicas: int) -> JetStreamFactory:
     env = {"NATS_URL": url, "NATS_STREAM": stream, "NATS_REPLICAS": str(replicas)}
-    return JetStreamFactory(env)
+    return JetStreamFactory({**env, **secure.store_env()})
 
 
 def jetstream_recorder(url: str, replicas: int = 1) -> tuple[JetStreamFactory, ApplicationRecorder]:
@@ -221,7 +223,9 @@ def bench_reads(url: str) -> None:
             rec.insert_events(big[i : i + 100])
         # A new reader that never saw the aggregate (no known head; its connections are new).
         stream_name = rec.stream.layout.stream  # type: ignore[attr-defined]
-        cold_factory = JetStreamFactory({"NATS_URL": url, "NATS_STREAM": stream_name})
+        cold_factory = JetStreamFactory(
+            {"NATS_URL": url, "NATS_STREAM": stream_name, "NATS_LINK": "own", **secure.store_env()}
+        )
         try:
             cold_rec = cold_factory.application_recorder()
             started = time.perf_counter()
@@ -324,6 +328,9 @@ def main() -> None:
         print("peer: reads of the same events through nats-py (*_nats_py lines, same run)")
     print(f"note: {WRITERS} concurrent writer threads; each save creates a new aggregate")
     print("note: modes", ",".join(MODES))
+    print("note: NATS", secure.configure(), "(BENCH_SECURE=1: TLS + NKey users)")
+    if secure.SECURE and "replicated-r3" in MODES:
+        raise SystemExit("BENCH_SECURE: the 3-node cluster is not secured here; leave out r3")
     print("note: load average at start", _load())
     with tempfile.TemporaryDirectory(prefix="bench-eventstore-") as tmp:
         root = Path(tmp)

@@ -24,6 +24,7 @@ import numpy as np
 from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
 
+from benchmarks import secure
 from benchmarks.eval_football import build_features, read_matches
 from commands.forecasting.forecaster import Forecaster
 from commands.ingestion import FeedIngestion
@@ -54,6 +55,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
+    print("note: NATS", secure.configure(), "(BENCH_SECURE=1: TLS + NKey users)")
     matches = read_matches(DATA / "football")
     scored = build_features(matches)
     seasons = sorted({s.fixture.season for s in scored})
@@ -111,6 +113,7 @@ def end_to_end(model: LoadedModel) -> list[float]:
                 port=free_port(),
                 monitor_port=free_port(),
                 sync_always=DURABILITY == "fsync",
+                **secure.server_options(),
             )
         )
         server.start()
@@ -119,6 +122,7 @@ def end_to_end(model: LoadedModel) -> list[float]:
                 "PERSISTENCE_MODULE": "infra.eventstore",
                 "NATS_URL": server.url,
                 "NATS_STREAM": "BENCH_FEED",
+                **secure.store_env(),
             }
             feeds = FeedIngestion(env)
             received = Provenance(source="bench", received_at=datetime.now(UTC))

@@ -37,6 +37,7 @@ from typing import IO
 import numpy as np
 from eventsourcing.utils import get_topic
 
+from benchmarks import secure
 from benchmarks.eval_football import build_features, read_matches
 from commands.forecasting.forecaster import Forecaster
 from commands.ingestion import FeedIngestion
@@ -160,6 +161,7 @@ def start_forecaster(url: str, model_file: Path, feed_stream: str) -> subprocess
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")},
         "SPORTCAST_NATS_URL": url,
+        **secure.settings_env(),
         "SPORTCAST_STREAM_NAME": feed_stream,
         "SPORTCAST_FORECASTER_STREAM": FORECASTS,
         "SPORTCAST_MODEL_FILE": str(model_file),
@@ -197,7 +199,7 @@ SAID: dict[int, list[bytes]] = {}  # each forecaster's console, for errors
 def wait_caught_up(
     url: str, feed_stream: str, head: int, forecaster: subprocess.Popen[bytes]
 ) -> None:
-    feeds_env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": url}
+    feeds_env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": url, **secure.store_env()}
     reader = Forecaster(forecaster_env({**feeds_env, "NATS_STREAM": feed_stream}, FORECASTS))
     try:
         deadline = time.monotonic() + 600
@@ -221,7 +223,12 @@ def lags(url: str, feed_stream: str) -> tuple[list[float], int, dict[int, int]]:
     forecast_layout = SubjectLayout(FORECASTS)
     written = asyncio.run(stored(url, FORECASTS, forecast_layout.all_subjects))
     times = {r.seq: timestamp_ns(r) for r in written}
-    env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": url, "NATS_STREAM": feed_stream}
+    env = {
+        "PERSISTENCE_MODULE": "infra.eventstore",
+        "NATS_URL": url,
+        "NATS_STREAM": feed_stream,
+        **secure.store_env(),
+    }
     reader = Forecaster(forecaster_env(env, FORECASTS))
     try:
         out = [
@@ -248,6 +255,7 @@ def lags(url: str, feed_stream: str) -> tuple[list[float], int, dict[int, int]]:
 
 
 def main() -> None:
+    print("note: NATS", secure.configure(), "(BENCH_SECURE=1: TLS + NKey users)")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         model_file = Path(tmp) / "model.bin"
@@ -258,10 +266,11 @@ def main() -> None:
                 port=free_port(),
                 monitor_port=free_port(),
                 sync_always=DURABILITY == "fsync",
+                **secure.server_options(),
             )
         )
         server.start()
-        settings = Settings(nats_url=server.url, stream_name=FEED)
+        settings = Settings(nats_url=server.url, stream_name=FEED, **secure.settings_fields())
         forecaster: subprocess.Popen[bytes] | None = None
         busy = float("nan")
         try:
@@ -276,7 +285,7 @@ def main() -> None:
                 events, replay_rate = asyncio.run(replay(server.url, settings))
                 records = asyncio.run(stored(server.url, FEED, SubjectLayout(FEED).events))
                 head = len(records)
-                paced = Settings(nats_url=server.url, stream_name=PACED)
+                paced = Settings(nats_url=server.url, stream_name=PACED, **secure.settings_fields())
                 FeedIngestion(event_store_env(paced, server.url)).close()  # creates the stream
                 forecaster = start_forecaster(server.url, model_file, feed_stream)
                 cpu_before, started = cpu_seconds(forecaster.pid), time.monotonic()

