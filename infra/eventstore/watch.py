@@ -103,6 +103,8 @@ class StreamWatch:
         if action == "deleted":
             self._alarm(stream, f"stream {stream} was deleted")
             return
+        # Alarm at once; then say what changed (one more round trip to the server).
+        self._alarm(stream, f"stream {stream} configuration was changed (advisory)")
         await self._check(stream, reason="advisory", always=True)
 
     async def _every_interval(self) -> None:
