@@ -33,6 +33,11 @@ def use_nats_security(security: NatsSecurity) -> None:
     _process_security = security
 
 
+def process_nats_security() -> NatsSecurity:
+    """What :func:`use_nats_security` was given (plain and anonymous until then)."""
+    return _process_security
+
+
 async def connect_nats(
     url: str,
     *,

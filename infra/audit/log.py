@@ -22,9 +22,11 @@ from commands.transcodings import register_domain_transcodings
 from domain.fixture import Fixture
 from domain.fixture_id import canonical_name
 from infra.audit.errors import StoreUnreachable
+from infra.connections import process_nats_security
 from infra.eventstore.reader import DirectReader
 from infra.eventstore.records import HASH, TOPIC, VERSION, RawRecord, make_stored_event
 from infra.eventstore.subjects import SubjectLayout
+from infra.eventstore.wire import WireClient
 from infra.eventstore.wire_protocol import parse_headers
 from infra.eventstore.wire_reads import WireReads
 
@@ -72,7 +74,9 @@ async def pages(
     seq = start_seq
     url = None if server_headers else _plain_url(nc)
     if url is not None:
-        wire = WireReads(url, SubjectLayout(stream))
+        # Our client with this process's TLS and credentials, as nats-py was given them.
+        client = WireClient(url, stream, security=process_nats_security())
+        wire = WireReads(client, SubjectLayout(stream))
         try:
             while up_to_seq is None or seq <= up_to_seq:
                 limit = PAGE if up_to_seq is None else min(PAGE, up_to_seq - seq + 1)
@@ -106,9 +110,9 @@ def _plain_url(nc: NATS) -> str | None:
     connected = nc.connected_url
     if connected is None or connected.username or connected.password:
         return None
-    if connected.scheme not in ("nats", ""):
+    if connected.scheme not in ("nats", "tls", ""):
         return None
-    return f"nats://{connected.hostname}:{connected.port or 4222}"
+    return f"{connected.scheme or 'nats'}://{connected.hostname}:{connected.port or 4222}"
 
 
 async def _direct_pages(
