@@ -7,8 +7,8 @@ each stream's configuration at start, listens to JetStream's advisories
 (``$JS.EVENT.ADVISORY.STREAM.UPDATED.<stream>`` / ``DELETED``), and compares the configuration
 again every ``interval`` seconds (an advisory can be missed across a reconnect; in the tests one
 was now and then not seen within two seconds, cause unknown), a few small requests a second.
-A change is logged at CRITICAL with the code ``stream-config-changed`` and stays in :meth:`problems` until
-the process restarts: once a limit was applied, the history it removed is gone whatever the
+A change is logged at CRITICAL with the code ``stream-config-changed`` and stays in
+:meth:`problems` until the process restarts: once a limit was applied, the history it removed is gone whatever the
 configuration says now, and someone must look (``sportcast audit verify``). Readiness checks
 (``/readyz``) ask :meth:`problems`.
 """
