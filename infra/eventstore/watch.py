@@ -6,11 +6,11 @@ but the admin may, and a server may be run by others: so the running process wat
 each stream's configuration at start, listens to JetStream's advisories
 (``$JS.EVENT.ADVISORY.STREAM.UPDATED.<stream>`` / ``DELETED``), and compares the configuration
 again every ``interval`` seconds (an advisory can be missed across a reconnect; in the tests one
-was now and then not seen within two seconds, cause unknown), a few small requests a second.
+was now and then not seen within two seconds, cause unknown): a few small requests a second.
 A change is logged at CRITICAL with the code ``stream-config-changed`` and stays in
-:meth:`problems` until the process restarts: once a limit was applied, the history it removed is gone whatever the
-configuration says now, and someone must look (``sportcast audit verify``). Readiness checks
-(``/readyz``) ask :meth:`problems`.
+:meth:`problems` until the process restarts: once a limit was applied, the history it removed
+is gone whatever the configuration says now, and someone must look (``sportcast audit
+verify``). Readiness (``/readyz``, StreamsReady in the composition root) asks :meth:`problems`.
 """
 
 from __future__ import annotations
