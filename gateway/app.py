@@ -12,7 +12,10 @@ from gateway import feed_health as feed_health_api
 from gateway import health, metrics, probes
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
-from gateway.api import me
+from gateway.api import feed_health as feed_health_v1
+from gateway.api import fixtures, forecasts, me, odds, track_record
+from gateway.api.latest import LatestCache
+from gateway.api.ports import ReadModels
 from gateway.dashboard import router as dashboard
 from gateway.ingest import router as ingest
 from gateway.ports import ReadinessCheck, StreamAccess, VersionProbe
@@ -37,6 +40,8 @@ def create_app(
     stream_access: StreamAccess | None = None,
     access: AccessGate | None = None,
     readiness_checks: list[ReadinessCheck] | None = None,
+    read_models: ReadModels | None = None,
+    latest_cache_seconds: float = 1.0,
     lifespan: Lifespan = _no_lifespan,
 ) -> FastAPI:
     """``access`` authenticates every caller; without one, only ``feed_tokens`` (each feed
@@ -52,11 +57,16 @@ def create_app(
     app.state.stream_hub = None
     app.state.access = access or AccessGate(Authenticator(feed_tokens=feed_tokens))
     app.state.readiness_checks = list(readiness_checks or [])
+    app.state.read_models = read_models
+    app.state.latest_cache = LatestCache(latest_cache_seconds)
     install_problem_handlers(app)
+    # Routes are matched in order: the hottest read (latest forecasts) is tried first.
+    app.include_router(forecasts.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(probes.router)
-    app.include_router(me.router)
+    for api in (me, fixtures, odds, track_record, feed_health_v1):
+        app.include_router(api.router)
     if feed_intake is not None:
         app.include_router(ingest.router)
     app.include_router(feed_health_api.router)

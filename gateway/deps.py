@@ -7,13 +7,15 @@ more than the whole rest of a cached read (profiled with benchmarks/bench_rest.p
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from domain.access import Principal, Scope
 from gateway.access.gate import AccessGate
+from gateway.api.ports import ReadModels
+from gateway.problems import ServiceUnavailable
 
 _bearer = HTTPBearer(auto_error=False, description="An API key (sc_...) or an OAuth2 JWT.")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key (sc_...).")
@@ -25,6 +27,11 @@ async def access_gate(request: Request) -> AccessGate:
 
 
 GateDep = Annotated[AccessGate, Depends(access_gate)]
+
+
+SECURITY_OPENAPI: dict[str, Any] = {"security": [{"HTTPBearer": []}, {"APIKeyHeader": []}]}
+"""For a hot route that calls the gate itself (``presented_token``) instead of depending on
+``requires``: the same security requirements in the OpenAPI document."""
 
 
 def requires(scope: Scope | None) -> Callable[..., Awaitable[Principal]]:
@@ -47,3 +54,13 @@ Reader = Annotated[Principal, Depends(requires(Scope.FORECASTS_READ))]
 FeedWriter = Annotated[Principal, Depends(requires(Scope.FEED_WRITE))]
 Auditor = Annotated[Principal, Depends(requires(Scope.AUDIT_READ))]
 Admin = Annotated[Principal, Depends(requires(Scope.ADMIN))]
+
+
+async def read_models(request: Request) -> ReadModels:
+    reads: ReadModels | None = getattr(request.app.state, "read_models", None)
+    if reads is None:
+        raise ServiceUnavailable("the read models are not connected", service="read-models")
+    return reads
+
+
+ReadModelsDep = Annotated[ReadModels, Depends(read_models)]

@@ -57,6 +57,7 @@ from infra.streams.source import event_logs
 from infra.telemetry import configure_metrics, configure_tracing
 from projections.runner import ProjectionRunner
 from readmodels.live import Log
+from readmodels.postgres.api_queries import ReadModelQueries
 from readmodels.postgres.positions import read_failures
 
 log = logging.getLogger("sportcast")
@@ -412,6 +413,7 @@ def build_gateway(
         try:
             await ensure_schema(connections.postgres)
             keys.store = PostgresKeyStore(connections.postgres)
+            app.state.read_models = ReadModelQueries(connections.postgres)
             async with (
                 revocations(postgres_url, gate.authenticator.forget),
                 open_intake(settings, nats_url, connections.nats) as intake,
@@ -483,6 +485,7 @@ def build_gateway(
         feed_health=feed_health,
         access=gate,
         stream_access=GateStreamAccess(gate),
+        latest_cache_seconds=settings.rest_latest_cache_seconds,
         readiness_checks=[
             NatsReady(lambda: connections.nats),
             PostgresReady(lambda: connections.postgres),

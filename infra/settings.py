@@ -135,6 +135,11 @@ class Settings(BaseSettings):
         description="Where request budgets are counted (the limits library's storage URI); "
         "async+redis://... shares them between gateway processes.",
     )
+    rest_latest_cache_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long a gateway process reuses a fixture's latest-forecast answer.",
+    )
     default_requests_per_minute: int = Field(
         default=600, ge=1, description="Budget of JWT callers and bootstrap feed tokens."
     )

@@ -1,0 +1,106 @@
+"""The ASGI apps bench_rest.py serves with uvicorn: the gateway's REST API as built for
+production (access gate with API keys in PostgreSQL, read models over asyncpg), and two peers.
+
+Each is a module-level factory reading ``BENCH_POSTGRES_URL`` so that uvicorn's ``--workers``
+can import it in every worker process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from uuid import UUID
+
+import asyncpg
+from fastapi import FastAPI
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from commands.api_keys import KeyRecord
+from gateway.access.authenticator import Authenticator
+from gateway.access.gate import AccessGate
+from gateway.app import create_app
+from infra.access.keystore import PostgresKeyStore
+from readmodels.postgres.api_queries import ReadModelQueries
+
+
+@asynccontextmanager
+async def _pool() -> AsyncIterator[asyncpg.Pool]:
+    pool = await asyncpg.create_pool(os.environ["BENCH_POSTGRES_URL"], min_size=2, max_size=8)
+    assert pool is not None
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+class _LateKeys:
+    """The key store, once the lifespan has opened the pool (the app is built before)."""
+
+    store: PostgresKeyStore | None = None
+
+    async def find(self, short: str) -> KeyRecord | None:
+        assert self.store is not None
+        return await self.store.find(short)
+
+
+def gateway() -> FastAPI:
+    keys = _LateKeys()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with _pool() as pool:
+            keys.store = PostgresKeyStore(pool)
+            app.state.read_models = ReadModelQueries(pool)
+            yield
+
+    return create_app(
+        version_probes=[],
+        access=AccessGate(Authenticator(keys=keys)),
+        latest_cache_seconds=float(os.environ.get("BENCH_CACHE_SECONDS", "1")),
+        lifespan=lifespan,
+    )
+
+
+LATEST_SQL = (
+    "SELECT position, model_kind, issued_at, kickoff, trigger, model_id, artifact_hash, market, "
+    "outcomes, probabilities, market_probabilities, edge, as_of_position "
+    "FROM rm_forecasts.latest_forecasts WHERE fixture_id = $1 ORDER BY model_kind"
+)
+
+
+def peer_asyncpg() -> Starlette:
+    """A bare Starlette endpoint: one asyncpg query per request, json.dumps, no auth."""
+    state: dict[str, asyncpg.Pool] = {}
+
+    async def latest(request: Request) -> Response:
+        rows = await state["pool"].fetch(LATEST_SQL, UUID(request.path_params["fixture_id"]))
+        body = [
+            {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in dict(r).items()}
+            for r in rows
+        ]
+        return Response(json.dumps(body), media_type="application/json")
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        async with _pool() as pool:
+            state["pool"] = pool
+            yield
+
+    return Starlette(
+        routes=[Route("/v1/fixtures/{fixture_id}/forecasts/latest", latest)], lifespan=lifespan
+    )
+
+
+def peer_static() -> Starlette:
+    """The floor of the HTTP stack: a Starlette endpoint answering fixed bytes."""
+    body = json.dumps({"forecasts": []}).encode()
+
+    async def latest(request: Request) -> Response:
+        return Response(body, media_type="application/json")
+
+    return Starlette(routes=[Route("/v1/fixtures/{fixture_id}/forecasts/latest", latest)])

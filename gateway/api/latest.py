@@ -1,0 +1,94 @@
+"""The latest forecasts of a fixture, the API's hottest read: a short-lived in-process copy of
+each answer, its ETag, and 304 for a client that already holds it.
+
+A copy lives ``ttl`` seconds (default 1 s): REST readers may see a forecast up to that much later
+than the SSE stream, which is the real-time channel. The plan is checked on every request; the
+copy only saves the database round trip and the encoding.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from pydantic import BaseModel
+
+from gateway.api.public import ForecastPublic, forecast_public
+from readmodels.postgres.queries import ForecastRow
+
+
+class LatestForecastsPublic(BaseModel):
+    fixture_id: UUID
+    forecasts: list[ForecastPublic]
+    """The latest forecast of each model kind."""
+
+
+@dataclass(frozen=True)
+class LatestAnswer:
+    sport: str
+    competition: str
+    etag: str
+    body: bytes
+    expires: float
+
+
+def etag_of(rows: list[ForecastRow]) -> str:
+    """Positions only grow, and a fixture's latest set changes only by a newer forecast: the
+    count and the newest position name the content."""
+    newest = max((r.position for r in rows), default=0)
+    return f'"lf-{len(rows)}-{newest}"'
+
+
+def answer(
+    fixture_id: UUID, sport: str, competition: str, rows: list[ForecastRow], expires: float
+) -> LatestAnswer:
+    body = LatestForecastsPublic(
+        fixture_id=fixture_id, forecasts=[forecast_public(r) for r in rows]
+    )
+    return LatestAnswer(
+        sport=sport,
+        competition=competition,
+        etag=etag_of(rows),
+        body=body.model_dump_json().encode(),
+        expires=expires,
+    )
+
+
+def matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 §13.1.2: weak comparison against any listed tag, or ``*``."""
+    if not if_none_match:
+        return False
+    tags = [t.strip() for t in if_none_match.split(",")]
+    return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
+
+
+class LatestCache:
+    def __init__(
+        self,
+        ttl: float = 1.0,
+        *,
+        max_entries: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self._max = max_entries
+        self._clock = clock
+        self._answers: dict[UUID, LatestAnswer] = {}
+
+    def get(self, fixture_id: UUID) -> LatestAnswer | None:
+        found = self._answers.get(fixture_id)
+        if found is None or found.expires <= self._clock():
+            return None
+        return found
+
+    def put(
+        self, fixture_id: UUID, sport: str, competition: str, rows: list[ForecastRow]
+    ) -> LatestAnswer:
+        made = answer(fixture_id, sport, competition, rows, self._clock() + self.ttl)
+        if self.ttl > 0:
+            if len(self._answers) >= self._max:
+                self._answers.clear()
+            self._answers[fixture_id] = made
+        return made
