@@ -25,13 +25,15 @@ from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
 from gateway.app import create_app
 from infra.access.keystore import PostgresKeyStore
+from infra.connections import create_pool
 from readmodels.postgres.api_queries import ReadModelQueries
 
 
 @asynccontextmanager
 async def _pool() -> AsyncIterator[asyncpg.Pool]:
-    pool = await asyncpg.create_pool(os.environ["BENCH_POSTGRES_URL"], min_size=2, max_size=8)
-    assert pool is not None
+    pool = await create_pool(
+        os.environ["BENCH_POSTGRES_URL"], min_size=2, max_size=8, reset_sessions=False
+    )
     try:
         yield pool
     finally:

@@ -407,7 +407,8 @@ def build_gateway(
         watch = StreamWatch(connections.nats, all_streams(settings))
         await watch.start()
         connections.stream_watch = watch  # StreamsReady: /readyz fails on any change
-        connections.postgres = await create_pool(postgres_url)
+        # The gateway's queries change no session state: no reset round trip per use.
+        connections.postgres = await create_pool(postgres_url, reset_sessions=False)
         hub = await stream_hub(settings, connections.nats)
         app.state.stream_hub = hub
         try:

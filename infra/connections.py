@@ -83,8 +83,19 @@ async def ensure_database(url: str) -> None:
         await admin.close()
 
 
-async def create_pool(url: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size)
+async def keep_session(_: asyncpg.Connection) -> None:
+    """A pool ``reset`` that leaves the session as it is: for pools whose users change no
+    session state (no SET, LISTEN, prepared cursors), it saves a round trip per use."""
+
+
+async def create_pool(
+    url: str, *, min_size: int = 1, max_size: int = 10, reset_sessions: bool = True
+) -> asyncpg.Pool:
+    """``reset_sessions=False``: connections go back to the pool without asyncpg's reset query
+    (``RESET ALL``, ``UNLISTEN *``...), for read paths that change no session state."""
+    pool = await asyncpg.create_pool(
+        url, min_size=min_size, max_size=max_size, reset=None if reset_sessions else keep_session
+    )
     assert pool is not None
     return pool
 
