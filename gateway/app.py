@@ -15,6 +15,7 @@ from gateway.access.gate import AccessGate
 from gateway.api import feed_health as feed_health_v1
 from gateway.api import fixtures, forecasts, me, odds, track_record
 from gateway.api.latest import LatestCache
+from gateway.api.latest_fast import LatestFastPath
 from gateway.api.ports import ReadModels
 from gateway.dashboard import router as dashboard
 from gateway.ingest import router as ingest
@@ -60,6 +61,7 @@ def create_app(
     app.state.read_models = read_models
     app.state.latest_cache = LatestCache(latest_cache_seconds)
     install_problem_handlers(app)
+    app.add_middleware(LatestFastPath)
     # Routes are matched in order: the hottest read (latest forecasts) is tried first.
     app.include_router(forecasts.router)
     app.include_router(health.router)

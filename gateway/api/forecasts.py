@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from domain.access import Scope
 from gateway.access.gate import presented_token
 from gateway.api.entitlement import FixtureNotFound, check_entitled, visible_fixture
-from gateway.api.latest import LatestCache, LatestForecastsPublic, matches
+from gateway.api.latest import LatestCache, LatestForecastsPublic, answer_headers, matches
 from gateway.api.pagination import CursorParam, LimitParam, Page, encode_cursor, read_cursor
 from gateway.api.public import ForecastPublic, forecast_public, outcomes_of
 from gateway.deps import SECURITY_OPENAPI, Reader, ReadModelsDep, read_models
@@ -64,7 +64,8 @@ async def latest_forecasts(fixture_id: UUID, request: Request) -> Response:
     """The latest forecast of each model kind; send the ETag back as If-None-Match for a 304.
 
     The API's hottest read: it calls the access gate itself rather than through dependencies
-    (FastAPI's dependency resolution cost more than the rest of a cached answer; bench_rest)."""
+    (FastAPI's dependency resolution cost more than the rest of a cached answer; bench_rest),
+    and a cached answer is served before routing by gateway.api.latest_fast."""
     state = request.app.state
     principal = await state.access.admit(presented_token(request), Scope.FORECASTS_READ)
     cache: LatestCache = state.latest_cache
@@ -75,11 +76,7 @@ async def latest_forecasts(fixture_id: UUID, request: Request) -> Response:
             raise FixtureNotFound(f"no fixture {fixture_id}")
         found = cache.put(fixture_id, *latest)
     check_entitled(principal, found.sport, found.competition)
-    headers = {
-        "ETag": found.etag,
-        "Cache-Control": f"private, max-age={int(cache.ttl)}",
-        "Vary": "Authorization, X-API-Key",
-    }
+    headers = answer_headers(found, cache.ttl)
     if matches(request.headers.get("if-none-match"), found.etag):
         return Response(status_code=304, headers=headers)
     return Response(found.body, media_type="application/json", headers=headers)

@@ -56,6 +56,14 @@ def answer(
     )
 
 
+def answer_headers(found: LatestAnswer, ttl: float) -> dict[str, str]:
+    return {
+        "ETag": found.etag,
+        "Cache-Control": f"private, max-age={int(ttl)}",
+        "Vary": "Authorization, X-API-Key",
+    }
+
+
 def matches(if_none_match: str | None, etag: str) -> bool:
     """RFC 9110 §13.1.2: weak comparison against any listed tag, or ``*``."""
     if not if_none_match:

@@ -438,3 +438,44 @@ async def test_reads_need_forecasts_read_and_openapi_is_served(api: Api) -> None
         "/readyz",
     ):
         assert path in paths
+
+
+async def test_cached_latest_answers_keep_etags_scopes_and_budgets(postgres_url: str) -> None:
+    """With the answer copy on, hits are served before routing: same bytes, same ETag and
+    304, and refusals (scope, budget) still come from the route."""
+    create_read_models(postgres_url)
+    pool = await asyncpg.create_pool(postgres_url, min_size=1, max_size=2)
+    assert pool is not None
+    async with pool.acquire() as conn:
+        await seed(conn)
+    async with key_store(postgres_url) as store:
+        reader, _ = await make_key(store, Scope.FORECASTS_READ, rate=4)
+        feeder, _ = await make_key(store, Scope.FEED_WRITE, provider="acme")
+        app = create_app(
+            version_probes=[],
+            access=AccessGate(Authenticator(keys=store)),
+            read_models=ReadModelQueries(pool),
+            latest_cache_seconds=60,
+        )
+        path = f"/v1/fixtures/{E0}/forecasts/latest"
+        async with client(app) as http:
+            first = await http.get(path, headers=bearer(reader))  # a miss: the route
+            hit = await http.get(path, headers=bearer(reader))  # a hit: the fast path
+            fresh = await http.get(
+                path, headers={**bearer(reader), "If-None-Match": first.headers["etag"]}
+            )
+            spent = await http.get(path, headers=bearer(reader))
+            over = await http.get(path, headers=bearer(reader))
+            wrong_scope = await http.get(path, headers=bearer(feeder))
+            anonymous = await http.get(path)
+    await pool.close()
+    assert first.status_code == hit.status_code == 200
+    assert hit.content == first.content
+    assert hit.headers["etag"] == first.headers["etag"]
+    assert hit.headers["content-type"] == "application/json"
+    assert fresh.status_code == 304
+    assert spent.status_code == 200
+    assert over.status_code == 429
+    assert over.json()["code"] == "rate-limited"
+    assert wrong_scope.json()["code"] == "insufficient-scope"
+    assert anonymous.json()["code"] == "not-authenticated"
