@@ -3,7 +3,8 @@ served the same way in the same run.
 
 Target (issue 15): >= 8,000 requests/s with p99 < 50 ms. Setup: a real PostgreSQL (embedded)
 with the projections' tables, 1,000 fixtures with two latest forecasts each, one API key; the
-gateway's REST API (API key check, rate limit, plan check, 1 s answer copy) under uvicorn with
+gateway's REST API (API key check, rate limit, plan check, answer copy: 10 s as in the settings,
+no commits during the run; BENCH_CACHE_SECONDS=0 reads PostgreSQL every time) under uvicorn with
 BENCH_WORKERS workers (default 2); wrk (Debian package) with BENCH_WRK_THREADS threads and
 BENCH_CONNECTIONS connections rotates through the fixtures. Without wrk a multi-process asyncio
 load generator does the same (benchmarks/loadgen.py).

@@ -63,7 +63,7 @@ def gateway() -> FastAPI:
     return create_app(
         version_probes=[],
         access=AccessGate(Authenticator(keys=keys)),
-        latest_cache_seconds=float(os.environ.get("BENCH_CACHE_SECONDS", "1")),
+        latest_cache_seconds=float(os.environ.get("BENCH_CACHE_SECONDS", "10")),
         lifespan=lifespan,
     )
 

@@ -42,7 +42,7 @@ def create_app(
     access: AccessGate | None = None,
     readiness_checks: list[ReadinessCheck] | None = None,
     read_models: ReadModels | None = None,
-    latest_cache_seconds: float = 1.0,
+    latest_cache_seconds: float = 10.0,
     lifespan: Lifespan = _no_lifespan,
 ) -> FastAPI:
     """``access`` authenticates every caller; without one, only ``feed_tokens`` (each feed

@@ -38,6 +38,7 @@ from infra.audit.checkpointer import Checkpointer, load_or_make_keys
 from infra.connections import (
     connect_nats,
     create_pool,
+    listening,
     nats_server_version,
     postgres_server_version,
 )
@@ -58,6 +59,7 @@ from infra.telemetry import configure_metrics, configure_tracing
 from projections.runner import ProjectionRunner
 from readmodels.live import Log
 from readmodels.postgres.api_queries import ReadModelQueries
+from readmodels.postgres.positions import CHANNEL as COMMITS_CHANNEL
 from readmodels.postgres.positions import read_failures
 
 log = logging.getLogger("sportcast")
@@ -417,6 +419,7 @@ def build_gateway(
             app.state.read_models = ReadModelQueries(connections.postgres)
             async with (
                 revocations(postgres_url, gate.authenticator.forget),
+                listening(postgres_url, COMMITS_CHANNEL, app.state.latest_cache.on_commit),
                 open_intake(settings, nats_url, connections.nats) as intake,
             ):
                 late.intake = intake

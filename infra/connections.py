@@ -7,7 +7,9 @@ A process has one NATS identity (TLS and credentials): the composition root give
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -103,3 +105,22 @@ async def create_pool(
 async def postgres_server_version(pool: asyncpg.Pool) -> str:
     async with asyncio.timeout(2):
         return str(await pool.fetchval("SHOW server_version"))
+
+
+@contextlib.asynccontextmanager
+async def listening(url: str, channel: str, deliver: Callable[[str], None]) -> AsyncIterator[None]:
+    """Call ``deliver(payload)`` for each NOTIFY on ``channel`` while the context is open.
+
+    LISTEN needs a connection of its own (not one lent by a pool)."""
+    conn = await asyncpg.connect(url)
+
+    def on_notify(_c: object, _pid: int, _channel: str, payload: str) -> None:
+        deliver(payload)
+
+    await conn.add_listener(channel, on_notify)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(asyncpg.PostgresError, OSError, asyncio.TimeoutError):
+            await conn.remove_listener(channel, on_notify)
+        await conn.close()

@@ -136,9 +136,10 @@ class Settings(BaseSettings):
         "async+redis://... shares them between gateway processes.",
     )
     rest_latest_cache_seconds: float = Field(
-        default=1.0,
+        default=10.0,
         ge=0,
-        description="How long a gateway process reuses a fixture's latest-forecast answer.",
+        description="Longest a gateway process reuses a fixture's latest-forecast answer (each "
+        "commit of the forecasts or fixtures projection drops them all at once).",
     )
     default_requests_per_minute: int = Field(
         default=600, ge=1, description="Budget of JWT callers and bootstrap feed tokens."

@@ -1,9 +1,9 @@
 """The latest forecasts of a fixture, the API's hottest read: a short-lived in-process copy of
 each answer, its ETag, and 304 for a client that already holds it.
 
-A copy lives ``ttl`` seconds (default 1 s): REST readers may see a forecast up to that much later
-than the SSE stream, which is the real-time channel. The plan is checked on every request; the
-copy only saves the database round trip and the encoding.
+The copies are dropped whenever the forecasts or fixtures projection commits (``on_commit``,
+fed by the projections' NOTIFY), and live at most ``ttl`` seconds should a notification be lost.
+The plan is checked on every request; a copy only saves the round trip and the encoding.
 """
 
 from __future__ import annotations
@@ -17,6 +17,9 @@ from pydantic import BaseModel
 
 from gateway.api.public import ForecastPublic, forecast_public
 from readmodels.postgres.queries import ForecastRow
+
+ANSWERED_FROM = frozenset({"forecasts", "fixtures"})
+"""The projections whose rows make a latest-forecasts answer."""
 
 
 class LatestForecastsPublic(BaseModel):
@@ -84,6 +87,15 @@ class LatestCache:
         self._max = max_entries
         self._clock = clock
         self._answers: dict[UUID, LatestAnswer] = {}
+
+    def clear(self) -> None:
+        self._answers.clear()
+
+    def on_commit(self, payload: str) -> None:
+        """A projection committed (NOTIFY payload ``<projection> <stream> <position>``): a
+        commit of the projections these answers are made from drops every copy."""
+        if payload.split(" ", 1)[0] in ANSWERED_FROM:
+            self._answers.clear()
 
     def get(self, fixture_id: UUID) -> LatestAnswer | None:
         found = self._answers.get(fixture_id)

@@ -5,15 +5,15 @@ so their caches drop the key at once.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
 import asyncpg
 
 from commands.api_keys import KeyRecord, NewKey, generate_key
 from domain.access import Limits, Plan, Scope, parse_scopes
+from infra.connections import listening
 
 REVOKED_CHANNEL = "sportcast_key_revoked"
 
@@ -124,20 +124,6 @@ class PostgresKeyStore:
         return None if row is None else _record(row)
 
 
-@contextlib.asynccontextmanager
-async def revocations(url: str, on_revoked: Callable[[str], None]) -> AsyncIterator[None]:
-    """Call ``on_revoked(short)`` for each key revoked anywhere, while the context is open.
-
-    LISTEN needs a connection of its own (not one lent by the pool)."""
-    conn = await asyncpg.connect(url)
-
-    def deliver(_c: object, _pid: int, _channel: str, payload: str) -> None:
-        on_revoked(payload)
-
-    await conn.add_listener(REVOKED_CHANNEL, deliver)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(asyncpg.PostgresError, OSError, asyncio.TimeoutError):
-            await conn.remove_listener(REVOKED_CHANNEL, deliver)
-        await conn.close()
+def revocations(url: str, on_revoked: Callable[[str], None]) -> AbstractAsyncContextManager[None]:
+    """Call ``on_revoked(short)`` for each key revoked anywhere, while the context is open."""
+    return listening(url, REVOKED_CHANNEL, on_revoked)

@@ -3,6 +3,7 @@ rows written straight into them: each endpoint, paging, ETag/304, plans and scop
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,8 +17,10 @@ from domain.access import Scope
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
 from gateway.app import create_app
+from infra.connections import listening
 from readmodels.postgres.api_queries import ReadModelQueries
 from readmodels.postgres.migrate import apply_migrations
+from readmodels.postgres.positions import CHANNEL as COMMITS
 from readmodels.postgres.schemas import live_schema
 from tests.access_helpers import bearer, client, key_store, make_key
 
@@ -479,3 +482,43 @@ async def test_cached_latest_answers_keep_etags_scopes_and_budgets(postgres_url:
     assert over.json()["code"] == "rate-limited"
     assert wrong_scope.json()["code"] == "insufficient-scope"
     assert anonymous.json()["code"] == "not-authenticated"
+
+
+async def test_a_forecasts_commit_drops_the_cached_answers_at_once(postgres_url: str) -> None:
+    """The projections NOTIFY each commit; a forecasts commit drops the copies, so a new
+    forecast shows on the next read although the copies' life is 60 s."""
+    create_read_models(postgres_url)
+    pool = await asyncpg.create_pool(postgres_url, min_size=1, max_size=2)
+    assert pool is not None
+    async with pool.acquire() as conn:
+        await seed(conn)
+    async with key_store(postgres_url) as store:
+        reader, _ = await make_key(store, Scope.FORECASTS_READ)
+        app = create_app(
+            version_probes=[],
+            access=AccessGate(Authenticator(keys=store)),
+            read_models=ReadModelQueries(pool),
+            latest_cache_seconds=60,
+        )
+        path = f"/v1/fixtures/{E0}/forecasts/latest"
+        async with (
+            listening(postgres_url, COMMITS, app.state.latest_cache.on_commit),
+            client(app) as http,
+        ):
+            before = await http.get(path, headers=bearer(reader))
+            async with pool.acquire() as conn:
+                await insert_forecast(conn, 60, E0, "football-1x2", "m", [0.6, 0.2, 0.2])
+                await conn.execute("SELECT pg_notify($1, 'odds events 7')", COMMITS)
+            await asyncio.sleep(0.3)
+            unrelated = await http.get(path, headers=bearer(reader))
+            async with pool.acquire() as conn:
+                await conn.execute("SELECT pg_notify($1, 'forecasts forecasts 60')", COMMITS)
+            for _ in range(50):
+                after = await http.get(path, headers=bearer(reader))
+                if after.headers["etag"] != before.headers["etag"]:
+                    break
+                await asyncio.sleep(0.02)
+    await pool.close()
+    assert unrelated.headers["etag"] == before.headers["etag"]  # an odds commit keeps them
+    assert after.headers["etag"] != before.headers["etag"]
+    assert [f["position"] for f in after.json()["forecasts"]] == [60, 30]
