@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
@@ -12,11 +13,13 @@ from uuid import UUID, uuid4
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from domain.access import Scope
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
 from gateway.app import create_app
+from infra.access.keystore import PostgresKeyStore
 from infra.connections import listening
 from readmodels.postgres.api_queries import ReadModelQueries
 from readmodels.postgres.migrate import apply_migrations
@@ -186,6 +189,32 @@ async def seed_settled(conn: asyncpg.Connection) -> None:
         )
 
 
+@asynccontextmanager
+async def caching_app(
+    postgres_url: str,
+) -> AsyncIterator[tuple[FastAPI, PostgresKeyStore, asyncpg.Pool]]:
+    """The seeded read models behind an app whose latest-forecast copies live 60 s."""
+    create_read_models(postgres_url)
+    pool = await asyncpg.create_pool(postgres_url, min_size=1, max_size=2)
+    assert pool is not None
+    async with pool.acquire() as conn:
+        await seed(conn)
+    try:
+        async with key_store(postgres_url) as store:
+            yield (
+                create_app(
+                    version_probes=[],
+                    access=AccessGate(Authenticator(keys=store)),
+                    read_models=ReadModelQueries(pool),
+                    latest_cache_seconds=60,
+                ),
+                store,
+                pool,
+            )
+    finally:
+        await pool.close()
+
+
 @pytest.fixture
 async def api(postgres_url: str) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], Any]]:
     """A client on the app with the seeded read models, and keys by plan."""
@@ -324,25 +353,13 @@ async def test_latest_forecasts_carry_an_etag_and_answer_304(api: Api) -> None:
 
 
 async def test_a_cached_latest_answer_still_checks_the_plan(postgres_url: str) -> None:
-    create_read_models(postgres_url)
-    pool = await asyncpg.create_pool(postgres_url, min_size=1, max_size=2)
-    assert pool is not None
-    async with pool.acquire() as conn:
-        await seed(conn)
-    async with key_store(postgres_url) as store:
+    async with caching_app(postgres_url) as (app, store, _pool):
         wide, _ = await make_key(store, Scope.FORECASTS_READ)
         narrow, _ = await make_key(store, Scope.FORECASTS_READ, plan=("basketball",))
-        app = create_app(
-            version_probes=[],
-            access=AccessGate(Authenticator(keys=store)),
-            read_models=ReadModelQueries(pool),
-            latest_cache_seconds=60,
-        )
         async with client(app) as http:
             path = f"/v1/fixtures/{E0}/forecasts/latest"
             assert (await http.get(path, headers=bearer(wide))).status_code == 200
             refused = await http.get(path, headers=bearer(narrow))
-    await pool.close()
     assert refused.status_code == 403
     assert refused.json()["code"] == "not-entitled"
 
@@ -446,20 +463,9 @@ async def test_reads_need_forecasts_read_and_openapi_is_served(api: Api) -> None
 async def test_cached_latest_answers_keep_etags_scopes_and_budgets(postgres_url: str) -> None:
     """With the answer copy on, hits are served before routing: same bytes, same ETag and
     304, and refusals (scope, budget) still come from the route."""
-    create_read_models(postgres_url)
-    pool = await asyncpg.create_pool(postgres_url, min_size=1, max_size=2)
-    assert pool is not None
-    async with pool.acquire() as conn:
-        await seed(conn)
-    async with key_store(postgres_url) as store:
+    async with caching_app(postgres_url) as (app, store, _pool):
         reader, _ = await make_key(store, Scope.FORECASTS_READ, rate=4)
         feeder, _ = await make_key(store, Scope.FEED_WRITE, provider="acme")
-        app = create_app(
-            version_probes=[],
-            access=AccessGate(Authenticator(keys=store)),
-            read_models=ReadModelQueries(pool),
-            latest_cache_seconds=60,
-        )
         path = f"/v1/fixtures/{E0}/forecasts/latest"
         async with client(app) as http:
             first = await http.get(path, headers=bearer(reader))  # a miss: the route
@@ -471,7 +477,6 @@ async def test_cached_latest_answers_keep_etags_scopes_and_budgets(postgres_url:
             over = await http.get(path, headers=bearer(reader))
             wrong_scope = await http.get(path, headers=bearer(feeder))
             anonymous = await http.get(path)
-    await pool.close()
     assert first.status_code == hit.status_code == 200
     assert hit.content == first.content
     assert hit.headers["etag"] == first.headers["etag"]
@@ -487,19 +492,8 @@ async def test_cached_latest_answers_keep_etags_scopes_and_budgets(postgres_url:
 async def test_a_forecasts_commit_drops_the_cached_answers_at_once(postgres_url: str) -> None:
     """The projections NOTIFY each commit; a forecasts commit drops the copies, so a new
     forecast shows on the next read although the copies' life is 60 s."""
-    create_read_models(postgres_url)
-    pool = await asyncpg.create_pool(postgres_url, min_size=1, max_size=2)
-    assert pool is not None
-    async with pool.acquire() as conn:
-        await seed(conn)
-    async with key_store(postgres_url) as store:
+    async with caching_app(postgres_url) as (app, store, pool):
         reader, _ = await make_key(store, Scope.FORECASTS_READ)
-        app = create_app(
-            version_probes=[],
-            access=AccessGate(Authenticator(keys=store)),
-            read_models=ReadModelQueries(pool),
-            latest_cache_seconds=60,
-        )
         path = f"/v1/fixtures/{E0}/forecasts/latest"
         async with (
             listening(postgres_url, COMMITS, app.state.latest_cache.on_commit),
@@ -518,7 +512,6 @@ async def test_a_forecasts_commit_drops_the_cached_answers_at_once(postgres_url:
                 if after.headers["etag"] != before.headers["etag"]:
                     break
                 await asyncio.sleep(0.02)
-    await pool.close()
     assert unrelated.headers["etag"] == before.headers["etag"]  # an odds commit keeps them
     assert after.headers["etag"] != before.headers["etag"]
     assert [f["position"] for f in after.json()["forecasts"]] == [60, 30]
