@@ -18,7 +18,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate, DomainEventProtocol
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, StoredEvent
+from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from commands.cache import AggregateCache
 from commands.fixture import FixtureCommand, ScheduleFixture
@@ -226,12 +226,11 @@ class FeedIngestion(Application[UUID]):
     def _store(self, events: Sequence[DomainEventProtocol[UUID]]) -> Sequence[int]:
         """Save ``events`` atomically; their notification ids (empty if the store has none).
 
-        ``Application.save`` would also check every object against eventsourcing's runtime
-        protocols (a tenth of a replay's CPU) and build a Recording per event; this service
-        has no followers in-process, so it maps and records directly.
+        Through the event store's public ``put``: ``Application.save`` would also check every
+        object against eventsourcing's runtime protocols (a tenth of a replay's CPU), and this
+        service has no snapshots or in-process followers for it to serve.
         """
-        stored: list[StoredEvent] = [self.mapper.to_stored_event(e) for e in events]
-        return self.recorder.insert_events(stored) or ()
+        return [recording.notification.id for recording in self.events.put(events)]
 
     def _give_back(self, working: dict[UUID, Aggregate]) -> None:
         for aggregate in working.values():  # put() keeps only aggregates with nothing pending

@@ -445,10 +445,10 @@ class Forecaster(EventSourcedProjection[UUID]):
     def _store(self, processing: ProcessingEvent[UUID]) -> None:
         try:
             if processing.events:
-                recordings = self._record(processing)
-                self._take_snapshots(processing)
-                self.notify(processing.events)
-                self._notify(recordings)
+                # The event store's public put, with the tracking position in the same atomic
+                # write (what EventSourcedProjection.process_event does for one event; a unit
+                # here holds many). No snapshots or in-process followers to tell.
+                self.events.put(processing.events, tracking=processing.tracking)
             elif processing.tracking is not None:
                 self.recorder.insert_tracking(processing.tracking)
         except BaseException:
