@@ -18,6 +18,13 @@ from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from eventsourcing.persistence import OperationalError
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_incrementing,
+)
 
 from commands.ingestion import Accepted, FeedCommand
 from commands.intake import FeedIntake, RefusedPayload
@@ -45,6 +52,11 @@ class PlayReport:
     retries: int = 0
     """Calls sent again after the store did not answer in time: runs (their commands stored
     the first time then count as duplicates), payloads kept, refusals quarantined."""
+
+    @property
+    def handled(self) -> int:
+        """Messages answered so far: accepted, duplicate or refused."""
+        return self.accepted + self.duplicates + sum(self.refused.values())
 
     @property
     def events_per_second(self) -> float:
@@ -260,23 +272,26 @@ class FeedPlayer:
         """``call()``, again after a pause while the store does not answer in time (every call
         made here is idempotent: saves are atomic and keyed, payloads and refusals are kept
         once by their digest)."""
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return await call()
-            except (TimeoutError, OperationalError) as exc:
-                if attempt == self.attempts:
-                    raise
-                report.retries += 1
-                log.warning(
-                    "the event store did not answer in time to %s (%r); attempt %d of %d in %.1f s",
-                    what,
-                    exc,
-                    attempt + 1,
-                    self.attempts,
-                    self.retry_delay * attempt,
-                )
-                await asyncio.sleep(self.retry_delay * attempt)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+
+        def count_and_log(state: RetryCallState) -> None:
+            report.retries += 1
+            log.warning(
+                "the event store did not answer in time to %s (%r); attempt %d of %d in %.1f s",
+                what,
+                state.outcome.exception() if state.outcome else None,
+                state.attempt_number + 1,
+                self.attempts,
+                state.upcoming_sleep,
+            )
+
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self.attempts),
+            wait=wait_incrementing(start=self.retry_delay, increment=self.retry_delay),
+            retry=retry_if_exception_type((TimeoutError, OperationalError)),
+            before_sleep=count_and_log,
+            reraise=True,
+        )
+        return await retrying(call)
 
     async def _refuse(self, message: FeedMessage, refusal: DomainError, report: PlayReport) -> None:
         report.refused[refusal.code] += 1
