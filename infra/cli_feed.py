@@ -19,6 +19,7 @@ from domain.odds import MarginMethod
 from domain.provenance import Provenance
 from infra.bootstrap import feed_payload_decoder
 from infra.cli_console import console, print_json
+from infra.cli_progress import counting
 from infra.connections import connect_nats
 from infra.feeds.intake import JetStreamFeedIntake
 from infra.feeds.parallel import ReplayShare, WorkerFailed, play_in_parallel, share_out
@@ -75,13 +76,6 @@ def print_report(report: PlayReport) -> None:
             "time (what it had stored counts as duplicates)"
         )
     out.print(f"{report.seconds:.1f} s, {report.events_per_second:,.0f} events/s")
-
-
-def _progress(report: PlayReport) -> None:
-    err.print(
-        f"  ... {report.accepted + report.duplicates + sum(report.refused.values()):,} done",
-        highlight=False,
-    )
 
 
 @app.command()
@@ -149,18 +143,18 @@ def replay(
     if workers > 1:
         report = _replay_in_workers(replayer, source, shares, settings, lanes, run)
     else:
-        err.print(f"replaying {len(messages):,} messages from {source}")
-        report = run_with_intake(
-            lambda intake: FeedPlayer(
-                intake,
-                source=player_source,
-                lanes=lanes,
-                run=run,
-                speed=speed,
-                on_progress=_progress,
-            ).play(messages),
-            workers=lanes,
-        )
+        with counting(f"replaying {source}", total=len(messages), console=err) as done:
+            report = run_with_intake(
+                lambda intake: FeedPlayer(
+                    intake,
+                    source=player_source,
+                    lanes=lanes,
+                    run=run,
+                    speed=speed,
+                    on_progress=lambda r: done(r.handled),
+                ).play(messages),
+                workers=lanes,
+            )
     print_report(report)
     if replayer.malformed:
         out.print(f"unreadable rows: {len(replayer.malformed)}")
@@ -196,9 +190,8 @@ def _replay_in_workers(
         run=run,
     )
     try:
-        report, _ = play_in_parallel(
-            template, shares, on_progress=lambda done: err.print(f"  ... {done:,} done")
-        )
+        with counting(f"replaying {source}", total=None, console=err) as done:
+            report, _ = play_in_parallel(template, shares, on_progress=done)
     except WorkerFailed as exc:
         err.print(f"[bold red]error[/] \\[replay-worker-failed] {exc}")
         raise typer.Exit(1) from None

@@ -27,6 +27,7 @@ from domain.model_registry import (
     check_kind,
 )
 from infra.cli_console import console, print_json
+from infra.cli_progress import working
 from infra.connections import connect_nats
 from infra.forecasting import lifecycle, nba_history
 from infra.forecasting.artifacts import DEFAULT_BUCKET, ArtifactError, ArtifactStore
@@ -184,7 +185,8 @@ def train(
             lc.feeds, lc.registry, lc.artifacts, kind=trainer, cutoff=cutoff
         )
 
-    model = _run(registry_stream, bucket, work)
+    with working(f"training {kind}", console=err):
+        model = _run(registry_stream, bucket, work)
     out.print(f"[bold green]registered[/] {model.model_id}")
     out.print(f"  artifact   sha256:{model.artifact_hash}")
     out.print(f"  cut-off    position {model.cutoff_position}")
@@ -316,7 +318,9 @@ def evaluate(
             lc.feeds, target, seasons=wanted, cutoff=cutoff_position, resamples=resamples
         )
 
-    for path in _run(registry_stream, bucket, work):
+    with working(f"walk-forward evaluation of {', '.join(wanted)}", console=err):
+        paths = _run(registry_stream, bucket, work)
+    for path in paths:
         out.print(f"wrote {path}")
 
 
@@ -375,7 +379,8 @@ def _train_to_file(train: Callable[[FeedIngestion], _Artifact], out_path: Path) 
         await (await _connect(url)).close()  # fail early and clearly if NATS is not there
         feeds = await asyncio.to_thread(FeedIngestion, event_store_env(settings, url))
         try:
-            artifact = await asyncio.to_thread(train, feeds)
+            with working(f"training {out_path.name}", console=err):
+                artifact = await asyncio.to_thread(train, feeds)
         except ValueError as exc:
             raise fail("model-input", str(exc)) from None
         except OSError as exc:

@@ -200,17 +200,13 @@ async def _play(
                 run=share.run,
                 window=share.window,
                 speed=share.speed,
-                on_progress=lambda r: outbox.put(("progress", n, _done(r))),
+                on_progress=lambda r: outbox.put(("progress", n, r.handled)),
             )
             outbox.put(("ready", n, len(messages)))
             if not await asyncio.to_thread(go.wait, READY_TIMEOUT):
                 raise WorkerFailed("no start signal: the parent process is gone")
             report = await player.play(messages)
-            outbox.put(("progress", n, _done(report)))
+            outbox.put(("progress", n, report.handled))
             return report
     finally:
         await nc.drain()
-
-
-def _done(report: PlayReport) -> int:
-    return report.accepted + report.duplicates + sum(report.refused.values())
