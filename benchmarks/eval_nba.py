@@ -37,6 +37,10 @@ from forecasting.nba.features import (
 from forecasting.nba.inplay import QUARTERS, quarter_states, train_nba_inplay
 from forecasting.nba.inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
 from forecasting.nba.model import RESULTS_VIEW, NbaModelParameters, train_nba_model
+from forecasting.nba.model import home_accuracy as accuracy
+from forecasting.nba.model import home_brier_score as brier
+from forecasting.nba.model import home_calibration_error as calibration_error
+from forecasting.nba.model import home_log_loss as log_loss
 
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATED_SEASONS = 5
@@ -248,30 +252,6 @@ def _line(label: str, rows: list[Scored], p: NDArray[np.float64], extra: str) ->
         f"{brier(p, y):>7.4f} {brier(ml, y):>7.4f}  {accuracy(p, y):>7.4f} {accuracy(ml, y):>7.4f}"
         f"  {calibration_error(p, y):>7.4f} {calibration_error(ml, y):>7.4f}"
     )
-
-
-def log_loss(p: NDArray[np.float64], y: NDArray[np.int64]) -> float:
-    q = np.clip(p, 1e-15, 1.0 - 1e-15)
-    return float(-np.mean(y * np.log(q) + (1 - y) * np.log(1.0 - q)))
-
-
-def brier(p: NDArray[np.float64], y: NDArray[np.int64]) -> float:
-    return float(np.mean((p - y) ** 2))
-
-
-def accuracy(p: NDArray[np.float64], y: NDArray[np.int64]) -> float:
-    return float(np.mean((p > 0.5) == (y == 1)))
-
-
-def calibration_error(p: NDArray[np.float64], y: NDArray[np.int64], bins: int = 10) -> float:
-    """ECE of the home-win probability: 10 equal-width bins, weighted by their counts."""
-    which = np.minimum((p * bins).astype(np.int64), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        members = which == b
-        if np.any(members):
-            total += float(np.sum(members)) * abs(float(np.mean(p[members] - y[members])))
-    return total / len(p)
 
 
 def _wins(rows: list[Scored]) -> NDArray[np.int64]:

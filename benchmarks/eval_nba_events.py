@@ -17,10 +17,12 @@ import time
 
 import numpy as np
 
-from benchmarks.eval_nba import brier, calibration_error, log_loss
 from benchmarks.eval_store import evaluated_feed
 from forecasting.nba.inplay import QUARTERS, train_nba_inplay
 from forecasting.nba.model import NbaModelParameters, train_nba_model
+from forecasting.nba.model import home_brier_score as brier
+from forecasting.nba.model import home_calibration_error as calibration_error
+from forecasting.nba.model import home_log_loss as log_loss
 from forecasting.nba.training import NbaTrainingSet, home_wins
 from infra.forecasting.history import max_position
 from infra.forecasting.nba_history import read_training_set

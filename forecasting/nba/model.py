@@ -210,6 +210,30 @@ def home_log_loss(probabilities: WinProbabilities, outcomes: HomeWins) -> float:
     return float(np.mean(_per_game_log_loss(probabilities, outcomes)))
 
 
+def home_brier_score(probabilities: WinProbabilities, outcomes: HomeWins) -> float:
+    """Mean squared error of the home side's win probabilities (half the two-way Brier)."""
+    return float(np.mean((probabilities - outcomes) ** 2))
+
+
+def home_accuracy(probabilities: WinProbabilities, outcomes: HomeWins) -> float:
+    """How often the side given more than half the chance won."""
+    return float(np.mean((probabilities > 0.5) == (outcomes == 1)))
+
+
+def home_calibration_error(
+    probabilities: WinProbabilities, outcomes: HomeWins, *, bins: int = 10
+) -> float:
+    """ECE of the home side's win probabilities: equal-width bins, weighted by their counts."""
+    which = np.minimum((probabilities * bins).astype(np.int64), bins - 1)
+    total = 0.0
+    for b in range(bins):
+        members = which == b
+        if np.any(members):
+            gap = float(np.mean(probabilities[members] - outcomes[members]))
+            total += float(np.sum(members)) * abs(gap)
+    return total / len(probabilities)
+
+
 def _per_game_log_loss(probabilities: WinProbabilities, outcomes: HomeWins) -> NDArray[np.float64]:
     p = np.clip(probabilities, 1e-15, 1.0 - 1e-15)
     result: NDArray[np.float64] = -(outcomes * np.log(p) + (1.0 - outcomes) * np.log(1.0 - p))
