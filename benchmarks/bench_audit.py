@@ -25,6 +25,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from infra.intake import event_store_env, open_intake
+
 from benchmarks.bench_forecaster_lag import model_bytes
 from infra.audit.checkpointer import Checkpointer
 from infra.audit.log import pages
@@ -41,7 +43,6 @@ from infra.feeds.replay import Replay
 from infra.forecasting.artifacts import archive
 from infra.forecasting.model_file import LoadedModel
 from infra.forecasting.service import ForecasterService
-from infra.intake import event_store_env, open_intake
 from infra.settings import Settings
 
 DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", "../shared/data"))

@@ -30,6 +30,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from infra.intake import event_store_env
+
 from infra.analytics.service import AnalyticsService
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
@@ -37,7 +39,6 @@ from infra.feeds.parallel import ReplayShare, play_in_parallel, share_out
 from infra.feeds.replay import Replay
 from infra.forecasting.model_file import LoadedModel
 from infra.forecasting.service import ForecasterService
-from infra.intake import event_store_env
 from infra.settings import Settings
 from readmodels.analytics.engines import DuckDBEngine
 from readmodels.analytics.queries import DASHBOARD_QUERIES, DAY_MS, HOUR_MS

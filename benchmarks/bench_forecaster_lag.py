@@ -44,6 +44,7 @@ from commands.ingestion import FeedIngestion
 from commands.receipt import CommandReceipt
 from domain.forecast import FixtureForecasts
 from forecasting.football.model import FootballModelParameters, train_football_model
+from infra.bootstrap import event_store_env, open_intake
 from infra.connections import connect_nats
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
@@ -56,7 +57,6 @@ from infra.feeds.player import FeedPlayer
 from infra.feeds.replay import Replay
 from infra.forecasting.model_file import dump_model
 from infra.forecasting.service import forecaster_env
-from infra.intake import event_store_env, open_intake
 from infra.settings import Settings
 
 DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", "../shared/data"))

@@ -46,6 +46,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
 from eventsourcing.utils import get_topic
+from infra.intake import event_store_env, open_intake
 
 from benchmarks.bench_forecaster_lag import play_paced, stored
 from commands.ingestion import FeedIngestion
@@ -59,7 +60,6 @@ from infra.feeds.player import FeedPlayer
 from infra.feeds.replay import Replay
 from infra.forecasting.model_file import LoadedModel
 from infra.forecasting.service import ForecasterService
-from infra.intake import event_store_env, open_intake
 from infra.projections.logs import StoreEventLog
 from infra.projections.wiring import open_logs
 from infra.settings import Settings

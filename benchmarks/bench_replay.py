@@ -23,6 +23,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from infra.bootstrap import open_intake
 from infra.connections import connect_nats
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
@@ -34,7 +35,6 @@ from infra.feeds.parallel import (
 )
 from infra.feeds.player import FeedPlayer, PlayReport
 from infra.feeds.replay import Replay
-from infra.intake import open_intake
 from infra.settings import Settings
 
 

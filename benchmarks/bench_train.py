@@ -31,12 +31,12 @@ from forecasting.football.evaluation import train_for_holdout
 from forecasting.football.from_events import InputTranslator
 from forecasting.football.inputs import ForecastInput
 from forecasting.football.training_set import build_rows, seasons_of
+from infra.bootstrap import event_store_env
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
 from infra.forecasting.history import max_position, read_notifications
 from infra.forecasting.kinds import PARAMETERS
 from infra.forecasting.stored_fields import TOPICS, FieldDecoder
-from infra.intake import event_store_env
 from infra.settings import Settings
 
 T = TypeVar("T")

@@ -40,6 +40,7 @@ from benchmarks.bench_forecaster_lag import model_bytes
 from commands.forecasting.forecaster import Forecaster
 from commands.ingestion import FeedIngestion
 from domain.forecast import FixtureForecasts
+from infra.bootstrap import event_store_env, open_intake
 from infra.connections import connect_nats
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
@@ -47,7 +48,6 @@ from infra.feeds.messages import FeedMessage
 from infra.feeds.player import FeedPlayer
 from infra.feeds.replay import Replay
 from infra.forecasting.service import forecaster_env
-from infra.intake import event_store_env, open_intake
 from infra.settings import Settings
 
 DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", "../shared/data"))

@@ -12,10 +12,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from commands.ingestion import FeedIngestion
+from infra.bootstrap import event_store_env
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
 from infra.feeds.replay import Replay
-from infra.intake import event_store_env
 from infra.settings import Settings
 
 

@@ -22,6 +22,7 @@ import time
 
 import asyncpg
 import numpy as np
+from infra.intake import event_store_env
 
 from benchmarks.bench_projections import embedded_stack, head, load, replay
 from commands.ingestion import FeedIngestion
@@ -32,7 +33,6 @@ from infra.forecasting.history import read_history
 from infra.forecasting.kinds import PARAMETERS
 from infra.forecasting.model_file import LoadedModel, dump_model
 from infra.forecasting.service import ForecasterService
-from infra.intake import event_store_env
 from infra.projections.wiring import running_projector
 from infra.settings import Settings
 from readmodels.postgres.queries import track_record

@@ -1,4 +1,11 @@
-"""The composition root: the one place that turns settings into real, wired adapters."""
+"""The composition root: the one place that turns settings into real, wired adapters.
+
+Every process is built here: the gateway (`build_gateway`), the forecaster
+(`running_forecaster`), the scheduled trainer (`scheduled_trainer`), feed health
+(`feed_health_service`, `feed_health_app`), the feed intake behind replay and ingest
+(`open_intake`), and the applications CLI commands use (`feed_ingestion`, `model_registry`).
+Other modules ask for what they need here; none builds an event store environment of its own.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,9 +26,12 @@ from opentelemetry import metrics
 from sse_starlette.sse import AppStatus
 
 from commands.api_keys import KeyRecord, KeyStore
-from commands.ingestion import Accepted, FeedCommand
+from commands.feed_health import FeedHealth
+from commands.ingestion import Accepted, FeedCommand, FeedIngestion
 from commands.intake import PayloadDecoder, RefusedPayload
+from commands.model_registry import ModelRegistry
 from domain.access import Limits
+from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY, NBA
 from gateway.access.authenticator import Authenticator
 from gateway.access.bearer_jwt import IssuerKeys, JwtVerifier
 from gateway.access.gate import AccessGate
@@ -45,11 +55,17 @@ from infra.connections import (
 from infra.dashboard_sources import PostgresFixtureDirectory, PostgresQuarantineCounts
 from infra.demo import ensure_champions, play_demo_season
 from infra.eventstore.watch import StreamWatch
-from infra.feed_health import FeedHealthService, feed_health_env
+from infra.feed_health import DEFAULT_STREAM, STREAM_KEY, FeedHealthService
 from infra.feeds.intake import JetStreamFeedIntake
+from infra.feeds.payloads import PayloadStore
+from infra.feeds.quarantine import Quarantine
 from infra.forecasting.artifacts import ArtifactStore
-from infra.forecasting.running import forecaster_for
-from infra.intake import event_store_env, open_intake
+from infra.forecasting.champion import ChampionWatch, Loaded, ScheduledTrainer, fetch_champion, use
+from infra.forecasting.kinds import ModelKind
+from infra.forecasting.lifecycle import registry_env
+from infra.forecasting.model_file import LoadedModel
+from infra.forecasting.running import RunningForecaster
+from infra.forecasting.service import configured_service
 from infra.nats_setup import all_streams
 from infra.projections.readiness import describe_failure, projector_readiness
 from infra.projections.wiring import running_projector
@@ -314,7 +330,7 @@ async def _demo_forecaster(settings: Settings, nats_url: str, nc: NATS, running:
     log.info("demo champions: %s", champions)
     if running.forecaster is None:
         running.forecaster = await asyncio.to_thread(
-            forecaster_for, settings, nats_url, only_with_a_model=True
+            running_forecaster, settings, nats_url, only_with_a_model=True
         )
         if running.forecaster is not None:
             await asyncio.to_thread(running.forecaster.start)
@@ -395,12 +411,7 @@ def build_gateway(
     late = LateIntake()
     keys = LateKeyStore()
     gate = access_gate(settings, keys)
-    feed_health = FeedHealthService(
-        feed_health_env(settings, nats_url, stream=settings.feed_health_stream),
-        stale_after=timedelta(seconds=settings.feed_health_stale_after_seconds),
-        window=timedelta(seconds=settings.feed_health_window_seconds),
-        interval=settings.feed_health_check_interval_seconds,
-    )
+    feed_health = feed_health_service(settings, nats_url)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -439,7 +450,7 @@ def build_gateway(
                 # Forecasts when some kind has a model file or a champion (ADR 0008).
                 running = Running(
                     await asyncio.to_thread(
-                        forecaster_for, settings, nats_url, only_with_a_model=True
+                        running_forecaster, settings, nats_url, only_with_a_model=True
                     )
                 )
                 if running.forecaster is not None:
@@ -498,3 +509,150 @@ def build_gateway(
         ],
         lifespan=lifespan,
     )
+
+
+# -- the event store and the applications on it ------------------------------------------
+
+
+def event_store_env(settings: Settings, nats_url: str) -> dict[str, str]:
+    """The eventsourcing environment that selects the JetStream event store (its keys: see
+    infra/eventstore/settings.py and security.py)."""
+    env = {
+        "PERSISTENCE_MODULE": "infra.eventstore",
+        "NATS_URL": nats_url,
+        "NATS_STREAM": settings.stream_name,
+        "NATS_REPLICAS": str(settings.stream_replicas),
+        "NATS_SAVE_TIMEOUT": str(settings.nats_save_timeout),
+        "NATS_DUPLICATE_WINDOW": str(settings.nats_duplicate_window),
+        "NATS_WIRE": "yes" if settings.nats_wire else "no",
+        **settings.nats_security().as_env(),
+    }
+    if settings.nats_chain_key is not None:
+        env["NATS_CHAIN_KEY"] = settings.nats_chain_key.get_secret_value()
+    return env
+
+
+def feed_ingestion(settings: Settings, nats_url: str) -> FeedIngestion:
+    """The feed's application service on the event store (blocking: it connects)."""
+    return FeedIngestion(event_store_env(settings, nats_url))
+
+
+def model_registry(settings: Settings, nats_url: str, stream: str | None = None) -> ModelRegistry:
+    """The model registry on its own stream (default the settings'), beside the feed's."""
+    feeds_env = event_store_env(settings, nats_url)
+    return ModelRegistry(registry_env(feeds_env, stream or settings.model_registry_stream))
+
+
+@asynccontextmanager
+async def open_intake(
+    settings: Settings, nats_url: str, nc: NATS, *, workers: int = 32
+) -> AsyncIterator[JetStreamFeedIntake]:
+    js = nc.jetstream()
+    payloads = PayloadStore(js, replicas=settings.stream_replicas)
+    quarantine = Quarantine(js, replicas=settings.stream_replicas)
+    await payloads.ensure_stream()
+    await quarantine.ensure_stream()
+    ingestion = await asyncio.to_thread(FeedIngestion, event_store_env(settings, nats_url))
+    intake = JetStreamFeedIntake(ingestion, payloads, quarantine, workers=workers)
+    try:
+        yield intake
+    finally:
+        intake.close()
+        await asyncio.to_thread(ingestion.close)
+
+
+# -- processes ---------------------------------------------------------------------------------
+
+
+def feed_health_env(
+    settings: Settings, nats_url: str, *, stream: str = DEFAULT_STREAM
+) -> dict[str, str]:
+    """The feed's event store for the followed application, plus the process's own stream."""
+    return {**event_store_env(settings, nats_url), STREAM_KEY: stream}
+
+
+def feed_health_app(settings: Settings, nats_url: str, stream: str = DEFAULT_STREAM) -> FeedHealth:
+    """The feed-health process application, to read its board (`sportcast health`)."""
+    return FeedHealth(feed_health_env(settings, nats_url, stream=stream))
+
+
+def feed_health_service(settings: Settings, nats_url: str) -> FeedHealthService:
+    """Feed health as the gateway runs it: following the feed, checking for stale odds."""
+    return FeedHealthService(
+        feed_health_env(settings, nats_url, stream=settings.feed_health_stream),
+        stale_after=timedelta(seconds=settings.feed_health_stale_after_seconds),
+        window=timedelta(seconds=settings.feed_health_window_seconds),
+        interval=settings.feed_health_check_interval_seconds,
+    )
+
+
+def scheduled_trainer(
+    settings: Settings,
+    nats_url: str,
+    *,
+    every: float,
+    kinds: Sequence[ModelKind] | None = None,
+    on_result: Callable[[str], None] | None = None,
+) -> ScheduledTrainer:
+    """The trainer `sportcast serve trainer` runs; its feed and registry close with it."""
+    return ScheduledTrainer(
+        feed_ingestion(settings, nats_url),
+        model_registry(settings, nats_url),
+        nats_url=nats_url,
+        bucket=settings.model_bucket,
+        every=every,
+        kinds=kinds,
+        on_result=on_result,
+    )
+
+
+def running_forecaster(
+    settings: Settings, nats_url: str, *, watch_every: float = 10.0, only_with_a_model: bool = False
+) -> RunningForecaster | None:
+    """The forecaster the settings describe, not yet started. ``only_with_a_model``: None when no
+    kind has a model file or a champion (nothing it could forecast with).
+
+    Blocking (reads the registry and the object store). Raises OSError, ValueError or
+    ArtifactError when a model file or a champion's artifact cannot be read."""
+    feeds_env = event_store_env(settings, nats_url)
+    registry = ModelRegistry(registry_env(feeds_env, settings.model_registry_stream))
+    try:
+        files = {
+            FOOTBALL_1X2: settings.model_file,
+            NBA: settings.nba_model_file,
+            FOOTBALL_INPLAY: settings.inplay_model_file,
+        }
+        watched = [kind for kind, path in files.items() if path is None]
+        champions: dict[str, Loaded] = {}
+        for kind in watched:
+            champion = fetch_champion(registry, nats_url, settings.model_bucket, kind)
+            if champion is not None:
+                champions[kind] = champion
+        in_use = [k for k, path in files.items() if path is not None or k in champions]
+        if only_with_a_model and not in_use:
+            registry.close()
+            return None
+        # A football model file is archived by configured_service; champions already are.
+        pinned = None
+        if settings.model_file is not None:
+            pinned = LoadedModel.from_bytes(settings.model_file.read_bytes())
+        service = configured_service(settings, feeds_env, pinned)
+    except BaseException:
+        registry.close()
+        raise
+    for model in champions.values():
+        use(service.forecaster, model)
+    watch = None
+    if watched:
+        watch = ChampionWatch(
+            service.forecaster,
+            registry,
+            nats_url=nats_url,
+            bucket=settings.model_bucket,
+            every=watch_every,
+            kinds=watched,
+        )
+    logging.getLogger("sportcast.forecaster").info(
+        "forecaster models: %s", ", ".join(in_use) or "none yet"
+    )
+    return RunningForecaster(service, watch, registry, in_use)

@@ -14,8 +14,6 @@ import uvicorn
 from rich.console import Console
 from rich.markup import escape
 
-from commands.ingestion import FeedIngestion
-from commands.model_registry import ModelRegistry
 from domain.errors import DomainError
 from domain.model_registry import FOOTBALL_1X2, KINDS, check_kind
 from infra import (
@@ -28,17 +26,13 @@ from infra import (
     cli_projections,
 )
 from infra import cli_feed as feed
-from infra.bootstrap import build_gateway
+from infra.bootstrap import build_gateway, running_forecaster, scheduled_trainer
 from infra.connections import ensure_database, use_nats_security
 from infra.demo import demo_key
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
 from infra.embedded.stack import EmbeddedStack
 from infra.forecasting.artifacts import ArtifactError
-from infra.forecasting.champion import ScheduledTrainer
 from infra.forecasting.lifecycle import KINDS as TRAINED_KINDS
-from infra.forecasting.lifecycle import registry_env
-from infra.forecasting.running import forecaster_for
-from infra.intake import event_store_env
 from infra.projections.wiring import serve_projector as serve_projector_until
 from infra.settings import Durability, Settings
 
@@ -219,7 +213,7 @@ def serve_forecaster(
     """
     settings = load_settings(model_file=model_file)
     try:
-        running = forecaster_for(settings, settings.nats_client_url, watch_every=watch_every)
+        running = running_forecaster(settings, settings.nats_client_url, watch_every=watch_every)
     except (OSError, ValueError, ArtifactError) as exc:
         raise fail("model-unreadable", str(exc)) from None
     assert running is not None
@@ -281,19 +275,14 @@ def serve_trainer(
     a kind the log holds too little data for is skipped with a message."""
     settings = load_settings()
     url = settings.nats_client_url
-    feeds_env = event_store_env(settings, url)
-    feeds = FeedIngestion(feeds_env)
-    registry = ModelRegistry(registry_env(feeds_env, settings.model_registry_stream))
     try:
         for each in kind or ():
             check_kind(each)
     except DomainError as unknown:
         raise fail(unknown.code, str(unknown)) from None
-    trainer = ScheduledTrainer(
-        feeds,
-        registry,
-        nats_url=url,
-        bucket=settings.model_bucket,
+    trainer = scheduled_trainer(
+        settings,
+        url,
         every=every,
         kinds=[TRAINED_KINDS[k] for k in kind] if kind else None,
         on_result=lambda outcome: console.print(outcome, markup=False),
@@ -304,8 +293,8 @@ def serve_trainer(
     trainer.start()
     stopping.wait()
     trainer.stop()
-    feeds.close()
-    registry.close()
+    trainer.feeds.close()
+    trainer.registry.close()
 
 
 @app.command()

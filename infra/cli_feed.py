@@ -17,7 +17,7 @@ from commands.ingestion import FeedCommand
 from domain.errors import DomainError
 from domain.odds import MarginMethod
 from domain.provenance import Provenance
-from infra.bootstrap import feed_payload_decoder
+from infra.bootstrap import feed_payload_decoder, open_intake
 from infra.cli_console import console, print_json
 from infra.cli_progress import counting
 from infra.connections import connect_nats
@@ -28,7 +28,6 @@ from infra.feeds.quarantine import HeldPayload
 from infra.feeds.replay import Replay
 from infra.feeds.simulated import simulated_messages
 from infra.feeds.simulator import SeasonSimulator
-from infra.intake import open_intake
 from infra.settings import Settings
 
 app = typer.Typer(help="Feeds: dataset replay, the demo simulator, the quarantine.")

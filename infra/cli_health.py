@@ -13,11 +13,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from commands.feed_health import FeedHealth
 from domain.feed_health import FeedPulse
+from infra.bootstrap import feed_health_app
 from infra.cli_console import console
 from infra.eventstore.errors import EventStoreUnavailable
-from infra.feed_health import DEFAULT_STREAM, feed_health_env
+from infra.feed_health import DEFAULT_STREAM
 from infra.settings import Settings
 
 app = typer.Typer(
@@ -59,7 +59,7 @@ def health(
     settings = Settings()
     url = settings.nats_client_url
     try:
-        process = FeedHealth(feed_health_env(settings, url, stream=stream))
+        process = feed_health_app(settings, url, stream)
     except EventStoreUnavailable as exc:
         err.print(
             f"[bold red]error[/] \\[nats-unreachable] {exc}. "

@@ -26,6 +26,7 @@ from domain.model_registry import (
     TrainedModel,
     check_kind,
 )
+from infra.bootstrap import feed_ingestion, model_registry
 from infra.cli_console import console, print_json
 from infra.cli_progress import working
 from infra.connections import connect_nats
@@ -34,7 +35,6 @@ from infra.forecasting.artifacts import DEFAULT_BUCKET, ArtifactError, ArtifactS
 from infra.forecasting.history import position_before
 from infra.forecasting.inplay_history import train_to_file
 from infra.forecasting.kinds import PARAMETERS, FootballKind
-from infra.intake import event_store_env
 from infra.settings import Settings
 
 app = typer.Typer(
@@ -99,9 +99,8 @@ async def _open(registry_stream: str, bucket: str) -> AsyncIterator[Lifecycle]:
     settings = Settings()
     url = settings.nats_client_url
     nc = await _connect(url)
-    env = event_store_env(settings, url)
-    feeds = await asyncio.to_thread(FeedIngestion, env)
-    registry = await asyncio.to_thread(ModelRegistry, lifecycle.registry_env(env, registry_stream))
+    feeds = await asyncio.to_thread(feed_ingestion, settings, url)
+    registry = await asyncio.to_thread(model_registry, settings, url, registry_stream)
     try:
         yield Lifecycle(
             feeds,
@@ -377,7 +376,7 @@ def _train_to_file(train: Callable[[FeedIngestion], _Artifact], out_path: Path) 
         settings = Settings()
         url = settings.nats_client_url
         await (await _connect(url)).close()  # fail early and clearly if NATS is not there
-        feeds = await asyncio.to_thread(FeedIngestion, event_store_env(settings, url))
+        feeds = await asyncio.to_thread(feed_ingestion, settings, url)
         try:
             with working(f"training {out_path.name}", console=err):
                 artifact = await asyncio.to_thread(train, feeds)

@@ -17,8 +17,6 @@ from opentelemetry import metrics
 from commands.feed_health import DEFAULT_STALE_AFTER, DEFAULT_WINDOW, FeedHealth
 from commands.ingestion import FeedIngestion
 from domain.feed_health import FeedPulse
-from infra.intake import event_store_env
-from infra.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +31,6 @@ Runner = EventSourcedProjectionRunner[FeedIngestion, FeedHealth]
 _STALE_ALERTS = metrics.get_meter("sportcast.feed_health").create_counter(
     "sportcast.feeds.stale_alerts", description="Fixtures newly reported with stale odds"
 )
-
-
-def feed_health_env(
-    settings: Settings, nats_url: str, *, stream: str = DEFAULT_STREAM
-) -> dict[str, str]:
-    """The feed's event store for the followed application, plus the process's own stream."""
-    return {**event_store_env(settings, nats_url), STREAM_KEY: stream}
 
 
 class FeedHealthService:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from infra.bootstrap import open_intake
 from infra.connections import connect_nats
 from infra.feeds.player import FeedPlayer, PlayReport
 from infra.feeds.replay import Replay
-from infra.intake import open_intake
 from infra.settings import Settings
 
 

@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any
 
 from domain.odds import MarginMethod
+from infra.bootstrap import open_intake
 from infra.connections import connect_nats
 from infra.feeds.player import FeedPlayer, PlayReport
 from infra.feeds.replay import Replay
-from infra.intake import open_intake
 from infra.settings import Settings
 
 READY_TIMEOUT = 600.0  # seconds for every worker to read its share and connect

@@ -12,7 +12,6 @@ from nats.aio.client import Client as NATS
 
 from infra.connections import connect_nats
 from infra.feeds.quarantine import Quarantine
-from infra.intake import event_store_env
 from infra.projections.logs import QuarantineLog, StoreEventLog
 from infra.projections.metrics import instrument_projector
 from infra.settings import Settings
@@ -24,6 +23,8 @@ from projections.runner import ProjectionRunner
 
 def stream_envs(settings: Settings, nats_url: str) -> dict[str, dict[str, str]]:
     """Each event-store stream the projections follow, as eventsourcing's environment."""
+    from infra.bootstrap import event_store_env
+
     base = event_store_env(settings, nats_url)
     return {
         "events": base,

@@ -32,13 +32,13 @@ from forecasting.football.features import FootballFeatures
 from forecasting.football.model import FootballModelParameters, train_football_model
 from forecasting.nba.inplay import NbaInPlayModel, QuarterFit
 from forecasting.nba.model import NbaModel
+from infra.bootstrap import running_forecaster
 from infra.feeds.replay import Replay
 from infra.forecasting.artifacts import ArtifactStore
 from infra.forecasting.champion import ChampionWatch, fetch_champion
 from infra.forecasting.lifecycle import registry_env
 from infra.forecasting.model_file import LoadedModel, dump_model
 from infra.forecasting.nba_model_file import dump_nba_models
-from infra.forecasting.running import forecaster_for
 from infra.forecasting.service import ForecasterService, forecaster_env
 from infra.settings import Settings
 
@@ -378,7 +378,7 @@ def test_a_deployment_forecasts_with_each_kinds_file_or_champion(
     """`sportcast up` starts no forecaster while there is nothing to forecast with; once a kind
     has a champion it starts one on it, following every kind not pinned to a file."""
     settings = settings_for(unique_name)
-    assert forecaster_for(settings, nats_url, only_with_a_model=True) is None
+    assert running_forecaster(settings, nats_url, only_with_a_model=True) is None
 
     env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": nats_url}
     registry = ModelRegistry(registry_env({**env, "NATS_STREAM": unique_name}, unique_name + "_R"))
@@ -388,7 +388,7 @@ def test_a_deployment_forecasts_with_each_kinds_file_or_champion(
     registry.promote(nba.model_id)
     registry.close()
 
-    running = forecaster_for(settings, nats_url, only_with_a_model=True)
+    running = running_forecaster(settings, nats_url, only_with_a_model=True)
     assert running is not None
     try:
         assert running.kinds_in_use == [NBA]
@@ -402,7 +402,7 @@ def test_a_deployment_forecasts_with_each_kinds_file_or_champion(
 
     pinned = tmp_path / "nba.model"
     pinned.write_bytes(nba_artifact(0.3))
-    running = forecaster_for(settings_for(unique_name, nba_model_file=pinned), nats_url)
+    running = running_forecaster(settings_for(unique_name, nba_model_file=pinned), nats_url)
     assert running is not None
     try:
         assert running.kinds_in_use == [NBA]

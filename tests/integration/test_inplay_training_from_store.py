@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from commands.ingestion import FeedIngestion
 from forecasting.inplay.model import SAMPLED_MINUTES, MatchState
+from infra.bootstrap import event_store_env
 from infra.cli_model import app
 from infra.feeds.datasets import MalformedRow, read_football, read_worldcup_matches
 from infra.feeds.player import PlayReport
@@ -28,7 +29,6 @@ from infra.forecasting.artifacts import ArtifactStore, content_hash
 from infra.forecasting.history import max_position
 from infra.forecasting.inplay_history import read_training_set, train_to_file
 from infra.forecasting.model_file import LoadedInPlayModel
-from infra.intake import event_store_env
 from infra.settings import Settings
 from tests.replaying import play
 

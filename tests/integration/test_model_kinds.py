@@ -39,6 +39,7 @@ from forecasting.inplay.training import TrainingSet, train, train_for_holdout
 from forecasting.nba.model import NbaModelParameters
 from forecasting.nba.training import NbaTrainingSet
 from forecasting.nba.training import train as train_nba
+from infra.bootstrap import event_store_env
 from infra.embedded.nats import EmbeddedNats
 from infra.feeds.datasets import MalformedRow, read_football, read_nba, read_worldcup_matches
 from infra.feeds.replay import NBA_TIPOFF, NBA_TZ, Replay
@@ -53,7 +54,6 @@ from infra.forecasting.model_file import LoadedInPlayModel, dump_inplay_model
 from infra.forecasting.nba_history import NbaKind
 from infra.forecasting.nba_history import read_training_set as read_nba_set
 from infra.forecasting.nba_model_file import LoadedNbaModels, dump_nba_models
-from infra.intake import event_store_env
 from infra.settings import Settings
 from tests.replaying import play
 

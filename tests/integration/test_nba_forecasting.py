@@ -31,13 +31,13 @@ from forecasting.nba.inplay import NbaQuarterState
 from forecasting.nba.inputs import NbaGameResult, NbaGameScheduled, NbaMoneyline
 from forecasting.nba.model import NbaModelParameters
 from forecasting.nba.training import train
+from infra.bootstrap import event_store_env
 from infra.feeds.datasets import MalformedRow, NbaGameRow, read_nba
 from infra.feeds.replay import NBA_TIPOFF, NBA_TZ, Replay
 from infra.forecasting.history import max_position
 from infra.forecasting.nba_history import read_training_set
 from infra.forecasting.nba_model_file import LoadedNbaModels, dump_nba_models
 from infra.forecasting.service import ForecasterService, forecaster_env
-from infra.intake import event_store_env
 from infra.settings import Settings
 from tests.replaying import play
 

@@ -13,11 +13,11 @@ import pytest
 from eventsourcing.persistence import Notification
 
 from commands.ingestion import FeedIngestion
+from infra.bootstrap import event_store_env, open_intake
 from infra.connections import connect_nats
 from infra.feeds.parallel import ReplayShare, WorkerFailed, play_in_parallel, share_out
 from infra.feeds.player import FeedPlayer, PlayReport
 from infra.feeds.replay import Replay
-from infra.intake import event_store_env, open_intake
 from infra.settings import Settings
 
 pytestmark = pytest.mark.slow

@@ -16,6 +16,7 @@ import pytest
 from commands.ingestion import FeedIngestion
 from domain.fixture import Fixture, FixtureStatus
 from domain.sport import Sport
+from infra.bootstrap import event_store_env
 from infra.feeds.datasets import (
     MalformedRow,
     read_nba,
@@ -24,7 +25,6 @@ from infra.feeds.datasets import (
     read_worldcup_matches,
 )
 from infra.feeds.replay import Replay
-from infra.intake import event_store_env
 from infra.settings import Settings
 from tests.replaying import play
 

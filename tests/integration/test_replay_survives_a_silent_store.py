@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from commands.ingestion import FeedIngestion
+from infra.bootstrap import event_store_env, open_intake
 from infra.connections import connect_nats
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
 from infra.feeds.player import FeedPlayer, PlayReport
 from infra.feeds.simulated import simulated_messages
 from infra.feeds.simulator import SeasonSimulator
-from infra.intake import event_store_env, open_intake
 from infra.settings import Settings
 
 pytestmark = pytest.mark.slow

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nkeys
 import pytest
+from infra.intake import event_store_env
 from nats.aio.client import Client
 
 from infra.eventstore.security import (
@@ -17,7 +18,6 @@ from infra.eventstore.security import (
     sign_nonce,
 )
 from infra.eventstore.settings import EventStoreSettings
-from infra.intake import event_store_env
 from infra.settings import Settings
 
 
