@@ -17,6 +17,7 @@ from infra.eventstore.append import Appender
 from infra.eventstore.checkpoint import Checkpoint, write_checkpoint
 from infra.eventstore.decode import stored_event_decoder
 from infra.eventstore.errors import EventStoreUnavailable
+from infra.eventstore.gcpause import gc_held
 from infra.eventstore.heads import Head
 from infra.eventstore.link import NatsLink
 from infra.eventstore.publish import Channel
@@ -99,6 +100,18 @@ class EventStream:
         desc: bool = False,
         limit: int | None = None,
     ) -> list[StoredEvent]:
+        with gc_held():  # see gcpause.py: 1,000s of records built, none garbage
+            return self._select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
+
+    def _select_events(
+        self,
+        originator_id: UUID | str,
+        *,
+        gt: int | None,
+        lte: int | None,
+        desc: bool,
+        limit: int | None,
+    ) -> list[StoredEvent]:
         subject = self.layout.aggregate(originator_id)
         decode = stored_event_decoder(originator_id, gt=gt, lte=lte)
         scanned: tuple[list[StoredEvent], int, bytes] | None
@@ -173,6 +186,20 @@ class EventStream:
         topics: Sequence[str] = (),
         *,
         inclusive_of_start: bool = True,
+    ) -> list[Notification]:
+        with gc_held():  # see gcpause.py
+            return self._select_notifications(
+                start, limit, stop, topics, inclusive_of_start=inclusive_of_start
+            )
+
+    def _select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None,
+        topics: Sequence[str],
+        *,
+        inclusive_of_start: bool,
     ) -> list[Notification]:
         seq = 1 if start is None else (start if inclusive_of_start else start + 1)
         wanted = set(topics)

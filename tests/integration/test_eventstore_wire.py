@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import itertools
 import random
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from infra.embedded.ports import free_port
 from infra.eventstore import JetStreamFactory, wire_reads
 from infra.eventstore.decode import notification_decoder, stored_event_decoder
 from infra.eventstore.eventstream import EventStream
+from infra.eventstore.gcpause import gc_held
 from infra.eventstore.recorders import JetStreamProcessRecorder
 from infra.eventstore.records import RawRecord, make_notification, make_stored_event
 from infra.eventstore.wire import (
@@ -404,6 +406,26 @@ def test_decoders_read_headers_as_nats_py_does() -> None:
 def _oid(subject: str) -> UUID | str:
     token = subject.rsplit(".", 1)[1]
     return UUID(hex=token[1:]) if token != "ux" else "x"
+
+
+def test_gc_is_held_off_during_reads_and_restored_after() -> None:
+    assert gc.isenabled()
+    with gc_held():
+        assert not gc.isenabled()
+        with gc_held():  # reads on other threads nest
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), gc_held():
+        raise RuntimeError
+    assert gc.isenabled()
+    gc.disable()  # an application that turned it off keeps it off
+    try:
+        with gc_held():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_consumer_reader_refuses_another_consumers_deliveries() -> None:
