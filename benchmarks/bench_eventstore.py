@@ -3,6 +3,8 @@
 Run: python -m benchmarks.bench_eventstore   (prints ``name value unit`` and ``peer:`` lines)
      BENCH_WRITERS=32 python -m benchmarks.bench_eventstore   (more writer threads, all peers)
      BENCH_ONLY=reads python -m benchmarks.bench_eventstore   (only the read-side part)
+     BENCH_HEAP=300000 ...   (long-lived objects held while the reads' cost to other threads
+                              is measured, gc held off during reads vs not: other_thread_gap.*)
      BENCH_MODES=fsync,replicated-r3 python -m benchmarks.bench_eventstore   (some modes only)
 
 Modes (BENCH_MODES, comma-separated; default: all, in this order):
@@ -21,6 +23,7 @@ Each mode gets its own nats-server(s) in a temp dir; PostgreSQL is embedded too.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -28,7 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -39,11 +42,12 @@ from benchmarks import secure
 from infra.embedded.nats import EmbeddedCluster, EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
 from infra.embedded.postgres import EmbeddedPostgres, PostgresConfig
-from infra.eventstore import JetStreamFactory
+from infra.eventstore import JetStreamFactory, eventstream
 
 PAYLOAD = b'{"fixture":"' + b"x" * 270 + b'"}'  # ~300-byte event, as in shared/README
 TOPIC = "domain.odds:OddsQuote.Recorded"
 WRITERS = int(os.environ.get("BENCH_WRITERS", "16"))  # same for every peer
+HEAP = int(os.environ.get("BENCH_HEAP", "300000"))  # long-lived objects for the stall figure
 ONLY = os.environ.get("BENCH_ONLY", "")  # "reads": just bench_reads (replicated-1node); "": all
 ALL_MODES = ("postgres", "fsync", "replicated-1node", "replicated-r3")
 MODES = [
@@ -243,6 +247,7 @@ def bench_reads(url: str) -> None:
         out("aggregate_load_1000_events.p50", statistics.median(timings), "ms")
         out("aggregate_load_1000_events.p99", _p99(timings), "ms")
         out("aggregate_load_1000_events.first_load_new_reader", cold, "ms")
+        other_thread_stalls(lambda: rec.select_events(big[0].originator_id))
 
         with ThreadPoolExecutor(WRITERS) as pool:
             list(pool.map(rec.insert_events, [events(100) for _ in range(990)]))
@@ -282,6 +287,63 @@ def bench_reads(url: str) -> None:
         out("aggregate_load_1000_events.p50_nats_py", statistics.median(loads), "ms")
     finally:
         factory.close()
+
+
+def other_thread_stalls(load: Callable[[], object], loads: int = 60) -> None:
+    """What holding the collector off during reads (infra/eventstore/gcpause.py) costs the
+    process's other threads, against not holding it, same run: a thread that wakes every
+    millisecond and makes a little garbage records the gaps between its wake-ups while this
+    thread loads aggregates. A process holds more than this benchmark does, so HEAP long-lived
+    GC-tracked objects stand in for it (full collections walk them)."""
+    furniture = [[n] for n in range(HEAP)]
+    print(f"note: {len(furniture):,} long-lived tracked objects held for the stall measurement")
+    for held in (True, False, True, False):
+        gaps: list[float] = []
+        loads_ms: list[float] = []
+        stop = threading.Event()
+
+        def tick(stop: threading.Event = stop, gaps: list[float] = gaps) -> None:
+            last, litter = time.perf_counter(), []
+            while not stop.is_set():
+                time.sleep(0.001)
+                litter.append([last])
+                if len(litter) > 500:
+                    litter.clear()
+                now = time.perf_counter()
+                gaps.append((now - last) * 1000)
+                last = now
+
+        ticker = threading.Thread(target=tick)
+        with contextlib.ExitStack() as undo:
+            if not held:
+                undo.enter_context(_unheld())
+            ticker.start()
+            for _ in range(loads):
+                started = time.perf_counter()
+                load()
+                loads_ms.append((time.perf_counter() - started) * 1000)
+            stop.set()
+            ticker.join()
+        gaps.sort()
+        loads_ms.sort()
+        name = "gc_held" if held else "gc_not_held"
+        out(f"other_thread_gap.{name}.max", gaps[-1], "ms")
+        out(f"other_thread_gap.{name}.p99", _p99(gaps), "ms")
+        out(f"aggregate_load_1000_events.{name}.p99", _p99(loads_ms), "ms")
+    del furniture
+
+
+@contextlib.contextmanager
+def _unheld() -> Iterator[None]:
+    """Reads without the hold: the read methods without their ``@gc_held()`` decorator."""
+    stream = eventstream.EventStream
+    saved = stream.select_events, stream.select_notifications
+    stream.select_events = saved[0].__wrapped__  # type: ignore[attr-defined,method-assign]
+    stream.select_notifications = saved[1].__wrapped__  # type: ignore[attr-defined,method-assign]
+    try:
+        yield
+    finally:
+        stream.select_events, stream.select_notifications = saved  # type: ignore[method-assign]
 
 
 def _load() -> str:

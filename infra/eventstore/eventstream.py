@@ -91,6 +91,7 @@ class EventStream:
 
     # -- reads ----------------------------------------------------------------------------
 
+    @gc_held()  # see gcpause.py: 1,000s of records built, none garbage
     def select_events(
         self,
         originator_id: UUID | str,
@@ -99,18 +100,6 @@ class EventStream:
         lte: int | None = None,
         desc: bool = False,
         limit: int | None = None,
-    ) -> list[StoredEvent]:
-        with gc_held():  # see gcpause.py: 1,000s of records built, none garbage
-            return self._select_events(originator_id, gt=gt, lte=lte, desc=desc, limit=limit)
-
-    def _select_events(
-        self,
-        originator_id: UUID | str,
-        *,
-        gt: int | None,
-        lte: int | None,
-        desc: bool,
-        limit: int | None,
     ) -> list[StoredEvent]:
         subject = self.layout.aggregate(originator_id)
         decode = stored_event_decoder(originator_id, gt=gt, lte=lte)
@@ -178,6 +167,7 @@ class EventStream:
             events.reverse()
         return events if limit is None else events[:limit]
 
+    @gc_held()  # see gcpause.py
     def select_notifications(
         self,
         start: int | None,
@@ -186,20 +176,6 @@ class EventStream:
         topics: Sequence[str] = (),
         *,
         inclusive_of_start: bool = True,
-    ) -> list[Notification]:
-        with gc_held():  # see gcpause.py
-            return self._select_notifications(
-                start, limit, stop, topics, inclusive_of_start=inclusive_of_start
-            )
-
-    def _select_notifications(
-        self,
-        start: int | None,
-        limit: int,
-        stop: int | None,
-        topics: Sequence[str],
-        *,
-        inclusive_of_start: bool,
     ) -> list[Notification]:
         seq = 1 if start is None else (start if inclusive_of_start else start + 1)
         wanted = set(topics)
