@@ -31,6 +31,7 @@ from benchmarks.bench_forecaster_lag import model_bytes
 from infra.audit.checkpointer import Checkpointer
 from infra.audit.log import pages
 from infra.audit.rederive import fetch_artifacts, recorded_forecasts, rederive
+from infra.bootstrap import event_store_env, open_intake
 from infra.connections import connect_nats
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
