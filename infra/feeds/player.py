@@ -291,7 +291,11 @@ class FeedPlayer:
             before_sleep=count_and_log,
             reraise=True,
         )
-        return await retrying(call)
+
+        async def attempt() -> T:  # a coroutine function, so tenacity awaits each attempt
+            return await call()
+
+        return await retrying(attempt)
 
     async def _refuse(self, message: FeedMessage, refusal: DomainError, report: PlayReport) -> None:
         report.refused[refusal.code] += 1
