@@ -25,8 +25,6 @@ import time
 from datetime import date
 from pathlib import Path
 
-from infra.intake import event_store_env, open_intake
-
 from benchmarks.bench_forecaster_lag import model_bytes
 from infra.audit.checkpointer import Checkpointer
 from infra.audit.log import pages
