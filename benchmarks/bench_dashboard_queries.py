@@ -30,9 +30,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from infra.intake import event_store_env
-
-from infra.analytics.service import AnalyticsService
+from infra.bootstrap import analytics_service, event_store_env
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
 from infra.feeds.parallel import ReplayShare, play_in_parallel, share_out
@@ -81,7 +79,7 @@ def forecast(settings: Settings, url: str) -> None:
 
 
 def project(settings: Settings, url: str, path: Path) -> None:
-    service = AnalyticsService(settings, url, path=path)
+    service = analytics_service(settings, url, path=path)
     try:
         started = time.perf_counter()
         applied = service.runner.catch_up()

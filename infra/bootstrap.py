@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -375,10 +376,17 @@ async def stream_hub(settings: Settings, nc: NATS) -> Hub:
     return hub
 
 
+def analytics_service(
+    settings: Settings, nats_url: str, *, path: Path | None = None
+) -> AnalyticsService:
+    """The analytics projection's process (blocking: it connects)."""
+    return AnalyticsService(settings, event_store_env(settings, nats_url), path=path)
+
+
 async def open_analytics(app: FastAPI, settings: Settings, nats_url: str) -> AnalyticsService:
     """The embedded analytics projection, running; its DuckDB engine on the app's state."""
     try:
-        analytics = await asyncio.to_thread(AnalyticsService, settings, nats_url)
+        analytics = await asyncio.to_thread(analytics_service, settings, nats_url)
     except Exception:
         log.exception("the analytics projection could not start: dashboards have no data")
         raise

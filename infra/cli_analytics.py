@@ -17,6 +17,7 @@ from rich.table import Table
 
 from infra.analytics.kafka_sink import AnalyticsSinkUnavailable
 from infra.analytics.service import AnalyticsService, analytics_path, dashboard_engine
+from infra.bootstrap import analytics_service
 from infra.eventstore.errors import EventStoreUnavailable
 from infra.settings import Settings
 from readmodels.analytics.engines import DashboardQueryError
@@ -35,7 +36,7 @@ def _fail(code: str, message: str) -> typer.Exit:
 
 def _open(settings: Settings, path: Path | None = None) -> AnalyticsService:
     try:
-        return AnalyticsService(settings, settings.nats_client_url, path=path)
+        return analytics_service(settings, settings.nats_client_url, path=path)
     except (EventStoreUnavailable, AnalyticsSinkUnavailable) as exc:
         raise _fail(getattr(exc, "code", "unavailable"), str(exc)) from exc
 

@@ -10,7 +10,6 @@ from commands.ingestion import FeedIngestion
 from infra.analytics.kafka_sink import KafkaRowSink, producer_options
 from infra.analytics.runner import AnalyticsRunner, AnalyticsStatus
 from infra.forecasting.service import forecaster_env
-from infra.intake import event_store_env
 from infra.settings import Settings
 from readmodels.analytics.engines import AnalyticsEngine, DuckDBEngine, PinotEngine
 from readmodels.analytics.store import AnalyticsStore
@@ -25,8 +24,10 @@ def analytics_path(settings: Settings) -> Path:
 class AnalyticsService:
     """Owns what the runner reads and writes; ``close`` releases all of it."""
 
-    def __init__(self, settings: Settings, nats_url: str, *, path: Path | None = None) -> None:
-        feeds_env = event_store_env(settings, nats_url)
+    def __init__(
+        self, settings: Settings, feeds_env: dict[str, str], *, path: Path | None = None
+    ) -> None:
+        """``feeds_env``: the feed's event store, from the composition root."""
         self.store = AnalyticsStore(path or analytics_path(settings))
         self.feeds = FeedIngestion(feeds_env)
         # Only read: its mapper decodes the forecast stream (no model is loaded).

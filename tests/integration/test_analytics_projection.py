@@ -27,7 +27,7 @@ from domain.forecast import FixtureForecasts
 from domain.odds_book import OddsBook
 from domain.provenance import Provenance
 from forecasting.metrics import ranked_probability_score
-from infra.analytics.service import AnalyticsService
+from infra.bootstrap import analytics_service
 from infra.feeds.replay import Replay
 from infra.forecasting.model_file import LoadedModel
 from infra.forecasting.service import ForecasterService, forecaster_env
@@ -85,7 +85,7 @@ def settings_for(replayed: dict[str, str], tmp: Path) -> Settings:
 def build(replayed: dict[str, str], path: Path, *, page: int = 5000) -> None:
     settings = settings_for(replayed, path.parent)
     settings.analytics_page_events = page
-    service = AnalyticsService(settings, replayed["url"], path=path)
+    service = analytics_service(settings, replayed["url"], path=path)
     try:
         service.runner.catch_up()
     finally:
