@@ -52,6 +52,7 @@ from benchmarks.bench_forecaster_lag import play_paced, stored
 from commands.ingestion import FeedIngestion
 from domain.fixture import Fixture
 from domain.odds_book import OddsBook
+from infra.bootstrap import event_store_env, open_intake
 from infra.connections import connect_nats, ensure_database
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port

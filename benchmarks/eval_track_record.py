@@ -28,6 +28,7 @@ from benchmarks.bench_projections import embedded_stack, head, load, replay
 from commands.ingestion import FeedIngestion
 from forecasting.football.evaluation import ScoreCard, train_before, walk_forward
 from forecasting.football.training_set import features, outcomes
+from infra.bootstrap import event_store_env
 from infra.connections import ensure_database
 from infra.forecasting.history import read_history
 from infra.forecasting.kinds import PARAMETERS

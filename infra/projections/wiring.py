@@ -23,7 +23,7 @@ from projections.runner import ProjectionRunner
 
 def stream_envs(settings: Settings, nats_url: str) -> dict[str, dict[str, str]]:
     """Each event-store stream the projections follow, as eventsourcing's environment."""
-    from infra.bootstrap import event_store_env
+    from infra.bootstrap import event_store_env  # here: bootstrap imports this module
 
     base = event_store_env(settings, nats_url)
     return {
