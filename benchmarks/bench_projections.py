@@ -46,7 +46,6 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
 from eventsourcing.utils import get_topic
-from infra.intake import event_store_env, open_intake
 
 from benchmarks.bench_forecaster_lag import play_paced, stored
 from commands.ingestion import FeedIngestion

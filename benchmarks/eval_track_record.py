@@ -22,7 +22,6 @@ import time
 
 import asyncpg
 import numpy as np
-from infra.intake import event_store_env
 
 from benchmarks.bench_projections import embedded_stack, head, load, replay
 from commands.ingestion import FeedIngestion
