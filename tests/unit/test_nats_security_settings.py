@@ -8,9 +8,9 @@ from pathlib import Path
 
 import nkeys
 import pytest
-from infra.intake import event_store_env
 from nats.aio.client import Client
 
+from infra.bootstrap import event_store_env
 from infra.eventstore.security import (
     NatsCredentialsError,
     NatsSecurity,
