@@ -21,6 +21,7 @@ from eventsourcing.domain import Aggregate, DomainEventProtocol
 from eventsourcing.persistence import IntegrityError, JSONTranscoder
 
 from commands.cache import AggregateCache
+from commands.digest import command_digest
 from commands.fixture import FixtureCommand, ScheduleFixture
 from commands.fixture_handlers import handle_fixture_command
 from commands.odds import RecordOdds, record_odds
@@ -39,6 +40,12 @@ MAX_SAVE_EVENTS = 1000
 
 class TooMuchContention(DomainError):
     code = "too-much-contention"
+
+
+class IdempotencyKeyReused(DomainError):
+    """The key was honoured for another request: this one is refused, not taken as a retry."""
+
+    code = "idempotency-key-reused"
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,13 @@ class _Clash(Exception):
     def __init__(self, index: int, saved: list[Accepted | DomainError]) -> None:
         self.index = index
         self.saved = saved
+
+
+def _reused(cmd: FeedCommand) -> IdempotencyKeyReused:
+    return IdempotencyKeyReused(
+        f"idempotency key {cmd.idempotency_key!r} was already used for another request;"
+        " send a new key for a new message"
+    )
 
 
 class FeedIngestion(Application[UUID]):
@@ -103,18 +117,23 @@ class FeedIngestion(Application[UUID]):
             except DomainError:
                 self._give_back(working)  # refused before any change: still as saved
                 # A re-sent command is often refused (e.g. "already scheduled"): answer as before.
-                if (previous := self._receipt(cmd.idempotency_key)) is not None:
+                if (previous := self._previous(cmd)) is not None:
                     return previous
                 raise
             new = aggregate.collect_events()
             first, last = new[0].originator_version, new[-1].originator_version
             receipt = issue_receipt(
-                cmd.idempotency_key, type(cmd).__name__, aggregate.id, first, last
+                cmd.idempotency_key,
+                type(cmd).__name__,
+                aggregate.id,
+                first,
+                last,
+                command_digest(cmd),
             )
             try:
                 ids = self._store([*new, receipt])
             except IntegrityError:
-                if (previous := self._receipt(cmd.idempotency_key)) is not None:
+                if (previous := self._previous(cmd)) is not None:
                     return previous
                 continue  # lost a race: decide again against the newer state
             self._give_back(working)
@@ -156,7 +175,7 @@ class FeedIngestion(Application[UUID]):
 
     def _answer_then_decide(self, rest: Sequence[FeedCommand]) -> list[Accepted | DomainError]:
         """Duplicates answered from their receipts; the rest decided from the store's state."""
-        answered = {n: self._receipt(cmd.idempotency_key) for n, cmd in enumerate(rest)}
+        answered = {n: self._answer(cmd) for n, cmd in enumerate(rest)}
         todo = [cmd for n, cmd in enumerate(rest) if answered[n] is None]
         try:
             decided = self._decide_and_save(todo, assume_new=False)
@@ -171,10 +190,13 @@ class FeedIngestion(Application[UUID]):
     ) -> list[Accepted | DomainError]:
         working: dict[UUID, Aggregate] = {}
         decided: list[_Decided] = []
-        first_of_key: dict[str, Accepted] = {}
+        first_of_key: dict[str, tuple[Accepted, str]] = {}
         for index, cmd in enumerate(cmds):
+            digest = command_digest(cmd)
             if (earlier := first_of_key.get(cmd.idempotency_key)) is not None:
-                decided.append(_Decided(index, [], replace(earlier, duplicate=True)))
+                same = earlier[1] == digest
+                outcome = replace(earlier[0], duplicate=True) if same else _reused(cmd)
+                decided.append(_Decided(index, [], outcome))
                 continue
             try:
                 aggregate = self._decide(cmd, working, assume_new=assume_new)
@@ -184,17 +206,16 @@ class FeedIngestion(Application[UUID]):
                     # nothing decided with that aggregate is saved: each command goes alone.
                     raise _Clash(0, []) from refused
                 # A re-sent command is often refused (e.g. "already scheduled"): answer as before.
-                outcome = self._receipt(cmd.idempotency_key) or refused
-                decided.append(_Decided(index, [], outcome))
+                decided.append(_Decided(index, [], self._answer(cmd) or refused))
                 continue
             working[aggregate.id] = aggregate
             new = aggregate.collect_events()
             first, last = new[0].originator_version, new[-1].originator_version
             receipt = issue_receipt(
-                cmd.idempotency_key, type(cmd).__name__, aggregate.id, first, last
+                cmd.idempotency_key, type(cmd).__name__, aggregate.id, first, last, digest
             )
             accepted = Accepted(aggregate.id, first, last)
-            first_of_key[cmd.idempotency_key] = accepted
+            first_of_key[cmd.idempotency_key] = (accepted, digest)
             decided.append(_Decided(index, [*new, receipt], accepted))
         outcomes: list[Accepted | DomainError] = []
         for part in self._parts(decided):
@@ -242,18 +263,36 @@ class FeedIngestion(Application[UUID]):
         except DomainError as refused:
             return refused
 
-    def _receipt(self, key: str) -> Accepted | None:
+    def _receipt(self, key: str) -> CommandReceipt | None:
         try:
             receipt: object = self.repository.get(receipt_id(key))
         except AggregateNotFoundError:
             return None
         assert isinstance(receipt, CommandReceipt)
+        return receipt
+
+    def _answer(self, cmd: FeedCommand) -> Accepted | DomainError | None:
+        """How a command whose key was already honoured is answered: as before when it asks
+        for the same thing, refused when the key was used for another request (receipts
+        stored before digests were kept cannot tell: they answer as before)."""
+        receipt = self._receipt(cmd.idempotency_key)
+        if receipt is None:
+            return None
+        if receipt.payload_digest not in (None, command_digest(cmd)):
+            return _reused(cmd)
         return Accepted(
             aggregate_id=receipt.aggregate_id,
             from_version=receipt.from_version,
             to_version=receipt.to_version,
             duplicate=True,
         )
+
+    def _previous(self, cmd: FeedCommand) -> Accepted | None:
+        """:meth:`_answer` for :meth:`handle`: the earlier outcome, or the refusal raised."""
+        answer = self._answer(cmd)
+        if isinstance(answer, DomainError):
+            raise answer
+        return answer
 
     def _decide(
         self, cmd: FeedCommand, working: dict[UUID, Aggregate], *, assume_new: bool

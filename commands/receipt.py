@@ -26,11 +26,21 @@ def receipt_id(idempotency_key: str) -> UUID:
 
 class CommandReceipt(Aggregate):
     class Issued(Aggregate.Created):
+        """Version 2 adds ``payload_digest``; version 1 receipts, stored before it, read with
+        None (their key is honoured as before, without the reuse check)."""
+
+        class_version = 2
+
         idempotency_key: str
         command: str
         aggregate_id: UUID
         from_version: int
         to_version: int
+        payload_digest: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, object]) -> None:
+            state["payload_digest"] = None
 
     @staticmethod
     def create_id(idempotency_key: str) -> UUID:
@@ -45,16 +55,23 @@ class CommandReceipt(Aggregate):
         aggregate_id: UUID,
         from_version: int,
         to_version: int,
+        payload_digest: str | None = None,
     ) -> None:
         self.idempotency_key = idempotency_key
         self.command = command
         self.aggregate_id = aggregate_id
         self.from_version = from_version
         self.to_version = to_version
+        self.payload_digest = payload_digest
 
 
 def issue_receipt(
-    idempotency_key: str, command: str, aggregate_id: UUID, from_version: int, to_version: int
+    idempotency_key: str,
+    command: str,
+    aggregate_id: UUID,
+    from_version: int,
+    to_version: int,
+    payload_digest: str | None = None,
 ) -> CommandReceipt.Issued:
     """The event that creates a receipt, without building the aggregate around it.
 
@@ -73,6 +90,7 @@ def issue_receipt(
         aggregate_id=aggregate_id,
         from_version=from_version,
         to_version=to_version,
+        payload_digest=payload_digest,
     )
 
 

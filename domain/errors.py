@@ -67,6 +67,15 @@ class InvalidProvenance(DomainError):
     code = "invalid-provenance"
 
 
+# Times
+
+
+class ImplausibleTime(DomainError):
+    """A kick-off, start or quote time outside the window a feed may report."""
+
+    code = "implausible-time"
+
+
 # Fixtures
 
 

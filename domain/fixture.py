@@ -29,6 +29,7 @@ from domain.errors import (
 )
 from domain.fixture_id import canonical_name, fixture_id
 from domain.in_match import CardKind, check_minute, check_period, period_name
+from domain.plausible_time import check_plausible
 from domain.provenance import Provenance
 from domain.score import NIL_NIL, Score
 from domain.sport import Side, Sport
@@ -117,6 +118,7 @@ class Fixture(Aggregate):
         if canonical_name(home) == canonical_name(away):
             raise InvalidFixture(f"a team cannot play itself: {home!r} v {away!r}")
         _check_aware(kickoff, "kick-off")
+        check_plausible(kickoff, "kick-off", provenance.received_at)
         return cls(
             sport=sport,
             competition=competition,
@@ -162,6 +164,7 @@ class Fixture(Aggregate):
         if self.status not in (FixtureStatus.SCHEDULED, FixtureStatus.POSTPONED):
             raise IllegalTransition(f"cannot reschedule a fixture that is {self.status}")
         _check_aware(kickoff, "kick-off")
+        check_plausible(kickoff, "kick-off", provenance.received_at)
         self._rescheduled(kickoff=kickoff, venue=venue, provenance=provenance)
 
     @event(Rescheduled)
@@ -206,6 +209,7 @@ class Fixture(Aggregate):
             raise FixtureFinished("cannot start a finished fixture")
         if started_at is not None:
             _check_aware(started_at, "start time")
+            check_plausible(started_at, "start time", provenance.received_at)
         self._started(started_at=started_at, provenance=provenance)
 
     @event(Started)

@@ -19,6 +19,7 @@ from domain.odds.margin import MarginMethod
 from domain.odds.market import Market
 from domain.odds.price import PriceFormat
 from domain.odds.quote import OddsQuote, QuoteStage
+from domain.plausible_time import check_plausible
 from domain.provenance import Provenance
 
 # Fixed forever: changing it changes every id and orphans every stream.
@@ -98,6 +99,7 @@ class OddsBook(Aggregate):
             raise OddsBookMismatch(f"this book is for market {self.market}, not {quote.market}")
         if quoted_at.tzinfo is None or quoted_at.utcoffset() is None:
             raise InvalidQuote(f"quoted_at must be timezone-aware, got {quoted_at.isoformat()}")
+        check_plausible(quoted_at, "quoted_at", provenance.received_at)
         _check_no_result(fixture)
         # What ``self._odds_quoted(...)`` does, without the decorator's argument matching (the
         # most frequent event of all): the same OddsQuoted event, applied by ``_odds_quoted``.

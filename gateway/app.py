@@ -19,7 +19,7 @@ from gateway.api.latest_fast import LatestFastPath
 from gateway.api.ports import ReadModels
 from gateway.dashboard import router as dashboard
 from gateway.ingest import router as ingest
-from gateway.ports import ReadinessCheck, StreamAccess, VersionProbe
+from gateway.ingest.openapi import install_feed_schemas
 from gateway.problems import install_problem_handlers
 from gateway.streams import asyncapi
 from gateway.streams import router as streams
@@ -71,6 +71,7 @@ def create_app(
         app.include_router(api.router)
     if feed_intake is not None:
         app.include_router(ingest.router)
+        install_feed_schemas(app)
     app.include_router(feed_health_api.router)
     app.include_router(streams.router)
     app.include_router(asyncapi.router)

@@ -15,11 +15,13 @@ from fractions import Fraction
 
 from domain.errors import InvalidPrice
 
-_DECIMAL = re.compile(r"\d+(\.\d+)?")
-_FRACTIONAL = re.compile(r"(\d+)\s*/\s*(\d+)")
-_AMERICAN = re.compile(r"[+-]?\d+(\.\d+)?")
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")  # ASCII digits: \d takes any script's
+_FRACTIONAL = re.compile(r"([0-9]+) */ *([0-9]+)")
+_AMERICAN = re.compile(r"[+-]?[0-9]+(\.[0-9]+)?")
 _EVENS = {"evens", "evs", "even"}
 _HUNDRED = Fraction(100)
+MAX_PRICE_CHARS = 32
+"""Longer is no price (and a 5,000-digit one would cost Python's int() a ValueError)."""
 
 
 class PriceFormat(StrEnum):
@@ -50,6 +52,7 @@ class Price:
 
 def decimal_odds(raw: str, price_format: PriceFormat) -> Fraction:
     """The exact decimal odds of ``raw``; raises :class:`InvalidPrice` for anything else."""
+    _check_length(raw)
     if price_format == PriceFormat.DECIMAL:
         return Fraction(*decimal_ratio(raw, price_format))
     text = raw.strip()
@@ -68,6 +71,7 @@ def decimal_ratio(raw: str, price_format: PriceFormat) -> tuple[int, int]:
     if price_format != PriceFormat.DECIMAL:
         value = decimal_odds(raw, price_format)
         return value.numerator, value.denominator
+    _check_length(raw)
     text = raw.strip()
     if not _DECIMAL.fullmatch(text):
         raise InvalidPrice(f"{raw!r} is not a decimal price (expected e.g. '2.10')")
@@ -75,6 +79,11 @@ def decimal_ratio(raw: str, price_format: PriceFormat) -> tuple[int, int]:
     numerator, denominator = int(whole + places), 10 ** len(places)
     _check_above_one(raw, price_format, numerator, denominator)
     return numerator, denominator
+
+
+def _check_length(raw: str) -> None:
+    if len(raw) > MAX_PRICE_CHARS:
+        raise InvalidPrice(f"a price has at most {MAX_PRICE_CHARS} characters, got {len(raw)}")
 
 
 def _check_above_one(raw: str, price_format: PriceFormat, numerator: int, denominator: int) -> None:

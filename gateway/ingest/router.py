@@ -7,6 +7,8 @@ validation can still be quarantined byte for byte.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -19,12 +21,13 @@ from commands.intake import FeedIntake, RefusedPayload
 from domain.errors import DomainError
 from domain.provenance import Provenance
 from gateway.ingest.auth import FeedProvider
+from gateway.ingest.limits import UnsupportedMediaType, is_json, read_limited
+from gateway.ingest.openapi import FEED_RESPONSES, request_body
 from gateway.ingest.schemas import PAYLOADS, to_command
 from gateway.problems import Problem
 
-router = APIRouter(prefix="/feeds", tags=["ingest"])
-
-MAX_PAYLOAD_BYTES = 256 * 1024
+log = logging.getLogger("sportcast.ingest")
+router = APIRouter(prefix="/feeds", tags=["ingest"], responses=FEED_RESPONSES)
 
 
 class AcceptedPublic(BaseModel):
@@ -48,10 +51,12 @@ class MissingIdempotencyKey(Problem):
     title = "An idempotency key is required"
 
 
-class PayloadTooLarge(Problem):
-    status = 413
-    code = "payload-too-large"
-    title = "The payload is too large"
+class IngestFailed(Problem):
+    """Nothing a feed should be able to cause: a bug, kept with the payload to reproduce it."""
+
+    status = 500
+    code = "internal-error"
+    title = "The payload could not be processed"
 
 
 class Refused(Problem):
@@ -87,7 +92,7 @@ async def _ingest(
     adapter: TypeAdapter[Any],
     kind: str,
 ) -> JSONResponse:
-    raw = await request.body()
+    raw = await read_limited(request)
     received_at = datetime.now(UTC)
 
     async def refuse(code: str, reason: str) -> int:
@@ -95,8 +100,44 @@ async def _ingest(
             RefusedPayload(raw=raw, source=provider, kind=kind, reason_code=code, reason=reason)
         )
 
-    if len(raw) > MAX_PAYLOAD_BYTES:
-        raise PayloadTooLarge(f"{len(raw)} bytes; the limit is {MAX_PAYLOAD_BYTES}")
+    try:
+        return await _accept(
+            raw=raw,
+            received_at=received_at,
+            content_type=request.headers.get("content-type"),
+            provider=provider,
+            intake=intake,
+            header_key=header_key,
+            adapter=adapter,
+            refuse=refuse,
+        )
+    except Problem:
+        raise
+    except Exception as exc:
+        log.exception("unexpected error on %s ingest from %s", kind, provider)
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        seq = await refuse("internal-error", reason)
+        raise IngestFailed(
+            "the payload was kept in the quarantine; retry it once the fault is fixed",
+            quarantine_seq=seq,
+        ) from exc
+
+
+async def _accept(
+    *,
+    raw: bytes,
+    received_at: datetime,
+    content_type: str | None,
+    provider: str,
+    intake: FeedIntake,
+    header_key: str | None,
+    adapter: TypeAdapter[Any],
+    refuse: Callable[[str, str], Awaitable[int]],
+) -> JSONResponse:
+    if not is_json(content_type):
+        reason = f"send the payload as application/json, not {content_type or 'no content type'}"
+        seq = await refuse(UnsupportedMediaType.code, reason)
+        raise UnsupportedMediaType(reason, quarantine_seq=seq)
     try:
         payload = adapter.validate_json(raw)
     except ValidationError as exc:
@@ -137,7 +178,12 @@ async def _ingest(
     return JSONResponse(body.model_dump(mode="json"), status_code=202)
 
 
-@router.post("/fixtures", status_code=202, response_model=AcceptedPublic)
+@router.post(
+    "/fixtures",
+    status_code=202,
+    response_model=AcceptedPublic,
+    openapi_extra=request_body("FixtureIn"),
+)
 async def post_fixture(
     request: Request, provider: FeedProvider, intake: IntakeDep, key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -152,7 +198,12 @@ async def post_fixture(
     )
 
 
-@router.post("/match-events", status_code=202, response_model=AcceptedPublic)
+@router.post(
+    "/match-events",
+    status_code=202,
+    response_model=AcceptedPublic,
+    openapi_extra=request_body("MatchEventIn"),
+)
 async def post_match_event(
     request: Request, provider: FeedProvider, intake: IntakeDep, key: IdempotencyKey = None
 ) -> JSONResponse:
@@ -168,7 +219,9 @@ async def post_match_event(
     )
 
 
-@router.post("/odds", status_code=202, response_model=AcceptedPublic)
+@router.post(
+    "/odds", status_code=202, response_model=AcceptedPublic, openapi_extra=request_body("OddsIn")
+)
 async def post_odds(
     request: Request, provider: FeedProvider, intake: IntakeDep, key: IdempotencyKey = None
 ) -> JSONResponse:

@@ -32,6 +32,7 @@ from domain.odds import MarginMethod, Market, Outcome, PriceFormat, QuoteStage
 from domain.provenance import Provenance
 from domain.score import Score
 from domain.sport import Side, Sport
+from gateway.ingest.fields import EventId, Name, Period, Points, RawPrice, Text
 
 
 class _In(BaseModel):
@@ -56,22 +57,22 @@ class CommandIn(_In):
 
 class FixtureKey(_In):
     sport: Sport
-    competition: str = Field(min_length=1)
+    competition: Name
     kickoff: AwareDatetime
-    home: str = Field(min_length=1)
-    away: str = Field(min_length=1)
+    home: Name
+    away: Name
 
 
 class ScoreIn(_In):
-    home: int = Field(ge=0)
-    away: int = Field(ge=0)
+    home: Points
+    away: Points
 
     def to_score(self) -> Score:
         return Score(self.home, self.away)
 
 
 class _AboutFixture(CommandIn):
-    event_id: str | None = Field(
+    event_id: EventId | None = Field(
         default=None, description="The provider's own id for this message."
     )
     fixture_id: UUID | None = None
@@ -98,14 +99,14 @@ class ScheduledIn(CommandIn):
     command_type = ScheduleFixture
 
     type: Literal["scheduled"]
-    event_id: str | None = None
+    event_id: EventId | None = None
     sport: Sport
-    competition: str = Field(min_length=1)
-    season: str = Field(min_length=1)
-    home: str = Field(min_length=1)
-    away: str = Field(min_length=1)
+    competition: Name
+    season: Name
+    home: Name
+    away: Name
     kickoff: AwareDatetime
-    venue: str | None = None
+    venue: Name | None = None
 
 
 class RescheduledIn(_AboutFixture):
@@ -113,21 +114,21 @@ class RescheduledIn(_AboutFixture):
 
     type: Literal["rescheduled"]
     kickoff: AwareDatetime
-    venue: str | None = None
+    venue: Name | None = None
 
 
 class PostponedIn(_AboutFixture):
     command_type = PostponeFixture
 
     type: Literal["postponed"]
-    reason: str | None = None
+    reason: Text | None = None
 
 
 class AbandonedIn(_AboutFixture):
     command_type = AbandonFixture
 
     type: Literal["abandoned"]
-    reason: str | None = None
+    reason: Text | None = None
 
 
 FixtureIn = Annotated[
@@ -149,7 +150,7 @@ class GoalIn(_AboutFixture):
     side: Side
     minute: int = Field(ge=0, le=130)
     stoppage: int = Field(default=0, ge=0, le=30)
-    player: str | None = None
+    player: Name | None = None
     own_goal: bool = False
     penalty: bool = False
 
@@ -162,14 +163,14 @@ class CardIn(_AboutFixture):
     side: Side
     minute: int = Field(ge=0, le=130)
     stoppage: int = Field(default=0, ge=0, le=30)
-    player: str | None = None
+    player: Name | None = None
 
 
 class PeriodEndedIn(_AboutFixture):
     command_type = EndPeriod
 
     type: Literal["period-ended"]
-    period: int = Field(ge=1)
+    period: Period
     score: ScoreIn
 
 
@@ -185,7 +186,7 @@ class ResultCorrectedIn(_AboutFixture):
 
     type: Literal["result-corrected"]
     score: ScoreIn
-    reason: str = Field(min_length=1)
+    reason: Text
 
 
 MatchEventIn = Annotated[
@@ -198,12 +199,14 @@ class OddsIn(_AboutFixture):
     command_type = RecordOdds
 
     market: Market
-    prices: dict[Outcome, str] = Field(description="Raw prices exactly as the source sent them.")
+    prices: dict[Outcome, RawPrice] = Field(
+        description="Raw prices exactly as the source sent them."
+    )
     price_format: PriceFormat = PriceFormat.DECIMAL
     margin_method: MarginMethod = MarginMethod.PROPORTIONAL
     quoted_at: AwareDatetime
     stage: QuoteStage | None = None
-    bookmaker: str | None = Field(
+    bookmaker: Name | None = Field(
         default=None, description="Whose prices these are, when the provider relays several."
     )
 
