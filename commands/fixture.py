@@ -97,6 +97,14 @@ class CorrectResult(Command):
     reason: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class GrantFixtureWriter(Command):
+    """An admin lets another provider write a fixture (never sent by a feed)."""
+
+    fixture_id: UUID
+    provider: str
+
+
 FixtureCommand = (
     ScheduleFixture
     | RescheduleFixture
@@ -108,4 +116,5 @@ FixtureCommand = (
     | EndPeriod
     | FinishFixture
     | CorrectResult
+    | GrantFixtureWriter
 )

@@ -13,6 +13,7 @@ from commands.fixture import (
     EndPeriod,
     FinishFixture,
     FixtureCommand,
+    GrantFixtureWriter,
     PostponeFixture,
     RecordCard,
     RecordGoal,
@@ -111,8 +112,19 @@ def correct_result(cmd: CorrectResult, fixture: Fixture | None) -> Fixture:
     return found
 
 
+def grant_fixture_writer(cmd: GrantFixtureWriter, fixture: Fixture | None) -> Fixture:
+    found = existing(fixture, cmd.fixture_id)
+    found.grant_writer(cmd.provider, cmd.provenance)
+    return found
+
+
 def handle_fixture_command(cmd: FixtureCommand, fixture: Fixture | None) -> Fixture:
-    """The one dispatch table for fixture commands; mypy checks it covers every command."""
+    """The one dispatch table for fixture commands; mypy checks it covers every command.
+
+    A fixture is changed only by the providers that may write it (the one that scheduled it,
+    and those an admin granted); a grant is the admin's own command."""
+    if fixture is not None and not isinstance(cmd, ScheduleFixture | GrantFixtureWriter):
+        fixture.check_writer(cmd.provenance.source)
     match cmd:
         case ScheduleFixture():
             return schedule_fixture(cmd, fixture)
@@ -134,6 +146,8 @@ def handle_fixture_command(cmd: FixtureCommand, fixture: Fixture | None) -> Fixt
             return finish_fixture(cmd, fixture)
         case CorrectResult():
             return correct_result(cmd, fixture)
+        case GrantFixtureWriter():
+            return grant_fixture_writer(cmd, fixture)
         case _:
             assert_never(cmd)
 

@@ -17,6 +17,10 @@ class DomainError(Exception):
         self.message = message
 
 
+class NotPermitted(DomainError):
+    """The sender may not make this change (the gateway answers 403)."""
+
+
 # Odds and prices
 
 
@@ -81,6 +85,12 @@ class ImplausibleTime(DomainError):
 
 class InvalidFixture(DomainError):
     code = "invalid-fixture"
+
+
+class NotFixtureWriter(NotPermitted):
+    """The provider neither scheduled the fixture nor was granted it by an admin."""
+
+    code = "not-fixture-writer"
 
 
 class FixtureNotFound(DomainError):

@@ -23,6 +23,7 @@ from domain.errors import (
     InvalidFixture,
     InvalidGoal,
     InvalidScore,
+    NotFixtureWriter,
     NotForSport,
     PeriodOutOfOrder,
     ScoreWentBackwards,
@@ -93,6 +94,10 @@ class Fixture(Aggregate):
         previous: Score
         reason: str
 
+    class WriterGranted(Event):
+        provider: str
+        """A provider, besides the one that scheduled the fixture, that may now write it."""
+
     @staticmethod
     def create_id(sport: Sport, competition: str, kickoff: datetime, home: str, away: str) -> UUID:
         return fixture_id(sport, competition, kickoff, home, away)
@@ -157,6 +162,28 @@ class Fixture(Aggregate):
         self.period_scores: dict[int, Score] = {}
         self.result: Score | None = None
         self.called_off_reason: str | None = None
+        self.writers = {provenance.source}
+        """Providers that may change the fixture: the one that scheduled it, plus grants."""
+
+    # Who may write it
+
+    def check_writer(self, provider: str) -> None:
+        if provider not in self.writers:
+            raise NotFixtureWriter(
+                f"provider {provider!r} may not change fixture {self.id}: it was scheduled by"
+                f" {sorted(self.writers)[0]!r}; an admin can grant it (sportcast feed grant)"
+            )
+
+    def grant_writer(self, provider: str, provenance: Provenance) -> None:
+        if not provider.strip():
+            raise InvalidFixture("a grant needs a provider name, got an empty string")
+        if provider in self.writers:
+            raise IllegalTransition(f"provider {provider!r} may already write this fixture")
+        self._writer_granted(provider=provider, provenance=provenance)
+
+    @event(WriterGranted)
+    def _writer_granted(self, provider: str, provenance: Provenance) -> None:
+        self.writers.add(provider)
 
     # Scheduling
 

@@ -20,6 +20,7 @@ from gateway.api.ports import ReadModels
 from gateway.dashboard import router as dashboard
 from gateway.ingest import router as ingest
 from gateway.ingest.openapi import install_feed_schemas
+from gateway.ports import ReadinessCheck, StoreStatus, StreamAccess, VersionProbe
 from gateway.problems import install_problem_handlers
 from gateway.streams import asyncapi
 from gateway.streams import router as streams
@@ -37,6 +38,8 @@ def create_app(
     version_probes: list[VersionProbe],
     feed_intake: FeedIntake | None = None,
     feed_tokens: dict[str, str] | None = None,
+    feed_bookmakers: dict[str, list[str]] | None = None,
+    store_status: StoreStatus | None = None,
     feed_health: feed_health_api.FeedHealthReader | None = None,
     stream_access: StreamAccess | None = None,
     access: AccessGate | None = None,
@@ -47,12 +50,16 @@ def create_app(
 ) -> FastAPI:
     """``access`` authenticates every caller; without one, only ``feed_tokens`` (each feed
     provider's bearer token mapped to the provider's name) are accepted.
+    ``feed_bookmakers`` maps each provider to the bookmakers it may relay prices for;
+    ``store_status``: ingest answers 503 at once while the store is unreachable.
 
     The SSE streams answer once the lifespan has put a started hub on ``app.state.stream_hub``
     (503 before); ``stream_access`` supplies each subscriber's entitlement (None: everything)."""
     app = FastAPI(title="sportcast", lifespan=lifespan)
     app.state.version_probes = version_probes
     app.state.feed_intake = feed_intake
+    app.state.feed_bookmakers = dict(feed_bookmakers or {})
+    app.state.store_status = store_status
     app.state.feed_health = feed_health
     app.state.stream_access = stream_access
     app.state.stream_hub = None

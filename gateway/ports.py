@@ -44,3 +44,21 @@ class ReadinessCheck(Protocol):
     name: str
 
     async def check(self) -> CheckResult: ...
+
+
+@dataclass(frozen=True)
+class FeedProviderIdentity:
+    """Who sent a feed message: the provider's name (the events' provenance source) and the
+    bookmakers, besides itself, whose prices it may relay."""
+
+    name: str
+    bookmakers: frozenset[str] = frozenset()
+
+    def may_quote_for(self, bookmaker: str) -> bool:
+        return bookmaker == self.name or bookmaker in self.bookmakers
+
+
+class StoreStatus(Protocol):
+    """Whether the event store can be reached now (ingest answers 503 at once when not)."""
+
+    def reachable(self) -> bool: ...

@@ -24,6 +24,7 @@ class Problem(Exception):
     status: int = 500
     code: str = "internal-error"
     title: str = "Internal error"
+    headers: dict[str, str] = {}
 
     def __init__(
         self, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any
@@ -104,7 +105,19 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette logs the traceback; the client gets a problem, never a bare text 500.
+    return problem_response(
+        status=500,
+        code="internal-error",
+        title="Internal error",
+        detail=f"{request.method} {request.url.path} failed unexpectedly",
+        instance=request.url.path,
+    )
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
+    app.add_exception_handler(Exception, _on_unexpected)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)

@@ -107,6 +107,17 @@ class NatsProbe:
 
 
 @dataclass
+class NatsReachability:
+    """The gateway's NATS connection stands for the event store's: both reach one server."""
+
+    connections: Connections
+
+    def reachable(self) -> bool:
+        nc = self.connections.nats
+        return nc is not None and nc.is_connected
+
+
+@dataclass
 class PostgresProbe:
     connections: Connections
     name: str = "postgres"
@@ -505,6 +516,8 @@ def build_gateway(
     return create_app(
         version_probes=[NatsProbe(connections), PostgresProbe(connections)],
         feed_intake=late,
+        feed_bookmakers=settings.feed_bookmakers,
+        store_status=NatsReachability(connections),
         feed_health=feed_health,
         access=gate,
         stream_access=GateStreamAccess(gate),

@@ -147,6 +147,19 @@ class Settings(BaseSettings):
     default_connections: int = Field(
         default=10, ge=0, description="Open streams per JWT caller or bootstrap feed token."
     )
+    feed_bookmakers: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Bookmakers each feed provider may relay prices for, besides itself, JSON: "
+        '{"<provider>": ["<bookmaker>", ...]}.',
+    )
+    supervise_backoff_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="First pause before `sportcast up` restarts a child that exited; doubles.",
+    )
+    supervise_max_restarts: int = Field(
+        default=5, ge=0, description="Failed restarts in a row before the stack is stopped."
+    )
     pinot_broker_url: str | None = Field(
         default=None, description="Pinot broker for dashboards; the embedded engine when unset."
     )

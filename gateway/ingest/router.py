@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+from eventsourcing.domain import OriginatorVersionError
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -23,7 +24,17 @@ from domain.provenance import Provenance
 from gateway.ingest.auth import FeedProvider
 from gateway.ingest.limits import UnsupportedMediaType, is_json, read_limited
 from gateway.ingest.openapi import FEED_RESPONSES, request_body
+from gateway.ingest.refusals import (
+    AggregateDamaged,
+    BookmakerNotAllowed,
+    IngestFailed,
+    InvalidPayload,
+    MissingIdempotencyKey,
+    Refused,
+    StoreUnavailable,
+)
 from gateway.ingest.schemas import PAYLOADS, to_command
+from gateway.ports import FeedProviderIdentity, StoreStatus
 from gateway.problems import Problem
 
 log = logging.getLogger("sportcast.ingest")
@@ -37,37 +48,6 @@ class AcceptedPublic(BaseModel):
     from_version: int
     to_version: int
     notification_ids: list[int]
-
-
-class InvalidPayload(Problem):
-    status = 422
-    code = "validation-error"
-    title = "The payload failed validation"
-
-
-class MissingIdempotencyKey(Problem):
-    status = 400
-    code = "idempotency-key-required"
-    title = "An idempotency key is required"
-
-
-class IngestFailed(Problem):
-    """Nothing a feed should be able to cause: a bug, kept with the payload to reproduce it."""
-
-    status = 500
-    code = "internal-error"
-    title = "The payload could not be processed"
-
-
-class Refused(Problem):
-    """The domain refused the command; ``code`` is the DomainError's own stable code."""
-
-    status = 422
-    title = "The feed message was refused"
-
-    def __init__(self, error: DomainError, **extensions: Any) -> None:
-        super().__init__(str(error), **extensions)
-        self.code = error.code
 
 
 def _intake(request: Request) -> FeedIntake:
@@ -86,18 +66,23 @@ _ODDS = PAYLOADS["odds"]
 async def _ingest(
     *,
     request: Request,
-    provider: str,
+    provider: FeedProviderIdentity,
     intake: FeedIntake,
     header_key: str | None,
     adapter: TypeAdapter[Any],
     kind: str,
 ) -> JSONResponse:
     raw = await read_limited(request)
+    status: StoreStatus | None = request.app.state.store_status
+    if status is not None and not status.reachable():
+        raise StoreUnavailable("the event store is unreachable; nothing was written")
     received_at = datetime.now(UTC)
 
     async def refuse(code: str, reason: str) -> int:
         return await intake.quarantine(
-            RefusedPayload(raw=raw, source=provider, kind=kind, reason_code=code, reason=reason)
+            RefusedPayload(
+                raw=raw, source=provider.name, kind=kind, reason_code=code, reason=reason
+            )
         )
 
     try:
@@ -114,10 +99,17 @@ async def _ingest(
     except Problem:
         raise
     except Exception as exc:
-        log.exception("unexpected error on %s ingest from %s", kind, provider)
-        reason = f"{type(exc).__name__}: {exc}"[:2000]
-        seq = await refuse("internal-error", reason)
-        raise IngestFailed(
+        if status is not None and not status.reachable():
+            raise StoreUnavailable("the event store became unreachable; retry") from exc
+        damaged = isinstance(exc, OriginatorVersionError)
+        problem = AggregateDamaged if damaged else IngestFailed
+        log.exception("%s on %s ingest from %s", problem.code, kind, provider.name)
+        try:
+            seq = await refuse(problem.code, f"{type(exc).__name__}: {exc}"[:2000])
+        except Exception:
+            log.exception("could not quarantine a payload from %s", provider.name)
+            raise StoreUnavailable("the payload could not be kept; retry") from exc
+        raise problem(
             "the payload was kept in the quarantine; retry it once the fault is fixed",
             quarantine_seq=seq,
         ) from exc
@@ -128,7 +120,7 @@ async def _accept(
     raw: bytes,
     received_at: datetime,
     content_type: str | None,
-    provider: str,
+    provider: FeedProviderIdentity,
     intake: FeedIntake,
     header_key: str | None,
     adapter: TypeAdapter[Any],
@@ -148,21 +140,26 @@ async def _accept(
         detail = "; ".join(f"{'.'.join(map(str, e['location']))}: {e['message']}" for e in errors)
         seq = await refuse("validation-error", detail)
         raise InvalidPayload(detail, errors=errors, quarantine_seq=seq) from exc
+    bookmaker = getattr(payload, "bookmaker", None)
+    if bookmaker is not None and not provider.may_quote_for(bookmaker):
+        reason = f"provider {provider.name!r} may not quote for bookmaker {bookmaker!r}"
+        seq = await refuse(BookmakerNotAllowed.code, reason)
+        raise BookmakerNotAllowed(reason, quarantine_seq=seq)
     event_id = payload.event_id
     key = header_key or event_id
     if not key:
         reason = "send an Idempotency-Key header or an event_id in the payload"
         seq = await refuse("idempotency-key-required", reason)
         raise MissingIdempotencyKey(reason, quarantine_seq=seq)
-    key = f"{provider}:{key}"
+    key = f"{provider.name}:{key}"
     try:
         provenance = Provenance(
-            source=provider,
+            source=provider.name,
             received_at=received_at,
             source_event_id=event_id,
             payload_ref=await intake.keep_raw(raw),
         )
-        command = to_command(payload, key=key, provenance=provenance, source=provider)
+        command = to_command(payload, key=key, provenance=provenance, source=provider.name)
         accepted = await intake.submit(command)
     except DomainError as exc:
         seq = await refuse(exc.code, str(exc))
