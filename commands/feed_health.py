@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError, JSONTranscoder, Tracking
 from eventsourcing.projection import EventSourcedProjection
 from eventsourcing.utils import get_topic
 
+from commands.following import FollowedEventFailed
 from commands.transcodings import register_domain_transcodings
 from domain.feed_health import (
     FEED_BOARD_ID,
@@ -70,7 +71,11 @@ class FeedHealth(EventSourcedProjection[UUID]):
     def process_event(self, domain_event: DomainEventProtocol[UUID], tracking: Tracking) -> None:
         # check() runs on another thread and writes the same watches.
         with self.processing_lock:
-            super().process_event(domain_event, tracking)
+            try:
+                super().process_event(domain_event, tracking)
+            except Exception as exc:  # which event: the runner's record of the failure says
+                topic = type(domain_event).__qualname__
+                raise FollowedEventFailed(tracking.notification_id, topic, exc) from exc
 
     def policy(
         self, domain_event: DomainEventProtocol[UUID], processing_event: ProcessingEvent[UUID]
@@ -147,8 +152,15 @@ class FeedHealth(EventSourcedProjection[UUID]):
         with self.processing_lock:
             board = self._board()
             for fixture_id in [] if board is None else board.watches_due(now, window):
-                watch = self._watch(fixture_id)
-                if watch is None or not watch.report_if_stale(now, window, stale_after):
+                try:
+                    watch = self._watch(fixture_id)
+                    if watch is None or not watch.report_if_stale(now, window, stale_after):
+                        continue
+                except Exception:
+                    # One watch that cannot be checked must not stop the others' checks.
+                    log.exception(
+                        "feed health: watch of fixture %s could not be checked", fixture_id
+                    )
                     continue
                 alerts = [e for e in watch.pending_events if isinstance(e, OddsWatch.OddsWentStale)]
                 try:

@@ -48,8 +48,11 @@ def odds_book_link_id(odds_book_id: UUID) -> UUID:
 
 
 def is_due(kickoff: datetime, now: datetime, window: timedelta) -> bool:
-    """True when ``now`` lies in the ``window`` before kick-off (kick-off itself excluded)."""
-    return kickoff - window <= now < kickoff
+    """True when ``now`` lies in the ``window`` before kick-off (kick-off itself excluded).
+
+    Written as ``now + window``: ``kickoff - window`` overflows for a kick-off near year 1,
+    and one stored before ingest refused such times must not stop every check."""
+    return now < kickoff <= now + window
 
 
 def _check_arguments(now: datetime, window: timedelta, stale_after: timedelta) -> None:

@@ -511,7 +511,10 @@ def build_gateway(
             keys.store = None
             await watch.stop()
             await connections.postgres.close()
-            await connections.nats.drain()
+            if connections.nats.is_connected:
+                await connections.nats.drain()
+            else:  # the server is gone: nothing to drain to
+                await connections.nats.close()
 
     return create_app(
         version_probes=[NatsProbe(connections), PostgresProbe(connections)],

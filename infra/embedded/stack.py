@@ -1,6 +1,7 @@
 """The embedded dev stack: nats-server and PostgreSQL as child processes in one data directory.
 
-Services already running at configured URLs are used instead of starting new ones.
+Services already running at configured URLs are used instead of starting new ones. The data
+directory is locked before anything in it is touched: one stack per directory.
 """
 
 from __future__ import annotations
@@ -8,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from types import TracebackType
 
+from infra.embedded.lock import DataDirLock
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.nats_users import NatsUsers
 from infra.embedded.postgres import EmbeddedPostgres, PostgresConfig
+from infra.embedded.supervisor import Supervised
 from infra.eventstore.security import NatsSecurity
 from infra.nats_setup import prepare, stream_names
 from infra.natsaccess import EMBEDDED_USERS_DIR, Role
@@ -32,10 +35,13 @@ class EmbeddedStack:
         self.settings = settings
         self.nats: EmbeddedNats | None = None
         self.postgres: EmbeddedPostgres | None = None
+        self.lock = DataDirLock(settings.state_dir)
 
     def start(self) -> StackEndpoints:
         s = self.settings
         s.state_dir.mkdir(parents=True, exist_ok=True)
+        if not (s.nats_url and s.postgres_url):
+            self.lock.acquire()  # raises DataDirInUse before anything is written
         endpoints = StackEndpoints(nats_url=s.nats_url or "", postgres_url=s.postgres_url or "")
         try:
             if not s.nats_url:
@@ -68,12 +74,21 @@ class EmbeddedStack:
             raise
         return endpoints
 
+    def children(self) -> list[Supervised]:
+        """The child processes this stack started, for the supervisor."""
+        named: list[tuple[str, EmbeddedNats | EmbeddedPostgres | None]] = [
+            ("nats-server", self.nats),
+            ("postgresql", self.postgres),
+        ]
+        return [Supervised(name, child) for name, child in named if child is not None]
+
     def stop(self) -> None:
         # Reverse start order; each stop is idempotent.
         if self.postgres is not None:
             self.postgres.stop()
         if self.nats is not None:
             self.nats.stop()
+        self.lock.release()
 
     def __enter__(self) -> StackEndpoints:
         return self.start()

@@ -33,6 +33,7 @@ from typing import Any, Generic, TypeVar
 import nats
 from nats.aio.client import Client as NATS
 
+from infra.connection_state import ConnectionState
 from infra.eventstore.denials import Denials
 from infra.eventstore.errors import EventStoreUnavailable
 from infra.eventstore.security import NatsSecurity
@@ -144,7 +145,8 @@ class NatsLink:
 
     async def _connect(self) -> NATS:
         # Reconnect forever: a restarted server is picked up without restarting the app.
-        return await nats.connect(
+        state = ConnectionState(self._name)  # one log line per change of state
+        nc = await nats.connect(
             servers=[u.strip() for u in self.url.split(",")],  # several URLs: a cluster
             name=self._name,
             max_reconnect_attempts=-1,
@@ -153,7 +155,11 @@ class NatsLink:
             pending_size=64 * 1024 * 1024,
             error_cb=self._on_error,
             **self.security.nats_py_options(self.url),
+            disconnected_cb=state.disconnected,
+            reconnected_cb=state.reconnected,
         )
+        state.first_connected(nc)
+        return nc
 
     async def _on_error(self, error: Exception) -> None:
         if self.denials.note(error) is None:
