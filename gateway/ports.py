@@ -62,3 +62,7 @@ class StoreStatus(Protocol):
     """Whether the event store can be reached now (ingest answers 503 at once when not)."""
 
     def reachable(self) -> bool: ...
+
+    def is_outage(self, error: BaseException) -> bool:
+        """Whether ``error`` says the store could not be reached (503, not a fault: 500)."""
+        ...

@@ -55,6 +55,7 @@ from infra.connections import (
 )
 from infra.dashboard_sources import PostgresFixtureDirectory, PostgresQuarantineCounts
 from infra.demo import ensure_champions, play_demo_season
+from infra.eventstore.errors import EventStoreUnavailable
 from infra.eventstore.watch import StreamWatch
 from infra.feed_health import DEFAULT_STREAM, STREAM_KEY, FeedHealthService
 from infra.feeds.intake import JetStreamFeedIntake
@@ -115,6 +116,9 @@ class NatsReachability:
     def reachable(self) -> bool:
         nc = self.connections.nats
         return nc is not None and nc.is_connected
+
+    def is_outage(self, error: BaseException) -> bool:
+        return isinstance(error, EventStoreUnavailable)
 
 
 @dataclass

@@ -7,12 +7,14 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, TypeVar
+from uuid import UUID
 
 import typer
 from nats.aio.client import Client as NATS
 from pydantic import ValidationError
 from rich.table import Table
 
+from commands.fixture import GrantFixtureWriter
 from commands.ingestion import FeedCommand
 from domain.errors import DomainError
 from domain.odds import MarginMethod
@@ -215,6 +217,30 @@ def simulate(
         lambda intake: FeedPlayer(intake, source="simulator", speed=speed).play(messages)
     )
     print_report(report)
+
+
+@app.command()
+def grant(
+    fixture: Annotated[UUID, typer.Argument(help="The fixture's id.")],
+    provider: Annotated[str, typer.Argument(help="The feed provider to let write it.")],
+) -> None:
+    """Let another feed provider write a fixture (start it, score it, correct its result).
+
+    A fixture is written only by the provider that scheduled it and those granted here; the
+    grant is an event on the fixture, made with the source "admin"."""
+    command = GrantFixtureWriter(
+        idempotency_key=f"admin:grant:{fixture}:{provider}",
+        provenance=Provenance(source="admin", received_at=datetime.now(UTC)),
+        fixture_id=fixture,
+        provider=provider,
+    )
+    try:
+        accepted = run_with_intake(lambda intake: intake.submit(command))
+    except DomainError as refused:
+        err.print(f"[bold red]error[/] \\[{refused.code}] {refused}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    note = " (already granted)" if accepted.duplicate else ""
+    out.print(f"{provider} may now write fixture {fixture}{note}", markup=False)
 
 
 @quarantine_app.command("list")

@@ -99,8 +99,8 @@ async def _ingest(
     except Problem:
         raise
     except Exception as exc:
-        if status is not None and not status.reachable():
-            raise StoreUnavailable("the event store became unreachable; retry") from exc
+        if status is not None and (status.is_outage(exc) or not status.reachable()):
+            raise StoreUnavailable("the event store did not answer; retry") from exc
         damaged = isinstance(exc, OriginatorVersionError)
         problem = AggregateDamaged if damaged else IngestFailed
         log.exception("%s on %s ingest from %s", problem.code, kind, provider.name)

@@ -5,14 +5,16 @@ Through the HTTP API on the real event store: provider A schedules, provider B i
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from commands.fixture import GrantFixtureWriter
-from domain.provenance import Provenance
 from tests.http_ingest import FIXTURE_KEY, QUOTE, SCHEDULED, A, B, IngestClient, ingest_client
 
 PROBLEM = "application/problem+json"
@@ -101,13 +103,24 @@ def test_odds_are_attributed_to_the_provider_or_a_bookmaker_it_may_relay(api: In
     assert api.http.post("/feeds/odds", json=named, headers=B).status_code == 202
 
 
-def test_an_admin_grant_lets_another_provider_write_the_fixture(api: IngestClient) -> None:
-    grant = GrantFixtureWriter(
-        idempotency_key="admin:grant-1",
-        provenance=Provenance(source="admin", received_at=datetime.now(UTC)),
-        fixture_id=fixture_id(api),
-        provider="prov-b",
+def test_an_admin_grant_lets_another_provider_write_the_fixture(
+    api: IngestClient, nats_url: str, unique_name: str
+) -> None:
+    """Granted with `sportcast feed grant`, a process of its own on the same store."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")},
+        "SPORTCAST_NATS_URL": nats_url,
+        "SPORTCAST_STREAM_NAME": unique_name,
+    }
+    sportcast = str(Path(sys.executable).parent / "sportcast")
+    granted = subprocess.run(
+        [sportcast, "feed", "grant", str(fixture_id(api)), "prov-b"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
-    api.intake.ingestion.handle(grant)
+    assert granted.returncode == 0, granted.stderr
+    assert "prov-b may now write fixture" in granted.stdout
     assert api.http.post("/feeds/match-events", json=START, headers=B).status_code == 202
     assert api.http.post("/feeds/match-events", json=GOAL, headers=A).status_code == 202
