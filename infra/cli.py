@@ -25,6 +25,7 @@ from infra import (
     cli_model,
     cli_nats,
     cli_projections,
+    cli_store,
 )
 from infra import cli_feed as feed
 from infra.bootstrap import build_gateway, running_forecaster, scheduled_trainer
@@ -38,6 +39,7 @@ from infra.forecasting.artifacts import ArtifactError
 from infra.forecasting.lifecycle import KINDS as TRAINED_KINDS
 from infra.projections.wiring import serve_projector as serve_projector_until
 from infra.settings import Durability, Settings
+from infra.store_check import StoreCheck, StoreWatch
 
 app = typer.Typer(
     name="sportcast",
@@ -49,6 +51,7 @@ console = Console(stderr=True)
 feed.app.add_typer(cli_health.app, name="health")
 app.add_typer(feed.app, name="feed")
 app.add_typer(cli_model.app, name="model")
+app.add_typer(cli_store.app, name="store")
 app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_keys.app, name="keys")
 app.add_typer(cli_analytics.app, name="analytics")
@@ -66,7 +69,7 @@ def main() -> None:
 
 def fail(code: str, message: str, exit_code: int = 2) -> typer.Exit:
     """Print a user-facing error with its stable code and return the exit to raise."""
-    console.print(f"[bold red]error[/] {escape(f'[{code}]')} {escape(message)}")
+    console.print(f"[bold red]error[/] {escape(f'[{code}]')} {escape(message)}", soft_wrap=True)
     return typer.Exit(exit_code)
 
 
@@ -77,6 +80,24 @@ def without_password(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def shout(line: str) -> None:
+    console.print(f"[bold red]{escape(line)}[/]", soft_wrap=True)
+
+
+def refuse_damaged_store(check: StoreCheck | None, *, accept: bool) -> None:
+    """Stop here when the store check found damage, unless told to run degraded."""
+    if check is None or check.ok:
+        return
+    if not accept:
+        listing = "; ".join(str(problem) for problem in check.problems)
+        raise fail(
+            "store-damaged",
+            f"{listing}. Look with `sportcast store check --full`; start anyway with"
+            " --accept-damage (degraded), see docs/adr/0014",
+        )
+    shout("starting on a damaged store (--accept-damage): see the problems above")
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -99,6 +120,10 @@ def up(
         float,
         typer.Option(help="Play the simulated demo season at this many times real speed; 0: off."),
     ] = 3600.0,
+    accept_damage: Annotated[
+        bool,
+        typer.Option(help="Start even if the store check finds damage (degraded, loudly)."),
+    ] = False,
 ) -> None:
     """Start the whole system on the embedded stack and serve until Ctrl-C.
 
@@ -115,6 +140,7 @@ def up(
     )
     stack = EmbeddedStack(settings)
     supervisor: Supervisor | None = None
+    watch: StoreWatch | None = None
     gave_up: list[str] = []
     try:
         ensure_port_free(
@@ -125,6 +151,9 @@ def up(
         )
         endpoints = stack.start()
         use_nats_security(settings.nats_security())  # the embedded stack's user, made at start
+        if "nats-server" in endpoints.started:
+            watch = StoreWatch(settings, endpoints.nats_url, report=shout)
+            refuse_damaged_store(watch.tick(), accept=accept_damage)
         asyncio.run(ensure_database(endpoints.postgres_url))
         base = f"http://{settings.gateway_host}:{settings.gateway_port}"
         console.print(f"[bold green]sportcast is up[/] (data in {settings.state_dir})")
@@ -180,6 +209,8 @@ def up(
             max_restarts=settings.supervise_max_restarts,
         )
         supervisor.start()
+        if watch is not None:
+            watch.start()
         with contextlib.suppress(KeyboardInterrupt):
             server.run()  # uvicorn re-raises the SIGINT it handled once it has shut down
         if gave_up:
@@ -187,6 +218,8 @@ def up(
     except (PortInUseError, ServiceStartError, DataDirInUse) as exc:
         raise fail(exc.code, str(exc)) from None
     finally:
+        if watch is not None:
+            watch.stop()  # records the heads at a clean stop
         if supervisor is not None:
             supervisor.stop()
         stack.stop()

@@ -65,20 +65,17 @@ class IngestClient:
         return self.intake.ingestion.recorder.max_notification_id() or 0
 
 
-@contextmanager
-def ingest_client(
+def _app(
     nats_url: str,
     stream: str,
+    late: LateIntake,
     *,
-    settings: Settings | None = None,
-    wrap: Any = None,
-    **app_options: Any,
-) -> Iterator[IngestClient]:
-    """``settings`` gives the intake's settings (its stream is always ``stream``); ``wrap``
-    puts something between the app and the real intake (fault injection)."""
-    base = settings or Settings()
-    settings = base.model_copy(update={"stream_name": stream})
-    late = LateIntake()
+    settings: Settings | None,
+    wrap: Any,
+    **options: Any,
+) -> FastAPI:
+    """The app on the real intake, opened by its lifespan (whichever server runs it)."""
+    settings = (settings or Settings()).model_copy(update={"stream_name": stream})
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -91,9 +88,24 @@ def ingest_client(
             late.intake = None
             await nc.drain()
 
-    app_options.setdefault("feed_tokens", TOKENS)
+    options.setdefault("feed_tokens", TOKENS)
     intake = wrap(late) if wrap is not None else late
-    app = create_app(version_probes=[], feed_intake=intake, lifespan=lifespan, **app_options)
+    return create_app(version_probes=[], feed_intake=intake, lifespan=lifespan, **options)
+
+
+@contextmanager
+def ingest_client(
+    nats_url: str,
+    stream: str,
+    *,
+    settings: Settings | None = None,
+    wrap: Any = None,
+    **app_options: Any,
+) -> Iterator[IngestClient]:
+    """``settings`` gives the intake's settings (its stream is always ``stream``); ``wrap``
+    puts something between the app and the real intake (fault injection)."""
+    late = LateIntake()
+    app = _app(nats_url, stream, late, settings=settings, wrap=wrap, **app_options)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield IngestClient(client, late)
 
@@ -141,19 +153,4 @@ def served(app: Any) -> Iterator[tuple[str, int]]:
 
 def ingest_app(nats_url: str, stream: str, **app_options: Any) -> Any:
     """The ingest app on the real intake, for a server of its own (see :func:`served`)."""
-    settings = Settings().model_copy(update={"stream_name": stream})
-    late = LateIntake()
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        nc = await connect_nats(nats_url, name="test-ingest")
-        try:
-            async with open_intake(settings, nats_url, nc, workers=4) as intake:
-                late.intake = intake
-                yield
-        finally:
-            late.intake = None
-            await nc.drain()
-
-    app_options.setdefault("feed_tokens", TOKENS)
-    return create_app(version_probes=[], feed_intake=late, lifespan=lifespan, **app_options)
+    return _app(nats_url, stream, LateIntake(), settings=None, wrap=None, **app_options)

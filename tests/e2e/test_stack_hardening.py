@@ -202,3 +202,51 @@ def test_a_child_that_cannot_be_restarted_stops_the_stack_with_a_clear_message(
     assert "Traceback" not in output, output
     time.sleep(0.5)
     assert [c.pid for c in postgres_children if c.is_running() and c.status() != "zombie"] == []
+
+
+def test_up_refuses_a_store_cut_short_and_runs_degraded_only_when_told(
+    running: tuple[subprocess.Popen[str], Path, Ports],
+) -> None:
+    proc, data_dir, ports = running
+    for n in range(12):
+        body = {**SCHEDULED, "event_id": f"m{n}", "home": f"Marker-Team-{n:02d}"}
+        answer = httpx.post(
+            f"http://127.0.0.1:{ports.gateway}/feeds/fixtures",
+            json=body,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30,
+        )
+        assert answer.status_code == 202, answer.text
+    interrupt(proc)  # a clean stop records the streams' heads
+    assert (data_dir / "store-heads.json").exists()
+    [block] = sorted((data_dir / "nats").rglob("streams/SPORTCAST_EVENTS/msgs/*.blk"))
+    data = bytearray(block.read_bytes())
+    data[data.index(b"Marker-Team-03") + 2] ^= 0xFF
+    block.write_bytes(bytes(data))
+    for index in (data_dir / "nats").rglob("streams/SPORTCAST_EVENTS/msgs/index.db"):
+        index.unlink()  # as after a crash: the server rebuilds the stream from its blocks
+
+    refused = subprocess.run(
+        [SPORTCAST, "up", "--demo-speed", "0"],
+        env=ports.env(data_dir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "[store-damaged]" in refused.stderr
+    assert "SPORTCAST_EVENTS: truncated" in refused.stderr
+    assert "Traceback" not in refused.stderr + refused.stdout
+
+    degraded = subprocess.Popen(
+        [SPORTCAST, "up", "--demo-speed", "0", "--accept-damage"],
+        env=ports.env(data_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        wait_healthy(degraded, ports.gateway)
+    finally:
+        output = interrupt(degraded)
+    assert "STORE DAMAGED: SPORTCAST_EVENTS: truncated" in output

@@ -21,7 +21,13 @@ from domain.fixture import Fixture
 from domain.provenance import Provenance
 from domain.sport import Sport
 from infra.feed_health import FeedHealthService
-from tests.integration.test_feed_health import FINAL, KICKOFF, STALE_AFTER, WINDOW, schedule
+from tests.integration.test_feed_health import (
+    FINAL,
+    KICKOFF,
+    STALE_AFTER,
+    WINDOW,
+    schedule,
+)
 
 
 @pytest.fixture

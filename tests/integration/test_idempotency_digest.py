@@ -9,24 +9,13 @@ from datetime import UTC, datetime
 
 import pytest
 
-from commands.fixture import RecordGoal, ScheduleFixture, StartFixture
+from commands.fixture import RecordGoal, StartFixture
 from commands.ingestion import Accepted, FeedIngestion, IdempotencyKeyReused
 from commands.receipt import issue_receipt
 from domain.provenance import Provenance
-from domain.sport import Side, Sport
+from domain.sport import Side
+from tests.integration.test_ingestion_on_jetstream import FEED, SCHEDULE
 
-KICKOFF = datetime(2018, 6, 14, 15, 0, tzinfo=UTC)
-FEED = Provenance(source="feed", received_at=KICKOFF)
-SCHEDULE = ScheduleFixture(
-    idempotency_key="s",
-    provenance=FEED,
-    sport=Sport.FOOTBALL,
-    competition="world-cup",
-    season="2018",
-    home="Russia",
-    away="Saudi Arabia",
-    kickoff=KICKOFF,
-)
 FID = SCHEDULE.fixture_id
 
 
