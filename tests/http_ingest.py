@@ -115,12 +115,14 @@ class BytesPulled:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.pulled = 0
+        self.pulls: list[int] = []
+        """Bytes of each body message pulled (the server hands over what it has buffered)."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         async def counted() -> Any:
             message = await receive()
-            self.pulled += len(message.get("body", b""))
+            if message.get("type") == "http.request":
+                self.pulls.append(len(message.get("body", b"")))
             return message
 
         await self.app(scope, counted, send)
