@@ -24,7 +24,6 @@ class Problem(Exception):
     status: int = 500
     code: str = "internal-error"
     title: str = "Internal error"
-    headers: dict[str, str] = {}
 
     def __init__(
         self, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any

@@ -34,7 +34,9 @@ class StoreUnavailable(Problem):
     status = 503
     code = "store-unavailable"
     title = "The event store is unreachable"
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+    def __init__(self, detail: str, **extensions: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, **extensions)
 
 
 class AggregateDamaged(Problem):
