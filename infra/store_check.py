@@ -200,7 +200,7 @@ def run_store_check(settings: Settings, url: str, *, full: bool = False) -> Stor
     chained = event_streams(settings)
 
     async def check() -> StoreCheck:
-        nc = await connect_nats(url, name="sportcast-store-check")
+        nc = await connect_nats(url, name="sportcast-store-check", reconnect=False)
         try:
             return await check_streams(
                 nc,
