@@ -1,6 +1,6 @@
 """What a follower (a process following the feed) reports when one event cannot be processed:
 the event's position and topic with the cause, so the failure can be found, fixed and resumed
-(docs/adr/0014)."""
+(docs/adr/0017)."""
 
 from __future__ import annotations
 

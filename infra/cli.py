@@ -95,7 +95,7 @@ def refuse_damaged_store(check: StoreCheck | None, *, accept: bool) -> None:
         raise fail(
             "store-damaged",
             f"{listing}. Look with `sportcast store check --full`; start anyway with"
-            " --accept-damage (degraded), see docs/adr/0015",
+            " --accept-damage (degraded), see docs/adr/0018",
         )
     shout("starting on a damaged store (--accept-damage): see the problems above")
 

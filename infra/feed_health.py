@@ -71,7 +71,7 @@ class FeedHealthService:
 
     @property
     def failure(self) -> FollowerFailure | None:
-        """Why following stopped, and where, while it waits to resume (docs/adr/0014)."""
+        """Why following stopped, and where, while it waits to resume (docs/adr/0017)."""
         return self._following.failure
 
     @property

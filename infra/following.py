@@ -1,4 +1,4 @@
-"""Followers that one event cannot stop for good (docs/adr/0014).
+"""Followers that one event cannot stop for good (docs/adr/0017).
 
 eventsourcing's projection runner ends its processing thread on the first error and re-raises
 it on exit. :class:`ResumingRunner` watches the runner it opened: when the runner has failed it

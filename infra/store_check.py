@@ -1,4 +1,4 @@
-"""Is the store whole? Checked at start and on demand (docs/adr/0015).
+"""Is the store whole? Checked at start and on demand (docs/adr/0018).
 
 nats-server does not always say when its files are damaged: after one flipped byte it may
 restore a stream cut short at the damaged record (every later message gone, no loss

@@ -1,5 +1,5 @@
 """Keeps the embedded stack's children running: a child that exits is restarted with back-off;
-one that cannot be restarted stops the stack with a clear message (docs/adr/0014).
+one that cannot be restarted stops the stack with a clear message (docs/adr/0017).
 
 Polls each child's exit status (``Popen.poll``, no signals to race with). Restarts go through
 the child's own ``start``, the same checks as the first start (port free, ready in time).
