@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import quote
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr
@@ -290,11 +291,14 @@ class Settings(BaseSettings):
 
     @property
     def postgres_client_url(self) -> str:
-        """The PostgreSQL to talk to: the configured one, else the embedded stack's port."""
-        return (
-            self.postgres_url
-            or f"postgresql://postgres@127.0.0.1:{self.postgres_port}/{self.postgres_database}"
-        )
+        """The PostgreSQL to talk to: the configured one, else the embedded stack's port, with
+        the password the embedded stack generated in the data directory (0600, ADR 0017)."""
+        if self.postgres_url:
+            return self.postgres_url
+        secret = self.state_dir / "postgres" / "password"
+        password = f":{quote(secret.read_text().strip(), safe='')}" if secret.exists() else ""
+        port, database = self.postgres_port, self.postgres_database
+        return f"postgresql://postgres{password}@127.0.0.1:{port}/{database}"
 
     @property
     def demo_key_path(self) -> Path:
