@@ -1,4 +1,4 @@
-"""The window of times a feed may report: a kick-off, a start, a quote (docs/adr/0022).
+"""The window of times a feed may report: a kick-off, a start, a quote (docs/adr/0023).
 
 From 1900 (the datasets' World Cups start in 1930) to two years after the message was received
 (fixtures are published a season ahead). A time outside it is a typo or an attack, and a

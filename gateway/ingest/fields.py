@@ -1,4 +1,4 @@
-"""Bounds of every field a feed may send (docs/adr/0022): names short and printable, prices
+"""Bounds of every field a feed may send (docs/adr/0023): names short and printable, prices
 ASCII, integers within what a match can hold. Anything else is a 422 before the domain sees it."""
 
 from __future__ import annotations

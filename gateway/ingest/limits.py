@@ -2,7 +2,7 @@
 
 A declared ``Content-Length`` over the limit is refused before a byte is read; a body without
 one (chunked) is read only up to the limit. A body that is too large is not kept in the
-quarantine: keeping it would mean reading it (docs/adr/0022).
+quarantine: keeping it would mean reading it (docs/adr/0023).
 """
 
 from __future__ import annotations
