@@ -9,13 +9,13 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from infra.intake import open_intake
 
 from gateway.app import create_app
 from infra.bootstrap import LateIntake
 from infra.connections import connect_nats
 from infra.feeds.intake import JetStreamFeedIntake
 from infra.feeds.quarantine import HeldPayload
-from infra.intake import open_intake
 from infra.settings import Settings
 
 TOKENS = {"tok-a": "prov-a", "tok-b": "prov-b"}
