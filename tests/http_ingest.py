@@ -9,10 +9,9 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from infra.intake import open_intake
 
 from gateway.app import create_app
-from infra.bootstrap import LateIntake
+from infra.bootstrap import LateIntake, open_intake
 from infra.connections import connect_nats
 from infra.feeds.intake import JetStreamFeedIntake
 from infra.feeds.quarantine import HeldPayload
