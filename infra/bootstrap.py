@@ -323,7 +323,10 @@ async def run_demo(
     forecaster following them (it catches up with the season's events played meanwhile)."""
     season = asyncio.create_task(play_demo_season(intake, speed))
     try:
-        await _demo_forecaster(settings, nats_url, nc, running)
+        try:
+            await _demo_forecaster(settings, nats_url, nc, running)
+        except Exception as error:  # the season still plays; forecasts need a champion
+            log.error("demo: no champion could be trained or started: %r", error)
         await season
     finally:
         season.cancel()
@@ -335,7 +338,7 @@ async def _demo_forecaster(settings: Settings, nats_url: str, nc: NATS, running:
     artifacts = ArtifactStore(
         nc.jetstream(), bucket=settings.model_bucket, replicas=settings.stream_replicas
     )
-    history = settings.model_copy(update={"stream_name": f"{settings.stream_name}_DEMO_HISTORY"})
+    history = settings.model_copy(update={"stream_name": settings.demo_history_stream})
     async with open_intake(history, nats_url, nc) as history_intake:
         champions = await ensure_champions(
             history_intake,

@@ -24,6 +24,7 @@ from infra.settings import Settings
 def stream_names(settings: Settings) -> StreamNames:
     return StreamNames(
         events=settings.stream_name,
+        demo_history=settings.demo_history_stream,
         feed_health=settings.feed_health_stream,
         payloads_prefix=PayloadStore.default_prefix,
         quarantine_prefix=Quarantine.default_prefix,
@@ -37,6 +38,7 @@ def event_streams(settings: Settings) -> list[str]:
     """The event store's streams (one per eventsourcing Application)."""
     return [
         settings.stream_name,
+        settings.demo_history_stream,
         settings.feed_health_stream,
         settings.forecaster_stream,
         settings.model_registry_stream,

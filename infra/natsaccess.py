@@ -84,6 +84,7 @@ class StreamNames:
     """The streams whose subjects the roles write (from the settings)."""
 
     events: str = "SPORTCAST_EVENTS"
+    demo_history: str = "SPORTCAST_EVENTS_DEMO_HISTORY"  # the demo's simulated past seasons
     feed_health: str = "SPORTCAST_FEED_HEALTH"
     payloads_prefix: str = "payloads"
     quarantine_prefix: str = "quarantine"
@@ -96,6 +97,7 @@ def writes(role: Role, streams: StreamNames) -> list[str]:
     """The subjects ``role`` may publish data on (besides the read API)."""
     feed = [
         f"es.{streams.events}.>",
+        f"es.{streams.demo_history}.>",
         f"es.{streams.feed_health}.>",
         f"{streams.payloads_prefix}.>",
         f"{streams.quarantine_prefix}.>",

@@ -301,6 +301,11 @@ class Settings(BaseSettings):
         return f"postgresql://postgres{password}@127.0.0.1:{port}/{database}"
 
     @property
+    def demo_history_stream(self) -> str:
+        """The demo's simulated past seasons, which its champions are trained on (infra/demo.py)."""
+        return f"{self.stream_name}_DEMO_HISTORY"
+
+    @property
     def demo_key_path(self) -> Path:
         """Where `sportcast up` keeps the dashboard's read key (0600)."""
         return self.state_dir / "secrets" / "dashboard-key"
