@@ -22,7 +22,6 @@ import typer
 from nats.aio.client import Client as NATS
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from infra.audit.checkpointer import read_keys
@@ -40,6 +39,7 @@ from infra.audit.rederive import (
 from infra.audit.store import open_log
 from infra.audit.timeline import Timeline, fixture_timeline
 from infra.audit.witness import Witness, check_witness
+from infra.cli_progress import counting
 from infra.eventstore.subjects import SubjectLayout
 from infra.eventstore.verify import StreamVerifier, VerificationReport
 from infra.settings import Settings
@@ -83,19 +83,19 @@ def _run(url: str | None, store_dir: Path | None, work: Callable[[NATS], Awaitab
 
 @contextmanager
 def _progress(label: str, total: int, *, quiet: bool) -> Iterator[Callable[[int], None]]:
+    """The CLI's progress bar (infra/cli_progress.py) on stderr, advanced by pages read."""
     if quiet:
         yield lambda _n: None
         return
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-    ) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda n: progress.advance(task, n)
+    with counting(label, total=total, console=err) as done:
+        read = 0
+
+        def advance(n: int) -> None:
+            nonlocal read
+            read += n
+            done(read)
+
+        yield advance
 
 
 def _streams(settings: Settings, given: list[str] | None) -> list[str]:
@@ -224,6 +224,23 @@ def _fixture_ids(given: list[str] | None) -> set[UUID] | None:
         raise _fail(UnknownFixture(f"not fixture ids (UUIDs): {given}")) from None
 
 
+async def _chosen_fixtures(
+    nc: NATS,
+    settings: Settings,
+    fixtures: set[UUID] | None,
+    competitions: list[str] | None,
+    *,
+    quiet: bool,
+) -> set[UUID] | None:
+    """The fixtures given, and those of the competitions given (None: every fixture)."""
+    if not competitions:
+        return fixtures
+    size = await extent(nc, settings.stream_name)
+    with _progress("finding the competitions' fixtures", size.messages, quiet=quiet) as step:
+        found = await fixtures_in(nc, settings.stream_name, set(competitions), on_page=step)
+    return found | (fixtures or set())
+
+
 async def _rederive(
     nc: NATS,
     settings: Settings,
@@ -233,11 +250,7 @@ async def _rederive(
     last: int | None,
     quiet: bool,
 ) -> RederivationReport:
-    if competitions:
-        size = await extent(nc, settings.stream_name)
-        with _progress("finding the competitions' fixtures", size.messages, quiet=quiet) as step:
-            found = await fixtures_in(nc, settings.stream_name, set(competitions), on_page=step)
-        fixtures = found | (fixtures or set())
+    fixtures = await _chosen_fixtures(nc, settings, fixtures, competitions, quiet=quiet)
     size = await extent(nc, settings.forecaster_stream)
     with _progress("reading forecasts", size.messages, quiet=quiet) as step:
         recorded = await recorded_forecasts(
@@ -336,12 +349,7 @@ def rebuild_features_command(
     chosen = _fixture_ids(fixture)
 
     async def work(nc: NATS) -> FeatureReport:
-        fixtures = chosen
-        if competition:
-            size = await extent(nc, settings.stream_name)
-            with _progress("finding the fixtures", size.messages, quiet=as_json) as step:
-                found = await fixtures_in(nc, settings.stream_name, set(competition), on_page=step)
-            fixtures = found | (chosen or set())
+        fixtures = await _chosen_fixtures(nc, settings, chosen, competition, quiet=as_json)
         recorded = await recorded_forecasts(
             nc, settings.forecaster_stream, fixtures=fixtures, first=first, last=last
         )
