@@ -8,7 +8,6 @@ competitions) need a plan that covers everything.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -16,8 +15,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from domain.access import Plan, Scope
+from domain.access import Scope
 from gateway.access.gate import AccessGate, presented_token
+from gateway.access.streams import TOKEN_QUERY, PlanEntitlement
 from gateway.dashboard.pages import page_by_slug, render
 from gateway.problems import Problem, ServiceUnavailable
 from gateway.streams.filters import Entitlement
@@ -92,18 +92,10 @@ async def _entitlement(request: Request) -> Entitlement | None:
     """The caller's plan (None: it covers everything), admitted as the streams admit: a key or
     JWT in the Authorization header, X-API-Key, or ``access_token`` for EventSource pages."""
     gate: AccessGate = request.app.state.access
-    token = presented_token(request) or request.query_params.get("access_token")
+    token = presented_token(request) or request.query_params.get(TOKEN_QUERY)
     principal = await gate.admit(token, Scope.FORECASTS_READ)
     plan = principal.plan
-    return None if plan.everything else _PlanEntitlement(plan)
-
-
-@dataclass(frozen=True)
-class _PlanEntitlement:
-    plan: Plan
-
-    def covers(self, sport: str, competition: str) -> bool:
-        return self.plan.allows(sport, competition)
+    return None if plan.everything else PlanEntitlement(plan)
 
 
 def _engine(request: Request) -> AnalyticsEngine:
@@ -157,7 +149,7 @@ async def run_query(name: str, request: Request) -> dict[str, Any]:
 
 
 def _params(query: DashboardQuery, given: dict[str, str]) -> dict[str, Any]:
-    given.pop("access_token", None)
+    given.pop(TOKEN_QUERY, None)
     out: dict[str, Any] = {}
     for key, value in given.items():
         if key in _INTEGER_PARAMS:
