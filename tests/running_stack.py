@@ -4,6 +4,7 @@ dashboard's browser tests and benchmarks/bench_dashboard.py."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -57,8 +58,9 @@ class Stack:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [SPORTCAST, "up"], env=self.env(), stdout=out, stderr=subprocess.STDOUT
-            )
+                [SPORTCAST, "up"], env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log.read_text()[-3000:]
@@ -76,8 +78,14 @@ class Stack:
             try:
                 self.proc.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                # The whole group: nats-server and PostgreSQL children must not outlive it.
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=30)
+
+    @property
+    def admin_seed(self) -> str:
+        """The stack's generated admin NKey (the embedded NATS refuses anonymous clients)."""
+        return str(self.state_dir / "nats-users" / "admin.nk")
 
     def key(self) -> str:
         return (self.state_dir / "secrets" / "dashboard-key").read_text().strip()

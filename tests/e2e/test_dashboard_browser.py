@@ -19,6 +19,7 @@ from playwright.sync_api import sync_playwright
 
 from infra.audit.log import is_event, pages
 from infra.connections import connect_nats
+from infra.eventstore.security import NatsSecurity
 from tests.running_stack import CHROMIUM, CHROMIUM_ARGS, Stack
 
 pytestmark = pytest.mark.slow
@@ -64,12 +65,16 @@ def wait_for(what: str, check: Any, timeout: float) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def forecast_positions(nats_url: str, first: int, last: int) -> list[int]:
+def forecast_positions(stack: Stack, first: int, last: int) -> list[int]:
     """The positions of the forecasts the log holds in [first, last]: what /v1/streams/forecasts
     must have delivered, each once, in order."""
 
     async def read() -> list[int]:
-        nc = await connect_nats(nats_url)
+        # The stack's admin NKey (anonymous clients are refused), and no reconnect loop: a
+        # refused or lost connection fails this read instead of hanging the test run.
+        nc = await connect_nats(
+            stack.nats_url, reconnect=False, security=NatsSecurity(nkey_seed_file=stack.admin_seed)
+        )
         try:
             out = []
             async for page in pages(
@@ -83,7 +88,7 @@ def forecast_positions(nats_url: str, first: int, last: int) -> list[int]:
 
     # Playwright's sync API runs an event loop in this thread: read from another one.
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, read()).result()
+        return pool.submit(asyncio.run, asyncio.wait_for(read(), 60)).result()
 
 
 def test_live_board_updates_and_resumes_across_a_gateway_restart(
@@ -111,7 +116,7 @@ def test_live_board_updates_and_resumes_across_a_gateway_restart(
     )
     ids = [int(i) for i in received(page)]
     assert ids == sorted(set(ids)), "an update was repeated or came out of order"
-    assert ids == forecast_positions(stack.nats_url, ids[0], ids[-1]), "an update was missed"
+    assert ids == forecast_positions(stack, ids[0], ids[-1]), "an update was missed"
     assert page.evaluate("window.sportcast.resets") == []
     page.close()
 
