@@ -25,6 +25,7 @@ from infra import (
     cli_model,
     cli_nats,
     cli_projections,
+    cli_replay,
     cli_store,
 )
 from infra import cli_feed as feed
@@ -56,6 +57,7 @@ app.add_typer(cli_audit.app, name="audit")
 app.add_typer(cli_keys.app, name="keys")
 app.add_typer(cli_analytics.app, name="analytics")
 app.add_typer(cli_projections.app, name="projections")
+app.command("replay")(cli_replay.replay_command)
 app.add_typer(cli_nats.nats_app, name="nats")
 app.add_typer(cli_nats.certs_app, name="certs")
 

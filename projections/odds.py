@@ -53,8 +53,10 @@ class OddsProjection(PostgresProjection):
     name = "odds"
     topics = {EVENTS: (OPENED, QUOTED)}
 
-    def __init__(self, postgres_url: str, *, schema: str | None = None) -> None:
-        super().__init__(postgres_url, schema=schema)
+    def __init__(
+        self, postgres_url: str, *, schema: str | None = None, keeps_failures: bool = True
+    ) -> None:
+        super().__init__(postgres_url, schema=schema, keeps_failures=keeps_failures)
         self._fixture_of: dict[UUID, UUID] = {}
 
     async def write(

@@ -36,9 +36,14 @@ _UNREACHABLE = (
 
 
 class PostgresProjection(Projection):
-    def __init__(self, postgres_url: str, *, schema: str | None = None) -> None:
+    def __init__(
+        self, postgres_url: str, *, schema: str | None = None, keeps_failures: bool = True
+    ) -> None:
+        """``keeps_failures=False``: a failure is not recorded where `projections status` reads
+        the live projection's (a point-in-time replay reports its own)."""
         self.postgres_url = postgres_url
         self.schema = schema or live_schema(self.name)
+        self.keeps_failures = keeps_failures
         self._conn: asyncpg.Connection | None = None
         self._lock_key = projection_lock_key(self.name)
 
@@ -105,10 +110,14 @@ class PostgresProjection(Projection):
             raise StoreUnavailable(str(exc)) from exc
 
     async def record_failure(self, stream: str, position: int, error: str) -> None:
+        if not self.keeps_failures:
+            return
         conn = await self._connection()
         await record_failure(conn, self.name, stream, position, error)
 
     async def clear_failure(self) -> None:
+        if not self.keeps_failures:
+            return
         conn = await self._connection()
         await clear_failure(conn, self.name)
 

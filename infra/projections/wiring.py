@@ -33,6 +33,16 @@ def stream_envs(settings: Settings, nats_url: str) -> dict[str, dict[str, str]]:
     }
 
 
+def log_streams(settings: Settings) -> dict[str, str]:
+    """Each log the projections follow, by their name for it, as its JetStream stream."""
+    return {
+        "events": settings.stream_name,
+        "forecasts": settings.forecaster_stream,
+        "feed_health": settings.feed_health_stream,
+        "quarantine": Quarantine.default_stream,
+    }
+
+
 @dataclass
 class Logs:
     logs: dict[str, EventLog]
