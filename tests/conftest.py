@@ -155,9 +155,9 @@ def state_dir() -> Iterator[Path]:
         yield path
 
 
-@pytest.fixture
-def postgres_url(postgres_server: EmbeddedPostgres) -> Iterator[str]:
-    """A fresh, empty database for this test, dropped afterwards."""
+@contextmanager
+def fresh_database(postgres_server: EmbeddedPostgres) -> Iterator[str]:
+    """A fresh, empty database's URL, dropped afterwards."""
     name = f"test_{uuid.uuid4().hex[:12]}"
 
     async def admin(sql: str) -> None:
@@ -168,5 +168,14 @@ def postgres_url(postgres_server: EmbeddedPostgres) -> Iterator[str]:
             await conn.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    yield postgres_server.url(name)
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield postgres_server.url(name)
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def postgres_url(postgres_server: EmbeddedPostgres) -> Iterator[str]:
+    """A fresh, empty database for this test, dropped afterwards."""
+    with fresh_database(postgres_server) as url:
+        yield url

@@ -27,8 +27,6 @@ from infra.embedded.ports import free_port
 from infra.embedded.postgres import EmbeddedPostgres
 from infra.feeds.simulated import simulated_messages
 from infra.feeds.simulator import SeasonSimulator
-from infra.forecasting.model_file import LoadedModel
-from infra.forecasting.service import ForecasterService
 from infra.projections.logs import StoreEventLog
 from infra.projections.replay_cut import resolve_cut
 from projections.catalogue import POSTGRES_PROJECTIONS
@@ -43,6 +41,8 @@ from projections.replay import (
     replay,
 )
 from readmodels.postgres.schemas import live_schema, replay_schema
+from tests.conftest import fresh_database
+from tests.football_month import Forecasting
 from tests.projecting import project
 from tests.small_models import small_football_model
 
@@ -87,17 +87,13 @@ def _store(env: dict[str, str], messages: list[Any]) -> int:
         feeds.close()
 
 
-def _forecast(env: dict[str, str], stream: str, model: bytes, head: int) -> int:
-    service = ForecasterService(env, stream, LoadedModel.from_bytes(model))
-    service.start()
+def _forecast(env: dict[str, str], stream: str, model: bytes) -> int:
+    forecasting = Forecasting(env, stream, model)
+    forecasting.start()
     try:
-        deadline = time.monotonic() + 60
-        while service.position < head:
-            assert service.failure is None, service.failure
-            assert time.monotonic() < deadline, "the forecaster did not catch up"
-            time.sleep(0.05)
+        forecasting.catch_up(60)
     finally:
-        service.stop()
+        forecasting.stop()
     return _head(env, stream)
 
 
@@ -155,20 +151,15 @@ def phases(nats_server: EmbeddedNats, postgres_server: EmbeddedPostgres) -> Iter
     """A simulated season's first 800 feed messages with their forecasts (phase A), the live
     projections stopped there, then 700 more with theirs (phase B) and the live projections
     caught up again."""
-    database = f"replay_{uuid.uuid4().hex[:10]}"
+    with fresh_database(postgres_server) as database:
+        yield from _two_phases(nats_server.url, database)
 
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(postgres_server.url("postgres"))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{database}"'))
+def _two_phases(nats_url: str, postgres_url: str) -> Iterator[TwoPhases]:
     tag = uuid.uuid4().hex[:10].upper()
     log = TwoPhases(
-        nats_server.url,
-        postgres_server.url(database),
+        nats_url,
+        postgres_url,
         f"R{tag}",
         f"R{tag}_F",
         {},
@@ -182,7 +173,7 @@ def phases(nats_server: EmbeddedNats, postgres_server: EmbeddedPostgres) -> Iter
     live = {p: live_schema(p) for p in NAMES}
 
     events_a = _store(env, messages[:800])
-    forecasts_a = _forecast(env, log.forecasts, model, events_a)
+    forecasts_a = _forecast(env, log.forecasts, model)
     log.at_a = {"events": events_a, "forecasts": forecasts_a}
     project(log.envs(), log.postgres_url, NAMES)
     log.snapshot = dump(log.postgres_url, live)
@@ -191,14 +182,11 @@ def phases(nats_server: EmbeddedNats, postgres_server: EmbeddedPostgres) -> Iter
     log.between = datetime.now(UTC)
     time.sleep(0.05)
 
-    events_b = _store(env, messages[800:])
-    _forecast(env, log.forecasts, model, events_b)
+    _store(env, messages[800:])
+    _forecast(env, log.forecasts, model)
     project(log.envs(), log.postgres_url, NAMES)
     log.after_b = dump(log.postgres_url, live)
-    try:
-        yield log
-    finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+    yield log
 
 
 def _cut(log: TwoPhases, until: str) -> Cut:
