@@ -11,13 +11,16 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
+import duckdb
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from infra.analytics.kafka_sink import AnalyticsSinkUnavailable
 from infra.analytics.service import AnalyticsService, analytics_path, dashboard_engine
 from infra.bootstrap import analytics_service
+from infra.cli_reach import StackUnreachable, check_nats
 from infra.eventstore.errors import EventStoreUnavailable
 from infra.settings import Settings
 from readmodels.analytics.engines import DashboardQueryError
@@ -30,15 +33,31 @@ err = Console(stderr=True)
 
 
 def _fail(code: str, message: str) -> typer.Exit:
-    err.print(f"[bold red]error[/] \\[{code}] {message}", highlight=False)
+    err.print(f"[bold red]error[/] \\[{code}] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
+
+
+def _in_use(path: Path | str, exc: duckdb.IOException) -> typer.Exit:
+    """DuckDB lets one process hold a file: a running `sportcast up` (or `analytics run`)."""
+    return _fail(
+        "analytics-db-in-use",
+        f"{path} is held by another process, a running `sportcast up` or `sportcast analytics"
+        f" run` ({exc}). Its position and state: `sportcast projections status`; its queries:"
+        " GET /v1/dashboard/queries/NAME on the gateway; stop it to use the file here",
+    )
 
 
 def _open(settings: Settings, path: Path | None = None) -> AnalyticsService:
     try:
+        check_nats(settings)
+    except StackUnreachable as exc:
+        raise _fail(exc.code, str(exc)) from None
+    try:
         return analytics_service(settings, settings.nats_client_url, path=path)
+    except duckdb.IOException as exc:
+        raise _in_use(path or analytics_path(settings), exc) from None
     except (EventStoreUnavailable, AnalyticsSinkUnavailable) as exc:
-        raise _fail(getattr(exc, "code", "unavailable"), str(exc)) from exc
+        raise _fail(getattr(exc, "code", "unavailable"), str(exc)) from None
 
 
 @app.command()
@@ -125,7 +144,10 @@ def query(
         return
     settings = Settings()
     params = dict(p.split("=", 1) for p in param or [] if "=" in p)
-    store = None if settings.pinot_broker_url else AnalyticsStore(analytics_path(settings))
+    try:
+        store = None if settings.pinot_broker_url else AnalyticsStore(analytics_path(settings))
+    except duckdb.IOException as exc:
+        raise _in_use(analytics_path(settings), exc) from None
     try:
         rows = dashboard_engine(settings, store).run(
             dashboard_query(name), {k: _value(v) for k, v in params.items()}

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from infra.cli_reach import StackUnreachable, explain_nats, explain_postgres
 from infra.projections.report import StreamStatus, projection_report
 from infra.projections.wiring import open_logs
 from infra.settings import Settings
@@ -23,11 +25,33 @@ app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
+T = TypeVar("T")
 
 
 def fail(code: str, message: str, exit_code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error[/] {escape(f'[{code}]')} {escape(message)}")
+    err.print(f"[bold red]error[/] {escape(f'[{code}]')} {escape(message)}", soft_wrap=True)
     return typer.Exit(exit_code)
+
+
+def on_stack(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work``; a stack it cannot reach (down, or refusing the credentials) is one line
+    with a stable code (infra/cli_reach.py), exit 2."""
+
+    async def guarded() -> T:
+        try:
+            return await work()
+        except StackUnreachable:
+            raise
+        except Exception as exc:
+            reason = explain_postgres(exc) or explain_nats(exc, settings)
+            if reason is None:
+                raise
+            raise reason from exc
+
+    try:
+        return asyncio.run(guarded())
+    except StackUnreachable as exc:
+        raise fail(exc.code, str(exc)) from None
 
 
 @app.command()
@@ -39,10 +63,10 @@ def status(
     settings = Settings()
 
     async def work() -> list[StreamStatus]:
-        async with open_logs(settings, settings.nats_client_url) as logs:
+        async with open_logs(settings, settings.nats_client_url, reconnect=False) as logs:
             return await projection_report(settings.postgres_client_url, logs.logs)
 
-    rows = asyncio.run(work())
+    rows = on_stack(settings, work)
     if as_json:
         for r in rows:
             typer.echo(json.dumps({**r.__dict__, "lag_events": r.lag_events}))
@@ -81,7 +105,7 @@ def rebuild_command(
     settings = Settings()
 
     async def work() -> None:
-        async with open_logs(settings, settings.nats_client_url) as logs:
+        async with open_logs(settings, settings.nats_client_url, reconnect=False) as logs:
             done = await rebuild(
                 kind, logs.logs, settings.postgres_client_url, page_size=page_events
             )
@@ -92,6 +116,6 @@ def rebuild_command(
         )
 
     try:
-        asyncio.run(work())
+        on_stack(settings, work)
     except RebuildFailed as exc:
         raise fail(exc.code, str(exc), exit_code=1) from None

@@ -57,7 +57,9 @@ async def connect_nats(
         servers=servers,
         name=name,
         allow_reconnect=reconnect,
-        max_reconnect_attempts=-1 if reconnect else 0,
+        # nats-py retries a refused first connection forever when this is 0 (it discards a
+        # server only past a positive limit): 1 makes it give up after a second try.
+        max_reconnect_attempts=-1 if reconnect else 1,
         reconnect_time_wait=0.5,
         connect_timeout=5,
         error_cb=_on_error,

@@ -57,8 +57,12 @@ class Logs:
 
 
 @asynccontextmanager
-async def open_logs(settings: Settings, nats_url: str) -> AsyncIterator[Logs]:
-    nc = await connect_nats(nats_url, name="sportcast-projector")
+async def open_logs(
+    settings: Settings, nats_url: str, *, reconnect: bool = True
+) -> AsyncIterator[Logs]:
+    """``reconnect=False`` (one-shot commands): a server that is down or refuses the
+    credentials fails the first connection at once instead of being retried forever."""
+    nc = await connect_nats(nats_url, name="sportcast-projector", reconnect=reconnect)
     stores: list[StoreEventLog] = []
     try:
         for name, env in stream_envs(settings, nats_url).items():
