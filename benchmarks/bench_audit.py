@@ -68,7 +68,7 @@ def forecast_everything(url: str, settings: Settings, model: bytes) -> None:
     service.start()
     while service.position < head:
         if service.failure is not None:
-            raise service.failure
+            raise RuntimeError(service.failure.describe())
         time.sleep(0.2)
     service.stop()
 

@@ -72,7 +72,7 @@ def forecast(settings: Settings, url: str) -> None:
     service.start()
     while service.position < head:
         if service.failure is not None:
-            raise service.failure
+            raise RuntimeError(service.failure.describe())
         time.sleep(0.5)
     service.stop()
     print(f"setup_forecaster_seconds {time.perf_counter() - started:.1f} s")

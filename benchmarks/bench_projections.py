@@ -116,7 +116,7 @@ def forecast(env: dict[str, str]) -> None:
     service.start()
     while _position(service) < target:
         if service.failure is not None:
-            raise service.failure
+            raise RuntimeError(service.failure.describe())
         time.sleep(0.5)
     service.stop()
 

@@ -103,7 +103,7 @@ def main() -> None:
         target = head(env)
         while service.position < target:
             if service.failure is not None:
-                raise service.failure
+                raise RuntimeError(service.failure.describe())
             time.sleep(0.5)
         service.stop()
 

@@ -18,7 +18,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 from fastapi import FastAPI
@@ -61,6 +60,7 @@ from infra.feed_health import DEFAULT_STREAM, STREAM_KEY, FeedHealthService
 from infra.feeds.intake import JetStreamFeedIntake
 from infra.feeds.payloads import PayloadStore
 from infra.feeds.quarantine import Quarantine
+from infra.following import FollowerFailure, describe_failures
 from infra.forecasting.artifacts import ArtifactStore
 from infra.forecasting.champion import ChampionWatch, Loaded, ScheduledTrainer, fetch_champion, use
 from infra.forecasting.kinds import ModelKind
@@ -292,6 +292,18 @@ class ProjectionsReady:
 
 
 @dataclass
+class FollowersReady:
+    """Not ready while a follower (feed health, the forecaster) is stopped at an event it failed
+    on: it waits there to be resumed (docs/adr/0017)."""
+
+    failures: Callable[[], list[FollowerFailure | None]]
+    name: str = "followers"
+
+    async def check(self) -> CheckResult:
+        return CheckResult(*describe_failures(self.failures()))
+
+
+@dataclass
 class LateKeyStore:
     """The API key store, available once the lifespan has opened the PostgreSQL pool."""
 
@@ -307,7 +319,10 @@ class LateKeyStore:
 class Running:
     """What the lifespan started and must stop (the demo may start the forecaster later)."""
 
-    forecaster: Any = None
+    forecaster: RunningForecaster | None = None
+
+    def failure(self) -> FollowerFailure | None:
+        return None if self.forecaster is None else self.forecaster.service.failure
 
 
 async def run_demo(
@@ -438,6 +453,7 @@ def build_gateway(
     keys = LateKeyStore()
     gate = access_gate(settings, keys)
     feed_health = feed_health_service(settings, nats_url)
+    running = Running()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -474,10 +490,8 @@ def build_gateway(
                 else:
                     analytics = asyncio.create_task(open_analytics(app, settings, nats_url))
                 # Forecasts when some kind has a model file or a champion (ADR 0008).
-                running = Running(
-                    await asyncio.to_thread(
-                        running_forecaster, settings, nats_url, only_with_a_model=True
-                    )
+                running.forecaster = await asyncio.to_thread(
+                    running_forecaster, settings, nats_url, only_with_a_model=True
                 )
                 if running.forecaster is not None:
                     await asyncio.to_thread(running.forecaster.start)
@@ -511,6 +525,7 @@ def build_gateway(
                         await close_analytics(analytics)
                     if running.forecaster is not None:
                         await asyncio.to_thread(running.forecaster.stop)
+                        running.forecaster = None
         finally:
             late.intake = None
             app.state.stream_hub = None
@@ -537,6 +552,7 @@ def build_gateway(
             PostgresReady(lambda: connections.postgres),
             ProjectionsReady(lambda: connections.projector, lambda: connections.postgres),
             StreamsReady(lambda: connections.stream_watch),
+            FollowersReady(lambda: [feed_health.failure, running.failure()]),
         ],
         lifespan=lifespan,
     )

@@ -291,10 +291,9 @@ def serve_forecaster(
         signal.signal(sig, lambda *_: stopping.set())
     running.start()
     console.print(f"forecaster following the feed from position {service.position}")
-    while not stopping.wait(0.5):
-        if service.failure is not None:
-            running.stop()
-            raise fail("forecaster-failed", repr(service.failure), exit_code=1)
+    # An event it fails on stops it there, logged with the event's position, and it resumes
+    # with back-off from that position (docs/adr/0017): it does not exit.
+    stopping.wait()
     running.stop()
 
 

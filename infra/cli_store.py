@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from infra.settings import Settings
 from infra.store_check import heads_book, keep_heads, run_store_check
+from infra.store_seal import accept_breaks
 
 app = typer.Typer(help="The event store's health: check its streams on demand.")
 out = Console()
@@ -46,6 +47,7 @@ def check(
     if accept_damage:
         found.problems.clear()
         keep_heads(heads_book(settings), found)
+        accept_breaks(settings.nats_store_dir)
         out.print("heads recorded as they are now")
         return
     for problem in found.problems:

@@ -14,6 +14,8 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
+from infra.eventstore.denials import Denials
+
 log = logging.getLogger("sportcast.nats")
 
 
@@ -21,8 +23,9 @@ class ConnectionState:
     """Errors before the first connection are not logged: whoever connects reports a failure
     to connect, in one line (``sportcast feed quarantine list`` without a stack)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, denials: Denials | None = None) -> None:
         self.name = name
+        self.denials = denials  # permission violations: logged there, once, with their code
         self.ever_connected = False
         self.connected = False
         self._last_error = ""
@@ -47,6 +50,8 @@ class ConnectionState:
         self._last_error = ""
 
     async def error(self, exc: Exception) -> None:
+        if self.denials is not None and self.denials.note(exc) is not None:
+            return
         # While disconnected every reconnect attempt fails: the "lost" line said so already.
         text = f"{type(exc).__name__}: {exc}"
         if self.connected and text != self._last_error:

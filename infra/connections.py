@@ -25,9 +25,6 @@ _process_security = NatsSecurity()
 _denials = Denials()
 
 
-async def _on_error(error: Exception) -> None:
-    if _denials.note(error) is None:  # a permission violation is logged with its code
-        log.warning("NATS connection error: %s", error)
 
 
 def use_nats_security(security: NatsSecurity) -> None:
@@ -52,7 +49,8 @@ async def connect_nats(
     # A cluster is given as comma-separated URLs; nats-py wants a list.
     # ``reconnect=False`` (one-shot tools such as the audit): fail at once instead.
     servers = [u.strip() for u in url.split(",") if u.strip()]
-    state = ConnectionState(name)  # one log line per change of state, not per attempt
+    # One log line per change of state, not per attempt; a permission violation with its code.
+    state = ConnectionState(name, _denials)
     nc = await nats.connect(
         servers=servers,
         name=name,
@@ -62,10 +60,8 @@ async def connect_nats(
         max_reconnect_attempts=-1 if reconnect else 1,
         reconnect_time_wait=0.5,
         connect_timeout=5,
-        error_cb=_on_error,
         **(security or _process_security).nats_py_options(url),
-        disconnected_cb=state.disconnected,
-        reconnected_cb=state.reconnected,
+        **state.callbacks(),
     )
     state.first_connected(nc)
     return nc

@@ -15,15 +15,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 
 from commands.following import FollowedEventFailed
 
 log = logging.getLogger("sportcast.following")
 MAX_RETRY_SECONDS = 60.0
+_RUNNERS: weakref.WeakSet[ResumingRunner] = weakref.WeakSet()
 
 
 class Runner(Protocol):
@@ -71,6 +76,7 @@ class ResumingRunner:
         self.resumed = 0
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
+        _RUNNERS.add(self)
 
     def start(self) -> None:
         self._stopping.clear()
@@ -110,9 +116,14 @@ class ResumingRunner:
             delay = min(delay * 2, MAX_RETRY_SECONDS)
 
     def _past_failure(self) -> bool:
-        assert self.failure is not None
+        """The failed event is processed (its position tracked), or, when the failure named
+        no event, the follower moved past where it stood."""
+        failure = self.failure
+        assert failure is not None
         with contextlib.suppress(Exception):
-            return self._position() > (self.failure.position or self.failure.after)
+            if failure.position is not None:
+                return self._position() >= failure.position
+            return self._position() > failure.after
         return False
 
     def _record(self, exc: BaseException) -> None:
@@ -145,3 +156,42 @@ class ResumingRunner:
             runner.__exit__(None, None, None)  # re-raises the thread's error, if still held
         except Exception as exc:
             self._record(exc)
+
+
+def _stopped(_: CallbackOptions) -> Iterable[Observation]:
+    for runner in list(_RUNNERS):
+        yield Observation(int(runner.failure is not None), {"follower": runner.name})
+
+
+def _failed_at(_: CallbackOptions) -> Iterable[Observation]:
+    for runner in list(_RUNNERS):
+        failure = runner.failure
+        if failure is not None:
+            yield Observation(failure.position or failure.after, {"follower": runner.name})
+
+
+def _resumed(_: CallbackOptions) -> Iterable[Observation]:
+    for runner in list(_RUNNERS):
+        yield Observation(runner.resumed, {"follower": runner.name})
+
+
+_METER = metrics.get_meter("sportcast.following")
+_METER.create_observable_gauge(
+    "sportcast.follower.stopped", [_stopped], description="1 while stopped at a failed event"
+)
+_METER.create_observable_gauge(
+    "sportcast.follower.failed_position",
+    [_failed_at],
+    description="Where a stopped follower waits: the failed event's position (else the tracked)",
+)
+_METER.create_observable_gauge(
+    "sportcast.follower.resumed", [_resumed], description="Runners reopened after a failure"
+)
+
+
+def describe_failures(failures: Iterable[FollowerFailure | None]) -> tuple[bool, str]:
+    """What /readyz says of the followers: not ready while one is stopped at an event."""
+    stopped = [f.describe() for f in failures if f is not None]
+    if stopped:
+        return False, "; ".join(stopped)
+    return True, "no follower is stopped"

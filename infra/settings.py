@@ -286,6 +286,11 @@ class Settings(BaseSettings):
         )
 
     @property
+    def nats_store_dir(self) -> Path:
+        """The embedded nats-server's directory (JetStream store, its conf and log)."""
+        return self.state_dir / "nats"
+
+    @property
     def checkpoint_keys_path(self) -> Path:
         return self.checkpoint_keys_file or self.state_dir / "secrets" / "checkpoint-keys.json"
 

@@ -32,6 +32,7 @@ from infra.eventstore.verify import verify_stream
 from infra.feeds.payloads import STREAM as PAYLOADS_STREAM
 from infra.feeds.quarantine import STREAM as QUARANTINE_STREAM
 from infra.settings import Settings
+from infra.store_seal import kept_breaks
 
 log = logging.getLogger("sportcast.store")
 
@@ -46,7 +47,8 @@ class StreamHead:
 class StoreProblem:
     stream: str
     kind: str
-    """lost-data | missing-sequences | head-deleted | truncated | head-changed | chain (full)"""
+    """lost-data | missing-sequences | head-deleted | truncated | head-changed | file-changed |
+    chain (full)"""
     detail: str
 
     def __str__(self) -> str:
@@ -213,7 +215,13 @@ def run_store_check(settings: Settings, url: str, *, full: bool = False) -> Stor
         finally:
             await nc.close()
 
-    return asyncio.run(check())
+    found = asyncio.run(check())
+    # What changed while the embedded store was stopped (infra/store_seal.py).
+    for broken in kept_breaks(settings.nats_store_dir):
+        found.problems.append(
+            StoreProblem(broken.stream or "store", "file-changed", broken.detail())
+        )
+    return found
 
 
 class StoreWatch:

@@ -20,6 +20,7 @@ deterministic.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -29,10 +30,11 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, ProcessingEvent
-from eventsourcing.persistence import JSONTranscoder, Tracking
+from eventsourcing.persistence import JSONTranscoder, OperationalError, Tracking
 from eventsourcing.projection import EventSourcedProjection
 from eventsourcing.utils import get_topic
 
+from commands.following import FollowedEventFailed
 from commands.forecasting.drafts import (
     MODEL_PROMOTED,
     Draft,
@@ -112,27 +114,9 @@ class Forecaster(EventSourcedProjection[UUID]):
         self.track_every_events = track_every_events
         self.track_every_seconds = track_every_seconds
         self.single_saves_up_to = single_saves_up_to
-        self.translator = InputTranslator()
-        self.builder = FeatureBuilder(strict=False)
-        self.matches = LiveMatches()
-        # Market-free 1X2 prior for football fixtures nobody quotes (World Cups): Elo over the
-        # results finished so far, per competition pool, kept current from Finished events.
-        self.free_prior = EloPrior()
-        self.nba = NbaGames()
-        self._inputs: dict[UUID, list[int]] = {}  # each fixture's announcement, opening odds
-        self._last_quote: dict[UUID, tuple[Quote, int]] = {}  # latest pre-match 1X2 and its id
-        self._not_started: set[UUID] = set()  # quoted before kick-off, not seen starting
         # Saves, the model and the state they read change under this lock: one unit at a time.
         self._lock = threading.RLock()
-        # This process is the only writer of its forecast streams, so what it saved is current;
-        # which streams exist is read once, so a fixture's first forecast needs no read.
-        self._forecast_streams: dict[UUID, FixtureForecasts] = {}
-        self._existing_streams: set[UUID] | None = None
-        self._done_streams: list[UUID] = []  # fixtures over: their streams leave the cache
-        self._position = 0  # the last feed notification processed
-        self._untracked: Tracking | None = None  # processed, its position not yet written
-        self._untracked_count = 0
-        self._untracked_since = 0.0
+        self._start_learning()
         self.tracking_writes = 0
         # Pipelined, a unit is stored on this thread while the next is processed.
         self._saver = (
@@ -144,6 +128,43 @@ class Forecaster(EventSourcedProjection[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_domain_transcodings(transcoder)
+
+    def _start_learning(self) -> None:
+        """The state learnt from the feed, empty (at creation, and when it is learnt again)."""
+        self.translator = InputTranslator()
+        self.builder = FeatureBuilder(strict=False)
+        self.matches = LiveMatches()
+        # Market-free 1X2 prior for football fixtures nobody quotes (World Cups): Elo over the
+        # results finished so far, per competition pool, kept current from Finished events.
+        self.free_prior = EloPrior()
+        self.nba = NbaGames()
+        self._inputs: dict[UUID, list[int]] = {}  # each fixture's announcement, opening odds
+        self._last_quote: dict[UUID, tuple[Quote, int]] = {}  # latest pre-match 1X2 and its id
+        self._not_started: set[UUID] = set()  # quoted before kick-off, not seen starting
+        # This process is the only writer of its forecast streams, so what it saved is current;
+        # which streams exist is read once, so a fixture's first forecast needs no read.
+        self._forecast_streams: dict[UUID, FixtureForecasts] = {}
+        self._existing_streams: set[UUID] | None = None
+        self._done_streams: list[UUID] = []  # fixtures over: their streams leave the cache
+        self._position = 0  # the last feed notification processed
+        self._untracked: Tracking | None = None  # processed, its position not yet written
+        self._untracked_count = 0
+        self._untracked_since = 0.0
+
+    def relearn(self, events: Iterable[tuple[int, object]], position: int) -> None:
+        """Forget everything learnt and learn ``events`` (the followed feed events up to
+        ``position``, the tracked one) again, issuing nothing: the state a start builds, and
+        what resuming after a failed event needs (the failed unit may have been learnt in part,
+        docs/adr/0017). A save still in flight is waited for; its failure is already recorded
+        by whoever saw it. Promotions wait meanwhile (they read this state)."""
+        with self._lock:
+            with contextlib.suppress(Exception):
+                self._wait_saved()
+            self._in_flight = None
+            self._start_learning()
+            for notification_id, event in events:
+                self.learn(event, notification_id)
+            self.advance(position)
 
     # -- models ---------------------------------------------------------------------------
 
@@ -328,10 +349,10 @@ class Forecaster(EventSourcedProjection[UUID]):
                     if domain_event is None:
                         self.advance(tracking.notification_id)
                         continue
-                    draft = self._draft(domain_event, tracking.notification_id)
+                    draft = self._followed(domain_event, tracking.notification_id)
                     if draft is not None:
                         drafts.append(draft)
-                self._issue(drafts, processing)
+                self._scored(drafts, processing)
             except BaseException:
                 self._forecast_streams.clear()  # unsaved forecasts must not be saved later
                 raise
@@ -358,6 +379,28 @@ class Forecaster(EventSourcedProjection[UUID]):
             ):
                 self._write_tracking()
             return 0
+
+    def _followed(self, domain_event: object, notification_id: int) -> Draft | None:
+        """:meth:`_draft`, a failure reported with the event's position (docs/adr/0017); a store
+        outage (OperationalError: the runner retries it) goes up as it is."""
+        try:
+            return self._draft(domain_event, notification_id)
+        except OperationalError:
+            raise
+        except Exception as exc:
+            topic = type(domain_event).__qualname__
+            raise FollowedEventFailed(notification_id, topic, exc) from exc
+
+    def _scored(self, drafts: list[Draft], processing: ProcessingEvent[UUID]) -> None:
+        """:meth:`_issue`; a unit's drafts are scored in one model call, so a failure there is
+        reported at the first of their triggers."""
+        try:
+            self._issue(drafts, processing)
+        except OperationalError:
+            raise
+        except Exception as exc:
+            position = min(draft.as_of_position for draft in drafts) if drafts else self._position
+            raise FollowedEventFailed(position, f"scoring of {len(drafts)} drafts", exc) from exc
 
     def policy(self, domain_event: Any, processing_event: ProcessingEvent[UUID]) -> None:
         tracking = processing_event.tracking
@@ -424,7 +467,19 @@ class Forecaster(EventSourcedProjection[UUID]):
 
     def _store_all(self, saves: list[ProcessingEvent[UUID]]) -> None:
         for save in saves:
-            self._store(save)
+            try:
+                self._store(save)
+            except OperationalError:
+                raise  # an outage: retried as it is, not an event's fault
+            except Exception as exc:  # where: the position this save would have tracked
+                tracking = save.tracking
+                position = tracking.notification_id if tracking is not None else self._position
+                raise FollowedEventFailed(position, "save of forecasts", exc) from exc
+
+    def settle(self) -> None:
+        """Wait for the save in flight, if any; raise its failure."""
+        with self._lock:
+            self._wait_saved()
 
     @property
     def saving(self) -> bool:

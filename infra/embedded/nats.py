@@ -14,6 +14,7 @@ from pathlib import Path
 
 from infra.embedded import process
 from infra.embedded.ports import ServiceStartError, ensure_port_free, free_port, wait_for_port
+from infra.store_seal import SealBreak, seal, unseal
 
 
 def nats_server_binary() -> str:
@@ -61,6 +62,7 @@ class NatsConfig:
     tls: ServerTls | None = None
     authorization: str = ""  # an accounts/authorization block (infra/natsaccess.py renders one)
     extra: str = ""  # appended verbatim (cluster blocks in tests)
+    seal: bool = True  # seal the store's files at a clean stop, check them at start (ADR 0018)
 
     def render(self) -> str:
         sync = "\n    sync_interval: always" if self.sync_always else ""
@@ -83,6 +85,8 @@ class EmbeddedNats:
     def __init__(self, config: NatsConfig) -> None:
         self.config = config
         self._process: subprocess.Popen[bytes] | None = None
+        self.seal_breaks: list[SealBreak] = []
+        """What changed in the store while it was stopped, found by the last start."""
 
     @property
     def url(self) -> str:
@@ -108,6 +112,8 @@ class EmbeddedNats:
             "nats-server monitoring", cfg.host, cfg.monitor_port, "SPORTCAST_NATS_MONITOR_PORT"
         )
         cfg.store_dir.mkdir(parents=True, exist_ok=True)
+        if cfg.seal:
+            self.seal_breaks = unseal(cfg.store_dir)  # before the server touches a file
         conf = cfg.store_dir / "nats-server.conf"
         conf.write_text(cfg.render())
         self._process = process.spawn(
@@ -121,8 +127,11 @@ class EmbeddedNats:
 
     def stop(self, *, timeout: float = 15.0) -> None:
         if self._process is not None:
+            running = self._process.poll() is None
             # SIGINT: nats-server shuts down cleanly and flushes JetStream state.
             process.stop(self._process, sig=signal.SIGINT, timeout=timeout)
+            if running and self._process.returncode == 0 and self.config.seal:
+                seal(self.config.store_dir)  # stopped cleanly: nothing may change the files now
             self._process = None
 
     def kill(self) -> None:

@@ -49,7 +49,7 @@ class EmbeddedStack:
                 users = NatsUsers(s.state_dir / EMBEDDED_USERS_DIR).ensure()
                 self.nats = EmbeddedNats(
                     NatsConfig(
-                        store_dir=s.state_dir / "nats",
+                        store_dir=s.nats_store_dir,
                         port=s.nats_port,
                         monitor_port=s.nats_monitor_port,
                         sync_always=s.durability is Durability.FSYNC,

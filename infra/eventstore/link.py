@@ -145,7 +145,7 @@ class NatsLink:
 
     async def _connect(self) -> NATS:
         # Reconnect forever: a restarted server is picked up without restarting the app.
-        state = ConnectionState(self._name)  # one log line per change of state
+        state = ConnectionState(self._name, self.denials)  # one log line per change of state
         nc = await nats.connect(
             servers=[u.strip() for u in self.url.split(",")],  # several URLs: a cluster
             name=self._name,
@@ -153,17 +153,11 @@ class NatsLink:
             reconnect_time_wait=0.1,
             connect_timeout=5,
             pending_size=64 * 1024 * 1024,
-            error_cb=self._on_error,
             **self.security.nats_py_options(self.url),
-            disconnected_cb=state.disconnected,
-            reconnected_cb=state.reconnected,
+            **state.callbacks(),
         )
         state.first_connected(nc)
         return nc
-
-    async def _on_error(self, error: Exception) -> None:
-        if self.denials.note(error) is None:
-            log.warning("NATS connection error: %s", error)
 
     def run(self, coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
         """Run ``coro`` on the loop and wait for its result (TimeoutError after ``timeout``).

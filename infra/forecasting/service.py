@@ -17,6 +17,7 @@ written only with forecasts and every ``track_every_events`` events).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -25,6 +26,7 @@ from collections.abc import Iterator, Mapping
 
 from eventsourcing.persistence import Notification, Tracking
 
+from commands.following import FollowedEventFailed
 from commands.forecasting.forecaster import (
     Forecaster,
     ForecastModel,
@@ -32,6 +34,7 @@ from commands.forecasting.forecaster import (
     NbaForecastModels,
 )
 from commands.ingestion import FeedIngestion
+from infra.following import FollowerFailure, ResumingRunner
 from infra.forecasting.artifacts import archive, content_hash
 from infra.forecasting.history import read_events
 from infra.forecasting.model_file import LoadedInPlayModel
@@ -90,6 +93,14 @@ def configured_service(
 
 
 class ForecasterService:
+    """The forecaster following the feed; one failed event stops it there, never for good.
+
+    Each attempt (:class:`_Following`: the reader and processor threads) starts from the
+    tracked position with the state learnt again up to it; a failed attempt is recorded with
+    the event's position and a new one opened after a back-off (:class:`ResumingRunner`,
+    docs/adr/0017), so nothing after the failed event is skipped and it resumes by itself once
+    the cause is gone (an outage healed, a fix deployed)."""
+
     def __init__(
         self,
         feeds_env: Mapping[str, str],
@@ -102,6 +113,7 @@ class ForecasterService:
         track_every_seconds: float = 1.0,
         group_events: int = 1000,
         group_seconds: float = 0.05,
+        retry_seconds: float = 1.0,
     ) -> None:
         self.feeds = FeedIngestion(dict(feeds_env))
         self.forecaster = Forecaster(
@@ -115,58 +127,126 @@ class ForecasterService:
         )
         self.group_events, self.group_seconds = group_events, group_seconds
         self._followed = frozenset(self.forecaster.topics)
-        self._queue: queue.Queue[Item | None] = queue.Queue(maxsize=_QUEUED)
-        self._threads: list[threading.Thread] = []
-        self._stopping = threading.Event()
-        self._reader_done = False
-        self.failure: BaseException | None = None
+        self._following = ResumingRunner(
+            "forecaster", self._follow, lambda: self.position, retry=retry_seconds
+        )
+        self.flush_on_stop = True
 
     @property
     def position(self) -> int:
         return self.forecaster.recorder.max_tracking_id(self.feeds.name) or 0
 
+    @property
+    def failure(self) -> FollowerFailure | None:
+        """Why following stopped, and where, while it waits to resume (docs/adr/0017)."""
+        return self._following.failure
+
+    @property
+    def resumed(self) -> int:
+        """Attempts opened after a failure."""
+        return self._following.resumed
+
     def rebuild(self) -> int:
         """Learn from every followed feed event up to the tracked position, issuing nothing."""
         position = self.position
         events = read_events(self.feeds, cutoff=position, topics=self.forecaster.topics, page=PAGE)
-        for notification_id, event in events:
-            self.forecaster.learn(event, notification_id)
-        self.forecaster.advance(position)
+        self.forecaster.relearn(events, position)
         return position
 
     def start(self) -> None:
+        self._following.start()
+
+    def _follow(self) -> _Following:
         position = self.rebuild()
         log.info("forecaster rebuilt its state up to position %s", position)
-        self._threads = [
-            threading.Thread(
-                target=self._read, args=(position,), name="forecaster-reader", daemon=True
-            ),
-            threading.Thread(target=self._process, name="forecaster", daemon=True),
-        ]
-        for thread in self._threads:
-            thread.start()
+        following = _Following(self, position)
+        following.start()
+        return following
 
     def item(self, notification: Notification) -> Item:
         """A notification as the processor takes it: unread (None) unless followed."""
         tracking = Tracking(self.feeds.name, notification.id)
         if notification.topic not in self._followed:
             return None, tracking
-        return self.feeds.mapper.to_domain_event(notification), tracking
+        try:
+            return self.feeds.mapper.to_domain_event(notification), tracking
+        except Exception as exc:  # e.g. no upcaster for an old event: say which
+            raise FollowedEventFailed(notification.id, notification.topic, exc) from exc
 
-    def _read(self, position: int) -> None:
+    def stop(self, *, flush: bool = True) -> None:
+        """Stop following; ``flush``: write the position reached (a restart re-learns less)."""
+        self.flush_on_stop = flush
+        self._following.stop()  # a failure is recorded in .failure, not raised
+        try:
+            self.forecaster.close()  # waits for a save still in flight
+        except Exception:
+            log.exception("the forecaster's last save failed; a restart redoes it")
+        self.feeds.close()
+
+
+class _Following:
+    """One attempt at following the feed from ``position``: two threads (module docstring).
+    Shaped as eventsourcing's projection runner is, for :class:`ResumingRunner`."""
+
+    def __init__(self, service: ForecasterService, position: int) -> None:
+        self.service = service
+        self.forecaster = service.forecaster
+        self.feeds = service.feeds
+        self.position = position
+        self._queue: queue.Queue[Item | None] = queue.Queue(maxsize=_QUEUED)
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+        self._failed = threading.Event()
+        self._reader_done = False
+        self.error: BaseException | None = None
+        self._reported = False
+
+    def start(self) -> None:
+        self._threads = [
+            threading.Thread(target=self._read, name="forecaster-reader", daemon=True),
+            threading.Thread(target=self._process, name="forecaster", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def run_forever(self, timeout: float | None = None) -> None:
+        """Raise what stopped this attempt, if anything did within ``timeout``."""
+        if self._failed.wait(timeout) and self.error is not None:
+            self._reported = True
+            raise self.error
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        for thread in self._threads:
+            thread.join(10)
+        if self.error is not None:
+            # What this attempt stored must be tracked before the next one reads the position.
+            with contextlib.suppress(Exception):  # a second failure: the first is recorded
+                self.forecaster.settle()
+            if not self._reported:
+                raise self.error  # failed as it was stopped: recorded all the same
+            return
+        self.forecaster.settle()  # raised: the resuming runner records it
+        if self.service.flush_on_stop:
+            try:
+                self.forecaster.flush_tracking()
+            except Exception:
+                log.exception("could not write the forecaster's position on stop")
+
+    def _read(self) -> None:
         """Poll the feed for what follows ``position``: at once while a full page comes back, 1 ms
         after a part page (so pages are not one message each), then after waits doubling up to
         POLL_MAX while it is quiet. (The store's wake-ups would save the polls, but nats-py
         parses every stored message's republished headers, which cost a third of this process's
         CPU at 3,400 messages/s.)"""
-        wait = POLL_MIN
+        wait, position = POLL_MIN, self.position
         try:
             while not self._stopping.is_set():
                 page = self.feeds.recorder.select_notifications(
                     start=position, limit=PAGE, inclusive_of_start=False
                 )
                 for notification in page:
-                    self._put(self.item(notification))
+                    self._put(self.service.item(notification))
                 if len(page) == PAGE:
                     position, wait = page[-1].id, POLL_MIN
                     continue  # more is waiting
@@ -176,7 +256,7 @@ class ForecasterService:
                     wait *= 2
                 if self._stopping.wait(wait):
                     break
-        except BaseException as exc:  # surfaced to the supervisor through .failure
+        except BaseException as exc:  # the resuming runner records it and opens a new attempt
             self._fail(exc)
         finally:
             self._put(None)
@@ -209,9 +289,9 @@ class ForecasterService:
         """The first event, then what is queued, within the group's limits; while the previous
         group is still being stored, what arrives meanwhile joins this one."""
         yield first
-        deadline = time.monotonic() + self.group_seconds
+        deadline = time.monotonic() + self.service.group_seconds
         count = 1
-        while count < self.group_events and time.monotonic() < deadline:
+        while count < self.service.group_events and time.monotonic() < deadline:
             try:
                 item = self._queue.get_nowait()
             except queue.Empty:
@@ -228,22 +308,7 @@ class ForecasterService:
             yield item
 
     def _fail(self, exc: BaseException) -> None:
-        if not self._stopping.is_set() and self.failure is None:
-            self.failure = exc
-            log.exception("forecaster stopped on an error", exc_info=exc)
-
-    def stop(self, *, flush: bool = True) -> None:
-        """Stop following; ``flush``: write the position reached (a restart re-learns less)."""
-        self._stopping.set()
-        for thread in self._threads:
-            thread.join(10)
-        if flush and self.failure is None:
-            try:
-                self.forecaster.flush_tracking()
-            except Exception:
-                log.exception("could not write the forecaster's position on stop")
-        try:
-            self.forecaster.close()  # waits for a save still in flight
-        except Exception:
-            log.exception("the forecaster's last save failed; a restart redoes it")
-        self.feeds.close()
+        if not self._stopping.is_set() and self.error is None:
+            self.error = exc
+            self._stopping.set()  # the other thread stops too: this attempt is over
+            self._failed.set()

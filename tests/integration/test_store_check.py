@@ -19,7 +19,8 @@ from domain.sport import Side
 from infra.connections import connect_nats
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
-from infra.store_check import HeadBook, StoreCheck, check_streams, keep_heads
+from infra.settings import Settings
+from infra.store_check import HeadBook, StoreCheck, check_streams, keep_heads, run_store_check
 from tests.http_ingest import A, ingest_client
 from tests.integration.test_ingestion_on_jetstream import KICKOFF
 from tests.integration.test_ingestion_on_jetstream import SCHEDULE as RUSSIA_V_SAUDI
@@ -34,7 +35,12 @@ STREAM = "EVENTS"
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[EmbeddedNats]:
     nats = EmbeddedNats(
-        NatsConfig(store_dir=tmp_path, port=free_port(), monitor_port=free_port(), sync_always=True)
+        NatsConfig(
+            store_dir=tmp_path / "nats",
+            port=free_port(),
+            monitor_port=free_port(),
+            sync_always=True,
+        )
     )
     nats.start()
     yield nats
@@ -138,3 +144,26 @@ def test_a_message_the_server_skips_is_found_by_the_full_check_and_a_save_is_a_p
         problem = response.json()
         assert problem["code"] == "aggregate-damaged"
         assert api.held(problem["quarantine_seq"]).reason_code == "aggregate-damaged"
+
+
+def test_a_message_skipped_after_a_clean_stop_is_found_by_the_quick_check_at_start(
+    server: EmbeddedNats, tmp_path: Path
+) -> None:
+    play_a_match(server.url)
+    settings = Settings(state_dir=tmp_path, stream_name=STREAM)
+    assert run_store_check(settings, server.url).ok
+    server.stop()
+    server.start()  # a clean stop and start change nothing: no false alarm
+    assert run_store_check(settings, server.url).ok
+    server.stop()
+    flip_a_byte_of(server, marker(10))
+    server.start()
+    # The server's own account is unchanged: its index still counts the damaged message.
+    state = check(server, HeadBook(tmp_path / "none.json"))
+    assert state.ok, state.problems
+    found = run_store_check(settings, server.url)
+    assert [(p.stream, p.kind) for p in found.problems] == [(STREAM, "file-changed")]
+    assert ".blk changed while the server was stopped" in found.problems[0].detail
+    server.stop()
+    server.start()  # reported at every start until someone accepts it
+    assert [p.kind for p in run_store_check(settings, server.url).problems] == ["file-changed"]

@@ -1,0 +1,70 @@
+"""A NATS outage is logged once per change of state, not once per reconnect attempt, and with no
+traceback (issue 13, item 6), on a real nats-server stopped and started again: a connection
+from :func:`connect_nats` and the event store's link (nats-py plus our own read and write
+connections) each say once that they lost NATS and once that they are back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from commands.ingestion import FeedIngestion
+from infra.connections import connect_nats
+from infra.embedded.nats import EmbeddedNats, NatsConfig
+from infra.embedded.ports import free_port
+from tests.integration.test_store_check import SCHEDULE
+
+OUTAGE_SECONDS = 3.0  # reconnects come every 0.1-0.5 s: a line per attempt would be dozens
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[EmbeddedNats]:
+    nats = EmbeddedNats(NatsConfig(store_dir=tmp_path, port=free_port(), monitor_port=free_port()))
+    nats.start()
+    yield nats
+    nats.stop()
+
+
+def ours(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name.startswith("sportcast")]
+
+
+async def test_an_outage_is_one_line_when_lost_and_one_when_back_without_traceback(
+    server: EmbeddedNats, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": server.url}
+    env["NATS_STREAM"] = "EVENTS"
+    app = await asyncio.to_thread(FeedIngestion, env)
+    nc = await connect_nats(server.url, name="probe")
+    try:
+        await asyncio.to_thread(app.handle, SCHEDULE)  # opens the write and read paths
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG):
+            await asyncio.to_thread(server.stop)
+            await asyncio.sleep(OUTAGE_SECONDS)
+            await asyncio.to_thread(server.start)
+            deadline = time.monotonic() + 20
+            while not nc.is_connected:
+                assert time.monotonic() < deadline, "no reconnect in 20 s"
+                await asyncio.sleep(0.1)
+            await asyncio.to_thread(app.repository.get, SCHEDULE.fixture_id)  # the store is back
+            await asyncio.sleep(1.0)  # every connection has had time to reconnect
+        records = ours(caplog)
+    finally:
+        await nc.close()
+        await asyncio.to_thread(app.close)
+    text = "\n".join(f"{r.name} {r.levelname} {r.getMessage()}" for r in records)
+    assert [r for r in records if r.exc_info] == [], text
+    lost = [r for r in records if "lost its NATS connection" in r.getMessage()]
+    back = [r for r in records if "reconnected to NATS" in r.getMessage()]
+    assert sum("probe" in r.getMessage() for r in lost) == 1, text
+    assert sum("probe" in r.getMessage() for r in back) == 1, text
+    assert len(lost) == len(back) >= 2, text  # the probe and the event store's link
+    others = [r for r in records if r.levelno >= logging.WARNING and r not in lost + back]
+    # Nothing else per attempt: at most one more line per connection for the whole outage.
+    assert len(others) <= len(lost), text
