@@ -25,8 +25,6 @@ _process_security = NatsSecurity()
 _denials = Denials()
 
 
-
-
 def use_nats_security(security: NatsSecurity) -> None:
     """The TLS and credentials of this process's NATS connections (composition root only)."""
     global _process_security

@@ -9,6 +9,11 @@ from enum import StrEnum
 from typing import Protocol
 
 
+class LogUnavailable(ConnectionError):
+    """The store did not answer while a log was followed or read (an outage, not a fault of
+    the reader's): said once, without a traceback, and tried again."""
+
+
 class Log(StrEnum):
     """The JetStream streams the gateway follows."""
 

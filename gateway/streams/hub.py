@@ -26,7 +26,7 @@ from gateway.streams.events import HEARTBEAT, frame_body, with_id
 from gateway.streams.filters import FilterIndex
 from gateway.streams.metrics import StreamMetrics
 from gateway.streams.subscriber import SHUTDOWN, UNAVAILABLE, Subscriber, notice
-from readmodels.live import EventLog, Log, StreamEvent
+from readmodels.live import EventLog, Log, LogUnavailable, StreamEvent
 
 log = logging.getLogger("sportcast.streams")
 
@@ -126,15 +126,32 @@ class Hub:
         return notice(UNAVAILABLE, "the event store did not answer; reconnect", retry_ms=retry)
 
     async def _pump(self, lg: Log) -> None:
+        """Follow ``lg`` for good. While it fails (NATS down: every second) each distinct error
+        is logged once, a fault's with its traceback, an outage's in one line; one line again
+        when events come."""
         source = self.logs[lg]
+        failing: set[str] = set()
+        since = 0.0
         while True:
             try:
                 async for seq, event in source.follow(self.heads[lg]):
+                    if failing:
+                        failing.clear()
+                        took = time.monotonic() - since
+                        log.warning("following the %s log again (after %.0f s)", lg, took)
                     self.publish(lg, seq, event)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("following the %s log failed; following again in 1 s", lg)
+            except Exception as exc:
+                text = f"{type(exc).__name__}: {exc}"
+                if not failing:
+                    since = time.monotonic()
+                if text not in failing:
+                    failing.add(text)
+                    if isinstance(exc, LogUnavailable):
+                        log.warning("cannot follow the %s log (%s); trying every second", lg, exc)
+                    else:
+                        log.exception("following the %s log failed; following again in 1 s", lg)
                 await asyncio.sleep(1.0)
 
     async def _tick(self) -> None:

@@ -72,10 +72,17 @@ class _Protocol(asyncio.Protocol):
         self.transport = transport
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._fail_handshake(WireError(f"connection closed: {exc}"))
+        self.owner._lost(self, exc)
+
+    def _fail_handshake(self, error: WireError) -> None:
+        """Fail the handshake's steps still waiting. Whoever awaits one gets the error; one
+        nobody awaits any more (the handshake gave up at an earlier step) is marked as seen,
+        else asyncio reports "Future exception was never retrieved" when it is collected."""
         for future in (self.info, self.pong):
             if not future.done():
-                future.set_exception(WireError(f"connection closed: {exc}"))
-        self.owner._lost(self, exc)
+                future.set_exception(error)
+                future.exception()
 
     def data_received(self, data: bytes) -> None:
         owner = self.owner
@@ -135,10 +142,7 @@ class _Protocol(asyncio.Protocol):
                     log.warning(
                         "NATS refused the publish connection: %s", line.decode(errors="replace")
                     )
-                    error = WireError(line.decode(errors="replace"))
-                    for future in (self.info, self.pong):
-                        if not future.done():
-                            future.set_exception(error)
+                    self._fail_handshake(WireError(line.decode(errors="replace")))
         finally:
             self.buf = buf[pos:]
 

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from uuid import UUID
 
+import nats.errors
 from nats.aio.client import Client as NATS
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -21,8 +22,19 @@ from infra.eventstore.reader import DirectReader
 from infra.eventstore.records import TOPIC, RawRecord
 from infra.eventstore.subjects import SubjectLayout
 from infra.streams.translate import Origins, Translator
-from readmodels.live import StreamEvent
+from readmodels.live import LogUnavailable, StreamEvent
 
+# What a NATS outage raises (a request timing out, the connection closed, reconnecting, gone).
+_OUTAGES = (
+    TimeoutError,
+    OSError,
+    nats.errors.ConnectionClosedError,
+    nats.errors.ConnectionReconnectingError,
+    nats.errors.NoServersError,
+    nats.errors.NoRespondersError,
+    nats.errors.StaleConnectionError,
+    nats.errors.UnexpectedEOF,
+)
 _WAIT_FOR_STREAM = 1.0
 _BOUNDS_FOR = 0.5  # seconds a stream's first/last sequence is remembered
 _LOOKUP_WAIT = 30.0  # a fixture's first event, asked once per fixture (patient under load)
@@ -71,6 +83,13 @@ class JetStreamLog:
         return await self.translate(seq, aggregate_of(subject), topic, data)
 
     async def follow(self, after: int) -> AsyncIterator[tuple[int, StreamEvent | None]]:
+        try:
+            async for item in self._follow(after):
+                yield item
+        except _OUTAGES as exc:
+            raise LogUnavailable(f"{self.layout.stream}: {type(exc).__name__}: {exc}") from exc
+
+    async def _follow(self, after: int) -> AsyncIterator[tuple[int, StreamEvent | None]]:
         js = self.nc.jetstream()
         while True:
             try:

@@ -69,7 +69,9 @@ def store_poisoned_feed(env: dict[str, str]) -> int:
             topic=stored.topic,
             state=json.dumps(state).encode(),
         )
-        [poison] = app.recorder.insert_events([edited])
+        positions = app.recorder.insert_events([edited])
+        assert positions is not None
+        [poison] = positions
         for message in messages[half:]:
             with contextlib.suppress(DomainError):
                 app.handle(message.build(message.key, received))
@@ -105,9 +107,7 @@ def learn_old_schedules(learn: Callable[..., Any]) -> Callable[..., Any]:
     """The fix: a Scheduled event stored without its competition is learnt as 'unknown'."""
 
     def fixed(self: Forecaster, domain_event: object, notification_id: int) -> Any:
-        if isinstance(domain_event, Fixture.Scheduled) and "competition" not in vars(
-            domain_event
-        ):
+        if isinstance(domain_event, Fixture.Scheduled) and "competition" not in vars(domain_event):
             object.__setattr__(domain_event, "competition", "unknown")
         return learn(self, domain_event, notification_id)
 
@@ -128,7 +128,9 @@ def test_a_poisoned_event_stops_the_forecaster_there_and_it_resumes_after_the_fi
     service = ForecasterService(
         env, unique_name + "_F", LoadedModel.from_bytes(model), retry_seconds=0.2
     )
-    app = create_app(version_probes=[], readiness_checks=[FollowersReady(lambda: [service.failure])])
+    app = create_app(
+        version_probes=[], readiness_checks=[FollowersReady(lambda: [service.failure])]
+    )
     http = TestClient(app)
     service.start()
     try:
@@ -136,7 +138,8 @@ def test_a_poisoned_event_stops_the_forecaster_there_and_it_resumes_after_the_fi
         failure = service.failure
         assert failure is not None
         assert (failure.position, failure.topic) == (poison, "Fixture.Scheduled")
-        assert failure.error.startswith("AttributeError") and "competition" in failure.error
+        assert failure.error.startswith("AttributeError")
+        assert "competition" in failure.error
         assert failure.after < poison
         time.sleep(0.5)  # retried again meanwhile: it never gets past the event
         assert service.position < poison

@@ -6,7 +6,10 @@ connections) each say once that they lost NATS and once that they are back."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +17,15 @@ from pathlib import Path
 import pytest
 
 from commands.ingestion import FeedIngestion
+from gateway.streams.hub import Hub, HubSettings
+from gateway.streams.metrics import StreamMetrics
 from infra.connections import connect_nats
 from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.ports import free_port
+from infra.eventstore.wire_protocol import WireError
+from infra.eventstore.wire_publish import WirePublisher
+from infra.streams.source import event_logs
+from readmodels.live import Log
 from tests.integration.test_store_check import SCHEDULE
 
 OUTAGE_SECONDS = 3.0  # reconnects come every 0.1-0.5 s: a line per attempt would be dozens
@@ -68,3 +77,61 @@ async def test_an_outage_is_one_line_when_lost_and_one_when_back_without_traceba
     others = [r for r in records if r.levelno >= logging.WARNING and r not in lost + back]
     # Nothing else per attempt: at most one more line per connection for the whole outage.
     assert len(others) <= len(lost), text
+
+
+def test_a_handshake_that_never_completes_leaves_no_unretrieved_error(
+    server: EmbeddedNats, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server that accepts the connection but never answers (stopped, or going away at
+    shutdown): the publisher's connect fails, and nothing is left for asyncio to report."""
+    process = server._process
+    assert process is not None
+    loop = asyncio.new_event_loop()
+    publisher = WirePublisher(server.url, loop)
+    os.kill(process.pid, signal.SIGSTOP)  # the kernel still accepts connections for it
+    try:
+        with caplog.at_level(logging.DEBUG), pytest.raises(WireError):
+            loop.run_until_complete(publisher.connect(each=0.5))
+        publisher.close()
+        loop.run_until_complete(asyncio.sleep(0.1))  # the aborted connection reports its loss
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+        loop.close()
+    with caplog.at_level(logging.DEBUG):
+        del publisher
+        gc.collect()
+    unretrieved = [r for r in caplog.records if "never retrieved" in r.getMessage()]
+    assert unretrieved == [], [r.getMessage() for r in unretrieved]
+
+
+async def test_the_stream_hub_says_once_that_it_cannot_follow_while_nats_is_down(
+    server: EmbeddedNats, caplog: pytest.LogCaptureFixture
+) -> None:
+    env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": server.url}
+    env["NATS_STREAM"] = "EVENTS"
+    app = await asyncio.to_thread(FeedIngestion, env)
+    await asyncio.to_thread(app.handle, SCHEDULE)
+    nc = await connect_nats(server.url, name="gateway")
+    events, forecasts = event_logs(nc, events_stream="EVENTS", forecasts_stream="FORECASTS")
+    hub = Hub({Log.EVENTS: events, Log.FORECASTS: forecasts}, HubSettings(), StreamMetrics(None))
+    await hub.start()
+    try:
+        with caplog.at_level(logging.DEBUG):
+            await asyncio.to_thread(server.stop)
+            # Past the ordered consumers' heartbeat: then each log's follow fails every second.
+            await asyncio.sleep(12.0)
+            await asyncio.to_thread(server.start)
+            deadline = time.monotonic() + 20
+            while not nc.is_connected:
+                assert time.monotonic() < deadline, "no reconnect in 20 s"
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(2.0)
+        records = [r for r in caplog.records if r.name == "sportcast.streams"]
+    finally:
+        await hub.stop()
+        await nc.close()
+        await asyncio.to_thread(app.close)
+    text = "\n".join(f"{r.levelname} {r.getMessage()}" for r in records)
+    assert [r for r in records if r.exc_info] == [], text
+    for lg in ("events", "forecasts"):  # each retried every second, said once
+        assert sum(f"cannot follow the {lg} log" in r.getMessage() for r in records) == 1, text
