@@ -6,7 +6,6 @@ that position and issues every forecast after it, exactly as a forecaster that n
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Callable
@@ -22,13 +21,18 @@ from commands.ingestion import FeedIngestion
 from domain.errors import DomainError
 from domain.fixture import Fixture
 from domain.provenance import Provenance
-from domain.sport import Sport
 from gateway.app import create_app
 from infra.bootstrap import FollowersReady
 from infra.feeds.replay import Replay
 from infra.forecasting.model_file import LoadedModel
 from infra.forecasting.service import ForecasterService
 from infra.telemetry import configure_metrics
+from tests.football_month import feed_head
+from tests.integration.test_follower_resilience import (
+    store_as_old_code_did,
+    wait_for,
+    without_competition,
+)
 from tests.integration.test_forecaster import read_forecasts
 from tests.small_models import small_football_model
 
@@ -50,47 +54,11 @@ def store_poisoned_feed(env: dict[str, str]) -> int:
         for message in messages[:half]:
             with contextlib.suppress(DomainError):  # impossible prices are refused, as live
                 app.handle(message.build(message.key, received))
-        fixture = Fixture.schedule(
-            sport=Sport.FOOTBALL,
-            competition="E0",
-            season="2015",
-            home="Broken",
-            away="Nowhere",
-            kickoff=datetime(2016, 3, 20, 15, tzinfo=UTC),
-            venue=None,
-            provenance=received,
-        )
-        stored = app.mapper.to_stored_event(fixture.collect_events()[0])
-        state = json.loads(stored.state)
-        del state["competition"]
-        edited = stored.__class__(
-            originator_id=stored.originator_id,
-            originator_version=stored.originator_version,
-            topic=stored.topic,
-            state=json.dumps(state).encode(),
-        )
-        positions = app.recorder.insert_events([edited])
-        assert positions is not None
-        [poison] = positions
+        poison = store_as_old_code_did(app, "Broken", without_competition)
         for message in messages[half:]:
             with contextlib.suppress(DomainError):
                 app.handle(message.build(message.key, received))
-        return int(poison)
-    finally:
-        app.close()
-
-
-def wait_for(condition: Callable[[], object], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def head(env: dict[str, str]) -> int:
-    app = FeedIngestion(env)
-    try:
-        return app.recorder.max_notification_id() or 0
+        return poison
     finally:
         app.close()
 
@@ -120,7 +88,7 @@ def test_a_poisoned_event_stops_the_forecaster_there_and_it_resumes_after_the_fi
     env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": nats_url}
     env["NATS_STREAM"] = unique_name
     poison = store_poisoned_feed(env)
-    last = head(env)
+    last = feed_head(env)
     assert last > poison + 100
     model = small_football_model()
     configure_metrics("sportcast-test")
@@ -134,7 +102,7 @@ def test_a_poisoned_event_stops_the_forecaster_there_and_it_resumes_after_the_fi
     http = TestClient(app)
     service.start()
     try:
-        wait_for(lambda: service.failure is not None and service.failure.attempts >= 2)
+        wait_for(lambda: service.failure is not None and service.failure.attempts >= 2, 60)
         failure = service.failure
         assert failure is not None
         assert (failure.position, failure.topic) == (poison, "Fixture.Scheduled")
@@ -154,7 +122,7 @@ def test_a_poisoned_event_stops_the_forecaster_there_and_it_resumes_after_the_fi
         assert gauge(scrape, "sportcast_follower_failed_position") == poison
 
         monkeypatch.setattr(Forecaster, "learn", learn_old_schedules(Forecaster.learn))
-        wait_for(lambda: service.failure is None and service.position >= last)
+        wait_for(lambda: service.failure is None and service.position >= last, 60)
         assert http.get("/readyz").status_code == 200
         assert gauge(http.get("/metrics").text, "sportcast_follower_stopped") == 0
     finally:
@@ -165,7 +133,7 @@ def test_a_poisoned_event_stops_the_forecaster_there_and_it_resumes_after_the_fi
     reference = ForecasterService(env, unique_name + "_REF", LoadedModel.from_bytes(model))
     reference.start()
     try:
-        wait_for(lambda: reference.position >= last)
+        wait_for(lambda: reference.position >= last, 60)
     finally:
         reference.stop()
     expected = read_forecasts(env, unique_name + "_REF")

@@ -39,6 +39,12 @@ def server(tmp_path: Path) -> Iterator[EmbeddedNats]:
     nats.stop()
 
 
+def feed_on(server: EmbeddedNats) -> FeedIngestion:
+    return FeedIngestion(
+        {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": server.url, "NATS_STREAM": "EVENTS"}
+    )
+
+
 def ours(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name.startswith("sportcast")]
 
@@ -46,9 +52,7 @@ def ours(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 async def test_an_outage_is_one_line_when_lost_and_one_when_back_without_traceback(
     server: EmbeddedNats, caplog: pytest.LogCaptureFixture
 ) -> None:
-    env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": server.url}
-    env["NATS_STREAM"] = "EVENTS"
-    app = await asyncio.to_thread(FeedIngestion, env)
+    app = await asyncio.to_thread(feed_on, server)
     nc = await connect_nats(server.url, name="probe")
     try:
         await asyncio.to_thread(app.handle, SCHEDULE)  # opens the write and read paths
@@ -107,9 +111,7 @@ def test_a_handshake_that_never_completes_leaves_no_unretrieved_error(
 async def test_the_stream_hub_says_once_that_it_cannot_follow_while_nats_is_down(
     server: EmbeddedNats, caplog: pytest.LogCaptureFixture
 ) -> None:
-    env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": server.url}
-    env["NATS_STREAM"] = "EVENTS"
-    app = await asyncio.to_thread(FeedIngestion, env)
+    app = await asyncio.to_thread(feed_on, server)
     await asyncio.to_thread(app.handle, SCHEDULE)
     nc = await connect_nats(server.url, name="gateway")
     events, forecasts = event_logs(nc, events_stream="EVENTS", forecasts_stream="FORECASTS")
