@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nats.aio.client import Client as NATS
 
-from infra.eventstore.denials import Denials
+if TYPE_CHECKING:  # infra.eventstore imports this module: no import back at run time
+    from infra.eventstore.denials import Denials
 
 log = logging.getLogger("sportcast.nats")
 
