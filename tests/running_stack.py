@@ -3,6 +3,7 @@ dashboard's browser tests and benchmarks/bench_dashboard.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -86,6 +87,25 @@ class Stack:
     def admin_seed(self) -> str:
         """The stack's generated admin NKey (the embedded NATS refuses anonymous clients)."""
         return str(self.state_dir / "nats-users" / "admin.nk")
+
+    def first_forecast(self, timeout: float) -> dict[str, object]:
+        """The first forecast on /v1/streams/forecasts since this gateway started (``recent``
+        takes one from its replay buffer, which holds only what came since it started)."""
+        url = f"{self.base}/v1/streams/forecasts"
+        params = {"recent": "1", "access_token": self.key()}
+        deadline = time.monotonic() + timeout
+        with httpx.stream("GET", url, params=params, timeout=httpx.Timeout(5, read=timeout)) as r:
+            r.raise_for_status()
+            event = ""
+            for line in r.iter_lines():
+                if line.startswith("event: "):
+                    event = line.removeprefix("event: ")
+                elif line.startswith("data: ") and event == "forecast":
+                    found: dict[str, object] = json.loads(line.removeprefix("data: "))
+                    return found
+                if time.monotonic() > deadline:
+                    break
+        raise AssertionError(f"no forecast on the stream in {timeout:.0f} s")
 
     def key(self) -> str:
         return (self.state_dir / "secrets" / "dashboard-key").read_text().strip()

@@ -265,6 +265,26 @@ class Hub:
         self.subscribers.add(sub)
         self.metrics.connected(endpoint.name)
 
+    def recent_position(self, sub: Subscriber, endpoint: Endpoint, count: int) -> Position:
+        """The position just before the ``count`` most recent buffered events ``sub`` would
+        be sent (all of the buffer when it holds fewer): a new client joined from there sees
+        them at once, then the live flow, with the ids of an exact resume."""
+        position = {lg: self.heads[lg] for lg in endpoint.logs}
+        if count <= 0:
+            return position
+        entries = self._buffered_after(endpoint, {lg: self.buffer_from[lg] for lg in endpoint.logs})
+        found = 0
+        for entry in reversed(entries):
+            if entry.event.kind not in endpoint.kinds or not sub.accepts(entry.event):
+                continue
+            found += 1
+            if found == count:
+                if len(endpoint.logs) > 1:  # the other log as it stood when this one came
+                    position = {Log.EVENTS: entry.cursor[0], Log.FORECASTS: entry.cursor[1]}
+                position[entry.log] = entry.seq - 1
+                return position
+        return {lg: self.buffer_from[lg] for lg in endpoint.logs}
+
     def _buffered_after(self, endpoint: Endpoint, position: Position) -> list[Entry]:
         runs = []
         for lg in endpoint.logs:

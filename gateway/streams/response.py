@@ -59,12 +59,14 @@ class StreamResponse(Response):
         flt: Filter,
         entitlement: Entitlement | None,
         last_event_id: str | None,
+        recent: int = 0,
     ) -> None:
         self.hub = hub
         self.endpoint = endpoint
         self.flt = flt
         self.entitlement = entitlement
         self.last_event_id = last_event_id
+        self.recent = recent
         self.status_code = 200
         self.background = None
 
@@ -105,7 +107,8 @@ class StreamResponse(Response):
     async def _open(self, sub: Subscriber, send_bytes: Callable[[bytes], Awaitable[None]]) -> None:
         hub, endpoint = self.hub, self.endpoint
         if self.last_event_id is None:
-            hub.join(sub, endpoint, None)
+            recent = hub.recent_position(sub, endpoint, self.recent) if self.recent else None
+            hub.join(sub, endpoint, recent)  # no await since the position: exact from there
             return
         try:
             position = parse(self.last_event_id, endpoint.logs)

@@ -2,7 +2,10 @@
 
 Filters are repeatable query parameters (``sport``, ``competition``, ``fixture``, ``model``).
 A client resumes with the ``Last-Event-ID`` header, or the ``lastEventId`` query parameter when
-it cannot set headers (the header wins). docs/asyncapi.yaml describes the messages.
+it cannot set headers (the header wins). A new client (no id) may ask for the ``recent`` most
+recent events first, from the replay buffer: a page then shows its first update at once and
+resumes exactly like any other (the browser's reconnect sends its Last-Event-ID, which wins).
+docs/asyncapi.yaml describes the messages.
 """
 
 from __future__ import annotations
@@ -24,10 +27,21 @@ router = APIRouter(prefix="/v1/streams", tags=["streams"])
 Values = Annotated[list[str] | None, Query()]
 LastEventIdHeader = Annotated[str | None, Header(alias="Last-Event-ID")]
 LastEventIdQuery = Annotated[str | None, Query(alias="lastEventId")]
+MAX_RECENT = 1000
+Recent = Annotated[
+    int,
+    Query(
+        ge=0,
+        le=MAX_RECENT,
+        description="Without a Last-Event-ID: first send up to this many of the most recent "
+        "events this gateway holds (its replay buffer), then the live ones.",
+    ),
+]
 
 _DESCRIPTION = (
     "Server-sent events. `id:` orders the events (see docs/asyncapi.yaml); resume with the "
-    "Last-Event-ID header or the lastEventId query parameter. A comment arrives every 15 s."
+    "Last-Event-ID header or the lastEventId query parameter; a new client may ask for the "
+    "`recent` last events first. A comment arrives every 15 s."
 )
 
 
@@ -40,6 +54,7 @@ async def _open(
     model: list[str] | None,
     header_id: str | None,
     query_id: str | None,
+    recent: int,
 ) -> Response:
     hub: Hub | None = getattr(request.app.state, "stream_hub", None)
     if hub is None:
@@ -53,7 +68,7 @@ async def _open(
         models=frozenset(model or ()),
     )
     last_event_id = header_id if header_id is not None else query_id
-    response = StreamResponse(hub, ENDPOINTS[name], flt, entitlement, last_event_id)
+    response = StreamResponse(hub, ENDPOINTS[name], flt, entitlement, last_event_id, recent)
     held = getattr(access, "held", None)  # gives the caller's connection back at the end
     return response if held is None else held(request, response)
 
@@ -67,9 +82,18 @@ def _route(name: str, summary: str) -> None:
         model: Values = None,
         last_event_id: LastEventIdHeader = None,
         last_event_id_query: LastEventIdQuery = None,
+        recent: Recent = 0,
     ) -> Response:
         return await _open(
-            request, name, sport, competition, fixture, model, last_event_id, last_event_id_query
+            request,
+            name,
+            sport,
+            competition,
+            fixture,
+            model,
+            last_event_id,
+            last_event_id_query,
+            recent,
         )
 
     router.add_api_route(

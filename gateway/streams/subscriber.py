@@ -77,8 +77,12 @@ class Subscriber:
         self.task: asyncio.Task[object] | None = None
 
     def accepts(self, event: StreamEvent) -> bool:
-        wants = self.wants
-        return wants is None or wants(event)
+        """The whole check, for events the index did not pick (replays): ``wants`` alone
+        trusts the index key to have decided its own dimension."""
+        entitlement = self.entitlement
+        return self.filter.accepts(event) and (
+            entitlement is None or entitlement.covers(event.sport, event.competition)
+        )
 
     def push(self, frame: bytes) -> None:
         if self.closing:

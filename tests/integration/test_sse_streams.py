@@ -135,6 +135,36 @@ async def test_the_query_parameter_resumes_like_the_header(writers: Writers) -> 
     assert [int(f.id or 0) for f in frames] == seqs[1:]
 
 
+async def test_a_new_client_asking_for_recent_events_gets_them_then_live_ones(
+    writers: Writers,
+) -> None:
+    fixture = writers.fixture("world-cup", "Japan", "Ghana")
+    async with serve_streams(
+        writers.nats_url, writers.events_stream, writers.forecasts_stream, SETTINGS
+    ) as (base, _):
+        for minute in range(1, 5):  # into the gateway's replay buffer
+            await asyncio.to_thread(writers.goal, fixture, minute)
+        buffered = await match_event_seqs(writers)
+        await asyncio.sleep(0.3)  # the hub has followed them
+
+        async def one_more_goal() -> None:
+            await asyncio.sleep(0.5)
+            await asyncio.to_thread(writers.goal, fixture, 5)
+
+        writing = asyncio.create_task(one_more_goal())
+        fresh = await collect(f"{base}/v1/streams/match-events", query="recent=2", count=3)
+        await writing
+        every = await match_event_seqs(writers)
+        resumed = await collect(
+            f"{base}/v1/streams/match-events",
+            query="recent=2",
+            last_event_id=str(buffered[0]),
+            until=every[-1],
+        )
+    assert [int(f.id or 0) for f in fresh] == [*buffered[-2:], every[-1]]
+    assert [int(f.id or 0) for f in resumed] == every[1:]  # the id wins over recent
+
+
 @pytest.mark.parametrize(
     ("last_event_id", "reason"),
     [("not-an-id", "malformed"), ("99999999", "ahead-of-log"), ("1", "too-old")],

@@ -120,6 +120,50 @@ def test_a_client_ahead_of_this_hub_gets_nothing_twice() -> None:
     assert ids(sub) == ["id: 3-7"]  # never below what the client had
 
 
+def test_a_resume_under_a_one_key_filter_replays_only_what_the_filter_takes() -> None:
+    h = hub()
+    for seq in range(1, 7):
+        h.publish(Log.EVENTS, seq, odds(seq, "a" if seq % 2 else "b"))
+    sub = subscriber(Filter(fixtures=frozenset({"a"})))
+    h.join(sub, ENDPOINTS["odds"], {Log.EVENTS: 1})
+    assert ids(sub) == ["id: 3", "id: 5"]
+
+
+def test_recent_starts_a_new_client_with_the_last_matching_events_then_live() -> None:
+    h = hub()
+    for seq in range(1, 7):
+        h.publish(Log.EVENTS, seq, odds(seq, "a" if seq % 2 else "b"))
+    sub = subscriber(Filter(fixtures=frozenset({"a"})))
+    h.join(sub, ENDPOINTS["odds"], h.recent_position(sub, ENDPOINTS["odds"], 2))
+    h.publish(Log.EVENTS, 7, odds(7, "a"))
+    h.publish(Log.EVENTS, 8, odds(8, "b"))
+    assert ids(sub) == ["id: 3", "id: 5", "id: 7"]
+
+
+def test_recent_asks_for_more_than_the_buffer_holds_and_gets_all_of_it() -> None:
+    h = hub(buffer_events=3)
+    for seq in range(1, 7):
+        h.publish(Log.EVENTS, seq, odds(seq, "a"))
+    sub = subscriber(Filter())
+    h.join(sub, ENDPOINTS["odds"], h.recent_position(sub, ENDPOINTS["odds"], 50))
+    assert ids(sub) == ["id: 4", "id: 5", "id: 6"]
+
+
+def test_recent_on_all_sends_the_frames_a_client_connected_all_along_got_last() -> None:
+    h = hub()
+    along = subscriber(Filter(), endpoint="all")
+    h.join(along, ENDPOINTS["all"], None)
+    seq = {Log.EVENTS: 0, Log.FORECASTS: 0}
+    for i, lg in enumerate([Log.EVENTS, Log.FORECASTS, Log.FORECASTS, Log.EVENTS] * 3):
+        seq[lg] += 1 + i % 2  # gaps: not every stream message is an event
+        h.publish(lg, seq[lg], odds(seq[lg], "a") if lg is Log.EVENTS else forecast(seq[lg], "a", "m"))
+    late = subscriber(Filter(), endpoint="all")
+    h.join(late, ENDPOINTS["all"], h.recent_position(late, ENDPOINTS["all"], 5))
+    h.publish(Log.FORECASTS, 99, forecast(99, "a", "m"))
+    assert ids(late) == ids(along)[-6:]
+    assert late.pending == along.pending[-6:]
+
+
 def test_cursors_parse_and_render_per_endpoint() -> None:
     assert parse("42", (Log.EVENTS,)) == {Log.EVENTS: 42}
     pos = parse("5-9", (Log.EVENTS, Log.FORECASTS))
@@ -187,6 +231,18 @@ def test_a_stream_before_the_hub_runs_is_a_problem_not_a_hang() -> None:
     response = TestClient(create_app(version_probes=[])).get("/v1/streams/forecasts")
     assert response.status_code == 503
     assert response.json()["code"] == "service-unavailable"
+
+
+def test_recent_outside_its_range_is_a_validation_problem() -> None:
+    from fastapi.testclient import TestClient
+
+    from gateway.app import create_app
+
+    client = TestClient(create_app(version_probes=[]))
+    for bad in ("-1", "1001", "many"):
+        response = client.get(f"/v1/streams/forecasts?recent={bad}")
+        assert response.status_code == 422
+        assert response.json()["code"] == "validation-error"
 
 
 class Unreachable(Silent):

@@ -6,8 +6,9 @@ const KEY_STORE = "sportcast.key";
 if (params.get("key")) sessionStorage.setItem(KEY_STORE, params.get("key"));
 const apiKey = () => sessionStorage.getItem(KEY_STORE) || "";
 
-// What this page received over SSE, for the browser tests and the curious (ids in order).
-window.sportcast = { received: [], resets: [], errors: [], opened: 0 };
+// What this page received over SSE, for the browser tests, the benchmark and the curious: ids
+// in order, and when each arrived (ms since navigation) beside its issue time, if it has one.
+window.sportcast = { received: [], arrivals: [], resets: [], errors: [], opened: 0 };
 
 function withKey(url) {
   const u = new URL(url, location.origin);
@@ -56,17 +57,19 @@ const when = (ms) => (ms ? new Date(ms).toLocaleString([], { dateStyle: "short",
 const edgeClass = (e) => (e > 0.02 ? "edge-pos" : e < -0.02 ? "edge-neg" : undefined);
 
 const names = new Map(); // fixture id -> "Home v Away"
+const asking = new Map(); // fixture id -> the request for its name, while one is on its way
 async function fixtureNames(ids) {
-  const missing = [...new Set(ids)].filter((id) => !names.has(id));
+  const wanted = [...new Set(ids)].filter((id) => !names.has(id));
+  const missing = wanted.filter((id) => !asking.has(id));
   for (let i = 0; i < missing.length; i += 100) {
     const chunk = missing.slice(i, i + 100);
-    try {
-      const body = await getJSON("/v1/dashboard/fixtures", { id: chunk });
-      for (const f of body.fixtures) names.set(f.fixture_id, f);
-    } catch (error) {
-      window.sportcast.errors.push(`names: ${error.code || error.message}`);
-    }
+    const request = getJSON("/v1/dashboard/fixtures", { id: chunk })
+      .then((body) => { for (const f of body.fixtures) names.set(f.fixture_id, f); })
+      .catch((error) => { window.sportcast.errors.push(`names: ${error.code || error.message}`); })
+      .finally(() => { for (const id of chunk) asking.delete(id); });
+    for (const id of chunk) asking.set(id, request);
   }
+  await Promise.all(wanted.map((id) => asking.get(id)));
 }
 const label = (id) => {
   const f = names.get(id);
@@ -88,8 +91,10 @@ function follow(path, filters, onEvent, statusEl) {
   source.onerror = () => setStatus("reconnecting", "reconnecting…");
   for (const type of ["forecast", "odds", "goal", "card", "period-ended", "finished", "started"]) {
     source.addEventListener(type, (message) => {
+      const data = JSON.parse(message.data);
       window.sportcast.received.push(message.lastEventId);
-      onEvent(type, JSON.parse(message.data), message.lastEventId);
+      window.sportcast.arrivals.push([performance.now(), data.issued_at || null]);
+      onEvent(type, data, message.lastEventId);
     });
   }
   source.addEventListener("reset", (message) => {
@@ -101,6 +106,7 @@ function follow(path, filters, onEvent, statusEl) {
 }
 
 // ---- live board ------------------------------------------------------------------------
+const RECENT_FORECASTS = 60;
 async function liveBoard() {
   const body = document.querySelector("#board tbody");
   const status = document.querySelector("#stream-status");
@@ -128,8 +134,10 @@ async function liveBoard() {
     void row.offsetWidth;
     row.classList.add("flash");
   };
-  // The stream first: live updates must not wait for the snapshot below.
-  follow("/v1/streams/forecasts", {}, async (_type, f) => {
+  // The stream first, starting with the most recent forecasts the gateway holds (so the page
+  // shows an update at once, not after the next forecast); a reconnect resumes from the last
+  // id, which the gateway prefers to `recent`.
+  follow("/v1/streams/forecasts", { recent: RECENT_FORECASTS }, async (_type, f) => {
     render(f);
     document.querySelector("#last-update").textContent = `last update ${new Date().toLocaleTimeString()}`;
     if (!names.has(f.fixture)) {
