@@ -156,7 +156,8 @@ def test_recent_on_all_sends_the_frames_a_client_connected_all_along_got_last() 
     seq = {Log.EVENTS: 0, Log.FORECASTS: 0}
     for i, lg in enumerate([Log.EVENTS, Log.FORECASTS, Log.FORECASTS, Log.EVENTS] * 3):
         seq[lg] += 1 + i % 2  # gaps: not every stream message is an event
-        h.publish(lg, seq[lg], odds(seq[lg], "a") if lg is Log.EVENTS else forecast(seq[lg], "a", "m"))
+        event = odds(seq[lg], "a") if lg is Log.EVENTS else forecast(seq[lg], "a", "m")
+        h.publish(lg, seq[lg], event)
     late = subscriber(Filter(), endpoint="all")
     h.join(late, ENDPOINTS["all"], h.recent_position(late, ENDPOINTS["all"], 5))
     h.publish(Log.FORECASTS, 99, forecast(99, "a", "m"))
