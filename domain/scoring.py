@@ -14,6 +14,17 @@ from dataclasses import dataclass
 from domain.odds.market import Market, Outcome
 from domain.score import Score
 
+CALIBRATION_BUCKETS = 10
+
+
+def calibration_bucket(probability: float) -> int:
+    """The 10% bucket a predicted probability falls in for calibration: bucket b holds
+    [b/10, (b+1)/10), and a probability of exactly 1 goes in the last (9), as
+    ``forecasting.metrics.expected_calibration_error`` bins it and the PostgreSQL track record
+    (``least(floor(p * 10), 9)``) does; stored with each analytics row so both engines agree."""
+    return min(math.floor(probability * CALIBRATION_BUCKETS), CALIBRATION_BUCKETS - 1)
+
+
 LOG_LOSS_FLOOR = 1e-15
 """A probability of 0 for what happened would make the log loss infinite; it is floored here,
 as in ``forecasting.metrics.log_loss``."""

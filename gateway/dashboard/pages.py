@@ -100,7 +100,7 @@ PAGES = (
     <caption>The public track record: every settled forecast, the market's score on the same
       fixtures beside it (lower is better).</caption>
     <thead><tr><th scope="col">Competition</th><th scope="col">Season</th>
-      <th scope="col">Trigger</th><th scope="col">Forecasts</th><th scope="col">RPS</th>
+      <th scope="col">Track</th><th scope="col">Forecasts</th><th scope="col">RPS</th>
       <th scope="col">Market RPS</th><th scope="col" class="wide-only">Log loss</th>
       <th scope="col" class="wide-only">Market log loss</th></tr></thead>
     <tbody></tbody></table></div>

@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from domain.odds.market import Market
-from domain.scoring import score_probabilities
+from domain.scoring import calibration_bucket, score_probabilities
+from projections.forecasts import model_kind
+from projections.scoring import track_of
 from readmodels.analytics.batch import BookFacts, FixtureFacts, Row
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -32,6 +34,7 @@ class IssuedForecast:
     notification_id: int
     market: str
     model_id: str
+    model_kind: str
     model_version: str
     trigger: str
     issued_at: int
@@ -49,6 +52,7 @@ class IssuedForecast:
             notification_id=notification_id,
             market=str(event.market),
             model_id=str(event.model_id),
+            model_kind=model_kind(str(event.model_id), str(event.market), dict(event.features)),
             model_version=str(event.artifact_hash),
             trigger=str(event.trigger),
             issued_at=epoch_ms(event.timestamp),
@@ -70,6 +74,7 @@ class IssuedForecast:
             notification_id=first["notification_id"],
             market=first["market"],
             model_id=first["model_id"],
+            model_kind=first["model_kind"],
             model_version=first["model_version"],
             trigger=first["trigger"],
             issued_at=first["issued_at"],
@@ -101,6 +106,7 @@ def forecast_rows(forecast: IssuedForecast, fixture: FixtureFacts) -> list[Row]:
             "season": fixture.season,
             "market": forecast.market,
             "model_id": forecast.model_id,
+            "model_kind": forecast.model_kind,
             "model_version": forecast.model_version,
             "outcome": outcome,
             "trigger": forecast.trigger,
@@ -164,7 +170,9 @@ def settlement_rows(
         "season": fixture.season,
         "market": forecast.market,
         "model_id": forecast.model_id,
+        "model_kind": forecast.model_kind,
         "trigger": forecast.trigger,
+        "track": track_of(forecast.trigger),
         "result_position": fixture.result_position,
         "kickoff_at": forecast.kickoff_at,
     }
@@ -187,6 +195,8 @@ def settlement_rows(
             "model_probability": p,
             "market_probability": q,
             "observed": int(outcome == observed),
+            "model_bucket": calibration_bucket(p),
+            "market_bucket": None if q is None else calibration_bucket(q),
         }
         for outcome, p, q in zip(
             forecast.outcomes, forecast.probabilities, _market(forecast), strict=True

@@ -26,7 +26,6 @@ HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 PERIOD_MS = 28 * DAY_MS
 """The time bucket of the track record over time: four weeks."""
-CALIBRATION_BINS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,13 +161,14 @@ LIMIT 1000
 
 LIVE_BOARD = DashboardQuery(
     name="live_board",
-    title="Latest forecast per fixture, market and outcome, model beside market, by kick-off",
+    title="Latest forecast per fixture, model kind and outcome, model beside market, by kick-off",
     sql="""
 SELECT fixture_id,
        sport,
        competition,
        market,
        outcome,
+       model_kind,
        model_id,
        "trigger",
        model_probability,
@@ -178,7 +178,7 @@ SELECT fixture_id,
        issued_at
 FROM forecasts_latest
 WHERE kickoff_at >= %(since)s AND kickoff_at < %(until)s
-ORDER BY kickoff_at, fixture_id, market, outcome
+ORDER BY kickoff_at, fixture_id, model_kind, outcome
 LIMIT 3000
 """,
     params=("since", "until"),
@@ -192,6 +192,7 @@ SELECT fixture_id,
        sport,
        competition,
        outcome,
+       model_kind,
        model_id,
        model_probability,
        market_probability,
@@ -199,7 +200,7 @@ SELECT fixture_id,
        kickoff_at
 FROM forecasts_latest
 WHERE market = %(market)s AND kickoff_at >= %(since)s
-ORDER BY ABS(edge) DESC, fixture_id, outcome
+ORDER BY ABS(edge) DESC, fixture_id, model_kind, outcome
 LIMIT 50
 """,
     params=("market", "since"),
@@ -227,10 +228,12 @@ LIMIT 5000
 )
 
 
-def _calibration(name: str, title: str, probability: str) -> DashboardQuery:
+def _calibration(name: str, title: str, probability: str, bucket: str) -> DashboardQuery:
     """Predicted against observed frequency per 10% bucket of ``probability`` (model or market)
-    on one model's settled forecasts."""
-    bucket = f"CAST(FLOOR({probability} * {CALIBRATION_BINS}) AS BIGINT)"
+    on one model's settled forecasts. The bucket is stored with each row
+    (``domain.scoring.calibration_bucket``: a probability of 1 is in bucket 9), so every
+    engine and the PostgreSQL track record bin alike; a market-free forecast's market bucket
+    is NULL and left out."""
     return DashboardQuery(
         name=name,
         title=title,
@@ -240,7 +243,7 @@ SELECT {bucket} AS bucket,
        AVG({probability}) AS mean_predicted,
        AVG(observed) AS observed_rate
 FROM settled_outcomes
-WHERE model_id = %(model_id)s AND market = %(market)s
+WHERE model_id = %(model_id)s AND market = %(market)s AND {bucket} IS NOT NULL
 GROUP BY {bucket}
 ORDER BY {bucket}
 LIMIT 100
@@ -253,11 +256,13 @@ CALIBRATION = _calibration(
     "calibration",
     "Calibration: predicted against observed frequency per 10% bucket, one model",
     "model_probability",
+    "model_bucket",
 )
 MARKET_CALIBRATION = _calibration(
     "market_calibration",
     "The market's calibration on the same settled forecasts",
     "market_probability",
+    "market_bucket",
 )
 
 RPS_BY_COMPETITION_OVER_TIME = DashboardQuery(
@@ -281,12 +286,12 @@ LIMIT 10000
 
 TRACK_RECORD = DashboardQuery(
     name="track_record",
-    title="Public track record per competition, season and trigger, the market beside it",
+    title="Public track record per competition, season and track, the market beside it",
     sql="""
 SELECT sport,
        competition,
        season,
-       "trigger",
+       track,
        COUNT(*) AS forecasts,
        AVG(rps) AS mean_rps,
        AVG(market_rps) AS mean_market_rps,
@@ -296,8 +301,8 @@ SELECT sport,
        AVG(market_brier) AS mean_market_brier
 FROM settlements
 WHERE model_id = %(model_id)s
-GROUP BY sport, competition, season, "trigger"
-ORDER BY competition, season, "trigger"
+GROUP BY sport, competition, season, track
+ORDER BY competition, season, track
 LIMIT 10000
 """,
     params=("model_id",),

@@ -3,12 +3,15 @@
 Every write is one transaction holding the rows, the facts kept to flatten later events, and
 the positions the rows bring the projection to, so a crash leaves either all of a batch or
 none of it, and a restart resumes exactly after the last batch written (docs/adr/0005).
+A file made for other columns (an older version of the schemas) is emptied on open: the
+projection then builds it again from zero, as the tables are only ever built from the log.
 Rows go in through DuckDB's scan of NumPy arrays, one ``INSERT ... SELECT`` per table: row by
 row ``executemany`` is three orders of magnitude slower.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +24,8 @@ import numpy as np
 
 from readmodels.analytics.batch import AnalyticsBatch, BookFacts, FixtureFacts, Row
 from readmodels.analytics.schemas import analytics_table, analytics_tables
+
+log = logging.getLogger("sportcast.analytics")
 
 _NUMPY_TYPES: dict[str, Any] = {
     "INT": np.int32,
@@ -46,6 +51,7 @@ _BOOK_COLUMNS = (
     ("source", "STRING"),
     ("market", "STRING"),
 )
+_STATE_TABLES = ("analytics_positions", "analytics_fixtures", "analytics_odds_books")
 _STATE_DDL = (
     "CREATE TABLE IF NOT EXISTS analytics_positions (lane VARCHAR PRIMARY KEY, position BIGINT)",
     """CREATE TABLE IF NOT EXISTS analytics_fixtures (
@@ -66,10 +72,26 @@ class AnalyticsStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._con = duckdb.connect(self.path)
         self._lock = threading.Lock()
+        if self._outdated():
+            log.warning("%s holds older analytics tables: emptied, to be built again", self.path)
+            for name in (*(t.name for t in analytics_tables()), *_STATE_TABLES):
+                self._con.execute(f'DROP TABLE IF EXISTS "{name}"')
         for table in analytics_tables():
             self._con.execute(table.duckdb_ddl())
         for ddl in _STATE_DDL:
             self._con.execute(ddl)
+
+    def _outdated(self) -> bool:
+        """Whether some analytics table exists with other columns than its schema's."""
+        for table in analytics_tables():
+            found = self._con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+                " ORDER BY ordinal_position",
+                [table.name],
+            ).fetchall()
+            if found and tuple(c for (c,) in found) != table.column_names:
+                return True
+        return False
 
     def close(self) -> None:
         self._con.close()

@@ -55,7 +55,7 @@ def issued(fixture: Fixture, probabilities: tuple[float, float, float], **kw: An
     forecast = Forecast(
         kickoff=KICKOFF,
         trigger=kw.get("trigger", "odds-opened"),
-        model_id="m1",
+        model_id=kw.get("model_id", "m1"),
         artifact_hash="h1",
         market="1x2",
         outcomes=("home", "draw", "away"),
@@ -140,7 +140,7 @@ def test_a_correction_rescores_forecasts_written_in_earlier_batches_and_in_its_o
     assert [r["observed"] for r in run.rows("settlements")] == ["draw", "draw"]
 
 
-def test_the_latest_forecast_replaces_the_one_before_per_fixture_market_and_outcome() -> None:
+def test_the_latest_forecast_replaces_the_one_before_per_fixture_model_kind_and_outcome() -> None:
     run = Run()
     fixture, events = scheduled()
     run.feed_events(events)
@@ -152,6 +152,23 @@ def test_the_latest_forecast_replaces_the_one_before_per_fixture_market_and_outc
     assert {r["trigger"] for r in latest} == {"odds-moved"}
     assert len(latest) == 3
     assert len(run.rows("forecasts")) == 6
+
+
+def test_an_in_play_forecast_does_not_replace_the_pre_match_one_of_the_same_market() -> None:
+    # As the PostgreSQL read model keeps it: the latest per fixture and model kind.
+    run = Run()
+    fixture, events = scheduled()
+    run.feed_events(events)
+    stream, first = issued(fixture, (0.5, 0.3, 0.2), model_id="football-1x2-aa")
+    run.forecast(first)
+    _, live = issued(fixture, (0.7, 0.2, 0.1), stream=stream, model_id="football-inplay-bb")
+    run.forecast(live)
+    latest = run.rows("forecasts_latest")
+    assert sorted({(r["model_kind"], r["model_id"]) for r in latest}) == [
+        ("football-1x2", "football-1x2-aa"),
+        ("football-inplay", "football-inplay-bb"),
+    ]
+    assert len(latest) == 6
 
 
 def test_quotes_become_a_row_per_outcome_with_the_fixture_dimensions() -> None:

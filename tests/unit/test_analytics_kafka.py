@@ -22,6 +22,7 @@ ROW = {
     "season": "2015-16",
     "market": "1x2",
     "model_id": "m1",
+    "model_kind": "football-1x2",
     "model_version": "abc",
     "outcome": "draw",
     "trigger": "odds-moved",
@@ -67,13 +68,13 @@ def test_a_record_is_the_row_as_json_keyed_by_its_primary_key() -> None:
 
 
 def test_rows_of_one_key_always_land_on_one_partition() -> None:
-    # Upsert tables need it: a newer forecast for the same fixture, market and outcome must
+    # Upsert tables need it: a newer forecast for the same fixture, model kind and outcome must
     # reach the partition (and so the Pinot server) that holds the older one.
     partitions = list(range(12))
     partition = DefaultPartitioner()
     older = record_of("forecasts_latest", ROW)
     newer = record_of("forecasts_latest", {**ROW, "forecast_id": "9f0c:4", "notification_id": 43})
-    assert older.key == newer.key == b"fx-1|1x2|draw"
+    assert older.key == newer.key == b"fx-1|football-1x2|draw"
     assert partition(older.key, partitions, partitions) == partition(newer.key, partitions, [])
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pytest
 
+from domain.scoring import calibration_bucket
 from readmodels.analytics.queries import DASHBOARD_QUERIES, DashboardQuery, dashboard_query
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,6 +66,7 @@ FORECAST_COLUMNS = {
     "season": "STRING",
     "market": "STRING",
     "model_id": "STRING",
+    "model_kind": "STRING",
     "model_version": "STRING",
     "outcome": "STRING",
     "model_probability": "DOUBLE",
@@ -83,7 +85,9 @@ SETTLED_COLUMNS = {
     "season": "STRING",
     "market": "STRING",
     "model_id": "STRING",
+    "model_kind": "STRING",
     "trigger": "STRING",
+    "track": "STRING",
     "result_position": "LONG",
     "kickoff_at": "LONG",
 }
@@ -108,6 +112,8 @@ EXPECTED_COLUMNS = {
         "model_probability": "DOUBLE",
         "market_probability": "DOUBLE",
         "observed": "INT",
+        "model_bucket": "INT",
+        "market_bucket": "INT",
     },
     "odds_quotes": {
         "quote_id": "STRING",
@@ -449,6 +455,7 @@ def forecast(
         "season": "2025-26",
         "market": "1x2",
         "model_id": model,
+        "model_kind": "football-1x2",
         "model_version": "1",
         "outcome": "home",
         "model_probability": model_p,
@@ -518,8 +525,10 @@ def settlement(forecast_id: str, competition: str, kickoff: int, rps: float) -> 
         "season": "2025-26",
         "market": "1x2",
         "model_id": "m1",
+        "model_kind": "football-1x2",
         "model_version": "1",
         "trigger": "odds-opened",
+        "track": "odds-open",
         "observed": "home",
         "result_position": 99,
         "rps": rps,
@@ -550,6 +559,8 @@ def settled(forecast_id: str, outcome: str, p: float, q: float, hit: int) -> dic
         "model_probability": p,
         "market_probability": q,
         "observed": hit,
+        "model_bucket": calibration_bucket(p),
+        "market_bucket": calibration_bucket(q),
     }
 
 
@@ -698,6 +709,13 @@ def test_calibration_buckets_predictions_by_tenths(analytics: duckdb.DuckDBPyCon
     assert [(r["bucket"], r["outcomes"]) for r in market] == [(2, 1), (3, 1), (4, 1), (5, 1)]
 
 
+def test_a_certain_outcome_is_in_the_top_calibration_bucket_as_in_the_track_record() -> None:
+    # [b/10, (b+1)/10), with exactly 1 in the last bucket (least(floor(p * 10), 9) in SQL)
+    assert [calibration_bucket(p) for p in (0.0, 0.0999, 0.1, 0.95, 0.9999, 1.0)] == [
+        0, 0, 1, 9, 9, 9
+    ]  # fmt: skip
+
+
 def test_rps_over_time_buckets_kickoffs_in_four_week_periods(
     analytics: duckdb.DuckDBPyConnection,
 ) -> None:
@@ -713,11 +731,14 @@ def test_rps_over_time_buckets_kickoffs_in_four_week_periods(
     assert rows[0]["mean_market_rps"] == pytest.approx(0.16)
 
 
-def test_track_record_groups_by_competition_season_and_trigger(
+def test_track_record_groups_by_competition_season_and_track(
     analytics: duckdb.DuckDBPyConnection,
 ) -> None:
     rows = run(analytics, "track_record")
-    assert [(r["competition"], r["forecasts"]) for r in rows] == [("EPL", 3), ("LaLiga", 1)]
+    assert [(r["competition"], r["track"], r["forecasts"]) for r in rows] == [
+        ("EPL", "odds-open", 3),
+        ("LaLiga", "odds-open", 1),
+    ]
     assert rows[0]["mean_rps"] == pytest.approx(0.2)
     assert rows[0]["mean_market_log_loss"] == pytest.approx(1.1)
 

@@ -155,15 +155,16 @@ async function liveBoard() {
   }
 }
 
-// Query rows are one per outcome: put each (fixture, market) back together.
+// Query rows are one per outcome of the latest forecast per fixture and model kind: put each
+// forecast back together, then keep the newest per (fixture, market) (e.g. in-play over pre-match).
 function groupOutcomes(rows) {
   const grouped = new Map();
   for (const r of rows) {
-    const key = `${r.fixture_id}|${r.market}`;
+    const key = `${r.fixture_id}|${r.model_kind}`;
     let f = grouped.get(key);
     if (!f) {
       f = { fixture: r.fixture_id, competition: r.competition, market: r.market, kickoff: r.kickoff_at,
-            trigger: r.trigger, outcomes: [], probabilities: [], market_probabilities: [], edge: [] };
+            trigger: r.trigger, issued: r.issued_at, outcomes: [], probabilities: [], market_probabilities: [], edge: [] };
       grouped.set(key, f);
     }
     f.outcomes.push(r.outcome);
@@ -171,7 +172,12 @@ function groupOutcomes(rows) {
     f.market_probabilities.push(r.market_probability);
     f.edge.push(r.edge);
   }
-  return [...grouped.values()];
+  const newest = new Map();
+  for (const f of grouped.values()) {
+    const key = `${f.fixture}|${f.market}`;
+    if (!newest.has(key) || newest.get(key).issued < f.issued) newest.set(key, f);
+  }
+  return [...newest.values()];
 }
 
 // ---- edge board ------------------------------------------------------------------------
@@ -311,7 +317,7 @@ async function modelPage() {
       lineChart(document.querySelector("#rps-chart"), "Mean RPS per competition (lower is better)", periods,
         comps.map((c) => ({ label: c, values: periods.map((p) => rps.rows.find((r) => r.period_start === p && r.competition === c)?.mean_rps ?? null) })));
       document.querySelector("#record tbody").replaceChildren(...record.rows.map((r) => el("tr", {},
-        el("td", { text: r.competition }), el("td", { text: r.season }), el("td", { text: r.trigger }),
+        el("td", { text: r.competition }), el("td", { text: r.season }), el("td", { text: r.track }),
         el("td", { class: "num", text: String(r.forecasts) }),
         el("td", { class: "num", text: r.mean_rps.toFixed(4) }), el("td", { class: "num", text: r.mean_market_rps.toFixed(4) }),
         el("td", { class: "num wide-only", text: r.mean_log_loss.toFixed(4) }), el("td", { class: "num wide-only", text: r.mean_market_log_loss.toFixed(4) }))));
