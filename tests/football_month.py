@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -70,3 +71,19 @@ class Forecasting:
 
     def stop(self) -> None:
         self.service.stop()
+
+
+def week_with_forecasts(nats_url: str) -> dict[str, str]:
+    """A week of real football (March 2016) in a fresh stream, as the ingestion stores it, and
+    the forecasts of a small real model over it in the stream named ``FORECASTS``."""
+    env = {
+        "PERSISTENCE_MODULE": "infra.eventstore",
+        "NATS_URL": nats_url,
+        "NATS_STREAM": f"T{uuid.uuid4().hex[:12].upper()}",
+    }
+    store_football(env, date(2016, 3, 1), date(2016, 3, 7))
+    forecasting = Forecasting(env, env["NATS_STREAM"] + "_F", small_model())
+    forecasting.start()
+    forecasting.catch_up()
+    forecasting.stop()
+    return {**env, "FORECASTS": env["NATS_STREAM"] + "_F"}

@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-import uuid
 from collections.abc import Iterator
-from datetime import date
 from typing import Any
 
 import asyncpg
@@ -27,13 +25,15 @@ import pytest
 from domain.odds import Market
 from infra.bootstrap import analytics_service
 from infra.embedded.nats import EmbeddedNats
+from infra.embedded.postgres import EmbeddedPostgres
 from infra.settings import Settings
 from readmodels.analytics.engines import DuckDBEngine
 from readmodels.analytics.queries import DASHBOARD_QUERIES, DashboardQuery
 from readmodels.analytics.schemas import TABLE_NAMES, analytics_table
 from readmodels.analytics.store import AnalyticsStore
 from readmodels.postgres import queries
-from tests.football_month import DATA, Forecasting, small_model, store_football
+from tests.conftest import fresh_database
+from tests.football_month import DATA, week_with_forecasts
 from tests.projecting import project
 
 pytestmark = [
@@ -149,35 +149,23 @@ def rows_of(records: list[dict[str, Any]], drop: set[str] = IDS) -> list[tuple[A
 @pytest.fixture(scope="module")
 def replay(nats_server: EmbeddedNats) -> dict[str, str]:
     """A week of real football and the forecasts of a small real model over it."""
-    env = {
-        "PERSISTENCE_MODULE": "infra.eventstore",
-        "NATS_URL": nats_server.url,
-        "NATS_STREAM": f"T{uuid.uuid4().hex[:12].upper()}",
-    }
-    store_football(env, date(2016, 3, 1), date(2016, 3, 7))
-    forecasting = Forecasting(env, env["NATS_STREAM"] + "_F", small_model())
-    forecasting.start()
-    forecasting.catch_up()
-    forecasting.stop()
-    return {**env, "FORECASTS": env["NATS_STREAM"] + "_F"}
+    return week_with_forecasts(nats_server.url)
 
 
 @pytest.fixture(scope="module")
 def both(
-    replay: dict[str, str], tmp_path_factory: pytest.TempPathFactory, postgres_server: Any
+    replay: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_server: EmbeddedPostgres,
 ) -> Iterator[tuple[AnalyticsStore, str]]:
     """Both read sides built from the replay: a DuckDB file and a PostgreSQL database."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
+    with fresh_database(postgres_server) as postgres_url:
+        yield from _build_both(replay, tmp_path_factory, postgres_url)
 
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(postgres_server.url("postgres"))
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
 
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    postgres_url = postgres_server.url(name)
+def _build_both(
+    replay: dict[str, str], tmp_path_factory: pytest.TempPathFactory, postgres_url: str
+) -> Iterator[tuple[AnalyticsStore, str]]:
     env = {k: v for k, v in replay.items() if k != "FORECASTS"}
     streams = {"events": env, "forecasts": {**env, "NATS_STREAM": replay["FORECASTS"]}}
     project(streams, postgres_url, ["fixtures", "odds", "forecasts", "track_record"])
@@ -198,7 +186,6 @@ def both(
         yield store, postgres_url
     finally:
         store.close()
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def fetch(postgres_url: str, sql: str, *args: Any) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from projections.rebuild import rebuild
 from projections.runner import ProjectionRunner
 from readmodels.postgres import queries
 from readmodels.postgres.consistency import wait_for_positions
-from tests.football_month import DATA, Forecasting, small_model, store_football
+from tests.football_month import DATA, store_football, week_with_forecasts
 from tests.projecting import project, table
 
 pytestmark = [
@@ -37,19 +37,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def feed(nats_server: EmbeddedNats) -> dict[str, str]:
-    """A week of real football in a fresh stream, as the ingestion stores it, and the
-    forecasts of a small real model over it in the stream named ``FORECASTS``."""
-    env = {
-        "PERSISTENCE_MODULE": "infra.eventstore",
-        "NATS_URL": nats_server.url,
-        "NATS_STREAM": f"T{uuid.uuid4().hex[:12].upper()}",
-    }
-    store_football(env, date(2016, 3, 1), date(2016, 3, 7))
-    forecasting = Forecasting(env, env["NATS_STREAM"] + "_F", small_model())
-    forecasting.start()
-    forecasting.catch_up()
-    forecasting.stop()
-    return {**env, "FORECASTS": env["NATS_STREAM"] + "_F"}
+    """A week of real football and the forecasts of a small real model over it."""
+    return week_with_forecasts(nats_server.url)
 
 
 def streams(feed: dict[str, str]) -> dict[str, dict[str, str]]:
