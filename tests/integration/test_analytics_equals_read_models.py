@@ -49,24 +49,22 @@ def ms(column: str) -> str:
     return f"floor(extract(epoch FROM {column}) * 1000)::bigint"
 
 
+def forecast_rows(table: str) -> str:
+    """One row per outcome of the forecasts in ``table`` of rm_forecasts."""
+    return f"""
+SELECT f.fixture_id::text AS fixture_id, x.sport, x.competition, x.season, f.market,
+       f.model_id, f.model_kind, f.artifact_hash AS model_version, u.outcome, f.trigger,
+       f.position AS notification_id, u.p AS model_probability, u.q AS market_probability,
+       u.e AS edge, {ms("f.issued_at")} AS issued_at, {ms("f.kickoff")} AS kickoff_at
+FROM rm_forecasts.{table} f JOIN rm_fixtures.fixtures x USING (fixture_id),
+     unnest(f.outcomes, f.probabilities, f.market_probabilities, f.edge) AS u(outcome, p, q, e)
+"""
+
+
 # Each analytics table's rows, derived from the PostgreSQL read models.
 FROM_READ_MODELS = {
-    "forecasts": f"""
-SELECT f.fixture_id::text AS fixture_id, x.sport, x.competition, x.season, f.market,
-       f.model_id, f.model_kind, f.artifact_hash AS model_version, u.outcome, f.trigger,
-       f.position AS notification_id, u.p AS model_probability, u.q AS market_probability,
-       u.e AS edge, {ms("f.issued_at")} AS issued_at, {ms("f.kickoff")} AS kickoff_at
-FROM rm_forecasts.forecasts f JOIN rm_fixtures.fixtures x USING (fixture_id),
-     unnest(f.outcomes, f.probabilities, f.market_probabilities, f.edge) AS u(outcome, p, q, e)
-""",
-    "forecasts_latest": f"""
-SELECT f.fixture_id::text AS fixture_id, x.sport, x.competition, x.season, f.market,
-       f.model_id, f.model_kind, f.artifact_hash AS model_version, u.outcome, f.trigger,
-       f.position AS notification_id, u.p AS model_probability, u.q AS market_probability,
-       u.e AS edge, {ms("f.issued_at")} AS issued_at, {ms("f.kickoff")} AS kickoff_at
-FROM rm_forecasts.latest_forecasts f JOIN rm_fixtures.fixtures x USING (fixture_id),
-     unnest(f.outcomes, f.probabilities, f.market_probabilities, f.edge) AS u(outcome, p, q, e)
-""",
+    "forecasts": forecast_rows("forecasts"),
+    "forecasts_latest": forecast_rows("latest_forecasts"),
     "odds_quotes": f"""
 SELECT h.fixture_id::text AS fixture_id, x.sport, x.competition, b.source, b.market,
        o.outcome, u.price AS decimal_price, u.p AS implied_probability,
