@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -31,6 +31,7 @@ from commands.ingestion import Accepted, FeedCommand, FeedIngestion
 from commands.intake import PayloadDecoder, RefusedPayload
 from commands.model_registry import ModelRegistry
 from domain.access import Limits
+from domain.feed_health import FeedPulse
 from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY, NBA
 from gateway.access.authenticator import Authenticator
 from gateway.access.bearer_jwt import IssuerKeys, JwtVerifier
@@ -443,16 +444,23 @@ def build_gateway(
     postgres_url: str,
     demo_speed: float | None = None,
     run_projector: bool = False,
+    run_followers: bool = False,
 ) -> FastAPI:
-    """``demo_speed``: also play the simulated season at that many times real speed;
-    ``run_projector``: also build the PostgreSQL read models (``sportcast up``)."""
+    """The HTTP gateway: ingest, reads, SSE. ``run_followers``: also run feed health, the
+    forecaster and the checkpointer in this process (``sportcast up``, whose one NATS user may
+    do all of it); otherwise each runs as its own service under its own NATS user (``sportcast
+    serve feed-health|forecaster|checkpointer``) and the gateway reads feed health's board.
+    ``demo_speed``: also play the simulated season at that many times real speed (needs
+    ``run_followers``); ``run_projector``: also build the PostgreSQL read models."""
     configure_tracing("sportcast-gateway", settings.otel_exporter_endpoint)
     configure_metrics("sportcast-gateway")
     connections = Connections()
     late = LateIntake()
     keys = LateKeyStore()
     gate = access_gate(settings, keys)
-    feed_health = feed_health_service(settings, nats_url)
+    feed_health = feed_health_service(settings, nats_url) if run_followers else None
+    reader = None if feed_health else FeedHealthBoard(settings, nats_url)
+    board = feed_health or reader
     running = Running()
 
     @asynccontextmanager
@@ -478,7 +486,8 @@ def build_gateway(
                 late.intake = intake
                 app.state.fixture_directory = PostgresFixtureDirectory(connections.postgres)
                 app.state.quarantine_counts = PostgresQuarantineCounts(connections.postgres)
-                await asyncio.to_thread(feed_health.start)
+                if feed_health is not None:
+                    await asyncio.to_thread(feed_health.start)
                 # The analytics tables the dashboards query: embedded, a DuckDB file in the
                 # state dir kept here; with a Pinot broker (compose) the analytics-sink
                 # service feeds Pinot and the gateway only queries it.
@@ -490,22 +499,24 @@ def build_gateway(
                 else:
                     analytics = asyncio.create_task(open_analytics(app, settings, nats_url))
                 # Forecasts when some kind has a model file or a champion (ADR 0008).
-                running.forecaster = await asyncio.to_thread(
-                    running_forecaster, settings, nats_url, only_with_a_model=True
-                )
+                if run_followers:
+                    running.forecaster = await asyncio.to_thread(
+                        running_forecaster, settings, nats_url, only_with_a_model=True
+                    )
                 if running.forecaster is not None:
                     await asyncio.to_thread(running.forecaster.start)
-                elif not demo_speed:
+                elif run_followers and not demo_speed:
                     log.info("no model file and no champion yet: the forecaster is not started")
                 demo = (
                     asyncio.create_task(
                         run_demo(settings, nats_url, connections.nats, intake, demo_speed, running)
                     )
-                    if demo_speed
+                    if demo_speed and run_followers
                     else None
                 )
                 checkpointer = build_checkpointer(settings, connections.nats)
-                await checkpointer.start()
+                if run_followers:
+                    await checkpointer.start()
                 try:
                     async with contextlib.AsyncExitStack() as projector:
                         if run_projector:
@@ -514,13 +525,17 @@ def build_gateway(
                             )
                         yield
                 finally:
-                    await checkpointer.stop()
+                    if run_followers:
+                        await checkpointer.stop()
                     connections.projector = None
                     if demo is not None:
                         demo.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
                             await demo
-                    await asyncio.to_thread(feed_health.stop)
+                    if feed_health is not None:
+                        await asyncio.to_thread(feed_health.stop)
+                    if reader is not None:
+                        await asyncio.to_thread(reader.close)
                     if analytics is not None:
                         await close_analytics(analytics)
                     if running.forecaster is not None:
@@ -543,7 +558,7 @@ def build_gateway(
         feed_intake=late,
         feed_bookmakers=settings.feed_bookmakers,
         store_status=NatsReachability(connections),
-        feed_health=feed_health,
+        feed_health=board,
         access=gate,
         stream_access=GateStreamAccess(gate),
         latest_cache_seconds=settings.rest_latest_cache_seconds,
@@ -552,7 +567,7 @@ def build_gateway(
             PostgresReady(lambda: connections.postgres),
             ProjectionsReady(lambda: connections.projector, lambda: connections.postgres),
             StreamsReady(lambda: connections.stream_watch),
-            FollowersReady(lambda: [feed_health.failure, running.failure()]),
+            FollowersReady(lambda: [feed_health.failure, running.failure()] if feed_health else []),
         ],
         lifespan=lifespan,
     )
@@ -621,6 +636,30 @@ def feed_health_env(
 def feed_health_app(settings: Settings, nats_url: str, stream: str = DEFAULT_STREAM) -> FeedHealth:
     """The feed-health process application, to read its board (`sportcast health`)."""
     return FeedHealth(feed_health_env(settings, nats_url, stream=stream))
+
+
+class FeedHealthBoard:
+    """Feed health's board read from its stream, for a gateway that does not run feed health
+    itself (it runs as its own service). Opened on first use, off the event loop."""
+
+    def __init__(self, settings: Settings, nats_url: str) -> None:
+        self._settings, self._nats_url = settings, nats_url
+        self._app: FeedHealth | None = None
+
+    def _opened(self) -> FeedHealth:
+        if self._app is None:
+            self._app = feed_health_app(
+                self._settings, self._nats_url, self._settings.feed_health_stream
+            )
+        return self._app
+
+    async def pulses(self, now: datetime) -> list[FeedPulse]:
+        return await asyncio.to_thread(lambda: self._opened().feed_pulses(now))
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            self._app = None
 
 
 def feed_health_service(settings: Settings, nats_url: str) -> FeedHealthService:

@@ -29,8 +29,14 @@ from infra import (
     cli_store,
 )
 from infra import cli_feed as feed
-from infra.bootstrap import build_gateway, running_forecaster, scheduled_trainer
-from infra.connections import ensure_database, use_nats_security
+from infra.bootstrap import (
+    build_checkpointer,
+    build_gateway,
+    feed_health_service,
+    running_forecaster,
+    scheduled_trainer,
+)
+from infra.connections import connect_nats, ensure_database, use_nats_security
 from infra.demo import demo_key
 from infra.embedded.lock import DataDirInUse
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
@@ -100,6 +106,23 @@ def refuse_damaged_store(check: StoreCheck | None, *, accept: bool) -> None:
             " --accept-damage (degraded), see docs/adr/0018",
         )
     shout("starting on a damaged store (--accept-damage): see the problems above")
+
+
+def stop_requested() -> threading.Event:
+    """Set by SIGINT or SIGTERM (a service's stop)."""
+    stopping = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopping.set())
+    return stopping
+
+
+def stop_requested_async() -> asyncio.Event:
+    """:func:`stop_requested` for a service on the running event loop."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    return stopping
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -189,6 +212,7 @@ def up(
             postgres_url=endpoints.postgres_url,
             demo_speed=demo_speed or None,
             run_projector=settings.projector_in_up,
+            run_followers=True,
         )
         server = uvicorn.Server(
             uvicorn.Config(
@@ -234,9 +258,11 @@ app.add_typer(serve, name="serve")
 
 @serve.command("gateway")
 def serve_gateway() -> None:
-    """The HTTP gateway alone (health, feed ingest), for compose and production.
+    """The HTTP gateway alone (health, feed ingest, reads, SSE), for compose and production.
 
-    Needs SPORTCAST_NATS_URL and SPORTCAST_POSTGRES_URL; starts nothing else.
+    Needs SPORTCAST_NATS_URL and SPORTCAST_POSTGRES_URL; starts nothing else: feed health,
+    the forecaster and the checkpointer run as their own services (`sportcast serve ...`),
+    each with its own NATS user. Its NATS user needs the ingest role (feed subjects only).
     """
     settings = load_settings()
     if not settings.nats_url or not settings.postgres_url:
@@ -286,15 +312,59 @@ def serve_forecaster(
     service = running.service
     if FOOTBALL_1X2 not in running.kinds_in_use:
         console.print("no football model file and no champion yet: no pre-match football forecasts")
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
+    stopping = stop_requested()
     running.start()
     console.print(f"forecaster following the feed from position {service.position}")
     # An event it fails on stops it there, logged with the event's position, and it resumes
     # with back-off from that position (docs/adr/0017): it does not exit.
     stopping.wait()
     running.stop()
+
+
+@serve.command("feed-health")
+def serve_feed_health() -> None:
+    """Feed health alone: follows the feed, flags odds that went stale, until stopped.
+
+    Uses SPORTCAST_NATS_URL; its NATS user needs the ingest role (it writes the feed-health
+    stream). An event it fails on stops it there, logged with the event's position; it resumes
+    with back-off (docs/adr/0017). The gateway reads its board from the stream.
+    """
+    settings = load_settings()
+    service = feed_health_service(settings, settings.nats_client_url)
+    stopping = stop_requested()
+    service.start()
+    console.print("feed health following the feed (Ctrl-C to stop)")
+    stopping.wait()
+    service.stop()
+
+
+@serve.command("checkpointer")
+def serve_checkpointer() -> None:
+    """Signed checkpoints over the events, forecasts and feed-health streams, every
+    SPORTCAST_CHECKPOINT_INTERVAL_SECONDS and once more when stopped (docs/audit.md).
+
+    Uses SPORTCAST_NATS_URL (its NATS user needs the checkpointer role: it writes only the
+    streams' checkpoint subject) and the signing keys in SPORTCAST_CHECKPOINT_KEYS_FILE (made,
+    0600, when missing).
+    """
+    settings = load_settings()
+
+    async def main() -> None:
+        stopping = stop_requested_async()
+        nc = await connect_nats(settings.nats_client_url, name="sportcast-checkpointer")
+        checkpointer = build_checkpointer(settings, nc)
+        await checkpointer.start()
+        console.print("checkpointer sealing the streams (Ctrl-C to stop)")
+        try:
+            await stopping.wait()
+        finally:
+            await checkpointer.stop()
+            if nc.is_connected:
+                await nc.drain()
+            else:
+                await nc.close()
+
+    asyncio.run(main())
 
 
 @serve.command("projector")
@@ -309,10 +379,7 @@ def serve_projector() -> None:
     settings = load_settings()
 
     async def main() -> None:
-        stopping = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stopping.set)
+        stopping = stop_requested_async()
         console.print("projector following the event streams (Ctrl-C to stop)")
         runner = await serve_projector_until(settings, stopping)
         for failed in runner.failed:
@@ -352,9 +419,7 @@ def serve_trainer(
         kinds=[TRAINED_KINDS[k] for k in kind] if kind else None,
         on_result=lambda outcome: console.print(outcome, markup=False),
     )
-    stopping = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stopping.set())
+    stopping = stop_requested()
     trainer.start()
     stopping.wait()
     trainer.stop()

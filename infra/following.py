@@ -191,6 +191,9 @@ _METER.create_observable_gauge(
 
 def describe_failures(failures: Iterable[FollowerFailure | None]) -> tuple[bool, str]:
     """What /readyz says of the followers: not ready while one is stopped at an event."""
+    failures = list(failures)
+    if not failures:
+        return True, "no follower runs in this process"
     stopped = [f.describe() for f in failures if f is not None]
     if stopped:
         return False, "; ".join(stopped)

@@ -9,7 +9,9 @@ One user per role (docs/adr/0011):
 ``forecaster``  the forecaster and trainer: publishes forecast subjects only (forecasts, model
                 registry, the model object store).
 ``reader``      gateways' read side, projectors, the auditor: publishes nothing but read requests.
-``stack``       the embedded all-in-one process (`sportcast up`): ingest and forecaster together.
+``checkpointer`` signed checkpoints: publishes only the checkpoint subject (``es.<stream>.chk``)
+                of the streams it seals (events, forecasts, feed health).
+``stack``       the embedded all-in-one process (`sportcast up`): every service role together.
 
 No service user may create, update, delete or purge a stream (issue 13: an update with
 ``max_msgs`` + ``discard: old`` deletes history despite ``deny_delete``); reads need the
@@ -34,10 +36,11 @@ class Role(StrEnum):
     INGEST = "ingest"
     FORECASTER = "forecaster"
     READER = "reader"
+    CHECKPOINTER = "checkpointer"
     STACK = "stack"
 
 
-SERVICE_ROLES = (Role.INGEST, Role.FORECASTER, Role.READER, Role.STACK)
+SERVICE_ROLES = (Role.INGEST, Role.FORECASTER, Role.READER, Role.CHECKPOINTER, Role.STACK)
 
 # What reading a stream takes: stream info (a store checks its stream's configuration), Direct
 # Get (wire.py, reader.py), ephemeral pull consumers (wire.py's long reads, nats-py's fetch),
@@ -107,11 +110,15 @@ def writes(role: Role, streams: StreamNames) -> list[str]:
         f"es.{streams.model_registry}.>",
         f"$O.{streams.model_bucket}.>",  # the object store's chunks and metadata
     ]
+    checkpoints = [
+        f"es.{stream}.chk" for stream in (streams.events, streams.forecasts, streams.feed_health)
+    ]
     return {
         Role.ADMIN: [">"],
         Role.INGEST: feed,
         Role.FORECASTER: forecast,
         Role.READER: [],
+        Role.CHECKPOINTER: checkpoints,
         Role.STACK: feed + forecast,
     }[role]
 

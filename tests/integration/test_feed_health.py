@@ -18,7 +18,9 @@ from domain.feed_health import FeedBoard, OddsWatch
 from domain.odds import MarginMethod, Market, Outcome, PriceFormat
 from domain.provenance import Provenance
 from domain.sport import Sport
+from infra.bootstrap import FeedHealthBoard, feed_health_service
 from infra.feed_health import FeedHealthService
+from infra.settings import Settings
 
 KICKOFF = datetime(2018, 7, 15, 15, tzinfo=UTC)
 FEED = Provenance(source="feed", received_at=KICKOFF - timedelta(days=3))
@@ -192,3 +194,26 @@ def test_the_service_checks_on_a_timer_once_caught_up_and_reports_once(
             time.sleep(0.05)
         time.sleep(0.3)  # several more ticks
         assert stored(service.projection, OddsWatch.OddsWentStale) == 1
+
+
+async def test_a_gateway_without_feed_health_reads_its_board_from_the_stream(
+    nats_url: str, unique_name: str, ingestion: FeedIngestion
+) -> None:
+    """Compose runs feed health as its own service: the gateway answers from the stream."""
+    ingestion.handle(FINAL)
+    last = ingestion.handle(quote(KICKOFF - timedelta(hours=5)))
+    settings = Settings(
+        nats_url=nats_url, stream_name=unique_name, feed_health_stream=f"{unique_name}_HEALTH"
+    )
+    service = feed_health_service(settings, nats_url)  # as `sportcast serve feed-health` runs it
+    board = FeedHealthBoard(settings, nats_url)
+    service.start()
+    try:
+        service.projection.recorder.wait(ingestion.name, last.notification_ids[-1], timeout=10)
+        now = KICKOFF - timedelta(hours=4)
+        expected = await service.pulses(now)
+        assert [p.source for p in expected] == ["pinnacle"]
+        assert await board.pulses(now) == expected
+    finally:
+        service.stop()
+        board.close()

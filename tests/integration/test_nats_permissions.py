@@ -4,15 +4,23 @@ error (``nats-permission-denied``), on a real nats-server with TLS and NKey user
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import nats
 import nats.errors
 import pytest
 from eventsourcing.persistence import StoredEvent
 
+from infra.audit.checkpointer import Checkpointer
+from infra.connections import connect_nats
 from infra.eventstore import JetStreamFactory
+from infra.eventstore.checkpoint import SigningKey
 from infra.eventstore.denials import denial_of
 from infra.eventstore.errors import NatsPermissionDenied
 from infra.eventstore.recorders import JetStreamApplicationRecorder
@@ -22,6 +30,7 @@ from infra.settings import Settings
 from tests.conftest import SecureNats
 
 EVENTS, FORECASTS = "SPORTCAST_EVENTS", "SPORTCAST_FORECASTS"
+SPORTCAST = str(Path(sys.executable).parent / "sportcast")
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +69,8 @@ WRITES = [
     (Role.FORECASTER, FORECASTS, True),
     (Role.FORECASTER, EVENTS, False),
     (Role.READER, EVENTS, False),
+    (Role.CHECKPOINTER, EVENTS, False),
+    (Role.CHECKPOINTER, FORECASTS, False),
     (Role.STACK, EVENTS, True),
     (Role.STACK, FORECASTS, True),
 ]
@@ -126,3 +137,68 @@ async def test_no_service_user_may_create_change_delete_or_purge_a_stream(
         assert all(d.code == "nats-permission-denied" for d in map(denial_of, errors) if d)
     finally:
         await nc.close()
+
+
+async def test_the_checkpointer_writes_checkpoints_and_nothing_else(streams: SecureNats) -> None:
+    """Compose's checkpointer service runs under this user (its only write: ``es.<s>.chk``)."""
+    for writer in recorder_as(streams, Role.INGEST, EVENTS):
+        await asyncio.to_thread(
+            writer.insert_events, [StoredEvent(uuid.uuid4(), 1, "sportcast:Test", b"{}")]
+        )
+    nc = await connect_nats(
+        streams.url, reconnect=False, security=streams.security(Role.CHECKPOINTER)
+    )
+    try:
+        checkpointer = Checkpointer(
+            nc, [EVENTS], chain_key=b"", signing=SigningKey("k1", b"k" * 32), interval=3600
+        )
+        [checkpoint] = await checkpointer.seal()
+        assert checkpoint.upto_seq >= 1
+    finally:
+        await nc.close()
+
+
+def test_sportcast_serve_checkpointer_seals_under_its_own_user(
+    streams: SecureNats, tmp_path: Path
+) -> None:
+    """The compose service's command, as a process, with the checkpointer's credentials only."""
+    for writer in recorder_as(streams, Role.INGEST, EVENTS):
+        writer.insert_events([StoredEvent(uuid.uuid4(), 1, "sportcast:Test", b"{}")])
+    security = streams.security(Role.CHECKPOINTER)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")},
+        "SPORTCAST_NATS_URL": streams.url,
+        "SPORTCAST_NATS_NKEY_SEED_FILE": security.nkey_seed_file,
+        "SPORTCAST_NATS_TLS_CA_FILE": security.tls_ca_file,
+        "SPORTCAST_NATS_TLS_CERT_FILE": security.tls_cert_file,
+        "SPORTCAST_NATS_TLS_KEY_FILE": security.tls_key_file,
+        "SPORTCAST_CHECKPOINT_KEYS_FILE": str(tmp_path / "keys.json"),
+        "SPORTCAST_STATE_DIR": str(tmp_path),
+    }
+    process = subprocess.Popen(
+        [SPORTCAST, "serve", "checkpointer"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        started = process.stdout.readline()
+        assert "checkpointer sealing the streams" in started, started
+    finally:
+        process.send_signal(signal.SIGTERM)  # a checkpoint is written at every stop
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "failed" not in output, output
+
+    async def last_checkpoint() -> bytes:
+        nc = await connect_nats(streams.url, reconnect=False, security=streams.security())
+        try:
+            message = await nc.jetstream().get_last_msg(EVENTS, f"es.{EVENTS}.chk")
+            return bytes(message.data or b"")
+        finally:
+            await nc.close()
+
+    assert asyncio.run(last_checkpoint())
+    assert (tmp_path / "keys.json").stat().st_mode & 0o777 == 0o600

@@ -37,7 +37,10 @@ COMPOSE = ROOT / "compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 PINOT_DIR = ROOT / "readmodels" / "analytics" / "pinot"
 
-SPORTCAST_SERVICES = {"gateway", "projector", "analytics-sink", "forecaster", "feed-simulator"}
+SPORTCAST_SERVICES = {
+    "gateway", "projector", "analytics-sink", "forecaster", "feed-health", "checkpointer",
+    "feed-simulator",
+}  # fmt: skip
 EXPECTED_SERVICES = SPORTCAST_SERVICES | {
     "nats-1", "nats-2", "nats-3", "postgres", "zookeeper", "kafka", "kafka-init",
     "pinot-controller", "pinot-broker", "pinot-server", "pinot-init", "otel-collector", "jaeger",
@@ -361,10 +364,12 @@ def test_nats_authorization_is_the_generated_one_with_passwords_from_the_environ
 
 def test_each_sportcast_service_connects_as_its_own_nats_user_over_tls() -> None:
     expected = {
-        "gateway": "stack",  # hosts ingest, feed health, the forecaster and checkpoints today
+        "gateway": "ingest",
         "projector": "reader",
         "analytics-sink": "reader",
         "forecaster": "forecaster",
+        "feed-health": "ingest",
+        "checkpointer": "checkpointer",
         "feed-simulator": "ingest",
         "nats-setup": "admin",
     }
@@ -375,6 +380,10 @@ def test_each_sportcast_service_connects_as_its_own_nats_user_over_tls() -> None
         assert f"SPORTCAST_NATS_{role.upper()}_PASSWORD" in env["SPORTCAST_NATS_PASSWORD"], name
         assert all(u.startswith("tls://") for u in env["SPORTCAST_NATS_URL"].split(",")), name
         assert ("nats-certs", "/certs", True) in set(mounts(defined[name])), name
+    # The all-in-one user is for `sportcast up`; no compose service holds it.
+    assert [
+        n for n, s in defined.items() if environment(s).get("SPORTCAST_NATS_USER") == "stack"
+    ] == []
     for name in SPORTCAST_SERVICES:
         assert depends_on(defined[name])["nats-setup"]["condition"] == (
             "service_completed_successfully"
