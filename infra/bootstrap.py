@@ -66,10 +66,11 @@ from infra.forecasting.artifacts import ArtifactStore
 from infra.forecasting.champion import ChampionWatch, Loaded, ScheduledTrainer, fetch_champion, use
 from infra.forecasting.kinds import ModelKind
 from infra.forecasting.lifecycle import registry_env
+from infra.forecasting.metrics import instrument_forecaster
 from infra.forecasting.model_file import LoadedModel
 from infra.forecasting.running import RunningForecaster
 from infra.forecasting.service import configured_service
-from infra.nats_setup import all_streams
+from infra.nats_setup import all_streams, event_streams
 from infra.projections.readiness import describe_failure, projector_readiness
 from infra.projections.wiring import running_projector
 from infra.settings import Settings
@@ -376,7 +377,7 @@ def build_checkpointer(settings: Settings, nc: NATS) -> Checkpointer:
     signing, _ = load_or_make_keys(settings.checkpoint_keys_path)
     return Checkpointer(
         nc,
-        [settings.stream_name, settings.forecaster_stream, settings.feed_health_stream],
+        event_streams(settings),
         chain_key=settings.nats_chain_key.get_secret_value().encode()
         if settings.nats_chain_key
         else b"",
@@ -741,4 +742,5 @@ def running_forecaster(
     logging.getLogger("sportcast.forecaster").info(
         "forecaster models: %s", ", ".join(in_use) or "none yet"
     )
+    instrument_forecaster(service)
     return RunningForecaster(service, watch, registry, in_use)

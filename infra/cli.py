@@ -47,6 +47,7 @@ from infra.forecasting.lifecycle import KINDS as TRAINED_KINDS
 from infra.projections.wiring import serve_projector as serve_projector_until
 from infra.settings import Durability, Settings
 from infra.store_check import StoreCheck, StoreWatch
+from infra.telemetry import configure_tracing
 
 app = typer.Typer(
     name="sportcast",
@@ -304,6 +305,7 @@ def serve_forecaster(
     pause.
     """
     settings = load_settings(model_file=model_file)
+    configure_tracing("sportcast-forecaster", settings.otel_exporter_endpoint)
     try:
         running = running_forecaster(settings, settings.nats_client_url, watch_every=watch_every)
     except (OSError, ValueError, ArtifactError) as exc:
@@ -377,6 +379,7 @@ def serve_projector() -> None:
     that fails on an event stops there (see `sportcast projections status`); the others go on.
     """
     settings = load_settings()
+    configure_tracing("sportcast-projector", settings.otel_exporter_endpoint)
 
     async def main() -> None:
         stopping = stop_requested_async()

@@ -42,6 +42,7 @@ from infra.audit.witness import Witness, check_witness
 from infra.cli_progress import counting
 from infra.eventstore.subjects import SubjectLayout
 from infra.eventstore.verify import StreamVerifier, VerificationReport
+from infra.nats_setup import event_streams
 from infra.settings import Settings
 
 app = typer.Typer(help="Audit the log: integrity, forecasts re-derived, timelines, exports.")
@@ -99,11 +100,7 @@ def _progress(label: str, total: int, *, quiet: bool) -> Iterator[Callable[[int]
 
 
 def _streams(settings: Settings, given: list[str] | None) -> list[str]:
-    return given or [
-        settings.stream_name,
-        settings.forecaster_stream,
-        settings.feed_health_stream,
-    ]
+    return given or event_streams(settings)
 
 
 @app.command()

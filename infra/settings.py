@@ -257,7 +257,9 @@ class Settings(BaseSettings):
     )
 
     otel_exporter_endpoint: str | None = Field(
-        default=None, description="OTLP/gRPC endpoint; traces are not exported when unset."
+        default=None,
+        description="OTLP/HTTP traces endpoint; unset: no tracing at all (nothing recorded,"
+        " no trace context in stored messages).",
     )
     log_level: str = "INFO"
 

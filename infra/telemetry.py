@@ -14,15 +14,16 @@ _metrics_configured = False
 
 
 def configure_tracing(service: str, otlp_endpoint: str | None) -> None:
-    """Install a tracer provider named ``service``; export spans only when an endpoint is set."""
+    """Install a tracer provider named ``service`` exporting over OTLP, only when an endpoint is
+    set. Without one the API's no-op tracer stays: spans are not recorded and no trace context
+    is written into stored messages (infra/eventstore/tracecontext.py)."""
     global _configured
-    if _configured:
+    if _configured or not otlp_endpoint:
         return
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    if otlp_endpoint:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
     trace.set_tracer_provider(provider)
     _configured = True
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from abc import abstractmethod
 from collections.abc import Sequence
 
@@ -11,6 +12,7 @@ from eventsourcing.persistence import Notification
 
 from projections.log import Page
 from projections.projection import PositionMoved, Projection, StoreUnavailable
+from projections.tracing import trace_applied
 from readmodels.postgres import bulk
 from readmodels.postgres.migrate import apply_migrations
 from readmodels.postgres.positions import (
@@ -86,6 +88,7 @@ class PostgresProjection(Projection):
 
     async def apply(self, stream: str, after: int, page: Page) -> None:
         conn = await self._connection()
+        started_ns = time.time_ns()
         try:
             # BEGIN and COMMIT each share a round trip with the statements beside them: a
             # live page is a few statements, and each round trip is lag.
@@ -108,6 +111,8 @@ class PostgresProjection(Projection):
         except _UNREACHABLE as exc:
             await self._drop()
             raise StoreUnavailable(str(exc)) from exc
+        if page.at_head and page.notifications:
+            trace_applied(self.name, stream, page.notifications, started_ns)
 
     async def record_failure(self, stream: str, position: int, error: str) -> None:
         if not self.keeps_failures:

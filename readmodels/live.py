@@ -3,7 +3,7 @@ port the gateway's hub reads them through (infra implements it; the gateway cons
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -42,6 +42,10 @@ class StreamEvent:
     model: str | None
     data: bytes
     """Compact JSON, one line."""
+    trace: Mapping[str, str] | None = None
+    """The W3C trace context the message was stored with (live events only)."""
+    stored_ns: int = 0
+    """When the server stored it, ns since the epoch (live events only; 0: unknown)."""
 
 
 class EventLog(Protocol):

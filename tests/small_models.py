@@ -8,7 +8,13 @@ import numpy as np
 
 from forecasting.football.features import FootballFeatures
 from forecasting.football.model import FootballModelParameters, train_football_model
-from infra.forecasting.model_file import dump_model
+from forecasting.inplay.model import (
+    InPlayParameters,
+    MatchState,
+    baseline_proba,
+    train_inplay_model,
+)
+from infra.forecasting.model_file import dump_inplay_model, dump_model
 
 
 def small_football_model() -> bytes:
@@ -26,3 +32,23 @@ def small_football_model() -> bytes:
     hold, hold_y = rows(200)
     params = FootballModelParameters(max_iterations=40, early_stopping_rounds=10)
     return dump_model(train_football_model(train, train_y, hold, hold_y, params))
+
+
+def small_inplay_model() -> bytes:
+    """A real CatBoost in-play model on synthetic states (its quality is not under test)."""
+    rng = np.random.default_rng(11)
+    states = [
+        MatchState(
+            minute=int(rng.integers(0, 91)),
+            home_goals=int(rng.integers(0, 4)),
+            away_goals=int(rng.integers(0, 4)),
+            home_reds=int(rng.integers(0, 2)),
+            away_reds=int(rng.integers(0, 2)),
+            prior=tuple(float(p) for p in rng.dirichlet([4, 3, 3])),  # type: ignore[arg-type]
+        )
+        for _ in range(700)
+    ]
+    outcomes = np.array([rng.choice(3, p=p) for p in baseline_proba(states)])
+    params = InPlayParameters(max_iterations=30, early_stopping_rounds=10)
+    model = train_inplay_model(states[:500], outcomes[:500], states[500:], outcomes[500:], params)
+    return dump_inplay_model(model)

@@ -29,6 +29,7 @@ from domain.sport import Side, Sport
 from gateway.app import create_app
 from gateway.ports import StreamAccess
 from gateway.streams.hub import Hub, HubSettings
+from gateway.streams.metrics import StreamMetrics
 from infra.embedded.ports import free_port
 from infra.eventstore.records import TOPIC
 from infra.streams.source import event_logs
@@ -157,13 +158,14 @@ async def serve_streams(
     forecasts_stream: str,
     settings: HubSettings,
     access: StreamAccess | None = None,
+    metrics: StreamMetrics | None = None,
 ) -> AsyncIterator[tuple[str, Hub]]:
     """A gateway with only its streams, served by uvicorn on a free loopback port."""
     nc = await nats.connect(nats_url)
     events, forecasts = event_logs(
         nc, events_stream=events_stream, forecasts_stream=forecasts_stream
     )
-    hub = Hub({Log.EVENTS: events, Log.FORECASTS: forecasts}, settings)
+    hub = Hub({Log.EVENTS: events, Log.FORECASTS: forecasts}, settings, metrics=metrics)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

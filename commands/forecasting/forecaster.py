@@ -21,10 +21,11 @@ deterministic.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 from uuid import UUID
@@ -114,6 +115,8 @@ class Forecaster(EventSourcedProjection[UUID]):
         self.track_every_events = track_every_events
         self.track_every_seconds = track_every_seconds
         self.single_saves_up_to = single_saves_up_to
+        self.on_stored: Callable[[Sequence[object]], None] | None = None
+        """Called with each save's events once stored (in the thread that stored them)."""
         # Saves, the model and the state they read change under this lock: one unit at a time.
         self._lock = threading.RLock()
         self._start_learning()
@@ -463,7 +466,9 @@ class Forecaster(EventSourcedProjection[UUID]):
         if wait or self._saver is None:
             self._store_all(saves)
         else:
-            self._in_flight = self._saver.submit(self._store_all, saves)
+            # In the caller's context: a trace the unit runs in follows its save (contextvars).
+            context = contextvars.copy_context()
+            self._in_flight = self._saver.submit(context.run, self._store_all, saves)
 
     def _store_all(self, saves: list[ProcessingEvent[UUID]]) -> None:
         for save in saves:
@@ -475,6 +480,8 @@ class Forecaster(EventSourcedProjection[UUID]):
                 tracking = save.tracking
                 position = tracking.notification_id if tracking is not None else self._position
                 raise FollowedEventFailed(position, "save of forecasts", exc) from exc
+            if self.on_stored is not None and save.events:
+                self.on_stored(save.events)
 
     def settle(self) -> None:
         """Wait for the save in flight, if any; raise its failure."""

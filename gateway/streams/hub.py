@@ -26,6 +26,7 @@ from gateway.streams.events import HEARTBEAT, frame_body, with_id
 from gateway.streams.filters import FilterIndex
 from gateway.streams.metrics import StreamMetrics
 from gateway.streams.subscriber import SHUTDOWN, UNAVAILABLE, Subscriber, notice
+from gateway.streams.tracing import fan_out_span
 from readmodels.live import EventLog, Log, LogUnavailable, StreamEvent
 
 log = logging.getLogger("sportcast.streams")
@@ -194,13 +195,30 @@ class Hub:
         buffer.append(Entry(lg, seq, self._order, event, own, merged, cursor, body))
         if len(buffer) > self.settings.buffer_events:
             self.buffer_from[lg] = buffer.popleft().seq
+        if event.trace:
+            with fan_out_span(lg, event) as span:
+                span.set_attribute(
+                    "sportcast.sse.candidates", self._fan_out(lg, event, own, merged, body)
+                )
+        else:
+            self._fan_out(lg, event, own, merged, body)
+        if event.stored_ns:
+            self.metrics.delivered(lg, event.stored_ns)
+
+    def _fan_out(self, lg: Log, event: StreamEvent, own: bytes, merged: bytes, body: bytes) -> int:
+        """Offer the event to every subscriber whose filters may want it; how many those were."""
+        heads = self.heads
+        offered = 0
         endpoint = ENDPOINT_OF_KIND[event.kind]
         for members in self.indexes[endpoint].candidates(event):
+            offered += len(members)
             for sub in members:
                 sub.offer(lg, event, own, body, heads)
         for members in self.indexes[ALL].candidates(event):
+            offered += len(members)
             for sub in members:
                 sub.offer(lg, event, merged, body, heads)
+        return offered
 
     # -- joining --------------------------------------------------------------------------
 

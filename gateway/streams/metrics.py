@@ -1,10 +1,12 @@
 """The streams' OpenTelemetry instruments: open connections per endpoint, ends by reason, resets.
 
-Counted per connection and per end, never per frame (the hot path stays free of calls).
+Counted per connection and per end, never per frame (the hot path stays free of calls); the
+delivery latency once per live event.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from opentelemetry.metrics import Meter
@@ -18,6 +20,7 @@ class StreamMetrics:
         self.ended: Counter[str] = Counter()
         self.resets: Counter[str] = Counter()
         self._connections = self._ends = self._resets = None
+        self._delivery = None
         if meter is not None:
             self._connections = meter.create_up_down_counter(
                 "sportcast.sse.connections", description="Open SSE connections"
@@ -27,6 +30,12 @@ class StreamMetrics:
             )
             self._resets = meter.create_counter(
                 "sportcast.sse.resets", description="Resumes answered with event: reset"
+            )
+            self._delivery = meter.create_histogram(
+                "sportcast.sse.delivery_latency",
+                unit="s",
+                description="From a live event stored to its frame handed to the SSE"
+                " subscribers (once per event, by log)",
             )
 
     def connected(self, endpoint: str) -> None:
@@ -47,3 +56,8 @@ class StreamMetrics:
         self.resets[reason] += 1
         if self._resets is not None:
             self._resets.add(1, {"endpoint": endpoint, "reason": reason})
+
+    def delivered(self, log: str, stored_ns: int) -> None:
+        """A live event fanned out now, stored at ``stored_ns`` (ns since the epoch)."""
+        if self._delivery is not None:
+            self._delivery.record(max(time.time_ns() - stored_ns, 0) / 1e9, {"log": log})

@@ -26,7 +26,7 @@ import itertools
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 import nats.errors
 from eventsourcing.persistence import StoredEvent, Tracking
@@ -100,6 +100,7 @@ class Appender:
         # as unique as uuid4 per save without an os.urandom call per save.
         self._save_prefix = secrets.token_hex(12)
         self._save_counter = itertools.count(1)
+        self._traces: dict[str, Mapping[str, str]] = {}  # save id -> trace context headers
 
     def remember(self, subject: str, head: Head) -> None:
         self._heads.advance(subject, head)
@@ -112,14 +113,26 @@ class Appender:
 
     # -- the callback path ----------------------------------------------------------------
 
-    def start(self, events: Sequence[StoredEvent], tracking: Tracking | None, done: Done) -> None:
-        """Begin a save on the loop; ``done`` gets its sequences or its error, once."""
+    def start(
+        self,
+        events: Sequence[StoredEvent],
+        tracking: Tracking | None,
+        done: Done,
+        *,
+        trace: Mapping[str, str] | None = None,
+    ) -> None:
+        """Begin a save on the loop; ``done`` gets its sequences or its error, once.
+        ``trace``: headers every message of the save carries (the W3C trace context), outside
+        what the hash chain covers."""
         try:
             by_aggregate = self._validate(events, tracking)
         except Exception as exc:
             done(None, exc)
             return
         save_id = self._new_save_id()
+        if trace:
+            self._traces[save_id] = trace
+            done = self._forgetting_trace(save_id, done)
         wire = self._channel.usable_wire()
         one_message = len(events) == 1 or (not events and tracking is not None)
         if (
@@ -368,7 +381,7 @@ class Appender:
         self, save_id: str, by_aggregate: EventsByAggregate, tracking: Tracking | None
     ) -> Plan:
         state = None if tracking is None else self._tracking[tracking.application_name]
-        return plan_save(
+        plan = plan_save(
             save_id,
             by_aggregate,
             tracking,
@@ -377,6 +390,19 @@ class Appender:
             layout=self._layout,
             key=self._key,
         )
+        trace = self._traces.get(save_id)
+        if trace:
+            for message in plan.messages:
+                for name, value in trace.items():
+                    message.add_header(name, value)
+        return plan
+
+    def _forgetting_trace(self, save_id: str, done: Done) -> Done:
+        def forget(seqs: list[int] | None, error: BaseException | None) -> None:
+            self._traces.pop(save_id, None)
+            done(seqs, error)
+
+        return forget
 
     # -- reading what a save must expect --------------------------------------------------
 

@@ -7,8 +7,16 @@ import hmac
 import struct
 
 GENESIS = "0" * 64  # the "previous hash" of an aggregate's first event
-_LENGTH = struct.Struct(">Q").pack
-_sha256 = hashlib.sha256
+SEQUENCE = struct.Struct(">Q")
+_LENGTH = SEQUENCE.pack
+sha256 = _sha256 = hashlib.sha256
+HASH_FIELD = _LENGTH(64)  # every previous hash is 64 hex digits (GENESIS too)
+
+
+def length_field(text: str) -> bytes:
+    """``text`` as a hashed field: its UTF-8 length (8 bytes, big-endian), then its bytes."""
+    b = text.encode()
+    return _LENGTH(len(b)) + b
 
 
 def event_hash(
@@ -38,7 +46,7 @@ def chained_hashes(
 
 def checkpoint_digest(*, key: bytes, prev_digest: str, seq: int, hash_: str) -> str:
     """Fold one event (its stream sequence and hash) into the running global digest."""
-    body = prev_digest.encode() + struct.pack(">Q", seq) + hash_.encode()
+    body = prev_digest.encode() + _LENGTH(seq) + hash_.encode()
     if key:
         return hmac.new(key, body, hashlib.sha256).hexdigest()
     return hashlib.sha256(body).hexdigest()
@@ -64,7 +72,16 @@ class EventHasher:
             t_field = self._topics[topic] = _LENGTH(len(t)) + t
         p, v = prev.encode(), str(version).encode()
         body = b"".join(
-            (_LENGTH(len(p)), p, a_field, _LENGTH(len(v)), v, t_field, _LENGTH(len(state)), state)
+            (
+                HASH_FIELD if len(p) == 64 else _LENGTH(len(p)),
+                p,
+                a_field,
+                _LENGTH(len(v)),
+                v,
+                t_field,
+                _LENGTH(len(state)),
+                state,
+            )
         )
         if self._key:
             return hmac.digest(self._key, body, "sha256").hex()

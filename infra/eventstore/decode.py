@@ -13,11 +13,20 @@ from uuid import UUID
 
 from eventsourcing.persistence import Notification, StoredEvent
 
-from infra.eventstore.records import TOPIC, VERSION, make_notification, make_stored_event
+from infra.eventstore.records import (
+    TOPIC,
+    VERSION,
+    make_notification,
+    make_stored_event,
+    traced,
+)
+from infra.eventstore.tracecontext import HEADERS as TRACE_HEADERS
 
 CRLF = b"\r\n"
 _TOPIC_KEY = b"\r\n" + TOPIC.encode() + b":"
 _VERSION_KEY = b"\r\n" + VERSION.encode() + b":"
+_TRACE_KEYS = [(name, b"\r\n" + name.encode() + b":") for name in TRACE_HEADERS]
+_TRACEPARENT_KEY = _TRACE_KEYS[0][1]
 _TOPIC_SKIP = len(_TOPIC_KEY)
 _VERSION_SKIP = len(_VERSION_KEY)
 
@@ -91,6 +100,20 @@ def notification_decoder(
         if oid is None:
             oid = originators[subject] = originator_id(subject.decode())
         j += _VERSION_SKIP
-        return make(seq, oid, int(header[j : header.find(CRLF, j)]), topic, data)
+        n = make(seq, oid, int(header[j : header.find(CRLF, j)]), topic, data)
+        if _TRACEPARENT_KEY in header:
+            return traced(n, trace_of(header))
+        return n
 
     return decode
+
+
+def trace_of(header: bytes) -> dict[str, str]:
+    """The W3C trace context headers in a header block."""
+    out = {}
+    for name, key in _TRACE_KEYS:
+        i = header.rfind(key)
+        if i >= 0:
+            i += len(key)
+            out[name] = header[i : header.find(CRLF, i)].strip().decode()
+    return out

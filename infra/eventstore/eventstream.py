@@ -27,10 +27,13 @@ from infra.eventstore.records import (
     TOPIC,
     VERSION,
     RawRecord,
+    traced,
 )
 from infra.eventstore.settings import EventStoreSettings
 from infra.eventstore.stream import ensure_stream
 from infra.eventstore.subjects import SubjectLayout
+from infra.eventstore.tracecontext import HEADERS as TRACE_HEADERS
+from infra.eventstore.tracecontext import TRACEPARENT, append_span, current_headers
 from infra.eventstore.wire import Frame, WireClient
 from infra.eventstore.wire_reads import ES_HASH, ES_VERSION, NATS_SEQUENCE, WireReads, required
 
@@ -77,17 +80,24 @@ class EventStream:
     def append(self, events: Sequence[StoredEvent], tracking: Tracking | None = None) -> list[int]:
         if not events and tracking is None:
             return []
+        with append_span(self.layout.stream, len(events)):
+            seqs = self._append(events, tracking, current_headers())
+        self._notify_listeners()
+        return seqs[: len(events)]
+
+    def _append(
+        self, events: Sequence[StoredEvent], tracking: Tracking | None, trace: dict[str, str]
+    ) -> list[int]:
         try:
-            seqs: list[int] = self.link.call(
-                partial(self.appender.start, events, tracking), timeout=self._timeout
+            return self.link.call(
+                partial(self.appender.start, events, tracking, trace=trace),
+                timeout=self._timeout,
             )
         except (EventStoreUnavailable, TimeoutError) as exc:
             denied = self.link.denials.under(f"{self.layout.prefix}.")
             if denied is not None:  # not unavailable: this user may not write here
                 raise denied from exc
             raise
-        self._notify_listeners()
-        return seqs[: len(events)]
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -196,14 +206,15 @@ class EventStream:
                 topic = h[TOPIC]
                 if wanted and topic not in wanted:
                     continue
+                n = Notification(
+                    id=r.seq,
+                    originator_id=self.layout.originator_id(r.subject),
+                    originator_version=int(h[VERSION]),
+                    topic=topic,
+                    state=r.data,
+                )
                 out.append(
-                    Notification(
-                        id=r.seq,
-                        originator_id=self.layout.originator_id(r.subject),
-                        originator_version=int(h[VERSION]),
-                        topic=topic,
-                        state=r.data,
-                    )
+                    traced(n, {k: h[k] for k in TRACE_HEADERS if k in h}) if TRACEPARENT in h else n
                 )
                 if len(out) == limit:
                     break

@@ -145,3 +145,26 @@ make_notification: Callable[[int, UUID | str, int, str, bytes], Notification] = 
 make_stored_event: Callable[[UUID | str, int, str, bytes], StoredEvent] = (
     _stored_event_fast if _fast_init(StoredEvent) else StoredEvent
 )
+
+
+@dataclass(frozen=True)
+class TracedNotification(Notification):
+    """A notification stored inside a trace: the W3C trace context headers it was stored with
+    (``traceparent``, ``tracestate``; infra/eventstore/tracecontext.py). Equal to the plain
+    notification in every field eventsourcing knows."""
+
+    trace: dict[str, str] = dataclasses.field(default_factory=dict, compare=False)
+
+
+def traced(n: Notification, trace: dict[str, str]) -> Notification:
+    """``n`` with the trace context it was stored under (``n`` itself when there is none)."""
+    if not trace:
+        return n
+    return TracedNotification(
+        id=n.id,
+        originator_id=n.originator_id,
+        originator_version=n.originator_version,
+        topic=n.topic,
+        state=n.state,
+        trace=trace,
+    )

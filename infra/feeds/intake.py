@@ -4,6 +4,7 @@ ingestion service on the JetStream event store, refusals quarantined."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -34,11 +35,14 @@ class JetStreamFeedIntake:
 
     async def submit(self, command: FeedCommand) -> Accepted:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.ingestion.handle, command)
+        # In the request's context, so the store's span joins the request's trace.
+        run = contextvars.copy_context().run
+        return await loop.run_in_executor(self._pool, run, self.ingestion.handle, command)
 
     async def submit_many(self, commands: Sequence[FeedCommand]) -> list[Accepted | DomainError]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self.ingestion.handle_many, commands)
+        run = contextvars.copy_context().run
+        return await loop.run_in_executor(self._pool, run, self.ingestion.handle_many, commands)
 
     async def quarantine(self, refused: RefusedPayload) -> int:
         return await self.quarantine_store.hold(refused)

@@ -25,6 +25,7 @@ import time
 from collections.abc import Iterator, Mapping
 
 from eventsourcing.persistence import Notification, Tracking
+from opentelemetry.trace import INVALID_SPAN, Span
 
 from commands.following import FollowedEventFailed
 from commands.forecasting.forecaster import (
@@ -35,7 +36,10 @@ from commands.forecasting.forecaster import (
 )
 from commands.ingestion import FeedIngestion
 from infra.following import FollowerFailure, ResumingRunner
+from infra.eventstore.records import TracedNotification
 from infra.forecasting.artifacts import archive, content_hash
+from infra.forecasting.latency import ForecastLatency
+from infra.forecasting.tracing import processing_span, span_context_of
 from infra.forecasting.history import read_events
 from infra.forecasting.model_file import LoadedInPlayModel
 from infra.forecasting.nba_model_file import LoadedNbaModels
@@ -131,6 +135,14 @@ class ForecasterService:
             "forecaster", self._follow, lambda: self.position, retry=retry_seconds
         )
         self.flush_on_stop = True
+        # Trace context of queued feed events stored inside a trace, by position (popped as
+        # the processor takes them): the forecaster's span continues each one's trace.
+        self.traces: dict[int, dict[str, str]] = {}
+        self.latency = ForecastLatency()
+        self.forecaster.on_stored = self.latency.stored
+        self.processed = 0
+        """The last feed position handed to the forecaster (what its lag is counted from)."""
+        self.stopped = False
 
     @property
     def position(self) -> int:
@@ -158,6 +170,7 @@ class ForecasterService:
 
     def _follow(self) -> _Following:
         position = self.rebuild()
+        self.processed = position
         log.info("forecaster rebuilt its state up to position %s", position)
         following = _Following(self, position)
         following.start()
@@ -168,14 +181,19 @@ class ForecasterService:
         tracking = Tracking(self.feeds.name, notification.id)
         if notification.topic not in self._followed:
             return None, tracking
+        if isinstance(notification, TracedNotification):
+            self.traces[notification.id] = notification.trace
         try:
-            return self.feeds.mapper.to_domain_event(notification), tracking
+            event = self.feeds.mapper.to_domain_event(notification)
         except Exception as exc:  # e.g. no upcaster for an old event: say which
             raise FollowedEventFailed(notification.id, notification.topic, exc) from exc
+        self.latency.read(notification.id, event)
+        return event, tracking
 
     def stop(self, *, flush: bool = True) -> None:
         """Stop following; ``flush``: write the position reached (a restart re-learns less)."""
         self.flush_on_stop = flush
+        self.stopped = True
         self._following.stop()  # a failure is recorded in .failure, not raised
         try:
             self.forecaster.close()  # waits for a save still in flight
@@ -200,6 +218,8 @@ class _Following:
         self._reader_done = False
         self.error: BaseException | None = None
         self._reported = False
+        self._span: Span = INVALID_SPAN  # the unit's span (links to its other events' traces)
+        self._last_taken = position
 
     def start(self) -> None:
         self._threads = [
@@ -281,13 +301,18 @@ class _Following:
                     continue
                 if first is None:
                     break
-                forecaster.process(self._group(first))
+                trace = self.service.traces.pop(first[1].notification_id, None)
+                with processing_span(trace) as span:
+                    self._span = span
+                    forecaster.process(self._group(first))
+                self.service.processed = self._last_taken
         except BaseException as exc:
             self._fail(exc)
 
     def _group(self, first: Item) -> Iterator[Item]:
         """The first event, then what is queued, within the group's limits; while the previous
         group is still being stored, what arrives meanwhile joins this one."""
+        self._last_taken = first[1].notification_id
         yield first
         deadline = time.monotonic() + self.service.group_seconds
         count = 1
@@ -305,6 +330,11 @@ class _Following:
                 self._reader_done = True
                 return
             count += 1
+            traces = self.service.traces
+            trace = traces.pop(item[1].notification_id, None) if traces else None
+            if trace:  # a unit has one parent: the others' traces are linked to it
+                self._span.add_link(span_context_of(trace))
+            self._last_taken = item[1].notification_id
             yield item
 
     def _fail(self, exc: BaseException) -> None:

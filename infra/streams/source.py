@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import datetime
 from uuid import UUID
 
 import nats.errors
@@ -21,6 +23,8 @@ from nats.js.errors import NotFoundError
 from infra.eventstore.reader import DirectReader
 from infra.eventstore.records import TOPIC, RawRecord
 from infra.eventstore.subjects import SubjectLayout
+from infra.eventstore.tracecontext import HEADERS as TRACE_HEADERS
+from infra.eventstore.tracecontext import TRACEPARENT
 from infra.streams.translate import Origins, Translator
 from readmodels.live import LogUnavailable, StreamEvent
 
@@ -108,8 +112,11 @@ class JetStreamLog:
         try:
             async for msg in sub.messages:
                 seq = msg.metadata.sequence.stream
-                topic = (msg.headers or {}).get(TOPIC, "")
-                yield seq, await self._translate(seq, msg.subject, topic, msg.data)
+                headers = msg.headers or {}
+                event = await self._translate(seq, msg.subject, headers.get(TOPIC, ""), msg.data)
+                if event is not None:
+                    event = live_event(event, headers, msg.metadata.timestamp)
+                yield seq, event
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
@@ -149,6 +156,18 @@ class JetStreamLog:
         if record is None:
             return None
         return record.headers.get(TOPIC, ""), record.data
+
+
+def live_event(
+    event: StreamEvent, headers: dict[str, str], stored_at: datetime | None
+) -> StreamEvent:
+    """``event`` with its trace context and the time it was stored (what the hub's span and
+    delivery latency need)."""
+    trace = (
+        {k: headers[k] for k in TRACE_HEADERS if k in headers} if TRACEPARENT in headers else None
+    )
+    stored_ns = int(stored_at.timestamp() * 1e9) if stored_at is not None else 0
+    return replace(event, trace=trace, stored_ns=stored_ns)
 
 
 def event_logs(

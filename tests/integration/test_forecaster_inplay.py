@@ -28,12 +28,9 @@ from forecasting.football.features import FootballFeatures
 from forecasting.football.model import FootballModelParameters, train_football_model
 from forecasting.inplay.live_matches import LiveMatches
 from forecasting.inplay.model import (
-    InPlayParameters,
     MatchState,
     TimelineEvent,
-    baseline_proba,
     state_at,
-    train_inplay_model,
 )
 from infra.feeds.datasets import (
     WorldCupBookingRow,
@@ -47,10 +44,10 @@ from infra.feeds.replay import Replay, _worldcup_kickoff
 from infra.forecasting.model_file import (
     LoadedInPlayModel,
     LoadedModel,
-    dump_inplay_model,
     dump_model,
 )
 from infra.forecasting.service import ForecasterService, forecaster_env
+from tests.small_models import small_inplay_model
 
 DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", Path(__file__).parents[3] / "shared" / "data"))
 pytestmark = [
@@ -74,23 +71,7 @@ def prematch_model() -> LoadedModel:
 
 @pytest.fixture(scope="module")
 def inplay_model() -> LoadedInPlayModel:
-    """A real CatBoost in-play model on synthetic states (its quality is not under test)."""
-    rng = np.random.default_rng(11)
-    states = [
-        MatchState(
-            minute=int(rng.integers(0, 91)),
-            home_goals=int(rng.integers(0, 4)),
-            away_goals=int(rng.integers(0, 4)),
-            home_reds=int(rng.integers(0, 2)),
-            away_reds=int(rng.integers(0, 2)),
-            prior=tuple(float(p) for p in rng.dirichlet([4, 3, 3])),  # type: ignore[arg-type]
-        )
-        for _ in range(700)
-    ]
-    outcomes = np.array([rng.choice(3, p=p) for p in baseline_proba(states)])
-    params = InPlayParameters(max_iterations=30, early_stopping_rounds=10)
-    model = train_inplay_model(states[:500], outcomes[:500], states[500:], outcomes[500:], params)
-    return LoadedInPlayModel.from_bytes(dump_inplay_model(model))
+    return LoadedInPlayModel.from_bytes(small_inplay_model())
 
 
 def stored_feed(

@@ -11,12 +11,14 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 _INSTRUMENT = re.compile(
-    r"create_(counter|histogram|up_down_counter)\(\s*\"(sportcast\.[a-z_.]+)\"", re.MULTILINE
+    r"create_(counter|histogram|up_down_counter|observable_gauge)\(\s*\"(sportcast\.[a-z_.]+)\"",
+    re.MULTILINE,
 )
 _SUFFIX = {
     "counter": ["_total"],
     "histogram": ["_bucket", "_sum", "_count"],
     "up_down_counter": [""],
+    "observable_gauge": [""],  # ours name their unit already (lag_seconds)
 }
 
 
@@ -53,3 +55,16 @@ def test_prometheus_scrapes_the_gateway_service_compose_runs() -> None:
     host, port = target.split(":")
     assert host in compose["services"]
     assert compose["services"][host]["environment"]["SPORTCAST_GATEWAY_PORT"] == port
+
+
+def test_the_dashboard_shows_the_latencies_and_lags_issue_17_asks_for() -> None:
+    dashboard = json.loads((ROOT / "deploy/grafana/sportcast-dashboard.json").read_text())
+    exprs = " ".join(t["expr"] for panel in dashboard["panels"] for t in panel["targets"])
+    for metric in (
+        "sportcast_forecast_latency_seconds_bucket",
+        "sportcast_forecaster_lag_events",
+        "sportcast_projection_lag_events",
+        "sportcast_projection_lag_seconds",
+        "sportcast_sse_delivery_latency_seconds_bucket",
+    ):
+        assert metric in exprs, metric
