@@ -35,14 +35,14 @@ from commands.forecasting.forecaster import (
     NbaForecastModels,
 )
 from commands.ingestion import FeedIngestion
-from infra.following import FollowerFailure, ResumingRunner
 from infra.eventstore.records import TracedNotification
+from infra.following import FollowerFailure, ResumingRunner
 from infra.forecasting.artifacts import archive, content_hash
-from infra.forecasting.latency import ForecastLatency
-from infra.forecasting.tracing import processing_span, span_context_of
 from infra.forecasting.history import read_events
+from infra.forecasting.latency import ForecastLatency
 from infra.forecasting.model_file import LoadedInPlayModel
 from infra.forecasting.nba_model_file import LoadedNbaModels
+from infra.forecasting.tracing import processing_span, span_context_of
 from infra.settings import Settings
 
 log = logging.getLogger("sportcast.forecaster")
