@@ -34,7 +34,7 @@ from gateway.ingest.refusals import (
     StoreUnavailable,
 )
 from gateway.ingest.schemas import PAYLOADS, to_command
-from gateway.ingest.tracing import ingest_span
+from gateway.ingest.tracing import traced_ingest
 from gateway.ports import FeedProviderIdentity, StoreStatus
 from gateway.problems import Problem
 
@@ -64,31 +64,8 @@ _MATCH_EVENT = PAYLOADS["match-event"]
 _ODDS = PAYLOADS["odds"]
 
 
+@traced_ingest
 async def _ingest(
-    *,
-    request: Request,
-    provider: FeedProviderIdentity,
-    intake: FeedIntake,
-    header_key: str | None,
-    adapter: TypeAdapter[Any],
-    kind: str,
-) -> JSONResponse:
-    # The trace of a feed message starts here (or continues the provider's, when its request
-    # carries a W3C traceparent); the store carries it on in the stored messages' headers.
-    with ingest_span(kind, provider.name, request.headers) as span:
-        response = await _ingest_traced(
-            request=request,
-            provider=provider,
-            intake=intake,
-            header_key=header_key,
-            adapter=adapter,
-            kind=kind,
-        )
-        span.set_attribute("http.response.status_code", response.status_code)
-        return response
-
-
-async def _ingest_traced(
     *,
     request: Request,
     provider: FeedProviderIdentity,
