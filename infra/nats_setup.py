@@ -36,13 +36,7 @@ def stream_names(settings: Settings) -> StreamNames:
 
 def event_streams(settings: Settings) -> list[str]:
     """The event store's streams (one per eventsourcing Application)."""
-    return [
-        settings.stream_name,
-        settings.demo_history_stream,
-        settings.feed_health_stream,
-        settings.forecaster_stream,
-        settings.model_registry_stream,
-    ]
+    return stream_names(settings).event_streams()
 
 
 def all_streams(settings: Settings) -> list[str]:

@@ -95,6 +95,17 @@ class StreamNames:
     model_registry: str = "SPORTCAST_MODEL_REGISTRY"
     model_bucket: str = "SPORTCAST_MODELS"
 
+    def event_streams(self) -> list[str]:
+        """The event store's streams (one per eventsourcing Application): what set-up makes,
+        the checkpointer seals and the audit verifies."""
+        return [
+            self.events,
+            self.demo_history,
+            self.feed_health,
+            self.forecasts,
+            self.model_registry,
+        ]
+
 
 def writes(role: Role, streams: StreamNames) -> list[str]:
     """The subjects ``role`` may publish data on (besides the read API)."""
@@ -110,9 +121,7 @@ def writes(role: Role, streams: StreamNames) -> list[str]:
         f"es.{streams.model_registry}.>",
         f"$O.{streams.model_bucket}.>",  # the object store's chunks and metadata
     ]
-    checkpoints = [
-        f"es.{stream}.chk" for stream in (streams.events, streams.forecasts, streams.feed_health)
-    ]
+    checkpoints = [f"es.{stream}.chk" for stream in streams.event_streams()]
     return {
         Role.ADMIN: [">"],
         Role.INGEST: feed,
