@@ -44,6 +44,8 @@ from gateway.ports import CheckResult
 from gateway.streams.hub import Hub, HubSettings
 from gateway.streams.metrics import StreamMetrics
 from infra.access.keystore import PostgresKeyStore, ensure_schema, revocations
+from infra.analytics.mirror import mirror_analytics, standing
+from infra.analytics.runner import AnalyticsRunner
 from infra.analytics.service import AnalyticsService, dashboard_engine
 from infra.audit.checkpointer import Checkpointer, load_or_make_keys
 from infra.connections import (
@@ -95,6 +97,8 @@ class Connections:
     """The projection runner when this process runs it (``sportcast up``): its ``status()``
     and ``wait_for(...)`` serve /readyz and read-your-writes in process."""
     stream_watch: StreamWatch | None = None
+    analytics: AnalyticsRunner | None = None
+    """The analytics projection when this process runs it (embedded DuckDB): for /readyz."""
 
 
 @dataclass
@@ -277,9 +281,23 @@ class ProjectionsReady:
 
     runner: Callable[[], ProjectionRunner | None]
     pool: Callable[[], asyncpg.Pool | None]
+    analytics: Callable[[], AnalyticsRunner | None] = lambda: None
     name: str = "projections"
 
     async def check(self) -> CheckResult:
+        result = await self._read_models()
+        analytics = self.analytics()
+        if analytics is None:
+            return result
+        positions, failure = await asyncio.to_thread(standing, analytics)
+        if failure is not None:
+            stream, position, error = failure
+            failed = f"analytics failed after {stream} {position}: {error}"
+            return CheckResult(False, failed if result.ready else f"{result.detail}; {failed}")
+        at = ", ".join(f"{s} {p}" for s, p in sorted(positions.items()))
+        return CheckResult(result.ready, f"{result.detail}; analytics at {at or 'nothing yet'}")
+
+    async def _read_models(self) -> CheckResult:
         runner = self.runner()
         if runner is not None:
             return CheckResult(*projector_readiness(runner))
@@ -430,6 +448,16 @@ async def open_analytics(app: FastAPI, settings: Settings, nats_url: str) -> Ana
     return analytics
 
 
+async def follow_analytics(
+    opening: asyncio.Task[AnalyticsService], connections: Connections, postgres_url: str
+) -> None:
+    """Once the analytics projection runs: /readyz asks it, and its standing is copied to
+    PostgreSQL for `sportcast projections status` (infra/analytics/mirror.py)."""
+    service = await opening
+    connections.analytics = service.runner
+    await mirror_analytics(service.runner, postgres_url)
+
+
 async def close_analytics(opening: asyncio.Task[AnalyticsService]) -> None:
     try:
         analytics = await opening
@@ -495,10 +523,14 @@ def build_gateway(
                 # Opened in the background: /health must not wait for it.
                 app.state.dashboard_engine = None
                 analytics = None
+                mirror: asyncio.Task[None] | None = None
                 if settings.pinot_broker_url:
                     app.state.dashboard_engine = dashboard_engine(settings, None)
                 else:
                     analytics = asyncio.create_task(open_analytics(app, settings, nats_url))
+                    mirror = asyncio.create_task(
+                        follow_analytics(analytics, connections, postgres_url)
+                    )
                 # Forecasts when some kind has a model file or a champion (ADR 0008).
                 if run_followers:
                     running.forecaster = await asyncio.to_thread(
@@ -537,6 +569,11 @@ def build_gateway(
                         await asyncio.to_thread(feed_health.stop)
                     if reader is not None:
                         await asyncio.to_thread(reader.close)
+                    if mirror is not None:
+                        mirror.cancel()
+                        with contextlib.suppress(asyncio.CancelledError, Exception):
+                            await mirror  # an analytics that never opened was logged then
+                        connections.analytics = None
                     if analytics is not None:
                         await close_analytics(analytics)
                     if running.forecaster is not None:
@@ -566,7 +603,11 @@ def build_gateway(
         readiness_checks=[
             NatsReady(lambda: connections.nats),
             PostgresReady(lambda: connections.postgres),
-            ProjectionsReady(lambda: connections.projector, lambda: connections.postgres),
+            ProjectionsReady(
+                lambda: connections.projector,
+                lambda: connections.postgres,
+                lambda: connections.analytics,
+            ),
             StreamsReady(lambda: connections.stream_watch),
             FollowersReady(lambda: [feed_health.failure, running.failure()] if feed_health else []),
         ],

@@ -13,8 +13,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from infra.cli_reach import StackUnreachable, explain_nats, explain_postgres
-from infra.projections.report import StreamStatus, projection_report
-from infra.projections.wiring import open_logs
+from infra.projections.report import StreamStatus, appended_after, projection_report
+from infra.projections.wiring import log_streams, open_logs
 from infra.settings import Settings
 from projections.catalogue import POSTGRES_PROJECTIONS
 from projections.rebuild import RebuildFailed, rebuild
@@ -58,13 +58,16 @@ def on_stack(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
-    """Each projection's position per stream, its lag in events and seconds, and its state
-    (live, catching-up, failed with the error, not-started). Exits 1 if one has failed."""
+    """Each projection's position per stream, its lag in events and in seconds (the age of the
+    oldest event it has not applied), and its state (live, catching-up, failed with the
+    position it stopped after and the error, not-started). The analytics projection is listed
+    from the standing it copies to PostgreSQL. Exits 1 if one has failed."""
     settings = Settings()
 
     async def work() -> list[StreamStatus]:
         async with open_logs(settings, settings.nats_client_url, reconnect=False) as logs:
-            return await projection_report(settings.postgres_client_url, logs.logs)
+            appended = appended_after(logs.nc, log_streams(settings))
+            return await projection_report(settings.postgres_client_url, logs.logs, appended)
 
     rows = on_stack(settings, work)
     if as_json:

@@ -21,6 +21,9 @@ POSTGRES_PROJECTIONS: dict[str, type[PostgresProjection]] = {
         QuarantineProjection,
     )
 }
+ELSEWHERE_PROJECTIONS: dict[str, tuple[str, ...]] = {"analytics": ("events", "forecasts")}
+"""Projections that keep their rows outside PostgreSQL (the analytics tables: DuckDB, Pinot),
+with the streams they follow; they copy where they stand to rm_projector.positions_elsewhere."""
 STREAMS = ("events", "forecasts", "feed_health", "quarantine")
 """The streams the projections follow, as they name them; infra maps each to a JetStream
 stream (SPORTCAST_EVENTS, SPORTCAST_FORECASTS, SPORTCAST_FEED_HEALTH, SPORTCAST_QUARANTINE)."""

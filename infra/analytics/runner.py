@@ -77,12 +77,17 @@ class AnalyticsRunner:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.failure: BaseException | None = None
+        self.failed_lane: str | None = None
+        """The log whose page it failed on (its written position: the event lies after it)."""
+        self._lane = FEED_LANE
 
     # -- one step --------------------------------------------------------------------------
 
     def step(self) -> int:
         """Apply what is there (up to a page of each log) and write it; the events applied."""
+        self._lane = FEED_LANE
         applied = self._apply_feed()
+        self._lane = FORECAST_LANE
         applied += self._apply_forecasts()
         batch = self.projection.take_batch()
         if not batch.is_empty():
@@ -154,6 +159,7 @@ class AnalyticsRunner:
             try:
                 applied = self.step()
             except Exception as exc:  # stops with the error and the position (status shows both)
+                self.failed_lane = self._lane
                 self.failure = exc
                 log.exception("analytics projection stopped at %s", self.projection.positions)
                 return

@@ -121,3 +121,30 @@ async def read_failures(conn: asyncpg.Connection) -> dict[str, Failure]:
         f"SELECT projection, stream, position, error, failed_at FROM {PROJECTOR_SCHEMA}.failures"
     )
     return {r["projection"]: Failure(**dict(r)) for r in rows}
+
+
+async def mirror_positions(
+    conn: asyncpg.Connection, projection: str, positions: dict[str, int]
+) -> None:
+    """Copy where a projection that keeps its rows elsewhere stands, per stream."""
+    await conn.executemany(
+        f"INSERT INTO {PROJECTOR_SCHEMA}.positions_elsewhere (projection, stream, position)"
+        " VALUES ($1, $2, $3) ON CONFLICT (projection, stream) DO UPDATE"
+        " SET position = EXCLUDED.position, updated_at = now()",
+        [(projection, stream, position) for stream, position in positions.items()],
+    )
+
+
+async def read_positions_elsewhere(conn: asyncpg.Connection) -> dict[str, dict[str, int]]:
+    """Per projection kept elsewhere, its mirrored position per stream (empty before any)."""
+    if not await conn.fetchval(
+        "SELECT to_regclass($1) IS NOT NULL", f"{PROJECTOR_SCHEMA}.positions_elsewhere"
+    ):
+        return {}
+    rows = await conn.fetch(
+        f"SELECT projection, stream, position FROM {PROJECTOR_SCHEMA}.positions_elsewhere"
+    )
+    out: dict[str, dict[str, int]] = {}
+    for r in rows:
+        out.setdefault(r["projection"], {})[r["stream"]] = int(r["position"])
+    return out
