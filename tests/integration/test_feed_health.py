@@ -29,12 +29,14 @@ STALE_AFTER = timedelta(minutes=15)
 Runner = EventSourcedProjectionRunner[FeedIngestion, FeedHealth]
 
 
-def schedule(home: str, away: str, kickoff: datetime = KICKOFF) -> ScheduleFixture:
+def schedule(
+    home: str, away: str, kickoff: datetime = KICKOFF, competition: str = "world-cup"
+) -> ScheduleFixture:
     return ScheduleFixture(
         idempotency_key=f"schedule-{home}-{away}",
         provenance=FEED,
         sport=Sport.FOOTBALL,
-        competition="world-cup",
+        competition=competition,
         season="2018",
         home=home,
         away=away,
@@ -45,11 +47,13 @@ def schedule(home: str, away: str, kickoff: datetime = KICKOFF) -> ScheduleFixtu
 FINAL = schedule("France", "Croatia")
 
 
-def quote(quoted_at: datetime, source: str = "pinnacle") -> RecordOdds:
+def quote(
+    quoted_at: datetime, source: str = "pinnacle", fixture: ScheduleFixture = FINAL
+) -> RecordOdds:
     return RecordOdds(
-        idempotency_key=f"odds-{source}-{quoted_at.isoformat()}",
+        idempotency_key=f"odds-{fixture.home}-{source}-{quoted_at.isoformat()}",
         provenance=FEED,
-        fixture_id=FINAL.fixture_id,
+        fixture_id=fixture.fixture_id,
         source=source,
         market=Market.MATCH_RESULT,
         prices={Outcome.HOME: "1.95", Outcome.DRAW: "3.30", Outcome.AWAY: "4.60"},

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import asyncpg
@@ -17,67 +17,19 @@ from eventsourcing.projection import EventSourcedProjectionRunner
 from nats.aio.client import Client
 
 from commands.feed_health import FeedHealth
-from commands.fixture import ScheduleFixture
 from commands.ingestion import FeedIngestion
 from commands.intake import RefusedPayload
-from commands.odds import RecordOdds
-from domain.odds import MarginMethod, Market, Outcome, PriceFormat
-from domain.provenance import Provenance
-from domain.sport import Sport
 from infra.feeds.quarantine import Quarantine
 from infra.projections.logs import QuarantineLog
 from projections.quarantine import QuarantineProjection
 from projections.runner import ProjectionRunner
 from readmodels.postgres import queries
+from tests.integration.test_feed_health import FINAL, KICKOFF, env, ingestion, quote, schedule
 from tests.projecting import project, table
 
+__all__ = ["env", "ingestion"]  # the fixtures, shared with test_feed_health
+
 T = TypeVar("T")
-KICKOFF = datetime(2018, 7, 15, 15, tzinfo=UTC)
-FEED = Provenance(source="feed", received_at=KICKOFF - timedelta(days=3))
-
-
-def schedule(home: str, away: str, competition: str) -> ScheduleFixture:
-    return ScheduleFixture(
-        idempotency_key=f"schedule-{home}-{away}",
-        provenance=FEED,
-        sport=Sport.FOOTBALL,
-        competition=competition,
-        season="2018",
-        home=home,
-        away=away,
-        kickoff=KICKOFF,
-    )
-
-
-def quote(fixture: ScheduleFixture, quoted_at: datetime, source: str) -> RecordOdds:
-    return RecordOdds(
-        idempotency_key=f"odds-{fixture.home}-{source}-{quoted_at.isoformat()}",
-        provenance=FEED,
-        fixture_id=fixture.fixture_id,
-        source=source,
-        market=Market.MATCH_RESULT,
-        prices={Outcome.HOME: "1.95", Outcome.DRAW: "3.30", Outcome.AWAY: "4.60"},
-        price_format=PriceFormat.DECIMAL,
-        margin_method=MarginMethod.PROPORTIONAL,
-        quoted_at=quoted_at,
-    )
-
-
-@pytest.fixture
-def env(nats_url: str, unique_name: str) -> dict[str, str]:
-    return {
-        "PERSISTENCE_MODULE": "infra.eventstore",
-        "NATS_URL": nats_url,
-        "NATS_STREAM": unique_name,
-        "FEEDHEALTH_NATS_STREAM": f"{unique_name}_HEALTH",
-    }
-
-
-@pytest.fixture
-def ingestion(env: dict[str, str]) -> Iterator[FeedIngestion]:
-    app = FeedIngestion(env)
-    yield app
-    app.close()
 
 
 def fetch(postgres_url: str, call: Callable[[asyncpg.Connection], Awaitable[list[T]]]) -> list[T]:
@@ -94,14 +46,13 @@ def fetch(postgres_url: str, call: Callable[[asyncpg.Connection], Awaitable[list
 def test_feed_health_rows_are_the_feed_health_process_s_own_events(
     env: dict[str, str], ingestion: FeedIngestion, postgres_url: str
 ) -> None:
-    final = schedule("France", "Croatia", "world-cup")
-    league = schedule("Leeds", "Hull", "championship")
-    ingestion.handle(final)
+    league = schedule("Leeds", "Hull", competition="championship")
+    ingestion.handle(FINAL)
     ingestion.handle(league)
-    ingestion.handle(quote(final, KICKOFF - timedelta(hours=6), "pinnacle"))
-    ingestion.handle(quote(final, KICKOFF - timedelta(hours=5), "pinnacle"))  # newer wins
-    ingestion.handle(quote(final, KICKOFF - timedelta(hours=4), "bet365"))
-    last = ingestion.handle(quote(league, KICKOFF - timedelta(hours=3), "pinnacle"))
+    ingestion.handle(quote(KICKOFF - timedelta(hours=6), "pinnacle"))
+    ingestion.handle(quote(KICKOFF - timedelta(hours=5), "pinnacle"))  # newer wins
+    ingestion.handle(quote(KICKOFF - timedelta(hours=4), "bet365"))
+    last = ingestion.handle(quote(KICKOFF - timedelta(hours=3), "pinnacle", league))
     now = KICKOFF - timedelta(hours=2)
     runner = EventSourcedProjectionRunner(
         application_class=FeedIngestion, projection_class=FeedHealth, env=env
