@@ -36,7 +36,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -182,6 +182,44 @@ def fanout_app(nats_url: str, heartbeat: float) -> Any:
     return create_app(version_probes=[], lifespan=lifespan)
 
 
+def counting(app: Any) -> Any:
+    """BENCH_SSE_COUNT=1: the bytes and frames each stream connection handed to the server (by
+    client address), served at ``/bench/counts``, to tell frames never written from frames
+    written but not yet read by the load generator."""
+    written: dict[str, list[int]] = {}
+
+    async def counted_app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith("/v1/streams"):
+            if scope["type"] == "http" and scope["path"] == "/bench/counts":
+                body = orjson.dumps(written)
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
+                return
+            await app(scope, receive, send)
+            return
+        row = written[f"{scope['client'][0]}:{scope['client'][1]}"] = [0, 0]
+
+        async def counted(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                body = message.get("body", b"")
+                row[0] += len(body)
+                row[1] += body.count(b"id: ")
+            await send(message)
+
+        await app(scope, receive, counted)
+
+    return counted_app
+
+
 def gateway_main(kind: str, port: int, nats_url: str, heartbeat: float) -> None:
     import uvicorn
 
@@ -190,6 +228,8 @@ def gateway_main(kind: str, port: int, nats_url: str, heartbeat: float) -> None:
     os.nice(env_int("BENCH_SSE_NICE", 0))
 
     app = naive_app(nats_url) if kind == "naive" else fanout_app(nats_url, heartbeat)
+    if env_int("BENCH_SSE_COUNT", 0):
+        app = counting(app)
     config = uvicorn.Config(
         app,
         loop="uvloop",
@@ -206,9 +246,28 @@ def gateway_main(kind: str, port: int, nats_url: str, heartbeat: float) -> None:
 
 
 class Client(asyncio.Protocol):
-    __slots__ = ("beats", "buf", "closed", "codes", "errors", "last", "out", "request", "times")
+    __slots__ = (
+        "beats",
+        "buf",
+        "closed",
+        "codes",
+        "errors",
+        "last",
+        "name",
+        "out",
+        "path",
+        "received",
+        "request",
+        "subscribed",
+        "times",
+    )
 
-    def __init__(self, request: bytes, codes: array.array[int], times: array.array[float]) -> None:
+    def __init__(
+        self, path: str, request: bytes, codes: array.array[int], times: array.array[float]
+    ) -> None:
+        self.path = path
+        """What this client subscribed to (clients connect concurrently: the order in which
+        they finish connecting is not the order of the paths)."""
         self.request = request
         self.buf = b""
         self.out = array.array("q")
@@ -218,13 +277,23 @@ class Client(asyncio.Protocol):
         self.errors = 0
         self.closed = False
         self.last = b""
+        self.name = ""
+        self.received = 0
+        self.subscribed = False
+        """The response's head has arrived: the gateway has joined this client to the live
+        flow (it does so before its first write), so every later event is owed to it."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        host, port = transport.get_extra_info("sockname")[:2]
+        self.name = f"{host}:{port}"
         transport.write(self.request)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
         now = time.time()
+        self.received += len(data)
         buf = self.buf + data
+        if not self.subscribed and b"\r\n\r\n" in buf:
+            self.subscribed = True
         cut = buf.rfind(b"\n\n")
         if cut < 0:
             self.buf = buf
@@ -275,7 +344,7 @@ async def _clients(conn: Connection, port: int, source_ip: str, paths: list[str]
             for attempt in range(5):
                 try:
                     transport, client = await loop.create_connection(
-                        lambda: Client(request_for(path), codes, times),
+                        lambda: Client(path, request_for(path), codes, times),
                         "127.0.0.1",
                         port,
                         local_addr=(source_ip, 0),
@@ -289,7 +358,15 @@ async def _clients(conn: Connection, port: int, source_ip: str, paths: list[str]
         command = await loop.run_in_executor(None, conn.recv)
         if command == "connect":
             await asyncio.gather(*(connect(p) for p in paths))
-            conn.send(len(clients))
+            # A TCP connection is not yet a subscription: the gateway may still be working
+            # through its accept backlog. Events appended before a client is subscribed are not
+            # owed to it, so wait (bounded) until every client has its response head.
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and not all(  # noqa: ASYNC110 (bounded poll)
+                c.subscribed for _, c in clients
+            ):
+                await asyncio.sleep(0.2)
+            conn.send(sum(c.subscribed for _, c in clients))
         elif command == "report":
             conn.send({"codes": codes.tobytes(), "times": times.tobytes()})
             del codes[:], times[:]
@@ -297,9 +374,12 @@ async def _clients(conn: Connection, port: int, source_ip: str, paths: list[str]
             conn.send(
                 {
                     "per_client": [c.out.tobytes() for _, c in clients],
+                    "paths": [c.path for _, c in clients],
                     "beats": [c.beats for _, c in clients],
                     "errors": sum(c.errors for _, c in clients),
                     "closed": sum(c.closed for _, c in clients),
+                    "names": [c.name for _, c in clients],
+                    "received": [c.received for _, c in clients],
                 }
             )
             for _, c in clients:
@@ -333,7 +413,7 @@ async def _churn(conn: Connection, port: int, source_ip: str, sessions: int, see
             )
             codes: array.array[int] = array.array("q")
             times: array.array[float] = array.array("d")
-            client = Client(request_for(path, cursor), codes, times)
+            client = Client(path, request_for(path, cursor), codes, times)
             try:
                 transport, _ = await loop.create_connection(
                     lambda: client, "127.0.0.1", port, local_addr=(source_ip, 0)
@@ -637,23 +717,82 @@ def latencies(events: list[Published], reports: list[dict[str, Any]]) -> tuple[i
     return frames, out
 
 
-def gaps_and_duplicates(
-    events: list[Published], finals: list[dict[str, Any]], fleet: Fleet
-) -> tuple[int, int]:
-    """Per client, every appended event its filter matches against what it received."""
+def expected_codes(events: list[Published]) -> Any:
     by_fixture: dict[int, list[int]] = defaultdict(list)
     for ev in events:
         by_fixture[ev.fixture].append(ev.seq * 2 + ev.log)
+
+    def expected(path: str) -> set[int]:
+        return {c for f, cs in by_fixture.items() if matches(path, f) for c in cs}
+
+    return expected
+
+
+def gaps_and_duplicates(events: list[Published], finals: list[dict[str, Any]]) -> tuple[int, int]:
+    """Per client, every appended event its filter matches against what it received."""
+    expected = expected_codes(events)
     gaps = dups = 0
-    for rep, paths in zip(finals, fleet.paths, strict=True):
-        for raw, path in zip(rep["per_client"], paths, strict=True):
+    for rep in finals:
+        for raw, path in zip(rep["per_client"], rep["paths"], strict=True):
             got = array.array("q")
             got.frombytes(raw)
-            expected = {c for f, cs in by_fixture.items() if matches(path, f) for c in cs}
             seen = set(got)
             dups += len(got) - len(seen)
-            gaps += len(expected - seen)
+            gaps += len(expected(path) - seen)
     return gaps, dups
+
+
+def written_vs_received(
+    port: int, kind: str, events: list[Published], finals: list[dict[str, Any]]
+) -> None:
+    """BENCH_SSE_COUNT=1: per connection, the frames its filter expects, the frames the gateway
+    handed to the server for it, and the frames the client read (frames lost in the gateway
+    show as expected > written; frames still in flight as written > received)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/counts", timeout=30) as r:
+        written = orjson.loads(r.read())
+    expected = expected_codes(events)
+    totals: defaultdict[str, int] = defaultdict(int)
+    missing: Counter[int] = Counter()
+    wanted: Counter[int] = Counter()
+    dump: list[Any] | None = [] if os.environ.get("BENCH_SSE_DUMP") else None
+    for rep in finals:
+        for raw, path, name, got_bytes in zip(
+            rep["per_client"], rep["paths"], rep["names"], rep["received"], strict=True
+        ):
+            want = len(expected(path))
+            wrote_bytes, wrote = written.get(name, (0, 0))
+            got = len(raw) // 8
+            totals["expected"] += want
+            totals["written"] += wrote
+            totals["received"] += got
+            totals["written_bytes"] += wrote_bytes
+            totals["received_bytes"] += got_bytes
+            totals["clients_short_written"] += wrote < want
+            totals["clients_short_received"] += got < wrote
+            totals["unknown_connections"] += name not in written
+            lost = expected(path) - set(array.array("q", raw))
+            missing.update(lost)
+            if dump is not None:
+                dump.append([name, path, want, wrote, got, sorted(lost)[:50]])
+            for code in expected(path):
+                wanted[code] += 1
+    for key, value in totals.items():
+        say(f"{kind}_count_{key}", value, "")
+    if dump is not None:
+        Path(os.environ["BENCH_SSE_DUMP"]).write_bytes(
+            orjson.dumps({"clients": dump, "events": [e.__dict__ for e in events]})
+        )
+    whole = sum(1 for code, n in missing.items() if n == wanted[code])
+    say(f"{kind}_count_events_with_a_missing_frame", len(missing), "events")
+    say(f"{kind}_count_events_missing_for_every_subscriber", whole, "events")
+    print(
+        f"{kind}: missing by log (0 events, 1 forecasts): "
+        f"{Counter(code % 2 for code in missing)}; first missing seqs "
+        f"{sorted(code // 2 for code in missing)[:20]}",
+        flush=True,
+    )
 
 
 async def quiesce(fleet: Fleet, events: list[Published], limit: float = 120.0) -> list[float]:
@@ -687,7 +826,8 @@ async def matchday(
         started = time.monotonic()
         connected = await asyncio.to_thread(fleet.connect)
         print(
-            f"{kind}: {connected} clients connected in {time.monotonic() - started:.1f} s",
+            f"{kind}: {connected} clients subscribed (response head received) in "
+            f"{time.monotonic() - started:.1f} s",
             flush=True,
         )
         await asyncio.sleep(3)
@@ -731,7 +871,9 @@ async def matchday(
                 break
         late = await quiesce(fleet, publisher.events)
         finals = await asyncio.to_thread(fleet.report, "final")
-        gaps, dups = gaps_and_duplicates(publisher.events, finals, fleet)
+        gaps, dups = gaps_and_duplicates(publisher.events, finals)
+        if env_int("BENCH_SSE_COUNT", 0):
+            written_vs_received(port, kind, publisher.events, finals)
         say(f"{kind}_gaps", gaps, "frames")
         say(f"{kind}_duplicates", dups, "frames")
         say(f"{kind}_late_frames_after_ramp", len(late), "frames")
@@ -834,7 +976,7 @@ async def wide(nats_url: str, publisher: Publisher, port: int) -> None:
         await publisher.run(20, 12)
         late = await quiesce(fleet, publisher.events)
         finals = await asyncio.to_thread(fleet.report, "final")
-        gaps, dups = gaps_and_duplicates(publisher.events, finals, fleet)
+        gaps, dups = gaps_and_duplicates(publisher.events, finals)
         beats = [b for r in finals for b in r["beats"]]
         say("wide_without_heartbeat", sum(1 for b in beats if b == 0), "connections")
         say("wide_gaps", gaps, "frames")
@@ -877,6 +1019,8 @@ async def main() -> None:
                 flush=True,
             )
             ours = await matchday(server.url, js, publisher, "fanout", free_port())
+            if not env_int("BENCH_SSE_PEER", 1):  # diagnosis runs only
+                return
             naive = await matchday(server.url, js, publisher, "naive", free_port())
             best_ours = max(s["frames"] for s in ours.values())
             best_naive = max(s["frames"] for s in naive.values())
