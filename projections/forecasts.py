@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+import orjson
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import get_topic
 
@@ -52,9 +53,14 @@ def model_kind(model_id: str, market: str, features: dict[str, Any]) -> str:
     return FOOTBALL_INPLAY if "minute" in features else FOOTBALL_1X2
 
 
-def forecast_values(n: Notification) -> tuple[Any, ...]:
-    """One forecast as the columns of ``COLUMNS``."""
+def forecast_record(n: Notification) -> tuple[tuple[Any, ...], str]:
+    """One forecast as the columns of ``COLUMNS``, and its feature vector as JSON text."""
     s = state_of(n.state)
+    return forecast_values(n, s), orjson.dumps(s.get("features") or {}).decode()
+
+
+def forecast_values(n: Notification, s: dict[str, Any]) -> tuple[Any, ...]:
+    """One forecast (``s``: its event's state) as the columns of ``COLUMNS``."""
     return (
         n.id,
         uuid(s["fixture_id"]),
@@ -81,8 +87,15 @@ class ForecastsProjection(PostgresProjection):
     async def write(
         self, conn: asyncpg.Connection, stream: str, notifications: Sequence[Notification]
     ) -> None:
-        rows = [forecast_values(n) for n in notifications]
-        await bulk.append(conn, self.schema, "forecasts", COLUMNS, rows)
+        recorded = [forecast_record(n) for n in notifications]
+        rows = [values for values, _ in recorded]
+        await bulk.append(
+            conn,
+            self.schema,
+            "forecasts",
+            (*COLUMNS, "features"),
+            ((*values, features) for values, features in recorded),
+        )
         latest = {(r[1], r[3]): r for r in rows}  # in log order: the last one wins
         latest_columns = (
             "fixture_id",

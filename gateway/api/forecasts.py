@@ -13,7 +13,7 @@ from gateway.access.gate import presented_token
 from gateway.api.entitlement import FixtureNotFound, check_entitled, visible_fixture
 from gateway.api.latest import LatestCache, LatestForecastsPublic, answer_headers, matches
 from gateway.api.pagination import CursorParam, LimitParam, Page, encode_cursor, read_cursor
-from gateway.api.public import ForecastPublic, forecast_public, outcomes_of
+from gateway.api.public import IssuedForecastPublic, issued_forecast_public, outcomes_of
 from gateway.deps import SECURITY_OPENAPI, Reader, ReadModelsDep, read_models
 
 router = APIRouter(prefix="/v1/fixtures", tags=["forecasts"])
@@ -82,7 +82,7 @@ async def latest_forecasts(fixture_id: UUID, request: Request) -> Response:
     return Response(found.body, media_type="application/json", headers=headers)
 
 
-@router.get("/{fixture_id}/forecasts", response_model=Page[ForecastPublic])
+@router.get("/{fixture_id}/forecasts", response_model=Page[IssuedForecastPublic])
 async def forecast_history(
     fixture_id: UUID,
     principal: Reader,
@@ -90,9 +90,10 @@ async def forecast_history(
     model_kind: str | None = None,
     cursor: CursorParam = None,
     limit: LimitParam = 100,
-) -> Page[ForecastPublic]:
-    """Every forecast of the fixture in the order issued, each with its model, artifact and
-    input position (the feed log up to ``as_of_position``)."""
+) -> Page[IssuedForecastPublic]:
+    """Every forecast of the fixture in the order issued, each with its inputs: the feature
+    vector the model was given, its model and artifact, and its input position (the feed log
+    up to ``as_of_position``, from which ``sportcast audit`` re-derives the features)."""
     await visible_fixture(reads, principal, fixture_id)
     after = read_cursor(cursor, "forecasts", int)
     rows = await reads.forecast_history(
@@ -100,8 +101,8 @@ async def forecast_history(
     )
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page[ForecastPublic](
-        items=[forecast_public(r) for r in rows],
+    return Page[IssuedForecastPublic](
+        items=[issued_forecast_public(r) for r in rows],
         next_cursor=encode_cursor("forecasts", rows[-1].position) if more else None,
     )
 

@@ -12,6 +12,7 @@ from readmodels.postgres.queries import (
     FeedPulseRow,
     FixtureRow,
     ForecastRow,
+    IssuedForecastRow,
     LatestOddsRow,
     TrackRecordRow,
 )
@@ -49,7 +50,7 @@ class ReadModels(Protocol):
 
     async def forecast_history(
         self, fixture_id: UUID, *, model_kind: str | None, after: int | None, limit: int
-    ) -> list[ForecastRow]: ...
+    ) -> list[IssuedForecastRow]: ...
 
     async def track_record(
         self,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
 
 from domain.odds import Market
 from readmodels.postgres.api_queries import QuoteRow
-from readmodels.postgres.queries import FixtureRow, ForecastRow, LatestOddsRow
+from readmodels.postgres.queries import FixtureRow, ForecastRow, IssuedForecastRow, LatestOddsRow
 
 
 class ScorePublic(BaseModel):
@@ -68,6 +69,12 @@ class ForecastPublic(BaseModel):
     """The forecast's position in the forecasts stream (the SSE id of the same forecast)."""
     as_of_position: int
     """Its input: the feed log up to this position (replay it to reproduce the forecast)."""
+
+
+class IssuedForecastPublic(ForecastPublic):
+    features: dict[str, float] | None
+    """The feature vector the model was given, as the forecast's event recorded it (null for
+    forecasts projected before the read model kept it, until its projection is rebuilt)."""
 
 
 def fixture_public(row: FixtureRow) -> FixturePublic:
@@ -146,7 +153,15 @@ def quote_public(row: QuoteRow) -> OddsPublic:
 
 
 def forecast_public(row: ForecastRow) -> ForecastPublic:
-    return ForecastPublic(
+    return ForecastPublic(**forecast_fields(row))
+
+
+def issued_forecast_public(row: IssuedForecastRow) -> IssuedForecastPublic:
+    return IssuedForecastPublic(**forecast_fields(row), features=row.features)
+
+
+def forecast_fields(row: ForecastRow) -> dict[str, Any]:
+    return dict(
         model_kind=row.model_kind,
         model_id=row.model_id,
         artifact_hash=row.artifact_hash,

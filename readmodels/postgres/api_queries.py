@@ -22,6 +22,7 @@ from readmodels.postgres.queries import (
     FeedPulseRow,
     FixtureRow,
     ForecastRow,
+    IssuedForecastRow,
     LatestOddsRow,
     OddsQuoteRow,
     TrackRecordRow,
@@ -174,7 +175,7 @@ class ReadModelQueries:
 
     async def forecast_history(
         self, fixture_id: UUID, *, model_kind: str | None, after: int | None, limit: int
-    ) -> list[ForecastRow]:
+    ) -> list[IssuedForecastRow]:
         return await queries.forecast_history(
             self._pool,
             fixture_id=fixture_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 from datetime import date
@@ -111,6 +112,8 @@ def test_forecasts_and_the_track_record_score_every_settled_forecast(
     assert [(r["fixture_id"], r["trigger"], r["probabilities"]) for r in history] == [
         (e.fixture_id, e.trigger, list(e.probabilities)) for e in events
     ]
+    assert [json.loads(r["features"]) for r in history] == [dict(e.features) for e in events]
+    assert any(e.features for e in events)
     latest = table(postgres_url, "forecasts", "latest_forecasts", "fixture_id")
     newest = {e.fixture_id: e for e in events}  # in log order: the last one stays
     assert {r["fixture_id"]: r["version"] for r in latest} == {

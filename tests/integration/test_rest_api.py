@@ -4,6 +4,7 @@ rows written straight into them: each endpoint, paging, ETag/304, plans and scop
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -32,6 +33,7 @@ KICKOFF = datetime(2016, 3, 5, 12, 45, tzinfo=UTC)
 E0 = UUID("00000000-0000-0000-0000-0000000000e0")
 E1 = UUID("00000000-0000-0000-0000-0000000000e1")
 NBA = UUID("00000000-0000-0000-0000-0000000000ba")
+FEATURES_10 = {"elo_diff": 35.5, "market_home": 0.48, "rest_days_home": 3.0}
 
 
 def create_read_models(postgres_url: str) -> None:
@@ -125,6 +127,13 @@ async def seed(conn: asyncpg.Connection) -> None:
         (40, NBA, "nba", "nba-ccc", [0.6, 0.4]),
     ]:
         await insert_forecast(conn, position, fid, kind, model, probs)
+    # What the projection keeps from each ForecastIssued (position 30: projected before it did).
+    for position, features in [(10, FEATURES_10), (20, {"elo_diff": 41.0})]:
+        await conn.execute(
+            "UPDATE rm_forecasts.forecasts SET features = $2::jsonb WHERE position = $1",
+            position,
+            json.dumps(features),
+        )
 
 
 async def insert_forecast(
@@ -369,8 +378,11 @@ async def test_forecast_history_pages_in_issue_order_with_inputs(api: Api) -> No
     page1 = (await get(api, path, "e0", limit=2)).json()
     assert [f["position"] for f in page1["items"]] == [10, 20]
     assert page1["items"][0]["as_of_position"] == 9
+    assert page1["items"][0]["features"] == FEATURES_10
+    assert page1["items"][1]["features"] == {"elo_diff": 41.0}
     page2 = (await get(api, path, "e0", limit=2, cursor=page1["next_cursor"])).json()
     assert [f["position"] for f in page2["items"]] == [30]
+    assert page2["items"][0]["features"] is None  # not kept by the read model then
     assert page2["next_cursor"] is None
     inplay = (await get(api, path, "e0", model_kind="football-inplay")).json()["items"]
     assert [f["model_id"] for f in inplay] == ["football-inplay-bbb"]

@@ -12,7 +12,12 @@ from readmodels.postgres.queries.feed_health import (
     stale_episodes,
 )
 from readmodels.postgres.queries.fixtures import FixtureRow, get_fixture, list_fixtures
-from readmodels.postgres.queries.forecasts import ForecastRow, forecast_history, latest_forecasts
+from readmodels.postgres.queries.forecasts import (
+    ForecastRow,
+    IssuedForecastRow,
+    forecast_history,
+    latest_forecasts,
+)
 from readmodels.postgres.queries.odds import LatestOddsRow, OddsQuoteRow, latest_odds, odds_history
 from readmodels.postgres.queries.track_record import (
     CalibrationBin,
@@ -28,6 +33,7 @@ __all__ = [
     "FeedPulseRow",
     "FixtureRow",
     "ForecastRow",
+    "IssuedForecastRow",
     "LatestOddsRow",
     "OddsQuoteRow",
     "QuarantineCount",

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
+from orjson import loads
+
 from readmodels.postgres.queries._base import Queryable, rows_as, where
 
 _COLUMNS = (
@@ -36,6 +38,15 @@ class ForecastRow:
     """The feed notification id the forecast was computed as of."""
 
 
+@dataclass(frozen=True)
+class IssuedForecastRow(ForecastRow):
+    """A forecast of the history, with its inputs."""
+
+    features: dict[str, float] | None
+    """The feature vector its ForecastIssued event recorded (None: projected before the
+    column existed; a rebuild of the forecasts projection fills it)."""
+
+
 async def latest_forecasts(
     db: Queryable, fixture_id: UUID, *, model_kind: str | None = None
 ) -> list[ForecastRow]:
@@ -54,7 +65,7 @@ async def forecast_history(
     model_kind: str | None = None,
     after_position: int = 0,
     limit: int = 1000,
-) -> list[ForecastRow]:
+) -> list[IssuedForecastRow]:
     """Forecasts in issue order (``after_position`` pages on), for one fixture or all."""
     clause, args = where(
         [
@@ -65,8 +76,13 @@ async def forecast_history(
     )
     args.append(limit)
     records = await db.fetch(
-        f"SELECT {_COLUMNS} FROM rm_forecasts.forecasts{clause}"
+        f"SELECT {_COLUMNS}, features::text AS features FROM rm_forecasts.forecasts{clause}"
         f" ORDER BY position LIMIT ${len(args)}",
         *args,
     )
-    return rows_as(ForecastRow, records)
+    return [
+        IssuedForecastRow(
+            **{**dict(r), "features": None if r["features"] is None else loads(r["features"])}
+        )
+        for r in records
+    ]
