@@ -474,13 +474,16 @@ def build_gateway(
     demo_speed: float | None = None,
     run_projector: bool = False,
     run_followers: bool = False,
+    embedded_analytics: bool = True,
 ) -> FastAPI:
     """The HTTP gateway: ingest, reads, SSE. ``run_followers``: also run feed health, the
     forecaster and the checkpointer in this process (``sportcast up``, whose one NATS user may
     do all of it); otherwise each runs as its own service under its own NATS user (``sportcast
     serve feed-health|forecaster|checkpointer``) and the gateway reads feed health's board.
     ``demo_speed``: also play the simulated season at that many times real speed (needs
-    ``run_followers``); ``run_projector``: also build the PostgreSQL read models."""
+    ``run_followers``); ``run_projector``: also build the PostgreSQL read models;
+    ``embedded_analytics``: without a Pinot broker, keep the dashboards' DuckDB tables here
+    (one writer: False in each of several gateway processes, ``http_gateway``)."""
     configure_tracing("sportcast-gateway", settings.otel_exporter_endpoint)
     configure_metrics("sportcast-gateway")
     connections = Connections()
@@ -526,7 +529,7 @@ def build_gateway(
                 mirror: asyncio.Task[None] | None = None
                 if settings.pinot_broker_url:
                     app.state.dashboard_engine = dashboard_engine(settings, None)
-                else:
+                elif embedded_analytics:
                     analytics = asyncio.create_task(open_analytics(app, settings, nats_url))
                     mirror = asyncio.create_task(
                         follow_analytics(analytics, connections, postgres_url)
@@ -612,6 +615,23 @@ def build_gateway(
             FollowersReady(lambda: [feed_health.failure, running.failure()] if feed_health else []),
         ],
         lifespan=lifespan,
+    )
+
+
+def http_gateway() -> FastAPI:
+    """One of the processes of ``sportcast serve gateway --workers N`` (uvicorn's app factory,
+    called in each worker; settings from the environment): ingest, reads and SSE, like
+    ``serve gateway``, without the embedded analytics (one DuckDB writer; with workers the
+    dashboards' analytics come from Pinot). Its SSE hub follows the logs itself, so any worker
+    resumes any client exactly (docs/adr/0011, 0026)."""
+    settings = Settings()
+    if not settings.nats_url or not settings.postgres_url:
+        raise RuntimeError("set SPORTCAST_NATS_URL and SPORTCAST_POSTGRES_URL")
+    return build_gateway(
+        settings,
+        nats_url=settings.nats_url,
+        postgres_url=settings.postgres_url,
+        embedded_analytics=False,
     )
 
 

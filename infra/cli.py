@@ -44,6 +44,7 @@ from infra.embedded.stack import EmbeddedStack
 from infra.embedded.supervisor import Supervisor
 from infra.forecasting.artifacts import ArtifactError
 from infra.forecasting.lifecycle import KINDS as TRAINED_KINDS
+from infra.gateway_workers import serve_workers
 from infra.projections.wiring import serve_projector as serve_projector_until
 from infra.settings import Durability, Settings
 from infra.store_check import StoreCheck, StoreWatch
@@ -258,7 +259,17 @@ app.add_typer(serve, name="serve")
 
 
 @serve.command("gateway")
-def serve_gateway() -> None:
+def serve_gateway(
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Gateway processes sharing the port, each serving ingest, reads and SSE (any "
+            "one resumes any stream client exactly). With more than one, the dashboards' "
+            "analytics need Pinot (SPORTCAST_PINOT_BROKER_URL).",
+        ),
+    ] = 1,
+) -> None:
     """The HTTP gateway alone (health, feed ingest, reads, SSE), for compose and production.
 
     Needs SPORTCAST_NATS_URL and SPORTCAST_POSTGRES_URL; starts nothing else: feed health,
@@ -270,6 +281,9 @@ def serve_gateway() -> None:
         raise fail(
             "config-missing", "set SPORTCAST_NATS_URL and SPORTCAST_POSTGRES_URL to serve alone"
         )
+    if workers > 1:
+        serve_workers(settings, workers)
+        return
     gateway = build_gateway(
         settings, nats_url=settings.nats_url, postgres_url=settings.postgres_url
     )
