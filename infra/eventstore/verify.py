@@ -64,6 +64,10 @@ def verify_records(
     return verifier.report()
 
 
+SMALL = 1 << 14
+_LENGTHS = [chain.SEQUENCE.pack(n) for n in range(SMALL)]  # length fields, made once
+
+
 class StreamVerifier:
     """Verifies a stream fed to it in order, page by page (a whole log never sits in memory)."""
 
@@ -97,6 +101,7 @@ class StreamVerifier:
         sha256, pack = chain.sha256, chain.SEQUENCE.pack
         length, length_field, hash_field = pack, chain.length_field, chain.HASH_FIELD
         subjects, topics = self._fields
+        small = _LENGTHS
         digest_at = self._digest_at
         genesis = chain.GENESIS
         messages, events, expected = self.messages, self.events, self._expected_seq
@@ -129,18 +134,19 @@ class StreamVerifier:
                     t_field = topics.get(topic)
                     if t_field is None:
                         t_field = topics[topic] = length_field(topic)
-                    v = str(version).encode()
+                    v = h[VERSION].encode()  # as the writer wrote it: str(version)
                     state = r.data
+                    n = len(state)
                     digest_of = sha256(
                         b"".join(
                             (
                                 hash_field if len(prev) == 64 else length(len(prev)),
                                 prev.encode(),
                                 a_field,
-                                length(len(v)),
+                                small[len(v)],
                                 v,
                                 t_field,
-                                length(len(state)),
+                                small[n] if n < SMALL else length(n),
                                 state,
                             )
                         )
