@@ -53,10 +53,8 @@ class OddsProjection(PostgresProjection):
     name = "odds"
     topics = {EVENTS: (OPENED, QUOTED)}
 
-    def __init__(
-        self, postgres_url: str, *, schema: str | None = None, keeps_failures: bool = True
-    ) -> None:
-        super().__init__(postgres_url, schema=schema, keeps_failures=keeps_failures)
+    def __init__(self, postgres_url: str, *, schema: str | None = None, live: bool = True) -> None:
+        super().__init__(postgres_url, schema=schema, live=live)
         self._fixture_of: dict[UUID, UUID] = {}
 
     async def write(

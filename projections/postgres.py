@@ -38,14 +38,13 @@ _UNREACHABLE = (
 
 
 class PostgresProjection(Projection):
-    def __init__(
-        self, postgres_url: str, *, schema: str | None = None, keeps_failures: bool = True
-    ) -> None:
-        """``keeps_failures=False``: a failure is not recorded where `projections status` reads
-        the live projection's (a point-in-time replay reports its own)."""
+    def __init__(self, postgres_url: str, *, schema: str | None = None, live: bool = True) -> None:
+        """``live=False``: a copy built for an audit (`sportcast replay`): its failures are not
+        recorded where `projections status` reads the live projection's, and the events it
+        applies add no spans to the traces they were stored in long ago."""
         self.postgres_url = postgres_url
         self.schema = schema or live_schema(self.name)
-        self.keeps_failures = keeps_failures
+        self.live = live
         self._conn: asyncpg.Connection | None = None
         self._lock_key = projection_lock_key(self.name)
 
@@ -111,17 +110,17 @@ class PostgresProjection(Projection):
         except _UNREACHABLE as exc:
             await self._drop()
             raise StoreUnavailable(str(exc)) from exc
-        if page.at_head and page.notifications:
+        if self.live and page.at_head and page.notifications:
             trace_applied(self.name, stream, page.notifications, started_ns)
 
     async def record_failure(self, stream: str, position: int, error: str) -> None:
-        if not self.keeps_failures:
+        if not self.live:
             return
         conn = await self._connection()
         await record_failure(conn, self.name, stream, position, error)
 
     async def clear_failure(self) -> None:
-        if not self.keeps_failures:
+        if not self.live:
             return
         conn = await self._connection()
         await clear_failure(conn, self.name)

@@ -125,9 +125,7 @@ async def _build(
     page_size: int,
     within: float,
 ) -> int:
-    projections = [
-        k(postgres_url, schema=replay_schema(name, k.name), keeps_failures=False) for k in kinds
-    ]
+    projections = [k(postgres_url, schema=replay_schema(name, k.name), live=False) for k in kinds]
     followed = {s for k in kinds for s in k.topics}
     cut_logs: dict[str, EventLog] = {s: LogUntil(logs[s], cut.positions[s]) for s in followed}
     runner = ProjectionRunner(projections, cut_logs, page_size=page_size)
