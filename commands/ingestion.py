@@ -263,6 +263,10 @@ class FeedIngestion(Application[UUID]):
         except DomainError as refused:
             return refused
 
+    def honoured(self, key: str) -> bool:
+        """Whether a command with this idempotency key was acted on (its receipt is stored)."""
+        return self._receipt(key) is not None
+
     def _receipt(self, key: str) -> CommandReceipt | None:
         try:
             receipt: object = self.repository.get(receipt_id(key))

@@ -56,7 +56,8 @@ from infra.connections import (
     postgres_server_version,
 )
 from infra.dashboard_sources import PostgresFixtureDirectory, PostgresQuarantineCounts
-from infra.demo import ensure_champions, play_demo_season
+from infra.demo import ensure_champions
+from infra.demo_season import play_demo_seasons
 from infra.eventstore.errors import EventStoreUnavailable
 from infra.eventstore.watch import StreamWatch
 from infra.feed_health import DEFAULT_STREAM, STREAM_KEY, FeedHealthService
@@ -353,10 +354,10 @@ async def run_demo(
     speed: float,
     running: Running,
 ) -> None:
-    """The self-contained demo: this start's simulated season played live from the first
-    moment, the demo champions (trained from simulated seasons on the first start), and the
-    forecaster following them (it catches up with the season's events played meanwhile)."""
-    season = asyncio.create_task(play_demo_season(intake, speed))
+    """The self-contained demo: the simulated season played live from the first moment (the
+    last start's, continued), the demo champions (trained from simulated seasons on the first
+    start), and the forecaster following them (it catches up with the events played meanwhile)."""
+    season = asyncio.create_task(play_demo_seasons(intake, speed, settings.demo_season_path))
     try:
         try:
             await _demo_forecaster(settings, nats_url, nc, running)

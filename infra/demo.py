@@ -1,9 +1,7 @@
-"""The self-contained demo `sportcast up` plays: a simulated league whose season starts now, and a
-champion model for it, trained once from simulated past seasons and cached in the registry.
-
-Each start plays a new season (its label is the start time), so every start issues forecasts of
-its own; the champion is trained on the first start only (later starts find it in the registry
-and the object store: ADR 0008).
+"""The self-contained demo `sportcast up` plays: a simulated league (its live season in
+infra/demo_season.py), and a champion model for it, trained once from simulated past seasons and
+cached in the registry: the first start trains it, later starts find it in the registry and the
+object store (ADR 0008).
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ from domain.access import Limits, Plan, Scope
 from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY
 from infra.access.keystore import PostgresKeyStore, ensure_schema
 from infra.connections import create_pool
+from infra.demo_season import LEAGUE_SEED
 from infra.feeds.messages import FeedMessage
 from infra.feeds.player import BulkIntake, FeedPlayer
 from infra.feeds.simulated import simulated_messages
@@ -31,30 +30,9 @@ from infra.forecasting.lifecycle import KINDS, promote, registry_env, train_and_
 
 log = logging.getLogger("sportcast.demo")
 
-LEAGUE_SEED = 7  # the demo league's teams (their strengths) are the same on every start
 HISTORY_SEASONS = 4  # fit on the first two, calibrate on the third, hold out the last
 DEMO_KINDS = (FOOTBALL_1X2, FOOTBALL_INPLAY)
 _WEEKS_PER_SEASON = 40
-# A round's ten fixtures over its week, each quoted a dozen times: at 3600x a new forecast every
-# second or two, and in-play forecasts on every goal and card of the match being played.
-ROUND_SPREAD = timedelta(hours=16)
-DEMO_QUOTES = tuple(
-    (hours, 0.05 + 0.20 * hours / 144) for hours in (144, 120, 96, 72, 48, 36, 24, 12, 6, 3, 1, 0.1)
-)
-
-
-def demo_season(now: datetime) -> SeasonSimulator:
-    """This start's season: first kick-off an hour after the feed begins to play."""
-    start = (now + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-    label = f"demo-{now:%Y%m%dT%H%M%S}"
-    return SeasonSimulator(
-        seed=LEAGUE_SEED,
-        season=label,
-        start=start,
-        match_seed=int(now.timestamp()),
-        spread=ROUND_SPREAD,
-        quotes=DEMO_QUOTES,
-    )
 
 
 def history_messages(now: datetime) -> Iterator[FeedMessage]:
@@ -107,22 +85,6 @@ async def ensure_champions(
         return found
     finally:
         await asyncio.to_thread(registry.close)
-
-
-async def play_demo_season(intake: BulkIntake, speed: float) -> None:
-    """This start's simulated season, played into the intake in event time from its first
-    quote (the fixtures are announced at once before it, not days of waiting)."""
-    messages = list(simulated_messages(demo_season(datetime.now(UTC))))
-    first_quote = next(i for i, m in enumerate(messages) if m.kind == "odds")
-    announced = await FeedPlayer(intake, source="simulator", lanes=16).play(messages[:first_quote])
-    report = await FeedPlayer(intake, source="simulator", speed=speed, lanes=16).play(
-        messages[first_quote:]
-    )
-    log.info(
-        "demo feed finished: %s accepted, %s duplicates",
-        announced.accepted + report.accepted,
-        announced.duplicates + report.duplicates,
-    )
 
 
 async def demo_key(postgres_url: str, path: Path) -> str:

@@ -313,6 +313,11 @@ class Settings(BaseSettings):
         return f"{self.stream_name}_DEMO_HISTORY"
 
     @property
+    def demo_season_path(self) -> Path:
+        """The demo season `sportcast up` plays (infra/demo.py): the next start continues it."""
+        return self.state_dir / "demo" / "season.json"
+
+    @property
     def demo_key_path(self) -> Path:
         """Where `sportcast up` keeps the dashboard's read key (0600)."""
         return self.state_dir / "secrets" / "dashboard-key"

@@ -44,6 +44,10 @@ class JetStreamFeedIntake:
         run = contextvars.copy_context().run
         return await loop.run_in_executor(self._pool, run, self.ingestion.handle_many, commands)
 
+    async def honoured(self, key: str) -> bool:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self.ingestion.honoured, key)
+
     async def quarantine(self, refused: RefusedPayload) -> int:
         return await self.quarantine_store.hold(refused)
 
