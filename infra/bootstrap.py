@@ -56,7 +56,7 @@ from infra.connections import (
     postgres_server_version,
 )
 from infra.dashboard_sources import PostgresFixtureDirectory, PostgresQuarantineCounts
-from infra.demo import ensure_champions
+from infra.demo import ensure_champions, simulated_league_champions
 from infra.demo_season import play_demo_seasons
 from infra.eventstore.errors import EventStoreUnavailable
 from infra.eventstore.watch import StreamWatch
@@ -381,6 +381,7 @@ async def _demo_forecaster(settings: Settings, nats_url: str, nc: NATS, running:
             event_store_env(history, nats_url),
             settings.model_registry_stream,
             artifacts,
+            simulated_league_champions(),
         )
     log.info("demo champions: %s", champions)
     if running.forecaster is None:

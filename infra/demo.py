@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from commands.api_keys import parse_key
 from commands.ingestion import FeedIngestion
 from commands.model_registry import ModelRegistry
 from domain.access import Limits, Plan, Scope
-from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY
+from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY, ChallengerWorse, TrainedModel
 from infra.access.keystore import PostgresKeyStore, ensure_schema
 from infra.connections import create_pool
 from infra.demo_season import LEAGUE_SEED
@@ -49,33 +50,72 @@ def history_messages(now: datetime) -> Iterator[FeedMessage]:
         yield from simulated_messages(simulator)
 
 
-async def ensure_champions(
-    history: BulkIntake, feeds_env: dict[str, str], registry_stream: str, artifacts: ArtifactStore
-) -> dict[str, str]:
-    """The demo's champion per kind (football 1X2, in-play football): trained from simulated
-    past seasons of the demo league on the first start, found in the registry afterwards.
+HISTORY_MARK = "(history "  # in the season labels of the demo league's past seasons
 
-    ``history`` and ``feeds_env`` are the demo history's own stream, not the live feed's: the
+
+def trained_on_the_demo_league(model: TrainedModel) -> bool:
+    return bool(model.seasons) and all(HISTORY_MARK in season for season in model.seasons)
+
+
+@dataclass(frozen=True)
+class ChampionSource:
+    """What a demo feed's champions are trained from, and which champions already serve it."""
+
+    kinds: tuple[str, ...]
+    history: Callable[[], list[FeedMessage]]
+    """The past seasons, oldest first (blocking: it may read the datasets)."""
+    player_source: str
+    serves: Callable[[TrainedModel], bool]
+    """Whether a champion in the registry already fits this feed (then it is kept)."""
+
+
+def simulated_league_champions() -> ChampionSource:
+    return ChampionSource(
+        kinds=DEMO_KINDS,
+        history=lambda: list(history_messages(datetime.now(UTC))),
+        player_source="simulator-history",
+        serves=trained_on_the_demo_league,
+    )
+
+
+async def ensure_champions(
+    history: BulkIntake,
+    feeds_env: dict[str, str],
+    registry_stream: str,
+    artifacts: ArtifactStore,
+    source: ChampionSource,
+) -> dict[str, str]:
+    """The demo feed's champion per kind: trained from its past seasons on the first start,
+    found in the registry afterwards.
+
+    ``history`` and ``feeds_env`` are the past seasons' own stream, not the live feed's: the
     forecaster following the live feed then has no past seasons to work through before the
     demo's first live forecast."""
     registry = await asyncio.to_thread(ModelRegistry, registry_env(feeds_env, registry_stream))
     try:
-        champions = {kind: await asyncio.to_thread(registry.champion, kind) for kind in DEMO_KINDS}
-        found = {k: c.model_id for k, c in champions.items() if c is not None and c.model_id}
-        if len(found) == len(DEMO_KINDS):
+        found = {}
+        for kind in source.kinds:
+            champion = await asyncio.to_thread(registry.champion, kind)
+            if champion is not None and champion.model_id:
+                model = await asyncio.to_thread(registry.model, champion.model_id)
+                if source.serves(model):
+                    found[kind] = champion.model_id
+        if len(found) == len(source.kinds):
             return found
         started = time.perf_counter()
-        report = await FeedPlayer(history, source="simulator-history", lanes=16).play(
-            list(history_messages(datetime.now(UTC)))
-        )
+        messages = await asyncio.to_thread(source.history)
+        report = await FeedPlayer(history, source=source.player_source, lanes=16).play(messages)
         log.info("demo history: %s events stored", report.events_stored)
         feeds = await asyncio.to_thread(FeedIngestion, feeds_env)
         try:
-            for kind in DEMO_KINDS:
+            for kind in source.kinds:
                 if kind in found:
                     continue
                 trained = await train_and_register(feeds, registry, artifacts, kind=KINDS[kind])
-                await promote(feeds, registry, artifacts, trained.model_id)
+                try:
+                    await promote(feeds, registry, artifacts, trained.model_id)
+                except ChallengerWorse as worse:  # the champion in place forecasts
+                    log.warning("demo: %s not promoted: %s", trained.model_id, worse)
                 found[kind] = trained.model_id
                 log.info(
                     "demo champion %s after %.1f s", trained.model_id, time.perf_counter() - started
