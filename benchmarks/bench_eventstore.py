@@ -219,6 +219,17 @@ def bench_mode(root: Path, mode: str, pg: dict[str, float] | None) -> None:
         stop()
 
 
+def read_every_notification(rec: ApplicationRecorder) -> int:
+    """Read the whole stream in pages of 10,000; how many notifications there were."""
+    seen, start = 0, 0
+    while True:
+        page = rec.select_notifications(start, 10_000, inclusive_of_start=False)
+        if not page:
+            return seen
+        seen += len(page)
+        start = page[-1].id
+
+
 def bench_reads(url: str) -> None:
     factory, rec = jetstream_recorder(url)
     try:
@@ -252,13 +263,7 @@ def bench_reads(url: str) -> None:
         with ThreadPoolExecutor(WRITERS) as pool:
             list(pool.map(rec.insert_events, [events(100) for _ in range(990)]))
         started = time.perf_counter()
-        seen, start = 0, 0
-        while True:
-            page = rec.select_notifications(start, 10_000, inclusive_of_start=False)
-            if not page:
-                break
-            seen += len(page)
-            start = page[-1].id
+        seen = read_every_notification(rec)
         rate = seen / (time.perf_counter() - started)
         out("select_notifications_100k.events", seen, "events")
         out("select_notifications_100k.rate", rate, "events/s")
@@ -267,13 +272,7 @@ def bench_reads(url: str) -> None:
         wire, stream._wire = stream._wire, None
         try:
             started = time.perf_counter()
-            seen_py, start = 0, 0
-            while True:
-                page = rec.select_notifications(start, 10_000, inclusive_of_start=False)
-                if not page:
-                    break
-                seen_py += len(page)
-                start = page[-1].id
+            seen_py = read_every_notification(rec)
             rate_py = seen_py / (time.perf_counter() - started)
             loads = []
             for _ in range(20):

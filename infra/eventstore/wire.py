@@ -55,6 +55,7 @@ from infra.eventstore.wire_protocol import (
     parse_headers,
     parse_urls,
 )
+from infra.eventstore.wire_tls import BufferedTls
 
 __all__ = [
     "Consumed",
@@ -123,7 +124,7 @@ class _Connection:
     def __init__(
         self, endpoint: Endpoint, *, name: str, timeout: float, security: NatsSecurity
     ) -> None:
-        self.sock: socket.socket = socket.create_connection(
+        self.sock: socket.socket | BufferedTls = socket.create_connection(
             (endpoint.host, endpoint.port), timeout=timeout
         )
         try:
@@ -422,10 +423,11 @@ class _Connection:
 
 def _start_tls(
     sock: socket.socket, endpoint: Endpoint, security: NatsSecurity, deadline: float
-) -> ssl.SSLSocket:
-    sock.settimeout(max(deadline - time.monotonic(), 0.001))
+) -> BufferedTls:
     try:
-        return security.ssl_context().wrap_socket(sock, server_hostname=endpoint.host)
+        return BufferedTls(
+            sock, security.ssl_context(), server_hostname=endpoint.host, deadline=deadline
+        )
     except ssl.SSLError as exc:
         where = f"{endpoint.host}:{endpoint.port}"
         raise WireError(f"TLS handshake with {where} failed: {exc}") from exc
