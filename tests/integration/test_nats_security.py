@@ -15,6 +15,7 @@ from infra.eventstore import JetStreamFactory
 from infra.eventstore.recorders import JetStreamApplicationRecorder
 from infra.eventstore.security import NatsSecurity
 from infra.eventstore.wire import WireClient, WireError
+from infra.eventstore.wire_tls import BufferedTls
 from infra.natsaccess import Role
 from tests.conftest import SecureNats
 
@@ -99,3 +100,38 @@ def test_our_read_client_refuses_a_server_it_cannot_verify(secure_nats: SecureNa
     client = WireClient(secure_nats.url, "ANY", security=no_ca)
     with pytest.raises(WireError, match="TLS handshake"):
         client.request({"seq": 1}, lambda h, d: d, wait=5)
+
+
+def test_a_read_under_tls_decrypts_many_messages_per_socket_read(
+    secure_nats: SecureNats, secured_factory: JetStreamFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """nats-server sends about one TLS record per message; SSLSocket.recv returned one record
+    per call (a socket read per message). Every record one read brings in is decrypted now."""
+    writer = secured_factory.application_recorder()
+    for _ in range(20):
+        writer.insert_events([StoredEvent(uuid.uuid4(), 1, "t", b"x" * 300) for _ in range(100)])
+    reads = 0
+    read_raw = BufferedTls._read_raw
+
+    def counted(self: BufferedTls) -> bool:
+        nonlocal reads
+        reads += 1
+        return read_raw(self)
+
+    monkeypatch.setattr(BufferedTls, "_read_raw", counted)
+    stream = secured_factory.env.get("NATS_STREAM")
+    reader = JetStreamFactory(
+        {
+            "NATS_URL": secure_nats.url,
+            "NATS_STREAM": str(stream),
+            "NATS_LINK": "own",
+            **secure_nats.security(Role.READER).as_env(),
+        }
+    )
+    try:
+        recorder = reader.application_recorder()
+        assert isinstance(recorder, JetStreamApplicationRecorder)
+        assert len(recorder.select_notifications(1, 2000)) == 2000
+    finally:
+        reader.close()
+    assert 0 < reads < 200  # TLS handshake and replies included
