@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -11,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from infra.audit.errors import AuditError
-from infra.audit.store import open_log
+from infra.audit.store import open_log, served_copy
 from infra.projections.replay_cut import resolve_cut
 from infra.projections.wiring import log_streams, open_logs
 from infra.settings import Settings
@@ -48,6 +49,15 @@ def replay_command(
     nats_url: Annotated[
         str | None, typer.Option("--nats-url", help="The log's NATS (default: settings).")
     ] = None,
+    store_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--store-dir",
+            help="Replay from a copy of a JetStream store directory instead (the stack's data "
+            "dir, its nats/ dir or the jetstream/ dir), served by a private loopback "
+            "nats-server over a temporary copy.",
+        ),
+    ] = None,
     postgres_url: Annotated[
         str | None,
         typer.Option("--postgres-url", help="Where to build (default: the settings' database)."),
@@ -70,6 +80,12 @@ def replay_command(
     url = nats_url or settings.nats_client_url
 
     async def work() -> tuple[Replayed, dict[str, str | None]]:
+        if store_dir is None:
+            return await replay_from(url)
+        async with served_copy(store_dir) as copy_url:
+            return await replay_from(copy_url)
+
+    async def replay_from(url: str) -> tuple[Replayed, dict[str, str | None]]:
         async with open_log(url=url) as nc:
             cut = await resolve_cut(nc, log_streams(settings), until)
         async with open_logs(settings, url) as logs:

@@ -60,3 +60,29 @@ def table(postgres_url: str, projection: str, name: str, order: str) -> list[dic
             await conn.close()
 
     return asyncio.run(main())
+
+
+async def _dump_schema(conn: asyncpg.Connection, schema: str) -> dict[str, list[str]]:
+    """Every row of every read-model table in ``schema``, as text, in a fixed order (the
+    position table and yoyo's bookkeeping aside)."""
+    tables = await conn.fetch(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = $1"
+        " AND table_name <> 'projection_position' AND table_name NOT LIKE '%yoyo%'",
+        schema,
+    )
+    out = {}
+    for t in sorted(r["table_name"] for r in tables):
+        rows = await conn.fetch(f'SELECT r::text AS row FROM "{schema}"."{t}" r ORDER BY 1')
+        out[t] = [r["row"] for r in rows]
+    return out
+
+
+def dump(postgres_url: str, schemas: dict[str, str]) -> dict[str, dict[str, list[str]]]:
+    async def main() -> dict[str, dict[str, list[str]]]:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            return {p: await _dump_schema(conn, s) for p, s in schemas.items()}
+        finally:
+            await conn.close()
+
+    return asyncio.run(main())

@@ -26,7 +26,7 @@ from infra.embedded.ports import free_port
 async def open_log(*, url: str | None = None, store_dir: Path | None = None) -> AsyncIterator[NATS]:
     """A NATS connection to the log: ``store_dir`` (a copy of one) wins over ``url``."""
     if store_dir is not None:
-        async with _served_copy(store_dir) as copy_url, _connected(copy_url) as nc:
+        async with served_copy(store_dir) as copy_url, _connected(copy_url) as nc:
             yield nc
         return
     if not url:
@@ -50,7 +50,8 @@ async def _connected(url: str) -> AsyncIterator[NATS]:
 
 
 @asynccontextmanager
-async def _served_copy(store_dir: Path) -> AsyncIterator[str]:
+async def served_copy(store_dir: Path) -> AsyncIterator[str]:
+    """The URL of a private loopback nats-server over a temporary copy of ``store_dir``."""
     source = _jetstream_root(store_dir)
     with tempfile.TemporaryDirectory(prefix="sportcast-audit-") as tmp:
         copy = Path(tmp) / "store"

@@ -39,6 +39,7 @@ from infra.feeds.simulator import SeasonSimulator
 from infra.forecasting.artifacts import archive
 from infra.forecasting.model_file import LoadedModel, dump_model
 from infra.forecasting.service import ForecasterService
+from tests.projecting import dump
 
 pytestmark = pytest.mark.slow
 EVENTS, FORECASTS, MODELS = "AUDIT_EVENTS", "AUDIT_FORECASTS", "AUDIT_MODELS"
@@ -349,3 +350,32 @@ def test_changed_feature_code_is_caught(
     assert report["checked"] >= 1
     assert len(report["drifts"]) == report["checked"]
     assert all(set(d["differences"]) == {"home_rest_days"} for d in report["drifts"])
+
+
+def test_a_replay_from_a_copy_of_the_store_equals_one_from_the_running_server(
+    audited: AuditedLog, tmp_path: Path, postgres_url: str
+) -> None:
+    copy = tmp_path / "copy"
+    snapshot(audited, copy)
+    env = {"SPORTCAST_STREAM_NAME": EVENTS, "SPORTCAST_FORECASTER_STREAM": FORECASTS}
+    common = ["--until", "events=700", "--projection", "fixtures", "--projection", "forecasts"]
+    common += ["--postgres-url", postgres_url, "--json"]
+    made = {}
+    for name, source in (
+        ("running", ["--nats-url", audited.server.url]),
+        ("copied", ["--store-dir", str(copy)]),
+    ):
+        result = runner.invoke(app, ["replay", "--schema", name, *source, *common], env=env)
+        assert result.exit_code == 0, result.stdout + result.stderr
+        made[name] = json.loads(result.stdout)
+    assert made["running"]["positions"] == made["copied"]["positions"]
+    assert made["running"]["positions"]["events"] == 700
+    running = dump(postgres_url, {p: f"running_{p}" for p in ("fixtures", "forecasts")})
+    copied = dump(postgres_url, {p: f"copied_{p}" for p in ("fixtures", "forecasts")})
+    assert running == copied
+    assert running["fixtures"]["fixtures"]
+    missing = runner.invoke(
+        app, ["replay", "--schema", "x", "--store-dir", str(tmp_path / "none"), *common], env=env
+    )
+    assert missing.exit_code == 2
+    assert "[store-unreachable]" in missing.stderr
