@@ -108,9 +108,11 @@ class InPlayKind:
     """The football in-play model for the registry; promotion metric log loss.
 
     The holdout is the one `train-inplay` reports on: the latest HOLDOUT_SHARE of each prior
-    kind's usable fixtures. `train-inplay` sizes and calibrates on it and refits on it too; the
-    model registered here never sees it (`train_for_holdout`: the same recipe one window
-    earlier), so the log loss recorded is out of sample and re-scoring gives the same number.
+    kind's usable fixtures. The model scored never sees it (`train_for_holdout`: the same
+    recipe one window earlier), so the log loss recorded is out of sample and re-scoring that
+    (scored) artifact gives the same number. The artifact deployed is `train-inplay`'s, which
+    sizes and calibrates on the holdout and refits on it too (ADR 0013: the champion trains on
+    everything before its cut-off); the record names both.
 
     ``seasons`` records "<competition without its edition year> <season>" for every fixture
     used; ``holdout_season`` names the holdout's window, "latest-20%:<first>..<last kick-off
@@ -128,14 +130,27 @@ class InPlayKind:
             run = train_for_holdout(data, self.parameters)
         except ValueError as error:
             raise ValueError(f"the feed up to position {position}: {error}") from None
+        scored = dump_inplay_model(run.model)
+        # Deployed: train-inplay's recipe on every fixture up to the cut-off (ADR 0013's
+        # refit rule): the holdout window now sizes and calibrates, and the refit takes it.
+        refitted = train(data, self.parameters).model
         seconds = time.perf_counter() - started
-        artifact = dump_inplay_model(run.model)
+        artifact = dump_inplay_model(refitted)
         first, last = kickoff_range(data.played)
         return Candidate(
             artifact,
-            ModelRecord(
+            scored_artifact=scored,
+            record=ModelRecord(
                 kind=self.name,
                 artifact_hash=content_hash(artifact),
+                scored_artifact_hash=content_hash(scored),
+                refit={
+                    "rule": "train-inplay's recipe on every fixture up to the cut-off: fit "
+                    "before the holdout window, size and calibrate on it, refit on both",
+                    "trees": refitted.trees,
+                    "temperature": refitted.calibration.temperature,
+                    "draw_peak": refitted.draw_peak,
+                },
                 cutoff_position=position,
                 first_kickoff=first,
                 last_kickoff=last,
@@ -148,7 +163,7 @@ class InPlayKind:
                     "holdout_share": HOLDOUT_SHARE,
                 },
                 library_versions=library_versions(),
-                holdout_metrics=score(artifact, run.holdout),
+                holdout_metrics=score(scored, run.holdout),
                 training_seconds=round(seconds, 3),
             ),
         )

@@ -80,7 +80,8 @@ def train_to_file(feeds: FeedIngestion, out: Path, *, cutoff: int | None = None)
 class NbaKind:
     """The NBA file (pre-game model and in-play quarter fits): trained on the seasons before the
     holdout season (default the last in the log), scored on every forecast the file makes for
-    that season; promotion metric log loss."""
+    that season; promotion metric log loss. The artifact deployed is the same recipe on every
+    season up to the cut-off (ADR 0013); the record names it beside the scored one."""
 
     parameters: NbaModelParameters = PARAMETERS
     holdout_season: str | None = None
@@ -95,14 +96,29 @@ class NbaKind:
             raise ValueError(f"the feed up to position {position}: {error}") from None
         started = time.perf_counter()
         run = train(split.training, self.parameters)
+        scored = dump_nba_models(run.pregame, run.inplay, run.market_free)
+        # Deployed: the same recipe on every season up to the cut-off (ADR 0013's refit
+        # rule): the holdout season now takes part in the walk-forward that sizes each model.
+        refitted = train(data, self.parameters)
         seconds = time.perf_counter() - started
-        artifact = dump_nba_models(run.pregame, run.inplay, run.market_free)
+        artifact = dump_nba_models(refitted.pregame, refitted.inplay, refitted.market_free)
         first, last = split.tipoff_range()
         return Candidate(
             artifact,
-            ModelRecord(
+            scored_artifact=scored,
+            record=ModelRecord(
                 kind=self.name,
                 artifact_hash=content_hash(artifact),
+                scored_artifact_hash=content_hash(scored),
+                refit={
+                    "rule": "the holdout recipe on every season up to the cut-off: the "
+                    "walk-forward sizing and calibration take the holdout season too",
+                    "seasons": [s for s, _, _ in data.seasons],
+                    "trees": refitted.pregame.trees,
+                    "market_free_trees": (
+                        None if refitted.market_free is None else refitted.market_free.trees
+                    ),
+                },
                 cutoff_position=position,
                 first_kickoff=first,
                 last_kickoff=last,
@@ -111,7 +127,7 @@ class NbaKind:
                 holdout_fingerprint=holdout_fingerprint(split.holdout),
                 hyperparameters={**asdict(self.parameters), "trees": run.pregame.trees},
                 library_versions=library_versions(),
-                holdout_metrics=score(artifact, split.holdout),
+                holdout_metrics=score(scored, split.holdout),
                 training_seconds=round(seconds, 3),
             ),
         )

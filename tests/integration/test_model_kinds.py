@@ -115,6 +115,11 @@ def mean_log_loss(chosen: Sequence[float]) -> float:
     return -sum(math.log(p) for p in chosen) / len(chosen)
 
 
+def scored(candidate: Candidate) -> bytes:
+    """The artifact the candidate's holdout scored (the deployed one is its refit)."""
+    return candidate.artifact if candidate.scored_artifact is None else candidate.scored_artifact
+
+
 def assert_is_its_artifact(candidate: Candidate) -> None:
     assert candidate.record.artifact_hash == hashlib.sha256(candidate.artifact).hexdigest()
     assert (
@@ -212,7 +217,7 @@ def test_the_nba_log_loss_pools_every_forecast_of_the_holdout_as_the_forecaster_
     )
     metrics = nba.full.record.holdout_metrics
     assert metrics["log_loss"] == pytest.approx(
-        nba_log_loss(nba.full.artifact, data, "2019"), rel=1e-12
+        nba_log_loss(scored(nba.full), data, "2019"), rel=1e-12
     )
     ((_, rows, won),) = [entry for entry in data.seasons if entry[0] == "2019"]
     assert (metrics["n_games"], metrics["n_states"]) == (len(rows), 3 * len(rows))
@@ -223,7 +228,7 @@ def test_the_nba_log_loss_pools_every_forecast_of_the_holdout_as_the_forecaster_
 def test_the_nba_holdout_season_takes_no_part_in_fitting(nba: NbaRuns) -> None:
     # However much of the holdout season the log holds, the artifact is the same: only the
     # seasons before it train. What it is scored on differs.
-    assert nba.partial.artifact == nba.full.artifact
+    assert scored(nba.partial) == scored(nba.full)
     assert nba.partial.record.holdout_season == "2019"
     assert nba.partial.record.holdout_fingerprint != nba.full.record.holdout_fingerprint
     assert (
@@ -233,7 +238,23 @@ def test_the_nba_holdout_season_takes_no_part_in_fitting(nba: NbaRuns) -> None:
     with nba.store.feeds() as feeds:
         data = read_nba_set(feeds, cutoff=nba.full.record.cutoff_position)
     everything = train_nba(data, NBA_PARAMETERS)
-    assert dump_nba_models(everything.pregame, everything.inplay) != nba.full.artifact
+    assert dump_nba_models(everything.pregame, everything.inplay) != scored(nba.full)
+
+
+def test_the_deployed_nba_artifact_is_the_recipe_refitted_on_every_season(nba: NbaRuns) -> None:
+    # ADR 0013: the scored artifact never saw the holdout; the deployed one is train-nba's
+    # recipe on every season up to the cut-off, and the record names both.
+    record = nba.full.record
+    assert nba.full.scored_artifact is not None
+    assert record.scored_artifact_hash == hashlib.sha256(nba.full.scored_artifact).hexdigest()
+    assert record.scored_artifact_hash != record.artifact_hash
+    with nba.store.feeds() as feeds:
+        data = read_nba_set(feeds, cutoff=record.cutoff_position)
+    everything = train_nba(data, NBA_PARAMETERS)
+    deployed = dump_nba_models(everything.pregame, everything.inplay, everything.market_free)
+    assert deployed == nba.full.artifact
+    assert record.refit["seasons"] == ["2016", "2017", "2018", "2019"]
+    assert record.refit["trees"] == everything.pregame.trees
 
 
 def test_an_nba_model_rescored_on_its_own_holdout_gets_its_recorded_log_loss(
@@ -243,7 +264,7 @@ def test_an_nba_model_rescored_on_its_own_holdout_gets_its_recorded_log_loss(
     for candidate in (nba.full, nba.early):
         model = trained(candidate.record)
         with nba.store.feeds() as feeds:
-            score = kind.rescore(model, candidate.artifact, feeds, model)
+            score = kind.rescore(model, scored(candidate), feeds, model)
         assert score == candidate.record.holdout_metrics["log_loss"]
 
 
@@ -253,11 +274,11 @@ def test_an_nba_champion_is_rescored_only_on_a_season_it_did_not_train_on(nba: N
     with nba.store.feeds() as feeds:
         # `full` trained on 2018, `early`'s holdout.
         with pytest.raises(HoldoutsNotComparable, match="trained on season 2018"):
-            kind.rescore(full, nba.full.artifact, feeds, early)
+            kind.rescore(full, scored(nba.full), feeds, early)
         # `early` never saw 2019: it is scored on `full`'s holdout as `full` was.
-        score = kind.rescore(early, nba.early.artifact, feeds, full)
+        score = kind.rescore(early, scored(nba.early), feeds, full)
         data = read_nba_set(feeds, cutoff=full.cutoff_position)
-    assert score == pytest.approx(nba_log_loss(nba.early.artifact, data, "2019"), rel=1e-12)
+    assert score == pytest.approx(nba_log_loss(scored(nba.early), data, "2019"), rel=1e-12)
 
 
 def test_an_nba_candidate_whose_holdout_the_log_no_longer_gives_is_not_compared(
@@ -269,7 +290,7 @@ def test_an_nba_candidate_whose_holdout_the_log_no_longer_gives_is_not_compared(
         nba.store.feeds() as feeds,
         pytest.raises(HoldoutsNotComparable, match="no longer gives the holdout"),
     ):
-        NbaKind(NBA_PARAMETERS).rescore(trained(nba.early.record), nba.early.artifact, feeds, moved)
+        NbaKind(NBA_PARAMETERS).rescore(trained(nba.early.record), scored(nba.early), feeds, moved)
 
 
 def test_too_few_nba_seasons_before_the_holdout_is_refused(nba: NbaRuns) -> None:
@@ -334,8 +355,8 @@ def test_inplay_records_what_it_trained_on_and_the_window_it_was_scored_on(
 ) -> None:
     record = inplay.full.record
     assert_is_its_artifact(inplay.full)
-    loaded = LoadedInPlayModel.from_bytes(inplay.full.artifact)
-    assert loaded.artifact_hash == record.artifact_hash
+    assert LoadedInPlayModel.from_bytes(inplay.full.artifact).artifact_hash == record.artifact_hash
+    loaded = LoadedInPlayModel.from_bytes(scored(inplay.full))  # what the metrics describe
     assert record.kind == FOOTBALL_INPLAY
     assert record.cutoff_position == inplay.store.positions["leagues-2"]
     world_cup = [  # local kick-off times the replay takes as UTC
@@ -368,7 +389,7 @@ def test_the_inplay_log_loss_is_what_the_forecasters_loader_predicts_on_the_hold
     metrics = inplay.full.record.holdout_metrics
     assert metrics["n_states"] == sum(s.holdout for s in data.samples)
     assert metrics["log_loss"] == pytest.approx(
-        inplay_log_loss(inplay.full.artifact, data), rel=1e-9
+        inplay_log_loss(scored(inplay.full), data), rel=1e-9
     )
 
 
@@ -378,7 +399,7 @@ def test_the_inplay_holdout_takes_no_part_in_fitting_sizing_or_calibration(
     with inplay.store.feeds() as feeds:
         data = read_inplay_set(feeds, cutoff=inplay.full.record.cutoff_position)
     run = train_for_holdout(data, INPLAY_PARAMETERS)
-    assert dump_inplay_model(run.model) == inplay.full.artifact
+    assert dump_inplay_model(run.model) == scored(inplay.full)
     held = {s.fixture_id for s in run.holdout}
     assert held.isdisjoint(s.fixture_id for s in [*run.fitted, *run.validation])
     assert len(run.fitted) + len(run.validation) + len(run.holdout) == len(data.samples)
@@ -387,12 +408,17 @@ def test_the_inplay_holdout_takes_no_part_in_fitting_sizing_or_calibration(
         data,
         samples=[replace(s, outcome=(s.outcome + 1) % 3) if s.holdout else s for s in data.samples],
     )
-    assert (
-        dump_inplay_model(train_for_holdout(flipped, INPLAY_PARAMETERS).model)
-        == inplay.full.artifact
+    assert dump_inplay_model(train_for_holdout(flipped, INPLAY_PARAMETERS).model) == scored(
+        inplay.full
     )
-    # train-inplay's model, sized, calibrated and refitted on the holdout, is another one.
-    assert dump_inplay_model(train(data, INPLAY_PARAMETERS).model) != inplay.full.artifact
+    # train-inplay's model, sized, calibrated and refitted on the holdout, is another one:
+    # the deployed one (ADR 0013's refit), which the record names beside the scored one.
+    deployed = dump_inplay_model(train(data, INPLAY_PARAMETERS).model)
+    assert deployed != scored(inplay.full)
+    assert deployed == inplay.full.artifact
+    record = inplay.full.record
+    assert record.scored_artifact_hash == hashlib.sha256(scored(inplay.full)).hexdigest()
+    assert record.refit["trees"] == LoadedInPlayModel.from_bytes(deployed).model.trees
 
 
 def test_an_inplay_model_rescored_on_its_own_holdout_gets_its_recorded_log_loss(
@@ -402,7 +428,7 @@ def test_an_inplay_model_rescored_on_its_own_holdout_gets_its_recorded_log_loss(
     for candidate in (inplay.full, inplay.mid):
         model = trained(candidate.record)
         with inplay.store.feeds() as feeds:
-            score = kind.rescore(model, candidate.artifact, feeds, model)
+            score = kind.rescore(model, scored(candidate), feeds, model)
         assert score == candidate.record.holdout_metrics["log_loss"]
 
 
@@ -415,11 +441,11 @@ def test_an_inplay_champion_is_rescored_only_on_fixtures_it_did_not_train_on(
         # `full` holds out the latest fifth of both league windows: it trained on the latest
         # fifth of the first, `mid`'s league holdout.
         with pytest.raises(HoldoutsNotComparable, match=r"trained on \d+ fixtures of the holdout"):
-            kind.rescore(full, inplay.full.artifact, feeds, mid)
+            kind.rescore(full, scored(inplay.full), feeds, mid)
         # `mid` trained on nothing `full` holds out: compared on `full`'s holdout.
-        score = kind.rescore(mid, inplay.mid.artifact, feeds, full)
+        score = kind.rescore(mid, scored(inplay.mid), feeds, full)
         data = read_inplay_set(feeds, cutoff=full.cutoff_position)
-    assert score == pytest.approx(inplay_log_loss(inplay.mid.artifact, data), rel=1e-9)
+    assert score == pytest.approx(inplay_log_loss(scored(inplay.mid), data), rel=1e-9)
 
 
 def test_an_inplay_candidate_whose_holdout_the_log_no_longer_gives_is_not_compared(
@@ -431,7 +457,7 @@ def test_an_inplay_candidate_whose_holdout_the_log_no_longer_gives_is_not_compar
         inplay.store.feeds() as feeds,
         pytest.raises(HoldoutsNotComparable, match="no longer gives the holdout"),
     ):
-        InPlayKind(INPLAY_PARAMETERS).rescore(mid, inplay.mid.artifact, feeds, moved)
+        InPlayKind(INPLAY_PARAMETERS).rescore(mid, scored(inplay.mid), feeds, moved)
 
 
 def test_too_few_fixtures_for_an_inplay_holdout_is_refused(inplay: InPlayRuns) -> None:
@@ -465,7 +491,7 @@ def test_the_lifecycle_registers_and_promotes_inplay_models_against_their_own_ch
                 champion = await promote(feeds, registry, artifacts, mid.model_id, kinds=kinds)
                 assert champion.kind == FOOTBALL_INPLAY
                 assert champion.model_id == mid.model_id
-                stored = await artifacts.get(mid.artifact_hash)
+                stored = await artifacts.get(mid.scored_artifact_hash)
                 expected = kind.rescore(mid, stored, feeds, full)
                 outcome: Champion | ChallengerWorse
                 try:
