@@ -147,12 +147,19 @@ class _Competition:
 
 
 class FeatureBuilder:
-    def __init__(self, *, strict: bool = True) -> None:
+    def __init__(self, *, strict: bool = True, fit_on_result: bool = False) -> None:
         """``strict``: refuse events older than the latest applied (offline training, where
         inputs are sorted). A live forecaster applies events as they arrive (``strict=False``):
         concurrent feeds store fixtures' events slightly out of event-time order, and what has
-        arrived is exactly what was known at the forecast moment."""
+        arrived is exactly what was known at the forecast moment.
+
+        ``fit_on_result``: refit the league's Poisson strengths when a result arrives rather
+        than when the next quote asks (the live forecaster: a quote's forecast then never pays
+        the fit). The features are the same either way (the fit is a pure function of the
+        results); offline, fitting lazily fits once per batch of results instead of per
+        result."""
         self.strict = strict
+        self.fit_on_result = fit_on_result
         self._fixtures: dict[str, FixtureAnnounced] = {}
         self._opening: dict[str, OddsOpened] = {}
         self._closing: dict[str, OddsClosed] = {}
@@ -162,6 +169,11 @@ class FeatureBuilder:
         # Per team: how much the market moved toward it between open and close, latest last.
         self._drift: dict[tuple[str, str], deque[float]] = {}
         self._clock: datetime | None = None
+
+    def refresh_fits(self) -> None:
+        """Fit every league's Poisson strengths now, where results came in since the last fit."""
+        for league in self._competitions.values():
+            league.goals.refresh()
 
     @property
     def clock(self) -> datetime | None:
@@ -346,6 +358,8 @@ class FeatureBuilder:
         league.elo.update(fixture.home, fixture.away, hg, ag)
         league.pi.update(fixture.home, fixture.away, hg, ag)
         league.goals.record(fixture.home, fixture.away, hg, ag, fixture.kickoff)
+        if self.fit_on_result:
+            league.goals.refresh()
         league.record_outcome(0 if hg > ag else 1 if hg == ag else 2)
         for team, scored, conceded in ((fixture.home, hg, ag), (fixture.away, ag, hg)):
             history = self._played.setdefault(

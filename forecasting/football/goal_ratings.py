@@ -9,7 +9,8 @@ in an established competition, a newcomer's weaker prior (promoted sides are wea
 makes the fit well posed for a team with one match.
 
 Fitting is a weighted Poisson regression solved by Newton's method, refitted lazily when asked
-for a forecast after new results. The fit is a pure function of the results recorded (their
+for a forecast after new results, or at once when a result arrives (`refresh`, what the live
+forecaster does: a fit costs milliseconds, which a forecast should not wait for). The fit is a pure function of the results recorded (their
 order included): ages are counted from the latest result, and Newton starts from the prior every
 time, so a forecaster that rebuilt its state after a restart fits exactly what an uninterrupted
 one did, whenever either was asked. Plain mutable state, no I/O; one instance holds one
@@ -73,6 +74,17 @@ class GoalRatings:
         self._away.append(self._team(away))
         self._goals.append((home_goals, away_goals))
 
+    @property
+    def up_to_date(self) -> bool:
+        """Whether the strengths are fitted on every result recorded."""
+        return self._fitted == len(self._days) or not self._days
+
+    def refresh(self) -> None:
+        """Fit now on the results recorded, if not yet: a live forecaster calls this when a
+        result arrives, so the next quote's forecast finds the strengths fitted. The fit is a
+        pure function of the results, so when it runs changes nothing it gives."""
+        self._fit()
+
     def expected_goals(self, home: str, away: str, at: datetime) -> tuple[float, float]:
         """Home and away expected goals for a match at `at`, from results recorded so far
         (weighted by their age when the latest of them was played)."""
@@ -116,7 +128,7 @@ class GoalRatings:
 
     def _fit(self) -> NDArray[np.float64]:
         """The strengths as of the latest result, refitted when results came in since."""
-        if self._fitted == len(self._days) or not self._days:
+        if self.up_to_date:
             return self._theta
         p = self.parameters
         today = self._latest_day

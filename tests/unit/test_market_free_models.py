@@ -79,6 +79,36 @@ def test_the_fit_depends_on_the_results_not_on_when_it_is_asked() -> None:
     assert asked_often.expected_goals("B", "C", end) == asked_once.expected_goals("B", "C", end)
 
 
+def test_a_builder_fitting_on_each_result_gives_the_rows_a_lazy_one_gives() -> None:
+    """The live forecaster refits a league when a result arrives (so a quote's forecast never
+    waits for the fit); the rows are those of a builder that fits when a quote asks."""
+    rng = np.random.default_rng(11)
+    teams = [f"t{i}" for i in range(8)]
+    eager, lazy = FeatureBuilder(fit_on_result=True), FeatureBuilder()
+    fitted_at_result = []
+    for k in range(120):
+        h, a = rng.choice(8, 2, replace=False)
+        kickoff = START + timedelta(days=k)
+        fixture = FixtureAnnounced(f"f{k}", "x/league", "2021-2022", teams[h], teams[a], kickoff)
+        goals = (int(rng.poisson(1.5)), int(rng.poisson(1.1)))
+        rows = []
+        for builder in (eager, lazy):
+            builder.apply(fixture)
+            builder.apply(OddsOpened(f"f{k}", 2.1, 3.3, 3.6, kickoff - timedelta(hours=3)))
+            rows.append(builder.features(f"f{k}"))
+            builder.apply(ResultKnown(f"f{k}", *goals, kickoff + timedelta(hours=2)))
+        assert rows[0] == rows[1]
+        fitted_at_result.append(_goal_ratings(eager).up_to_date)
+        assert not _goal_ratings(lazy).up_to_date  # fits when next asked
+    assert all(fitted_at_result)
+    lazy.refresh_fits()
+    assert _goal_ratings(lazy).up_to_date
+
+
+def _goal_ratings(builder: FeatureBuilder) -> GoalRatings:
+    return builder._competitions["x/league"].goals
+
+
 def announce(fixture_id: str, home: str, away: str, kickoff: datetime) -> FixtureAnnounced:
     return FixtureAnnounced(fixture_id, "x/league", "2021-2022", home, away, kickoff)
 
