@@ -18,6 +18,7 @@ from uuid import UUID
 from domain.forecast import MARKET_FREE_PRIOR, MARKET_PRIOR, FixtureForecasts, Forecast
 from domain.odds import Market, QuoteStage
 from forecasting.football.features import FootballFeatures
+from forecasting.football.market_free import ResultsFeatures
 from forecasting.inplay.model import FEATURE_NAMES, MatchState, feature_matrix
 from forecasting.nba.features import NbaFeatures
 from forecasting.nba.inplay import NbaQuarterState
@@ -29,6 +30,7 @@ IN_MATCH_EVENT = "in-match-event"
 _MARKET = str(Market.MATCH_RESULT)
 _OUTCOMES = tuple(str(o) for o in Market.MATCH_RESULT.outcomes)
 _NAMES = FootballFeatures.names()
+_FREE_NAMES = ResultsFeatures.names()
 _NBA_MARKET = str(Market.MONEYLINE)
 _NBA_OUTCOMES = tuple(str(o) for o in Market.MONEYLINE.outcomes)
 _NBA_NAMES = NbaFeatures.names()
@@ -43,6 +45,16 @@ class ForecastModel(Protocol):
 
     def predict_many(self, rows: Sequence[FootballFeatures]) -> list[Probabilities3]:
         """Calibrated (home, draw, away) probabilities summing to 1, one per row."""
+        ...
+
+    @property
+    def market_free_id(self) -> str | None:
+        """None: no market-free model, so league fixtures nobody quotes get none of its
+        forecasts (the Elo prior of an in-play model, if one is loaded)."""
+        ...
+
+    def predict_market_free(self, rows: Sequence[ResultsFeatures]) -> list[Probabilities3]:
+        """(home, draw, away) from results alone, one per row."""
         ...
 
 
@@ -132,6 +144,18 @@ class KickOffDraft:
 
 
 @dataclass(frozen=True)
+class MarketFreeDraft:
+    """A league fixture nobody quoted, at kick-off: its pre-match forecast is the football
+    artifact's market-free model on the fixture's results-only row."""
+
+    fixture_id: UUID
+    kickoff: datetime
+    results: ResultsFeatures
+    as_of_position: int
+    inputs: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class NbaDraft:
     moment: NbaMoment
     reissue: bool  # a re-issue after a promotion, not a quote
@@ -142,7 +166,7 @@ class NbaDraft:
         return self.moment.fixture_id
 
 
-Draft = PreMatchDraft | InPlayDraft | NbaDraft | KickOffDraft
+Draft = PreMatchDraft | InPlayDraft | NbaDraft | KickOffDraft | MarketFreeDraft
 KICK_OFF = "kick-off"
 
 
@@ -168,6 +192,9 @@ def issue_drafts(
             forecast = _prematch(draft, issued_before, probabilities, model)
         elif isinstance(draft, KickOffDraft):
             forecast = _kickoff(draft)
+        elif isinstance(draft, MarketFreeDraft):
+            assert model is not None
+            forecast = _market_free(draft, probabilities, model)
         elif isinstance(draft, InPlayDraft):
             assert inplay_model is not None
             forecast = _inplay(draft, probabilities, inplay_model)
@@ -198,6 +225,10 @@ def _scores(
     if pre and model is not None:
         rows = [d.features for d in pre]
         scored.update(zip(map(id, pre), model.predict_many(rows), strict=True))
+    free = [d for d in drafts if isinstance(d, MarketFreeDraft)]
+    if free and model is not None and model.market_free_id is not None:
+        results = [d.results for d in free]
+        scored.update(zip(map(id, free), model.predict_market_free(results), strict=True))
     if live and inplay_model is not None:
         states = [d.state for d in live]
         scored.update(zip(map(id, live), inplay_model.predict_many(states), strict=True))
@@ -253,6 +284,8 @@ def recorded_features(draft: Draft) -> dict[str, float]:
         return dict(zip(FEATURE_NAMES, (float(v) for v in row), strict=True))
     if isinstance(draft, KickOffDraft):
         return {"elo_expected_score": draft.elo_expected, "draw_peak": draft.draw_peak}
+    if isinstance(draft, MarketFreeDraft):
+        return dict(zip(_FREE_NAMES, draft.results.as_row(), strict=True))
     moment = draft.moment
     if isinstance(moment, NbaPreGame):
         # Without a quote the market's columns are NaN: left out (JSON has no NaN).
@@ -319,6 +352,26 @@ def _kickoff(draft: KickOffDraft) -> Forecast:
         market=_MARKET,
         outcomes=_OUTCOMES,
         probabilities=draft.probabilities,
+        market_probabilities=(),
+        features=recorded_features(draft),
+        as_of_position=draft.as_of_position,
+        input_notification_ids=draft.inputs,
+        prior=MARKET_FREE_PRIOR,
+    )
+
+
+def _market_free(
+    draft: MarketFreeDraft, probabilities: tuple[float, ...], model: ForecastModel
+) -> Forecast:
+    assert model.market_free_id is not None
+    return Forecast(
+        kickoff=draft.kickoff,
+        trigger=KICK_OFF,
+        model_id=model.market_free_id,
+        artifact_hash=model.artifact_hash,
+        market=_MARKET,
+        outcomes=_OUTCOMES,
+        probabilities=tuple(float(p) for p in probabilities),
         market_probabilities=(),
         features=recorded_features(draft),
         as_of_position=draft.as_of_position,

@@ -43,6 +43,7 @@ from commands.forecasting.drafts import (
     InPlayDraft,
     InPlayForecastModel,
     KickOffDraft,
+    MarketFreeDraft,
     NbaForecastModels,
     PreMatchDraft,
     issue_drafts,
@@ -56,6 +57,7 @@ from forecasting.errors import ForecastingInputError
 from forecasting.football.features import FeatureBuilder
 from forecasting.football.from_events import InputTranslator, Quote
 from forecasting.football.inputs import OddsOpened
+from forecasting.football.market_free import ResultsFeatures
 from forecasting.inplay.live_matches import FootballKickOff, InMatchMoment, LiveMatches
 from forecasting.inplay.model import EloPrior, one_x_two
 from forecasting.inplay.training import pool_of
@@ -88,6 +90,10 @@ _STREAM_OPENINGS = (
     get_topic(FixtureForecasts.Opened),
 )
 _PAGE = 5000
+# Results a competition needs before its fixtures nobody quoted get the market-free league
+# model (goal rates) rather than the Elo prior: a season of a small league (GoalRatings'
+# `established_after`); a World Cup edition has 64 matches.
+LEAGUE_HISTORY = 100
 
 
 class Forecaster(EventSourcedProjection[UUID]):
@@ -327,8 +333,11 @@ class Forecaster(EventSourcedProjection[UUID]):
                 return None
             pool = pool_of(announced.competition)
             expected = self.free_prior.expected_score(pool, announced.home, announced.away)
-            self.matches.start(fixture_id, None, elo_expected=expected)
-            return FootballKickOff(fixture_id, announced.kickoff, expected, notification_id)
+            results = self._league_row(fixture_id, announced.competition)
+            self.matches.start(fixture_id, None, elo_expected=expected, results=results)
+            return FootballKickOff(
+                fixture_id, announced.kickoff, expected, notification_id, results
+            )
         if isinstance(event, Fixture.Finished) and announced is not None:
             pool = pool_of(announced.competition)
             score = event.score
@@ -340,6 +349,18 @@ class Forecaster(EventSourcedProjection[UUID]):
             self.matches.end(fixture_id)
             return None
         return self.matches.apply(event, notification_id)
+
+    def _league_row(self, fixture_id: UUID, competition: str) -> ResultsFeatures | None:
+        """The fixture's results-only row at kick-off if its competition has a rated history
+        (LEAGUE_HISTORY results: a league, whose goal rates the market-free model reads);
+        None at a tournament's edition, too short for goal rates, where the Elo prior
+        serves."""
+        if self.builder.results_recorded(competition) < LEAGUE_HISTORY:
+            return None
+        try:
+            return self.builder.results_features(str(fixture_id))
+        except ForecastingInputError:
+            return None
 
     # -- processing -----------------------------------------------------------------------
 
@@ -587,7 +608,12 @@ class Forecaster(EventSourcedProjection[UUID]):
         if announced is None or (last is None and moment.elo_expected is None):
             return None
         inputs = (*self._inputs.get(moment.fixture_id, []), *([] if last is None else [last[1]]))
-        if moment.elo_expected is not None:
+        model = self.model
+        if moment.results is not None and model is not None and model.market_free_id is not None:
+            # A league fixture nobody quoted: from its market-free kick-off forecast.
+            (prior,) = model.predict_market_free([moment.results])
+            moment = moment.starting_from(prior)
+        elif moment.elo_expected is not None:
             moment = moment.prior_for(self.inplay_model.draw_peak)
         return InPlayDraft(
             fixture_id=moment.fixture_id,
@@ -600,13 +626,28 @@ class Forecaster(EventSourcedProjection[UUID]):
         )
 
     def _kickoff_draft(self, moment: FootballKickOff) -> Draft | None:
-        """A fixture nobody quoted kicks off: its market-free pre-match forecast, the Elo prior
-        with the in-play model's draw peak (so it is the prior its in-play forecasts start
-        from). Needs an in-play model, whose artifact holds the peak."""
+        """A fixture nobody quoted kicks off: its market-free pre-match forecast. In a league
+        (a results-only row), the football artifact's market-free model when it has one;
+        otherwise the Elo prior with the in-play model's draw peak, which needs an in-play
+        model (its artifact holds the peak). Either is the prior its in-play forecasts start
+        from."""
+        inputs = self._inputs.get(moment.fixture_id, [])
+        football = self.model
+        if (
+            moment.results is not None
+            and football is not None
+            and football.market_free_id is not None
+        ):
+            return MarketFreeDraft(
+                fixture_id=moment.fixture_id,
+                kickoff=moment.kickoff,
+                results=moment.results,
+                as_of_position=self._position,
+                inputs=tuple(dict.fromkeys([*inputs, moment.notification_id])),
+            )
         model = self.inplay_model
         if model is None:
             return None
-        inputs = self._inputs.get(moment.fixture_id, [])
         return KickOffDraft(
             fixture_id=moment.fixture_id,
             kickoff=moment.kickoff,

@@ -7,12 +7,11 @@ Everything here is pure: rows and probabilities in, numbers out. Writing reports
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from forecasting.football.market_free import (
-    MarketFreeModel,
     MarketFreeParameters,
     train_market_free_model,
 )
@@ -223,10 +222,14 @@ class SeasonForecast:
 
 
 def train_before(
-    rows: Sequence[TrainingRow], season: str, parameters: FootballModelParameters
+    rows: Sequence[TrainingRow],
+    season: str,
+    parameters: FootballModelParameters,
+    market_free: MarketFreeParameters | None = None,
 ) -> tuple[FootballModel, int]:
     """A model from the seasons before `season`: the last of them sizes and calibrates it,
-    at odds-open and at the closing quote."""
+    at odds-open, at the closing quote and market-free (the results-only model it carries
+    for fixtures nobody quotes)."""
     training, holdout = _split_before(rows, season)
     closed_training = [r for r in training if r.at_close is not None]
     closed_holdout = [r for r in holdout if r.at_close is not None]
@@ -246,21 +249,14 @@ def train_before(
         parameters,
         closing=closing,
     )
-    return model, len(training) + len(holdout)
-
-
-def train_market_free_before(
-    rows: Sequence[TrainingRow], season: str, parameters: MarketFreeParameters
-) -> MarketFreeModel:
-    """The market-free model from the seasons before `season`, split as `train_before`."""
-    training, holdout = _split_before(rows, season)
-    return train_market_free_model(
+    free = train_market_free_model(
         results_features(training),
         outcomes(training),
         results_features(holdout),
         outcomes(holdout),
-        parameters,
+        market_free or MarketFreeParameters(thread_count=parameters.thread_count),
     )
+    return replace(model, market_free=free), len(training) + len(holdout)
 
 
 def _split_before(
@@ -281,7 +277,6 @@ def walk_forward(
     """For each season S: train on earlier seasons, forecast S's matches that have a closing
     price (at odds-open, at the closing quote, and market-free), so that the model, opening
     and closing market are scored on the same matches."""
-    free_parameters = market_free or MarketFreeParameters(thread_count=parameters.thread_count)
     out: list[SeasonForecast] = []
     for season in seasons:
         test = [
@@ -291,8 +286,9 @@ def walk_forward(
         ]
         if not test:
             raise ValueError(f"no scorable matches in season {season}")
-        model, trained_on = train_before(rows, season, parameters)
-        free = train_market_free_before(rows, season, free_parameters)
+        model, trained_on = train_before(rows, season, parameters, market_free)
+        free = model.market_free
+        assert free is not None
         out.append(
             SeasonForecast(
                 season=season,
@@ -353,5 +349,11 @@ def train_for_holdout(
         "trees": float(model.trees),
         "temperature": model.calibration.temperature,
     }
+    if model.market_free is not None:  # results only, on the same matches
+        free = model.market_free.predict_proba(results_features(holdout))
+        metrics["market_free_rps"] = ranked_probability_score(free, y)
+        metrics["market_free_log_loss"] = log_loss(free, y)
+        metrics["market_free_ece"] = expected_calibration_error(free, y, bins=CALIBRATION_BINS)
+        metrics["market_free_trees"] = float(model.market_free.trees)
     training = [r for r in rows if r.season < season]
     return HoldoutRun(model, season, holdout, training, metrics)

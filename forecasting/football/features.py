@@ -170,6 +170,11 @@ class FeatureBuilder:
         self._drift: dict[tuple[str, str], deque[float]] = {}
         self._clock: datetime | None = None
 
+    def results_recorded(self, competition: str) -> int:
+        """How many results of the competition the builder has learnt from."""
+        league = self._competitions.get(competition)
+        return 0 if league is None else league.goals.results
+
     def refresh_fits(self) -> None:
         """Fit every league's Poisson strengths now, where results came in since the last fit."""
         for league in self._competitions.values():

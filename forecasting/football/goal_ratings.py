@@ -10,11 +10,11 @@ makes the fit well posed for a team with one match.
 
 Fitting is a weighted Poisson regression solved by Newton's method, refitted lazily when asked
 for a forecast after new results, or at once when a result arrives (`refresh`, what the live
-forecaster does: a fit costs milliseconds, which a forecast should not wait for). The fit is a pure function of the results recorded (their
-order included): ages are counted from the latest result, and Newton starts from the prior every
-time, so a forecaster that rebuilt its state after a restart fits exactly what an uninterrupted
-one did, whenever either was asked. Plain mutable state, no I/O; one instance holds one
-competition.
+forecaster does: a fit costs milliseconds, which a forecast should not wait for). The fit is a
+pure function of the results recorded (their order included): ages are counted from the latest
+result, and Newton starts from the prior every time, so a forecaster that rebuilt its state
+after a restart fits exactly what an uninterrupted one did, whenever either was asked. Plain
+mutable state, no I/O; one instance holds one competition.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from forecasting.football.features import FootballFeatures
+from forecasting.football.market_free import MarketFreeModel
 from forecasting.metrics import Outcomes, Probabilities, per_match_rps
 from forecasting.oblivious import ObliviousTrees, evaluator
 from forecasting.prior_boost import PriorBoost, TemperatureCalibration
@@ -92,7 +93,8 @@ MARKET = StageCorrection(booster=None, calibration=TemperatureCalibration(), tre
 @dataclass(frozen=True)
 class FootballModel:
     """`booster`, `calibration`, `trees`: the odds-open correction (booster None: the
-    market); `closing`: the correction at the closing quote."""
+    market); `closing`: the correction at the closing quote; `market_free`: the results-only
+    model (market_free.py) trained with it, for league fixtures nobody quotes (None: none)."""
 
     booster: Any
     calibration: TemperatureCalibration
@@ -100,6 +102,7 @@ class FootballModel:
     validation_gain: float = math.nan
     standard_error: float = math.nan
     closing: StageCorrection = field(default=MARKET)
+    market_free: MarketFreeModel | None = None
 
     @cached_property
     def opening(self) -> StageCorrection:

@@ -18,6 +18,7 @@ from domain.fixture import Fixture
 from domain.forecast import MARKET_FREE_PRIOR, MARKET_PRIOR
 from domain.in_match import CardKind
 from domain.sport import Side
+from forecasting.football.market_free import ResultsFeatures
 from forecasting.inplay.model import DRAW_PEAK, REGULATION, MatchState, one_x_two
 
 HALF_TIME = 45
@@ -36,6 +37,13 @@ class InMatchMoment:
     elo_expected: float | None = None
     """Market-free: the Elo prior's expected score at kick-off. The state's prior is then a
     placeholder; the in-play model's own draw peak turns this into the 1X2 prior (prior_for)."""
+    results: ResultsFeatures | None = None
+    """Market-free in a league: the results-only row at kick-off, from which the football
+    artifact's market-free model gives the prior (preferred to the Elo prior when loaded)."""
+
+    def starting_from(self, prior: tuple[float, float, float]) -> InMatchMoment:
+        """The moment with this 1X2 prior (a market-free model's forecast at kick-off)."""
+        return replace(self, state=replace(self.state, prior=prior))
 
     def prior_for(self, draw_peak: float) -> InMatchMoment:
         """The moment with the prior the model starts from (a market-free one from the model's
@@ -56,6 +64,9 @@ class FootballKickOff:
     kickoff: datetime
     elo_expected: float
     notification_id: int
+    results: ResultsFeatures | None = None
+    """In a league with a rated history: the fixture's results-only row at kick-off (the
+    market-free model's input); None at a tournament, where the Elo prior serves."""
 
 
 @dataclass
@@ -63,6 +74,7 @@ class _Match:
     prior: tuple[float, float, float] | None
     prior_kind: str
     elo_expected: float | None
+    results: ResultsFeatures | None = None
     home_goals: int = 0
     away_goals: int = 0
     home_reds: int = 0
@@ -83,12 +95,16 @@ class LiveMatches:
         prior: tuple[float, float, float] | None,
         *,
         elo_expected: float | None = None,
+        results: ResultsFeatures | None = None,
     ) -> None:
         """A match kicks off from its last pre-match quote (`prior`) or, without one, from the
-        market-free Elo prior's expected score (`elo_expected`)."""
+        market-free Elo prior's expected score (`elo_expected`) and, in a league, its
+        results-only row (`results`)."""
         if prior is None and elo_expected is not None:
             placeholder = one_x_two(elo_expected, DRAW_PEAK)
-            self._matches[fixture_id] = _Match(placeholder, MARKET_FREE_PRIOR, elo_expected)
+            self._matches[fixture_id] = _Match(
+                placeholder, MARKET_FREE_PRIOR, elo_expected, results
+            )
         else:
             self._matches[fixture_id] = _Match(prior, MARKET_PRIOR, None)
 
@@ -130,7 +146,12 @@ class LiveMatches:
         except ValueError:
             return None  # a prior that is not a distribution: nothing to start from
         match.last = InMatchMoment(
-            event.originator_id, state, tuple(match.inputs), match.prior_kind, match.elo_expected
+            event.originator_id,
+            state,
+            tuple(match.inputs),
+            match.prior_kind,
+            match.elo_expected,
+            match.results,
         )
         return match.last
 

@@ -19,6 +19,7 @@ from nats.aio.client import Client as NATS
 
 from domain.forecast import FixtureForecasts
 from forecasting.football.features import FootballFeatures
+from forecasting.football.market_free import ResultsFeatures
 from forecasting.inplay.model import FEATURE_NAMES, MatchState, feature_matrix, one_x_two
 from forecasting.nba.features import NbaFeatures
 from forecasting.nba.inplay import NbaQuarterState
@@ -111,7 +112,18 @@ Rescorer = Callable[[bytes, Sequence[RecordedForecast]], list[Probabilities]]
 
 def _football(artifact: bytes, forecasts: Sequence[RecordedForecast]) -> list[Probabilities]:
     model = LoadedModel.from_bytes(artifact)
-    return list(model.predict_many([FootballFeatures(**f.features) for f in forecasts]))
+    # A league fixture nobody quoted records its results-only row (no market columns): the
+    # artifact's market-free model forecast it.
+    free = [i for i, f in enumerate(forecasts) if "market_home" not in f.features]
+    quoted = [i for i, f in enumerate(forecasts) if "market_home" in f.features]
+    out: dict[int, Probabilities] = {}
+    if quoted:
+        rows = [FootballFeatures(**forecasts[i].features) for i in quoted]
+        out.update(zip(quoted, model.predict_many(rows), strict=True))
+    if free:
+        results = [ResultsFeatures(**forecasts[i].features) for i in free]
+        out.update(zip(free, model.predict_market_free(results), strict=True))
+    return [out[i] for i in range(len(forecasts))]
 
 
 def _inplay(artifact: bytes, forecasts: Sequence[RecordedForecast]) -> list[Probabilities]:
@@ -190,6 +202,7 @@ def _nba_row(features: dict[str, float]) -> NbaFeatures:
 # kind of artifact needs its rescorer here, or its forecasts are reported as not re-derivable.
 RESCORERS: dict[bytes, Rescorer] = {
     b"SPORTCAST-MODEL-2\n": _football,
+    b"SPORTCAST-MODEL-3\n": _football,
     b"SPORTCAST-INPLAY-1\n": _inplay,
     b"SPORTCAST-NBA-1\n": _nba,
     b"SPORTCAST-NBA-2\n": _nba,

@@ -121,6 +121,9 @@ class FootballKind:
                     "trees": refitted.trees,
                     "closing_trees": refitted.closing.trees,
                     "temperature": refitted.calibration.temperature,
+                    "market_free_trees": (
+                        None if refitted.market_free is None else refitted.market_free.trees
+                    ),
                 },
                 cutoff_position=history.cutoff_position,
                 first_kickoff=first,

@@ -20,6 +20,7 @@ from typing import Any
 from catboost import CatBoostClassifier
 
 from forecasting.football.features import FootballFeatures
+from forecasting.football.market_free import MarketFreeModel, ResultsFeatures
 from forecasting.football.model import (
     FootballModel,
     StageCorrection,
@@ -27,9 +28,11 @@ from forecasting.football.model import (
 )
 from forecasting.inplay.model import DRAW_PEAK, InPlayModel, MatchState
 
-# Version 2: a correction per trigger stage (odds-open, closing), either of which may be the
-# market itself (no trees), over the feature set with the Poisson and closing columns.
-_MAGIC = b"SPORTCAST-MODEL-2\n"
+# Version 3: version 2 (a correction per trigger stage, odds-open and closing, either of which
+# may be the market itself, no trees) plus the market-free model trained with it, for league
+# fixtures nobody quotes. Version 2 files still load (no market-free model).
+_MAGIC = b"SPORTCAST-MODEL-3\n"
+_MAGIC_V2 = b"SPORTCAST-MODEL-2\n"
 _MAGIC_V1 = b"SPORTCAST-MODEL-1\n"
 
 
@@ -46,6 +49,15 @@ def dump_model(model: FootballModel) -> bytes:
             "cbm_bytes": len(cbm),
         }
         blobs += cbm
+    free = model.market_free
+    if free is not None:
+        cbm = cbm_bytes(free.booster)
+        header["market_free"] = {
+            "temperature": free.calibration.temperature,
+            "trees": free.trees,
+            "cbm_bytes": len(cbm),
+        }
+        blobs += cbm
     encoded = json.dumps(header, sort_keys=True).encode()
     return _MAGIC + len(encoded).to_bytes(4, "big") + encoded + blobs
 
@@ -56,9 +68,10 @@ def load_model(data: bytes) -> FootballModel:
             "a football model artifact of format 1 (one correction at odds-open, before the "
             "closing and market-free features): retrain it with `sportcast model train`"
         )
-    if not data.startswith(_MAGIC):
+    magic = next((m for m in (_MAGIC, _MAGIC_V2) if data.startswith(m)), None)
+    if magic is None:
         raise ValueError("not a sportcast model artifact")
-    rest = data[len(_MAGIC) :]
+    rest = data[len(magic) :]
     size = int.from_bytes(rest[:4], "big")
     header = json.loads(rest[4 : 4 + size])
     offset = 4 + size
@@ -78,6 +91,14 @@ def load_model(data: bytes) -> FootballModel:
             _float(fields["validation_gain"]),
             _float(fields["standard_error"]),
         )
+    market_free = None
+    if "market_free" in header:
+        fields = header["market_free"]
+        booster = CatBoostClassifier()
+        booster.load_model(blob=rest[offset : offset + int(fields["cbm_bytes"])], format="cbm")
+        market_free = MarketFreeModel(
+            booster, TemperatureCalibration(float(fields["temperature"])), int(fields["trees"])
+        )
     opening = stages["opening"]
     return FootballModel(
         booster=opening.booster,
@@ -86,6 +107,7 @@ def load_model(data: bytes) -> FootballModel:
         validation_gain=opening.validation_gain,
         standard_error=opening.standard_error,
         closing=stages["closing"],
+        market_free=market_free,
     )
 
 
@@ -148,6 +170,23 @@ class LoadedModel:
     def predict_many(self, rows: Sequence[FootballFeatures]) -> list[tuple[float, float, float]]:
         """One call for many rows: CatBoost's per-call cost is most of a single row's."""
         return [(float(h), float(d), float(a)) for h, d, a in self.model.predict_proba(rows)]
+
+    @property
+    def market_free_id(self) -> str | None:
+        """The market-free model's id (None: the artifact has none)."""
+        if self.model.market_free is None:
+            return None
+        return f"football-market-free-{self.artifact_hash[:12]}"
+
+    def predict_market_free(
+        self, rows: Sequence[ResultsFeatures]
+    ) -> list[tuple[float, float, float]]:
+        """From results alone, one per row; ValueError when the artifact has no such model."""
+        if self.model.market_free is None:
+            raise ValueError("this football artifact has no market-free model")
+        return [
+            (float(h), float(d), float(a)) for h, d, a in self.model.market_free.predict_proba(rows)
+        ]
 
 
 # The in-play football model: the same layout under its own magic, so neither loads as the other.
