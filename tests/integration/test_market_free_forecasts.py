@@ -9,20 +9,30 @@ import contextlib
 import math
 import os
 import time
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import numpy as np
 import pytest
 
 from commands.forecasting.drafts import IN_MATCH_EVENT, KICK_OFF
-from commands.forecasting.forecaster import Forecaster
+from commands.forecasting.forecaster import LEAGUE_HISTORY, Forecaster
 from commands.ingestion import FeedIngestion
 from domain.errors import DomainError
 from domain.fixture import Fixture
 from domain.forecast import MARKET_FREE_PRIOR, MARKET_PRIOR, FixtureForecasts
 from domain.provenance import Provenance
+from forecasting.football.features import FootballFeatures
+from forecasting.football.goal_ratings import GoalRatings
+from forecasting.football.market_free import (
+    MarketFreeParameters,
+    ResultsFeatures,
+    train_market_free_model,
+)
+from forecasting.football.model import FootballModelParameters, train_football_model
 from forecasting.inplay.model import (
     EloPrior,
     InPlayParameters,
@@ -36,7 +46,12 @@ from forecasting.nba.inplay import NbaInPlayModel, NbaQuarterState, QuarterFit
 from forecasting.nba.model import RESULTS_VIEW, NbaModel
 from infra.feeds.messages import FeedMessage
 from infra.feeds.replay import Replay
-from infra.forecasting.model_file import LoadedInPlayModel, dump_inplay_model
+from infra.forecasting.model_file import (
+    LoadedInPlayModel,
+    LoadedModel,
+    dump_inplay_model,
+    dump_model,
+)
 from infra.forecasting.nba_model_file import LoadedNbaModels, dump_nba_models
 from infra.forecasting.service import ForecasterService, forecaster_env
 
@@ -60,12 +75,12 @@ def stored(nats_url: str, stream: str, messages: list[FeedMessage]) -> dict[str,
 
 
 def follow(
-    env: dict[str, str], stream: str, **models: object
+    env: dict[str, str], stream: str, model: LoadedModel | None = None, **models: object
 ) -> list[FixtureForecasts.ForecastIssued]:
     feeds = FeedIngestion(env)
     head = feeds.recorder.max_notification_id() or 0
     feeds.close()
-    service = ForecasterService(env, stream, None, **models)  # type: ignore[arg-type]
+    service = ForecasterService(env, stream, model, **models)  # type: ignore[arg-type]
     service.start()
     try:
         deadline = time.monotonic() + 180
@@ -104,8 +119,6 @@ def inplay_model() -> LoadedInPlayModel:
     y = np.array([rng.choice(3, p=p) for p in baseline_proba(states)])
     params = InPlayParameters(max_iterations=30, early_stopping_rounds=10)
     model = train_inplay_model(states[:450], y[:450], states[450:], y[450:], params)
-    from dataclasses import replace
-
     return LoadedInPlayModel.from_bytes(dump_inplay_model(replace(model, draw_peak=DRAW_PEAK)))
 
 
@@ -223,3 +236,92 @@ def test_nba_games_without_a_line_get_market_free_pre_game_and_quarter_forecasts
         assert forecasts[0].trigger == "odds-closing"
         assert not math.isnan(forecasts[0].features["market_logit"])
     assert all(isinstance(UUID(k), UUID) for k in by_fixture)
+
+
+@pytest.fixture(scope="module")
+def football_model() -> LoadedModel:
+    """A real football artifact (small CatBoost corrections on synthetic rows) carrying a
+    market-free model, as `sportcast model train` now writes it."""
+    rng = np.random.default_rng(9)
+
+    def rows(kind: type[Any], n: int) -> list[Any]:
+        out = []
+        for _ in range(n):
+            values = list(rng.normal(0.0, 1.0, len(kind.names())))
+            values[:3] = rng.dirichlet([4, 3, 3])  # the prior probabilities come first
+            if kind is FootballFeatures:
+                values[-1] = 0.0  # market_at_close: the odds-open stage
+            out.append(kind(*(float(v) for v in values)))
+        return out
+
+    y = rng.integers(0, 3, 400)
+    params = FootballModelParameters(max_iterations=20, early_stopping_rounds=5, thread_count=1)
+    market = train_football_model(
+        rows(FootballFeatures, 300), y[:300], rows(FootballFeatures, 100), y[300:], params
+    )
+    free = train_market_free_model(
+        rows(ResultsFeatures, 300),
+        y[:300],
+        rows(ResultsFeatures, 100),
+        y[300:],
+        MarketFreeParameters(max_iterations=20, early_stopping_rounds=5, thread_count=1),
+    )
+    return LoadedModel.from_bytes(dump_model(replace(market, market_free=free)))
+
+
+def test_league_fixtures_nobody_quoted_get_the_market_free_models_forecast_without_in_play(
+    nats_url: str, unique_name: str, football_model: LoadedModel
+) -> None:
+    """No in-play model loaded: a league fixture without a quote still gets a kick-off
+    forecast, from the football artifact's market-free model on its results-only row (goal
+    rates fitted on the league's results before kick-off); quoted fixtures keep the market."""
+    messages = [
+        m
+        for m in Replay(DATA, since=date(2018, 8, 10), until=date(2018, 11, 30)).messages(
+            "football"
+        )
+        if m.group == "england-premier-league"
+    ]
+    first_seen: dict[str, datetime] = {}
+    for m in messages:
+        first_seen.setdefault(m.partition, m.at)
+    order = sorted(first_seen, key=lambda p: (first_seen[p], p))
+    withheld = set(order[LEAGUE_HISTORY + 5 :])  # after a season's worth of results
+    assert len(withheld) > 10
+    kept = [m for m in messages if not (m.kind == "odds" and m.partition in withheld)]
+    env = stored(nats_url, unique_name, kept)
+    # The goal rates as the forecaster must have them: results finished before each kick-off.
+    feeds = FeedIngestion(env)
+    goals, rates, fixtures, kickoff = GoalRatings(), {}, {}, {}
+    for n in feeds.recorder.select_notifications(start=1, limit=1_000_000):
+        event = feeds.mapper.to_domain_event(n)
+        if isinstance(event, Fixture.Scheduled):
+            fixtures[event.originator_id] = event
+            kickoff[event.originator_id] = event.kickoff
+        elif isinstance(event, Fixture.Rescheduled):
+            kickoff[event.originator_id] = event.kickoff
+        elif isinstance(event, Fixture.Started):
+            f = fixtures[event.originator_id]
+            rates[event.originator_id] = goals.expected_goals(f.home, f.away, f.kickoff)
+        elif isinstance(event, Fixture.Finished):
+            f, at = fixtures[event.originator_id], kickoff[event.originator_id]
+            goals.record(f.home, f.away, event.score.home, event.score.away, at)
+    feeds.close()
+
+    issued = follow(env, unique_name + "_F", model=football_model)
+    kickoffs = {str(f.fixture_id): f for f in issued if f.trigger == KICK_OFF}
+    assert set(kickoffs) == withheld
+    for fixture, forecast in kickoffs.items():
+        assert (forecast.prior, forecast.model_id, forecast.artifact_hash) == (
+            MARKET_FREE_PRIOR,
+            football_model.market_free_id,
+            football_model.artifact_hash,
+        )
+        assert (tuple(forecast.market_probabilities), tuple(forecast.edge)) == ((), ())
+        row = ResultsFeatures(**forecast.features)
+        expected = rates[UUID(fixture)]
+        assert (row.home_expected_goals, row.away_expected_goals) == pytest.approx(expected)
+        assert tuple(forecast.probabilities) == football_model.predict_market_free([row])[0]
+    quoted = [f for f in issued if str(f.fixture_id) not in withheld]
+    assert quoted
+    assert all(f.prior == MARKET_PRIOR and f.trigger != KICK_OFF for f in quoted)
