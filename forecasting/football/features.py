@@ -299,7 +299,8 @@ class FeatureBuilder:
         home_goals, away_goals = league.goals.expected_goals(
             fixture.home, fixture.away, fixture.kickoff
         )
-        poisson = outcome_probabilities(home_goals, away_goals)
+        rho = league.goals.parameters.low_score_rho
+        poisson = outcome_probabilities(home_goals, away_goals, rho=rho)
         home_played = self._played.get((fixture.competition, fixture.home), deque())
         away_played = self._played.get((fixture.competition, fixture.away), deque())
         return ResultsFeatures(
