@@ -352,7 +352,7 @@ def train_inplay(
     out.print(f"  cut-off    position {artifact.cutoff_position}")
     out.print(
         f"  matches    {data.matches} ({data.skipped} finished fixtures gave no state), "
-        f"Elo draw peak {data.draw_peak:.3f}"
+        f"Elo draw peak {data.draw_peak:.3f}, logit scale {data.elo_scale:.2f}"
     )
     out.print(f"  rows       {run.training_rows} training, {run.holdout_rows} holdout")
     out.print(

@@ -70,6 +70,11 @@ class InPlayForecastModel(Protocol):
         """The market-free Elo prior's draw peak fitted with the model."""
         ...
 
+    @property
+    def elo_scale(self) -> float:
+        """The market-free Elo prior's logit scale fitted with the peak."""
+        ...
+
     def predict_many(self, states: Sequence[MatchState]) -> list[Probabilities3]:
         """Calibrated (home, draw, away) at the end of regulation, one per state."""
         ...
@@ -137,6 +142,7 @@ class KickOffDraft:
     probabilities: Probabilities3
     elo_expected: float
     draw_peak: float
+    elo_scale: float
     model_id: str
     artifact_hash: str
     as_of_position: int
@@ -283,7 +289,11 @@ def recorded_features(draft: Draft) -> dict[str, float]:
         row = feature_matrix([draft.state])[0]
         return dict(zip(FEATURE_NAMES, (float(v) for v in row), strict=True))
     if isinstance(draft, KickOffDraft):
-        return {"elo_expected_score": draft.elo_expected, "draw_peak": draft.draw_peak}
+        return {
+            "elo_expected_score": draft.elo_expected,
+            "draw_peak": draft.draw_peak,
+            "elo_scale": draft.elo_scale,
+        }
     if isinstance(draft, MarketFreeDraft):
         return dict(zip(_FREE_NAMES, draft.results.as_row(), strict=True))
     moment = draft.moment

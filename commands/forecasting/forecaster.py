@@ -614,7 +614,7 @@ class Forecaster(EventSourcedProjection[UUID]):
             (prior,) = model.predict_market_free([moment.results])
             moment = moment.starting_from(prior)
         elif moment.elo_expected is not None:
-            moment = moment.prior_for(self.inplay_model.draw_peak)
+            moment = moment.prior_for(self.inplay_model.draw_peak, self.inplay_model.elo_scale)
         return InPlayDraft(
             fixture_id=moment.fixture_id,
             kickoff=announced.kickoff,
@@ -651,9 +651,10 @@ class Forecaster(EventSourcedProjection[UUID]):
         return KickOffDraft(
             fixture_id=moment.fixture_id,
             kickoff=moment.kickoff,
-            probabilities=one_x_two(moment.elo_expected, model.draw_peak),
+            probabilities=one_x_two(moment.elo_expected, model.draw_peak, model.elo_scale),
             elo_expected=moment.elo_expected,
             draw_peak=model.draw_peak,
+            elo_scale=model.elo_scale,
             model_id=f"football-elo-prior-{model.artifact_hash[:12]}",
             artifact_hash=model.artifact_hash,
             as_of_position=self._position,

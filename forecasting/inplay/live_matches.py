@@ -45,14 +45,13 @@ class InMatchMoment:
         """The moment with this 1X2 prior (a market-free model's forecast at kick-off)."""
         return replace(self, state=replace(self.state, prior=prior))
 
-    def prior_for(self, draw_peak: float) -> InMatchMoment:
+    def prior_for(self, draw_peak: float, elo_scale: float = 1.0) -> InMatchMoment:
         """The moment with the prior the model starts from (a market-free one from the model's
-        draw peak; a market one as it is)."""
+        Elo calibration, draw peak and logit scale; a market one as it is)."""
         if self.elo_expected is None:
             return self
-        return replace(
-            self, state=replace(self.state, prior=one_x_two(self.elo_expected, draw_peak))
-        )
+        prior = one_x_two(self.elo_expected, draw_peak, elo_scale)
+        return replace(self, state=replace(self.state, prior=prior))
 
 
 @dataclass(frozen=True)

@@ -205,20 +205,48 @@ class EloPrior:
         return self._pools[pool]
 
 
-def one_x_two(expected_score: float, draw_peak: float) -> tuple[float, float, float]:
+def one_x_two(
+    expected_score: float, draw_peak: float, scale: float = 1.0
+) -> tuple[float, float, float]:
+    """The 1X2 of an Elo expected score: first calibrated (`scale` multiplies its logit: < 1
+    tempers over-confident ratings), then split with the draw peak."""
+    if scale != 1.0:
+        e = min(max(expected_score, 1e-9), 1.0 - 1e-9)
+        expected_score = 1.0 / (1.0 + math.exp(-scale * math.log(e / (1.0 - e))))
     draw = draw_peak * 4.0 * expected_score * (1.0 - expected_score)
     return (expected_score - draw / 2.0, draw, 1.0 - expected_score - draw / 2.0)
 
 
+_PEAKS = np.linspace(0.05, 0.5, 91)
+_SCALES = np.linspace(0.5, 1.5, 101)
+
+
 def fit_draw_peak(expected_scores: Sequence[float], outcomes: Outcomes) -> float:
     """The draw peak with the lowest log loss on these (earlier) matches; a grid is enough."""
-    grid = np.linspace(0.05, 0.5, 91)
-    losses = []
-    for peak in grid:
-        p = np.array([one_x_two(e, float(peak)) for e in expected_scores])
-        chosen = np.clip(p[np.arange(len(outcomes)), outcomes], 1e-12, 1.0)
-        losses.append(-float(np.mean(np.log(chosen))))
-    return float(grid[int(np.argmin(losses))])
+    return float(_PEAKS[int(np.argmin(_peak_losses(np.asarray(expected_scores), outcomes)))])
+
+
+def fit_elo_prior(expected_scores: Sequence[float], outcomes: Outcomes) -> tuple[float, float]:
+    """The Elo prior's calibration on these (earlier) matches: the logit scale and draw peak
+    with the lowest log loss (grids of 0.01 and 0.005). Returns (scale, draw peak)."""
+    e = np.clip(np.asarray(expected_scores, dtype=np.float64), 1e-9, 1.0 - 1e-9)
+    logit = np.log(e / (1.0 - e))
+    best = (math.inf, 1.0, float(_PEAKS[0]))
+    for scale in _SCALES:
+        losses = _peak_losses(1.0 / (1.0 + np.exp(-scale * logit)), outcomes)
+        i = int(np.argmin(losses))
+        if losses[i] < best[0]:
+            best = (float(losses[i]), float(scale), float(_PEAKS[i]))
+    return best[1], best[2]
+
+
+def _peak_losses(expected: NDArray[np.float64], outcomes: Outcomes) -> NDArray[np.float64]:
+    """Mean log loss of one_x_two(expected, peak) for every peak of the grid."""
+    draw = _PEAKS[:, None] * 4.0 * expected * (1.0 - expected)
+    home, away = expected - draw / 2.0, 1.0 - expected - draw / 2.0
+    chosen = np.where(outcomes == 0, home, np.where(outcomes == 1, draw, away))
+    result: NDArray[np.float64] = -np.mean(np.log(np.clip(chosen, 1e-12, 1.0)), axis=1)
+    return result
 
 
 @dataclass(frozen=True)
@@ -240,6 +268,9 @@ class InPlayModel:
     draw_peak: float = DRAW_PEAK
     """The Elo prior's draw peak fitted with it: the market-free prior of matches nobody
     quoted (EloPrior, one_x_two)."""
+    elo_scale: float = 1.0
+    """The Elo prior's logit scale fitted with the peak (fit_elo_prior); 1 for artifacts
+    written before it was."""
 
     def predict_proba(self, states: Sequence[MatchState]) -> Probabilities:
         """Calibrated (home, draw, away) at the end of regulation; rows sum to 1."""

@@ -47,7 +47,7 @@ from forecasting.inplay.model import (
     MatchState,
     TimelineEvent,
     baseline_proba,
-    fit_draw_peak,
+    fit_elo_prior,
     one_x_two,
     regulation_outcome,
     state_at,
@@ -204,6 +204,8 @@ class TrainingSet:
     draw_peak: float
     played: list[PlayedMatch] = field(default_factory=list)
     """The fixtures the samples come from, in kick-off order."""
+    elo_scale: float = 1.0
+    """The Elo prior's logit scale, fitted with the draw peak on the same earlier matches."""
 
 
 def pool_of(competition: str) -> str:
@@ -239,14 +241,14 @@ def training_set(
             )
         elo.update(pool, m.home, m.away, *m.final)
     earlier = [m for m in usable if m.market_prior is None and m.fixture_id not in holdout]
-    peak = EloPrior().draw_peak
+    peak, scale = EloPrior().draw_peak, 1.0
     if earlier:
         outcomes = np.array([_outcome(m, m.competition in timelined) for m in earlier])
-        peak = fit_draw_peak([expected[m.fixture_id] for m in earlier], outcomes)
+        scale, peak = fit_elo_prior([expected[m.fixture_id] for m in earlier], outcomes)
     samples: list[Sample] = []
     for m in usable:
         with_goals = m.competition in timelined
-        prior = m.market_prior or one_x_two(expected[m.fixture_id], peak)
+        prior = m.market_prior or one_x_two(expected[m.fixture_id], peak, scale)
         outcome = _outcome(m, with_goals)
         if with_goals:
             states = [state_at(m.timeline, minute, prior) for minute in SAMPLED_MINUTES]
@@ -256,7 +258,7 @@ def training_set(
         in_holdout = m.fixture_id in holdout
         market = m.market_prior is not None
         samples.extend(Sample(s, outcome, in_holdout, market, m.fixture_id) for s in states)
-    return TrainingSet(samples, len(usable), skipped, peak, usable)
+    return TrainingSet(samples, len(usable), skipped, peak, usable, scale)
 
 
 def _outcome(m: PlayedMatch, with_goals: bool) -> int:
@@ -305,7 +307,7 @@ def train(data: TrainingSet, parameters: InPlayParameters = PARAMETERS) -> InPla
         parameters,
     )
     seconds = time.perf_counter() - started
-    model = replace(model, draw_peak=data.draw_peak)
+    model = replace(model, draw_peak=data.draw_peak, elo_scale=data.elo_scale)
     states = [s.state for s in holdout_rows]
     y = np.array([s.outcome for s in holdout_rows], dtype=np.int64)
     losses = {
@@ -350,7 +352,8 @@ def train_for_holdout(data: TrainingSet, parameters: InPlayParameters = PARAMETE
         outcomes_of(validation),
         parameters,
     )
-    return HoldoutRun(replace(model, draw_peak=data.draw_peak), fitted, validation, holdout)
+    model = replace(model, draw_peak=data.draw_peak, elo_scale=data.elo_scale)
+    return HoldoutRun(model, fitted, validation, holdout)
 
 
 def outcomes_of(samples: Sequence[Sample]) -> Outcomes:

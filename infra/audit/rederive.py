@@ -132,9 +132,13 @@ def _inplay(artifact: bytes, forecasts: Sequence[RecordedForecast]) -> list[Prob
     out: dict[int, Probabilities] = {}
     for i in kickoffs:  # a market-free kick-off forecast: the Elo prior, the artifact's peak
         features = forecasts[i].features
-        if features["draw_peak"] != model.draw_peak:
-            raise ValueError(f"the kick-off forecast at {forecasts[i].position} names another peak")
-        out[i] = one_x_two(features["elo_expected_score"], model.draw_peak)
+        # Written before the prior's logit scale was fitted: a scale of 1.
+        scale = features.get("elo_scale", 1.0)
+        if (features["draw_peak"], scale) != (model.draw_peak, model.elo_scale):
+            raise ValueError(
+                f"the kick-off forecast at {forecasts[i].position} names another calibration"
+            )
+        out[i] = one_x_two(features["elo_expected_score"], model.draw_peak, scale)
     live = [f for i, f in enumerate(forecasts) if i not in kickoffs]
     live_index = [i for i in range(len(forecasts)) if i not in kickoffs]
     out.update(zip(live_index, _inplay_states(model, live), strict=True))

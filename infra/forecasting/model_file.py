@@ -200,6 +200,7 @@ def dump_inplay_model(model: InPlayModel) -> bytes:
         model.calibration.temperature,
         model.trees,
         draw_peak=model.draw_peak,
+        elo_scale=model.elo_scale,
     )
 
 
@@ -211,6 +212,7 @@ def load_inplay_model(data: bytes) -> InPlayModel:
         trees=int(header["trees"]),
         # Files written before the peak was recorded: the prior's default.
         draw_peak=float(header.get("draw_peak", DRAW_PEAK)),
+        elo_scale=float(header.get("elo_scale", 1.0)),
     )
 
 
@@ -230,6 +232,10 @@ class LoadedInPlayModel:
     @property
     def draw_peak(self) -> float:
         return self.model.draw_peak
+
+    @property
+    def elo_scale(self) -> float:
+        return self.model.elo_scale
 
     def predict_many(self, states: Sequence[MatchState]) -> list[tuple[float, float, float]]:
         return [(float(h), float(d), float(a)) for h, d, a in self.model.predict_proba(states)]

@@ -61,6 +61,7 @@ pytestmark = [
     pytest.mark.skipif(not DATA.exists(), reason=f"datasets not found at {DATA}"),
 ]
 DRAW_PEAK = 0.31  # not the default, so a forecast that ignored the artifact's peak fails
+ELO_SCALE = 0.85  # nor is this the identity: a forecast that ignored it fails
 
 
 def stored(nats_url: str, stream: str, messages: list[FeedMessage]) -> dict[str, str]:
@@ -119,7 +120,8 @@ def inplay_model() -> LoadedInPlayModel:
     y = np.array([rng.choice(3, p=p) for p in baseline_proba(states)])
     params = InPlayParameters(max_iterations=30, early_stopping_rounds=10)
     model = train_inplay_model(states[:450], y[:450], states[450:], y[450:], params)
-    return LoadedInPlayModel.from_bytes(dump_inplay_model(replace(model, draw_peak=DRAW_PEAK)))
+    calibrated = replace(model, draw_peak=DRAW_PEAK, elo_scale=ELO_SCALE)
+    return LoadedInPlayModel.from_bytes(dump_inplay_model(calibrated))
 
 
 def test_world_cup_matches_get_a_market_free_forecast_at_kick_off_and_live_ones_from_it(
@@ -154,7 +156,7 @@ def test_world_cup_matches_get_a_market_free_forecast_at_kick_off_and_live_ones_
         assert forecast.prior == MARKET_FREE_PRIOR
         assert (tuple(forecast.market_probabilities), tuple(forecast.edge)) == ((), ())
         assert tuple(forecast.probabilities) == pytest.approx(
-            one_x_two(expected[fixture], DRAW_PEAK)
+            one_x_two(expected[fixture], DRAW_PEAK, ELO_SCALE)
         )
         assert forecast.artifact_hash == inplay_model.artifact_hash
     for forecast in live:

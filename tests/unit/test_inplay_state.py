@@ -10,10 +10,13 @@ from forecasting.inplay.model import (
     MatchState,
     TimelineEvent,
     baseline_proba,
+    fit_draw_peak,
+    fit_elo_prior,
     one_x_two,
     regulation_outcome,
     state_at,
 )
+from forecasting.metrics import log_loss
 
 PRIOR = (0.5, 0.3, 0.2)
 # 2006 final, Italy v France (France listed as away here): 7' pen France, 19' Materazzi,
@@ -90,3 +93,22 @@ def test_elo_prior_is_proper_and_learns_only_from_played_matches() -> None:
 def test_state_rejects_a_prior_that_does_not_sum_to_one() -> None:
     with pytest.raises(ValueError):
         MatchState(30, 0, 0, 0, 0, (0.5, 0.3, 0.3))
+
+
+def test_the_elo_prior_calibration_recovers_the_scale_and_peak_that_made_the_results() -> None:
+    """Outcomes drawn from an over-confident Elo (the truth tempers its logit by 0.8) with a
+    draw peak of 0.3: the fit on them finds both, and its prior scores better than the raw
+    Elo with the best peak alone."""
+    rng = np.random.default_rng(3)
+    expected = rng.uniform(0.05, 0.95, 20_000)
+    truth = np.array([one_x_two(float(e), 0.3, 0.8) for e in expected])
+    outcomes = np.array([rng.choice(3, p=p) for p in truth], dtype=np.int64)
+    scale, peak = fit_elo_prior(list(expected), outcomes)
+    assert scale == pytest.approx(0.8, abs=0.05)
+    assert peak == pytest.approx(0.3, abs=0.02)
+    calibrated = np.array([one_x_two(float(e), peak, scale) for e in expected])
+    raw_peak = fit_draw_peak(list(expected), outcomes)
+    raw = np.array([one_x_two(float(e), raw_peak) for e in expected])
+    assert log_loss(calibrated, outcomes) < log_loss(raw, outcomes)
+    assert np.allclose(calibrated.sum(axis=1), 1.0)
+    assert one_x_two(0.7, 0.3, 1.0) == one_x_two(0.7, 0.3)  # scale 1: the raw expected score

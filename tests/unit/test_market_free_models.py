@@ -32,6 +32,27 @@ def test_two_equal_sides_at_a_neutral_ground_share_the_win_chances() -> None:
     assert draw == pytest.approx(math.exp(-2.6) * _bessel_i0(2.6), abs=1e-6)
 
 
+def test_the_low_score_term_moves_chances_between_the_low_scores_only() -> None:
+    """Dixon-Coles: with rho < 0, 0-0 and 1-1 gain what 1-0 and 0-1 lose; the 1X2 is the sum
+    of the adjusted score grid, computed here cell by cell."""
+    lam, mu, rho = 1.4, 1.1, -0.1
+
+    def cell(h: int, a: int) -> float:
+        p = lam**h * math.exp(-lam) / math.factorial(h) * mu**a * math.exp(-mu) / math.factorial(a)
+        tau = {(0, 0): 1 - lam * mu * rho, (0, 1): 1 + lam * rho, (1, 0): 1 + mu * rho}
+        return p * tau.get((h, a), 1 - rho if (h, a) == (1, 1) else 1.0)
+
+    grid = [[cell(h, a) for a in range(30)] for h in range(30)]
+    total = sum(map(sum, grid))
+    home = sum(grid[h][a] for h in range(30) for a in range(h)) / total
+    draw = sum(grid[k][k] for k in range(30)) / total
+    got = outcome_probabilities(lam, mu, rho=rho)
+    assert got == pytest.approx((home, draw, 1 - home - draw), abs=1e-7)  # 12-goal grid
+    independent = outcome_probabilities(lam, mu)
+    assert got[1] > independent[1]  # more draws
+    assert outcome_probabilities(lam, mu, rho=0.0) == independent
+
+
 def _bessel_i0(x: float) -> float:
     return sum((x / 2.0) ** (2 * k) / math.factorial(k) ** 2 for k in range(40))
 
