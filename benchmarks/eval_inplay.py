@@ -39,6 +39,7 @@ from forecasting.inplay.model import (
     TimelineEvent,
     baseline_proba,
     fit_draw_peak,
+    fit_elo_prior,
     one_x_two,
     regulation_outcome,
     state_at,
@@ -138,18 +139,24 @@ def walk_forward_by_tournament(folder: Path) -> None:
     )
     print("\nWorld Cups walk-forward by tournament (trained on earlier World Cups only)")
     pooled: dict[int, list[tuple[np.ndarray, np.ndarray, int]]] = defaultdict(list)
+    uncalibrated: list[tuple[tuple[float, float, float], int]] = []
     for _, name in tournaments:
         first = min(m["match_date"] for m in matches if m["tournament_name"] == name)
         earlier = [i for i, m in enumerate(matches) if m["match_date"] < first]
         test = [i for i, m in enumerate(matches) if m["tournament_name"] == name]
-        peak = fit_draw_peak([expected[i] for i in earlier], outcomes[earlier])
+        raw_peak = fit_draw_peak([expected[i] for i in earlier], outcomes[earlier])
+        scale, peak = fit_elo_prior([expected[i] for i in earlier], outcomes[earlier])
         cut = len(earlier) - round(0.2 * len(earlier))
         parts = {"fit": earlier[:cut], "size": earlier[cut:], "test": test}
         states: dict[str, list[MatchState]] = {}
         ys: dict[str, list[int]] = {}
         for part, index in parts.items():
             states[part] = [
-                state_at(timelines[matches[i]["match_id"]], minute, one_x_two(expected[i], peak))
+                state_at(
+                    timelines[matches[i]["match_id"]],
+                    minute,
+                    one_x_two(expected[i], peak, scale),
+                )
                 for i in index
                 for minute in SAMPLED_MINUTES
             ]
@@ -164,7 +171,12 @@ def walk_forward_by_tournament(folder: Path) -> None:
         predicted = model.predict_proba(states["test"])
         for state, p, y in zip(states["test"], predicted, ys["test"], strict=True):
             pooled[state.minute].append((np.array(state.prior), p, y))
-        print(f"  {name}: {len(test)} matches, draw peak {peak:.3f}, {model.trees} trees")
+        raw = [one_x_two(expected[i], raw_peak) for i in test]
+        uncalibrated.extend(zip(raw, (int(outcomes[i]) for i in test), strict=True))
+        print(
+            f"  {name}: {len(test)} matches, Elo prior draw peak {peak:.3f}, logit scale "
+            f"{scale:.2f}, {model.trees} trees"
+        )
     print(f"{'minute':>6} {'n':>5}  {'LL prior':>8} {'LL mdl':>8}  {'ECE prior':>9} {'ECE mdl':>8}")
     everything: list[tuple[np.ndarray, np.ndarray, int]] = []
     for minute in sorted(pooled):
@@ -172,6 +184,39 @@ def walk_forward_by_tournament(folder: Path) -> None:
         everything.extend(rows)
         _pooled_line(str(minute), rows, minute in WALK_FORWARD_MINUTES)
     _pooled_line("all", everything, False)
+    _prior_calibration(uncalibrated, [(r[0], r[2]) for r in pooled[min(pooled)]])
+
+
+def _prior_calibration(
+    raw: list[tuple[tuple[float, float, float], int]],
+    calibrated: list[tuple[np.ndarray, int]],
+) -> None:
+    """The market-free prior per match (each once), before and after its calibration (logit
+    scale and draw peak fitted on earlier World Cups), and the ECE a perfectly calibrated
+    forecaster gets on as many matches: outcomes drawn from the calibrated prior itself."""
+    y = np.array([o for _, o in calibrated], dtype=np.int64)
+    p = np.array([q for q, _ in calibrated])
+    before = np.array([q for q, _ in raw])
+    rng = np.random.default_rng(20_240_601)
+    cum = p.cumsum(axis=1)
+    draws = [
+        expected_calibration_error(p, np.minimum((rng.random(len(y))[:, None] > cum).sum(1), 2))
+        for _ in range(1000)
+    ]
+    print(f"\nmarket-free prior, {len(y)} matches (each once):")
+    print(
+        f"  Elo with the draw peak only: log loss {log_loss(before, y):.4f}, "
+        f"ECE {expected_calibration_error(before, y):.4f}"
+    )
+    print(
+        f"  calibrated (scale and peak): log loss {log_loss(p, y):.4f}, "
+        f"ECE {expected_calibration_error(p, y):.4f}"
+    )
+    print(
+        f"  ECE of a perfectly calibrated forecaster on {len(y)} matches: median "
+        f"{np.median(draws):.4f}, 90% {np.percentile(draws, 90):.4f}, share <= 0.02 "
+        f"{np.mean(np.array(draws) <= 0.02):.2f}"
+    )
 
 
 def _pooled_line(label: str, rows: list[tuple[np.ndarray, np.ndarray, int]], target: bool) -> None:
@@ -213,7 +258,7 @@ def _world_cup_history(
 def world_cup_samples(folder: Path) -> tuple[list[Sample], float]:
     matches, timelines, expected, outcomes = _world_cup_history(folder)
     before = [i for i, m in enumerate(matches) if m["match_date"] < WC_TEST_FROM]
-    peak = fit_draw_peak([expected[i] for i in before], outcomes[before])
+    scale, peak = fit_elo_prior([expected[i] for i in before], outcomes[before])
     samples: list[Sample] = []
     for i, m in enumerate(matches):
         split = (
@@ -223,7 +268,7 @@ def world_cup_samples(folder: Path) -> tuple[list[Sample], float]:
             if m["match_date"] >= WC_HOLDOUT_FROM
             else "train"
         )
-        prior = one_x_two(expected[i], peak)
+        prior = one_x_two(expected[i], peak, scale)
         for minute in SAMPLED_MINUTES:
             state = state_at(timelines[m["match_id"]], minute, prior)
             samples.append(Sample("world cup", split, state, int(outcomes[i])))
