@@ -254,9 +254,20 @@ def train_before(
         outcomes(training),
         results_features(holdout),
         outcomes(holdout),
-        market_free or MarketFreeParameters(thread_count=parameters.thread_count),
+        market_free or _market_free_parameters(parameters),
     )
     return replace(model, market_free=free), len(training) + len(holdout)
+
+
+def _market_free_parameters(p: FootballModelParameters) -> MarketFreeParameters:
+    """The market-free model's own learning rate, depth and regularisation, with the market
+    model's budget (tree cap, early stopping), seed and threads."""
+    return MarketFreeParameters(
+        max_iterations=p.max_iterations,
+        early_stopping_rounds=p.early_stopping_rounds,
+        random_seed=p.random_seed,
+        thread_count=p.thread_count,
+    )
 
 
 def _split_before(
