@@ -354,31 +354,28 @@ def _inplay(
 
 
 def _kickoff(draft: KickOffDraft) -> Forecast:
-    return Forecast(
-        kickoff=draft.kickoff,
-        trigger=KICK_OFF,
-        model_id=draft.model_id,
-        artifact_hash=draft.artifact_hash,
-        market=_MARKET,
-        outcomes=_OUTCOMES,
-        probabilities=draft.probabilities,
-        market_probabilities=(),
-        features=recorded_features(draft),
-        as_of_position=draft.as_of_position,
-        input_notification_ids=draft.inputs,
-        prior=MARKET_FREE_PRIOR,
-    )
+    return _market_free_kickoff(draft, draft.probabilities, draft.model_id, draft.artifact_hash)
 
 
 def _market_free(
     draft: MarketFreeDraft, probabilities: tuple[float, ...], model: ForecastModel
 ) -> Forecast:
     assert model.market_free_id is not None
+    return _market_free_kickoff(draft, probabilities, model.market_free_id, model.artifact_hash)
+
+
+def _market_free_kickoff(
+    draft: KickOffDraft | MarketFreeDraft,
+    probabilities: tuple[float, ...],
+    model_id: str,
+    artifact_hash: str,
+) -> Forecast:
+    """A pre-match forecast at kick-off of a fixture nobody quoted: no market, no edge."""
     return Forecast(
         kickoff=draft.kickoff,
         trigger=KICK_OFF,
-        model_id=model.market_free_id,
-        artifact_hash=model.artifact_hash,
+        model_id=model_id,
+        artifact_hash=artifact_hash,
         market=_MARKET,
         outcomes=_OUTCOMES,
         probabilities=tuple(float(p) for p in probabilities),
