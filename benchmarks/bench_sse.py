@@ -173,6 +173,16 @@ def fanout_app(nats_url: str, heartbeat: float) -> Any:
         hub = Hub(
             {Log.EVENTS: events, Log.FORECASTS: forecasts}, HubSettings(heartbeat_seconds=heartbeat)
         )
+        if env_int("BENCH_SSE_COUNT", 0):
+            # When each event reached the hub (code as the clients note it), for /bench/hub.
+            publish = hub.publish
+
+            def noted(lg: Log, seq: int, event: Any) -> None:
+                app.state.bench_hub_at[seq * 2 + (lg is Log.FORECASTS)] = time.time()
+                publish(lg, seq, event)
+
+            app.state.bench_hub_at = {}
+            hub.publish = noted  # type: ignore[method-assign]
         await hub.start()
         app.state.stream_hub = hub
         yield
@@ -190,8 +200,12 @@ def counting(app: Any) -> Any:
 
     async def counted_app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/streams"):
-            if scope["type"] == "http" and scope["path"] == "/bench/counts":
-                body = orjson.dumps(written)
+            if scope["type"] == "http" and scope["path"].startswith("/bench/"):
+                hub_at = getattr(app.state, "bench_hub_at", {})
+                if scope["path"] == "/bench/hub":
+                    body = orjson.dumps(list(hub_at.items()))
+                else:
+                    body = orjson.dumps(written)
                 await send(
                     {
                         "type": "http.response.start",
@@ -441,6 +455,8 @@ class Published:
     seq: int
     fixture: int
     sent: float
+    acked: float = 0.0
+    """When JetStream acknowledged the append (the event is stored and can be delivered)."""
 
 
 class Publisher:
@@ -497,8 +513,14 @@ class Publisher:
     ) -> None:
         stream = FORECASTS if log else EVENTS
         sent = time.time()
-        task = asyncio.ensure_future(self._append(stream, token, topic, state))
+        task = asyncio.ensure_future(self._timed(stream, token, topic, state))
         self.pending.append((task, log, fixture, sent))
+
+    async def _timed(
+        self, stream: str, token: str, topic: str, state: dict[str, object]
+    ) -> tuple[Any, float]:
+        ack = await self._append(stream, token, topic, state)
+        return ack, time.time()
 
     def moment(self, rng: random.Random) -> int:
         """One moment of play on the next fixture: an odds update, or a goal and three
@@ -579,8 +601,8 @@ class Publisher:
 
     async def settle(self) -> None:
         for task, log, fixture, sent in self.pending:
-            ack = await task
-            self.events.append(Published(log, ack.seq, fixture, sent))
+            ack, acked = await task
+            self.events.append(Published(log, ack.seq, fixture, sent, acked))
         self.pending.clear()
 
 
@@ -752,6 +774,21 @@ def written_vs_received(
 
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/counts", timeout=30) as r:
         written = orjson.loads(r.read())
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/hub", timeout=30) as r:
+        hub_at = dict(orjson.loads(r.read()))
+    if hub_at:
+        upstream = [
+            (hub_at[e.seq * 2 + e.log] - e.sent) * 1000
+            for e in events
+            if e.seq * 2 + e.log in hub_at
+        ]
+        acks = [(e.acked - e.sent) * 1000 for e in events]
+        say(f"{kind}_append_acknowledged_p50", percentile(acks, 0.5), "ms")
+        say(f"{kind}_append_acknowledged_p99", percentile(acks, 0.99), "ms")
+        say(f"{kind}_append_to_hub_p50", percentile(upstream, 0.5), "ms")
+        say(f"{kind}_append_to_hub_p99", percentile(upstream, 0.99), "ms")
+        say(f"{kind}_append_to_hub_max", max(upstream, default=float("nan")), "ms")
+        say(f"{kind}_events_not_seen_by_hub", len(events) - len(upstream), "events")
     expected = expected_codes(events)
     totals: defaultdict[str, int] = defaultdict(int)
     missing: Counter[int] = Counter()
@@ -842,10 +879,12 @@ async def matchday(
         for rate in rates:
             first = len(publisher.events)
             cpu0, t0 = cpu(gateways), time.monotonic()
+            client_cpu0 = cpu(fleet.procs)
             await publisher.run(rate, seconds)
             await asyncio.sleep(2)
             took = time.monotonic() - t0
             busy = (cpu(gateways) - cpu0) / took
+            client_busy = (cpu(fleet.procs) - client_cpu0) / took
             frames, lat = latencies(publisher.events, await asyncio.to_thread(fleet.report))
             step = {
                 "frames": frames / took,
@@ -862,6 +901,9 @@ async def matchday(
             say(f"{tag}_latency_p99", step["p99"], "ms")
             say(f"{tag}_latency_max", step["max"], "ms")
             say(f"{tag}_server_cpu", step["cpu"] * 100, "%")
+            # The load generators' share: near 100 % per process, they (not the gateway) are
+            # what the latency measures.
+            say(f"{tag}_client_cpu_all_processes", client_busy * 100, "%")
             print(
                 f"{tag}: appended {step['rate']:.0f} events/s; load average {os.getloadavg()}",
                 flush=True,

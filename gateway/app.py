@@ -24,6 +24,7 @@ from gateway.ports import ReadinessCheck, StoreStatus, StreamAccess, VersionProb
 from gateway.problems import install_problem_handlers
 from gateway.streams import asyncapi
 from gateway.streams import router as streams
+from gateway.streams.entry import StreamEntry
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -69,6 +70,7 @@ def create_app(
     app.state.latest_cache = LatestCache(latest_cache_seconds)
     install_problem_handlers(app)
     app.add_middleware(LatestFastPath)
+    app.add_middleware(StreamEntry)  # outermost of the two: a stream keeps its stack for hours
     # Routes are matched in order: the hottest read (latest forecasts) is tried first.
     app.include_router(forecasts.router)
     app.include_router(health.router)

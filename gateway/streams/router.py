@@ -45,7 +45,7 @@ _DESCRIPTION = (
 )
 
 
-async def _open(
+async def open_stream(
     request: Request,
     name: str,
     sport: list[str] | None,
@@ -56,6 +56,8 @@ async def _open(
     query_id: str | None,
     recent: int,
 ) -> Response:
+    """The stream's response (the route's and ``gateway.streams.entry``'s); raises the
+    Problem that refuses the caller."""
     hub: Hub | None = getattr(request.app.state, "stream_hub", None)
     if hub is None:
         raise ServiceUnavailable("the streams are not running in this gateway")
@@ -84,7 +86,7 @@ def _route(name: str, summary: str) -> None:
         last_event_id_query: LastEventIdQuery = None,
         recent: Recent = 0,
     ) -> Response:
-        return await _open(
+        return await open_stream(
             request,
             name,
             sport,

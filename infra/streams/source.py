@@ -17,6 +17,7 @@ from uuid import UUID
 
 import nats.errors
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.js.api import ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
@@ -42,6 +43,7 @@ _OUTAGES = (
 _WAIT_FOR_STREAM = 1.0
 _BOUNDS_FOR = 0.5  # seconds a stream's first/last sequence is remembered
 _LOOKUP_WAIT = 30.0  # a fixture's first event, asked once per fixture (patient under load)
+_TRANSLATING = 1024  # events received and being translated, at most
 
 
 def aggregate_of(subject: str) -> str:
@@ -109,15 +111,41 @@ class JetStreamLog:
             config=ConsumerConfig(opt_start_seq=after + 1),
             pending_msgs_limit=-1,
         )
-        try:
+        # Translations run concurrently, results are handed on in log order: an event whose
+        # fixture or odds book this process has not met yet needs a lookup in the store, and
+        # one at a time those held every later event back by a round trip each (at a gateway
+        # start with 200 new aggregates on a loaded box: seconds; benchmarks/bench_sse.py).
+        ordered: asyncio.Queue[tuple[int, asyncio.Future[StreamEvent | None]]] = asyncio.Queue(
+            _TRANSLATING
+        )
+
+        async def translated(msg: Msg) -> StreamEvent | None:
+            seq, headers = msg.metadata.sequence.stream, msg.headers or {}
+            event = await self._translate(seq, msg.subject, headers.get(TOPIC, ""), msg.data)
+            return None if event is None else live_event(event, headers, msg.metadata.timestamp)
+
+        async def receive() -> None:
             async for msg in sub.messages:
                 seq = msg.metadata.sequence.stream
-                headers = msg.headers or {}
-                event = await self._translate(seq, msg.subject, headers.get(TOPIC, ""), msg.data)
-                if event is not None:
-                    event = live_event(event, headers, msg.metadata.timestamp)
-                yield seq, event
+                await ordered.put((seq, asyncio.ensure_future(translated(msg))))
+
+        receiving = asyncio.ensure_future(receive())
+        getting: asyncio.Future[tuple[int, asyncio.Future[StreamEvent | None]]] | None = None
+        try:
+            while True:
+                getting = asyncio.ensure_future(ordered.get())
+                await asyncio.wait({getting, receiving}, return_when=asyncio.FIRST_COMPLETED)
+                if not getting.done():  # the subscription ended or failed: say which
+                    receiving.result()
+                    return
+                seq, event = getting.result()
+                yield seq, await event
         finally:
+            receiving.cancel()
+            if getting is not None:
+                getting.cancel()
+            while not ordered.empty():
+                ordered.get_nowait()[1].cancel()
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
@@ -132,11 +160,9 @@ class JetStreamLog:
         records = await reader.batch(
             subject=self.layout.events, start_seq=after + 1, limit=limit, up_to_seq=up_to
         )
-        events = []
-        for record in records:
-            event = await self._translate_record(record)
-            if event is not None:
-                events.append(event)
+        # Concurrently, as live (lookups of aggregates not met yet share one round trip).
+        translated = await asyncio.gather(*(self._translate_record(r) for r in records))
+        events = [event for event in translated if event is not None]
         examined = records[-1].seq if len(records) == limit else up_to
         return events, examined
 

@@ -9,6 +9,7 @@ fixture: those come from the first event of the fixture's or the odds book's own
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -71,6 +72,16 @@ class Origins:
         self._capacity = capacity
         self.fixtures: dict[str, FixtureOrigin] = {}
         self.books: dict[str, BookOrigin] = {}
+        self._asking: dict[str, asyncio.Future[tuple[str, bytes] | None]] = {}
+        """Lookups in flight: events translated concurrently share one per aggregate."""
+
+    async def _first(self, aggregate: str) -> tuple[str, bytes] | None:
+        asking = self._asking.get(aggregate)
+        if asking is None:
+            asking = asyncio.ensure_future(self._first_event(aggregate))
+            self._asking[aggregate] = asking
+            asking.add_done_callback(lambda _: self._asking.pop(aggregate, None))
+        return await asyncio.shield(asking)
 
     def learn_fixture(self, fixture: str, state: dict[str, Any]) -> FixtureOrigin:
         origin = FixtureOrigin(str(state.get("sport", "")), str(state.get("competition", "")))
@@ -95,7 +106,7 @@ class Origins:
         found = self.fixtures.get(fixture)
         if found is not None:
             return found
-        first = await self._first_event(fixture)
+        first = await self._first(fixture)
         if first is None or not first[0].endswith(".Scheduled"):
             return FixtureOrigin("", "")  # not kept: it may be scheduled later
         return self.learn_fixture(fixture, unwrap(orjson.loads(first[1])))
@@ -104,7 +115,7 @@ class Origins:
         found = self.books.get(book)
         if found is not None:
             return found
-        first = await self._first_event(book)
+        first = await self._first(book)
         if first is None:
             return None
         return self.learn_book(book, unwrap(orjson.loads(first[1])))

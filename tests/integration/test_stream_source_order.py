@@ -1,0 +1,84 @@
+"""The SSE hub's upstream (a JetStream stream followed by an ordered consumer) against a real
+nats-server: events are translated concurrently and handed on in log order."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import nats
+import pytest
+
+from infra.streams.source import JetStreamLog
+from infra.streams.translate import Origins, Translator
+from readmodels.live import Kind, StreamEvent
+from tests.sse_support import Writers, stored_topics
+
+SLOW = 0.4
+
+
+async def no_lookup(aggregate: str) -> tuple[str, bytes] | None:
+    return None
+
+
+@pytest.fixture
+def writers(nats_url: str, unique_name: str) -> Iterator[Writers]:
+    w = Writers(nats_url, unique_name + "E", unique_name + "F")
+    yield w
+    w.close()
+
+
+async def test_a_slow_translation_holds_no_later_event_back_nor_reorders_them(
+    writers: Writers,
+) -> None:
+    fixture = writers.fixture("world-cup", "Russia", "Saudi Arabia")
+    for minute in range(1, 11):
+        await asyncio.to_thread(writers.goal, fixture, minute)
+    topics = await stored_topics(writers.nats_url, writers.events_stream)
+    stored = [s for s, t in topics if t.startswith("domain.fixture:Fixture.")]
+
+    class SlowFirst(Translator):
+        """Each of the first five events' translation waits ``SLOW`` (as a lookup would)."""
+
+        async def __call__(
+            self, seq: int, aggregate: str, topic: str, state: bytes
+        ) -> StreamEvent | None:
+            if seq <= stored[4]:
+                await asyncio.sleep(SLOW)
+            return StreamEvent(
+                seq, Kind.MATCH_EVENT, "goal", "football", "wc", aggregate, None, b""
+            )
+
+    nc = await nats.connect(writers.nats_url)
+    try:
+        log = JetStreamLog(nc, writers.events_stream, SlowFirst(Origins(no_lookup)))
+        got: list[int] = []
+        started = time.monotonic()
+        async with asyncio.timeout(20):
+            async for seq, event in log.follow(0):
+                if event is not None:
+                    got.append(seq)
+                if seq >= stored[-1]:
+                    break
+        took = time.monotonic() - started
+    finally:
+        await nc.close()
+    assert [s for s in got if s in stored] == stored  # every event, in log order
+    assert took < 3 * SLOW  # five slow translations overlapped (one at a time: 5 x 0.4 s)
+
+
+async def test_concurrent_lookups_of_one_aggregate_ask_the_store_once() -> None:
+    asked: list[str] = []
+
+    async def first_event(aggregate: str) -> tuple[str, bytes] | None:
+        asked.append(aggregate)
+        await asyncio.sleep(0.05)
+        return "domain.fixture:Fixture.Scheduled", b'{"sport": "football", "competition": "E0"}'
+
+    origins = Origins(first_event)
+    found = await asyncio.gather(*(origins.fixture("f1") for _ in range(20)))
+    assert asked == ["f1"]
+    assert {(o.sport, o.competition) for o in found} == {("football", "E0")}
+    assert (await origins.fixture("f1")).competition == "E0"  # remembered
+    assert asked == ["f1"]
