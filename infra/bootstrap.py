@@ -78,7 +78,7 @@ from infra.projections.readiness import describe_failure, projector_readiness
 from infra.projections.wiring import running_projector
 from infra.settings import Settings
 from infra.streams.source import event_logs
-from infra.telemetry import configure_metrics, configure_tracing
+from infra.telemetry import LATENCY_BUCKETS, configure_metrics, configure_tracing
 from projections.runner import ProjectionRunner
 from readmodels.live import Log
 from readmodels.postgres.api_queries import ReadModelQueries
@@ -147,21 +147,7 @@ _APPEND_SECONDS = _METER.create_histogram(
     "sportcast.ingest.append",
     unit="s",
     description="From an accepted feed command to its events acknowledged by the store",
-    explicit_bucket_boundaries_advisory=[
-        0.0005,
-        0.001,
-        0.002,
-        0.005,
-        0.01,
-        0.02,
-        0.05,
-        0.1,
-        0.2,
-        0.5,
-        1.0,
-        2.0,
-        5.0,
-    ],
+    explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
 )
 
 

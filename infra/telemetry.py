@@ -9,6 +9,10 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
+LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
+LATENCY_BUCKETS += [10.0, 30.0, 60.0, 300.0]  # a backlog (a start, an outage) shows too
+"""Histogram bounds in seconds for our latencies (the SDK's default bounds are for ms)."""
+
 _configured = False
 _metrics_configured = False
 

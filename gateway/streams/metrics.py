@@ -11,6 +11,24 @@ from collections import Counter
 
 from opentelemetry.metrics import Meter
 
+DELIVERY_BUCKETS = [
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.02,
+    0.05,
+    0.1,
+    0.2,
+    0.5,
+    1.0,
+    2.0,
+    5.0,
+    30.0,
+]
+"""Seconds (the SDK's default histogram bounds are for milliseconds)."""
+
 
 class StreamMetrics:
     """Also keeps its own tallies, which the hub's stats and the tests read."""
@@ -36,6 +54,7 @@ class StreamMetrics:
                 unit="s",
                 description="From a live event stored to its frame handed to the SSE"
                 " subscribers (once per event, by log)",
+                explicit_bucket_boundaries_advisory=DELIVERY_BUCKETS,
             )
 
     def connected(self, endpoint: str) -> None:

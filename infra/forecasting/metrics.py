@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from opentelemetry.metrics import CallbackOptions, Observation, get_meter
 
 from infra.forecasting.service import ForecasterService
+from infra.telemetry import LATENCY_BUCKETS
 
 log = logging.getLogger("sportcast.forecaster")
 
@@ -22,6 +23,7 @@ def instrument_forecaster(service: ForecasterService) -> None:
         "sportcast.forecast.latency",
         unit="s",
         description="From a feed event written to the forecast it triggered stored",
+        explicit_bucket_boundaries_advisory=LATENCY_BUCKETS,
     )
     service.latency.observers.append(latency.record)
 

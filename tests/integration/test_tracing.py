@@ -160,6 +160,9 @@ def test_one_ingested_goal_is_one_connected_trace_through_every_component(
         ("sportcast_sse_delivery_latency_seconds_count", 'log="forecasts"'),
     ):
         assert _value(after, name, labels) >= _value(before, name, labels) + 1, name
+    # Bounds in seconds (the SDK's defaults are for milliseconds: 5, 10, 25, ...).
+    assert 'sportcast_forecast_latency_seconds_bucket{le="0.01"' in after
+    assert 'sportcast_sse_delivery_latency_seconds_bucket{le="0.01"' in after
     lag = [
         line for line in after.splitlines() if line.startswith("sportcast_projection_lag_events")
     ]
