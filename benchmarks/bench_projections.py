@@ -26,6 +26,7 @@ rebuild only reads) and an embedded PostgreSQL 18.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
@@ -41,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import nats.js.errors
 import numpy as np
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
@@ -338,7 +340,7 @@ def run_peer(
         "PEER_POSTGRES_HOST": pg.config.host,
         "PEER_POSTGRES_PORT": str(pg.config.port),
         "PEER_POSTGRES_USER": pg.config.superuser,
-        "PEER_POSTGRES_PASSWORD": "",
+        "PEER_POSTGRES_PASSWORD": pg.password(),  # scram-sha-256 with a generated password
         "PEER_POSTGRES_SCHEMA": "peer_tracking",
         "PEER_CREATE_TABLE": "true",
     }
@@ -419,6 +421,13 @@ def lag_phase(url: str, postgres_url: str) -> tuple[list[float], float]:
 
 
 async def _create_paced_stream(url: str) -> None:
+    # A kept store (BENCH_STORE_DIR) holds the last run's copy: its ids would be duplicates.
+    nc = await connect_nats(url)
+    try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            await nc.jetstream().delete_stream(PACED)
+    finally:
+        await nc.close()
     # The event store creates its stream on first use; a recorder made once does it.
     await asyncio.to_thread(
         lambda: StoreEventLog("events", {**_env(url), "NATS_STREAM": PACED}).close()
