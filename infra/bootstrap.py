@@ -282,6 +282,12 @@ class ProjectionsReady:
             failed = f"analytics failed after {stream} {position}: {error}"
             return CheckResult(False, failed if result.ready else f"{result.detail}; {failed}")
         at = ", ".join(f"{s} {p}" for s, p in sorted(positions.items()))
+        try:  # the heads: from the event store, which may be away (NatsReady says so)
+            async with asyncio.timeout(1.0):
+                behind = sum((await asyncio.to_thread(analytics.status)).lag_events.values())
+            at += f", {behind} events behind"
+        except (TimeoutError, OSError, EventStoreUnavailable):
+            pass
         return CheckResult(result.ready, f"{result.detail}; analytics at {at or 'nothing yet'}")
 
     async def _read_models(self) -> CheckResult:

@@ -185,6 +185,11 @@ def test_the_analytics_projection_is_in_the_status_and_in_readyz_failure_include
             live[("fixtures", "events")].head,
         )
         assert live[("analytics", "forecasts")].state == "live"
+        serving = asyncio.run(
+            ProjectionsReady(lambda: None, lambda: None, lambda: service.runner).check()
+        )
+        head = live[("fixtures", "events")].head
+        assert f"analytics at events {head}, 0 events behind" in serving.detail
 
         unknown_fixture_forecast(settings)
         service.runner.start()
