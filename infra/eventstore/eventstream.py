@@ -33,7 +33,12 @@ from infra.eventstore.settings import EventStoreSettings
 from infra.eventstore.stream import ensure_stream
 from infra.eventstore.subjects import SubjectLayout
 from infra.eventstore.tracecontext import HEADERS as TRACE_HEADERS
-from infra.eventstore.tracecontext import TRACEPARENT, append_span, current_headers
+from infra.eventstore.tracecontext import (
+    TRACEPARENT,
+    append_span,
+    current_headers,
+    tracing_on,
+)
 from infra.eventstore.wire import Frame, WireClient
 from infra.eventstore.wire_reads import ES_HASH, ES_VERSION, NATS_SEQUENCE, WireReads, required
 
@@ -80,7 +85,10 @@ class EventStream:
     def append(self, events: Sequence[StoredEvent], tracking: Tracking | None = None) -> list[int]:
         if not events and tracking is None:
             return []
-        with append_span(self.layout.stream, len(events)):
+        if tracing_on():
+            with append_span(self.layout.stream, len(events)):
+                seqs = self._append(events, tracking, current_headers())
+        else:  # a context received from elsewhere (a provider's request) still travels on
             seqs = self._append(events, tracking, current_headers())
         self._notify_listeners()
         return seqs[: len(events)]

@@ -25,6 +25,15 @@ _propagator = TraceContextTextMapPropagator()
 _tracer = trace.get_tracer("sportcast.eventstore")
 
 
+_OFF = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
+
+
+def tracing_on() -> bool:
+    """Whether a tracer provider records spans (none is installed unless OTLP is configured:
+    then a save opens no span of its own, which costs microseconds on every append)."""
+    return not isinstance(trace.get_tracer_provider(), _OFF)
+
+
 def current_headers() -> dict[str, str]:
     """The current span's context as headers: empty when it is not valid (tracing off) or not
     sampled (nothing of that trace is recorded, so nothing downstream is kept either)."""
