@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import duckdb
+import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -119,6 +120,26 @@ def rebuild() -> None:
     out.print(f"rebuilt {target}: {applied} events in {time.perf_counter() - started:.1f} s")
 
 
+def _from_gateway(settings: Settings, name: str, params: dict[str, str]) -> list[Any] | None:
+    """The rows as the running gateway answers the query; None when no gateway answers with
+    the dashboard key kept in the data directory. A refusal is the gateway's own error."""
+    key_file = settings.demo_key_path
+    if not key_file.exists():
+        return None
+    url = f"http://{settings.gateway_host}:{settings.gateway_port}/v1/dashboard/queries/{name}"
+    headers = {"X-API-Key": key_file.read_text().strip()}
+    try:
+        response = httpx.get(url, params=params, headers=headers, timeout=30)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        problem = response.json() if "json" in response.headers.get("content-type", "") else {}
+        code = str(problem.get("code") or f"http-{response.status_code}")
+        raise _fail(code, str(problem.get("detail") or response.text))
+    rows: list[Any] = response.json()["rows"]
+    return rows
+
+
 def _value(text: str) -> Any:
     for kind in (int, float):
         try:
@@ -137,7 +158,9 @@ def query(
     list_queries: Annotated[bool, typer.Option("--list", help="List the queries.")] = False,
 ) -> None:
     """Answer a named dashboard query (Pinot when SPORTCAST_PINOT_BROKER_URL is set, else the
-    embedded DuckDB file) and print the rows as JSON lines."""
+    embedded DuckDB file) and print the rows as JSON lines. While `sportcast up` holds the
+    file, the running gateway answers it (GET /v1/dashboard/queries/NAME with the dashboard's
+    key from the data directory)."""
     if list_queries or not name:
         for q in DASHBOARD_QUERIES:
             out.print(f"{q.name}({', '.join(q.params)}): {q.title}", highlight=False)
@@ -147,7 +170,12 @@ def query(
     try:
         store = None if settings.pinot_broker_url else AnalyticsStore(analytics_path(settings))
     except duckdb.IOException as exc:
-        raise _in_use(analytics_path(settings), exc) from None
+        answered = _from_gateway(settings, name, params)
+        if answered is None:
+            raise _in_use(analytics_path(settings), exc) from None
+        for row in answered:
+            print(json.dumps(row))
+        return
     try:
         rows = dashboard_engine(settings, store).run(
             dashboard_query(name), {k: _value(v) for k, v in params.items()}

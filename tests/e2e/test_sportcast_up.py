@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -147,6 +148,7 @@ def test_up_serves_health_with_versions_and_sigint_leaves_no_orphans(
         asyncio.run(nats.connect(nats_url, allow_reconnect=False, max_reconnect_attempts=0))
     for seed in (data_dir / "nats-users").iterdir():
         assert seed.stat().st_mode & 0o777 == 0o600
+    read_side_commands_use_the_stack(data_dir, ports)
 
     children = children_of(proc.pid)
     names = {c.name() for c in children}
@@ -158,6 +160,38 @@ def test_up_serves_health_with_versions_and_sigint_leaves_no_orphans(
     time.sleep(0.5)
     assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
     assert (data_dir / "postgres" / "pgdata" / "PG_VERSION").exists()
+
+
+def read_side_commands_use_the_stack(data_dir: Path, ports: Ports) -> None:
+    """Beside a running stack, with only its data directory and ports, the read side's
+    commands use its keys and password, and a query of the DuckDB file the stack holds is
+    answered by its gateway."""
+
+    def sportcast(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [SPORTCAST, *args], env=ports.env(data_dir), capture_output=True, text=True, timeout=60
+        )
+
+    deadline = time.monotonic() + 60
+    while True:
+        status = sportcast("projections", "status", "--json")
+        assert "Traceback" not in status.stderr, status.stderr
+        assert status.returncode == 0, status.stdout + status.stderr
+        rows = [json.loads(line) for line in status.stdout.splitlines()]
+        if all(r["position"] > 0 for r in rows if r["stream"] == "events"):
+            break  # every projection following the feed, analytics included, has applied some
+        assert time.monotonic() < deadline, rows
+        time.sleep(2)
+    assert {r["projection"] for r in rows} >= {"fixtures", "odds", "track_record", "analytics"}
+    while True:
+        query = sportcast("analytics", "query", "feed_freshness", "-p", "since=0")
+        assert query.returncode == 0, query.stderr
+        fresh = [json.loads(line) for line in query.stdout.splitlines()]
+        if fresh:
+            break  # the demo's first quotes have reached the analytics tables
+        assert time.monotonic() < deadline, "no quote in the analytics tables"
+        time.sleep(2)
+    assert all(r["quotes"] > 0 and r["source"] for r in fresh)
 
 
 def test_second_start_resumes_with_stored_events(state_dir: Path, ports: Ports) -> None:
