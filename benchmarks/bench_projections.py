@@ -11,6 +11,8 @@ rebuild only reads) and an embedded PostgreSQL 18.
 2. **Rebuild, ours**: every PostgreSQL projection (fixtures, odds, forecasts, track record, feed
    health, quarantine) from zero into an empty database by our ProjectionRunner. Figure:
    notifications in the followed streams / wall seconds until every projection is at the heads.
+   BENCH_REBUILD_ROUNDS=n alternates n rebuilds with each projection reading on its own and n
+   with shared reads (SPORTCAST_PROJECTOR_SHARE_READS); the ratio is printed (same run).
 3. **Ratio, same rows**: the fixtures and odds read models over the first BENCH_PEER_EVENTS feed
    notifications, (a) by our runner, (b) by eventsourcing's ``ProjectionRunner`` with a
    ``PostgresTrackingRecorder`` view (one transaction per event with its tracking row, the
@@ -20,7 +22,9 @@ rebuild only reads) and an embedded PostgreSQL 18.
    copies stored feed messages paced at BENCH_RATE (2,000) domain events/s (bench_forecaster_lag's
    paced copy). Lag of a notification = when the last projection following the feed committed
    it (its NOTIFY seen here) minus when the stream stored it (its republished header seen here),
-   both on this process's clock.
+   both on this process's clock. With BENCH_LAG_ROUNDS=n, n runs with each projection reading
+   on its own alternate with n where the projections following a stream share its reads
+   (SPORTCAST_PROJECTOR_SHARE_READS).
 """
 
 from __future__ import annotations
@@ -79,6 +83,10 @@ UNTIL = date.fromisoformat(os.environ["BENCH_TO"]) if "BENCH_TO" in os.environ e
 PEER_EVENTS = int(os.environ.get("BENCH_PEER_EVENTS", "60000"))
 RATE = float(os.environ.get("BENCH_RATE", "2000"))
 LAG_EVENTS = int(os.environ.get("BENCH_LAG_EVENTS", "60000"))
+LAG_ROUNDS = int(os.environ.get("BENCH_LAG_ROUNDS", "1"))
+REBUILD_ROUNDS = int(os.environ.get("BENCH_REBUILD_ROUNDS", "1"))
+"""Rebuilds with each projection reading on its own, then with shared reads, alternated."""
+"""Lag runs with each projection reading on its own, then with shared reads, alternated."""
 FEED, FORECASTS, HEALTH, PACED = "BENCH_FEED", "BENCH_FORECASTS", "BENCH_HEALTH", "BENCH_PACED"
 SPORTCAST = str(Path(sys.executable).parent / "sportcast")
 
@@ -159,7 +167,12 @@ class CappedLog:
 
 
 async def run_ours(
-    settings: Settings, postgres_url: str, names: list[str] | None, stop: int | None = None
+    settings: Settings,
+    postgres_url: str,
+    names: list[str] | None,
+    stop: int | None = None,
+    *,
+    share_reads: bool = False,
 ) -> float:
     async with open_logs(settings, settings.nats_client_url) as opened:
         logs: dict[str, EventLog] = dict(opened.logs)
@@ -168,7 +181,9 @@ async def run_ours(
         projections = postgres_projections(postgres_url, names)
         for p in projections:  # migrations are not part of the rebuild's time
             await asyncio.to_thread(p.migrate)
-        runner = OurRunner(projections, logs, page_size=settings.projector_page_events)
+        runner = OurRunner(
+            projections, logs, page_size=settings.projector_page_events, share_reads=share_reads
+        )
         started = time.perf_counter()
         async with runner:
             if not await runner.caught_up(3600):
@@ -401,7 +416,9 @@ async def same_rows(url: str) -> tuple[bool, dict[str, int]]:
 # -- lag ----------------------------------------------------------------------------------
 
 
-def lag_phase(url: str, postgres_url: str) -> tuple[list[float], float]:
+def lag_phase(
+    url: str, postgres_url: str, *, share_reads: bool = False
+) -> tuple[list[float], float]:
     records = asyncio.run(stored(url, FEED, f"es.{FEED}.evt.>"))[:LAG_EVENTS]
     asyncio.run(_create_paced_stream(url))
     env = {
@@ -411,6 +428,7 @@ def lag_phase(url: str, postgres_url: str) -> tuple[list[float], float]:
         "SPORTCAST_STREAM_NAME": PACED,
         "SPORTCAST_FORECASTER_STREAM": PACED + "_F",
         "SPORTCAST_FEED_HEALTH_STREAM": PACED + "_H",
+        "SPORTCAST_PROJECTOR_SHARE_READS": "true" if share_reads else "false",
     }
     projector = subprocess.Popen([SPORTCAST, "serve", "projector"], env=env)
     try:
@@ -551,15 +569,30 @@ def main() -> None:
         print(f"setup_forecasts {forecasts} notifications in {time.perf_counter() - t:.0f} s")
         print(f"streams feed={feed} forecasts={forecasts} notifications")
 
-        ours_url = pg.url("ours")
-        asyncio.run(ensure_database(ours_url))
-        seconds = asyncio.run(
-            run_ours(settings.model_copy(update={"postgres_url": ours_url}), ours_url, None)
-        )
         total = feed + forecasts
+        timings: dict[bool, list[float]] = {True: [], False: []}
+        for run, shared in enumerate([False, True] * REBUILD_ROUNDS):
+            ours_url = pg.url(f"ours{run}")
+            asyncio.run(ensure_database(ours_url))
+            seconds = asyncio.run(
+                run_ours(
+                    settings.model_copy(update={"postgres_url": ours_url}),
+                    ours_url,
+                    None,
+                    share_reads=shared,
+                )
+            )
+            timings[shared].append(seconds)
+            how = "one shared read per stream" if shared else "each projection reads on its own"
+            print(
+                f"rebuild_ours_all_projections ({how}) {total} notifications in {seconds:.1f} s"
+                f" = {total / seconds:,.0f} notifications/s (target 20,000) ({load()})"
+            )
+        best = {shared: min(t) for shared, t in timings.items()}
         print(
-            f"rebuild_ours_all_projections {total} notifications in {seconds:.1f} s ="
-            f" {total / seconds:,.0f} notifications/s (target 20,000) ({load()})"
+            f"rebuild shared/own reads, best of {REBUILD_ROUNDS} each:"
+            f" {total / best[True]:,.0f} vs {total / best[False]:,.0f} notifications/s ="
+            f" {best[False] / best[True]:.2f}x"
         )
 
         prefix_url = pg.url("prefix")
@@ -586,16 +619,19 @@ def main() -> None:
         print(f"ratio_rows_equal {equal} {counts}")
         print(f"ratio ours/peer {peer_s / ours_s:.2f}x (target >= 2)")
 
-        lag_url = pg.url("lag")
-        asyncio.run(ensure_database(lag_url))
-        lags, rate = lag_phase(nats.url, lag_url)
-        if lags:
-            ms = np.array(lags) * 1000
-            print(
-                f"lag append->committed row over {len(ms)} notifications at {rate:,.0f}/s offered:"
-                f" p50 {np.percentile(ms, 50):.1f} ms p99 {np.percentile(ms, 99):.1f} ms"
-                f" max {ms.max():.1f} ms (target p99 < 100) ({load()})"
-            )
+        for run, shared in enumerate([False, True] * LAG_ROUNDS):
+            lag_url = pg.url(f"lag{run}")
+            asyncio.run(ensure_database(lag_url))
+            lags, rate = lag_phase(nats.url, lag_url, share_reads=shared)
+            if lags:
+                ms = np.array(lags) * 1000
+                how = "shared reads" if shared else "own reads"
+                print(
+                    f"lag ({how}) append->committed row over {len(ms)} notifications at"
+                    f" {rate:,.0f}/s offered: p50 {np.percentile(ms, 50):.1f} ms"
+                    f" p99 {np.percentile(ms, 99):.1f} ms max {ms.max():.1f} ms"
+                    f" (target p99 < 100) ({load()})"
+                )
 
 
 if __name__ == "__main__":

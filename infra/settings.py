@@ -252,6 +252,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Most events a projection applies in one transaction while a backlog waits.",
     )
+    projector_share_reads: bool = Field(
+        default=False,
+        description="Read a stream once for every projection following it (measured slower"
+        " for a rebuild; see benchmarks/bench_projections.py).",
+    )
     projector_in_up: bool = Field(
         default=True, description="`sportcast up` runs the projector beside the gateway."
     )

@@ -13,12 +13,14 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from functools import partial
 from typing import TypeVar
 
 from projections.log import EventLog, LogUnavailable, Page
 from projections.projection import PositionMoved, Projection, StoreUnavailable
+from projections.shared_log import SharedLog
 from projections.status import ProjectionState, ProjectionStatus, StreamProgress
 
 log = logging.getLogger("sportcast.projections")
@@ -37,12 +39,19 @@ class ProjectionRunner:
         *,
         page_size: int = DEFAULT_PAGE,
         clock: Callable[[], float] = time.monotonic,
+        share_reads: bool = False,
     ) -> None:
+        """``share_reads``: a stream several projections follow is read once for all of them
+        (shared_log.py); measured slower for a rebuild here (bench_projections), so off."""
         missing = {s for p in projections for s in p.topics if s not in logs}
         if missing:
             raise ValueError(f"no event log for stream(s) {sorted(missing)}")
         self.projections = list(projections)
-        self.logs = dict(logs)
+        followers = Counter(s for p in projections for s in p.topics)
+        self.logs: dict[str, EventLog] = {
+            name: SharedLog(log) if share_reads and followers[name] > 1 else log
+            for name, log in logs.items()
+        }
         self.page_size = page_size
         self.clock = clock
         self.statuses = {

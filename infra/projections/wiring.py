@@ -94,7 +94,12 @@ async def running_projector(
     running until the context exits."""
     async with open_logs(settings, nats_url) as logs:
         projections: list[Projection] = [*postgres_projections(postgres_url, names), *extra]
-        runner = ProjectionRunner(projections, logs.logs, page_size=settings.projector_page_events)
+        runner = ProjectionRunner(
+            projections,
+            logs.logs,
+            page_size=settings.projector_page_events,
+            share_reads=settings.projector_share_reads,
+        )
         instrument_projector(runner)
         async with runner:
             yield runner

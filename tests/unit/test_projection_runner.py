@@ -11,7 +11,7 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import Notification
 
-from projections.log import Page
+from projections.log import LogUnavailable, Page
 from projections.projection import PositionMoved, Projection, StoreUnavailable
 from projections.runner import ProjectionRunner
 from projections.status import ProjectionState
@@ -89,8 +89,10 @@ class MemoryView(Projection):
         self.failure = (stream, position, error)
 
 
-async def run(views: list[MemoryView], log: MemoryLog, page: int = 3) -> ProjectionRunner:
-    runner = ProjectionRunner(views, {"events": log}, page_size=page)
+async def run(
+    views: list[MemoryView], log: MemoryLog, page: int = 3, *, share_reads: bool = False
+) -> ProjectionRunner:
+    runner = ProjectionRunner(views, {"events": log}, page_size=page, share_reads=share_reads)
     await runner.start()
     await runner.caught_up(5)
     return runner
@@ -162,3 +164,44 @@ async def test_a_position_moved_by_another_writer_is_followed_not_duplicated() -
 def test_a_stream_without_a_log_is_refused() -> None:
     with pytest.raises(ValueError, match="no event log"):
         ProjectionRunner([MemoryView("v", ("a",))], {})
+
+
+class CountingLog(MemoryLog):
+    """Counts reads; the first ``unavailable`` reads fail as a server that is away would."""
+
+    def __init__(self, name: str, topics: Sequence[str], *, unavailable: int = 0) -> None:
+        super().__init__(name, topics)
+        self.reads = 0
+        self.unavailable = unavailable
+
+    async def read(self, after: int, limit: int, topics: Sequence[str]) -> Page:
+        self.reads += 1
+        if self.unavailable:
+            self.unavailable -= 1
+            raise LogUnavailable("away for a moment")
+        await asyncio.sleep(0)  # a real read yields: the others ask meanwhile
+        return await super().read(after, limit, topics)
+
+
+async def test_projections_following_one_stream_share_each_read_and_apply_all_once() -> None:
+    log = CountingLog("events", ["a", "b", "c", "a", "b", "a"] * 20)  # 120 events, 40 pages of 3
+    views = [MemoryView("va", ("a",)), MemoryView("vb", ("b",)), MemoryView("vab", ("a", "b"))]
+    runner = await run(views, log, share_reads=True)
+    for view, topics in zip(views, ("a", "b", "ab"), strict=True):
+        assert view.applied == [n.id for n in log.items if n.topic in topics], view.name
+        assert view.stored == 120
+    # Each page read once for the three (not 3 x 40), give or take a read at the head.
+    assert 40 <= log.reads <= 50, log.reads
+    log.append("b")  # a page that reached the head is not served again: the new event arrives
+    assert await runner.wait_for({"events": 121}, 5)
+    assert views[1].applied[-1] == views[2].applied[-1] == 121
+    await runner.stop()
+
+
+async def test_a_shared_read_that_fails_is_tried_again_for_everyone() -> None:
+    log = CountingLog("events", ["a", "b"] * 10, unavailable=2)
+    views = [MemoryView("va", ("a",)), MemoryView("vb", ("b",))]
+    runner = await run(views, log, share_reads=True)
+    assert views[0].applied == list(range(1, 21, 2))
+    assert views[1].applied == list(range(2, 21, 2))
+    await runner.stop()
