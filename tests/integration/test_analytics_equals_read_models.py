@@ -17,12 +17,20 @@ import asyncio
 import math
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import pytest
+from eventsourcing.utils import get_topic
 
+from commands.fixture import CorrectResult
+from commands.ingestion import FeedIngestion
+from domain.fixture import Fixture
 from domain.odds import Market
+from domain.provenance import Provenance
+from domain.score import Score
 from infra.bootstrap import analytics_service
 from infra.embedded.nats import EmbeddedNats
 from infra.embedded.postgres import EmbeddedPostgres
@@ -144,10 +152,38 @@ def rows_of(records: list[dict[str, Any]], drop: set[str] = IDS) -> list[tuple[A
     return [tuple((k, normal(v)) for k, v in r.items() if k not in drop) for r in records]
 
 
+CORRECTED = 3
+"""Finished fixtures whose result is then corrected: their forecasts are scored again."""
+
+
 @pytest.fixture(scope="module")
 def replay(nats_server: EmbeddedNats) -> dict[str, str]:
-    """A week of real football and the forecasts of a small real model over it."""
-    return week_with_forecasts(nats_server.url)
+    """A week of real football and the forecasts of a small real model over it; then the
+    results of a few finished fixtures are corrected (both sides must score them again)."""
+    replayed = week_with_forecasts(nats_server.url)
+    app = FeedIngestion({k: v for k, v in replayed.items() if k != "FORECASTS"})
+    try:
+        finished = app.recorder.select_notifications(
+            start=1, limit=1_000_000, topics=[get_topic(Fixture.Finished)]
+        )
+        seen = Provenance(source="test", received_at=datetime.now(UTC))  # the replay's source
+        for n in finished[:CORRECTED]:
+            fixture_id = UUID(str(n.originator_id))
+            fixture: Fixture = app.repository.get(fixture_id)
+            result = fixture.result
+            assert result is not None
+            app.handle(
+                CorrectResult(
+                    idempotency_key=f"correct-{fixture_id}",
+                    provenance=seen,
+                    fixture_id=fixture_id,
+                    score=Score(result.home + 1, result.away),  # a draw becomes a home win
+                    reason="test",
+                )
+            )
+    finally:
+        app.close()
+    return replayed
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +254,29 @@ def test_every_analytics_row_is_a_row_of_the_read_models(
     )
     assert len(analytics) > 20, f"{table}: too few rows to show anything"
     assert analytics == derived
+
+
+def test_corrected_results_are_scored_again_alike(both: tuple[AnalyticsStore, str]) -> None:
+    store, postgres_url = both
+    corrected = fetch(
+        postgres_url,
+        "SELECT fixture_id::text, position FROM rm_track_record.results WHERE corrections > 0",
+    )
+    assert len(corrected) == CORRECTED
+    for row in corrected:
+        positions = duckdb_rows(
+            store,
+            "SELECT DISTINCT result_position FROM settlements WHERE fixture_id = $f",
+            {"f": row["fixture_id"]},
+        )
+        # Settled on the correction (if the model forecast the fixture at all), not the result.
+        assert positions in ([], [{"result_position": row["position"]}])
+    assert any(
+        duckdb_rows(
+            store, "SELECT 1 FROM settlements WHERE fixture_id = $f", {"f": r["fixture_id"]}
+        )
+        for r in corrected
+    ), "no corrected fixture had a forecast: nothing was scored again"
 
 
 def sample_params(store: AnalyticsStore) -> dict[str, Any]:
