@@ -12,12 +12,20 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+import nats.errors
 from nats.aio.client import Client as NATS
 
 if TYPE_CHECKING:  # infra.eventstore imports this module: no import back at run time
     from infra.eventstore.denials import Denials
 
 log = logging.getLogger("sportcast.nats")
+
+
+def refused_credentials(exc: BaseException) -> bool:
+    """The server refused who we are (at connect, the server's -ERR reaches nats-py's error
+    callback as a plain ``nats.errors.Error``)."""
+    text = str(exc).lower()
+    return isinstance(exc, nats.errors.AuthorizationError) or "authorization violation" in text
 
 
 class ConnectionState:
@@ -51,6 +59,10 @@ class ConnectionState:
         self._last_error = ""
 
     async def error(self, exc: Exception) -> None:
+        if not self.ever_connected and refused_credentials(exc):
+            # nats-py retries a first connection forever when reconnecting is allowed; a server
+            # that refuses the credentials will not change its mind: fail now, saying why.
+            raise exc
         if self.denials is not None and self.denials.note(exc) is not None:
             return
         # While disconnected every reconnect attempt fails: the "lost" line said so already.

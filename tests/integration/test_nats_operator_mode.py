@@ -21,7 +21,7 @@ from infra.embedded.nats import EmbeddedNats, NatsConfig
 from infra.embedded.nats_users import server_tls
 from infra.embedded.ports import free_port
 from infra.eventstore import JetStreamFactory
-from infra.eventstore.errors import NatsPermissionDenied
+from infra.eventstore.errors import EventStoreUnavailable, NatsPermissionDenied
 from infra.eventstore.recorders import JetStreamApplicationRecorder
 from infra.eventstore.security import NatsSecurity
 from infra.eventstore.wire import WireClient, WireError
@@ -148,3 +148,8 @@ async def test_a_user_jwt_no_trusted_account_signed_is_refused(streams: Operator
         await asyncio.to_thread(client.request, {"seq": 1}, lambda h, d: d, wait=5)
     with pytest.raises(nats.errors.Error, match=r"(?i)authorization"):
         await connect_nats(streams.server.url, reconnect=False, security=stranger)
+    # Long-lived connections (reconnecting forever) fail at once too, saying why.
+    with pytest.raises(nats.errors.Error, match=r"(?i)authorization"):
+        await asyncio.wait_for(connect_nats(streams.server.url, security=stranger), 20)
+    with pytest.raises(EventStoreUnavailable, match=r"(?i)authorization violation"):
+        await asyncio.to_thread(factory_for, streams, stranger, EVENTS)
