@@ -16,7 +16,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
@@ -285,7 +285,8 @@ class ProjectionsReady:
         try:  # the heads: from the event store, which may be away (NatsReady says so)
             async with asyncio.timeout(1.0):
                 behind = sum((await asyncio.to_thread(analytics.status)).lag_events.values())
-            at += f", {behind} events behind"
+                age = await asyncio.to_thread(analytics.lag_seconds, datetime.now(UTC))
+            at += f", {behind} events behind, {age:.1f} s"
         except (TimeoutError, OSError, EventStoreUnavailable):
             pass
         return CheckResult(result.ready, f"{result.detail}; analytics at {at or 'nothing yet'}")

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -184,6 +185,21 @@ class AnalyticsRunner:
             state = "stopped"
         error = None if self.failure is None else f"{type(self.failure).__name__}: {self.failure}"
         return AnalyticsStatus(state, dict(self.store.positions()), heads, error)
+
+    def lag_seconds(self, now: datetime) -> float:
+        """Age of the oldest event not written yet in either log (0 when both are caught up):
+        the stored time of the first event after each written position."""
+        written = self.store.positions()
+        ages = [0.0]
+        for lane, app in ((FEED_LANE, self.feeds), (FORECAST_LANE, self.forecasts)):
+            if app is None:
+                continue
+            waiting = app.recorder.select_notifications(start=written.get(lane, 0) + 1, limit=1)
+            if waiting:
+                event = app.mapper.to_domain_event(waiting[0])
+                stored: datetime = getattr(event, "timestamp", now)  # every Aggregate.Event has it
+                ages.append((now - stored).total_seconds())
+        return max(ages)
 
     def wait_until(self, positions: dict[str, int], *, timeout: float) -> bool:
         """True once the written positions reach ``positions`` (read-your-writes)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -189,7 +190,21 @@ def test_the_analytics_projection_is_in_the_status_and_in_readyz_failure_include
             ProjectionsReady(lambda: None, lambda: None, lambda: service.runner).check()
         )
         head = live[("fixtures", "events")].head
-        assert f"analytics at events {head}, 0 events behind" in serving.detail
+        assert f"analytics at events {head}, 0 events behind, 0.0 s" in serving.detail
+        waiting = feed(settings)
+        try:
+            waiting.handle(schedule("C"))  # not applied: the runner is not following
+        finally:
+            waiting.close()
+        time.sleep(1.5)
+        behind = asyncio.run(
+            ProjectionsReady(lambda: None, lambda: None, lambda: service.runner).check()
+        )
+        lag = re.search(r"analytics at events \d+, (\d+) events behind, ([\d.]+) s", behind.detail)
+        assert lag is not None, behind.detail
+        assert int(lag[1]) > 0
+        assert 1.5 <= float(lag[2]) < 60
+        service.runner.catch_up()
 
         unknown_fixture_forecast(settings)
         service.runner.start()
