@@ -347,12 +347,23 @@ def rebuild_features_command(
 
     async def work(nc: NATS) -> FeatureReport:
         fixtures = await _chosen_fixtures(nc, settings, chosen, competition, quiet=as_json)
-        recorded = await recorded_forecasts(
-            nc, settings.forecaster_stream, fixtures=fixtures, first=first, last=last
+        # Every forecast: which artifacts were in force when (infra/audit/models_in_force.py).
+        issued = await recorded_forecasts(nc, settings.forecaster_stream)
+        recorded = [
+            f
+            for f in issued
+            if (fixtures is None or f.fixture_id in fixtures)
+            and f.position >= first
+            and (last is None or f.position <= last)
+        ]
+        artifacts = await fetch_artifacts(
+            nc, settings.model_bucket, (f.artifact_hash for f in issued)
         )
         size = await extent(nc, settings.stream_name)
         with _progress("replaying the feed", size.messages, quiet=as_json) as step:
-            return await rebuild_features(nc, settings.stream_name, recorded, on_page=step)
+            return await rebuild_features(
+                nc, settings.stream_name, recorded, artifacts, issued=issued, on_page=step
+            )
 
     report = _run(nats_url, store_dir, work)
     if as_json:
@@ -371,13 +382,23 @@ def rebuild_features_command(
             "checked": report.checked,
             "skipped_reissues": report.skipped_reissues,
             "drifts": drifts,
+            "not_rebuildable": [
+                {"position": n.position, "fixture_id": str(n.fixture_id), "reason": n.reason}
+                for n in report.not_rebuildable
+            ],
         }
         print(json.dumps(body))
     else:
         out.print(
             f"feature vectors rebuilt: {report.checked:,}; {len(report.drifts)} differ; "
-            f"{report.skipped_reissues} re-issues after promotions not rebuilt"
+            f"{report.skipped_reissues} re-issues after promotions not rebuilt; "
+            f"{len(report.not_rebuildable)} not rebuildable"
         )
+        for n in report.not_rebuildable[:50]:
+            out.print(
+                f"[red]not-rebuildable[/] position {n.position} fixture {n.fixture_id}: "
+                f"{escape(n.reason)}"
+            )
         for d in report.drifts[:50]:
             names = ", ".join(sorted(d.differences)) or "-"
             out.print(

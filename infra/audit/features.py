@@ -1,17 +1,20 @@
 """Feature vectors rebuilt from the input events a forecast cites, compared with the recorded ones.
 
 A forecaster is run over the feed log from the start, in memory (nothing is written to the
-store), with placeholder models so that it drafts a forecast at every trigger; each draft's
-feature vector is what a forecast at that position records. A recorded vector that differs means
-the feature code changed between versions (or the record was altered). Re-issues after a model
-promotion (trigger ``model-promoted``) are not rebuilt: they depend on the registry's history.
+store), holding at each position the model artifacts it held then (infra/audit/models_in_force.py:
+the stored artifacts the forecasts name, fetched by hash), so that it drafts what it drafted;
+each draft's feature vector is what a forecast at that position records. The artifacts matter
+for fixtures nobody quoted: their kick-off rows and their in-play priors come from a model. A
+recorded vector that differs means the feature code changed between versions (or the record was
+altered). Re-issues after a model promotion (trigger ``model-promoted``) are not rebuilt: they
+depend on the registry's history. A forecast whose artifact cannot be loaded (its bytes changed,
+or an unknown kind) is reported as not rebuildable, with the reason.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
 from uuid import UUID
 
 from nats.aio.client import Client as NATS
@@ -19,9 +22,11 @@ from nats.aio.client import Client as NATS
 from commands.forecasting.drafts import MODEL_PROMOTED, recorded_features
 from commands.forecasting.forecaster import Forecaster
 from infra.audit.log import Progress, decode, domain_mapper, is_event, pages
+from infra.audit.models_in_force import ModelsInForce
 from infra.audit.rederive import RecordedForecast
 from infra.eventstore.records import TOPIC
 from infra.eventstore.subjects import SubjectLayout
+from infra.forecasting.artifacts import ArtifactIntegrityError
 
 _IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.popo"}
 
@@ -35,35 +40,53 @@ class FeatureDrift:
     reason: str
 
 
+@dataclass(frozen=True)
+class NotRebuildable:
+    position: int
+    fixture_id: UUID
+    reason: str
+
+
 @dataclass
 class FeatureReport:
     checked: int = 0
     skipped_reissues: int = 0
     drifts: list[FeatureDrift] = field(default_factory=list)
+    not_rebuildable: list[NotRebuildable] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.drifts
+        """Every chosen forecast rebuilt (re-issues aside) and equal to its record."""
+        return not self.drifts and not self.not_rebuildable
 
 
 async def rebuild_features(
     nc: NATS,
     events_stream: str,
     forecasts: Sequence[RecordedForecast],
+    artifacts: dict[str, bytes | ArtifactIntegrityError],
     *,
+    issued: Sequence[RecordedForecast] | None = None,
     on_page: Progress | None = None,
 ) -> FeatureReport:
+    """Rebuild ``forecasts``' feature vectors with the models named by ``issued`` (every
+    forecast of the log up to them; default ``forecasts``) in force, from ``artifacts``
+    (theirs, by hash)."""
     report = FeatureReport()
+    models = ModelsInForce.of(forecasts if issued is None else issued, artifacts)
     wanted: dict[tuple[UUID, int], list[RecordedForecast]] = {}
     for f in forecasts:
         if f.trigger == MODEL_PROMOTED:
             report.skipped_reissues += 1
-            continue
-        wanted.setdefault((f.fixture_id, f.as_of_position), []).append(f)
+        elif f.artifact_hash in models.unusable:
+            reason = f"not rebuildable: {models.unusable[f.artifact_hash]}"
+            report.not_rebuildable.append(NotRebuildable(f.position, f.fixture_id, reason))
+        else:
+            wanted.setdefault((f.fixture_id, f.as_of_position), []).append(f)
     if not wanted:
         return report
     until = max(position for _, position in wanted)
-    rebuilt = await _drafted_features(nc, events_stream, until, on_page)
+    rebuilt = await _drafted_features(nc, events_stream, until, models, on_page)
     for key, recorded in wanted.items():
         candidates = rebuilt.get(key, [])
         for f in recorded:
@@ -75,10 +98,9 @@ async def rebuild_features(
 
 
 async def _drafted_features(
-    nc: NATS, stream: str, until: int, on_page: Progress | None
+    nc: NATS, stream: str, until: int, models: ModelsInForce, on_page: Progress | None
 ) -> dict[tuple[UUID, int], list[dict[str, float]]]:
-    marker = cast(Any, object())  # a model is present for every kind: every trigger is drafted
-    forecaster = Forecaster(_IN_MEMORY, model=marker, inplay_model=marker, nba_models=marker)
+    forecaster = Forecaster(_IN_MEMORY)
     followed = set(forecaster.topics)
     mapper = domain_mapper()
     layout = SubjectLayout(stream)
@@ -91,6 +113,10 @@ async def _drafted_features(
                 if not is_event(record) or record.headers[TOPIC] not in followed:
                     forecaster.advance(record.seq)
                     continue
+                held = models.at(record.seq)
+                forecaster.model = held.football
+                forecaster.inplay_model = held.inplay
+                forecaster.nba_models = held.nba
                 draft = forecaster.draft(decode(mapper, layout, record), record.seq)
                 if draft is not None:
                     key = (draft.fixture_id, draft.as_of_position)
