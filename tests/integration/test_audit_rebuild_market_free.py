@@ -134,7 +134,8 @@ def test_a_changed_market_free_feature_is_caught(
 
     def drifted(self: FeatureBuilder, fixture_id: str) -> ResultsFeatures:
         row = original(self, fixture_id)
-        return replace(row, home_expected_goals=row.home_expected_goals + 0.25)
+        # A home/away mix-up in the feature code.
+        return replace(row, poisson_home=row.poisson_away, poisson_away=row.poisson_home)
 
     monkeypatch.setattr(FeatureBuilder, "results_features", drifted)
     code, report = rebuild(env)
@@ -143,7 +144,7 @@ def test_a_changed_market_free_feature_is_caught(
     assert isinstance(drifts, list)
     drifted_fixtures = {d["fixture_id"] for d in drifts}
     assert drifted_fixtures == withheld  # every unquoted league fixture, nothing else
-    kickoff_drifts = [d for d in drifts if "home_expected_goals" in d["differences"]]
+    kickoff_drifts = [d for d in drifts if "poisson_home" in d["differences"]]
     assert len(kickoff_drifts) == len(withheld)
     # Their in-play rows start from the market-free forecast of the drifted row.
     assert any(set(d["differences"]) >= {"prior_home"} for d in drifts)
