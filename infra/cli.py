@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
+import prometheus_client
 import typer
 import uvicorn
 from rich.console import Console
@@ -48,7 +49,7 @@ from infra.gateway_workers import serve_workers
 from infra.projections.wiring import serve_projector as serve_projector_until
 from infra.settings import Durability, Settings
 from infra.store_check import StoreCheck, StoreWatch
-from infra.telemetry import configure_tracing
+from infra.telemetry import configure_metrics, configure_tracing
 
 app = typer.Typer(
     name="sportcast",
@@ -125,6 +126,15 @@ def stop_requested_async() -> asyncio.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     return stopping
+
+
+def serve_metrics(settings: Settings, service: str) -> None:
+    """/metrics on SPORTCAST_METRICS_PORT for a service with no HTTP of its own (a follower's
+    stopped/failed-position gauges, its lag), for Prometheus to scrape."""
+    if settings.metrics_port is None:
+        return
+    configure_metrics(service)
+    prometheus_client.start_http_server(settings.metrics_port, addr=settings.metrics_host)
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -326,6 +336,7 @@ def serve_forecaster(
         raise fail("model-unreadable", str(exc)) from None
     assert running is not None
     service = running.service
+    serve_metrics(settings, "sportcast-forecaster")
     if FOOTBALL_1X2 not in running.kinds_in_use:
         console.print("no football model file and no champion yet: no pre-match football forecasts")
     stopping = stop_requested()
@@ -347,6 +358,7 @@ def serve_feed_health() -> None:
     """
     settings = load_settings()
     service = feed_health_service(settings, settings.nats_client_url)
+    serve_metrics(settings, "sportcast-feed-health")
     stopping = stop_requested()
     service.start()
     console.print("feed health following the feed (Ctrl-C to stop)")

@@ -106,6 +106,14 @@ class Settings(BaseSettings):
 
     gateway_host: str = "127.0.0.1"
     gateway_port: int = Field(default=8000, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Serve /metrics (Prometheus) on this port from a service without HTTP of its"
+        " own (`serve forecaster`, `serve feed-health`); unset: none.",
+    )
 
     durability: Durability = Durability.FSYNC
     stream_name: str = "SPORTCAST_EVENTS"

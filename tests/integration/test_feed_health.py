@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from eventsourcing.projection import EventSourcedProjectionRunner
@@ -19,9 +25,11 @@ from domain.odds import MarginMethod, Market, Outcome, PriceFormat
 from domain.provenance import Provenance
 from domain.sport import Sport
 from infra.bootstrap import FeedHealthBoard, feed_health_service
+from infra.embedded.ports import free_port
 from infra.feed_health import FeedHealthService
 from infra.settings import Settings
 
+SPORTCAST = str(Path(sys.executable).parent / "sportcast")
 KICKOFF = datetime(2018, 7, 15, 15, tzinfo=UTC)
 FEED = Provenance(source="feed", received_at=KICKOFF - timedelta(days=3))
 WINDOW = timedelta(hours=3)
@@ -221,3 +229,47 @@ async def test_a_gateway_without_feed_health_reads_its_board_from_the_stream(
     finally:
         service.stop()
         board.close()
+
+
+def test_sportcast_serve_feed_health_shows_its_follower_state_on_metrics(
+    nats_url: str, unique_name: str, ingestion: FeedIngestion
+) -> None:
+    """Compose scrapes the follower services on SPORTCAST_METRICS_PORT (no HTTP of their own)."""
+    ingestion.handle(FINAL)
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")},
+        "SPORTCAST_NATS_URL": nats_url,
+        "SPORTCAST_STREAM_NAME": unique_name,
+        "SPORTCAST_FEED_HEALTH_STREAM": f"{unique_name}_HEALTH",
+        "SPORTCAST_METRICS_PORT": str(port),
+    }
+    process = subprocess.Popen(
+        [SPORTCAST, "serve", "feed-health"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, "serve feed-health exited"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+                    scrape = r.read().decode()
+                if "sportcast_follower_stopped" in scrape:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "no follower gauge on /metrics in 30 s"
+            time.sleep(0.2)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+    [line] = [
+        line
+        for line in scrape.splitlines()
+        if line.startswith("sportcast_follower_stopped{") and 'follower="feed health"' in line
+    ]
+    assert line.endswith(" 0.0")
+    assert process.returncode == 0

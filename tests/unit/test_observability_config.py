@@ -46,15 +46,21 @@ def test_every_dashboard_query_uses_a_metric_the_code_defines() -> None:
     assert used <= known, f"not defined in the code: {sorted(used - known)}"
 
 
-def test_prometheus_scrapes_the_gateway_service_compose_runs() -> None:
+def test_prometheus_scrapes_the_gateway_and_the_followers_compose_runs() -> None:
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     compose = yaml.safe_load((ROOT / "compose.yaml").read_text())
-    [job] = config["scrape_configs"]
-    assert job["metrics_path"] == "/metrics"
-    [target] = job["static_configs"][0]["targets"]
-    host, port = target.split(":")
-    assert host in compose["services"]
-    assert compose["services"][host]["environment"]["SPORTCAST_GATEWAY_PORT"] == port
+    scraped = set()
+    for job in config["scrape_configs"]:
+        assert job["metrics_path"] == "/metrics"
+        [target] = job["static_configs"][0]["targets"]
+        host, port = target.split(":")
+        env = compose["services"][host]["environment"]
+        serves = env.get("SPORTCAST_GATEWAY_PORT") if host == "gateway" else None
+        assert (serves or env["SPORTCAST_METRICS_PORT"]) == port, host
+        if host != "gateway":
+            assert env["SPORTCAST_METRICS_HOST"] == "0.0.0.0", host
+        scraped.add(host)
+    assert scraped == {"gateway", "forecaster", "feed-health"}
 
 
 def test_the_dashboard_shows_the_latencies_and_lags_issue_17_asks_for() -> None:
