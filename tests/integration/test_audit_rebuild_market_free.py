@@ -1,15 +1,20 @@
 """`sportcast audit rebuild-features` on forecasts nobody's quote made, on a real nats-server:
-World Cup matches (the in-play artifact's Elo prior) and league fixtures whose odds never reach
-the feed (the football artifact's market-free model) get kick-off and in-play forecasts whose
-feature vectors need a model to draft; the audit loads the artifacts they cite from the object
-store and rebuilds them exactly, and a changed feature is caught."""
+World Cup matches (the in-play artifact's Elo prior), league fixtures whose odds never reach
+the feed (the football artifact's market-free model) and NBA games without a line (the NBA
+artifact's market-free model) get kick-off and in-play forecasts whose feature vectors need a
+model to draft; the audit loads the artifacts they cite from the object store and rebuilds them
+exactly, a changed feature is caught, and forecasts of a changed artifact are listed as not
+rebuildable."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import uuid
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -21,6 +26,7 @@ from forecasting.football.features import FeatureBuilder
 from forecasting.football.market_free import ResultsFeatures
 from forecasting.inplay.model import EloPrior
 from infra.cli import app
+from infra.connections import connect_nats
 from infra.embedded.nats import EmbeddedNats
 from infra.feeds.messages import FeedMessage
 from infra.feeds.replay import Replay
@@ -31,11 +37,13 @@ from infra.forecasting.model_file import (
     dump_inplay_model,
     dump_model,
 )
+from infra.forecasting.nba_model_file import LoadedNbaModels, dump_nba_models
 from tests.integration.test_market_free_forecasts import (  # noqa: F401 (fixtures)
     DATA,
     follow,
     football_model,
     inplay_model,
+    nba_models,
     stored,
 )
 
@@ -46,9 +54,10 @@ pytestmark = [
 runner = CliRunner()
 
 
-def _feed() -> tuple[list[FeedMessage], set[str]]:
-    """A World Cup's first week (never quoted), then a league season whose fixtures after a
-    season's worth of results lose their odds; returns the messages and the withheld fixtures."""
+def _feed() -> tuple[list[FeedMessage], set[str], set[str]]:
+    """A World Cup's first week (never quoted), a league season whose fixtures after a season's
+    worth of results lose their odds, and a week of NBA games, every other one without a line;
+    returns the messages, the unquoted league fixtures and the unquoted NBA games."""
     world_cup = Replay(DATA, since=date(2018, 6, 14), until=date(2018, 6, 22)).messages("worldcup")
     league = [
         m
@@ -62,8 +71,21 @@ def _feed() -> tuple[list[FeedMessage], set[str]]:
         first_seen.setdefault(m.partition, m.at)
     order = sorted(first_seen, key=lambda p: (first_seen[p], p))
     withheld = set(order[LEAGUE_HISTORY + 5 :])
-    kept = [m for m in league if not (m.kind == "odds" and m.partition in withheld)]
-    return [*world_cup, *kept], withheld
+    nba = list(Replay(DATA, since=date(2018, 11, 20), until=date(2018, 11, 26)).messages("nba"))
+    no_line = set(sorted({m.partition for m in nba})[::2])
+    kept = [
+        m for m in [*league, *nba] if not (m.kind == "odds" and m.partition in withheld | no_line)
+    ]
+    return [*world_cup, *kept], withheld, no_line
+
+
+@dataclass(frozen=True)
+class MarketFreeLog:
+    env: dict[str, str]  # the CLI's
+    issued: list[FixtureForecasts.ForecastIssued]
+    withheld: set[str]  # league fixtures nobody quoted
+    no_line: set[str]  # NBA games nobody quoted
+    football_hash: str
 
 
 @pytest.fixture(scope="module")
@@ -71,20 +93,23 @@ def market_free_log(
     nats_server: EmbeddedNats,
     football_model: LoadedModel,  # noqa: F811
     inplay_model: LoadedInPlayModel,  # noqa: F811
-) -> tuple[dict[str, str], list[FixtureForecasts.ForecastIssued], set[str]]:
+) -> MarketFreeLog:
     url = nats_server.url
     name = f"T{uuid.uuid4().hex[:12].upper()}"
     events, forecasts, bucket = name, f"{name}_F", f"{name}_MODELS"
     football = dump_model(football_model.model)
     inplay = dump_inplay_model(inplay_model.model)
-    archive(url, bucket, [football, inplay])  # as `sportcast up` does with every model it loads
-    messages, withheld = _feed()
+    loaded_nba = nba_models()
+    nba = dump_nba_models(loaded_nba.pregame, loaded_nba.inplay, loaded_nba.market_free)
+    archive(url, bucket, [football, inplay, nba])  # as `sportcast up` does with every model
+    messages, withheld, no_line = _feed()
     env = stored(url, events, messages)
     issued = follow(
         env,
         forecasts,
         LoadedModel.from_bytes(football),
         inplay_model=LoadedInPlayModel.from_bytes(inplay),
+        nba_models=LoadedNbaModels.from_bytes(nba),
     )
     cli_env = {
         "SPORTCAST_STREAM_NAME": events,
@@ -92,10 +117,10 @@ def market_free_log(
         "SPORTCAST_MODEL_BUCKET": bucket,
         "NATS_URL": url,
     }
-    return cli_env, issued, withheld
+    return MarketFreeLog(cli_env, issued, withheld, no_line, hashlib.sha256(football).hexdigest())
 
 
-def rebuild(env: dict[str, str], *args: str) -> tuple[int, dict[str, object]]:
+def rebuild(env: dict[str, str], *args: str) -> tuple[int, dict[str, Any]]:
     result = runner.invoke(
         app, ["audit", "rebuild-features", "--nats-url", env["NATS_URL"], "--json", *args], env=env
     )
@@ -104,9 +129,10 @@ def rebuild(env: dict[str, str], *args: str) -> tuple[int, dict[str, object]]:
 
 
 def test_market_free_forecasts_rebuild_to_the_recorded_features(
-    market_free_log: tuple[dict[str, str], list[FixtureForecasts.ForecastIssued], set[str]],
+    market_free_log: MarketFreeLog,
 ) -> None:
-    env, issued, withheld = market_free_log
+    log = market_free_log
+    env, issued, withheld = log.env, log.issued, log.withheld
     free = [f for f in issued if f.prior == MARKET_FREE_PRIOR]
     kickoffs = [f for f in free if f.trigger == KICK_OFF]
     # Both market-free kinds are in the log, and in-play rows that start from each.
@@ -116,6 +142,8 @@ def test_market_free_forecasts_rebuild_to_the_recorded_features(
     live_free = {str(f.fixture_id) for f in free if f.trigger == IN_MATCH_EVENT}
     assert live_free & withheld
     assert live_free - withheld
+    nba_quarters = [f for f in free if "pregame_home" in f.features]
+    assert {str(f.fixture_id) for f in nba_quarters} == log.no_line
 
     code, report = rebuild(env)
     assert report["drifts"] == []
@@ -126,10 +154,9 @@ def test_market_free_forecasts_rebuild_to_the_recorded_features(
 
 
 def test_a_changed_market_free_feature_is_caught(
-    market_free_log: tuple[dict[str, str], list[FixtureForecasts.ForecastIssued], set[str]],
-    monkeypatch: pytest.MonkeyPatch,
+    market_free_log: MarketFreeLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env, _, withheld = market_free_log
+    env, withheld = market_free_log.env, market_free_log.withheld
     original = FeatureBuilder.results_features
 
     def drifted(self: FeatureBuilder, fixture_id: str) -> ResultsFeatures:
@@ -141,7 +168,6 @@ def test_a_changed_market_free_feature_is_caught(
     code, report = rebuild(env)
     assert code == 1
     drifts = report["drifts"]
-    assert isinstance(drifts, list)
     drifted_fixtures = {d["fixture_id"] for d in drifts}
     assert drifted_fixtures == withheld  # every unquoted league fixture, nothing else
     kickoff_drifts = [d for d in drifts if "poisson_home" in d["differences"]]
@@ -159,7 +185,41 @@ def test_a_changed_market_free_feature_is_caught(
     code, report = rebuild(env)
     assert code == 1
     drifts = report["drifts"]
-    assert isinstance(drifts, list)
     assert drifts
-    assert {d["fixture_id"] for d in drifts}.isdisjoint(withheld)  # World Cup matches only
+    # World Cup matches only (the unquoted league fixtures read the market-free model instead).
+    assert {d["fixture_id"] for d in drifts}.isdisjoint(withheld | market_free_log.no_line)
     assert any("elo_expected_score" in d["differences"] for d in drifts)
+
+
+def test_forecasts_of_a_changed_artifact_are_listed_as_not_rebuildable(
+    market_free_log: MarketFreeLog,
+) -> None:
+    log = market_free_log
+    bucket = log.env["SPORTCAST_MODEL_BUCKET"]
+
+    async def swap(new: bytes | None) -> bytes:
+        nc = await connect_nats(log.env["NATS_URL"], reconnect=False)
+        try:
+            store = await nc.jetstream().object_store(bucket)
+            old = bytes((await store.get(log.football_hash)).data or b"")
+            if new is not None:
+                await store.put(log.football_hash, new)
+            return old
+        finally:
+            await nc.close()
+
+    original = asyncio.run(swap(None))
+    asyncio.run(swap(original[:-1] + bytes([original[-1] ^ 1])))
+    try:
+        code, report = rebuild(log.env)
+    finally:
+        asyncio.run(swap(original))
+    assert code == 1
+    assert report["ok"] is False
+    cited = [f for f in log.issued if f.artifact_hash == log.football_hash]
+    assert cited
+    listed = report["not_rebuildable"]
+    assert sorted(n["fixture_id"] for n in listed) == sorted(str(f.fixture_id) for f in cited)
+    assert all(n["reason"].startswith("not rebuildable: ") for n in listed)
+    assert all("changed after it was stored" in n["reason"] for n in listed)
+    assert report["checked"] + len(listed) == len(log.issued)  # none counted as matching
