@@ -19,10 +19,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from infra.analytics.kafka_sink import AnalyticsSinkUnavailable
+from infra.analytics.mirror import NAME as ANALYTICS
 from infra.analytics.service import AnalyticsService, analytics_path, dashboard_engine
 from infra.bootstrap import analytics_service
-from infra.cli_reach import StackUnreachable, check_nats
+from infra.cli_reach import StackUnreachable, check_nats, on_stack
 from infra.eventstore.errors import EventStoreUnavailable
+from infra.projections.report import stack_report
 from infra.settings import Settings
 from readmodels.analytics.engines import DashboardQueryError
 from readmodels.analytics.queries import DASHBOARD_QUERIES, dashboard_query
@@ -88,10 +90,42 @@ def run(
         service.close()
 
 
+def _held(path: Path) -> bool:
+    """Whether another process holds the DuckDB file (a running stack)."""
+    if not path.exists():
+        return False
+    try:
+        duckdb.connect(str(path), read_only=True).close()
+    except duckdb.IOException as exc:
+        return "lock" in str(exc).lower()
+    return False
+
+
+def _copied_status(settings: Settings) -> None:
+    """The standing the holder copies to PostgreSQL, as `sportcast projections status`."""
+    try:
+        report = on_stack(settings, lambda: stack_report(settings))
+    except StackUnreachable as exc:
+        raise _fail(exc.code, str(exc)) from None
+    table = Table("stream", "position", "head", "lag (events)", "lag (s)", "state")
+    for r in (r for r in report if r.projection == ANALYTICS):
+        state = r.state if r.error is None else f"{r.state}: {r.error}"
+        table.add_row(
+            r.stream, str(r.position), str(r.head), str(r.lag_events), f"{r.lag_seconds:.1f}", state
+        )
+    out.print(table)
+    out.print("(as the running stack that holds the file copies it to PostgreSQL)")
+
+
 @app.command()
 def status() -> None:
-    """Each lane's position, the log's head, the lag in events, and the state."""
-    service = _open(Settings())
+    """Each lane's position, the log's head, the lag in events, and the state; while a running
+    stack holds the file, what it copies to PostgreSQL (as `sportcast projections status`)."""
+    settings = Settings()
+    if _held(analytics_path(settings)):
+        _copied_status(settings)
+        return
+    service = _open(settings)
     try:
         s = service.status()
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
@@ -12,9 +11,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from infra.cli_reach import StackUnreachable, explain_nats, explain_postgres
-from infra.projections.report import StreamStatus, appended_after, projection_report
-from infra.projections.wiring import log_streams, open_logs
+from infra.cli_reach import StackUnreachable
+from infra.cli_reach import on_stack as reach
+from infra.projections.report import stack_report
+from infra.projections.wiring import open_logs
 from infra.settings import Settings
 from projections.catalogue import POSTGRES_PROJECTIONS
 from projections.rebuild import RebuildFailed, rebuild
@@ -34,22 +34,9 @@ def fail(code: str, message: str, exit_code: int = 2) -> typer.Exit:
 
 
 def on_stack(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
-    """Run ``work``; a stack it cannot reach (down, or refusing the credentials) is one line
-    with a stable code (infra/cli_reach.py), exit 2."""
-
-    async def guarded() -> T:
-        try:
-            return await work()
-        except StackUnreachable:
-            raise
-        except Exception as exc:
-            reason = explain_postgres(exc) or explain_nats(exc, settings)
-            if reason is None:
-                raise
-            raise reason from exc
-
+    """``work`` on the stack; one it cannot reach is one line with a stable code, exit 2."""
     try:
-        return asyncio.run(guarded())
+        return reach(settings, work)
     except StackUnreachable as exc:
         raise fail(exc.code, str(exc)) from None
 
@@ -64,12 +51,7 @@ def status(
     from the standing it copies to PostgreSQL. Exits 1 if one has failed."""
     settings = Settings()
 
-    async def work() -> list[StreamStatus]:
-        async with open_logs(settings, settings.nats_client_url, reconnect=False) as logs:
-            appended = appended_after(logs.nc, log_streams(settings))
-            return await projection_report(settings.postgres_client_url, logs.logs, appended)
-
-    rows = on_stack(settings, work)
+    rows = on_stack(settings, lambda: stack_report(settings))
     if as_json:
         for r in rows:
             typer.echo(json.dumps({**r.__dict__, "lag_events": r.lag_events}))

@@ -9,6 +9,8 @@ instead of a reconnect loop or a traceback.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import asyncpg
 import nats.errors
@@ -18,6 +20,8 @@ from infra.eventstore.errors import EventStoreUnavailable
 from infra.natsaccess import EMBEDDED_USERS_DIR
 from infra.settings import Settings
 from projections.log import LogUnavailable
+
+T = TypeVar("T")
 
 
 class StackUnreachable(Exception):
@@ -97,3 +101,21 @@ def check_nats(settings: Settings) -> None:
         await nc.close()
 
     asyncio.run(once())
+
+
+def on_stack(settings: Settings, work: Callable[[], Awaitable[T]]) -> T:
+    """Run ``work``; a stack it cannot reach (down, or refusing the credentials) is raised as
+    StackUnreachable with the reason."""
+
+    async def guarded() -> T:
+        try:
+            return await work()
+        except StackUnreachable:
+            raise
+        except Exception as exc:
+            reason = explain_postgres(exc) or explain_nats(exc, settings)
+            if reason is None:
+                raise
+            raise reason from exc
+
+    return asyncio.run(guarded())

@@ -16,6 +16,8 @@ import asyncpg
 from nats.aio.client import Client as NATS
 
 from infra.eventstore.reader import DirectReader
+from infra.projections.wiring import log_streams, open_logs
+from infra.settings import Settings
 from projections.catalogue import ELSEWHERE_PROJECTIONS, POSTGRES_PROJECTIONS
 from projections.log import EventLog
 from readmodels.postgres.positions import (
@@ -129,3 +131,10 @@ def _error(failure: Failure | None, stream: str) -> str | None:
     if failure is None or failure.stream != stream:
         return None
     return f"stopped after {failure.position}: {failure.error}"
+
+
+async def stack_report(settings: Settings) -> list[StreamStatus]:
+    """The report for the stack ``settings`` describe (one connection, no reconnecting)."""
+    async with open_logs(settings, settings.nats_client_url, reconnect=False) as logs:
+        appended = appended_after(logs.nc, log_streams(settings))
+        return await projection_report(settings.postgres_client_url, logs.logs, appended)

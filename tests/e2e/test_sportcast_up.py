@@ -192,6 +192,10 @@ def read_side_commands_use_the_stack(data_dir: Path, ports: Ports) -> None:
         assert time.monotonic() < deadline, "no quote in the analytics tables"
         time.sleep(2)
     assert all(r["quotes"] > 0 and r["source"] for r in fresh)
+    analytics = sportcast("analytics", "status")  # the file is held: what the stack copies
+    assert analytics.returncode == 0, analytics.stderr
+    assert "events" in analytics.stdout
+    assert "copies it to PostgreSQL" in analytics.stdout
 
 
 def test_second_start_resumes_with_stored_events(state_dir: Path, ports: Ports) -> None:
