@@ -58,6 +58,7 @@ class StreamWatch:
         self._problems: dict[str, str] = {}
         self._subs: list[Subscription] = []
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     @property
     def name(self) -> str:
@@ -77,13 +78,17 @@ class StreamWatch:
                 await self._nc.subscribe(f"$JS.EVENT.ADVISORY.STREAM.{kind}.*", cb=self._advised)
             )
         await self._nc.flush(timeout=5)  # the server has our subscriptions: no advisory missed
+        self._stopping = False
         self._task = asyncio.create_task(self._every_interval(), name="stream-watch")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            # A request that completes as the cancellation arrives can swallow it (asyncio.wait_for
+            # in 3.11): the loop then ends on the flag, after its sleep. Seen as a `sportcast up`
+            # whose shutdown waited here for good.
+            await asyncio.wait([self._task], timeout=self._interval + 10)
             self._task = None
         for sub in self._subs:
             with contextlib.suppress(Exception):  # the connection may be closing
@@ -110,7 +115,7 @@ class StreamWatch:
         await self._check(stream, reason="advisory", always=True)
 
     async def _every_interval(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self._interval)
             try:
                 await self.check()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -113,3 +114,26 @@ def test_config_changes_ignores_the_servers_own_metadata() -> None:
     before = {"max_msgs": -1, "metadata": {"_nats.ver": "2.11"}}
     after = {"max_msgs": 5, "metadata": {"_nats.ver": "2.12"}}
     assert config_changes(before, after) == {"max_msgs": (-1, 5)}
+
+
+async def test_stop_returns_even_when_a_check_swallowed_the_cancellation(
+    users: dict[Role, NATS], unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `sportcast up` waited for good at shutdown in StreamWatch.stop: a request completing as
+    the cancellation arrived swallowed it (asyncio.wait_for in 3.11), and the loop went on."""
+    watch = StreamWatch(users[Role.READER], [unique_name], interval=0.2)
+    await make_stream(users[Role.ADMIN], unique_name)
+    checking = asyncio.Event()
+
+    async def swallowing_check() -> None:
+        checking.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.5)
+
+    monkeypatch.setattr(watch, "check", swallowing_check)
+    await watch.start()
+    await asyncio.wait_for(checking.wait(), 10)
+    stopping = asyncio.create_task(watch.stop())
+    done, _ = await asyncio.wait([stopping], timeout=5)  # wait_for would cancel it: not that
+    stopping.cancel()
+    assert stopping in done, "stop() did not return"
