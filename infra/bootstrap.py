@@ -56,7 +56,8 @@ from infra.connections import (
     postgres_server_version,
 )
 from infra.dashboard_sources import PostgresFixtureDirectory, PostgresQuarantineCounts
-from infra.demo import ensure_champions, simulated_league_champions
+from infra.demo import ChampionSource, ensure_champions, simulated_league_champions
+from infra.demo_replay import DatasetReplay, ReplaySource
 from infra.demo_season import play_demo_seasons
 from infra.eventstore.errors import EventStoreUnavailable
 from infra.eventstore.watch import StreamWatch
@@ -346,14 +347,24 @@ async def run_demo(
     intake: JetStreamFeedIntake,
     speed: float,
     running: Running,
+    replay: ReplaySource | None = None,
 ) -> None:
-    """The self-contained demo: the simulated season played live from the first moment (the
-    last start's, continued), the demo champions (trained from simulated seasons on the first
-    start), and the forecaster following them (it catches up with the events played meanwhile)."""
-    season = asyncio.create_task(play_demo_seasons(intake, speed, settings.demo_season_path))
+    """The self-contained demo: the simulated season (or with ``replay``, that dataset's latest
+    season) played live from the first moment, continued from where the last start stopped;
+    the champions for it (trained from past seasons on the first start, then cached in the
+    registry), and the forecaster following them (it catches up with the events played
+    meanwhile)."""
+    if replay is None:
+        playing = play_demo_seasons(intake, speed, settings.demo_season_path)
+        champions, history_stream = simulated_league_champions(), settings.demo_history_stream
+    else:
+        dataset = DatasetReplay(settings.data_dir, replay)
+        playing = dataset.play(intake, speed)
+        champions, history_stream = dataset.champions(), settings.replay_history_stream
+    season = asyncio.create_task(playing)
     try:
         try:
-            await _demo_forecaster(settings, nats_url, nc, running)
+            await _demo_forecaster(settings, nats_url, nc, running, champions, history_stream)
         except Exception as error:  # the season still plays; forecasts need a champion
             log.error("demo: no champion could be trained or started: %r", error)
         await season
@@ -363,18 +374,25 @@ async def run_demo(
             await season
 
 
-async def _demo_forecaster(settings: Settings, nats_url: str, nc: NATS, running: Running) -> None:
+async def _demo_forecaster(
+    settings: Settings,
+    nats_url: str,
+    nc: NATS,
+    running: Running,
+    source: ChampionSource,
+    history_stream: str,
+) -> None:
     artifacts = ArtifactStore(
         nc.jetstream(), bucket=settings.model_bucket, replicas=settings.stream_replicas
     )
-    history = settings.model_copy(update={"stream_name": settings.demo_history_stream})
+    history = settings.model_copy(update={"stream_name": history_stream})
     async with open_intake(history, nats_url, nc) as history_intake:
         champions = await ensure_champions(
             history_intake,
             event_store_env(history, nats_url),
             settings.model_registry_stream,
             artifacts,
-            simulated_league_champions(),
+            source,
         )
     log.info("demo champions: %s", champions)
     if running.forecaster is None:
@@ -467,6 +485,7 @@ def build_gateway(
     nats_url: str,
     postgres_url: str,
     demo_speed: float | None = None,
+    demo_replay: ReplaySource | None = None,
     run_projector: bool = False,
     run_followers: bool = False,
     embedded_analytics: bool = True,
@@ -475,8 +494,9 @@ def build_gateway(
     forecaster and the checkpointer in this process (``sportcast up``, whose one NATS user may
     do all of it); otherwise each runs as its own service under its own NATS user (``sportcast
     serve feed-health|forecaster|checkpointer``) and the gateway reads feed health's board.
-    ``demo_speed``: also play the simulated season at that many times real speed (needs
-    ``run_followers``); ``run_projector``: also build the PostgreSQL read models;
+    ``demo_speed``: also play the simulated season (``demo_replay``: that dataset's latest
+    season) at that many times real speed (needs ``run_followers``); ``run_projector``: also
+    build the PostgreSQL read models;
     ``embedded_analytics``: without a Pinot broker, keep the dashboards' DuckDB tables here
     (one writer: False in each of several gateway processes, ``http_gateway``)."""
     configure_tracing("sportcast-gateway", settings.otel_exporter_endpoint)
@@ -540,7 +560,15 @@ def build_gateway(
                     log.info("no model file and no champion yet: the forecaster is not started")
                 demo = (
                     asyncio.create_task(
-                        run_demo(settings, nats_url, connections.nats, intake, demo_speed, running)
+                        run_demo(
+                            settings,
+                            nats_url,
+                            connections.nats,
+                            intake,
+                            demo_speed,
+                            running,
+                            demo_replay,
+                        )
                     )
                     if demo_speed and run_followers
                     else None

@@ -39,6 +39,7 @@ from infra.bootstrap import (
 )
 from infra.connections import connect_nats, ensure_database, use_nats_security
 from infra.demo import demo_key
+from infra.demo_replay import DatasetMissing, ReplaySource, check_dataset
 from infra.embedded.lock import DataDirInUse
 from infra.embedded.ports import PortInUseError, ServiceStartError, ensure_port_free
 from infra.embedded.stack import EmbeddedStack
@@ -155,8 +156,15 @@ def up(
     ] = None,
     demo_speed: Annotated[
         float,
-        typer.Option(help="Play the simulated demo season at this many times real speed; 0: off."),
+        typer.Option(help="Play the demo feed at this many times real speed; 0: off."),
     ] = 3600.0,
+    replay: Annotated[
+        ReplaySource | None,
+        typer.Option(
+            help="Play this dataset's latest season (from SPORTCAST_DATA_DIR) as the demo feed "
+            "instead of the simulated league; the seasons before it train the champion.",
+        ),
+    ] = None,
     accept_damage: Annotated[
         bool,
         typer.Option(help="Start even if the store check finds damage (degraded, loudly)."),
@@ -175,6 +183,11 @@ def up(
         gateway_port=port,
         durability=durability,
     )
+    if replay is not None and demo_speed:
+        try:
+            check_dataset(settings.data_dir, replay)
+        except DatasetMissing as missing:
+            raise fail(missing.code, str(missing)) from None
     stack = EmbeddedStack(settings)
     supervisor: Supervisor | None = None
     watch: StoreWatch | None = None
@@ -204,13 +217,18 @@ def up(
             )
         key = asyncio.run(demo_key(endpoints.postgres_url, settings.demo_key_path))
         console.print(f"  dashboard   [bold]{base}/dashboard/?key={key}[/]")
-        if demo_speed:
+        if demo_speed and replay is not None:
+            console.print(
+                f"  demo feed   the {replay} dataset's latest season at {demo_speed:g}x real speed"
+                f" (from {settings.data_dir})"
+            )
+        elif demo_speed:
             console.print(f"  demo feed   a simulated season at {demo_speed:g}x real speed")
         if settings.model_file:
             console.print(f"  forecaster  model {settings.model_file}")
         elif demo_speed:
             console.print(
-                "  forecaster  each kind's champion; the demo league's is trained from simulated "
+                "  forecaster  each kind's champion; the demo feed's is trained from its past "
                 "seasons on the first start (then cached)"
             )
         else:
@@ -223,6 +241,7 @@ def up(
             nats_url=endpoints.nats_url,
             postgres_url=endpoints.postgres_url,
             demo_speed=demo_speed or None,
+            demo_replay=replay,
             run_projector=settings.projector_in_up,
             run_followers=True,
         )

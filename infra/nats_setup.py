@@ -25,6 +25,7 @@ def stream_names(settings: Settings) -> StreamNames:
     return StreamNames(
         events=settings.stream_name,
         demo_history=settings.demo_history_stream,
+        replay_history=settings.replay_history_stream,
         feed_health=settings.feed_health_stream,
         payloads_prefix=PayloadStore.default_prefix,
         quarantine_prefix=Quarantine.default_prefix,

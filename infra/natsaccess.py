@@ -88,6 +88,7 @@ class StreamNames:
 
     events: str = "SPORTCAST_EVENTS"
     demo_history: str = "SPORTCAST_EVENTS_DEMO_HISTORY"  # the demo's simulated past seasons
+    replay_history: str = "SPORTCAST_EVENTS_REPLAY_HISTORY"  # the datasets' (`up --replay`)
     feed_health: str = "SPORTCAST_FEED_HEALTH"
     payloads_prefix: str = "payloads"
     quarantine_prefix: str = "quarantine"
@@ -101,6 +102,7 @@ class StreamNames:
         return [
             self.events,
             self.demo_history,
+            self.replay_history,
             self.feed_health,
             self.forecasts,
             self.model_registry,
@@ -112,6 +114,7 @@ def writes(role: Role, streams: StreamNames) -> list[str]:
     feed = [
         f"es.{streams.events}.>",
         f"es.{streams.demo_history}.>",
+        f"es.{streams.replay_history}.>",
         f"es.{streams.feed_health}.>",
         f"{streams.payloads_prefix}.>",
         f"{streams.quarantine_prefix}.>",

@@ -326,6 +326,11 @@ class Settings(BaseSettings):
         return f"{self.stream_name}_DEMO_HISTORY"
 
     @property
+    def replay_history_stream(self) -> str:
+        """The datasets' past seasons `sportcast up --replay` trains its champions on."""
+        return f"{self.stream_name}_REPLAY_HISTORY"
+
+    @property
     def demo_season_path(self) -> Path:
         """The demo season `sportcast up` plays (infra/demo.py): the next start continues it."""
         return self.state_dir / "demo" / "season.json"

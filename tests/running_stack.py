@@ -31,7 +31,16 @@ CHROMIUM_ARGS = [
 class Stack:
     """`sportcast up` on fixed ports and one data directory, restartable."""
 
-    def __init__(self, state_dir: Path, log: Path) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        log: Path,
+        *,
+        args: tuple[str, ...] = (),
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
+        self.args = args
+        self.extra_env = extra_env or {}
         self.state_dir = state_dir
         self.ports = {
             "NATS_PORT": free_port(),
@@ -54,12 +63,13 @@ class Stack:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")}
         env.update({f"SPORTCAST_{k}": str(v) for k, v in self.ports.items()})
         env["SPORTCAST_STATE_DIR"] = str(self.state_dir)
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [SPORTCAST, "up"], env=self.env(), stdout=out, stderr=subprocess.STDOUT,
+                [SPORTCAST, "up", *self.args], env=self.env(), stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + 120
@@ -106,6 +116,14 @@ class Stack:
                 if time.monotonic() > deadline:
                     break
         raise AssertionError(f"no forecast on the stream in {timeout:.0f} s")
+
+    def cli(self, *args: str) -> str:
+        """A `sportcast` command against this stack; its standard output."""
+        done = subprocess.run(
+            [SPORTCAST, *args], env=self.env(), capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     def key(self) -> str:
         return (self.state_dir / "secrets" / "dashboard-key").read_text().strip()
