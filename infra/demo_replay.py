@@ -11,6 +11,7 @@ stopped.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -20,6 +21,14 @@ from pathlib import Path
 from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY, NBA
 from infra.demo import ChampionSource, trained_on_the_demo_league
 from infra.demo_season import LANES, SeasonIntake, first_unplayed
+from infra.feeds.datasets import (
+    FootballMatchRow,
+    NbaGameRow,
+    WorldCupMatchRow,
+    read_football,
+    read_nba,
+    read_worldcup_matches,
+)
 from infra.feeds.messages import FeedMessage
 from infra.feeds.player import FeedPlayer
 from infra.feeds.replay import Replay
@@ -70,13 +79,28 @@ def check_dataset(data_dir: Path, source: ReplaySource) -> None:
         )
 
 
+@functools.cache
+def last_kickoff(data_dir: Path, source: ReplaySource) -> date:
+    """The dataset's last kick-off date, from its rows (building every message is much
+    slower)."""
+    if source is ReplaySource.FOOTBALL:
+        return max(
+            r.kickoff.date() for r in read_football(data_dir) if isinstance(r, FootballMatchRow)
+        )
+    if source is ReplaySource.NBA:
+        return max(r.game_date for r in read_nba(data_dir) if isinstance(r, NbaGameRow))
+    return max(
+        r.match_date for r in read_worldcup_matches(data_dir) if isinstance(r, WorldCupMatchRow)
+    )
+
+
 @dataclass(frozen=True)
 class DatasetReplay:
     data_dir: Path
     source: ReplaySource
 
     def last_day(self) -> date:
-        return max(m.at for m in Replay(self.data_dir).messages(self.source)).date()
+        return last_kickoff(self.data_dir, self.source)
 
     def live(self) -> list[FeedMessage]:
         """The last season's messages, in event time (blocking: reads the dataset)."""
