@@ -20,7 +20,7 @@ from pathlib import Path
 
 from domain.model_registry import FOOTBALL_1X2, FOOTBALL_INPLAY, NBA
 from infra.demo import ChampionSource, trained_on_the_demo_league
-from infra.demo_season import LANES, SeasonIntake, first_unplayed
+from infra.demo_season import SeasonIntake, first_unplayed, play_on
 from infra.feeds.datasets import (
     FootballMatchRow,
     NbaGameRow,
@@ -30,7 +30,6 @@ from infra.feeds.datasets import (
     read_worldcup_matches,
 )
 from infra.feeds.messages import FeedMessage
-from infra.feeds.player import FeedPlayer
 from infra.feeds.replay import Replay
 
 log = logging.getLogger("sportcast.demo")
@@ -122,21 +121,10 @@ class DatasetReplay:
         )
 
     async def play(self, intake: SeasonIntake, speed: float) -> None:
-        """The live part from where the last start stopped: what comes before its first quote
-        or match event (fixtures announced days ahead) at once, then in event time."""
+        """The live part from where the last start stopped."""
         messages = await asyncio.to_thread(self.live)
         resume = await first_unplayed(intake, messages)
         log.info("demo replay of %s from message %d of %d", self.source, resume, len(messages))
-        source = f"replay-{self.source.value}"
-        player = FeedPlayer(intake, source=source, lanes=LANES)
         first_live = next((i for i, m in enumerate(messages) if m.kind != "fixture"), len(messages))
-        paced_from = max(first_live, resume)
-        at_once = await player.play(messages[max(0, resume - player.window) : paced_from])
-        paced = FeedPlayer(intake, source=source, speed=speed, lanes=LANES)
-        report = await paced.play(messages[paced_from:])
-        log.info(
-            "demo replay of %s finished: %s accepted, %s duplicates",
-            self.source,
-            at_once.accepted + report.accepted,
-            at_once.duplicates + report.duplicates,
-        )
+        source = f"replay-{self.source.value}"
+        await play_on(intake, messages, resume, first_live, speed=speed, source=source)

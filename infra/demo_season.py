@@ -121,9 +121,7 @@ async def play_demo_seasons(intake: SeasonIntake, speed: float, path: Path) -> N
 
 async def play_demo_season(intake: SeasonIntake, speed: float, path: Path) -> None:
     """The season kept at ``path`` from where the last start stopped (a new one when it is
-    over); the fixtures are announced at once first, not after days of waiting, and what the
-    last start may have left half-stored around its stop is sent again at once (stored
-    messages come back as duplicates)."""
+    over)."""
     season = await asyncio.to_thread(load_season, path)
     if season is None:
         season = next_season(None, datetime.now(UTC))
@@ -135,15 +133,31 @@ async def play_demo_season(intake: SeasonIntake, speed: float, path: Path) -> No
         await asyncio.to_thread(keep_season, path, season)
         messages, resume = season.messages(), 0
     log.info("demo season %s from message %d of %d", season.label, resume, len(messages))
-    player = FeedPlayer(intake, source="simulator", lanes=LANES)
     first_quote = next(i for i, m in enumerate(messages) if m.kind == "odds")
-    paced_from = max(first_quote, resume)
+    await play_on(intake, messages, resume, first_quote, speed=speed, source="simulator")
+
+
+async def play_on(
+    intake: SeasonIntake,
+    messages: Sequence[FeedMessage],
+    resume: int,
+    first_live: int,
+    *,
+    speed: float,
+    source: str,
+) -> None:
+    """``messages`` from ``resume`` (see first_unplayed): those before ``first_live`` (fixtures
+    announced days ahead) and the player's window before ``resume`` (what a stopped start may
+    have left half-stored: stored ones come back as duplicates) at once, the rest in event time.
+    """
+    player = FeedPlayer(intake, source=source, lanes=LANES)
+    paced_from = max(first_live, resume)
     at_once = await player.play(messages[max(0, resume - player.window) : paced_from])
-    paced = FeedPlayer(intake, source="simulator", speed=speed, lanes=LANES)
+    paced = FeedPlayer(intake, source=source, speed=speed, lanes=LANES)
     report = await paced.play(messages[paced_from:])
     log.info(
-        "demo season %s finished: %s accepted, %s duplicates",
-        season.label,
+        "%s feed played to its end: %s accepted, %s duplicates",
+        source,
         at_once.accepted + report.accepted,
         at_once.duplicates + report.duplicates,
     )
