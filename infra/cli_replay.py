@@ -88,7 +88,7 @@ def replay_command(
     async def replay_from(url: str) -> tuple[Replayed, dict[str, str | None]]:
         async with open_log(url=url) as nc:
             cut = await resolve_cut(nc, log_streams(settings), until)
-        async with open_logs(settings, url) as logs:
+        async with open_logs(settings, url, reconnect=False, read_only=True) as logs:
             done = await replay(
                 kinds,
                 logs.logs,

@@ -90,6 +90,26 @@ class StoreEventLog:
         self._factory.close()
 
 
+class EmptyLog:
+    """A stream not made yet, as a read-only reader sees it: no notifications, head 0."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    async def read(self, after: int, limit: int, topics: Sequence[str]) -> Page:
+        return Page((), after, True)
+
+    async def head(self) -> int:
+        return 0
+
+    async def wait_for_news(self, after: int, within: float) -> None:
+        await asyncio.sleep(within)
+
+
 class QuarantineLog:
     """The quarantine's held payloads as notifications: id = stream sequence, state = JSON of
     source, kind, reason code and arrival time (the raw bytes stay in the quarantine)."""

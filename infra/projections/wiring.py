@@ -9,10 +9,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
+from nats.js.errors import NotFoundError
 
 from infra.connections import connect_nats
 from infra.feeds.quarantine import Quarantine
-from infra.projections.logs import QuarantineLog, StoreEventLog
+from infra.eventstore.settings import CREATE_STREAM
+from infra.projections.logs import EmptyLog, QuarantineLog, StoreEventLog
 from infra.projections.metrics import instrument_projector
 from infra.settings import Settings
 from projections.catalogue import postgres_projections
@@ -58,19 +60,31 @@ class Logs:
 
 @asynccontextmanager
 async def open_logs(
-    settings: Settings, nats_url: str, *, reconnect: bool = True
+    settings: Settings, nats_url: str, *, reconnect: bool = True, read_only: bool = False
 ) -> AsyncIterator[Logs]:
     """``reconnect=False`` (one-shot commands): a server that is down or refuses the
-    credentials fails the first connection at once instead of being retried forever."""
+    credentials fails the first connection at once instead of being retried forever.
+    ``read_only`` (replay, audit): nothing is created or changed in NATS, so the least
+    privileged ``reader`` user will do; a stream not made yet is an empty log."""
     nc = await connect_nats(nats_url, name="sportcast-projector", reconnect=reconnect)
     stores: list[StoreEventLog] = []
+    logs: dict[str, EventLog] = {}
     try:
         for name, env in stream_envs(settings, nats_url).items():
+            if read_only and not await _stream_exists(nc, env["NATS_STREAM"]):
+                logs[name] = EmptyLog(name)
+                continue
+            if read_only:
+                env = {**env, CREATE_STREAM: "no"}
             stores.append(await asyncio.to_thread(StoreEventLog, name, env))
+            logs[name] = stores[-1]
         quarantine = Quarantine(nc.jetstream(), replicas=settings.stream_replicas)
-        await quarantine.ensure_stream()
-        logs: dict[str, EventLog] = {s.name: s for s in stores}
-        logs["quarantine"] = QuarantineLog(nc, quarantine.stream, quarantine.prefix)
+        if not read_only:
+            await quarantine.ensure_stream()
+        if read_only and not await _stream_exists(nc, quarantine.stream):
+            logs["quarantine"] = EmptyLog("quarantine")
+        else:
+            logs["quarantine"] = QuarantineLog(nc, quarantine.stream, quarantine.prefix)
     except BaseException:
         await Logs({}, nc, stores).close()
         raise
@@ -79,6 +93,14 @@ async def open_logs(
         yield opened
     finally:
         await opened.close()
+
+
+async def _stream_exists(nc: NATS, stream: str) -> bool:
+    try:
+        await nc.jetstream().stream_info(stream)
+    except NotFoundError:
+        return False
+    return True
 
 
 @asynccontextmanager
