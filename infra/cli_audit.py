@@ -232,7 +232,7 @@ async def _chosen_fixtures(
     """The fixtures given, and those of the competitions given (None: every fixture)."""
     if not competitions:
         return fixtures
-    size = await extent(nc, settings.stream_name)
+    size = await extent(nc, settings.stream_name, missing_is_empty=True)
     with _progress("finding the competitions' fixtures", size.messages, quiet=quiet) as step:
         found = await fixtures_in(nc, settings.stream_name, set(competitions), on_page=step)
     return found | (fixtures or set())
@@ -248,7 +248,7 @@ async def _rederive(
     quiet: bool,
 ) -> RederivationReport:
     fixtures = await _chosen_fixtures(nc, settings, fixtures, competitions, quiet=quiet)
-    size = await extent(nc, settings.forecaster_stream)
+    size = await extent(nc, settings.forecaster_stream, missing_is_empty=True)
     with _progress("reading forecasts", size.messages, quiet=quiet) as step:
         recorded = await recorded_forecasts(
             nc, settings.forecaster_stream, fixtures=fixtures, first=first, last=last, on_page=step
@@ -359,7 +359,7 @@ def rebuild_features_command(
         artifacts = await fetch_artifacts(
             nc, settings.model_bucket, (f.artifact_hash for f in issued)
         )
-        size = await extent(nc, settings.stream_name)
+        size = await extent(nc, settings.stream_name, missing_is_empty=True)
         with _progress("replaying the feed", size.messages, quiet=as_json) as step:
             return await rebuild_features(
                 nc, settings.stream_name, recorded, artifacts, issued=issued, on_page=step
@@ -423,7 +423,7 @@ def timeline(
         raise _fail(UnknownFixture(f"{fixture!r} is not a fixture id (a UUID)")) from None
 
     async def work(nc: NATS) -> Timeline:
-        size = await extent(nc, settings.stream_name)
+        size = await extent(nc, settings.stream_name, missing_is_empty=True)
         with _progress("reading the log", size.messages, quiet=as_json) as advance:
             return await fixture_timeline(
                 nc,
@@ -477,7 +477,7 @@ def export_command(
     name = stream or settings.stream_name
 
     async def work(nc: NATS) -> int:
-        size = await extent(nc, name)
+        size = await extent(nc, name, missing_is_empty=True)
         total = max(0, min(last or size.last_seq, size.last_seq) - first + 1)
         with _progress(f"export {name}", total, quiet=False) as advance:
             return await export(

@@ -42,10 +42,15 @@ class StreamExtent:
     messages: int
 
 
-async def extent(nc: NATS, stream: str) -> StreamExtent:
+async def extent(nc: NATS, stream: str, *, missing_is_empty: bool = False) -> StreamExtent:
+    """How much ``stream`` holds. A stream not made yet (no forecaster has run, say) is an
+    empty log with ``missing_is_empty``, else StoreUnreachable. The audit only reads: it never
+    makes a stream, so the least privileged ``reader`` NATS user can run it."""
     try:
         info = await nc.jetstream().stream_info(stream)
     except NotFoundError as error:
+        if missing_is_empty:
+            return StreamExtent(stream, 1, 0, 0)
         raise StoreUnreachable(f"the log has no stream {stream!r}") from error
     state = info.state
     return StreamExtent(stream, state.first_seq, state.last_seq, state.messages)
@@ -70,6 +75,8 @@ async def pages(
     times faster than nats-py's message objects) where it can serve this connection; else, and
     for the rest of a read it gave up on, through nats-py Direct Get.
     """
+    if (await extent(nc, stream, missing_is_empty=True)).last_seq == 0:
+        return  # empty, or not made yet: nothing to read
     wanted = subject or SubjectLayout(stream).all_subjects
     seq = start_seq
     url = None if server_headers else _plain_url(nc)

@@ -75,6 +75,11 @@ def test_the_reader_user_replays_and_creates_nothing_in_nats(
         "SPORTCAST_NATS_TLS_KEY_FILE": reader.tls_key_file,
         "SPORTCAST_NATS_NKEY_SEED_FILE": reader.nkey_seed_file,
     }
+    def sportcast(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [SPORTCAST, *args], env=env, capture_output=True, text=True, timeout=60
+        )
+
     answer = subprocess.run(
         [
             SPORTCAST,
@@ -109,3 +114,13 @@ def test_the_reader_user_replays_and_creates_nothing_in_nats(
             await conn.close()
 
     assert asyncio.run(homes()) == ["Russia"]
+
+    # The audit commands read as the reader too (forecasts: a stream not made yet).
+    verified = sportcast("audit", "verify", "--nats-url", secure_nats.url, "--stream", events)
+    assert verified.returncode == 0, verified.stderr + verified.stdout
+    story = sportcast(
+        "audit", "timeline", str(SCHEDULE.fixture_id), "--nats-url", secure_nats.url, "--json"
+    )
+    assert story.returncode == 0, story.stderr + story.stdout
+    assert str(SCHEDULE.fixture_id) in story.stdout
+    assert asyncio.run(_stream_names(secure_nats)) == before
