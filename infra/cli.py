@@ -425,6 +425,7 @@ def serve_projector() -> None:
     """
     settings = load_settings()
     configure_tracing("sportcast-projector", settings.otel_exporter_endpoint)
+    serve_metrics(settings, "sportcast-projector")  # projection lag, position, failures
 
     async def main() -> None:
         stopping = stop_requested_async()

@@ -112,7 +112,7 @@ class Settings(BaseSettings):
         ge=1,
         le=65535,
         description="Serve /metrics (Prometheus) on this port from a service without HTTP of its"
-        " own (`serve forecaster`, `serve feed-health`); unset: none.",
+        " own (`serve forecaster`, `serve feed-health`, `serve projector`); unset: none.",
     )
 
     durability: Durability = Durability.FSYNC

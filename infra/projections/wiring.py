@@ -12,8 +12,8 @@ from nats.aio.client import Client as NATS
 from nats.js.errors import NotFoundError
 
 from infra.connections import connect_nats
-from infra.feeds.quarantine import Quarantine
 from infra.eventstore.settings import CREATE_STREAM
+from infra.feeds.quarantine import Quarantine
 from infra.projections.logs import EmptyLog, QuarantineLog, StoreEventLog
 from infra.projections.metrics import instrument_projector
 from infra.settings import Settings

@@ -9,31 +9,17 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 
-from commands.fixture import ScheduleFixture
 from commands.ingestion import FeedIngestion
-from domain.provenance import Provenance
-from domain.sport import Sport
 from infra.connections import connect_nats
 from infra.natsaccess import Role
 from tests.conftest import SecureNats
+from tests.integration.test_ingestion_on_jetstream import SCHEDULE
 
 SPORTCAST = str(Path(sys.executable).parent / "sportcast")
-KICKOFF = datetime(2018, 6, 14, 15, 0, tzinfo=UTC)
-SCHEDULE = ScheduleFixture(
-    idempotency_key="s",
-    provenance=Provenance(source="feed", received_at=KICKOFF),
-    sport=Sport.FOOTBALL,
-    competition="world-cup",
-    season="2018",
-    home="Russia",
-    away="Saudi Arabia",
-    kickoff=KICKOFF,
-)
 
 
 async def _stream_names(secure: SecureNats) -> set[str]:
@@ -75,6 +61,7 @@ def test_the_reader_user_replays_and_creates_nothing_in_nats(
         "SPORTCAST_NATS_TLS_KEY_FILE": reader.tls_key_file,
         "SPORTCAST_NATS_NKEY_SEED_FILE": reader.nkey_seed_file,
     }
+
     def sportcast(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [SPORTCAST, *args], env=env, capture_output=True, text=True, timeout=60
@@ -109,7 +96,9 @@ def test_the_reader_user_replays_and_creates_nothing_in_nats(
     async def homes() -> list[str]:
         conn = await asyncpg.connect(postgres_url)
         try:
-            return [r["home"] for r in await conn.fetch("SELECT home FROM as_reader_fixtures.fixtures")]
+            return [
+                r["home"] for r in await conn.fetch("SELECT home FROM as_reader_fixtures.fixtures")
+            ]
         finally:
             await conn.close()
 

@@ -60,7 +60,7 @@ def test_prometheus_scrapes_the_gateway_and_the_followers_compose_runs() -> None
         if host != "gateway":
             assert env["SPORTCAST_METRICS_HOST"] == "0.0.0.0", host
         scraped.add(host)
-    assert scraped == {"gateway", "forecaster", "feed-health"}
+    assert scraped == {"gateway", "forecaster", "feed-health", "projector"}
 
 
 def test_the_dashboard_shows_the_latencies_and_lags_issue_17_asks_for() -> None:
