@@ -135,7 +135,11 @@ def serve_metrics(settings: Settings, service: str) -> None:
     if settings.metrics_port is None:
         return
     configure_metrics(service)
-    prometheus_client.start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    try:
+        prometheus_client.start_http_server(settings.metrics_port, addr=settings.metrics_host)
+    except OSError as exc:  # taken, or an address this host does not have
+        where = f"{settings.metrics_host}:{settings.metrics_port}"
+        raise fail("metrics-port-unavailable", f"cannot serve /metrics on {where}: {exc}") from None
 
 
 def load_settings(**overrides: Any) -> Settings:
