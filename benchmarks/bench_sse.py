@@ -417,6 +417,7 @@ async def _churn(conn: Connection, port: int, source_ip: str, sessions: int, see
     head = [int(x) for x in conn.recv().split("-")]
     results: list[tuple[str, str, bytes, bytes, int]] = []
     gate = asyncio.Semaphore(50)
+    life = float(os.environ.get("BENCH_SSE_SESSION_SCALE", "1"))  # sessions last 0.2-1.5 s x
 
     async def session() -> None:
         async with gate:
@@ -435,7 +436,7 @@ async def _churn(conn: Connection, port: int, source_ip: str, sessions: int, see
             except OSError:
                 results.append((path, cursor, b"", b"", -1))
                 return
-            await asyncio.sleep(rng.uniform(0.2, 1.5))
+            await asyncio.sleep(rng.uniform(0.2, 1.5) * life)
             transport.close()
             if client.last:
                 e, f = (int(x) for x in client.last.split(b"-"))
