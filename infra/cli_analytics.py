@@ -22,6 +22,7 @@ from infra.analytics.kafka_sink import AnalyticsSinkUnavailable
 from infra.analytics.mirror import NAME as ANALYTICS
 from infra.analytics.service import AnalyticsService, analytics_path, dashboard_engine
 from infra.bootstrap import analytics_service
+from infra.cli_console import console
 from infra.cli_reach import StackUnreachable, check_nats, on_stack
 from infra.eventstore.errors import EventStoreUnavailable
 from infra.projections.report import stack_report
@@ -31,7 +32,7 @@ from readmodels.analytics.queries import DASHBOARD_QUERIES, dashboard_query
 from readmodels.analytics.store import AnalyticsStore
 
 app = typer.Typer(help="Analytics tables for the dashboards and their named queries.")
-out = Console()
+out = console()
 err = Console(stderr=True)
 
 

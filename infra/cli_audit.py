@@ -39,6 +39,7 @@ from infra.audit.rederive import (
 from infra.audit.store import open_log
 from infra.audit.timeline import Timeline, fixture_timeline
 from infra.audit.witness import Witness, check_witness
+from infra.cli_console import console
 from infra.cli_progress import counting
 from infra.eventstore.subjects import SubjectLayout
 from infra.eventstore.verify import StreamVerifier, VerificationReport
@@ -46,7 +47,7 @@ from infra.nats_setup import event_streams
 from infra.settings import Settings
 
 app = typer.Typer(help="Audit the log: integrity, forecasts re-derived, timelines, exports.")
-out = Console()
+out = console()
 err = Console(stderr=True)
 T = TypeVar("T")
 

@@ -19,10 +19,11 @@ from rich.table import Column, Table
 from commands.api_keys import KeyRecord
 from domain.access import Limits, Plan, PlanError, Scope, parse_scopes
 from infra.access.keystore import PostgresKeyStore, ensure_schema
+from infra.cli_console import console
 from infra.settings import Settings
 
 app = typer.Typer(help="API keys: create, list and revoke.", no_args_is_help=True)
-out = Console()
+out = console()
 err = Console(stderr=True)
 T = TypeVar("T")
 

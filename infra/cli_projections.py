@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from infra.cli_console import console
 from infra.cli_reach import StackUnreachable
 from infra.cli_reach import on_stack as reach
 from infra.projections.report import stack_report
@@ -23,7 +24,7 @@ app = typer.Typer(
     help="The PostgreSQL read models: where each projection stands, and rebuilding one.",
     no_args_is_help=True,
 )
-out = Console()
+out = console()
 err = Console(stderr=True)
 T = TypeVar("T")
 

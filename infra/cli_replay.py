@@ -13,13 +13,14 @@ from rich.markup import escape
 
 from infra.audit.errors import AuditError
 from infra.audit.store import open_log, served_copy
+from infra.cli_console import console
 from infra.projections.replay_cut import resolve_cut
 from infra.projections.wiring import log_streams, open_logs
 from infra.settings import Settings
 from projections.catalogue import POSTGRES_PROJECTIONS
 from projections.replay import Replayed, ReplayError, replay
 
-out = Console()
+out = console()
 err = Console(stderr=True)
 
 

@@ -8,12 +8,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from infra.cli_console import console
 from infra.settings import Settings
 from infra.store_check import heads_book, keep_heads, run_store_check
 from infra.store_seal import accept_breaks
 
 app = typer.Typer(help="The event store's health: check its streams on demand.")
-out = Console()
+out = console()
 err = Console(stderr=True)
 
 

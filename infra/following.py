@@ -76,9 +76,9 @@ class ResumingRunner:
         self.resumed = 0
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
-        _RUNNERS.add(self)
 
     def start(self) -> None:
+        _RUNNERS.add(self)  # observed by the gauges below while it runs, not once stopped
         self._stopping.clear()
         self.runner = self._open_runner()
         self._watcher = threading.Thread(target=self._watch, name=f"{self.name}-watch", daemon=True)
@@ -90,6 +90,7 @@ class ResumingRunner:
             self._watcher.join()
             self._watcher = None
         self._close()
+        _RUNNERS.discard(self)
 
     def _watch(self) -> None:
         delay = self.retry

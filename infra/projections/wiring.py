@@ -122,9 +122,9 @@ async def running_projector(
             page_size=settings.projector_page_events,
             share_reads=settings.projector_share_reads,
         )
-        instrument_projector(runner)
-        async with runner:
-            yield runner
+        with instrument_projector(runner):
+            async with runner:
+                yield runner
 
 
 async def serve_projector(settings: Settings, stopping: asyncio.Event) -> ProjectionRunner:

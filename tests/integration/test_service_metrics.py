@@ -82,11 +82,17 @@ def test_the_forecaster_serves_its_lag_on_its_metrics_port(
         metrics_port=port,
     )
     serve_metrics(settings, "sportcast-forecaster")  # as `sportcast serve forecaster` does
-    running = running_forecaster(settings, nats_url)
-    assert running is not None
-    try:
-        running.start()
-        text = scrape_until(port, "sportcast_forecaster_lag_events")
-    finally:
-        running.stop()
-    assert sample(text, "sportcast_forecaster_lag_events", 'otel_scope_name="sportcast.forecaster"')
+    # Twice in one process: the instruments are registered once, so the second service must be
+    # observed by them too (a second registration of a name kept the first, stopped, service).
+    for _ in range(2):
+        running = running_forecaster(settings, nats_url)
+        assert running is not None
+        try:
+            running.start()
+            text = scrape_until(port, "sportcast_forecaster_lag_events")
+        finally:
+            running.stop()
+        assert sample(
+            text, "sportcast_forecaster_lag_events", 'otel_scope_name="sportcast.forecaster"'
+        )
+    assert "sportcast_forecaster_lag_events{" not in scrape_until(port, "never", within=0.5)
