@@ -44,8 +44,11 @@ def apply_migrations(postgres_url: str, projection: str, schema: str) -> list[st
     Migrations of every schema run one at a time (an advisory lock, which PostgreSQL releases
     when its holder dies): projections start together, and ``CREATE SCHEMA IF NOT EXISTS`` is
     not safe against a concurrent one. yoyo's own lock is a table row that a killed process
-    leaves behind; under the advisory lock such a row is stale and is removed. Each migration
-    runs in its own transaction, so a kill leaves it applied or not at all."""
+    leaves behind; under the advisory lock such a row is stale and is removed. yoyo runs a
+    migration's statements in one transaction and records it as applied in a second one, so a
+    kill between the two leaves it applied but unrecorded, and the next start applies it again:
+    every migration is therefore idempotent (``IF NOT EXISTS`` on each table, index and column;
+    tests/unit/test_migrations_idempotent.py holds the files to that)."""
     import psycopg
 
     with psycopg.connect(postgres_url, autocommit=True) as conn:

@@ -55,3 +55,18 @@ async def test_the_runner_in_process_is_asked_first(postgres_url: str) -> None:
         "fixtures failed after events 12: ValueError: bad",
     )
     assert live.ready
+
+
+def test_a_migration_applied_but_not_recorded_applies_again(postgres_url: str) -> None:
+    """A projector killed after yoyo applied a migration but before it recorded it (two
+    transactions) must start again: the schema's migrations re-apply without error."""
+    import psycopg
+
+    schema = "rm_kill_between"
+    applied = apply_migrations(postgres_url, "forecasts", schema)
+    assert applied
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"DELETE FROM {schema}._yoyo_migration")  # the record, not the tables
+    assert apply_migrations(postgres_url, "forecasts", schema) == applied
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")

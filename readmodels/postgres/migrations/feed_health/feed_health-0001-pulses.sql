@@ -1,6 +1,6 @@
 -- depends: tracking-0001-position
 -- The newest quote time per competition and source (staleness is now minus last_quote_at).
-CREATE TABLE pulses (
+CREATE TABLE IF NOT EXISTS pulses (
     competition     text NOT NULL,
     source          text NOT NULL,
     last_quote_at   timestamptz NOT NULL,
@@ -9,7 +9,7 @@ CREATE TABLE pulses (
 );
 
 -- Each time a fixture close to kick-off went without odds (OddsWentStale).
-CREATE TABLE stale_episodes (
+CREATE TABLE IF NOT EXISTS stale_episodes (
     position              bigint PRIMARY KEY,
     fixture_id            uuid NOT NULL,
     competition           text NOT NULL,
@@ -18,4 +18,4 @@ CREATE TABLE stale_episodes (
     checked_at            timestamptz NOT NULL,
     stale_after_seconds   double precision NOT NULL
 );
-CREATE INDEX stale_episodes_by_competition ON stale_episodes (competition, checked_at);
+CREATE INDEX IF NOT EXISTS stale_episodes_by_competition ON stale_episodes (competition, checked_at);

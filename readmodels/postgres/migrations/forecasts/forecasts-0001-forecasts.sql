@@ -1,6 +1,6 @@
 -- depends: tracking-0001-position
 -- Every forecast issued, keyed by its position in the forecasts stream.
-CREATE TABLE forecasts (
+CREATE TABLE IF NOT EXISTS forecasts (
     position              bigint PRIMARY KEY,
     fixture_id            uuid NOT NULL,
     version               integer NOT NULL,
@@ -17,10 +17,10 @@ CREATE TABLE forecasts (
     edge                  double precision[] NOT NULL,
     as_of_position        bigint NOT NULL
 );
-CREATE INDEX forecasts_by_fixture ON forecasts (fixture_id, position);
+CREATE INDEX IF NOT EXISTS forecasts_by_fixture ON forecasts (fixture_id, position);
 
 -- The newest forecast per fixture and model kind (same columns).
-CREATE TABLE latest_forecasts (
+CREATE TABLE IF NOT EXISTS latest_forecasts (
     fixture_id            uuid NOT NULL,
     model_kind            text NOT NULL,
     position              bigint NOT NULL,
@@ -38,4 +38,4 @@ CREATE TABLE latest_forecasts (
     as_of_position        bigint NOT NULL,
     PRIMARY KEY (fixture_id, model_kind)
 );
-CREATE INDEX latest_forecasts_by_kickoff ON latest_forecasts (kickoff);
+CREATE INDEX IF NOT EXISTS latest_forecasts_by_kickoff ON latest_forecasts (kickoff);

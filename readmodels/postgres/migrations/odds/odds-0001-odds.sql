@@ -1,6 +1,6 @@
 -- depends: tracking-0001-position
 -- One row per odds book (fixture, market, source): its latest quote, null until the first.
-CREATE TABLE odds_latest (
+CREATE TABLE IF NOT EXISTS odds_latest (
     book_id             uuid PRIMARY KEY,
     fixture_id          uuid NOT NULL,
     market              text NOT NULL,
@@ -16,10 +16,10 @@ CREATE TABLE odds_latest (
     quotes              integer NOT NULL DEFAULT 0,
     position            bigint NOT NULL
 );
-CREATE INDEX odds_latest_by_fixture ON odds_latest (fixture_id, market, source);
+CREATE INDEX IF NOT EXISTS odds_latest_by_fixture ON odds_latest (fixture_id, market, source);
 
 -- Every quote, in log order.
-CREATE TABLE odds_history (
+CREATE TABLE IF NOT EXISTS odds_history (
     position            bigint PRIMARY KEY,
     book_id             uuid NOT NULL,
     fixture_id          uuid NOT NULL,
@@ -32,4 +32,4 @@ CREATE TABLE odds_history (
     margin_method       text NOT NULL,
     probabilities       double precision[] NOT NULL
 );
-CREATE INDEX odds_history_by_fixture ON odds_history (fixture_id, book_id, position);
+CREATE INDEX IF NOT EXISTS odds_history_by_fixture ON odds_history (fixture_id, book_id, position);

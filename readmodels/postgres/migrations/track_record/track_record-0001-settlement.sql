@@ -1,6 +1,6 @@
 -- depends: tracking-0001-position
 -- What settlement needs of each fixture (from the feed stream).
-CREATE TABLE fixtures (
+CREATE TABLE IF NOT EXISTS fixtures (
     fixture_id    uuid PRIMARY KEY,
     sport         text NOT NULL,
     competition   text NOT NULL,
@@ -8,7 +8,7 @@ CREATE TABLE fixtures (
 );
 
 -- The result each forecast is scored against: the final score, or its latest correction.
-CREATE TABLE results (
+CREATE TABLE IF NOT EXISTS results (
     fixture_id    uuid PRIMARY KEY,
     home          integer NOT NULL,
     away          integer NOT NULL,
@@ -17,7 +17,7 @@ CREATE TABLE results (
 );
 
 -- Every forecast, scored once its fixture has a result (re-scored on a correction).
-CREATE TABLE settled_forecasts (
+CREATE TABLE IF NOT EXISTS settled_forecasts (
     position              bigint PRIMARY KEY,
     fixture_id            uuid NOT NULL,
     model_kind            text NOT NULL,
@@ -36,5 +36,5 @@ CREATE TABLE settled_forecasts (
     market_brier          double precision,
     result_position       bigint
 );
-CREATE INDEX settled_forecasts_by_fixture ON settled_forecasts (fixture_id);
-CREATE INDEX settled_forecasts_by_model ON settled_forecasts (model_id, track) WHERE outcome IS NOT NULL;
+CREATE INDEX IF NOT EXISTS settled_forecasts_by_fixture ON settled_forecasts (fixture_id);
+CREATE INDEX IF NOT EXISTS settled_forecasts_by_model ON settled_forecasts (model_id, track) WHERE outcome IS NOT NULL;
