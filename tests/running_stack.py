@@ -13,7 +13,9 @@ from pathlib import Path
 
 import httpx
 
+from infra.embedded.nats_users import NatsUsers
 from infra.embedded.ports import free_port
+from infra.natsaccess import EMBEDDED_USERS_DIR, Role
 
 SPORTCAST = str(Path(sys.executable).parent / "sportcast")
 CHROMIUM = "/usr/lib/chromium/chromium"  # Debian's chromium package
@@ -96,7 +98,7 @@ class Stack:
     @property
     def admin_seed(self) -> str:
         """The stack's generated admin NKey (the embedded NATS refuses anonymous clients)."""
-        return str(self.state_dir / "nats-users" / "admin.nk")
+        return str(NatsUsers(self.state_dir / EMBEDDED_USERS_DIR).seed_file(Role.ADMIN))
 
     def first_forecast(self, timeout: float) -> dict[str, object]:
         """The first forecast on /v1/streams/forecasts since this gateway started (``recent``

@@ -21,7 +21,9 @@ import nats.js.errors
 import psutil
 import pytest
 
+from infra.embedded.nats_users import NatsUsers
 from infra.embedded.ports import free_port
+from infra.natsaccess import EMBEDDED_USERS_DIR, Role
 
 pytestmark = pytest.mark.slow
 
@@ -99,7 +101,7 @@ def stack(state_dir: Path, ports: Ports) -> Iterator[tuple[subprocess.Popen[str]
 
 def admin_seed(data_dir: Path) -> str:
     """The embedded stack's admin NKey, generated into its state directory."""
-    return str(data_dir / "nats-users" / "admin.nk")
+    return str(NatsUsers(data_dir / EMBEDDED_USERS_DIR).seed_file(Role.ADMIN))
 
 
 async def _publish_and_count(nats_url: str, publish: bool, data_dir: Path) -> int:
@@ -146,7 +148,7 @@ def test_up_serves_health_with_versions_and_sigint_leaves_no_orphans(
     # nobody else: an anonymous client is refused; the keys are the owner's alone
     with pytest.raises(nats.errors.Error, match="Authorization Violation"):
         asyncio.run(nats.connect(nats_url, allow_reconnect=False, max_reconnect_attempts=0))
-    for seed in (data_dir / "nats-users").iterdir():
+    for seed in (data_dir / EMBEDDED_USERS_DIR).iterdir():
         assert seed.stat().st_mode & 0o777 == 0o600
     read_side_commands_use_the_stack(data_dir, ports)
 

@@ -146,16 +146,18 @@ def test_killed_projector_ends_with_the_rows_of_a_rebuild_from_zero(
         before = 0
         for _ in range(3):
             projector = _start(env, forecasts, postgres_url)
-            deadline = time.monotonic() + 60
-            while sum(asyncio.run(_positions(postgres_url)).values()) <= before:
-                assert projector.poll() is None, (
-                    projector.stderr.read() if projector.stderr else b""
-                )
-                assert time.monotonic() < deadline, "the projector made no progress"
-                time.sleep(0.05)
-            time.sleep(rng.uniform(0.0, 0.3))  # then anywhere in its work
-            projector.send_signal(signal.SIGKILL)
-            projector.wait(10)
+            try:
+                deadline = time.monotonic() + 60
+                while sum(asyncio.run(_positions(postgres_url)).values()) <= before:
+                    assert projector.poll() is None, (
+                        projector.stderr.read() if projector.stderr else b""
+                    )
+                    assert time.monotonic() < deadline, "the projector made no progress"
+                    time.sleep(0.05)
+                time.sleep(rng.uniform(0.0, 0.3))  # then anywhere in its work
+            finally:  # killed here, or when an assertion above fails: never left running
+                projector.send_signal(signal.SIGKILL)
+                projector.wait(10)
             kills.append(asyncio.run(_positions(postgres_url)))
             before = sum(kills[-1].values())
         replay.join(120)
