@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 
 import httpx
-import pytest
 
 from domain.access import Scope
 from gateway.access.authenticator import Authenticator
@@ -19,13 +17,6 @@ from tests.access_helpers import bearer, key_store, make_key
 from tests.sse_support import Frame, Writers, read_frames, serve_streams
 
 SETTINGS = HubSettings(heartbeat_seconds=30, buffer_events=5, replay_limit=10_000)
-
-
-@pytest.fixture
-def writers(nats_url: str, unique_name: str) -> Iterator[Writers]:
-    w = Writers(nats_url, unique_name + "E", unique_name + "F")
-    yield w
-    w.close()
 
 
 async def test_a_key_sees_only_its_plan_on_all_during_a_mixed_feed(

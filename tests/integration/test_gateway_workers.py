@@ -11,12 +11,10 @@ import random
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import psutil
-import pytest
 
 from domain.access import Scope
 from infra.embedded.ports import free_port
@@ -25,13 +23,6 @@ from tests.sse_support import Writers, read_frames, stored_topics
 
 SPORTCAST = str(Path(sys.executable).parent / "sportcast")
 WORKERS = 2
-
-
-@pytest.fixture
-def writers(nats_url: str, unique_name: str) -> Iterator[Writers]:
-    w = Writers(nats_url, unique_name + "E", unique_name + "F")
-    yield w
-    w.close()
 
 
 class Workers:

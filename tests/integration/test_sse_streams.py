@@ -7,7 +7,6 @@ import contextlib
 import itertools
 import json
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -18,13 +17,6 @@ from gateway.streams.hub import HubSettings
 from tests.sse_support import Frame, Writers, read_frames, serve_streams, stored_topics
 
 SETTINGS = HubSettings(heartbeat_seconds=30, buffer_events=5, replay_limit=10_000)
-
-
-@pytest.fixture
-def writers(nats_url: str, unique_name: str) -> Iterator[Writers]:
-    w = Writers(nats_url, unique_name + "E", unique_name + "F")
-    yield w
-    w.close()
 
 
 async def collect(

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import nats
-import pytest
 
 from infra.streams.source import JetStreamLog
 from infra.streams.translate import Origins, Translator
@@ -20,13 +18,6 @@ SLOW = 0.4
 
 async def no_lookup(aggregate: str) -> tuple[str, bytes] | None:
     return None
-
-
-@pytest.fixture
-def writers(nats_url: str, unique_name: str) -> Iterator[Writers]:
-    w = Writers(nats_url, unique_name + "E", unique_name + "F")
-    yield w
-    w.close()
 
 
 async def test_a_slow_translation_holds_no_later_event_back_nor_reorders_them(
