@@ -26,6 +26,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 EMBEDDED_USERS_DIR = "nats-users"  # under the state directory: the embedded stack's NKey seeds
@@ -38,6 +39,11 @@ class Role(StrEnum):
     READER = "reader"
     CHECKPOINTER = "checkpointer"
     STACK = "stack"
+
+
+def embedded_seed_file(users_dir: Path, role: Role) -> Path:
+    """Where the embedded stack keeps ``role``'s NKey seed (``<state>/nats-users/<role>.nk``)."""
+    return users_dir / f"{role.value}.nk"
 
 
 SERVICE_ROLES = (Role.INGEST, Role.FORECASTER, Role.READER, Role.CHECKPOINTER, Role.STACK)

@@ -11,7 +11,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.eventstore.security import NatsSecurity
-from infra.natsaccess import EMBEDDED_USERS_DIR, Role
+from infra.natsaccess import EMBEDDED_USERS_DIR, Role, embedded_seed_file
 
 
 class Durability(StrEnum):
@@ -285,7 +285,7 @@ class Settings(BaseSettings):
         nkey_seed_file = self.nats_nkey_seed_file
         configured = nkey_seed_file or self.nats_creds_file or self.nats_user or self.nats_token
         if not configured and self.nats_url is None:
-            embedded = self.state_dir / EMBEDDED_USERS_DIR / f"{role.value}.nk"
+            embedded = embedded_seed_file(self.state_dir / EMBEDDED_USERS_DIR, role)
             if embedded.exists():
                 nkey_seed_file = embedded
         return NatsSecurity(

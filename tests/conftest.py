@@ -20,11 +20,12 @@ import pytest
 
 from infra.certs import CertificateFiles
 from infra.embedded.nats import EmbeddedNats, NatsConfig
-from infra.embedded.nats_users import NatsUsers, server_tls
+from infra.embedded.nats_users import NatsUsers
 from infra.embedded.ports import free_port
 from infra.embedded.postgres import EmbeddedPostgres, PostgresConfig
 from infra.eventstore.security import NatsSecurity
 from infra.natsaccess import Role, StreamNames
+from tests.tls_nats import tls_nats_server
 
 ROOT = Path(__file__).resolve().parents[1]
 _LAYER_MARKERS = ("unit", "contract", "integration", "e2e")
@@ -78,18 +79,8 @@ class SecureNats:
 @pytest.fixture(scope="session")
 def secure_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureNats]:
     root = tmp_path_factory.mktemp("secure-nats")
-    certs, tls = server_tls(root / "certs")
     users = NatsUsers(root / "users").ensure()
-    server = EmbeddedNats(
-        NatsConfig(
-            store_dir=root / "store",
-            port=free_port(),
-            monitor_port=free_port(),
-            sync_always=False,
-            tls=tls,
-            authorization=users.authorization(StreamNames()),
-        )
-    )
+    server, certs = tls_nats_server(root, users.authorization(StreamNames()))
     server.start()
     yield SecureNats(server, users, certs)
     server.stop()

@@ -62,7 +62,13 @@ class Stack:
         return f"nats://127.0.0.1:{self.ports['NATS_PORT']}"
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")}
+        # The caller's SPORTCAST_* settings would leak into the stack under test (ports, state
+        # dir, keys); only where the datasets live is kept.
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("SPORTCAST_") or k == "SPORTCAST_DATA_DIR"
+        }
         env.update({f"SPORTCAST_{k}": str(v) for k, v in self.ports.items()})
         env["SPORTCAST_STATE_DIR"] = str(self.state_dir)
         env.update(self.extra_env)

@@ -18,7 +18,7 @@ import nkeys
 from infra.certs import CertificateFiles, make_certificates
 from infra.embedded.nats import ServerTls
 from infra.eventstore.security import NatsSecurity
-from infra.natsaccess import Role, StreamNames, authorization_block
+from infra.natsaccess import Role, StreamNames, authorization_block, embedded_seed_file
 
 
 def _write_private(path: Path, data: bytes) -> None:
@@ -35,7 +35,7 @@ class NatsUsers:
     directory: Path
 
     def seed_file(self, role: Role) -> Path:
-        return self.directory / f"{role.value}.nk"
+        return embedded_seed_file(self.directory, role)
 
     def ensure(self) -> NatsUsers:
         """Generate the seeds that do not exist yet (0600, in a 0700 directory)."""

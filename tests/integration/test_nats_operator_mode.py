@@ -17,9 +17,6 @@ import pytest
 from eventsourcing.persistence import StoredEvent
 
 from infra.connections import connect_nats
-from infra.embedded.nats import EmbeddedNats, NatsConfig
-from infra.embedded.nats_users import server_tls
-from infra.embedded.ports import free_port
 from infra.eventstore import JetStreamFactory
 from infra.eventstore.errors import EventStoreUnavailable, NatsPermissionDenied
 from infra.eventstore.recorders import JetStreamApplicationRecorder
@@ -27,6 +24,7 @@ from infra.eventstore.security import NatsSecurity
 from infra.eventstore.wire import WireClient, WireError
 from infra.natsaccess import Role, StreamNames
 from tests.operator_mode import Operator
+from tests.tls_nats import tls_nats_server
 
 EVENTS, FORECASTS = "SPORTCAST_EVENTS", "SPORTCAST_FORECASTS"
 
@@ -35,17 +33,7 @@ class OperatorServer:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.operator = Operator.make()
-        self.certs, tls = server_tls(root / "certs")
-        self.server = EmbeddedNats(
-            NatsConfig(
-                store_dir=root / "store",
-                port=free_port(),
-                monitor_port=free_port(),
-                sync_always=False,
-                tls=tls,
-                authorization=self.operator.server_block(),
-            )
-        )
+        self.server, self.certs = tls_nats_server(root, self.operator.server_block())
 
     def security(self, role: Role, *, signer: str = "") -> NatsSecurity:
         creds = self.root / f"{role.value}-{signer or 'account'}-{uuid.uuid4().hex[:6]}.creds"
