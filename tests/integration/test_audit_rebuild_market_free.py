@@ -13,14 +13,13 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from commands.forecasting.drafts import IN_MATCH_EVENT, KICK_OFF
-from commands.forecasting.forecaster import LEAGUE_HISTORY
 from domain.forecast import MARKET_FREE_PRIOR, FixtureForecasts
 from forecasting.football.features import FeatureBuilder
 from forecasting.football.market_free import ResultsFeatures
@@ -40,6 +39,7 @@ from infra.forecasting.model_file import (
 from infra.forecasting.nba_model_file import LoadedNbaModels, dump_nba_models
 from tests.integration.test_market_free_forecasts import (  # noqa: F401 (fixtures)
     DATA,
+    epl_autumn_2018,
     follow,
     football_model,
     inplay_model,
@@ -59,18 +59,7 @@ def _feed() -> tuple[list[FeedMessage], set[str], set[str]]:
     worth of results lose their odds, and a week of NBA games, every other one without a line;
     returns the messages, the unquoted league fixtures and the unquoted NBA games."""
     world_cup = Replay(DATA, since=date(2018, 6, 14), until=date(2018, 6, 22)).messages("worldcup")
-    league = [
-        m
-        for m in Replay(DATA, since=date(2018, 8, 10), until=date(2018, 11, 30)).messages(
-            "football"
-        )
-        if m.group == "england-premier-league"
-    ]
-    first_seen: dict[str, datetime] = {}
-    for m in league:
-        first_seen.setdefault(m.partition, m.at)
-    order = sorted(first_seen, key=lambda p: (first_seen[p], p))
-    withheld = set(order[LEAGUE_HISTORY + 5 :])
+    league, withheld = epl_autumn_2018()
     nba = list(Replay(DATA, since=date(2018, 11, 20), until=date(2018, 11, 26)).messages("nba"))
     no_line = set(sorted({m.partition for m in nba})[::2])
     kept = [

@@ -271,13 +271,10 @@ def football_model() -> LoadedModel:
     return LoadedModel.from_bytes(dump_model(replace(market, market_free=free)))
 
 
-def test_league_fixtures_nobody_quoted_get_the_market_free_models_forecast_without_in_play(
-    nats_url: str, unique_name: str, football_model: LoadedModel
-) -> None:
-    """No in-play model loaded: a league fixture without a quote still gets a kick-off
-    forecast, from the football artifact's market-free model on its results-only row (goal
-    rates fitted on the league's results before kick-off); quoted fixtures keep the market."""
-    messages = [
+def epl_autumn_2018() -> tuple[list[FeedMessage], set[str]]:
+    """The 2018-19 Premier League feed to the end of November, and the fixtures after a season's
+    worth of results (in order of first appearance): the ones tests leave unquoted."""
+    league = [
         m
         for m in Replay(DATA, since=date(2018, 8, 10), until=date(2018, 11, 30)).messages(
             "football"
@@ -285,10 +282,19 @@ def test_league_fixtures_nobody_quoted_get_the_market_free_models_forecast_witho
         if m.group == "england-premier-league"
     ]
     first_seen: dict[str, datetime] = {}
-    for m in messages:
+    for m in league:
         first_seen.setdefault(m.partition, m.at)
     order = sorted(first_seen, key=lambda p: (first_seen[p], p))
-    withheld = set(order[LEAGUE_HISTORY + 5 :])  # after a season's worth of results
+    return league, set(order[LEAGUE_HISTORY + 5 :])
+
+
+def test_league_fixtures_nobody_quoted_get_the_market_free_models_forecast_without_in_play(
+    nats_url: str, unique_name: str, football_model: LoadedModel
+) -> None:
+    """No in-play model loaded: a league fixture without a quote still gets a kick-off
+    forecast, from the football artifact's market-free model on its results-only row (goal
+    rates fitted on the league's results before kick-off); quoted fixtures keep the market."""
+    messages, withheld = epl_autumn_2018()
     assert len(withheld) > 10
     kept = [m for m in messages if not (m.kind == "odds" and m.partition in withheld)]
     env = stored(nats_url, unique_name, kept)
