@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from commands.intake import FeedIntake
 from gateway import feed_health as feed_health_api
@@ -29,6 +30,19 @@ from gateway.streams.entry import StreamEntry
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
+class Gateway(FastAPI):
+    """FastAPI with the hottest read answered before anything else: a kept latest-forecasts
+    copy for an admitted caller (gateway.api.latest_fast); every other request is FastAPI's."""
+
+    latest_fast_path: LatestFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.latest_fast_path
+        if fast is not None and await fast.answer(scope, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 @asynccontextmanager
 async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
@@ -48,7 +62,7 @@ def create_app(
     read_models: ReadModels | None = None,
     latest_cache_seconds: float = 10.0,
     lifespan: Lifespan = _no_lifespan,
-) -> FastAPI:
+) -> Gateway:
     """``access`` authenticates every caller; without one, only ``feed_tokens`` (each feed
     provider's bearer token mapped to the provider's name) are accepted.
     ``feed_bookmakers`` maps each provider to the bookmakers it may relay prices for;
@@ -56,7 +70,7 @@ def create_app(
 
     The SSE streams answer once the lifespan has put a started hub on ``app.state.stream_hub``
     (503 before); ``stream_access`` supplies each subscriber's entitlement (None: everything)."""
-    app = FastAPI(title="sportcast", lifespan=lifespan)
+    app = Gateway(title="sportcast", lifespan=lifespan)
     app.state.version_probes = version_probes
     app.state.feed_intake = feed_intake
     app.state.feed_bookmakers = dict(feed_bookmakers or {})
@@ -68,9 +82,9 @@ def create_app(
     app.state.readiness_checks = list(readiness_checks or [])
     app.state.read_models = read_models
     app.state.latest_cache = LatestCache(latest_cache_seconds)
+    app.latest_fast_path = LatestFastPath(app.state.latest_cache, app.state.access)
     install_problem_handlers(app)
-    app.add_middleware(LatestFastPath)
-    app.add_middleware(StreamEntry)  # outermost of the two: a stream keeps its stack for hours
+    app.add_middleware(StreamEntry)  # a stream keeps its stack for hours: enter it early
     # Routes are matched in order: the hottest read (latest forecasts) is tried first.
     app.include_router(forecasts.router)
     app.include_router(health.router)

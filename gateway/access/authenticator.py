@@ -40,10 +40,18 @@ class Authenticator:
         self._clock = clock
         self._cache: dict[str, tuple[Principal, float]] = {}
 
-    async def authenticate(self, token: str) -> Principal:
+    def cached(self, token: str) -> Principal | None:
+        """The caller behind ``token`` if verified less than ``cache_seconds`` ago and not
+        revoked since (``forget``); None: ``authenticate`` must look."""
         cached = self._cache.get(token)
         if cached is not None and cached[1] > self._clock():
             return cached[0]
+        return None
+
+    async def authenticate(self, token: str) -> Principal:
+        cached = self.cached(token)
+        if cached is not None:
+            return cached
         presented = parse_key(token)
         if presented is not None:
             principal = await self._api_key(token)

@@ -71,12 +71,13 @@ async def latest_forecasts(fixture_id: UUID, request: Request) -> Response:
     cache: LatestCache = state.latest_cache
     found = cache.get(fixture_id)
     if found is None:
+        epoch = cache.epoch
         latest = await (await read_models(request)).latest_forecasts_of(fixture_id)
         if latest is None:
             raise FixtureNotFound(f"no fixture {fixture_id}")
-        found = cache.put(fixture_id, *latest)
+        found = cache.put(fixture_id, *latest, epoch=epoch)
     check_entitled(principal, found.sport, found.competition)
-    headers = answer_headers(found, cache.ttl)
+    headers = answer_headers(found.etag, cache.ttl)
     if matches(request.headers.get("if-none-match"), found.etag):
         return Response(status_code=304, headers=headers)
     return Response(found.body, media_type="application/json", headers=headers)

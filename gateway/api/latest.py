@@ -35,6 +35,10 @@ class LatestAnswer:
     etag: str
     body: bytes
     expires: float
+    raw_ok: list[tuple[bytes, bytes]]
+    """The ASGI headers of a 200 with ``body`` (and of a 304: ``raw_not_modified``), made once
+    per copy so that a cached answer is sent without formatting anything."""
+    raw_not_modified: list[tuple[bytes, bytes]]
 
 
 def etag_of(rows: list[ForecastRow]) -> str:
@@ -44,27 +48,45 @@ def etag_of(rows: list[ForecastRow]) -> str:
     return f'"lf-{len(rows)}-{newest}"'
 
 
-def answer(
-    fixture_id: UUID, sport: str, competition: str, rows: list[ForecastRow], expires: float
-) -> LatestAnswer:
-    body = LatestForecastsPublic(
-        fixture_id=fixture_id, forecasts=[forecast_public(r) for r in rows]
-    )
-    return LatestAnswer(
-        sport=sport,
-        competition=competition,
-        etag=etag_of(rows),
-        body=body.model_dump_json().encode(),
-        expires=expires,
-    )
-
-
-def answer_headers(found: LatestAnswer, ttl: float) -> dict[str, str]:
+def answer_headers(etag: str, ttl: float) -> dict[str, str]:
     return {
-        "ETag": found.etag,
+        "ETag": etag,
         "Cache-Control": f"private, max-age={int(ttl)}",
         "Vary": "Authorization, X-API-Key",
     }
+
+
+def _raw(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    return [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+
+def answer(
+    fixture_id: UUID,
+    sport: str,
+    competition: str,
+    rows: list[ForecastRow],
+    *,
+    expires: float,
+    ttl: float,
+) -> LatestAnswer:
+    body = (
+        LatestForecastsPublic(fixture_id=fixture_id, forecasts=[forecast_public(r) for r in rows])
+        .model_dump_json()
+        .encode()
+    )
+    etag = etag_of(rows)
+    headers = answer_headers(etag, ttl)
+    return LatestAnswer(
+        sport=sport,
+        competition=competition,
+        etag=etag,
+        body=body,
+        expires=expires,
+        raw_ok=_raw(
+            {**headers, "Content-Type": "application/json", "Content-Length": str(len(body))}
+        ),
+        raw_not_modified=_raw(headers),
+    )
 
 
 def matches(if_none_match: str | None, etag: str) -> bool:
@@ -87,15 +109,23 @@ class LatestCache:
         self._max = max_entries
         self._clock = clock
         self._answers: dict[UUID, LatestAnswer] = {}
+        self._epoch = 0
+
+    @property
+    def epoch(self) -> int:
+        """Read before a miss queries PostgreSQL and passed to ``put``: a copy read before a
+        commit was announced is served once but never kept."""
+        return self._epoch
 
     def clear(self) -> None:
+        self._epoch += 1
         self._answers.clear()
 
     def on_commit(self, payload: str) -> None:
         """A projection committed (NOTIFY payload ``<projection> <stream> <position>``): a
         commit of the projections these answers are made from drops every copy."""
         if payload.split(" ", 1)[0] in ANSWERED_FROM:
-            self._answers.clear()
+            self.clear()
 
     def get(self, fixture_id: UUID) -> LatestAnswer | None:
         found = self._answers.get(fixture_id)
@@ -104,10 +134,19 @@ class LatestCache:
         return found
 
     def put(
-        self, fixture_id: UUID, sport: str, competition: str, rows: list[ForecastRow]
+        self,
+        fixture_id: UUID,
+        sport: str,
+        competition: str,
+        rows: list[ForecastRow],
+        *,
+        epoch: int,
     ) -> LatestAnswer:
-        made = answer(fixture_id, sport, competition, rows, self._clock() + self.ttl)
-        if self.ttl > 0:
+        """The answer made from ``rows``, kept unless a commit was announced since ``epoch``."""
+        made = answer(
+            fixture_id, sport, competition, rows, expires=self._clock() + self.ttl, ttl=self.ttl
+        )
+        if self.ttl > 0 and epoch == self._epoch:
             if len(self._answers) >= self._max:
                 self._answers.clear()
             self._answers[fixture_id] = made
