@@ -23,10 +23,13 @@ from starlette.routing import Route
 from commands.api_keys import KeyRecord
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
+from gateway.api.latest_watch import watching
 from gateway.app import create_app
 from infra.access.keystore import PostgresKeyStore
-from infra.connections import create_pool
+from infra.connections import create_pool, listening
+from infra.telemetry import configure_metrics
 from readmodels.postgres.api_queries import ReadModelQueries
+from readmodels.postgres.positions import CHANNEL as COMMITS_CHANNEL
 
 
 @asynccontextmanager
@@ -51,19 +54,30 @@ class _LateKeys:
 
 
 def gateway() -> FastAPI:
+    """Built as ``infra.bootstrap.build_gateway`` builds it: with the process's meter provider
+    configured (``BENCH_TELEMETRY=0``: without), so FastAPI meters the requests it routes."""
+    if os.environ.get("BENCH_TELEMETRY", "1") != "0":
+        configure_metrics("sportcast-gateway")
     keys = _LateKeys()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = os.environ["BENCH_POSTGRES_URL"]
         async with _pool() as pool:
             keys.store = PostgresKeyStore(pool)
-            app.state.read_models = ReadModelQueries(pool)
-            yield
+            app.state.read_models = reads = ReadModelQueries(pool)
+            async with (
+                listening(url, COMMITS_CHANNEL, app.state.latest_cache.on_commit),
+                watching(app.state.latest_cache, reads, every=1.0),
+            ):
+                yield
 
     return create_app(
         version_probes=[],
-        access=AccessGate(Authenticator(keys=keys)),
-        latest_cache_seconds=float(os.environ.get("BENCH_CACHE_SECONDS", "10")),
+        access=AccessGate(
+            Authenticator(keys=keys, cache_seconds=float(os.environ.get("X_KEYS", "5")))
+        ),
+        latest_cache_seconds=float(os.environ.get("BENCH_CACHE_SECONDS", "60")),
         lifespan=lifespan,
     )
 

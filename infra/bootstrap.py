@@ -38,6 +38,7 @@ from gateway.access.bearer_jwt import IssuerKeys, JwtVerifier
 from gateway.access.gate import AccessGate
 from gateway.access.streams import GateStreamAccess
 from gateway.access.throttle import RequestRate
+from gateway.api.latest_watch import watching
 from gateway.app import create_app
 from gateway.ingest.schemas import command_from_json
 from gateway.ports import CheckResult
@@ -528,6 +529,11 @@ def build_gateway(
             async with (
                 revocations(postgres_url, gate.authenticator.forget),
                 listening(postgres_url, COMMITS_CHANNEL, app.state.latest_cache.on_commit),
+                watching(
+                    app.state.latest_cache,
+                    app.state.read_models,
+                    every=settings.rest_latest_check_seconds,
+                ),
                 open_intake(settings, nats_url, connections.nats) as intake,
             ):
                 late.intake = intake

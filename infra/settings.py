@@ -145,10 +145,18 @@ class Settings(BaseSettings):
         "async+redis://... shares them between gateway processes.",
     )
     rest_latest_cache_seconds: float = Field(
-        default=10.0,
+        default=60.0,
         ge=0,
-        description="Longest a gateway process reuses a fixture's latest-forecast answer (each "
-        "commit of the forecasts or fixtures projection drops them all at once).",
+        description="Longest a gateway process keeps a fixture's latest-forecast answer (0: "
+        "none). Copies are kept current by the projections' commit notifications and "
+        "rest_latest_check_seconds, not by this (docs/adr/0029).",
+    )
+    rest_latest_check_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="How often each gateway process checks what the forecasts and fixtures "
+        "projections committed: a latest-forecast answer is never older than a commit by more "
+        "than twice this, even if a commit notification is lost.",
     )
     default_requests_per_minute: int = Field(
         default=600, ge=1, description="Budget of JWT callers and bootstrap feed tokens."

@@ -2,12 +2,16 @@
 
 Order: an API key (``sc_<short>_<long>``), else a bootstrap feed token from the settings, else a
 JWT. Verified keys are remembered for ``cache_seconds`` so a hot read path does not touch
-PostgreSQL per request; a revocation is pushed by the key store (``forget``) and the cache's
-short life bounds the delay should that push be lost.
+PostgreSQL per request; a revocation is pushed by the key store (``forget``, milliseconds) and
+the cache's short life bounds the delay should that push be lost: a revoked key is refused at
+the latest ``cache_seconds`` after the revocation committed. A key in use is verified again in
+the background during the last quarter of its life, so its requests never queue behind a lookup
+(one per key and process at a time); a lookup that began before a revocation is not kept.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Callable, Mapping
@@ -39,14 +43,42 @@ class Authenticator:
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._cache: dict[str, tuple[Principal, float]] = {}
+        self._revocations = 0  # how many ``forget`` calls: a lookup across one is not kept
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
 
     def cached(self, token: str) -> Principal | None:
         """The caller behind ``token`` if verified less than ``cache_seconds`` ago and not
         revoked since (``forget``); None: ``authenticate`` must look."""
         cached = self._cache.get(token)
-        if cached is not None and cached[1] > self._clock():
-            return cached[0]
-        return None
+        if cached is None:
+            return None
+        principal, expires = cached
+        left = expires - self._clock()
+        if left <= 0:
+            return None
+        if left < self._cache_seconds / 4 and token not in self._refreshing:
+            self._refreshing[token] = asyncio.get_running_loop().create_task(self._refresh(token))
+        return principal
+
+    async def _refresh(self, token: str) -> None:
+        try:
+            await self._verified(token)
+        except Exception:  # noqa: S110 (the copy expires; the next request looks and answers)
+            pass
+        finally:
+            self._refreshing.pop(token, None)
+
+    async def _verified(self, token: str) -> Principal:
+        """The key's principal looked up now, kept unless a revocation came in meanwhile."""
+        revocations = self._revocations
+        try:
+            principal = await self._api_key(token)
+        except (RevokedKey, UnknownToken):
+            self._cache.pop(token, None)
+            raise
+        if revocations == self._revocations:
+            self._remember(token, principal)
+        return principal
 
     async def authenticate(self, token: str) -> Principal:
         cached = self.cached(token)
@@ -54,9 +86,7 @@ class Authenticator:
             return cached
         presented = parse_key(token)
         if presented is not None:
-            principal = await self._api_key(token)
-            self._remember(token, principal)
-            return principal
+            return await self._verified(token)
         provider = self._feed_token(token)
         if provider is not None:
             return Principal(
@@ -73,6 +103,7 @@ class Authenticator:
     def forget(self, short: str) -> None:
         """Drop every cached principal of this key (called when it is revoked)."""
         subject = f"key:{short}"
+        self._revocations += 1
         for token in [t for t, (p, _) in self._cache.items() if p.subject == subject]:
             del self._cache[token]
 

@@ -77,7 +77,7 @@ async def latest_forecasts(fixture_id: UUID, request: Request) -> Response:
             raise FixtureNotFound(f"no fixture {fixture_id}")
         found = cache.put(fixture_id, *latest, epoch=epoch)
     check_entitled(principal, found.sport, found.competition)
-    headers = answer_headers(found.etag, cache.ttl)
+    headers = answer_headers(found.etag)
     if matches(request.headers.get("if-none-match"), found.etag):
         return Response(status_code=304, headers=headers)
     return Response(found.body, media_type="application/json", headers=headers)

@@ -1,15 +1,22 @@
-"""The latest forecasts of a fixture, the API's hottest read: a short-lived in-process copy of
-each answer, its ETag, and 304 for a client that already holds it.
+"""The latest forecasts of a fixture, the API's hottest read: an in-process copy of each
+answer (encoded JSON, its ETag and headers), and 304 for a client that already holds it.
 
-The copies are dropped whenever the forecasts or fixtures projection commits (``on_commit``,
-fed by the projections' NOTIFY), and live at most ``ttl`` seconds should a notification be lost.
+Kept current (docs/adr/0029): every copy is dropped when the forecasts or fixtures projection
+commits (``on_commit``, fed by the projections' NOTIFY: milliseconds); a watcher
+(gateway.api.latest_watch) reads the state of both every ``check`` seconds and drops them when it
+changed unseen (a lost notification, a rebuild switched in); once the watcher has not confirmed
+for ``valid_for`` seconds no copy is served. A copy also lives at most ``ttl`` seconds. A miss
+that read PostgreSQL before a commit was announced is answered but not kept (``epoch``), so a
+reader who waited for a commit (read-your-writes) never gets a copy older than it.
 The plan is checked on every request; a copy only saves the round trip and the encoding.
 """
 
 from __future__ import annotations
 
+import math
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -48,10 +55,12 @@ def etag_of(rows: list[ForecastRow]) -> str:
     return f'"lf-{len(rows)}-{newest}"'
 
 
-def answer_headers(etag: str, ttl: float) -> dict[str, str]:
+def answer_headers(etag: str) -> dict[str, str]:
+    """A client may keep the answer but asks again before each use (``no-cache``): with the
+    ETag that costs a 304 and no body; forecasts change within seconds during a match."""
     return {
         "ETag": etag,
-        "Cache-Control": f"private, max-age={int(ttl)}",
+        "Cache-Control": "private, no-cache",
         "Vary": "Authorization, X-API-Key",
     }
 
@@ -67,7 +76,6 @@ def answer(
     rows: list[ForecastRow],
     *,
     expires: float,
-    ttl: float,
 ) -> LatestAnswer:
     body = (
         LatestForecastsPublic(fixture_id=fixture_id, forecasts=[forecast_public(r) for r in rows])
@@ -75,7 +83,7 @@ def answer(
         .encode()
     )
     etag = etag_of(rows)
-    headers = answer_headers(etag, ttl)
+    headers = answer_headers(etag)
     return LatestAnswer(
         sport=sport,
         competition=competition,
@@ -105,11 +113,15 @@ class LatestCache:
         max_entries: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``ttl``: a copy's longest life, 0 keeps none; each copy's is drawn from
+        [0.75, 1] x ``ttl`` so that copies made together are not all read again at once."""
         self.ttl = ttl
         self._max = max_entries
         self._clock = clock
         self._answers: dict[UUID, LatestAnswer] = {}
         self._epoch = 0
+        self._sources: Hashable = None
+        self._confirmed_until = math.inf  # no watcher: notifications and ``ttl`` only
 
     @property
     def epoch(self) -> int:
@@ -127,9 +139,27 @@ class LatestCache:
         if payload.split(" ", 1)[0] in ANSWERED_FROM:
             self.clear()
 
+    def confirm(self, sources: Hashable, *, valid_for: float) -> None:
+        """The watcher read the state of the answers' sources: a change since its last reading
+        (a commit whose notification was lost, a rebuild switched in) drops every copy. Copies
+        are served ``valid_for`` seconds more, none once that passes without a reading."""
+        if sources != self._sources:
+            self.clear()
+            self._sources = sources
+        self._confirmed_until = self._clock() + valid_for
+
+    def unconfirmed(self) -> None:
+        """The watcher could not read the sources: drop every copy and serve none until it can."""
+        self.clear()
+        self._sources = None
+        self._confirmed_until = -math.inf
+
     def get(self, fixture_id: UUID) -> LatestAnswer | None:
         found = self._answers.get(fixture_id)
-        if found is None or found.expires <= self._clock():
+        if found is None:
+            return None
+        now = self._clock()
+        if found.expires <= now or self._confirmed_until <= now:
             return None
         return found
 
@@ -143,9 +173,8 @@ class LatestCache:
         epoch: int,
     ) -> LatestAnswer:
         """The answer made from ``rows``, kept unless a commit was announced since ``epoch``."""
-        made = answer(
-            fixture_id, sport, competition, rows, expires=self._clock() + self.ttl, ttl=self.ttl
-        )
+        life = self.ttl * (0.75 + 0.25 * random.random())  # noqa: S311 (spread, not secrecy)
+        made = answer(fixture_id, sport, competition, rows, expires=self._clock() + life)
         if self.ttl > 0 and epoch == self._epoch:
             if len(self._answers) >= self._max:
                 self._answers.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 from uuid import UUID
@@ -47,6 +48,10 @@ class ReadModels(Protocol):
     async def latest_forecasts_of(
         self, fixture_id: UUID
     ) -> tuple[str, str, list[ForecastRow]] | None: ...
+
+    async def committed(
+        self, projections: Sequence[str]
+    ) -> tuple[tuple[str, int, str, int], ...]: ...
 
     async def forecast_history(
         self, fixture_id: UUID, *, model_kind: str | None, after: int | None, limit: int

@@ -9,6 +9,7 @@ covers (a competition name found under a sport outside the plan is left out alto
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,6 +28,7 @@ from readmodels.postgres.queries import (
     OddsQuoteRow,
     TrackRecordRow,
 )
+from readmodels.postgres.schemas import live_schema, quoted
 
 _FIXTURE_COLUMNS = ", ".join(f"f.{name}" for name in FixtureRow.__dataclass_fields__)
 _FORECAST_COLUMNS = ", ".join(f"x.{name}" for name in ForecastRow.__dataclass_fields__)
@@ -172,6 +174,24 @@ class ReadModelQueries:
             if r["position"] is not None
         ]
         return rows[0]["fixture_sport"], rows[0]["fixture_competition"], forecasts
+
+    async def committed(self, projections: Sequence[str]) -> tuple[tuple[str, int, str, int], ...]:
+        """What the named projections have committed: per projection the schema serving it
+        (its oid: a rebuild's switch changes it) and its position in each stream. Two equal
+        readings mean nothing was committed or switched in between."""
+        parts, args = [], []
+        for n, projection in enumerate(projections):
+            schema = live_schema(projection)
+            parts.append(
+                f"SELECT ${2 * n + 1}::text AS projection, "
+                f"to_regnamespace(${2 * n + 2})::oid::bigint AS schema_oid, stream, position "
+                f"FROM {quoted(schema)}.projection_position"
+            )
+            args += [projection, schema]
+        rows = await self._pool.fetch(" UNION ALL ".join(parts), *args)
+        return tuple(
+            sorted((r["projection"], r["schema_oid"], r["stream"], r["position"]) for r in rows)
+        )
 
     async def forecast_history(
         self, fixture_id: UUID, *, model_kind: str | None, after: int | None, limit: int

@@ -1,0 +1,53 @@
+"""The watcher that keeps the latest-forecast copies honest when a notification is lost.
+
+Every ``every`` seconds it reads what the forecasts and fixtures projections have committed (a
+small query on their position tables) and hands it to the cache, which drops every copy when
+the reading changed unseen and serves none once ``2 x every`` seconds pass without a reading.
+So a copy is never older than a commit by more than about ``2 x every`` seconds, whatever
+happens to the NOTIFY connection (docs/adr/0029); normally the notification drops it within
+milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from gateway.api.latest import ANSWERED_FROM, LatestCache
+from gateway.api.ports import ReadModels
+
+log = logging.getLogger(__name__)
+
+
+async def confirm_forever(cache: LatestCache, reads: ReadModels, *, every: float) -> None:
+    projections = sorted(ANSWERED_FROM)
+    failing = False
+    while True:
+        try:
+            async with asyncio.timeout(every):
+                committed = await reads.committed(projections)
+        except Exception as exc:  # any failure: serve no copy until a reading
+            cache.unconfirmed()
+            if not failing:
+                log.warning("latest-forecast copies off: cannot read the projections: %r", exc)
+            failing = True
+        else:
+            cache.confirm(committed, valid_for=2 * every)
+            if failing:
+                log.info("latest-forecast copies on again")
+            failing = False
+        await asyncio.sleep(every)
+
+
+@contextlib.asynccontextmanager
+async def watching(cache: LatestCache, reads: ReadModels, *, every: float) -> AsyncIterator[None]:
+    """Run the watcher while the context is open."""
+    task = asyncio.create_task(confirm_forever(cache, reads, every=every))
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
