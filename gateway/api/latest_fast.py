@@ -16,8 +16,11 @@ answer but the fast one is the route's, problem+json refusals included.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from uuid import UUID
 
+from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 from starlette.types import Scope, Send
 
 from domain.access import Scope as AccessScope
@@ -29,10 +32,22 @@ _PATH = re.compile(r"/v1/fixtures/([0-9a-fA-F-]{36})/forecasts/latest")
 
 
 class FastAnswers:
-    """How many latest-forecast answers this process sent by the fast path (they are in no
-    request metric of FastAPI's; ``gateway.metrics`` exports the count)."""
+    """How many latest-forecast answers this process sent by the fast path: they are in no
+    request metric of FastAPI's, so this count is (``sportcast.http.latest_fast_answers``)."""
 
     count = 0
+
+
+def _fast_answers(_: CallbackOptions) -> Iterable[Observation]:
+    yield Observation(FastAnswers.count)
+
+
+metrics.get_meter("sportcast.gateway").create_observable_counter(
+    "sportcast.http.latest_fast_answers",
+    [_fast_answers],
+    description="Latest-forecast answers sent from a kept copy before FastAPI's routing and "
+    "telemetry (docs/adr/0029)",
+)
 
 
 def _presented(scope: Scope) -> tuple[str | None, str | None]:

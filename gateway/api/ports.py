@@ -49,9 +49,7 @@ class ReadModels(Protocol):
         self, fixture_id: UUID
     ) -> tuple[str, str, list[ForecastRow]] | None: ...
 
-    async def committed(
-        self, projections: Sequence[str]
-    ) -> tuple[tuple[str, int, str, int], ...]: ...
+    async def committed(self, projections: Sequence[str]) -> tuple[tuple[str, int, str], ...]: ...
 
     async def forecast_history(
         self, fixture_id: UUID, *, model_kind: str | None, after: int | None, limit: int

@@ -175,23 +175,22 @@ class ReadModelQueries:
         ]
         return rows[0]["fixture_sport"], rows[0]["fixture_competition"], forecasts
 
-    async def committed(self, projections: Sequence[str]) -> tuple[tuple[str, int, str, int], ...]:
+    async def committed(self, projections: Sequence[str]) -> tuple[tuple[str, int, str], ...]:
         """What the named projections have committed: per projection the schema serving it
-        (its oid: a rebuild's switch changes it) and its position in each stream. Two equal
-        readings mean nothing was committed or switched in between."""
+        (its oid: a rebuild's switch changes it) and its position in each stream
+        (``stream:position,...``). Two equal readings mean nothing was committed or switched
+        in between."""
         parts, args = [], []
         for n, projection in enumerate(projections):
             schema = live_schema(projection)
             parts.append(
-                f"SELECT ${2 * n + 1}::text AS projection, "
-                f"to_regnamespace(${2 * n + 2})::oid::bigint AS schema_oid, stream, position "
+                f"SELECT ${2 * n + 1}::text, to_regnamespace(${2 * n + 2})::oid::bigint, "
+                "coalesce(string_agg(stream || ':' || position, ',' ORDER BY stream), '') "
                 f"FROM {quoted(schema)}.projection_position"
             )
             args += [projection, schema]
         rows = await self._pool.fetch(" UNION ALL ".join(parts), *args)
-        return tuple(
-            sorted((r["projection"], r["schema_oid"], r["stream"], r["position"]) for r in rows)
-        )
+        return tuple(sorted((r[0], r[1], r[2]) for r in rows))
 
     async def forecast_history(
         self, fixture_id: UUID, *, model_kind: str | None, after: int | None, limit: int

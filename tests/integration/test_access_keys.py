@@ -10,9 +10,11 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner
 
+from commands.api_keys import KeyRecord
 from domain.access import Scope
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
+from gateway.access.refusals import RevokedKey
 from gateway.access.throttle import RequestRate
 from gateway.app import create_app
 from infra.access.keystore import PostgresKeyStore, revocations
@@ -132,6 +134,66 @@ async def test_a_feed_key_posts_as_its_provider_and_env_tokens_still_work(
     assert [h["source"] for h in intake.held] == ["acme", "legacy"]
     assert reading.json()["scopes"] == ["feed:write"]
     assert reading.json()["plan"] == []
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_key_in_use_is_verified_again_before_its_copy_expires(postgres_url: str) -> None:
+    """Without the revocation notice (lost), the background check in the copy's last quarter
+    finds the revocation: the key is refused within ``cache_seconds`` of it, and requests never
+    waited for a lookup meanwhile."""
+    clock = Clock()
+    async with key_store(postgres_url) as store:
+        token, record = await make_key(store, Scope.FORECASTS_READ)
+        authenticator = Authenticator(keys=store, cache_seconds=4.0, clock=clock)
+        principal = await authenticator.authenticate(token)
+        await store.revoke(record.short)  # nobody listens: the notice is lost
+        clock.now += 2.0
+        assert authenticator.cached(token) == principal  # half its life: no check yet
+        clock.now += 1.5
+        assert authenticator.cached(token) == principal  # last quarter: checked meanwhile
+        for _ in range(100):
+            if authenticator.cached(token) is None:
+                break
+            await asyncio.sleep(0.05)
+        assert authenticator.cached(token) is None
+        with pytest.raises(RevokedKey):
+            await authenticator.authenticate(token)
+
+
+class HeldStore:
+    """The real key store, with each lookup held until ``release`` (a lookup in flight)."""
+
+    def __init__(self, store: PostgresKeyStore) -> None:
+        self.store = store
+        self.release = asyncio.Event()
+
+    async def find(self, short: str) -> KeyRecord | None:
+        found = await self.store.find(short)
+        await self.release.wait()
+        return found
+
+
+async def test_a_lookup_across_a_revocation_notice_is_not_kept(postgres_url: str) -> None:
+    async with key_store(postgres_url) as store:
+        token, record = await make_key(store, Scope.FORECASTS_READ)
+        held = HeldStore(store)
+        authenticator = Authenticator(keys=held, cache_seconds=60)
+        lookup = asyncio.create_task(authenticator.authenticate(token))
+        await asyncio.sleep(0.2)  # it has read the key, not yet revoked
+        await store.revoke(record.short)
+        authenticator.forget(record.short)  # the notice arrives before the lookup ends
+        held.release.set()
+        await lookup  # that request was admitted: it came before the revocation
+        assert authenticator.cached(token) is None
+        with pytest.raises(RevokedKey):
+            await authenticator.authenticate(token)
 
 
 async def test_spending_the_rate_budget_gives_429_with_retry_after(postgres_url: str) -> None:

@@ -19,6 +19,8 @@ from fastapi import FastAPI
 from domain.access import Scope
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
+from gateway.api.latest_fast import FastAnswers
+from gateway.api.latest_watch import watching
 from gateway.app import create_app
 from infra.access.keystore import PostgresKeyStore
 from infra.connections import listening
@@ -479,6 +481,7 @@ async def test_cached_latest_answers_keep_etags_scopes_and_budgets(postgres_url:
         reader, _ = await make_key(store, Scope.FORECASTS_READ, rate=4)
         feeder, _ = await make_key(store, Scope.FEED_WRITE, provider="acme")
         path = f"/v1/fixtures/{E0}/forecasts/latest"
+        served_fast = FastAnswers.count
         async with client(app) as http:
             first = await http.get(path, headers=bearer(reader))  # a miss: the route
             hit = await http.get(path, headers=bearer(reader))  # a hit: the fast path
@@ -489,6 +492,7 @@ async def test_cached_latest_answers_keep_etags_scopes_and_budgets(postgres_url:
             over = await http.get(path, headers=bearer(reader))
             wrong_scope = await http.get(path, headers=bearer(feeder))
             anonymous = await http.get(path)
+    assert FastAnswers.count - served_fast == 3  # hit, fresh and spent; refusals: the route
     assert first.status_code == hit.status_code == 200
     assert hit.content == first.content
     assert hit.headers["etag"] == first.headers["etag"]
@@ -527,3 +531,35 @@ async def test_a_forecasts_commit_drops_the_cached_answers_at_once(postgres_url:
     assert unrelated.headers["etag"] == before.headers["etag"]  # an odds commit keeps them
     assert after.headers["etag"] != before.headers["etag"]
     assert [f["position"] for f in after.json()["forecasts"]] == [60, 30]
+
+
+async def test_a_commit_whose_notice_is_lost_drops_the_copies_at_the_next_check(
+    postgres_url: str,
+) -> None:
+    """Nobody listens for the commit notices here: the watcher's reading of the projections'
+    positions drops the copies, within two checks of the commit."""
+    async with caching_app(postgres_url) as (app, store, pool):
+        reader, _ = await make_key(store, Scope.FORECASTS_READ)
+        path = f"/v1/fixtures/{E0}/forecasts/latest"
+        async with (
+            watching(app.state.latest_cache, ReadModelQueries(pool), every=0.2),
+            client(app) as http,
+        ):
+            before = await http.get(path, headers=bearer(reader))
+            async with pool.acquire() as conn:
+                await insert_forecast(conn, 70, E0, "football-1x2", "m", [0.6, 0.2, 0.2])
+            await asyncio.sleep(0.6)  # rows alone, no commit recorded: the copy stays
+            kept = await http.get(path, headers=bearer(reader))
+            async with pool.acquire() as conn:
+                await conn.execute(
+                    "INSERT INTO rm_forecasts.projection_position (stream, position) "
+                    "VALUES ('forecasts', 70) ON CONFLICT (stream) DO UPDATE SET position = 70"
+                )
+            for _ in range(100):
+                after = await http.get(path, headers=bearer(reader))
+                if after.headers["etag"] != before.headers["etag"]:
+                    break
+                await asyncio.sleep(0.05)
+    assert kept.headers["etag"] == before.headers["etag"]
+    assert after.headers["etag"] != before.headers["etag"]
+    assert [f["position"] for f in after.json()["forecasts"]] == [70, 30]
