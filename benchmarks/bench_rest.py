@@ -53,6 +53,8 @@ THREADS = int(os.environ.get("BENCH_WRK_THREADS", "1"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 DURATION = int(os.environ.get("BENCH_DURATION", "15"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
+ACCESS_LOG = os.environ.get("BENCH_ACCESS_LOG") == "1"
+"""uvicorn's access log on (one line per request, to /dev/null), as uvicorn's default is."""
 NICE = int(os.environ.get("BENCH_NICE", "0"))
 """Niceness of the servers and wrk alike (e.g. -10, as root: less disturbed by the box's
 other work; the comparison stays fair, the absolute figures are then not the box's normal)."""
@@ -218,6 +220,7 @@ def serving(factory: str, url: str) -> Iterator[tuple[str, psutil.Process]]:
         ),
         env=env,
         cwd=HERE.parent,
+        stdout=subprocess.DEVNULL if ACCESS_LOG else None,
     )
     base = f"http://127.0.0.1:{port}"
     try:

@@ -255,6 +255,7 @@ def up(
                 host=settings.gateway_host,
                 port=settings.gateway_port,
                 log_level=settings.log_level.lower(),
+                access_log=settings.gateway_access_log,
             )
         )
 
@@ -326,6 +327,7 @@ def serve_gateway(
             host=settings.gateway_host,
             port=settings.gateway_port,
             log_level=settings.log_level.lower(),
+            access_log=settings.gateway_access_log,
         )
     )
     with contextlib.suppress(KeyboardInterrupt):

@@ -32,6 +32,7 @@ def serve_workers(settings: Settings, workers: int) -> None:
         workers=workers,
         timeout_worker_healthcheck=HEALTHCHECK_SECONDS,
         log_level=settings.log_level.lower(),
+        access_log=settings.gateway_access_log,
     )
     sock = config.bind_socket()
     try:

@@ -283,6 +283,11 @@ class Settings(BaseSettings):
         " no trace context in stored messages).",
     )
     log_level: str = "INFO"
+    gateway_access_log: bool = Field(
+        default=False,
+        description="uvicorn's access log, one line per HTTP request (off: it is a per-request "
+        "cost on the hottest reads; refusals and errors are logged anyway, docs/adr/0029).",
+    )
 
     def nats_security(self, role: Role = Role.STACK) -> NatsSecurity:
         """TLS and credentials for every NATS connection of this process.
