@@ -28,7 +28,7 @@ from infra.audit.checkpointer import read_keys
 from infra.audit.errors import AuditError, StoreUnreachable, UnknownFixture, WrongKey
 from infra.audit.export import ExportFormat, export
 from infra.audit.features import FeatureReport, rebuild_features
-from infra.audit.log import extent, fixtures_in, pages
+from infra.audit.log import extent, fixtures_in, verify_log
 from infra.audit.rederive import (
     RederivationReport,
     fetch_artifacts,
@@ -174,8 +174,7 @@ def verify(
                 continue  # a default stream not made yet (no forecaster has run, say)
             verifier = StreamVerifier(SubjectLayout(name), key=chain_key, signing_keys=signing_keys)
             with _progress(f"verify {name}", size.messages, quiet=as_json) as advance:
-                async for page in pages(nc, name, on_page=advance):
-                    verifier.add(page)
+                await verify_log(nc, name, verifier, on_page=advance)
             if known is not None:
                 verifier.problems.extend(check_witness(known, verifier, size.last_seq))
             verified.append((verifier, size.last_seq))

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 from uuid import UUID
 
 from eventsourcing.persistence import (
@@ -26,11 +27,13 @@ from infra.connections import process_nats_security
 from infra.eventstore.reader import DirectReader
 from infra.eventstore.records import HASH, TOPIC, VERSION, RawRecord, make_stored_event
 from infra.eventstore.subjects import SubjectLayout
-from infra.eventstore.wire import WireClient
+from infra.eventstore.verify import StreamVerifier
+from infra.eventstore.wire import Consumed, ConvertConsumed, WireClient
 from infra.eventstore.wire_protocol import parse_headers
 from infra.eventstore.wire_reads import WireReads
 
 PAGE = 10_000
+T = TypeVar("T")
 Progress = Callable[[int], None]  # called with the number of messages just read
 
 
@@ -75,37 +78,88 @@ async def pages(
     times faster than nats-py's message objects) where it can serve this connection; else, and
     for the rest of a read it gave up on, through nats-py Direct Get.
     """
+    read = _read(
+        nc,
+        stream,
+        _raw_record,
+        _same,
+        subject=subject,
+        start_seq=start_seq,
+        up_to_seq=up_to_seq,
+        on_page=on_page,
+        wire=not server_headers,
+    )
+    async for page in read:
+        if page:
+            yield page
+
+
+async def verify_log(
+    nc: NATS, stream: str, verifier: StreamVerifier, *, on_page: Progress | None = None
+) -> None:
+    """Every stored message of ``stream`` through ``verifier``: over the wire client each
+    message's raw bytes go straight to :attr:`StreamVerifier.frame` as they are parsed (no
+    record, no header dict); nats-py pages, where it must serve, through its :meth:`add`."""
+    async for _ in _read(nc, stream, verifier.frame, verifier.record, on_page=on_page):
+        pass
+
+
+async def _read(
+    nc: NATS,
+    stream: str,
+    convert: ConvertConsumed[T],
+    from_record: Callable[[RawRecord], T | None],
+    *,
+    subject: str | None = None,
+    start_seq: int = 1,
+    up_to_seq: int | None = None,
+    on_page: Progress | None = None,
+    wire: bool = True,
+) -> AsyncIterator[list[T]]:
+    """Pages of what ``convert`` makes of each stored message (wire client), or
+    ``from_record`` of it (nats-py Direct Get); None results are left out."""
     if (await extent(nc, stream, missing_is_empty=True)).last_seq == 0:
         return  # empty, or not made yet: nothing to read
     wanted = subject or SubjectLayout(stream).all_subjects
     seq = start_seq
-    url = None if server_headers else _plain_url(nc)
+    url = _plain_url(nc) if wire else None
     if url is not None:
+        if up_to_seq is not None:  # a filtered page can pass it: messages after it are not read
+            convert = _until(convert, up_to_seq)
         # Our client with this process's TLS and credentials, as nats-py was given them.
         client = WireClient(url, stream, security=process_nats_security())
-        wire = WireReads(client, SubjectLayout(stream))
+        reads = WireReads(client, SubjectLayout(stream))
         try:
             while up_to_seq is None or seq <= up_to_seq:
                 limit = PAGE if up_to_seq is None else min(PAGE, up_to_seq - seq + 1)
-                got = await asyncio.to_thread(
-                    wire.consume, {"filter_subject": wanted}, seq, _raw_record, limit=limit
+                got: Consumed[T] | None = await asyncio.to_thread(
+                    partial(reads.consume, limit=limit), {"filter_subject": wanted}, seq, convert
                 )
                 if got is None:
                     break  # the wire path cannot serve: nats-py from here
-                page = [r for r in got.items if up_to_seq is None or r.seq <= up_to_seq]
-                if page:
-                    if on_page is not None:
-                        on_page(len(page))
-                    yield page
+                if on_page is not None and got.messages:
+                    on_page(got.messages)
+                yield got.items
                 if got.messages < limit:
                     return
                 seq = got.last_seq + 1
             else:
                 return
         finally:
-            wire.close()
-    async for page in _direct_pages(nc, stream, wanted, seq, up_to_seq, on_page):
-        yield page
+            reads.close()
+    async for records in _direct_pages(nc, stream, wanted, seq, up_to_seq, on_page):
+        yield [item for r in records if (item := from_record(r)) is not None]
+
+
+def _same(record: RawRecord) -> RawRecord:
+    return record
+
+
+def _until(convert: ConvertConsumed[T], last: int) -> ConvertConsumed[T]:
+    def until(subject: bytes, seq: int, header: bytes, data: bytes) -> T | None:
+        return convert(subject, seq, header, data) if seq <= last else None
+
+    return until
 
 
 def _raw_record(subject: bytes, seq: int, header: bytes, data: bytes) -> RawRecord:

@@ -13,17 +13,30 @@ What each check catches:
 
 from __future__ import annotations
 
+import bisect
+import hmac
 import json
-from collections.abc import Iterable, Mapping
+import re
+from array import array
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from infra.eventstore import chain
 from infra.eventstore.checkpoint import Checkpoint
 from infra.eventstore.link import NatsLink
 from infra.eventstore.reader import DirectReader
-from infra.eventstore.records import HASH, PREV, TOPIC, VERSION, RawRecord
+from infra.eventstore.records import (
+    HASH,
+    PREV,
+    TOPIC,
+    TRACKING,
+    TRACKING_APP,
+    VERSION,
+    RawRecord,
+)
 from infra.eventstore.security import NatsSecurity
 from infra.eventstore.subjects import SubjectLayout
+from infra.eventstore.wire_protocol import parse_headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +79,37 @@ def verify_records(
 
 SMALL = 1 << 14
 _LENGTHS = [chain.SEQUENCE.pack(n) for n in range(SMALL)]  # length fields, made once
+_GENESIS = chain.GENESIS.encode()
+_HEX_DIGEST = 64
+
+# An event message's headers as our writer lays them out (infra/eventstore/plan.py): read with
+# one C call instead of a header dict. Only ASCII digits and lowercase hex are taken this way;
+# anything else goes through parse_headers, as nats-py and our readers decode it.
+_WS = rb"[ \t\x0b\x0c]*"
+_EVENT_HEADERS = re.compile(
+    rb"\r\nEs-Version:" + _WS + rb"(\d{1,18})" + _WS + rb"\r\n"
+    rb"Es-Topic:([^\r\n]*)\r\n"
+    rb"Es-Prev:" + _WS + rb"([0-9a-f]{64})" + _WS + rb"\r\n"
+    rb"Es-Hash:" + _WS + rb"([0-9a-f]{64})" + _WS + rb"\r\n"
+)
+_ES = b"Es-"
+_TRACKING = (b"\r\n" + TRACKING.encode() + b":", b"\r\n" + TRACKING_APP.encode() + b":")
+
+Frame = Callable[[bytes, int, bytes, bytes], None]
+"""One stored message as the wire client hands it over: subject, stream sequence, header block
+(``NATS/1.0`` line to the blank line), payload."""
 
 
 class StreamVerifier:
-    """Verifies a stream fed to it in order, page by page (a whole log never sits in memory)."""
+    """Verifies a stream fed to it in order, page by page (a whole log never sits in memory).
+
+    Two ways in, sharing one state: :attr:`frame`, called with each stored message's raw bytes
+    as the wire client reads them (the audit's hot path: no header dict, no record object, no
+    text decoded per event), and :attr:`record` (:meth:`add` for a page) for
+    :class:`RawRecord` s (nats-py reads).
+    Both give the same verdict on the same message: a header block not laid out as our writer
+    lays it out (reordered, repeated, padded, not ASCII) is decoded exactly as nats-py does.
+    """
 
     def __init__(
         self,
@@ -82,122 +122,241 @@ class StreamVerifier:
         self.key = key
         self.signing_keys = signing_keys
         self.problems: list[Problem] = []
-        self._tails: dict[str, tuple[int, str]] = {}  # aggregate -> (version, hash)
-        self._hasher = chain.EventHasher(key)
-        self._fields: tuple[dict[str, bytes], dict[str, bytes]] = ({}, {})  # length-prefixed
-        self._digest_at: dict[int, tuple[str, int]] = {}  # event seq -> (running digest, count)
         self._checkpoints: list[RawRecord] = []
-        self._digest, self._count, self.messages, self.events = chain.GENESIS, 0, 0, 0
-        self._expected_seq = 1  # our streams start at 1 and deny deletes
+        # The running digest after each event folded: its sequence, and the 64 hex digits.
+        self._folded_seqs = array("Q")
+        self._folded = bytearray()
+        self.frame: Frame
+        self.record: Callable[[RawRecord], None]
+        self._state: Callable[[], tuple[int, int, int]]
+        self.frame, self.record, self._state = self._checker()
+
+    @property
+    def messages(self) -> int:
+        return self._state()[0]
+
+    @property
+    def events(self) -> int:
+        return self._state()[1]
 
     def add(self, records: Iterable[RawRecord]) -> None:
-        # The audit's hot loop: counters and the running digest live in locals, and the digest
-        # fold is inlined (chain.checkpoint_digest, same bytes), written back once per page.
-        key, problems, tails = self.key, self.problems, self._tails
-        checkpoints_subject = self.layout.checkpoints
-        events_prefix = self.layout.prefix + ".evt."
-        event_hash = self._hasher
-        fold_keyed = chain.checkpoint_digest
+        record = self.record
+        for r in records:
+            record(r)
+
+    def _checker(
+        self,
+    ) -> tuple[Frame, Callable[[RawRecord], None], Callable[[], tuple[int, int, int]]]:
+        """The verifier's state lives in this closure's cells (read and written like locals, a
+        few times faster than attributes: this is the audit's hot loop)."""
+        key, problems, checkpoints = self.key, self.problems, self._checkpoints
+        checkpoints_subject = self.layout.checkpoints.encode()
+        events_prefix = (self.layout.prefix + ".evt.").encode()
+        hmac_digest = hmac.digest
         sha256, pack = chain.sha256, chain.SEQUENCE.pack
-        length, length_field, hash_field = pack, chain.length_field, chain.HASH_FIELD
-        subjects, topics = self._fields
-        small = _LENGTHS
-        digest_at = self._digest_at
-        genesis = chain.GENESIS
-        messages, events, expected = self.messages, self.events, self._expected_seq
-        digest, count = self._digest, self._count
-        try:
-            for r in records:
-                messages += 1
-                seq, subject = r.seq, r.subject
-                if seq != expected:
-                    kind = "missing-sequence" if seq > expected else "out-of-order"
-                    problems.append(Problem(kind, seq, subject, f"expected sequence {expected}"))
-                expected = seq + 1
-                if subject == checkpoints_subject:
-                    self._checkpoints.append(r)
-                    continue
-                h = r.headers
-                carried = h.get(HASH)
-                if carried is None:
-                    continue  # tracking positions carry no event
-                events += 1
-                version = int(h[VERSION])
-                prev = h.get(PREV, "")
+        small, hash_field = _LENGTHS, chain.HASH_FIELD
+        genesis = _GENESIS
+        event_headers = _EVENT_HEADERS.search
+        tracking_lines = _TRACKING
+        folded_seqs, folded = self._folded_seqs.append, self._folded
+        tails: dict[bytes, tuple[int, bytes]] = {}  # aggregate subject -> (version, hash)
+        topics: dict[bytes, bytes] = {}  # topic as stored -> its length-prefixed field
+        messages = events = count = 0
+        expected = 1  # our streams start at 1 and deny deletes
+        digest = genesis
+
+        def topic_field(topic: bytes) -> bytes:
+            """The hashed field of a topic as stored (decoded as nats-py does), made once."""
+            made = topics[topic] = chain.length_field(topic.strip().decode("utf-8", "replace"))
+            return made
+
+        def link(
+            seq: int, subject: bytes, version: int, prev: bytes, tail: tuple[int, bytes]
+        ) -> None:
+            if prev != tail[1]:
+                problems.append(Problem("broken-chain", seq, _text(subject), _UNLINKED))
+            if version <= tail[0]:
+                problems.append(Problem("out-of-order", seq, _text(subject), _BACKWARDS))
+
+        def event(
+            seq: int,
+            subject: bytes,
+            v: bytes,
+            topic: bytes,
+            prev: bytes,
+            carried: bytes,
+            data: bytes,
+        ) -> None:
+            nonlocal events, digest, count
+            events += 1
+            t_field = topics.get(topic)
+            if t_field is None:
+                t_field = topic_field(topic)
+            body = b"".join(
+                (pack(len(prev)), prev, pack(len(subject)), subject, pack(len(v)), v, t_field)
+            )
+            body += pack(len(data)) + data
+            if key:
+                digest_of = hmac_digest(key, body, "sha256").hex().encode()
+            else:
+                digest_of = sha256(body).hexdigest().encode()
+            if digest_of != carried:
+                problems.append(Problem("altered-event", seq, _text(subject), _ALTERED))
+            try:
+                version = int(v)
+            except ValueError:
+                version = -1
+                problems.append(Problem("altered-event", seq, _text(subject), "bad version"))
+            tail = tails.get(subject)
+            if tail is None:
+                if prev != genesis:
+                    problems.append(Problem("broken-chain", seq, _text(subject), _UNLINKED))
+            else:
+                link(seq, subject, version, prev, tail)
+            tails[subject] = (version, carried)
+            if subject.startswith(events_prefix):
+                body = digest + pack(seq) + carried
                 if key:
-                    digest_of = event_hash(prev, subject, version, h.get(TOPIC, ""), r.data)
-                else:  # chain.EventHasher's bytes, inlined: this is most of the audit's time
-                    a_field = subjects.get(subject)
-                    if a_field is None:
-                        a_field = subjects[subject] = length_field(subject)
-                    topic = h.get(TOPIC, "")
-                    t_field = topics.get(topic)
-                    if t_field is None:
-                        t_field = topics[topic] = length_field(topic)
-                    v = h[VERSION].encode()  # as the writer wrote it: str(version)
-                    state = r.data
-                    n = len(state)
-                    digest_of = sha256(
-                        b"".join(
-                            (
-                                hash_field if len(prev) == 64 else length(len(prev)),
-                                prev.encode(),
-                                a_field,
-                                small[len(v)],
-                                v,
-                                t_field,
-                                small[n] if n < SMALL else length(n),
-                                state,
-                            )
-                        )
-                    ).hexdigest()
-                if digest_of != carried:
-                    problems.append(Problem("altered-event", seq, subject, "content hash differs"))
-                tail = tails.get(subject)
-                if tail is None:
-                    if prev != genesis:
-                        detail = "does not link to the previous event"
-                        problems.append(Problem("broken-chain", seq, subject, detail))
+                    digest = hmac_digest(key, body, "sha256").hex().encode()
                 else:
-                    if prev != tail[1]:
-                        detail = "does not link to the previous event"
-                        problems.append(Problem("broken-chain", seq, subject, detail))
-                    if version <= tail[0]:
-                        detail = "version went backwards"
-                        problems.append(Problem("out-of-order", seq, subject, detail))
-                tails[subject] = (version, carried)
-                if subject.startswith(events_prefix):
-                    if key:
-                        digest = fold_keyed(key=key, prev_digest=digest, seq=seq, hash_=carried)
-                    else:
-                        digest = sha256(digest.encode() + pack(seq) + carried.encode()).hexdigest()
-                    count += 1
-                    digest_at[seq] = (digest, count)
-        finally:
-            self.messages, self.events, self._expected_seq = messages, events, expected
-            self._digest, self._count = digest, count
+                    digest = sha256(body).hexdigest().encode()
+                count += 1
+                folded_seqs(seq)
+                folded.extend(digest)
+
+        def position(seq: int, subject: bytes) -> bool:
+            """Count a message at ``seq``; whether it may hold an event (not a checkpoint)."""
+            nonlocal messages, expected
+            messages += 1
+            if seq != expected:
+                gap(seq, subject)
+            expected = seq + 1
+            return subject != checkpoints_subject
+
+        def gap(seq: int, subject: bytes) -> None:
+            kind = "missing-sequence" if seq > expected else "out-of-order"
+            problems.append(Problem(kind, seq, _text(subject), f"expected sequence {expected}"))
+
+        def frame(subject: bytes, seq: int, header: bytes, data: bytes) -> None:
+            # event() inlined for the common case: the headers as our writer lays them out, each
+            # once (the values nats-py reads then), a 64-digit previous hash, a short version.
+            nonlocal messages, expected, events, digest, count
+            messages += 1
+            if seq != expected:
+                gap(seq, subject)
+            expected = seq + 1
+            m = event_headers(header)
+            if m is None or (
+                header.count(_ES) != 4
+                and not (header.count(_ES) == 6 and all(line in header for line in tracking_lines))
+            ):
+                unusual(subject, seq, header, data)
+                return
+            v, topic, prev, carried = m.groups()
+            events += 1
+            t_field = topics.get(topic)
+            if t_field is None:
+                t_field = topic_field(topic)
+            n = len(data)
+            body = b"".join(
+                (
+                    hash_field,
+                    prev,
+                    pack(len(subject)),
+                    subject,
+                    small[len(v)],
+                    v,
+                    t_field,
+                    small[n] if n < SMALL else pack(n),
+                    data,
+                )
+            )
+            if key:
+                if hmac_digest(key, body, "sha256").hex().encode() != carried:
+                    problems.append(Problem("altered-event", seq, _text(subject), _ALTERED))
+            elif sha256(body).hexdigest().encode() != carried:
+                problems.append(Problem("altered-event", seq, _text(subject), _ALTERED))
+            version = int(v)
+            tail = tails.get(subject)
+            if tail is None:
+                if prev != genesis:
+                    problems.append(Problem("broken-chain", seq, _text(subject), _UNLINKED))
+            elif prev != tail[1] or version <= tail[0]:
+                link(seq, subject, version, prev, tail)
+            tails[subject] = (version, carried)
+            if subject.startswith(events_prefix):
+                body = b"".join((digest, pack(seq), carried))
+                if key:
+                    digest = hmac_digest(key, body, "sha256").hex().encode()
+                else:
+                    digest = sha256(body).hexdigest().encode()
+                count += 1
+                folded_seqs(seq)
+                folded.extend(digest)
+
+        def unusual(subject: bytes, seq: int, header: bytes, data: bytes) -> None:
+            """A checkpoint, a tracking position, or headers laid out otherwise."""
+            if subject == checkpoints_subject:
+                checkpoints.append(RawRecord(seq, subject.decode(), parse_headers(header), data))
+            else:
+                fields(seq, subject, parse_headers(header), data)
+
+        def fields(seq: int, subject: bytes, h: Mapping[str, str], data: bytes) -> None:
+            carried = h.get(HASH)
+            if carried is None:
+                return  # tracking positions carry no event
+            v, topic, prev = h.get(VERSION, ""), h.get(TOPIC, ""), h.get(PREV, "")
+            event(seq, subject, v.encode(), topic.encode(), prev.encode(), carried.encode(), data)
+
+        def record(r: RawRecord) -> None:
+            subject = r.subject.encode()
+            if position(r.seq, subject):
+                fields(r.seq, subject, r.headers, r.data)
+            else:
+                checkpoints.append(r)
+
+        def state() -> tuple[int, int, int]:
+            return messages, events, count
+
+        return frame, record, state
+
+    def _digest(self, seq: int) -> tuple[str, int] | None:
+        """The running digest after the event at ``seq`` and how many events it folds."""
+        seqs = self._folded_seqs
+        i = bisect.bisect_left(seqs, seq)
+        if i == len(seqs) or seqs[i] != seq:
+            return None
+        return self._folded[i * _HEX_DIGEST : (i + 1) * _HEX_DIGEST].decode(), i + 1
 
     def digest_at(self, seq: int) -> str:
         """The running digest over every event up to ``seq`` (GENESIS before the first)."""
         if seq == 0:
             return chain.GENESIS
-        return self._digest_at.get(seq, ("", 0))[0]
+        found = self._digest(seq)
+        return found[0] if found else ""
 
     def report(self) -> VerificationReport:
-        checkpoints, digest_at = self._checkpoints, self._digest_at
-        problems = [*self.problems, *_check_checkpoints(checkpoints, digest_at, self.signing_keys)]
+        checkpoints = self._checkpoints
+        problems = [
+            *self.problems,
+            *_check_checkpoints(checkpoints, self._digest, self.signing_keys),
+        ]
         sealed = _last_covered(checkpoints)
-        count = self._count
-        unsealed = count - digest_at[sealed][1] if sealed in digest_at else count
+        messages, events, count = self._state()
+        at_seal = self._digest(sealed)
+        unsealed = count - at_seal[1] if at_seal else count
         return VerificationReport(
-            self.layout.stream,
-            self.messages,
-            self.events,
-            len(checkpoints),
-            problems,
-            sealed,
-            unsealed,
+            self.layout.stream, messages, events, len(checkpoints), problems, sealed, unsealed
         )
+
+
+_ALTERED = "content hash differs"
+_UNLINKED = "does not link to the previous event"
+_BACKWARDS = "version went backwards"
+
+
+def _text(subject: bytes) -> str:
+    return subject.decode(errors="replace")
 
 
 def _last_covered(checkpoints: list[RawRecord]) -> int:
@@ -211,7 +370,7 @@ def _last_covered(checkpoints: list[RawRecord]) -> int:
 
 def _check_checkpoints(
     checkpoints: list[RawRecord],
-    digest_at: dict[int, tuple[str, int]],
+    digest_at: Callable[[int], tuple[str, int] | None],
     signing_keys: Mapping[str, bytes] | None,
 ) -> list[Problem]:
     problems: list[Problem] = []
@@ -226,7 +385,7 @@ def _check_checkpoints(
             problems.extend(_check_signature(r, cp, signing_keys))
         if cp.prev_digest != previous:
             problems.append(Problem("broken-checkpoint-chain", r.seq, r.subject, "bad link"))
-        if digest_at.get(cp.upto_seq) != (cp.digest, cp.count):
+        if digest_at(cp.upto_seq) != (cp.digest, cp.count):
             problems.append(
                 Problem(
                     "checkpoint-mismatch",
