@@ -48,6 +48,7 @@ from infra.access.keystore import PostgresKeyStore, ensure_schema, revocations
 from infra.analytics.mirror import mirror_analytics, standing
 from infra.analytics.runner import AnalyticsRunner
 from infra.analytics.service import AnalyticsService, dashboard_engine
+from infra.audit.checkpoint_metrics import instrument_checkpointer
 from infra.audit.checkpointer import Checkpointer, load_or_make_keys
 from infra.connections import (
     connect_nats,
@@ -75,6 +76,7 @@ from infra.forecasting.metrics import instrument_forecaster
 from infra.forecasting.model_file import LoadedModel
 from infra.forecasting.running import RunningForecaster
 from infra.forecasting.service import configured_service
+from infra.forecasting.trainer_metrics import instrument_trainer
 from infra.nats_setup import all_streams, event_streams
 from infra.projections.readiness import describe_failure, projector_readiness
 from infra.projections.wiring import running_projector
@@ -407,7 +409,7 @@ async def _demo_forecaster(
 def build_checkpointer(settings: Settings, nc: NATS) -> Checkpointer:
     """Signed checkpoints over every sportcast stream, on a schedule and at shutdown."""
     signing, _ = load_or_make_keys(settings.checkpoint_keys_path)
-    return Checkpointer(
+    checkpointer = Checkpointer(
         nc,
         event_streams(settings),
         chain_key=settings.nats_chain_key.get_secret_value().encode()
@@ -416,6 +418,8 @@ def build_checkpointer(settings: Settings, nc: NATS) -> Checkpointer:
         signing=signing,
         interval=settings.checkpoint_interval_seconds,
     )
+    instrument_checkpointer(checkpointer)  # on /metrics when the process serves them
+    return checkpointer
 
 
 async def stream_hub(settings: Settings, nc: NATS) -> Hub:
@@ -772,7 +776,7 @@ def scheduled_trainer(
     on_result: Callable[[str], None] | None = None,
 ) -> ScheduledTrainer:
     """The trainer `sportcast serve trainer` runs; its feed and registry close with it."""
-    return ScheduledTrainer(
+    trainer = ScheduledTrainer(
         feed_ingestion(settings, nats_url),
         model_registry(settings, nats_url),
         nats_url=nats_url,
@@ -781,6 +785,8 @@ def scheduled_trainer(
         kinds=kinds,
         on_result=on_result,
     )
+    instrument_trainer(trainer)  # on /metrics when the process serves them
+    return trainer
 
 
 def running_forecaster(

@@ -398,9 +398,11 @@ def serve_checkpointer() -> None:
 
     Uses SPORTCAST_NATS_URL (its NATS user needs the checkpointer role: it writes only the
     streams' checkpoint subject) and the signing keys in SPORTCAST_CHECKPOINT_KEYS_FILE (made,
-    0600, when missing).
+    0600, when missing). With SPORTCAST_METRICS_PORT: checkpoints written and failed, the
+    position covered and the age of the last seal per stream on /metrics.
     """
     settings = load_settings()
+    serve_metrics(settings, "sportcast-checkpointer")
 
     async def main() -> None:
         stopping = stop_requested_async()
@@ -459,7 +461,9 @@ def serve_trainer(
 ) -> None:
     """Retrain from the event store every interval (first run at start), register each model,
     and promote it when it is not worse than its kind's champion. Runs beside the forecaster;
-    a kind the log holds too little data for is skipped with a message."""
+    a kind the log holds too little data for is skipped with a message. With
+    SPORTCAST_METRICS_PORT: runs by kind and outcome, last duration and last success on
+    /metrics."""
     settings = load_settings()
     url = settings.nats_client_url
     try:
@@ -467,6 +471,7 @@ def serve_trainer(
             check_kind(each)
     except DomainError as unknown:
         raise fail(unknown.code, str(unknown)) from None
+    serve_metrics(settings, "sportcast-trainer")
     trainer = scheduled_trainer(
         settings,
         url,

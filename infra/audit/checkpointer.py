@@ -13,7 +13,9 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from nats.aio.client import Client as NATS
@@ -24,6 +26,19 @@ from infra.eventstore.reader import DirectReader
 from infra.eventstore.subjects import SubjectLayout
 
 log = logging.getLogger("sportcast.audit")
+
+
+@dataclass
+class StreamSeals:
+    """What the checkpointer has done for one stream since it started (read by its metrics)."""
+
+    writes: int = 0
+    failures: int = 0
+    position: int = 0
+    """The position the last checkpoint written covers (0: none written yet)."""
+    sealed_at: float | None = None
+    """When (Unix time) the stream was last found sealed up to its head: a checkpoint written,
+    or none needed (nothing new, or the stream not made yet)."""
 
 
 class Checkpointer:
@@ -45,6 +60,8 @@ class Checkpointer:
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
         self.written = 0
+        self.seals = {stream: StreamSeals() for stream in self._streams}
+        self.stopped = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._every_interval(), name="checkpointer")
@@ -55,17 +72,21 @@ class Checkpointer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.seal()
+        self.stopped = True
 
     async def seal(self) -> list[Checkpoint]:
         """A checkpoint over each stream's new events; a failure is logged, never raised."""
         written = []
         js = self._nc.jetstream()
         for stream in self._streams:
+            seals = self.seals[stream]
             try:
                 await js.stream_info(stream)
             except NotFoundError:
-                continue  # not made yet (no forecaster has run, say): nothing to seal
+                seals.sealed_at = time.time()  # not made yet (no forecaster has run, say)
+                continue
             except Exception as error:
+                seals.failures += 1
                 log.warning("checkpoint of stream %s skipped: %r", stream, error)
                 continue
             try:
@@ -75,9 +96,13 @@ class Checkpointer:
                     reader, SubjectLayout(stream), key=self._chain_key, signing=self._signing
                 )
             except Exception as error:  # the next round tries again; the audit reports the rest
+                seals.failures += 1
                 log.warning("checkpoint of stream %s failed: %r", stream, error)
                 continue
+            seals.sealed_at = time.time()
             if checkpoint is not None:
+                seals.writes += 1
+                seals.position = checkpoint.upto_seq
                 written.append(checkpoint)
                 log.info("checkpoint %s up to position %s", stream, checkpoint.upto_seq)
         self.written += len(written)

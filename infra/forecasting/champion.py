@@ -14,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Collection, Sequence
-from typing import cast
+from dataclasses import dataclass, field
+from typing import Literal, cast
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.utils import get_topic
@@ -231,6 +234,23 @@ class ChampionWatch(threading.Thread):
         self._stop_event.set()
 
 
+Outcome = Literal["promoted", "kept", "skipped", "failed"]
+"""A training run: its model promoted; trained but kept out (not better than the champion);
+skipped (the log holds too little for the kind); failed (an error, logged; the next round
+tries again)."""
+
+
+@dataclass
+class KindRuns:
+    """One kind's training runs since the trainer started (read by its metrics)."""
+
+    runs: Counter[Outcome] = field(default_factory=Counter)
+    last_duration: float | None = None
+    """Seconds the last run took, whatever its outcome."""
+    last_success: float | None = None
+    """When (Unix time) a model of this kind was last trained and registered."""
+
+
 class ScheduledTrainer(threading.Thread):
     """Retrain every ``every`` seconds beside live forecasting, each kind in ``kinds`` in turn
     (default: every kind); promote each model that is not worse than its kind's champion."""
@@ -251,7 +271,12 @@ class ScheduledTrainer(threading.Thread):
         self.nats_url, self.bucket, self.every = nats_url, bucket, every
         self.kinds = list(TRAINED_KINDS.values()) if kinds is None else list(kinds)
         self.on_result = on_result
+        self.runs = {kind.name: KindRuns() for kind in self.kinds}
         self._stop_event = threading.Event()
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop_event.is_set()
 
     def run(self) -> None:
         while True:
@@ -267,7 +292,7 @@ class ScheduledTrainer(threading.Thread):
         returns what happened, in a line."""
         chosen = kind or TRAINED_KINDS[FOOTBALL_1X2]
 
-        async def work() -> str:
+        async def work() -> tuple[Outcome, str]:
             nc = await connect_nats(self.nats_url, name="sportcast-trainer")
             try:
                 artifacts = ArtifactStore(nc.jetstream(), bucket=self.bucket)
@@ -277,15 +302,26 @@ class ScheduledTrainer(threading.Thread):
                 try:
                     await promote(self.feeds, self.registry, artifacts, trained.model_id)
                 except DomainError as refused:
-                    return f"trained {trained.model_id}, not promoted [{refused.code}]: {refused}"
-                return f"trained and promoted {trained.model_id}"
+                    said = f"trained {trained.model_id}, not promoted [{refused.code}]: {refused}"
+                    return "kept", said
+                return "promoted", f"trained and promoted {trained.model_id}"
             finally:
                 await nc.close()
 
+        started = time.monotonic()
+        result: Outcome
         try:
-            outcome = asyncio.run(work())
+            result, outcome = asyncio.run(work())
         except (DomainError, ValueError) as exc:
-            outcome = f"{chosen.name} retraining skipped: {exc}"
+            result, outcome = "skipped", f"{chosen.name} retraining skipped: {exc}"
+        except Exception as exc:  # the thread lives on: the next round tries again
+            log.exception("%s retraining failed", chosen.name)
+            result, outcome = "failed", f"{chosen.name} retraining failed: {exc!r}"
+        runs = self.runs.setdefault(chosen.name, KindRuns())
+        runs.runs[result] += 1
+        runs.last_duration = time.monotonic() - started
+        if result in ("promoted", "kept"):
+            runs.last_success = time.time()
         log.info(outcome)
         if self.on_result:
             self.on_result(outcome)

@@ -40,7 +40,9 @@ from forecasting.nba.model import NbaModelParameters
 from forecasting.nba.training import NbaTrainingSet
 from forecasting.nba.training import train as train_nba
 from infra.bootstrap import event_store_env
+from infra.cli import serve_metrics
 from infra.embedded.nats import EmbeddedNats
+from infra.embedded.ports import free_port
 from infra.feeds.datasets import MalformedRow, read_football, read_nba, read_worldcup_matches
 from infra.feeds.replay import NBA_TIPOFF, NBA_TZ, Replay
 from infra.forecasting.artifacts import ArtifactStore
@@ -54,7 +56,9 @@ from infra.forecasting.model_file import LoadedInPlayModel, dump_inplay_model
 from infra.forecasting.nba_history import NbaKind
 from infra.forecasting.nba_history import read_training_set as read_nba_set
 from infra.forecasting.nba_model_file import LoadedNbaModels, dump_nba_models
+from infra.forecasting.trainer_metrics import instrument_trainer
 from infra.settings import Settings
+from tests.metrics_support import scrape_until, value
 from tests.replaying import play
 
 DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", Path(__file__).parents[3] / "shared" / "data"))
@@ -518,14 +522,25 @@ def test_the_lifecycle_registers_and_promotes_inplay_models_against_their_own_ch
         assert f"{champion_score:.5f}" in str(outcome)
 
 
+class _FullDisk(NbaKind):
+    """NBA training meeting an error nobody planned for."""
+
+    def train(self, feeds: FeedIngestion, *, cutoff: int | None = None) -> Candidate:
+        raise OSError(28, "No space left on device")
+
+
 def test_the_scheduled_trainer_retrains_each_kind_and_skips_one_without_data(
     inplay: InPlayRuns, nats_server: EmbeddedNats
 ) -> None:
     """One round of `sportcast serve trainer`: in-play trained and promoted, then the same
-    model again (same log: not promoted, it is the champion); NBA skipped with its reason."""
+    model again (same log: not promoted, it is the champion); NBA skipped with its reason, then
+    failing (the trainer lives on). Its /metrics count each outcome by kind."""
     stream = f"R{uuid.uuid4().hex[:12].upper()}"
     registry = ModelRegistry(registry_env(inplay.store.env, stream))
+    port = free_port()
+    serve_metrics(Settings(metrics_port=port), "sportcast-trainer")  # as `serve trainer` does
     outcomes: list[str] = []
+    before = datetime.now(UTC).timestamp()
     try:
         with inplay.store.feeds() as feeds:
             trainer = ScheduledTrainer(
@@ -537,8 +552,10 @@ def test_the_scheduled_trainer_retrains_each_kind_and_skips_one_without_data(
                 kinds=[InPlayKind(INPLAY_PARAMETERS), NbaKind(NBA_PARAMETERS)],
                 on_result=outcomes.append,
             )
-            for kind in [*trainer.kinds, trainer.kinds[0]]:
+            instrument_trainer(trainer)  # as the composition root does (scheduled_trainer)
+            for kind in [*trainer.kinds, trainer.kinds[0], _FullDisk(NBA_PARAMETERS)]:
                 trainer.train_once(kind)
+            text = scrape_until(port, 'outcome="failed"')
         champion = registry.champion(FOOTBALL_INPLAY)
     finally:
         registry.close()
@@ -546,5 +563,22 @@ def test_the_scheduled_trainer_retrains_each_kind_and_skips_one_without_data(
     assert outcomes[0] == f"trained and promoted {model_id}"
     assert outcomes[1].startswith("nba retraining skipped: the feed up to position")
     assert outcomes[2].startswith(f"trained {model_id}, not promoted [already-champion]")
+    assert outcomes[3].startswith("nba retraining failed: OSError(28")
     assert champion is not None
     assert champion.model_id == model_id
+
+    runs = "sportcast_trainer_runs_total"
+    inplay_kind, nba_kind = f'kind="{FOOTBALL_INPLAY}"', f'kind="{NBA}"'
+    assert value(text, runs, inplay_kind, 'outcome="promoted"') == 1
+    assert value(text, runs, inplay_kind, 'outcome="kept"') == 1
+    assert value(text, runs, nba_kind, 'outcome="skipped"') == 1
+    assert value(text, runs, nba_kind, 'outcome="failed"') == 1
+    trained_at = value(text, "sportcast_trainer_last_success_timestamp_seconds", inplay_kind)
+    assert trained_at is not None
+    assert before <= trained_at <= datetime.now(UTC).timestamp()
+    assert value(text, "sportcast_trainer_last_success_age_seconds", inplay_kind) is not None
+    assert value(text, "sportcast_trainer_last_success_timestamp_seconds", nba_kind) is None
+    for label in (inplay_kind, nba_kind):
+        took = value(text, "sportcast_trainer_last_duration_seconds", label)
+        assert took is not None
+        assert took >= 0

@@ -1,44 +1,27 @@
 """A service without HTTP (`sportcast serve projector|forecaster`, as compose runs them) serves
 its own instruments at SPORTCAST_METRICS_PORT/metrics, on loopback unless told otherwise: the
-projection lag and the forecaster's lag are scraped from that port, not only from `sportcast up`'s
-gateway. In-process (the endpoint's server thread lives until the test process ends), real
-nats-server and PostgreSQL (tests/conftest.py). The feed-health service as a process:
-tests/integration/test_feed_health.py."""
+projection lag, the forecaster's lag and the checkpointer's seals are scraped from that port,
+not only from `sportcast up`'s gateway. In-process (the endpoint's server thread lives until the
+test process ends), real nats-server and PostgreSQL (tests/conftest.py). The feed-health service
+as a process: tests/integration/test_feed_health.py."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-import urllib.request
 from pathlib import Path
+from uuid import uuid4
 
-from infra.bootstrap import running_forecaster
+from eventsourcing.persistence import StoredEvent
+
+from infra.bootstrap import build_checkpointer, event_store_env, running_forecaster
 from infra.cli import serve_metrics
+from infra.connections import connect_nats
 from infra.embedded.ports import free_port
+from infra.eventstore import JetStreamFactory
 from infra.projections.wiring import running_projector
 from infra.settings import Settings
+from tests.metrics_support import sample, scrape_until, value
 from tests.small_models import small_football_model
-
-
-def sample(text: str, metric: str, label: str) -> bool:
-    """Whether ``text`` holds a sample of ``metric`` with the label ``label`` (k="v")."""
-    return any(
-        line.startswith(metric + "{") and label in line.split("}")[0] for line in text.splitlines()
-    )
-
-
-def scrape_until(port: int, wanted: str, *, within: float = 20.0) -> str:
-    """The endpoint's text once it holds ``wanted`` (the last text seen otherwise)."""
-    deadline = time.monotonic() + within
-    text = ""
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-            assert answer.status == 200
-            text = bytes(answer.read()).decode()
-        if wanted in text:
-            return text
-        time.sleep(0.2)
-    return text
 
 
 def test_the_projector_serves_its_lag_on_its_metrics_port(
@@ -96,3 +79,55 @@ def test_the_forecaster_serves_its_lag_on_its_metrics_port(
             text, "sportcast_forecaster_lag_events", 'otel_scope_name="sportcast.forecaster"'
         )
     assert "sportcast_forecaster_lag_events{" not in scrape_until(port, "never", within=0.5)
+
+
+def test_the_checkpointer_serves_its_seals_on_its_metrics_port(
+    nats_url: str, unique_name: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    settings = Settings(
+        nats_url=nats_url,
+        stream_name=unique_name,
+        forecaster_stream=unique_name + "_F",
+        feed_health_stream=unique_name + "_H",
+        model_registry_stream=unique_name + "_R",
+        checkpoint_keys_file=tmp_path / "keys.json",
+        metrics_port=port,
+    )
+    factory = JetStreamFactory(event_store_env(settings, nats_url))
+    try:
+        recorder = factory.application_recorder()
+        recorder.insert_events([StoredEvent(uuid4(), 1, "t:T", b"{}") for _ in range(3)])
+        head = recorder.max_notification_id()
+    finally:
+        factory.close()
+    serve_metrics(settings, "sportcast-checkpointer")  # as `sportcast serve checkpointer` does
+    stream = f'stream="{unique_name}"'
+
+    async def main() -> tuple[str, str, str]:
+        nc = await connect_nats(nats_url, reconnect=False)
+        checkpointer = build_checkpointer(settings, nc)  # instrumented where it is built
+        try:
+            await checkpointer.seal()
+            sealed = await asyncio.to_thread(scrape_until, port, stream)
+            await nc.close()
+            await checkpointer.seal()  # the store is away: a failure per stream, nothing written
+            failed = await asyncio.to_thread(scrape_until, port, "sportcast_checkpoint_failures")
+        finally:
+            await checkpointer.stop()
+        return sealed, failed, await asyncio.to_thread(scrape_until, port, "never", within=0.5)
+
+    sealed, failed, stopped = asyncio.run(main())
+    assert value(sealed, "sportcast_checkpoint_writes_total", stream) == 1
+    assert value(sealed, "sportcast_checkpoint_failures_total", stream) == 0
+    assert value(sealed, "sportcast_checkpoint_position", stream) == head
+    age = value(sealed, "sportcast_checkpoint_age_seconds", stream)
+    assert age is not None
+    assert 0 <= age < 20
+    # A stream not made yet is sealed (nothing to seal) but has no position.
+    forecasts = f'stream="{unique_name}_F"'
+    assert value(sealed, "sportcast_checkpoint_age_seconds", forecasts) is not None
+    assert value(sealed, "sportcast_checkpoint_position", forecasts) is None
+    assert value(failed, "sportcast_checkpoint_failures_total", stream) == 1
+    assert value(failed, "sportcast_checkpoint_writes_total", stream) == 1
+    assert not sample(stopped, "sportcast_checkpoint_writes_total", stream)  # stopped: not read

@@ -11,7 +11,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 _INSTRUMENT = re.compile(
-    r"create_(counter|histogram|up_down_counter|observable_gauge)\(\s*\"(sportcast\.[a-z_.]+)\"",
+    r"create_(counter|histogram|up_down_counter|observable_gauge|observable_counter)"
+    r"\(\s*\"(sportcast\.[a-z_.]+)\"",
     re.MULTILINE,
 )
 _SUFFIX = {
@@ -19,6 +20,7 @@ _SUFFIX = {
     "histogram": ["_bucket", "_sum", "_count"],
     "up_down_counter": [""],
     "observable_gauge": [""],  # ours name their unit already (lag_seconds)
+    "observable_counter": ["_total"],
 }
 
 
@@ -60,7 +62,14 @@ def test_prometheus_scrapes_the_gateway_and_the_followers_compose_runs() -> None
         if host != "gateway":
             assert env["SPORTCAST_METRICS_HOST"] == "0.0.0.0", host
         scraped.add(host)
-    assert scraped == {"gateway", "forecaster", "feed-health", "projector"}
+    assert scraped == {
+        "gateway",
+        "forecaster",
+        "feed-health",
+        "projector",
+        "trainer",
+        "checkpointer",
+    }
 
 
 def test_the_dashboard_shows_the_latencies_and_lags_issue_17_asks_for() -> None:
@@ -72,5 +81,20 @@ def test_the_dashboard_shows_the_latencies_and_lags_issue_17_asks_for() -> None:
         "sportcast_projection_lag_events",
         "sportcast_projection_lag_seconds",
         "sportcast_sse_delivery_latency_seconds_bucket",
+    ):
+        assert metric in exprs, metric
+
+
+def test_the_dashboard_shows_the_trainer_and_the_checkpointer() -> None:
+    dashboard = json.loads((ROOT / "deploy/grafana/sportcast-dashboard.json").read_text())
+    exprs = " ".join(t["expr"] for panel in dashboard["panels"] for t in panel["targets"])
+    for metric in (
+        "sportcast_trainer_runs_total",
+        "sportcast_trainer_last_duration_seconds",
+        "sportcast_trainer_last_success_age_seconds",
+        "sportcast_checkpoint_writes_total",
+        "sportcast_checkpoint_failures_total",
+        "sportcast_checkpoint_position",
+        "sportcast_checkpoint_age_seconds",
     ):
         assert metric in exprs, metric
