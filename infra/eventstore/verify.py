@@ -187,7 +187,7 @@ class StreamVerifier:
             carried: bytes,
             data: bytes,
         ) -> None:
-            nonlocal events, digest, count
+            nonlocal events
             events += 1
             t_field = topics.get(topic)
             if t_field is None:
@@ -207,15 +207,20 @@ class StreamVerifier:
             except ValueError:
                 version = -1
                 problems.append(Problem("altered-event", seq, _text(subject), "bad version"))
+            chained(seq, subject, version, prev, carried)
+
+        def chained(seq: int, subject: bytes, version: int, prev: bytes, carried: bytes) -> None:
+            """Check the event's link to its aggregate's previous one; fold it into the digest."""
+            nonlocal digest, count
             tail = tails.get(subject)
             if tail is None:
                 if prev != genesis:
                     problems.append(Problem("broken-chain", seq, _text(subject), _UNLINKED))
-            else:
+            elif prev != tail[1] or version <= tail[0]:
                 link(seq, subject, version, prev, tail)
             tails[subject] = (version, carried)
             if subject.startswith(events_prefix):
-                body = digest + pack(seq) + carried
+                body = b"".join((digest, pack(seq), carried))
                 if key:
                     digest = hmac_digest(key, body, "sha256").hex().encode()
                 else:
@@ -240,7 +245,7 @@ class StreamVerifier:
         def frame(subject: bytes, seq: int, header: bytes, data: bytes) -> None:
             # event() inlined for the common case: the headers as our writer lays them out, each
             # once (the values nats-py reads then), a 64-digit previous hash, a short version.
-            nonlocal messages, expected, events, digest, count
+            nonlocal messages, expected, events
             messages += 1
             if seq != expected:
                 gap(seq, subject)
@@ -276,23 +281,7 @@ class StreamVerifier:
                     problems.append(Problem("altered-event", seq, _text(subject), _ALTERED))
             elif sha256(body).hexdigest().encode() != carried:
                 problems.append(Problem("altered-event", seq, _text(subject), _ALTERED))
-            version = int(v)
-            tail = tails.get(subject)
-            if tail is None:
-                if prev != genesis:
-                    problems.append(Problem("broken-chain", seq, _text(subject), _UNLINKED))
-            elif prev != tail[1] or version <= tail[0]:
-                link(seq, subject, version, prev, tail)
-            tails[subject] = (version, carried)
-            if subject.startswith(events_prefix):
-                body = b"".join((digest, pack(seq), carried))
-                if key:
-                    digest = hmac_digest(key, body, "sha256").hex().encode()
-                else:
-                    digest = sha256(body).hexdigest().encode()
-                count += 1
-                folded_seqs(seq)
-                folded.extend(digest)
+            chained(seq, subject, int(v), prev, carried)
 
         def unusual(subject: bytes, seq: int, header: bytes, data: bytes) -> None:
             """A checkpoint, a tracking position, or headers laid out otherwise."""
