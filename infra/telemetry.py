@@ -7,7 +7,7 @@ from __future__ import annotations
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
 LATENCY_BUCKETS = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0]
 LATENCY_BUCKETS += [10.0, 30.0, 60.0, 300.0]  # a backlog (a start, an outage) shows too
@@ -26,10 +26,19 @@ def configure_tracing(service: str, otlp_endpoint: str | None) -> None:
         return
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    provider = TracerProvider(resource=Resource.create({"service.name": service}))
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
-    trace.set_tracer_provider(provider)
+    install_tracing(service, OTLPSpanExporter(endpoint=otlp_endpoint))
     _configured = True
+
+
+def install_tracing(service: str, exporter: SpanExporter) -> None:
+    """The process's tracer provider: spans batched to ``exporter`` off the request path.
+    Sampling is the SDK's, so the standard OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG set it
+    (default parent-based always-on: every feed message traced; e.g.
+    ``parentbased_traceidratio`` with ``0.1`` keeps one trace in ten, and an unsampled trace
+    writes no header and opens no span downstream). Cost: benchmarks/bench_tracing.py."""
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
 
 
 def configure_metrics(service: str) -> None:

@@ -157,6 +157,15 @@ def _tampered(log: list[Stored]) -> dict[str, list[Stored]]:
         "prev not ascii": at(
             TRACKED, _header(tracked, lambda h: h.replace(b"Es-Prev: ", b"Es-Prev: \xc3\xa9", 1))
         ),
+        "prev of 64 bytes ending in a space": at(
+            TRACKED, _header(tracked, lambda h: _last_digit(h, b"Es-Prev: ", b" "))
+        ),
+        "prev ending in a space, hash made over the bytes as stored": at(
+            TRACKED, _rehashed(_header(tracked, lambda h: _last_digit(h, b"Es-Prev: ", b" ")))
+        ),
+        "hash of 64 bytes with a byte not ascii": at(
+            FIRST, _header(first, lambda h: _last_digit(h, b"Es-Hash: ", b"\xe9"))
+        ),
         "version not a number": at(
             FIRST, _header(first, lambda h: h.replace(b"Es-Version: 1", b"Es-Version: one"))
         ),
@@ -178,6 +187,31 @@ def _tampered(log: list[Stored]) -> dict[str, list[Stored]]:
         "newest of an aggregate removed": [s for s in log if s.seq != len(log) - 1],
         "forged with its hash recomputed": at(BIG, _forged(big)),
     }
+
+
+def _last_digit(h: bytes, name: bytes, replacement: bytes) -> bytes:
+    """``h`` with the last of the 64 digits of header ``name`` replaced."""
+    at = h.index(name) + len(name) + 63
+    return h[:at] + replacement + h[at + 1 :]
+
+
+def _rehashed(s: Stored) -> Stored:
+    """``s`` with an Es-Hash made over its header values as stored, unstripped."""
+    values = {
+        line.split(b":", 1)[0]: line.split(b": ", 1)[1].decode()
+        for line in s.header.split(b"\r\n")[1:]
+        if b": " in line
+    }
+    digest = chain.event_hash(
+        key=b"",
+        prev=values[b"Es-Prev"],
+        aggregate=s.subject.decode(),
+        version=int(values[b"Es-Version"]),
+        topic=values[b"Es-Topic"],
+        state=s.data,
+    )
+    header = s.header.replace(values[b"Es-Hash"].encode(), digest.encode())
+    return Stored(s.subject, s.seq, header, s.data)
 
 
 def _swap_prev_and_hash(h: bytes) -> bytes:
