@@ -13,11 +13,12 @@ import asyncio
 import bisect
 import contextlib
 import heapq
+import itertools
 import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from gateway.streams.cursor import Position, covers, render
@@ -63,6 +64,22 @@ class Entry:
 
 Send = Callable[[bytes], Awaitable[None]]
 
+TICK = 0.5
+"""Seconds between the hub's checks (shutdown, stuck writes, a slot of heartbeats)."""
+JOIN_ENTRIES = 256
+"""A resume with at most this many buffered events to go is sent them in one write as it
+joins; with more (or history older than the buffer) it catches up first, in pieces."""
+PIECE_BYTES = 64 * 1024
+_UNBOUNDED = 1 << 62
+
+
+def _seq(entry: Entry) -> int:
+    return entry.seq
+
+
+def _order(entry: Entry) -> int:
+    return entry.order
+
 
 class Hub:
     def __init__(
@@ -85,6 +102,10 @@ class Hub:
         self.frames_sent = 0
         self._order = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._tick_seconds = min(TICK, self.settings.heartbeat_seconds)
+        slots = max(1, round(self.settings.heartbeat_seconds / self._tick_seconds))
+        self.beats: list[set[Subscriber]] = [set() for _ in range(slots)]
+        self._joined = 0
         self._should_exit: Callable[[], bool] = lambda: False
 
     # -- life -----------------------------------------------------------------------------
@@ -156,27 +177,29 @@ class Hub:
                 await asyncio.sleep(1.0)
 
     async def _tick(self) -> None:
-        every = self.settings.heartbeat_seconds
-        next_beat = time.monotonic() + every
+        """Every ``TICK`` s: the shutdown poll, stuck writes, and the heartbeats of one slot of
+        subscribers (each subscriber's every ``heartbeat_seconds``, spread over the period
+        instead of 10,000 writes at once)."""
+        slot = 0
         while True:
-            await asyncio.sleep(min(0.5, every))
+            await asyncio.sleep(self._tick_seconds)
             if not self.closed and self._should_exit():
                 self.shutdown()
-            now = time.monotonic()
-            if now >= next_beat:
-                next_beat = now + every
-                for sub in self.subscribers:
-                    sub.push(HEARTBEAT)
-            self._cut_stuck(now)
+            slot = (slot + 1) % len(self.beats)
+            for sub in list(self.beats[slot]):
+                sub.push(HEARTBEAT)
+            self._cut_stuck(time.monotonic())
 
     def _cut_stuck(self, now: float) -> None:
         limit = self.settings.send_timeout_seconds
         for sub in self.subscribers:
             since = sub.sending_since
-            if since and now - since > limit and sub.task is not None:
+            if since and now - since > limit:
                 sub.sending_since = 0.0
                 self.metrics.disconnected(sub.endpoint, "stuck")
-                sub.task.cancel()
+                cut = sub.writing or sub.task
+                if cut is not None:
+                    cut.cancel()
 
     # -- live -----------------------------------------------------------------------------
 
@@ -236,51 +259,88 @@ class Hub:
                 return "too-old"
         return None
 
+    def must_catch_up(self, endpoint: Endpoint, position: Position) -> bool:
+        """Whether a resume from ``position`` has more to send than one write at join."""
+        behind = 0
+        for lg in endpoint.logs:
+            if position[lg] < self.buffer_from[lg]:
+                return True
+            buffer = self.buffers[lg]
+            behind += len(buffer) - bisect.bisect_right(buffer, position[lg], key=_seq)
+        return behind > JOIN_ENTRIES
+
     async def catch_up(
         self, sub: Subscriber, endpoint: Endpoint, position: Position, send: Send
     ) -> None:
-        """Send ``sub`` what it missed from before the replay buffer, read from JetStream; on
-        return ``position`` is within every buffer (call ``join`` before any other await)."""
+        """Send ``sub`` what it missed, in pieces at its own pace: what is older than the replay
+        buffer read from JetStream, then the buffer, until at most ``JOIN_ENTRIES`` buffered
+        events are left; on return call ``join`` before any other await."""
         page = self.settings.history_page
         while not sub.closing:
             behind = [lg for lg in endpoint.logs if position[lg] < self.buffer_from[lg]]
-            if not behind:
+            if behind:
+                lg = behind[0]
+                events, examined = await self.logs[lg].read(
+                    after=position[lg], up_to=self.buffer_from[lg], limit=page
+                )
+                frames = []
+                for event in events:
+                    position[lg] = event.seq
+                    if event.kind in endpoint.kinds and sub.accepts(event):
+                        frames.append(with_id(render(position, endpoint.logs), frame_body(event)))
+                position[lg] = max(position[lg], examined)
+            elif self.must_catch_up(endpoint, position):
+                frames = self._replay(sub, endpoint, position, PIECE_BYTES)
+            else:
                 return
-            lg = behind[0]
-            events, examined = await self.logs[lg].read(
-                after=position[lg], up_to=self.buffer_from[lg], limit=page
-            )
-            frames = []
-            for event in events:
-                position[lg] = event.seq
-                if event.kind in endpoint.kinds and sub.accepts(event):
-                    frames.append(with_id(render(position, endpoint.logs), frame_body(event)))
-            position[lg] = max(position[lg], examined)
             if frames:
                 sub.mark_sending()
                 await send(b"".join(frames))
                 sub.mark_sent()
                 self.frames_sent += len(frames)
 
+    def _replay(
+        self, sub: Subscriber, endpoint: Endpoint, position: Position, budget: int
+    ) -> list[bytes]:
+        """The frames of the buffered events after ``position`` that ``sub`` takes, up to
+        about ``budget`` bytes; ``position`` moves past the events looked at."""
+        frames: list[bytes] = []
+        size = 0
+        one_log = len(endpoint.logs) == 1
+        for entry in self._buffered_after(endpoint, position):
+            if one_log:
+                position[entry.log] = entry.seq
+            else:
+                position[Log.EVENTS] = max(entry.cursor[0], position[Log.EVENTS])
+                position[Log.FORECASTS] = max(entry.cursor[1], position[Log.FORECASTS])
+            if entry.event.kind not in endpoint.kinds or not sub.accepts(entry.event):
+                continue
+            if one_log:
+                frame = entry.own
+            else:
+                frame = b"id: %d-%d\n" % (position[Log.EVENTS], position[Log.FORECASTS])
+                frame += entry.body
+            frames.append(frame)
+            size += len(frame)
+            if size >= budget:
+                break
+        return frames
+
     def join(self, sub: Subscriber, endpoint: Endpoint, position: Position | None) -> None:
         """Replay the buffered events after ``position`` to ``sub`` and add it to the live flow
         (None: from now). Synchronous: nothing is published in between."""
+        if self.closed:
+            sub.end(SHUTDOWN, self.shutdown_notice())
+            return
         if position is not None:
-            for entry in self._buffered_after(endpoint, position):
-                if entry.event.kind not in endpoint.kinds or not sub.accepts(entry.event):
-                    continue
-                if len(endpoint.logs) == 1:
-                    sub.push(entry.own)
-                    continue
-                at = (
-                    max(entry.cursor[0], position[Log.EVENTS]),
-                    max(entry.cursor[1], position[Log.FORECASTS]),
-                )
-                sub.push(b"id: %d-%d\n" % at + entry.body)
+            sub.push_all(self._replay(sub, endpoint, dict(position), _UNBOUNDED))
             if not covers(self.heads, position):
                 sub.floor = {lg: position[lg] for lg in endpoint.logs}
         self.indexes[endpoint.name].add(sub, sub.filter)
         self.subscribers.add(sub)
+        self._joined += 1
+        sub.beat = self._joined % len(self.beats)
+        self.beats[sub.beat].add(sub)
         self.metrics.connected(endpoint.name)
 
     def recent_position(self, sub: Subscriber, endpoint: Endpoint, count: int) -> Position:
@@ -290,7 +350,8 @@ class Hub:
         position = {lg: self.heads[lg] for lg in endpoint.logs}
         if count <= 0:
             return position
-        entries = self._buffered_after(endpoint, {lg: self.buffer_from[lg] for lg in endpoint.logs})
+        start = {lg: self.buffer_from[lg] for lg in endpoint.logs}
+        entries = list(self._buffered_after(endpoint, start))
         found = 0
         for entry in reversed(entries):
             if entry.event.kind not in endpoint.kinds or not sub.accepts(entry.event):
@@ -303,19 +364,22 @@ class Hub:
                 return position
         return {lg: self.buffer_from[lg] for lg in endpoint.logs}
 
-    def _buffered_after(self, endpoint: Endpoint, position: Position) -> list[Entry]:
+    def _buffered_after(self, endpoint: Endpoint, position: Position) -> Iterator[Entry]:
+        """The buffered events after ``position``, in the order they came (lazily: consume
+        before the next await)."""
         runs = []
         for lg in endpoint.logs:
             buffer = self.buffers[lg]
-            start = bisect.bisect_right(buffer, position[lg], key=lambda e: e.seq)
-            runs.append([buffer[i] for i in range(start, len(buffer))])
+            start = bisect.bisect_right(buffer, position[lg], key=_seq)
+            runs.append(itertools.islice(buffer, start, None))
         if len(runs) == 1:
             return runs[0]
-        return list(heapq.merge(*runs, key=lambda e: e.order))
+        return heapq.merge(*runs, key=_order)
 
     def leave(self, sub: Subscriber, endpoint: Endpoint) -> None:
         if sub in self.subscribers:
             self.subscribers.discard(sub)
+            self.beats[sub.beat].discard(sub)
             self.indexes[endpoint.name].remove(sub, sub.filter)
             self.metrics.disconnected(endpoint.name, sub.reason)
 

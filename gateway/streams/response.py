@@ -2,9 +2,11 @@
 
 Not sse-starlette's EventSourceResponse: that runs four tasks per connection (stream, ping,
 exit watcher, disconnect listener) and a cancel scope around each send, the costs READSIDE
-measured. Here a connection is its own request coroutine plus one idle task awaiting the
-disconnect; heartbeats and shutdown come from the hub (one timer per process), frames are
-shared bytes, and each wake-up sends everything queued in one write (docs/adr).
+measured. Here a connection is its own request coroutine, which after the resume only waits
+for the client to leave: the hub writes the shared frame bytes to the connection as it fans
+them out (``Subscriber``), heartbeats and shutdown come from the hub (one timer per process),
+and a task per connection exists only while a write waits for the client or a resume reads
+history (docs/adr/0011, 0029).
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 import orjson
@@ -24,6 +25,7 @@ from gateway.streams.endpoints import Endpoint
 from gateway.streams.filters import Entitlement, Filter
 from gateway.streams.hub import Hub
 from gateway.streams.subscriber import GONE, SHUTDOWN, UNAVAILABLE, Subscriber
+from gateway.streams.writes import body
 
 log = logging.getLogger("sportcast.streams")
 
@@ -81,30 +83,24 @@ class StreamResponse(Response):
             limit=hub.settings.client_buffer_bytes,
         )
         sub.task = asyncio.current_task()
-        watcher = asyncio.ensure_future(_watch_disconnect(receive, sub))
-
-        async def send_bytes(chunk: bytes) -> None:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-
+        sub.attach(send)
         try:
             if hub.closed:
                 sub.end(SHUTDOWN, hub.shutdown_notice())
             else:
                 try:
-                    await self._open(sub, send_bytes)
+                    await self._open(sub, receive, send)
                 except Exception:  # the upstream did not answer: the client retries later
                     log.exception("opening a stream failed")
                     sub.end(UNAVAILABLE, hub.unavailable_notice())
-            while (chunk := await sub.next_chunk()) is not None:
-                sub.mark_sending()
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                sub.mark_sent()
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            # From here the hub writes (no task wakes per frame); this coroutine only waits
+            # for the client to leave, or for the response the hub ended to be complete.
+            await _disconnected(receive, sub)
         finally:
-            watcher.cancel()
+            sub.end(GONE)
             hub.leave(sub, self.endpoint)
 
-    async def _open(self, sub: Subscriber, send_bytes: Callable[[bytes], Awaitable[None]]) -> None:
+    async def _open(self, sub: Subscriber, receive: Receive, send: Send) -> None:
         hub, endpoint = self.hub, self.endpoint
         if self.last_event_id is None:
             recent = hub.recent_position(sub, endpoint, self.recent) if self.recent else None
@@ -121,8 +117,25 @@ class StreamResponse(Response):
             sub.push(reset_frame(hub.head_id(endpoint), reason, reload_url(endpoint, self.flt)))
             hub.join(sub, endpoint, None)  # no await since the id above: exact from here
             return
-        await hub.catch_up(sub, endpoint, position, send_bytes)
+        if hub.must_catch_up(endpoint, position):
+            # Sent in pieces at the client's pace; meanwhile a task notices a client leaving.
+            watcher = asyncio.ensure_future(_watch_disconnect(receive, sub))
+
+            async def send_bytes(chunk: bytes) -> None:
+                await send(body(chunk))
+
+            try:
+                await hub.catch_up(sub, endpoint, position, send_bytes)
+            finally:
+                watcher.cancel()
         hub.join(sub, endpoint, position)
+
+
+async def _disconnected(receive: Receive, sub: Subscriber) -> None:
+    while not (sub.closing and sub.reason == GONE):
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 async def _watch_disconnect(receive: Receive, sub: Subscriber) -> None:

@@ -1,23 +1,31 @@
-"""One connected client: a bounded queue of frames that its connection drains.
+"""One connected client: frames written to its connection as the hub fans them out.
 
-The hub appends shared frame bytes; the connection's coroutine wakes, joins whatever queued and
-sends it in one write. A client whose queue passes its byte limit is too slow: its queue is
-dropped and it gets a final notice with no ``id:`` (so its Last-Event-ID stays the last frame it
-really received), then the response ends and the client resumes exactly from there.
+The hub hands each subscriber the shared frame bytes and the subscriber writes them to its
+connection at once, in the hub's own call (``writes.write_now``): an idle client costs no task
+wake-up per frame. Only while its connection cannot take more (the transport's buffer is above
+its high-water mark: a client reading slowly, or one catching up) do frames wait in ``pending``,
+and a write in progress finishes in a task; when it is done everything pending goes in one
+write. A client whose pending bytes pass the limit is too slow: they are dropped and it gets a
+final notice with no ``id:`` (so its Last-Event-ID stays the last frame it really received),
+then the response ends and the client resumes exactly from there.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import orjson
 
 from gateway.streams.cursor import Position, covers, render
 from gateway.streams.events import with_id
 from gateway.streams.filters import Entitlement, Filter, residual_check
+from gateway.streams.writes import AsgiSend, body, write_now
 from readmodels.live import Log, StreamEvent
+
+log = logging.getLogger("sportcast.streams")
 
 # Why a stream ended, as the ``reason`` of its last frame and the metrics' label.
 SLOW = "slow-consumer"
@@ -28,14 +36,16 @@ UNAVAILABLE = "upstream-unavailable"
 
 def notice(reason: str, detail: str, *, retry_ms: int | None = None) -> bytes:
     """A closing ``event: error`` without an id, with an optional ``retry:`` hint."""
-    body = orjson.dumps({"code": reason, "detail": detail})
+    data = orjson.dumps({"code": reason, "detail": detail})
     retry = b"" if retry_ms is None else b"retry: %d\n" % retry_ms
-    return retry + b"event: error\ndata: " + body + b"\n\n"
+    return retry + b"event: error\ndata: " + data + b"\n\n"
 
 
 class Subscriber:
     __slots__ = (
+        "beat",
         "closing",
+        "ending",
         "endpoint",
         "entitlement",
         "filter",
@@ -45,10 +55,11 @@ class Subscriber:
         "pending",
         "pending_bytes",
         "reason",
+        "send",
         "sending_since",
         "task",
-        "waiter",
         "wants",
+        "writing",
     )
 
     def __init__(
@@ -68,13 +79,20 @@ class Subscriber:
         self.limit = limit
         self.pending: list[bytes] = []
         self.pending_bytes = 0
-        self.waiter: asyncio.Future[None] | None = None
+        self.send: AsgiSend | None = None
+        """The connection's ASGI send (None: not attached yet, frames wait in ``pending``)."""
+        self.writing: asyncio.Future[None] | None = None
+        """A write the transport could not take at once, finishing in a task."""
         self.closing = False
+        self.ending = False
+        """The response's end is still to be written (after ``pending``)."""
         self.reason = GONE
         self.floor: Position | None = None
         """Set while the client has seen further than the frames the hub sends (see offer)."""
         self.sending_since = 0.0
         self.task: asyncio.Task[object] | None = None
+        self.beat = 0
+        """The hub's heartbeat slot."""
 
     def accepts(self, event: StreamEvent) -> bool:
         """The whole check, for events the index did not pick (replays): ``wants`` alone
@@ -84,15 +102,33 @@ class Subscriber:
             entitlement is None or entitlement.covers(event.sport, event.competition)
         )
 
+    # -- frames in --------------------------------------------------------------------------
+
     def push(self, frame: bytes) -> None:
         if self.closing:
             return
+        if self.writing is None and self.send is not None:
+            self._write(frame)
+            return
+        self._queue(frame)
+
+    def push_all(self, frames: Iterable[bytes]) -> None:
+        """Several frames in order, in one write when the connection takes them at once."""
+        if self.closing:
+            return
+        if self.writing is None and self.send is not None:
+            chunk = b"".join(frames)
+            if chunk:
+                self._write(chunk)
+            return
+        for frame in frames:
+            self._queue(frame)
+
+    def _queue(self, frame: bytes) -> None:
         self.pending.append(frame)
         self.pending_bytes += len(frame)
         if self.pending_bytes > self.limit:
             self.end(SLOW, notice(SLOW, "the client read too slowly; resume with Last-Event-ID"))
-            return
-        self._wake()
 
     def offer(
         self, log: Log, event: StreamEvent, frame: bytes, body: bytes, head: Mapping[Log, int]
@@ -112,7 +148,8 @@ class Subscriber:
             self.push(frame)
 
     def end(self, reason: str, final: bytes = b"") -> None:
-        """Stop taking frames; queued ones are dropped for a slow client, kept otherwise."""
+        """Stop taking frames and end the response (after what is pending, which is dropped for
+        a slow client); nothing more is written to a client that is gone."""
         if self.closing:
             return
         self.closing = True
@@ -120,29 +157,65 @@ class Subscriber:
         if reason in (SLOW, GONE, UNAVAILABLE):
             self.pending.clear()
             self.pending_bytes = 0
+        if reason == GONE:
+            return
         if final:
             self.pending.append(final)
-        self._wake()
+        self.ending = True
+        self._flush()
 
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
+    # -- frames out -------------------------------------------------------------------------
 
-    async def next_chunk(self) -> bytes | None:
-        """Everything queued, as one write; None once the stream is over."""
-        while not self.pending:
-            if self.closing:
-                return None
-            self.waiter = asyncio.get_running_loop().create_future()
-            await self.waiter
-        pending = self.pending
-        chunk = pending[0] if len(pending) == 1 else b"".join(pending)
-        pending.clear()
+    def attach(self, send: AsgiSend) -> None:
+        """Write to the connection from now on (what is pending first)."""
+        self.send = send
+        self._flush()
+
+    def _flush(self) -> None:
+        while self.send is not None and self.writing is None:
+            if self.pending:
+                pending = self.pending
+                chunk = pending[0] if len(pending) == 1 else b"".join(pending)
+                pending.clear()
+                self.pending_bytes = 0
+                self._write(chunk)
+            elif self.ending:
+                self.ending = False
+                self._write(b"", more=False)
+            else:
+                return
+
+    def _write(self, chunk: bytes, *, more: bool = True) -> None:
+        send = self.send
+        assert send is not None
+        try:
+            writing = write_now(send, body(chunk, more=more))
+        except Exception:
+            log.exception("writing to a stream failed; ending it")
+            self._broken()
+            return
+        if writing is not None:
+            self.writing = writing
+            self.sending_since = time.monotonic()
+            writing.add_done_callback(self._written)
+
+    def _written(self, writing: asyncio.Future[None]) -> None:
+        self.writing = None
+        self.sending_since = 0.0
+        if writing.cancelled() or writing.exception() is not None:
+            self._broken()
+            return
+        self._flush()
+
+    def _broken(self) -> None:
+        """The connection cannot be written to: end the request."""
+        self.closing = True
+        self.ending = False
+        self.pending.clear()
         self.pending_bytes = 0
-        return chunk
+        task = self.task
+        if task is not None and not task.done():
+            task.cancel()
 
     def mark_sending(self) -> None:
         self.sending_since = time.monotonic()
