@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
+import cProfile
 import multiprocessing as mp
 import os
 import random
@@ -184,6 +186,7 @@ def fanout_app(nats_url: str, heartbeat: float) -> Any:
             app.state.bench_hub_at = {}
             hub.publish = noted  # type: ignore[method-assign]
         await hub.start()
+        profiled_for(float(os.environ.get("BENCH_SSE_PROFILE_SECONDS", "60")))
         app.state.stream_hub = hub
         yield
         await hub.stop()
@@ -237,9 +240,11 @@ def counting(app: Any) -> Any:
 def gateway_main(kind: str, port: int, nats_url: str, heartbeat: float) -> None:
     import uvicorn
 
-    # BENCH_SSE_NICE (e.g. -10, as root): the gateway under test is scheduled ahead of the other
-    # work on a shared box; both endpoints get the same treatment.
-    os.nice(env_int("BENCH_SSE_NICE", 0))
+    # BENCH_SSE_NICE (e.g. -10, as root): the gateway under test (with the nats-server and the
+    # publisher, see main) is scheduled ahead of the other work on a shared box; both
+    # endpoints get the same treatment. The main process set its own nice: spawned children
+    # inherit it, so this is relative to that.
+    os.nice(env_int("BENCH_SSE_NICE", 0) - os.nice(0))
 
     app = naive_app(nats_url) if kind == "naive" else fanout_app(nats_url, heartbeat)
     if env_int("BENCH_SSE_COUNT", 0):
@@ -253,7 +258,26 @@ def gateway_main(kind: str, port: int, nats_url: str, heartbeat: float) -> None:
         backlog=8192,
         timeout_keep_alive=60,
     )
-    uvicorn.Server(config).run(sockets=[reuse_port_socket(port)])
+    server = uvicorn.Server(config)
+    if PROFILE and kind != "naive" and not Path(PROFILE).exists():
+        Path(PROFILE).touch()
+        PROFILER.enable()  # dumped by the lifespan (profiled_for)
+    server.run(sockets=[reuse_port_socket(port)])
+
+
+# BENCH_SSE_PROFILE=file: cProfile of the (first) gateway process from its start until
+# BENCH_SSE_PROFILE_SECONDS after its hub started (diagnosis only; it slows the gateway).
+PROFILE = os.environ.get("BENCH_SSE_PROFILE", "")
+PROFILER = cProfile.Profile()
+
+
+def profiled_for(seconds: float) -> None:
+    def dump() -> None:
+        PROFILER.disable()
+        PROFILER.dump_stats(PROFILE)
+
+    if PROFILE:
+        asyncio.get_running_loop().call_later(seconds, dump)
 
 
 # -- the load generators --------------------------------------------------------------------
@@ -341,7 +365,8 @@ def request_for(path: str, last_event_id: str | None = None) -> bytes:
 def clients_main(conn: Connection, port: int, source_ip: str, paths: list[str]) -> None:
     import uvloop
 
-    os.nice(env_int("BENCH_SSE_CLIENT_NICE", 0))  # the load generators too, on a shared box
+    # the load generators too, on a shared box (relative to the main process's, inherited)
+    os.nice(env_int("BENCH_SSE_CLIENT_NICE", 0) - os.nice(0))
 
     uvloop.run(_clients(conn, port, source_ip, paths))
 
@@ -715,6 +740,15 @@ def cpu(procs: list[BaseProcess]) -> float:
     return sum(sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs)
 
 
+def runqueue_wait(procs: list[BaseProcess]) -> float:
+    """Seconds the processes spent runnable but waiting for a CPU (/proc/PID/schedstat)."""
+    total = 0
+    for p in procs:
+        with contextlib.suppress(OSError):
+            total += int(Path(f"/proc/{p.pid}/schedstat").read_text().split()[1])
+    return total / 1e9
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -879,12 +913,13 @@ async def matchday(
         publisher.events.clear()
         for rate in rates:
             first = len(publisher.events)
-            cpu0, t0 = cpu(gateways), time.monotonic()
+            cpu0, t0, wait0 = cpu(gateways), time.monotonic(), runqueue_wait(gateways)
             client_cpu0 = cpu(fleet.procs)
             await publisher.run(rate, seconds)
             await asyncio.sleep(2)
             took = time.monotonic() - t0
             busy = (cpu(gateways) - cpu0) / took
+            waiting = (runqueue_wait(gateways) - wait0) / took
             client_busy = (cpu(fleet.procs) - client_cpu0) / took
             frames, lat = latencies(publisher.events, await asyncio.to_thread(fleet.report))
             step = {
@@ -893,6 +928,7 @@ async def matchday(
                 "p99": percentile(lat, 0.99),
                 "max": max(lat, default=float("nan")),
                 "cpu": busy,
+                "waiting": waiting,
                 "rate": (len(publisher.events) - first) / seconds,
             }
             out[rate] = step
@@ -902,6 +938,8 @@ async def matchday(
             say(f"{tag}_latency_p99", step["p99"], "ms")
             say(f"{tag}_latency_max", step["max"], "ms")
             say(f"{tag}_server_cpu", step["cpu"] * 100, "%")
+            # Time the gateway was ready to run but had no CPU (a busy shared box).
+            say(f"{tag}_server_waiting_for_a_cpu", step["waiting"] * 100, "%")
             # The load generators' share: near 100 % per process, they (not the gateway) are
             # what the latency measures.
             say(f"{tag}_client_cpu_all_processes", client_busy * 100, "%")
@@ -1033,6 +1071,23 @@ async def wide(nats_url: str, publisher: Publisher, port: int) -> None:
         stop(gateways)
 
 
+def prioritise(nats_pid: int | None) -> None:
+    """BENCH_SSE_NICE for this process (whose children inherit it) and the nats-server."""
+    nice = env_int("BENCH_SSE_NICE", 0)
+    autogroup = Path("/proc/self/autogroup")
+    if nice and autogroup.exists():
+        # With the kernel's autogroup scheduling (sched_autogroup_enabled=1, as here) CPU is
+        # shared fairly between sessions first, and a nice value only ranks the processes of
+        # one session: the benchmark's session (every process it spawns) gets the nice too.
+        autogroup.write_text(str(nice))
+        print(f"autogroup: {autogroup.read_text().strip()}", flush=True)
+    if nice and nats_pid is not None:
+        # The event store and the feed's appends are part of what append-to-client measures:
+        # on a shared box they get the gateway's priority too.
+        os.setpriority(os.PRIO_PROCESS, nats_pid, nice)
+        os.nice(nice)
+
+
 async def main() -> None:
     import nats
 
@@ -1049,6 +1104,7 @@ async def main() -> None:
         )
     )
     server.start()
+    prioritise(server.pid)
     nc = await nats.connect(server.url)
     js = nc.jetstream()
     publisher = Publisher(js)

@@ -25,14 +25,16 @@ from gateway.ports import ReadinessCheck, StoreStatus, StreamAccess, VersionProb
 from gateway.problems import install_problem_handlers
 from gateway.streams import asyncapi
 from gateway.streams import router as streams
-from gateway.streams.entry import StreamEntry
+from gateway.streams.entry import PREFIX as STREAMS
+from gateway.streams.entry import opened
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 
 class Gateway(FastAPI):
     """FastAPI with the hottest read answered before anything else: a kept latest-forecasts
-    copy for an admitted caller (gateway.api.latest_fast); every other request is FastAPI's."""
+    copy for an admitted caller (gateway.api.latest_fast); then the streams, opened ahead of
+    FastAPI's middleware stack (gateway.streams.entry); every other request is FastAPI's."""
 
     latest_fast_path: LatestFastPath | None = None
 
@@ -40,6 +42,13 @@ class Gateway(FastAPI):
         fast = self.latest_fast_path
         if fast is not None and await fast.answer(scope, send):
             return
+        if scope["type"] == "http" and scope["path"].startswith(STREAMS):
+            # A stream keeps its coroutine's stack for hours: opened here, ahead of FastAPI's
+            # middleware stack, it holds a handful of frames (gateway.streams.entry).
+            response = await opened(self, scope)
+            if response is not None:
+                await response(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -84,7 +93,6 @@ def create_app(
     app.state.latest_cache = LatestCache(latest_cache_seconds)
     app.latest_fast_path = LatestFastPath(app.state.latest_cache, app.state.access)
     install_problem_handlers(app)
-    app.add_middleware(StreamEntry)  # a stream keeps its stack for hours: enter it early
     # Routes are matched in order: the hottest read (latest forecasts) is tried first.
     app.include_router(forecasts.router)
     app.include_router(health.router)

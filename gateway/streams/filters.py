@@ -10,6 +10,7 @@ number of its candidates, not the number of connections. What the chosen key doe
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
@@ -23,7 +24,7 @@ class Entitlement(Protocol):
     def covers(self, sport: str, competition: str) -> bool: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Filter:
     """Repeatable query parameters; an empty set means "any". ``model`` narrows forecasts
     only: odds and match events have no model and pass it."""
@@ -58,6 +59,30 @@ class Filter:
         lets non-forecasts through)."""
         given = sum(bool(v) for v in (self.sports, self.competitions, self.fixtures, self.models))
         return given == 0 or (given == 1 and not self.models)
+
+
+@functools.lru_cache(maxsize=4096)
+def interned(
+    sports: tuple[str, ...],
+    competitions: tuple[str, ...],
+    fixtures: tuple[str, ...],
+    models: tuple[str, ...],
+) -> Filter:
+    """One shared ``Filter`` per distinct query (thousands of clients follow the same fixture:
+    memory per idle connection counts)."""
+    return Filter(
+        sports=_values(sports),
+        competitions=_values(competitions),
+        fixtures=_values(fixtures),
+        models=_values(models),
+    )
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+def _values(values: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(values) if values else _NONE
 
 
 def residual_check(

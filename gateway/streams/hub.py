@@ -46,6 +46,9 @@ class HubSettings:
     retry_ms: int = 2000
     """The ``retry:`` hint sent at shutdown (each client gets up to twice this, jittered)."""
     history_page: int = 1000
+    flush_seconds: float = 0.02
+    """Frames for a subscriber within this long of its first pending one leave in one write
+    (0: each at once)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,8 @@ class Hub:
         slots = max(1, round(self.settings.heartbeat_seconds / self._tick_seconds))
         self.beats: list[set[Subscriber]] = [set() for _ in range(slots)]
         self._joined = 0
+        self.due: list[Subscriber] = []
+        self._flushing: asyncio.TimerHandle | None = None
         self._should_exit: Callable[[], bool] = lambda: False
 
     # -- life -----------------------------------------------------------------------------
@@ -124,6 +129,9 @@ class Hub:
 
     async def stop(self) -> None:
         self.shutdown()
+        if self._flushing is not None:
+            self._flushing.cancel()
+            self._flush_due()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -243,6 +251,18 @@ class Hub:
                 sub.offer(lg, event, merged, body, heads)
         return offered
 
+    def _due(self, sub: Subscriber) -> None:
+        self.due.append(sub)
+        if self._flushing is None:
+            loop = asyncio.get_running_loop()
+            self._flushing = loop.call_later(self.settings.flush_seconds, self._flush_due)
+
+    def _flush_due(self) -> None:
+        self._flushing = None
+        due, self.due = self.due, []
+        for sub in due:
+            sub.flush()
+
     # -- joining --------------------------------------------------------------------------
 
     async def reset_reason(self, endpoint: Endpoint, position: Position) -> str | None:
@@ -339,6 +359,8 @@ class Hub:
         self.indexes[endpoint.name].add(sub, sub.filter)
         self.subscribers.add(sub)
         self._joined += 1
+        if self.settings.flush_seconds > 0:
+            sub.due = self._due
         sub.beat = self._joined % len(self.beats)
         self.beats[sub.beat].add(sub)
         self.metrics.connected(endpoint.name)

@@ -95,7 +95,9 @@ class StreamResponse(Response):
                     sub.end(UNAVAILABLE, hub.unavailable_notice())
             # From here the hub writes (no task wakes per frame); this coroutine only waits
             # for the client to leave, or for the response the hub ended to be complete.
-            await _disconnected(receive, sub)
+            while not (sub.closing and sub.reason == GONE):
+                if (await receive())["type"] == "http.disconnect":
+                    break
         finally:
             sub.end(GONE)
             hub.leave(sub, self.endpoint)
@@ -129,13 +131,6 @@ class StreamResponse(Response):
             finally:
                 watcher.cancel()
         hub.join(sub, endpoint, position)
-
-
-async def _disconnected(receive: Receive, sub: Subscriber) -> None:
-    while not (sub.closing and sub.reason == GONE):
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return
 
 
 async def _watch_disconnect(receive: Receive, sub: Subscriber) -> None:

@@ -18,7 +18,7 @@ from fastapi.responses import PlainTextResponse, Response
 from gateway.ports import StreamAccess
 from gateway.problems import ServiceUnavailable
 from gateway.streams.endpoints import ALL, ENDPOINTS, FORECASTS, MATCH_EVENTS, ODDS
-from gateway.streams.filters import Filter
+from gateway.streams.filters import interned
 from gateway.streams.hub import Hub
 from gateway.streams.response import StreamResponse
 
@@ -63,12 +63,7 @@ async def open_stream(
         raise ServiceUnavailable("the streams are not running in this gateway")
     access: StreamAccess | None = getattr(request.app.state, "stream_access", None)
     entitlement = None if access is None else await access.entitlement(request)
-    flt = Filter(
-        sports=frozenset(sport or ()),
-        competitions=frozenset(competition or ()),
-        fixtures=frozenset(fixture or ()),
-        models=frozenset(model or ()),
-    )
+    flt = interned(*(tuple(sorted(set(v or ()))) for v in (sport, competition, fixture, model)))
     last_event_id = header_id if header_id is not None else query_id
     response = StreamResponse(hub, ENDPOINTS[name], flt, entitlement, last_event_id, recent)
     held = getattr(access, "held", None)  # gives the caller's connection back at the end

@@ -1,8 +1,11 @@
 """One connected client: frames written to its connection as the hub fans them out.
 
-The hub hands each subscriber the shared frame bytes and the subscriber writes them to its
-connection at once, in the hub's own call (``writes.write_now``): an idle client costs no task
-wake-up per frame. Only while its connection cannot take more (the transport's buffer is above
+The hub hands each subscriber the shared frame bytes; the subscriber writes them to its
+connection in the hub's own call (``writes.write_now``): an idle client costs no task wake-up
+per frame. The hub flushes every subscriber with frames pending a few milliseconds after the
+first (``HubSettings.flush_seconds``), so that the frames of a burst (a goal and its
+forecasts) or of a busy stream leave in one write, not one write (and one wake-up of the
+client) each. Only while its connection cannot take more (the transport's buffer is above
 its high-water mark: a client reading slowly, or one catching up) do frames wait in ``pending``,
 and a write in progress finishes in a task; when it is done everything pending goes in one
 write. A client whose pending bytes pass the limit is too slow: they are dropped and it gets a
@@ -45,6 +48,7 @@ class Subscriber:
     __slots__ = (
         "beat",
         "closing",
+        "due",
         "ending",
         "endpoint",
         "entitlement",
@@ -54,6 +58,7 @@ class Subscriber:
         "logs",
         "pending",
         "pending_bytes",
+        "queued",
         "reason",
         "send",
         "sending_since",
@@ -93,6 +98,10 @@ class Subscriber:
         self.task: asyncio.Task[object] | None = None
         self.beat = 0
         """The hub's heartbeat slot."""
+        self.due: Callable[[Subscriber], None] | None = None
+        """Hands this subscriber to the hub's next flush (None: write at once)."""
+        self.queued = False
+        """Handed to ``due`` and not flushed yet."""
 
     def accepts(self, event: StreamEvent) -> bool:
         """The whole check, for events the index did not pick (replays): ``wants`` alone
@@ -107,28 +116,35 @@ class Subscriber:
     def push(self, frame: bytes) -> None:
         if self.closing:
             return
-        if self.writing is None and self.send is not None:
-            self._write(frame)
-            return
         self._queue(frame)
+        self._go()
 
     def push_all(self, frames: Iterable[bytes]) -> None:
-        """Several frames in order, in one write when the connection takes them at once."""
+        """Several frames in order (in one write)."""
         if self.closing:
-            return
-        if self.writing is None and self.send is not None:
-            chunk = b"".join(frames)
-            if chunk:
-                self._write(chunk)
             return
         for frame in frames:
             self._queue(frame)
+        self._go()
 
     def _queue(self, frame: bytes) -> None:
+        if self.closing:
+            return
         self.pending.append(frame)
         self.pending_bytes += len(frame)
         if self.pending_bytes > self.limit:
             self.end(SLOW, notice(SLOW, "the client read too slowly; resume with Last-Event-ID"))
+
+    def _go(self) -> None:
+        """Write what is pending now, or at the hub's next flush (``due``); a write in progress
+        takes it when it is done."""
+        if self.send is None or self.writing is not None or self.queued or not self.pending:
+            return
+        if self.due is None:
+            self.flush()
+        else:
+            self.queued = True
+            self.due(self)
 
     def offer(
         self, log: Log, event: StreamEvent, frame: bytes, body: bytes, head: Mapping[Log, int]
@@ -162,16 +178,19 @@ class Subscriber:
         if final:
             self.pending.append(final)
         self.ending = True
-        self._flush()
+        self.flush()
 
     # -- frames out -------------------------------------------------------------------------
 
     def attach(self, send: AsgiSend) -> None:
         """Write to the connection from now on (what is pending first)."""
         self.send = send
-        self._flush()
+        self.flush()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write everything pending (and the response's end once it is due), unless a write is
+        in progress (then that write's end does it)."""
+        self.queued = False
         while self.send is not None and self.writing is None:
             if self.pending:
                 pending = self.pending
@@ -205,7 +224,7 @@ class Subscriber:
         if writing.cancelled() or writing.exception() is not None:
             self._broken()
             return
-        self._flush()
+        self.flush()
 
     def _broken(self) -> None:
         """The connection cannot be written to: end the request."""

@@ -133,12 +133,16 @@ class JetStreamLog:
         getting: asyncio.Future[tuple[int, asyncio.Future[StreamEvent | None]]] | None = None
         try:
             while True:
-                getting = asyncio.ensure_future(ordered.get())
-                await asyncio.wait({getting, receiving}, return_when=asyncio.FIRST_COMPLETED)
-                if not getting.done():  # the subscription ended or failed: say which
-                    receiving.result()
-                    return
-                seq, event = getting.result()
+                if ordered.empty():
+                    getting = asyncio.ensure_future(ordered.get())
+                    await asyncio.wait({getting, receiving}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getting.done():  # the subscription ended or failed: say which
+                        receiving.result()
+                        return
+                    seq, event = getting.result()
+                    getting = None
+                else:  # everything already received goes on without a turn of the loop each
+                    seq, event = ordered.get_nowait()
                 yield seq, await event
         finally:
             receiving.cancel()
