@@ -48,7 +48,7 @@ from readmodels.postgres.migrate import apply_migrations
 from readmodels.postgres.schemas import live_schema
 
 FIXTURES = int(os.environ.get("BENCH_FIXTURES", "1000"))
-WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 2)))  # one per core
 THREADS = int(os.environ.get("BENCH_WRK_THREADS", "1"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 DURATION = int(os.environ.get("BENCH_DURATION", "15"))

@@ -74,9 +74,7 @@ def gateway() -> FastAPI:
 
     return create_app(
         version_probes=[],
-        access=AccessGate(
-            Authenticator(keys=keys, cache_seconds=float(os.environ.get("X_KEYS", "5")))
-        ),
+        access=AccessGate(Authenticator(keys=keys)),
         latest_cache_seconds=float(os.environ.get("BENCH_CACHE_SECONDS", "60")),
         lifespan=lifespan,
     )
