@@ -3,9 +3,10 @@ answer (encoded JSON, its ETag and headers), and 304 for a client that already h
 
 Kept current (docs/adr/0029): every copy is dropped when the forecasts or fixtures projection
 commits (``on_commit``, fed by the projections' NOTIFY: milliseconds); a watcher
-(gateway.api.latest_watch) reads the state of both every ``check`` seconds and drops them when it
-changed unseen (a lost notification, a rebuild switched in); once the watcher has not confirmed
-for ``valid_for`` seconds no copy is served. A copy also lives at most ``ttl`` seconds. A miss
+(gateway.api.latest_watch) reads the state of both every check (1 s) and drops them when it
+changed unseen (a lost notification, a rebuild switched in); copies are served only until two
+checks after the start of the last reading that succeeded. A copy also lives at most ``ttl``
+seconds. A miss
 that read PostgreSQL before a commit was announced is answered but not kept (``epoch``), so a
 reader who waited for a commit (read-your-writes) never gets a copy older than it.
 The plan is checked on every request; a copy only saves the round trip and the encoding.
@@ -139,20 +140,19 @@ class LatestCache:
         if payload.split(" ", 1)[0] in ANSWERED_FROM:
             self.clear()
 
-    def confirm(self, sources: Hashable, *, valid_for: float) -> None:
+    def now(self) -> float:
+        """The cache's clock (``confirm`` takes a time on it)."""
+        return self._clock()
+
+    def confirm(self, sources: Hashable, *, until: float) -> None:
         """The watcher read the state of the answers' sources: a change since its last reading
         (a commit whose notification was lost, a rebuild switched in) drops every copy. Copies
-        are served ``valid_for`` seconds more, none once that passes without a reading."""
+        are served until ``until`` (the reading's start + 2 checks), none after that unless a
+        later reading confirms again."""
         if sources != self._sources:
             self.clear()
             self._sources = sources
-        self._confirmed_until = self._clock() + valid_for
-
-    def unconfirmed(self) -> None:
-        """The watcher could not read the sources: drop every copy and serve none until it can."""
-        self.clear()
-        self._sources = None
-        self._confirmed_until = -math.inf
+        self._confirmed_until = until
 
     def get(self, fixture_id: UUID) -> LatestAnswer | None:
         found = self._answers.get(fixture_id)

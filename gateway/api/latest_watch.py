@@ -2,10 +2,11 @@
 
 Every ``every`` seconds it reads what the forecasts and fixtures projections have committed (a
 small query on their position tables) and hands it to the cache, which drops every copy when
-the reading changed unseen and serves none once ``2 x every`` seconds pass without a reading.
-So a copy is never older than a commit by more than about ``2 x every`` seconds, whatever
-happens to the NOTIFY connection (docs/adr/0029); normally the notification drops it within
-milliseconds.
+the reading changed unseen, and serves copies only until ``2 x every`` seconds after the start
+of the last reading that succeeded. A commit is in every reading that starts after it, so a copy
+is never older than a commit by more than ``2 x every`` seconds, whatever happens to the NOTIFY
+connection or the readings (docs/adr/0029); normally the notification drops it within
+milliseconds. A reading that fails or takes too long changes nothing: the copies lapse.
 """
 
 from __future__ import annotations
@@ -25,18 +26,18 @@ async def confirm_forever(cache: LatestCache, reads: ReadModels, *, every: float
     projections = sorted(ANSWERED_FROM)
     failing = False
     while True:
+        began = cache.now()
         try:
-            async with asyncio.timeout(every):
+            async with asyncio.timeout(2 * every):  # later, its confirmation would be void
                 committed = await reads.committed(projections)
-        except Exception as exc:  # any failure: serve no copy until a reading
-            cache.unconfirmed()
+        except Exception as exc:  # any failure: the copies lapse unless a reading succeeds
             if not failing:
-                log.warning("latest-forecast copies off: cannot read the projections: %r", exc)
+                log.warning("latest-forecast copies lapse: cannot read the projections: %r", exc)
             failing = True
         else:
-            cache.confirm(committed, valid_for=2 * every)
+            cache.confirm(committed, until=began + 2 * every)
             if failing:
-                log.info("latest-forecast copies on again")
+                log.info("latest-forecast copies confirmed again")
             failing = False
         await asyncio.sleep(every)
 

@@ -4,6 +4,7 @@ a commit or a changed reading of the projections, not served without a recent re
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from gateway.api.latest import LatestCache
@@ -22,7 +23,7 @@ class Clock:
 
 
 def row(position: int) -> ForecastRow:
-    values = {
+    values: dict[str, Any] = {
         "fixture_id": FIXTURE,
         "model_kind": "football-1x2",
         "position": position,
@@ -85,23 +86,19 @@ def test_commits_of_the_answers_projections_drop_the_copies_others_do_not() -> N
 def test_a_changed_reading_drops_the_copies_and_no_reading_serves_none() -> None:
     clock = Clock()
     cache = LatestCache(60, clock=clock)
-    cache.confirm(("forecasts", 1, "forecasts:5"), valid_for=2)
+    cache.confirm(("forecasts", 1, "forecasts:5"), until=clock.now + 2)
     kept(cache)
-    cache.confirm(("forecasts", 1, "forecasts:5"), valid_for=2)
+    cache.confirm(("forecasts", 1, "forecasts:5"), until=clock.now + 2)
     assert cache.get(FIXTURE) is not None  # nothing committed in between
-    cache.confirm(("forecasts", 1, "forecasts:6"), valid_for=2)  # a NOTIFY was lost
+    cache.confirm(("forecasts", 1, "forecasts:6"), until=clock.now + 2)  # a NOTIFY was lost
     assert cache.get(FIXTURE) is None
     kept(cache)
     clock.now += 1.9
     assert cache.get(FIXTURE) is not None
-    clock.now += 0.2  # the watcher stopped confirming: serve from PostgreSQL
+    clock.now += 0.2  # no reading confirmed since: serve from PostgreSQL
     assert cache.get(FIXTURE) is None
-    cache.confirm(("forecasts", 1, "forecasts:6"), valid_for=2)
-    kept(cache)
-    cache.unconfirmed()
-    assert cache.get(FIXTURE) is None
-    kept(cache)
-    assert cache.get(FIXTURE) is None
+    cache.confirm(("forecasts", 1, "forecasts:6"), until=clock.now + 2)
+    assert cache.get(FIXTURE) is not None  # the same reading: the copy is good again
 
 
 def test_copies_live_at_most_the_ttl_and_zero_keeps_none() -> None:
