@@ -272,7 +272,7 @@ def main() -> None:
         server.start()
         settings = Settings(nats_url=server.url, stream_name=FEED, **secure.settings_fields())
         forecaster: subprocess.Popen[bytes] | None = None
-        busy = float("nan")
+        busy = spent = float("nan")
         try:
             if MODE == "concurrent":
                 feed_stream = FEED
@@ -293,7 +293,8 @@ def main() -> None:
             assert forecaster is not None
             wait_caught_up(server.url, feed_stream, head, forecaster)
             if MODE != "concurrent":
-                busy = (cpu_seconds(forecaster.pid) - cpu_before) / (time.monotonic() - started)
+                spent = cpu_seconds(forecaster.pid) - cpu_before
+                busy = spent / (time.monotonic() - started)
             found, tracking_only, feed_times = lags(server.url, feed_stream)
         finally:
             if forecaster is not None:
@@ -316,6 +317,7 @@ def main() -> None:
     print(f"achieved_message_rate {head / seconds:.0f} messages/s")
     print(f"forecasts_issued {len(found)} forecasts")
     print(f"forecaster_cpu_while_following {busy * 100:.0f} %_of_one_core")
+    print(f"forecaster_cpu_seconds_following {spent:.2f} s")
     print(f"tracking_only_writes {tracking_only} writes")
     print(f"forecast_lag_p50 {np.percentile(found, 50):.1f} ms")
     print(f"forecast_lag_p99 {np.percentile(found, 99):.1f} ms")

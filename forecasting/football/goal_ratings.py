@@ -19,6 +19,7 @@ mutable state, no I/O; one instance holds one competition.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,6 +62,8 @@ class GoalRatings:
         self._home: list[int] = []
         self._away: list[int] = []
         self._goals: list[tuple[int, int]] = []
+        # The same columns as arrays, made for the fits (extended by the results since the last).
+        self._columns = _Columns()
         self._first = 0
         self._latest_day = -math.inf
         self._fitted = -1  # how many results the current strengths were fitted on
@@ -144,19 +147,21 @@ class GoalRatings:
         first = self._first
         if first == len(self._days):
             return self._theta
-        age = np.maximum(today - np.array(self._days[first:]), 0.0)
+        columns = self._columns
+        columns.extend(self._days, self._home, self._away, self._goals)
+        age = np.maximum(today - columns.days[first:], 0.0)
         weight = np.exp(-p.decay_per_day * age)
         n = len(self._teams)
         size = 2 + 2 * n
-        home = np.array(self._home[first:])
-        away = np.array(self._away[first:])
+        home = columns.home[first:]
+        away = columns.away[first:]
         # Two observations per match (home goals, away goals). Each touches the intercept, the
         # home advantage (home goals only), its scorer's attack and its opponent's defence
         # (with a minus sign), so the Hessian is a few sums by team and by (attack, defence).
         attack = np.concatenate([home, away])
         defence = np.concatenate([away, home])
         at_home = np.concatenate([np.ones(len(home)), np.zeros(len(away))])
-        scored = np.array(self._goals[first:], dtype=np.float64)
+        scored = columns.goals[first:]
         goals = np.concatenate([scored[:, 0], scored[:, 1]])
         w = np.concatenate([weight, weight])
         prior = np.concatenate([[0.0, 0.0], self._prior_attack, self._prior_defence])
@@ -164,11 +169,18 @@ class GoalRatings:
         penalty[:2] = 1e-6  # the intercept and home advantage are not shrunk
         pair = attack * n + defence
         att, dfc = slice(2, 2 + n), slice(2 + n, 2 + 2 * n)
+        upper, strict_upper = _upper_masks(size)
+        # The attack-attack and defence-defence blocks are diagonal: their flat positions.
+        attack_diagonal = np.arange(2, 2 + n) * (size + 1)
+        defence_diagonal = attack_diagonal + n * (size + 1)
+        diagonal = np.arange(size) * (size + 1)
+        low, high = np.array(-10.0), np.array(5.0)
         theta = prior.copy()
         theta[:2] = (0.25, 0.25)  # about log 1.3 goals, and a quarter more at home
         for _ in range(p.newton_steps):
             eta = theta[0] + theta[1] * at_home + theta[2 + attack] - theta[2 + n + defence]
-            rate = np.exp(np.clip(eta, -10.0, 5.0))
+            # np.clip's values, without its wrapper's checks (this loop runs per result).
+            rate = np.exp(np.minimum(np.maximum(eta, low, out=eta), high, out=eta), out=eta)
             residual = w * (goals - rate)
             c = w * rate
             ch = c * at_home
@@ -185,10 +197,14 @@ class GoalRatings:
             hessian[1, att] = np.bincount(attack, ch, n)
             hessian[1, dfc] = -np.bincount(defence, ch, n)
             hessian[att, dfc] = -np.bincount(pair, c, n * n).reshape(n, n)
-            hessian = np.triu(hessian) + np.triu(hessian, 1).T
-            hessian[att, att] = np.diag(by_attack)
-            hessian[dfc, dfc] = np.diag(by_defence)
-            hessian[np.diag_indices(size)] += penalty
+            # np.triu(h) + np.triu(h, 1).T, with the triangles' masks made once per size.
+            symmetric = np.where(upper, hessian, 0.0)
+            symmetric += np.where(strict_upper, hessian, 0.0).T
+            hessian = symmetric
+            flat = hessian.reshape(-1)  # a view: C-contiguous
+            flat[attack_diagonal] = by_attack  # the rest of both blocks is already zero
+            flat[defence_diagonal] = by_defence
+            flat[diagonal] += penalty
             step = np.linalg.solve(hessian, gradient)
             theta += step
             if float(np.max(np.abs(step))) < p.tolerance:
@@ -196,6 +212,43 @@ class GoalRatings:
         self._theta = theta
         self._fitted = len(self._days)
         return theta
+
+
+class _Columns:
+    """The results as arrays (what np.array of each list gives), extended as results come."""
+
+    def __init__(self) -> None:
+        self.days: NDArray[np.float64] = np.empty(0)
+        self.home: NDArray[np.int_] = np.empty(0, dtype=np.int_)
+        self.away: NDArray[np.int_] = np.empty(0, dtype=np.int_)
+        self.goals: NDArray[np.float64] = np.empty((0, 2))
+
+    def extend(
+        self,
+        days: list[float],
+        home: list[int],
+        away: list[int],
+        goals: list[tuple[int, int]],
+    ) -> None:
+        done = len(self.days)
+        if done == len(days):
+            return
+        self.days = np.concatenate([self.days, np.array(days[done:])])
+        self.home = np.concatenate([self.home, np.array(home[done:], dtype=np.int_)])
+        self.away = np.concatenate([self.away, np.array(away[done:], dtype=np.int_)])
+        self.goals = np.concatenate([self.goals, np.array(goals[done:], dtype=np.float64)])
+
+
+@functools.cache
+def _upper_masks(size: int) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Where np.triu(m) and np.triu(m, 1) keep a size x size matrix's entries."""
+    return ~np.tri(size, size, -1, dtype=bool), ~np.tri(size, size, 0, dtype=bool)
+
+
+@functools.cache
+def _lower_mask(size: int) -> NDArray[np.bool_]:
+    """Where np.tril(m, -1) keeps a size x size matrix's entries."""
+    return np.tri(size, size, -1, dtype=bool)
 
 
 _LOG_FACTORIAL = np.array([math.lgamma(v + 1.0) for v in range(41)])
@@ -222,5 +275,6 @@ def outcome_probabilities(
         joint[1, 1] *= 1.0 - rho
     total = float(joint.sum())
     draw = float(np.trace(joint)) / total
-    home_win = float(np.tril(joint, -1).sum()) / total
+    # np.tril(joint, -1), its mask made once per size (this runs for every forecast).
+    home_win = float(np.where(_lower_mask(max_goals + 1), joint, 0.0).sum()) / total
     return home_win, draw, 1.0 - home_win - draw
