@@ -21,6 +21,13 @@ Scenarios (BENCH_SSE_SCENARIOS, comma-separated, default all but ``wide``):
 
 Latency is from just before the append is sent to JetStream to the client's read of the frame
 (wall clocks of one machine).
+
+Scheduling on a shared box: BENCH_SSE_NICE (e.g. -10, as root) is given to the gateways, the
+nats-server and this process, and written to the session's autogroup (with the kernel's
+autogroup scheduling on, as here, a nice value alone ranks processes only within their session;
+docs/adr/0030); BENCH_SSE_CLIENT_NICE to the load generators. Each step reports how long the
+gateway waited for a CPU. BENCH_SSE_PROFILE=file (with BENCH_SSE_PROFILE_SECONDS) writes a
+cProfile of the gateway; BENCH_SSE_COUNT=1 checks frames written against frames read.
 """
 
 from __future__ import annotations
@@ -440,7 +447,7 @@ async def _churn(conn: Connection, port: int, source_ip: str, sessions: int, see
     loop = asyncio.get_running_loop()
     rng = random.Random(seed)
     head = [int(x) for x in conn.recv().split("-")]
-    results: list[tuple[str, str, bytes, bytes, int]] = []
+    results: list[tuple[str, str, bytes, bytes, int, float]] = []
     gate = asyncio.Semaphore(50)
     life = float(os.environ.get("BENCH_SSE_SESSION_SCALE", "1"))  # sessions last 0.2-1.5 s x
 
@@ -454,19 +461,21 @@ async def _churn(conn: Connection, port: int, source_ip: str, sessions: int, see
             codes: array.array[int] = array.array("q")
             times: array.array[float] = array.array("d")
             client = Client(path, request_for(path, cursor), codes, times)
+            started = time.time()
             try:
                 transport, _ = await loop.create_connection(
                     lambda: client, "127.0.0.1", port, local_addr=(source_ip, 0)
                 )
             except OSError:
-                results.append((path, cursor, b"", b"", -1))
+                results.append((path, cursor, b"", b"", -1, -1.0))
                 return
             await asyncio.sleep(rng.uniform(0.2, 1.5) * life)
             transport.close()
             if client.last:
                 e, f = (int(x) for x in client.last.split(b"-"))
                 head[0], head[1] = max(head[0], e), max(head[1], f)
-            results.append((path, cursor, client.out.tobytes(), client.last, client.errors))
+            first = times[0] - started if times else -1.0  # connect to the first frame
+            results.append((path, cursor, client.out.tobytes(), client.last, client.errors, first))
 
     await asyncio.gather(*(session() for _ in range(sessions)))
     conn.send(results)
@@ -1005,7 +1014,8 @@ async def churn(nats_url: str, publisher: Publisher, port: int) -> None:
         stop(gateways)
     events = sorted(publisher.events, key=lambda e: (e.log, e.seq))
     gaps = dups = checked = resets = failed = 0
-    for path, cursor, raw, last, errors in results:
+    firsts = [first for *_, first in results if first >= 0]
+    for path, cursor, raw, last, errors, _ in results:
         if errors < 0:
             failed += 1
             continue
@@ -1027,6 +1037,9 @@ async def churn(nats_url: str, publisher: Publisher, port: int) -> None:
         dups += len(got) - len(seen)
         gaps += len(set(want) - seen)
     say("churn_reconnects", len(results), "sessions")
+    say("churn_sessions_with_a_frame", len(firsts), "sessions")
+    say("churn_first_frame_p50", percentile([f * 1000 for f in firsts], 0.5), "ms")
+    say("churn_first_frame_p99", percentile([f * 1000 for f in firsts], 0.99), "ms")
     say("churn_sessions_checked", checked, "sessions")
     say("churn_gaps", gaps, "frames")
     say("churn_duplicates", dups, "frames")

@@ -328,15 +328,22 @@ class Hub:
         size = 0
         one_log = len(endpoint.logs) == 1
         for entry in self._buffered_after(endpoint, position):
+            shared = True  # the frame every live subscriber got fits this client too
             if one_log:
                 position[entry.log] = entry.seq
             else:
-                position[Log.EVENTS] = max(entry.cursor[0], position[Log.EVENTS])
-                position[Log.FORECASTS] = max(entry.cursor[1], position[Log.FORECASTS])
+                at_events, at_forecasts = entry.cursor
+                if at_events < position[Log.EVENTS] or at_forecasts < position[Log.FORECASTS]:
+                    shared = False  # the client was further in the other log than the hub
+                    at_events = max(at_events, position[Log.EVENTS])
+                    at_forecasts = max(at_forecasts, position[Log.FORECASTS])
+                position[Log.EVENTS], position[Log.FORECASTS] = at_events, at_forecasts
             if entry.event.kind not in endpoint.kinds or not sub.accepts(entry.event):
                 continue
             if one_log:
                 frame = entry.own
+            elif shared:
+                frame = entry.merged
             else:
                 frame = b"id: %d-%d\n" % (position[Log.EVENTS], position[Log.FORECASTS])
                 frame += entry.body

@@ -152,3 +152,21 @@ async def test_heartbeats_are_spread_over_the_period_each_subscriber_once_per_pe
         attached(h, conn)
     assert len(h.beats) == 4  # a slot per 0.5 s tick
     assert {len(slot) for slot in h.beats} == {10}
+
+
+def test_a_resume_on_all_from_the_buffer_reuses_the_frames_live_clients_got() -> None:
+    from tests.unit.test_sse_fanout import forecast, subscriber
+
+    h = hub()
+    along = subscriber(Filter(), endpoint="all")
+    h.join(along, ENDPOINTS["all"], None)
+    for seq in range(1, 5):
+        h.publish(Log.EVENTS, seq, odds(seq, "a"))
+        h.publish(Log.FORECASTS, seq, forecast(seq, "a", "m"))
+    resumed = subscriber(Filter(), endpoint="all")
+    h.join(resumed, ENDPOINTS["all"], {Log.EVENTS: 1, Log.FORECASTS: 1})
+    assert resumed.pending == along.pending[2:]
+    assert all(a is b for a, b in zip(resumed.pending, along.pending[2:], strict=True))
+    ahead = subscriber(Filter(), endpoint="all")  # further in forecasts than those events
+    h.join(ahead, ENDPOINTS["all"], {Log.EVENTS: 2, Log.FORECASTS: 4})
+    assert [f.split(b"\n", 1)[0] for f in ahead.pending] == [b"id: 3-4", b"id: 4-4"]
