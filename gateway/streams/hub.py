@@ -73,6 +73,8 @@ JOIN_ENTRIES = 256
 """A resume with at most this many buffered events to go is sent them in one write as it
 joins; with more (or history older than the buffer) it catches up first, in pieces."""
 PIECE_BYTES = 64 * 1024
+PIECE_EVENTS = 4096
+"""Buffered events looked at for one piece of a catch-up at most (a narrow filter takes few)."""
 _UNBOUNDED = 1 << 62
 
 
@@ -310,7 +312,7 @@ class Hub:
                         frames.append(with_id(render(position, endpoint.logs), frame_body(event)))
                 position[lg] = max(position[lg], examined)
             elif self.must_catch_up(endpoint, position):
-                frames = self._replay(sub, endpoint, position, PIECE_BYTES)
+                frames = self._replay(sub, endpoint, position, PIECE_BYTES, PIECE_EVENTS)
             else:
                 return
             if frames:
@@ -318,40 +320,75 @@ class Hub:
                 await send(b"".join(frames))
                 sub.mark_sent()
                 self.frames_sent += len(frames)
+            else:
+                await asyncio.sleep(0)  # events looked at, none for this client: let others run
 
     def _replay(
-        self, sub: Subscriber, endpoint: Endpoint, position: Position, budget: int
+        self,
+        sub: Subscriber,
+        endpoint: Endpoint,
+        position: Position,
+        budget: int,
+        examine: int = _UNBOUNDED,
     ) -> list[bytes]:
         """The frames of the buffered events after ``position`` that ``sub`` takes, up to
-        about ``budget`` bytes; ``position`` moves past the events looked at."""
+        about ``budget`` bytes and ``examine`` events looked at; ``position`` moves past the
+        events looked at. (The hot loop of a reconnect storm: kept plain.)"""
         frames: list[bytes] = []
         size = 0
-        one_log = len(endpoint.logs) == 1
-        for entry in self._buffered_after(endpoint, position):
-            shared = True  # the frame every live subscriber got fits this client too
-            if one_log:
+        wanted = sub.filter.accepts
+        entitlement = sub.entitlement
+        kinds = endpoint.kinds
+        if len(endpoint.logs) == 1:
+            for entry in self._buffered_after(endpoint, position):
                 position[entry.log] = entry.seq
+                event = entry.event
+                examine -= 1
+                if (
+                    event.kind in kinds
+                    and wanted(event)
+                    and (entitlement is None or entitlement.covers(event.sport, event.competition))
+                ):
+                    frames.append(entry.own)
+                    size += len(entry.own)
+                    if size >= budget:
+                        break
+                if examine <= 0:
+                    break
+            return frames
+        # /all: the two buffers merged in the order the hub published them.
+        seen_e, seen_f = position[Log.EVENTS], position[Log.FORECASTS]
+        events = self._after(Log.EVENTS, seen_e)
+        forecasts = self._after(Log.FORECASTS, seen_f)
+        e = next(events, None)
+        f = next(forecasts, None)
+        while e is not None or f is not None:
+            if f is None or (e is not None and e.order < f.order):
+                assert e is not None
+                here, e = e, next(events, None)
             else:
-                at_events, at_forecasts = entry.cursor
-                if at_events < position[Log.EVENTS] or at_forecasts < position[Log.FORECASTS]:
-                    shared = False  # the client was further in the other log than the hub
-                    at_events = max(at_events, position[Log.EVENTS])
-                    at_forecasts = max(at_forecasts, position[Log.FORECASTS])
-                position[Log.EVENTS], position[Log.FORECASTS] = at_events, at_forecasts
-            if entry.event.kind not in endpoint.kinds or not sub.accepts(entry.event):
-                continue
-            if one_log:
-                frame = entry.own
-            elif shared:
-                frame = entry.merged
-            else:
-                frame = b"id: %d-%d\n" % (position[Log.EVENTS], position[Log.FORECASTS])
-                frame += entry.body
-            frames.append(frame)
-            size += len(frame)
-            if size >= budget:
+                here, f = f, next(forecasts, None)
+            at_e, at_f = here.cursor
+            shared = at_e >= seen_e and at_f >= seen_f  # the frame live subscribers got fits
+            seen_e, seen_f = max(at_e, seen_e), max(at_f, seen_f)
+            event = here.event
+            examine -= 1
+            if wanted(event) and (
+                entitlement is None or entitlement.covers(event.sport, event.competition)
+            ):
+                frame = here.merged if shared else b"id: %d-%d\n" % (seen_e, seen_f) + here.body
+                frames.append(frame)
+                size += len(frame)
+                if size >= budget:
+                    break
+            if examine <= 0:
                 break
+        position[Log.EVENTS], position[Log.FORECASTS] = seen_e, seen_f
         return frames
+
+    def _after(self, lg: Log, seq: int) -> Iterator[Entry]:
+        buffer = self.buffers[lg]
+        return itertools.islice(buffer, bisect.bisect_right(buffer, seq, key=_seq), None)
 
     def join(self, sub: Subscriber, endpoint: Endpoint, position: Position | None) -> None:
         """Replay the buffered events after ``position`` to ``sub`` and add it to the live flow

@@ -170,3 +170,23 @@ def test_a_resume_on_all_from_the_buffer_reuses_the_frames_live_clients_got() ->
     ahead = subscriber(Filter(), endpoint="all")  # further in forecasts than those events
     h.join(ahead, ENDPOINTS["all"], {Log.EVENTS: 2, Log.FORECASTS: 4})
     assert [f.split(b"\n", 1)[0] for f in ahead.pending] == [b"id: 3-4", b"id: 4-4"]
+
+
+async def test_a_narrow_resume_looks_at_the_buffer_a_slice_at_a_time_and_misses_nothing() -> None:
+    h = hub(buffer_events=20_000, flush_seconds=0)
+    for seq in range(1, 10_001):
+        h.publish(Log.EVENTS, seq, odds(seq, "b" if seq % 100 == 0 else "a"))
+    ep = ENDPOINTS["odds"]
+    flt = Filter(fixtures=frozenset({"b"}))
+    sub = Subscriber(endpoint=ep.name, logs=ep.logs, flt=flt, entitlement=None, limit=1 << 20)
+    conn = Connection()
+    sub.attach(conn.send)
+    pieces: list[bytes] = []
+
+    async def send(chunk: bytes) -> None:
+        pieces.append(chunk)
+
+    position = {Log.EVENTS: 50}
+    await h.catch_up(sub, ep, position, send)
+    h.join(sub, ep, position)
+    assert ids(b"".join(pieces) + conn.body) == list(range(100, 10_001, 100))
