@@ -35,7 +35,7 @@ from domain.feed_health import (
 from domain.fixture import Fixture
 from domain.odds_book import OddsBook
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sportcast.feed_health")
 _A = TypeVar("_A", bound=Aggregate)
 
 DEFAULT_STALE_AFTER = timedelta(seconds=900)

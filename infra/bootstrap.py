@@ -78,6 +78,7 @@ from infra.forecasting.running import RunningForecaster
 from infra.forecasting.service import configured_service
 from infra.forecasting.trainer_metrics import instrument_trainer
 from infra.nats_setup import all_streams, event_streams
+from infra.process_logging import configure_logging
 from infra.projections.readiness import describe_failure, projector_readiness
 from infra.projections.wiring import running_projector
 from infra.settings import Settings
@@ -660,6 +661,7 @@ def http_gateway() -> FastAPI:
     settings = Settings()
     if not settings.nats_url or not settings.postgres_url:
         raise RuntimeError("set SPORTCAST_NATS_URL and SPORTCAST_POSTGRES_URL")
+    configure_logging(settings.log_level)  # a spawned worker: its parent's set-up is not here
     return build_gateway(
         settings,
         nats_url=settings.nats_url,

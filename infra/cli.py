@@ -47,6 +47,7 @@ from infra.embedded.supervisor import Supervisor
 from infra.forecasting.artifacts import ArtifactError
 from infra.forecasting.lifecycle import KINDS as TRAINED_KINDS
 from infra.gateway_workers import serve_workers
+from infra.process_logging import UnknownLogLevel, configure_logging
 from infra.projections.wiring import serve_projector as serve_projector_until
 from infra.settings import Durability, Settings
 from infra.store_check import StoreCheck, StoreWatch
@@ -146,6 +147,14 @@ def load_settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
+def log_as_a_service(settings: Settings | None = None) -> None:
+    """The logging of a long-running command: INFO lines to stderr (process_logging.py)."""
+    try:
+        configure_logging((settings or Settings()).log_level)
+    except UnknownLogLevel as unknown:
+        raise fail(unknown.code, str(unknown)) from None
+
+
 @app.command()
 def up(
     data_dir: Annotated[
@@ -187,6 +196,7 @@ def up(
         gateway_port=port,
         durability=durability,
     )
+    log_as_a_service(settings)
     if replay is not None and demo_speed:
         try:
             check_dataset(settings.data_dir, replay)
@@ -290,6 +300,13 @@ def up(
 
 serve = typer.Typer(help="Run one service against already running NATS and PostgreSQL.")
 app.add_typer(serve, name="serve")
+
+
+@serve.callback()
+def serve_logging() -> None:
+    """Run one service against already running NATS and PostgreSQL (logs to stderr at
+    SPORTCAST_LOG_LEVEL)."""
+    log_as_a_service()
 
 
 @serve.command("gateway")

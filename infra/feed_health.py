@@ -19,7 +19,7 @@ from commands.ingestion import FeedIngestion
 from domain.feed_health import FeedPulse
 from infra.following import FollowerFailure, ResumingRunner
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sportcast.feed_health")
 
 DEFAULT_STREAM = "SPORTCAST_FEED_HEALTH"
 DEFAULT_INTERVAL_SECONDS = 30.0

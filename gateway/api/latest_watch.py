@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from gateway.api.latest import ANSWERED_FROM, LatestCache
 from gateway.api.ports import ReadModels
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("sportcast.gateway.latest")
 
 
 async def confirm_forever(cache: LatestCache, reads: ReadModels, *, every: float) -> None:

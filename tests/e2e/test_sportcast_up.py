@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -53,22 +55,41 @@ def ports() -> Ports:
     return Ports(free_port(), free_port(), free_port(), free_port())
 
 
-def start(data_dir: Path, ports: Ports) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [SPORTCAST, "up"],
-        env=ports.env(data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+_OUTPUT: dict[int, tuple[threading.Thread, list[str]]] = {}
+
+
+def popen_up(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
+    """`sportcast up ARGS`, stdout and stderr together, read as it comes by a thread: it logs
+    while it runs, and a pipe nobody reads would block it once full. `output_of` gives it."""
+    proc = subprocess.Popen(
+        [SPORTCAST, "up", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         text=True,
-    )
+    )  # fmt: skip
+    lines: list[str] = []
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lines.extend, args=(proc.stdout,), daemon=True)
+    reader.start()
+    _OUTPUT[proc.pid] = (reader, lines)
+    return proc
+
+
+def output_of(proc: subprocess.Popen[str], timeout: float = 60) -> str:
+    """Everything the process wrote, once it has exited (waits up to ``timeout``)."""
+    proc.wait(timeout)
+    reader, lines = _OUTPUT[proc.pid]
+    reader.join(10)
+    return "".join(lines)
+
+
+def start(data_dir: Path, ports: Ports) -> subprocess.Popen[str]:
+    return popen_up([], ports.env(data_dir))
 
 
 def wait_healthy(proc: subprocess.Popen[str], port: int, timeout: float = 90) -> dict[str, object]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            output = proc.stdout.read() if proc.stdout else ""
-            raise AssertionError(f"sportcast up exited early:\n{output}")
+            raise AssertionError(f"sportcast up exited early:\n{output_of(proc)}")
         try:
             response = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
             if response.status_code == 200:
@@ -86,8 +107,7 @@ def children_of(pid: int) -> list[psutil.Process]:
 
 def interrupt(proc: subprocess.Popen[str]) -> str:
     proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=60)
-    return out
+    return output_of(proc)
 
 
 @pytest.fixture
@@ -159,6 +179,16 @@ def test_up_serves_health_with_versions_and_sigint_leaves_no_orphans(
     output = interrupt(proc)
     assert proc.returncode == 0, output
     assert "Traceback" not in output
+    # INFO lines are logged (stderr, one text line each): which path serves the event store's
+    # reads and writes, and why, once per link (issue 12)
+    paths = re.findall(
+        r"INFO sportcast\.eventstore: event store on nats://127\.0\.0\.1:\d+: (.*)", output
+    )
+    assert paths, output
+    assert all(
+        p.startswith(("reads through our", "reads and writes through nats-py")) for p in paths
+    )
+    assert all("credentials: NKey" in p for p in paths), paths  # the stack's own user
     time.sleep(0.5)
     assert [c.pid for c in children if c.is_running() and c.status() != "zombie"] == []
     assert (data_dir / "postgres" / "pgdata" / "PG_VERSION").exists()
@@ -241,9 +271,7 @@ def test_services_already_running_at_configured_urls_are_used(
         "SPORTCAST_NATS_URL": nats_url,
         "SPORTCAST_POSTGRES_URL": postgres_server.url("sportcast_external"),
     }
-    proc = subprocess.Popen(
-        [SPORTCAST, "up"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+    proc = popen_up([], env)
     try:
         wait_healthy(proc, ports.gateway)
         assert {c.name() for c in children_of(proc.pid)} & {"nats-server", "postgres"} == set()

@@ -22,6 +22,8 @@ from tests.e2e.test_sportcast_up import (
     Ports,
     children_of,
     interrupt,
+    output_of,
+    popen_up,
     wait_healthy,
 )
 from tests.e2e.test_sportcast_up import ports as ports
@@ -47,13 +49,7 @@ def start_with_tokens(data_dir: Path, ports: Ports) -> subprocess.Popen[str]:
         "SPORTCAST_FEED_TOKENS": f'{{"{TOKEN}": "e2e"}}',
         "SPORTCAST_SUPERVISE_BACKOFF_SECONDS": "0.5",
     }
-    return subprocess.Popen(
-        [SPORTCAST, "up", "--demo-speed", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    return popen_up(["--demo-speed", "0"], env)
 
 
 @pytest.fixture
@@ -215,11 +211,11 @@ def test_a_child_that_cannot_be_restarted_stops_the_stack_with_a_clear_message(
         nats_child.wait(10)
         squatter.bind(("127.0.0.1", ports.nats))  # every restart now finds its port taken
         squatter.listen()
-        output, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 1, output
-    assert "[child-failed]" in output
-    assert "nats-server" in output
-    no_traceback_of_ours(output)
+        said = output_of(proc, timeout=120)
+    assert proc.returncode == 1, said
+    assert "[child-failed]" in said
+    assert "nats-server" in said
+    no_traceback_of_ours(said)
     time.sleep(0.5)
     assert [c.pid for c in postgres_children if c.is_running() and c.status() != "zombie"] == []
 
@@ -258,13 +254,7 @@ def test_up_refuses_a_store_cut_short_and_runs_degraded_only_when_told(
     assert "SPORTCAST_EVENTS: truncated" in refused.stderr
     assert "Traceback" not in refused.stderr + refused.stdout
 
-    degraded = subprocess.Popen(
-        [SPORTCAST, "up", "--demo-speed", "0", "--accept-damage"],
-        env=ports.env(data_dir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    degraded = popen_up(["--demo-speed", "0", "--accept-damage"], ports.env(data_dir))
     try:
         wait_healthy(degraded, ports.gateway)
     finally:

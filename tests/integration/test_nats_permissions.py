@@ -184,8 +184,12 @@ def test_sportcast_serve_checkpointer_seals_under_its_own_user(
     )
     try:
         assert process.stdout is not None
-        started = process.stdout.readline()
-        assert "checkpointer sealing the streams" in started, started
+        said: list[str] = []  # its log lines come first (stderr, joined here)
+        for line in process.stdout:
+            said.append(line)
+            if "checkpointer sealing the streams" in line:
+                break
+        assert "checkpointer sealing the streams" in said[-1], said
     finally:
         process.send_signal(signal.SIGTERM)  # a checkpoint is written at every stop
         output, _ = process.communicate(timeout=30)
