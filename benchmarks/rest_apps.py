@@ -26,7 +26,7 @@ from gateway.access.gate import AccessGate
 from gateway.api.latest_watch import watching
 from gateway.app import create_app
 from infra.access.keystore import PostgresKeyStore
-from infra.connections import create_pool, listening
+from infra.connections import create_pool, listening, own_pool
 from infra.telemetry import configure_metrics
 from readmodels.postgres.api_queries import ReadModelQueries
 from readmodels.postgres.positions import CHANNEL as COMMITS_CHANNEL
@@ -65,10 +65,11 @@ def gateway() -> FastAPI:
         url = os.environ["BENCH_POSTGRES_URL"]
         async with _pool() as pool:
             keys.store = PostgresKeyStore(pool)
-            app.state.read_models = reads = ReadModelQueries(pool)
+            app.state.read_models = ReadModelQueries(pool)
             async with (
                 listening(url, COMMITS_CHANNEL, app.state.latest_cache.on_commit),
-                watching(app.state.latest_cache, reads, every=1.0),
+                own_pool(url) as watcher_pool,
+                watching(app.state.latest_cache, ReadModelQueries(watcher_pool), every=1.0),
             ):
                 yield
 

@@ -55,6 +55,7 @@ from infra.connections import (
     create_pool,
     listening,
     nats_server_version,
+    own_pool,
     postgres_server_version,
 )
 from infra.dashboard_sources import PostgresFixtureDirectory, PostgresQuarantineCounts
@@ -534,9 +535,10 @@ def build_gateway(
             async with (
                 revocations(postgres_url, gate.authenticator.forget),
                 listening(postgres_url, COMMITS_CHANNEL, app.state.latest_cache.on_commit),
+                own_pool(postgres_url) as watcher_pool,  # never queues behind the requests
                 watching(
                     app.state.latest_cache,
-                    app.state.read_models,
+                    ReadModelQueries(watcher_pool),
                     every=settings.rest_latest_check_seconds,
                 ),
                 open_intake(settings, nats_url, connections.nats) as intake,

@@ -121,6 +121,17 @@ async def create_pool(
     return pool
 
 
+@contextlib.asynccontextmanager
+async def own_pool(url: str, *, size: int = 1) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool of its own, for a background task that must not queue behind the requests
+    for the shared pool's connections (the latest-forecast watcher: docs/adr/0029)."""
+    pool = await create_pool(url, min_size=size, max_size=size, reset_sessions=False)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
 async def postgres_server_version(pool: asyncpg.Pool) -> str:
     async with asyncio.timeout(2):
         return str(await pool.fetchval("SHOW server_version"))

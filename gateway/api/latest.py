@@ -144,6 +144,10 @@ class LatestCache:
         """The cache's clock (``confirm`` takes a time on it)."""
         return self._clock()
 
+    def await_readings(self) -> None:
+        """A watcher starts: serve no copy until its first reading confirms."""
+        self._confirmed_until = -math.inf
+
     def confirm(self, sources: Hashable, *, until: float) -> None:
         """The watcher read the state of the answers' sources: a change since its last reading
         (a commit whose notification was lost, a rebuild switched in) drops every copy. Copies

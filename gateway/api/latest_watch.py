@@ -24,6 +24,7 @@ log = logging.getLogger("sportcast.gateway.latest")
 
 async def confirm_forever(cache: LatestCache, reads: ReadModels, *, every: float) -> None:
     projections = sorted(ANSWERED_FROM)
+    cache.await_readings()
     failing = False
     while True:
         began = cache.now()

@@ -86,6 +86,9 @@ def test_commits_of_the_answers_projections_drop_the_copies_others_do_not() -> N
 def test_a_changed_reading_drops_the_copies_and_no_reading_serves_none() -> None:
     clock = Clock()
     cache = LatestCache(60, clock=clock)
+    cache.await_readings()  # a watcher starts
+    kept(cache)
+    assert cache.get(FIXTURE) is None  # not before its first reading
     cache.confirm(("forecasts", 1, "forecasts:5"), until=clock.now + 2)
     kept(cache)
     cache.confirm(("forecasts", 1, "forecasts:5"), until=clock.now + 2)
