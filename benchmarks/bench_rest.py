@@ -56,6 +56,9 @@ ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 ACCESS_LOG = os.environ.get("BENCH_ACCESS_LOG") == "1"
 """uvicorn's access log on (one line per request, to /dev/null), as uvicorn's default is."""
 NICE = int(os.environ.get("BENCH_NICE", "0"))
+REUSEPORT = os.environ.get("BENCH_REUSEPORT") == "1"
+"""One process per worker, each on its own SO_REUSEPORT socket (benchmarks/reuseport_serve.py),
+instead of uvicorn's workers sharing one socket."""
 """Niceness of the servers and wrk alike (e.g. -10, as root: less disturbed by the box's
 other work; the comparison stays fair, the absolute figures are then not the box's normal)."""
 
@@ -191,52 +194,82 @@ async def seed(url: str) -> tuple[list[uuid.UUID], str]:
     return ids, new.token
 
 
+def uvicorn_command(factory: str, port: int) -> list[str]:
+    """uvicorn with BENCH_WORKERS workers on one shared socket (as ``sportcast serve gateway
+    --workers N`` runs)."""
+    logging = (
+        ["--log-level", "info"] if ACCESS_LOG else ["--no-access-log", "--log-level", "warning"]
+    )
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        f"benchmarks.rest_apps:{factory}",
+        "--factory",
+        "--workers",
+        str(WORKERS),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        *logging,
+    ]
+
+
+def reuseport_command(factory: str, port: int) -> list[str]:
+    """One of BENCH_WORKERS processes, each on its own SO_REUSEPORT socket."""
+    return [
+        sys.executable,
+        "-m",
+        "benchmarks.reuseport_serve",
+        f"benchmarks.rest_apps:{factory}",
+        str(port),
+        "1" if ACCESS_LOG else "0",
+    ]
+
+
 @contextmanager
-def serving(factory: str, url: str) -> Iterator[tuple[str, psutil.Process]]:
+def serving(factory: str, url: str) -> Iterator[tuple[str, list[psutil.Process]]]:
     port = free_port()
     env = {**os.environ, "BENCH_POSTGRES_URL": url}
-    proc = subprocess.Popen(
-        niced(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                f"benchmarks.rest_apps:{factory}",
-                "--factory",
-                "--workers",
-                str(WORKERS),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--loop",
-                "uvloop",
-                "--http",
-                "httptools",
-                "--no-access-log",
-                "--log-level",
-                "warning",
-            ]
-        ),
-        env=env,
-        cwd=HERE.parent,
-        stdout=subprocess.DEVNULL if ACCESS_LOG else None,
+    commands = (
+        [reuseport_command(factory, port) for _ in range(WORKERS)]
+        if REUSEPORT
+        else [uvicorn_command(factory, port)]
     )
+    procs = [
+        subprocess.Popen(
+            niced(command),
+            env=env,
+            cwd=HERE.parent,
+            stdout=subprocess.DEVNULL if ACCESS_LOG else None,
+        )
+        for command in commands
+    ]
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(base + "/", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError(f"{factory} did not start") from None
-                time.sleep(0.2)
-        yield base, psutil.Process(proc.pid)
+        for _ in procs if REUSEPORT else [None]:  # one answer per process, roughly
+            while True:
+                try:
+                    httpx.get(base + "/", timeout=1)
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
+                        raise RuntimeError(f"{factory} did not start") from None
+                    time.sleep(0.2)
+        if REUSEPORT:
+            time.sleep(3)  # the others finish starting (a connection may reach any of them)
+        yield base, [psutil.Process(p.pid) for p in procs]
     finally:
-        proc.terminate()
-        proc.wait(30)
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(30)
 
 
 def lua_script(ids: list[uuid.UUID], token: str, path: Path) -> Path:
@@ -287,10 +320,10 @@ def wrk(base: str, script: Path, seconds: int) -> tuple[float, float, float, int
     return rps, p50, p99, errors
 
 
-def server_cpu(server: psutil.Process) -> float:
+def server_cpu(servers: list[psutil.Process]) -> float:
     """CPU seconds spent so far by the server's processes (uvicorn's workers and itself)."""
     total = 0.0
-    for proc in [server, *server.children(recursive=True)]:
+    for proc in [p for server in servers for p in (server, *server.children(recursive=True))]:
         try:
             times = proc.cpu_times()
         except psutil.NoSuchProcess:
@@ -302,18 +335,18 @@ def server_cpu(server: psutil.Process) -> float:
 def measure(
     name: str, factory: str, url: str, ids: list[uuid.UUID], token: str, script: Path
 ) -> Run:
-    with serving(factory, url) as (base, server):
+    with serving(factory, url) as (base, servers):
         if shutil.which("wrk"):
             wrk(base, script, 3)  # warm-up: pools filled, answer copies made
-            before, cpu = os.getloadavg()[0], server_cpu(server)
+            before, cpu = os.getloadavg()[0], server_cpu(servers)
             rps, p50, p99, errors = wrk(base, script, DURATION)
         else:
             from benchmarks.loadgen import generate
 
             generate(base, ids, token, 3, CONNECTIONS)
-            before, cpu = os.getloadavg()[0], server_cpu(server)
+            before, cpu = os.getloadavg()[0], server_cpu(servers)
             rps, p50, p99, errors = generate(base, ids, token, DURATION, CONNECTIONS)
-        cpu = server_cpu(server) - cpu
+        cpu = server_cpu(servers) - cpu
         after = os.getloadavg()[0]
     served = max(1.0, rps * DURATION)
     return Run(name, rps, p50, p99, errors, before, after, cpu / served * 1e6)
@@ -355,7 +388,8 @@ def main() -> None:
     print(
         f"load generator: {generator}, {THREADS} thread(s), {CONNECTIONS} connections, "
         f"{DURATION} s; uvicorn {WORKERS} workers (uvloop, httptools); {FIXTURES} fixtures; "
-        f"{ROUNDS} interleaved rounds (medians below); nice {NICE}"
+        f"{ROUNDS} interleaved rounds (medians below); nice {NICE}; "
+        f"{'SO_REUSEPORT socket per process' if REUSEPORT else 'one shared socket'}"
     )
     print("peer: bare Starlette + one asyncpg query per request, no auth or cache (same run)")
     print("peer: Starlette answering fixed bytes, the HTTP stack's floor (same run)")
