@@ -40,7 +40,9 @@ async def confirm_forever(cache: LatestCache, reads: ReadModels, *, every: float
             if failing:
                 log.info("latest-forecast copies confirmed again")
             failing = False
-        await asyncio.sleep(every)
+        # Readings start every ``every`` seconds however long one took, so that a slow
+        # reading does not leave the copies unconfirmed (and every read a miss) meanwhile.
+        await asyncio.sleep(max(0.0, began + every - cache.now()))
 
 
 @contextlib.asynccontextmanager
