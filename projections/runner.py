@@ -49,7 +49,9 @@ class ProjectionRunner:
         self.projections = list(projections)
         followers = Counter(s for p in projections for s in p.topics)
         self.logs: dict[str, EventLog] = {
-            name: SharedLog(log) if share_reads and followers[name] > 1 else log
+            name: SharedLog(log, topics=_wanted(projections, name))
+            if share_reads and followers[name] > 1
+            else log
             for name, log in logs.items()
         }
         self.page_size = page_size
@@ -270,6 +272,19 @@ class ProjectionRunner:
             await projection.record_failure(stream, position, error)
         async with self._progress:
             self._progress.notify_all()
+
+
+def _wanted(projections: Sequence[Projection], stream: str) -> tuple[str, ...]:
+    """Every topic of ``stream`` its followers want; empty if one wants every topic."""
+    wanted: dict[str, None] = {}
+    for p in projections:
+        topics = p.topics.get(stream)
+        if topics is None:
+            continue
+        if not topics:
+            return ()
+        wanted.update(dict.fromkeys(topics))
+    return tuple(wanted)
 
 
 class FailedOn(Exception):

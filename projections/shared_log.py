@@ -2,10 +2,11 @@
 
 A log's topic filter is applied after the read (JetStream's subjects do not carry the topic), so
 three projections following the feed each reading their own topics read the whole feed three
-times. Wrapped in a SharedLog, a stream is read in pages of every topic; a page is kept for the
-other projections, which take their topics from it. Projections that start from the same
-position stay on the same page boundaries (a page ends where the read ended, whatever the
-topics), so a rebuild reads each page once. A page that reached the head is shared only by the
+times. Wrapped in a SharedLog, a stream is read in pages of the topics any of its followers
+wants (others, e.g. command receipts, are skipped before a notification is made); a page is
+kept for the other projections, which take their topics from it. Projections that start from
+the same position stay on the same page boundaries (a page ends where the read ended, whatever
+the topics), so a rebuild reads each page once. A page that reached the head is shared only by the
 reads already waiting for it: one asked later must see what was stored since.
 """
 
@@ -19,9 +20,11 @@ from projections.log import EventLog, Page
 
 
 class SharedLog:
-    def __init__(self, log: EventLog, *, keep: int = 8) -> None:
+    def __init__(self, log: EventLog, *, keep: int = 8, topics: Sequence[str] = ()) -> None:
+        """``topics``: every topic a follower wants (empty: every topic)."""
         self._log = log
         self._keep = keep
+        self._topics = tuple(topics)
         self._pages: OrderedDict[tuple[int, int], asyncio.Future[Page]] = OrderedDict()
         self.reads = 0
         """Reads of the wrapped log (for tests and benchmarks)."""
@@ -32,9 +35,9 @@ class SharedLog:
 
     async def read(self, after: int, limit: int, topics: Sequence[str]) -> Page:
         page = await asyncio.shield(self._page(after, limit))
-        if not topics:
-            return page
         wanted = set(topics)
+        if not topics or (self._topics and wanted.issuperset(self._topics)):
+            return page
         kept = [n for n in page.notifications if n.topic in wanted]
         return Page(kept, page.through, page.at_head)
 
@@ -45,7 +48,7 @@ class SharedLog:
             self._pages.move_to_end(key)
             return found
         self.reads += 1
-        read = asyncio.ensure_future(self._log.read(after, limit, ()))
+        read = asyncio.ensure_future(self._log.read(after, limit, self._topics))
         self._pages[key] = read
         read.add_done_callback(lambda done: self._settled(key, done))
         while len(self._pages) > self._keep:

@@ -25,10 +25,12 @@ from infra.projections.logs import StoreEventLog
 from projections.fixtures import FixturesProjection
 from projections.rebuild import rebuild
 from projections.runner import ProjectionRunner
+from projections.stored import state_of
 from readmodels.postgres import queries
 from readmodels.postgres.consistency import wait_for_positions
 from tests.football_month import DATA, store_football, week_with_forecasts
 from tests.projecting import project, table
+from tests.unit.test_stored_state import same
 
 pytestmark = [
     pytest.mark.slow,
@@ -87,6 +89,24 @@ def test_fixtures_and_odds_rows_follow_every_event(feed: dict[str, str], postgre
                 assert row["margin_method"] == str(book.latest.margin_method)
     finally:
         app.close()
+
+
+def test_every_stored_state_parses_as_with_the_json_module(feed: dict[str, str]) -> None:
+    """The projections parse states with orjson: on real events (a week of football, its
+    forecasts) every value is what the json module reads, types included."""
+    plain = json.JSONDecoder().decode
+    checked: Counter[str] = Counter()
+    for env in streams(feed).values():
+        app = FeedIngestion(env)
+        try:
+            for n in app.recorder.select_notifications(start=1, limit=1_000_000):
+                assert same(state_of(n.state), plain(n.state.decode("utf8"))), n
+                checked[n.topic.rsplit(":", 1)[-1]] += 1
+        finally:
+            app.close()
+    assert checked["FixtureForecasts.ForecastIssued"] > 50
+    assert checked["OddsBook.OddsQuoted"] > 100
+    assert len(checked) >= 8, checked
 
 
 def issued(feed: dict[str, str]) -> list[FixtureForecasts.ForecastIssued]:
