@@ -3,6 +3,7 @@ dashboard queries."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -20,6 +21,7 @@ from rich.table import Table
 
 from infra.analytics.kafka_sink import AnalyticsSinkUnavailable
 from infra.analytics.mirror import NAME as ANALYTICS
+from infra.analytics.mirror import mirroring
 from infra.analytics.service import AnalyticsService, analytics_path, dashboard_engine
 from infra.bootstrap import analytics_service
 from infra.cli_console import console
@@ -71,8 +73,11 @@ def run(
     ] = True,
 ) -> None:
     """Project the feed and the forecasts into the analytics tables (and Kafka, when
-    SPORTCAST_KAFKA_BOOTSTRAP is set), resuming from the stored positions."""
-    service = _open(Settings())
+    SPORTCAST_KAFKA_BOOTSTRAP is set), resuming from the stored positions. While following,
+    with SPORTCAST_POSTGRES_URL set, where it stands (and a failure) is copied to PostgreSQL
+    every second for `sportcast projections status`, as `sportcast up` does."""
+    settings = Settings()
+    service = _open(settings)
     try:
         if not follow:
             applied = service.runner.catch_up()
@@ -81,10 +86,18 @@ def run(
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         service.start()
+        copied = (
+            mirroring(service.runner, settings.postgres_url)
+            if settings.postgres_url
+            else contextlib.nullcontext()
+        )
         try:
-            while not stop.wait(1.0):
-                if service.runner.failure is not None:
-                    raise _fail("analytics-failed", str(service.status().error))
+            with copied:
+                while not stop.wait(1.0):
+                    if service.runner.failure is not None:
+                        if settings.postgres_url:
+                            time.sleep(2.0)  # the copy (every second) takes the failure along
+                        raise _fail("analytics-failed", str(service.status().error))
         except KeyboardInterrupt:
             pass
     finally:

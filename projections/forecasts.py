@@ -39,15 +39,18 @@ COLUMNS = (
     "edge",
     "as_of_position",
 )
-_BY_PREFIX = sorted(KINDS, key=len, reverse=True)  # "football-inplay" before "football-1x2"
+# Longest first: "football-inplay" before "football-1x2".
+_PREFIXES = tuple((kind + "-", kind) for kind in sorted(KINDS, key=len, reverse=True))
+_ANY_PREFIX = tuple(prefix for prefix, _ in _PREFIXES)
 
 
 def model_kind(model_id: str, market: str, features: dict[str, Any]) -> str:
     """The registry kind a forecast's model belongs to: its id's prefix when it has one (ids
     of registered models are ``<kind>-<hash>``), else what the forecast itself shows."""
-    for kind in _BY_PREFIX:
-        if model_id.startswith(kind + "-"):
-            return kind
+    if model_id.startswith(_ANY_PREFIX):
+        for prefix, kind in _PREFIXES:
+            if model_id.startswith(prefix):
+                return kind
     if market == Market.MONEYLINE:
         return NBA
     return FOOTBALL_INPLAY if "minute" in features else FOOTBALL_1X2

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 
 import asyncpg
 
@@ -65,6 +67,32 @@ async def mirror_analytics(
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.close()
+
+
+@contextlib.contextmanager
+def mirroring(runner: AnalyticsRunner, postgres_url: str, *, every: float = 1.0) -> Iterator[None]:
+    """The copy, in a thread of its own, for as long as the block runs: for a process with no
+    event loop of its own (`sportcast analytics run`, compose's analytics-sink)."""
+    loop = asyncio.new_event_loop()
+    copying = loop.create_task(mirror_analytics(runner, postgres_url, every=every))
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(copying)
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # e.g. PostgreSQL unreachable for its migrations at the start
+            log.warning("analytics status not copied to PostgreSQL: %s", exc)
+
+    thread = threading.Thread(target=run, name="analytics-mirror", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        loop.call_soon_threadsafe(copying.cancel)
+        thread.join(10.0)
+        if not thread.is_alive():
+            loop.close()
 
 
 async def _copy(

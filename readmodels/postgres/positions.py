@@ -50,8 +50,16 @@ async def lock_position(conn: asyncpg.Connection, schema: str, stream: str) -> i
 
 def begin_page(lock_key: int) -> str:
     """One round trip opening a page's transaction: BEGIN and the projection's lock, shared
-    (a rebuild's switch takes it exclusively; see switch.py)."""
-    return f"BEGIN; SELECT pg_advisory_xact_lock_shared({int(lock_key)});"
+    (a rebuild's switch takes it exclusively; see switch.py).
+
+    The commit does not wait for its WAL flush (``synchronous_commit = off``, this transaction
+    only): a PostgreSQL crash may forget the last pages committed (well under a second's), but
+    rows and position go together, so the projection redoes exactly those pages from the log;
+    nothing is half-applied or applied twice (docs/adr/0029)."""
+    return (
+        f"BEGIN; SET LOCAL synchronous_commit = off;"
+        f" SELECT pg_advisory_xact_lock_shared({int(lock_key)});"
+    )
 
 
 def commit_page(

@@ -4,6 +4,7 @@ process included) end with the same tables as a build from zero."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import random
@@ -16,6 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import numpy as np
 import pytest
 
@@ -36,6 +38,7 @@ from readmodels.analytics.engines import DuckDBEngine
 from readmodels.analytics.queries import dashboard_query
 from readmodels.analytics.schemas import TABLE_NAMES, analytics_table
 from readmodels.analytics.store import AnalyticsStore
+from readmodels.postgres.positions import read_positions_elsewhere
 from tests.small_models import small_football_model
 
 DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", Path(__file__).parents[3] / "shared" / "data"))
@@ -251,3 +254,54 @@ def test_sigkilled_projector_resumes_to_the_same_tables_as_a_build_from_zero(
     assert finished.returncode == 0, finished.stderr.decode()
     assert kills >= 1, "no run was killed mid-way: the test proved nothing"
     assert dump(path) == dump(built)
+
+
+def test_analytics_run_copies_where_it_stands_to_postgresql(
+    replayed: dict[str, str], tmp_path: Path, postgres_url: str
+) -> None:
+    """Compose's analytics-sink (`sportcast analytics run`): `projections status` elsewhere
+    reads its positions from PostgreSQL, as it does `sportcast up`'s."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")},
+        "SPORTCAST_NATS_URL": replayed["url"],
+        "SPORTCAST_STREAM_NAME": replayed["stream"],
+        "SPORTCAST_FORECASTER_STREAM": replayed["forecasts"],
+        "SPORTCAST_ANALYTICS_DB": str(tmp_path / "sink.duckdb"),
+        "SPORTCAST_STATE_DIR": str(tmp_path),
+        "SPORTCAST_POSTGRES_URL": postgres_url,
+    }
+    heads = {
+        "events": _head({"NATS_STREAM": replayed["stream"]}, replayed["url"]),
+        "forecasts": _head({"NATS_STREAM": replayed["forecasts"]}, replayed["url"]),
+    }
+    process = subprocess.Popen(
+        [SPORTCAST, "analytics", "run"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 120
+        copied: dict[str, int] = {}
+        while copied != heads:
+            assert process.poll() is None, process.communicate()[1].decode()
+            assert time.monotonic() < deadline, f"copied {copied}, heads {heads}"
+            time.sleep(0.5)
+            copied = asyncio.run(_elsewhere(postgres_url)).get("analytics", {})
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr.decode()
+
+
+def _head(stream: dict[str, str], url: str) -> int:
+    app = FeedIngestion({"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": url, **stream})
+    try:
+        return app.recorder.max_notification_id() or 0
+    finally:
+        app.close()
+
+
+async def _elsewhere(postgres_url: str) -> dict[str, dict[str, int]]:
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        return await read_positions_elsewhere(conn)
+    finally:
+        await conn.close()
