@@ -156,6 +156,15 @@ def rebuild() -> None:
     (stop `sportcast up` first: DuckDB lets one process write a file)."""
     settings = Settings()
     target = analytics_path(settings)
+    if _held(target):
+        # Renaming a new file over one a process holds leaves that process writing the old
+        # one, and its write-ahead log (<file>.wal) would be replayed into the new file after
+        # a crash: refused until the holder stops (docs/adr/0029).
+        raise _fail(
+            "analytics-db-in-use",
+            f"{target} is held by a running `sportcast up` or `sportcast analytics run`; stop"
+            " it, run `sportcast analytics rebuild`, then start it again",
+        )
     fresh = target.with_suffix(".rebuild.duckdb")
     fresh.unlink(missing_ok=True)
     service = _open(settings, fresh)

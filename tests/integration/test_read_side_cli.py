@@ -125,9 +125,15 @@ def test_analytics_commands_on_a_file_the_stack_holds_say_so(
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")}
         env.update(SPORTCAST_ANALYTICS_DB=str(held), SPORTCAST_POSTGRES_URL=postgres_url)
         done = sportcast(env, "analytics", "query", "live_board")
+        rebuilt = sportcast(env, "analytics", "rebuild")
     finally:
         holder.close()
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert "error [analytics-db-in-use]" in done.stderr
     assert "sportcast projections status" in done.stderr
+    # A rebuild would rename a new file over the one the stack writes: refused before it starts.
+    assert rebuilt.returncode == 2, rebuilt.stdout + rebuilt.stderr
+    assert "error [analytics-db-in-use]" in rebuilt.stderr
+    assert "Traceback" not in rebuilt.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["analytics.duckdb"]
