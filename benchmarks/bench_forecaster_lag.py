@@ -95,13 +95,16 @@ async def replay(url: str, settings: Settings) -> tuple[int, float]:
     return report.events_stored, report.events_per_second
 
 
-async def stored(url: str, stream: str, subject: str) -> list[RawRecord]:
-    """Every message of ``stream`` on ``subject``, in order, with the server's headers."""
+async def stored(
+    url: str, stream: str, subject: str, *, limit: int = 10_000_000
+) -> list[RawRecord]:
+    """The first ``limit`` messages of ``stream`` on ``subject`` (default: every one), in
+    order, with the server's headers."""
     nc = await connect_nats(url)
     try:
         reader = DirectReader(nc, stream)
         await reader.start()
-        return await reader.batch(subject=subject, start_seq=1, limit=10_000_000, wait=60)
+        return await reader.batch(subject=subject, start_seq=1, limit=limit, wait=60)
     finally:
         await nc.close()
 
