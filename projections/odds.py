@@ -87,6 +87,15 @@ class OddsProjection(PostgresProjection):
             row = latest.get(b)
             count = 1 if row is None else row[-2] + 1
             latest[b] = [b, *values, count, position]
+        if len(latest) <= bulk.FEW:  # a live page: one round trip (bulk.py)
+            sets = ", ".join(f"{c} = ${i}" for i, c in enumerate(QUOTE_COLUMNS, start=2))
+            last = len(QUOTE_COLUMNS) + 2
+            await conn.executemany(
+                f"UPDATE {quoted(self.schema)}.odds_latest AS o SET {sets},"
+                f" quotes = o.quotes + ${last}, position = ${last + 1} WHERE o.book_id = $1",
+                list(latest.values()),
+            )
+            return
         temp = await bulk.staged(conn, self.schema, "odds_latest", LATEST_COLUMNS, latest.values())
         sets = ", ".join(f"{c} = s.{c}" for c in QUOTE_COLUMNS)
         await conn.execute(

@@ -3,6 +3,11 @@
 asyncpg's maintainers recommend COPY into a temporary table followed by ``INSERT .. SELECT ..
 ON CONFLICT`` for bulk upserts (asyncpg #749, #535); ``executemany`` is several times slower.
 Each connection creates its temp tables once (``ON COMMIT DELETE ROWS`` empties them).
+
+A live page is a few rows, where round trips are what costs: a COPY is two, a COPY-then-upsert
+four (COPY, statement, emptying the temp table). Up to ``FEW`` rows go as one ``executemany``
+of the same INSERT instead: one round trip (asyncpg sends every row's Bind/Execute and one
+Sync), the same rows written.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import asyncpg
 from readmodels.postgres.schemas import quoted
 
 _made: dict[int, set[str]] = {}
+FEW = 100
+"""Rows up to which a write is one executemany rather than a COPY."""
 
 
 async def _staging(conn: asyncpg.Connection, schema: str, table: str) -> str:
@@ -44,10 +51,16 @@ async def append(
 ) -> None:
     """Insert rows that cannot exist yet (keyed by stream position): plain binary COPY."""
     rows = list(records)
-    if rows:
-        await conn.copy_records_to_table(
-            table, schema_name=schema, columns=list(columns), records=rows
+    if not rows:
+        return
+    if len(rows) <= FEW:
+        cols = ", ".join(columns)
+        values = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        await conn.executemany(
+            f"INSERT INTO {quoted(schema)}.{table} ({cols}) VALUES ({values})", rows
         )
+        return
+    await conn.copy_records_to_table(table, schema_name=schema, columns=list(columns), records=rows)
 
 
 async def upsert(
@@ -69,8 +82,6 @@ async def upsert(
     rows = list(records)
     if not rows:
         return
-    temp = await _staging(conn, schema, table)
-    await conn.copy_records_to_table(temp, columns=list(columns), records=rows)
     cols = ", ".join(columns)
     changed = [c for c in (update if update is not None else columns) if c not in key]
     action = (
@@ -80,9 +91,18 @@ async def upsert(
     )
     if changed and only_if:
         action += f" WHERE {only_if}"
+    conflict = f"ON CONFLICT ({', '.join(key)}) {action}"
+    if len(rows) <= FEW:
+        values = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+        await conn.executemany(
+            f"INSERT INTO {quoted(schema)}.{table} AS t ({cols}) VALUES ({values}) {conflict}",
+            rows,
+        )
+        return
+    temp = await _staging(conn, schema, table)
+    await conn.copy_records_to_table(temp, columns=list(columns), records=rows)
     await conn.execute(
-        f"INSERT INTO {quoted(schema)}.{table} AS t ({cols}) SELECT {cols} FROM {temp}"
-        f" ON CONFLICT ({', '.join(key)}) {action}"
+        f"INSERT INTO {quoted(schema)}.{table} AS t ({cols}) SELECT {cols} FROM {temp} {conflict}"
     )
     await conn.execute(f"DELETE FROM {temp}")  # the same transaction may stage again
 
