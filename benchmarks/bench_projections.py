@@ -465,7 +465,12 @@ def lag_phase(
         return asyncio.run(_measure_lag(url, postgres_url, records))
     finally:
         projector.terminate()
-        projector.wait(30)
+        try:
+            projector.wait(30)
+        except subprocess.TimeoutExpired:  # a finding, not a reason to lose the figures
+            print(f"the projector did not stop within 30 s of SIGTERM ({load()}); killed")
+            projector.kill()
+            projector.wait(30)
 
 
 async def _create_paced_stream(url: str) -> None:
