@@ -159,7 +159,7 @@ def rebuild() -> None:
     if _held(target):
         # Renaming a new file over one a process holds leaves that process writing the old
         # one, and its write-ahead log (<file>.wal) would be replayed into the new file after
-        # a crash: refused until the holder stops (docs/adr/0032).
+        # a crash: refused until the holder stops (docs/adr/0033).
         raise _fail(
             "analytics-db-in-use",
             f"{target} is held by a running `sportcast up` or `sportcast analytics run`; stop"

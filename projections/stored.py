@@ -6,7 +6,7 @@ eventsourcing's JSONTranscoder writes a value of a registered type as
 transcodings would. The composition root checks the mapper writes plain JSON (no cipher, no
 compressor) before using projections that read states this way.
 
-States are parsed by orjson, ~3x faster than the json module's C scanner (docs/adr/0032), and
+States are parsed by orjson, ~3x faster than the json module's C scanner (docs/adr/0033), and
 give the same values, save where orjson parses differently: it refuses NaN, Infinity, numbers
 out of float range and lone surrogate escapes (the json module reads them; so does the
 fallback here), and it reads an integer beyond 64 bits as a float. That last one is silent, so

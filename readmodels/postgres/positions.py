@@ -55,7 +55,7 @@ def begin_page(lock_key: int) -> str:
     The commit does not wait for its WAL flush (``synchronous_commit = off``, this transaction
     only): a PostgreSQL crash may forget the last pages committed (well under a second's), but
     rows and position go together, so the projection redoes exactly those pages from the log;
-    nothing is half-applied or applied twice (docs/adr/0032)."""
+    nothing is half-applied or applied twice (docs/adr/0033)."""
     return (
         f"BEGIN; SET LOCAL synchronous_commit = off;"
         f" SELECT pg_advisory_xact_lock_shared({int(lock_key)});"
