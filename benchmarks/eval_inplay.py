@@ -192,8 +192,9 @@ def _prior_calibration(
     calibrated: list[tuple[np.ndarray, int]],
 ) -> None:
     """The market-free prior per match (each once), before and after its calibration (logit
-    scale and draw peak fitted on earlier World Cups), and the ECE a perfectly calibrated
-    forecaster gets on as many matches: outcomes drawn from the calibrated prior itself."""
+    scale and draw peak fitted on earlier World Cups), the calibrated prior's ECE with a
+    bootstrap interval (matches resampled), and the ECE a perfectly calibrated forecaster gets
+    on as many matches: outcomes drawn from the calibrated prior itself."""
     y = np.array([o for _, o in calibrated], dtype=np.int64)
     p = np.array([q for q, _ in calibrated])
     before = np.array([q for q, _ in raw])
@@ -212,10 +213,17 @@ def _prior_calibration(
         f"  calibrated (scale and peak): log loss {log_loss(p, y):.4f}, "
         f"ECE {expected_calibration_error(p, y):.4f}"
     )
+    resampled = [
+        expected_calibration_error(p[i], y[i])
+        for i in (rng.integers(0, len(y), len(y)) for _ in range(1000))
+    ]
+    low, high = np.percentile(resampled, [2.5, 97.5])
+    print(f"  calibrated prior's ECE, bootstrap 95% CI over matches: [{low:.4f}, {high:.4f}]")
     print(
         f"  ECE of a perfectly calibrated forecaster on {len(y)} matches: median "
         f"{np.median(draws):.4f}, 90% {np.percentile(draws, 90):.4f}, share <= 0.02 "
-        f"{np.mean(np.array(draws) <= 0.02):.2f}"
+        f"{np.mean(np.array(draws) <= 0.02):.2f}, share >= the prior's "
+        f"{np.mean(np.array(draws) >= expected_calibration_error(p, y)):.2f}"
     )
 
 
@@ -247,10 +255,10 @@ def _world_cup_history(
     elo = EloPrior()
     expected: list[float] = []
     for m in matches:  # Elo sees a match only after its expected score is taken
-        pool = "women" if "Women" in m["tournament_name"] else "men"
+        edition = m["tournament_name"]  # "2018 FIFA Men's World Cup": pool and edition
         home, away = m["home_team_name"], m["away_team_name"]
-        expected.append(elo.expected_score(pool, home, away))
-        elo.update(pool, home, away, int(m["home_team_score"]), int(m["away_team_score"]))
+        expected.append(elo.expected_score(edition, home, away))
+        elo.update(edition, home, away, int(m["home_team_score"]), int(m["away_team_score"]))
     outcomes = np.array([regulation_outcome(timelines[m["match_id"]]) for m in matches])
     return matches, timelines, expected, outcomes
 

@@ -58,6 +58,13 @@ class EloRatings:
         self._matches[away] = self._matches.get(away, 0) + 1
         self._rated_matches += 1
 
+    def regress(self, carry_over: float) -> None:
+        """Pull every rating toward the initial one, keeping `carry_over` of its distance (at
+        the start of a new season or tournament: what a side was then is partly gone)."""
+        initial = self.parameters.initial
+        for team, rating in self._ratings.items():
+            self._ratings[team] = initial + carry_over * (rating - initial)
+
 
 @dataclass(frozen=True)
 class PiParameters:

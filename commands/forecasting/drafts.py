@@ -75,6 +75,11 @@ class InPlayForecastModel(Protocol):
         """The market-free Elo prior's logit scale fitted with the peak."""
         ...
 
+    @property
+    def elo_carry_over(self) -> float:
+        """The market-free Elo prior's carry-over between editions it was trained on."""
+        ...
+
     def predict_many(self, states: Sequence[MatchState]) -> list[Probabilities3]:
         """Calibrated (home, draw, away) at the end of regulation, one per state."""
         ...

@@ -59,8 +59,7 @@ from forecasting.football.from_events import InputTranslator, Quote
 from forecasting.football.inputs import OddsOpened
 from forecasting.football.market_free import ResultsFeatures
 from forecasting.inplay.live_matches import FootballKickOff, InMatchMoment, LiveMatches
-from forecasting.inplay.model import EloPrior, one_x_two
-from forecasting.inplay.training import pool_of
+from forecasting.inplay.model import CARRY_OVER, EloPriors, one_x_two
 from forecasting.nba.live import NbaGames, NbaMoment, NbaOutcome, NbaPreGame
 
 __all__ = ["FOLLOWED_EVENTS", "MODEL_PROMOTED", "ForecastModel", "Forecaster"]
@@ -146,7 +145,7 @@ class Forecaster(EventSourcedProjection[UUID]):
         self.matches = LiveMatches()
         # Market-free 1X2 prior for football fixtures nobody quotes (World Cups): Elo over the
         # results finished so far, per competition pool, kept current from Finished events.
-        self.free_prior = EloPrior()
+        self.free_prior = EloPriors()
         self.nba = NbaGames()
         self._inputs: dict[UUID, list[int]] = {}  # each fixture's announcement, opening odds
         self._last_quote: dict[UUID, tuple[Quote, int]] = {}  # latest pre-match 1X2 and its id
@@ -331,17 +330,21 @@ class Forecaster(EventSourcedProjection[UUID]):
             if last is not None:
                 self.matches.start(fixture_id, last[0].probabilities)
                 return None
-            pool = pool_of(announced.competition)
-            expected = self.free_prior.expected_score(pool, announced.home, announced.away)
+            # The expected score the in-play artifact in force was trained on.
+            carry = CARRY_OVER if self.inplay_model is None else self.inplay_model.elo_carry_over
+            expected = self.free_prior.expected_score(
+                announced.competition, announced.home, announced.away, carry
+            )
             results = self._league_row(fixture_id, announced.competition)
             self.matches.start(fixture_id, None, elo_expected=expected, results=results)
             return FootballKickOff(
                 fixture_id, announced.kickoff, expected, notification_id, results
             )
         if isinstance(event, Fixture.Finished) and announced is not None:
-            pool = pool_of(announced.competition)
             score = event.score
-            self.free_prior.update(pool, announced.home, announced.away, score.home, score.away)
+            self.free_prior.update(
+                announced.competition, announced.home, announced.away, score.home, score.away
+            )
         if isinstance(event, Fixture.Finished | Fixture.Abandoned):
             self._not_started.discard(fixture_id)
             self._last_quote.pop(fixture_id, None)

@@ -14,6 +14,7 @@ only and maps the Elo expected score to 1X2 with one fitted draw parameter.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -31,6 +32,11 @@ REGULATION = 90
 SAMPLED_MINUTES = (0, 15, 30, 45, 60, 75, 85)
 MAX_GOALS = 20  # per side, in the Poisson sums
 DRAW_PEAK = 0.27  # EloPrior's default, for artifacts written before the peak was recorded
+# Share of a World Cup Elo rating carried into the pool's next edition (ADR 0013, session 8):
+# chosen by log loss, walk-forward by tournament, on the World Cups of 1970-2001 only, among
+# 0.6-1.0 (k 40 kept). 1.0 (no regression) is what artifacts written before it assumed.
+CARRY_OVER = 0.8
+_EDITION_YEAR = re.compile(r"^\d{4}\s+")
 # Scoring-rate factors per red card, own side and opponent (Vecer, Kopriva & Ichiba 2009).
 RED_OWN, RED_OPPONENT = 0.70, 1.20
 FEATURE_NAMES = (
@@ -174,35 +180,78 @@ def _outcome_probabilities(
     return result
 
 
+def pool_of(competition: str) -> str:
+    """The Elo pool: the competition without its edition's year."""
+    return _EDITION_YEAR.sub("", competition)
+
+
 class EloPrior:
     """Pre-match 1X2 for matches without odds, from Elo over earlier matches of the same pool.
 
-    The expected score E maps to draw = peak * 4E(1-E), home = E - draw/2, away = 1 - E - draw/2:
-    proper for any peak in (0, 0.5], most drawish between equals."""
+    A pool is a competition without its edition's year (`pool_of`). The first match of a new
+    edition regresses the pool's ratings toward the mean (`carry_over`): four years pass
+    between World Cups, and a rating that old over-states the gaps. The expected score E maps
+    to draw = peak * 4E(1-E), home = E - draw/2, away = 1 - E - draw/2: proper for any peak in
+    (0, 0.5], most drawish between equals."""
 
     def __init__(
-        self, draw_peak: float = DRAW_PEAK, parameters: EloParameters | None = None
+        self,
+        draw_peak: float = DRAW_PEAK,
+        parameters: EloParameters | None = None,
+        carry_over: float = CARRY_OVER,
     ) -> None:
         self.draw_peak = draw_peak
+        self.carry_over = carry_over
         # Neutral venues, and no newcomer penalty: a debutant at a World Cup is no promoted side.
         self.parameters = parameters or EloParameters(
             k=40.0, home_advantage=0.0, established_after=10**9
         )
         self._pools: dict[str, EloRatings] = {}
+        # Competitions seen: a late result of an earlier edition regresses nothing again.
+        self._editions: set[str] = set()
 
-    def expected_score(self, pool: str, home: str, away: str) -> float:
-        return self._pool(pool).expected(home, away)
+    def expected_score(self, competition: str, home: str, away: str) -> float:
+        return self._pool(competition).expected(home, away)
 
-    def prior(self, pool: str, home: str, away: str) -> tuple[float, float, float]:
-        return one_x_two(self.expected_score(pool, home, away), self.draw_peak)
+    def prior(self, competition: str, home: str, away: str) -> tuple[float, float, float]:
+        return one_x_two(self.expected_score(competition, home, away), self.draw_peak)
 
-    def update(self, pool: str, home: str, away: str, home_goals: int, away_goals: int) -> None:
-        self._pool(pool).update(home, away, home_goals, away_goals)
+    def update(
+        self, competition: str, home: str, away: str, home_goals: int, away_goals: int
+    ) -> None:
+        self._pool(competition).update(home, away, home_goals, away_goals)
 
-    def _pool(self, pool: str) -> EloRatings:
-        if pool not in self._pools:
-            self._pools[pool] = EloRatings(self.parameters)
-        return self._pools[pool]
+    def _pool(self, competition: str) -> EloRatings:
+        pool = pool_of(competition)
+        ratings = self._pools.get(pool)
+        if ratings is None:
+            ratings = self._pools[pool] = EloRatings(self.parameters)
+        if competition not in self._editions:
+            self._editions.add(competition)
+            if self.carry_over != 1.0:  # 1.0: exactly the ratings as they were
+                ratings.regress(self.carry_over)
+        return ratings
+
+
+class EloPriors:
+    """The Elo prior under each carry-over an in-play artifact may record (1.0 before it was
+    recorded, CARRY_OVER since), fed the same results, so that a forecaster (or an audit
+    replaying one) gives each artifact the expected scores it was trained on."""
+
+    def __init__(self) -> None:
+        self._by_carry = {c: EloPrior(carry_over=c) for c in (1.0, CARRY_OVER)}
+
+    def expected_score(self, competition: str, home: str, away: str, carry_over: float) -> float:
+        prior = self._by_carry.get(carry_over)
+        if prior is None:
+            raise ValueError(f"no Elo prior kept with carry-over {carry_over}")
+        return prior.expected_score(competition, home, away)
+
+    def update(
+        self, competition: str, home: str, away: str, home_goals: int, away_goals: int
+    ) -> None:
+        for prior in self._by_carry.values():
+            prior.update(competition, home, away, home_goals, away_goals)
 
 
 def one_x_two(
@@ -271,6 +320,9 @@ class InPlayModel:
     elo_scale: float = 1.0
     """The Elo prior's logit scale fitted with the peak (fit_elo_prior); 1 for artifacts
     written before it was."""
+    elo_carry_over: float = 1.0
+    """The carry-over of the Elo prior it was trained on (EloPrior); 1 for artifacts written
+    before it was recorded."""
 
     def predict_proba(self, states: Sequence[MatchState]) -> Probabilities:
         """Calibrated (home, draw, away) at the end of regulation; rows sum to 1."""

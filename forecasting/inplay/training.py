@@ -24,7 +24,6 @@ holdout score is out of sample.
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -39,6 +38,7 @@ from domain.in_match import CardKind
 from domain.sport import Side
 from forecasting.football.from_events import InputTranslator
 from forecasting.inplay.model import (
+    CARRY_OVER,
     REGULATION,
     SAMPLED_MINUTES,
     EloPrior,
@@ -49,6 +49,7 @@ from forecasting.inplay.model import (
     baseline_proba,
     fit_elo_prior,
     one_x_two,
+    pool_of,
     regulation_outcome,
     state_at,
     train_inplay_model,
@@ -60,7 +61,6 @@ HOLDOUT_SHARE = 0.2
 HALF_TIME = 45
 CALIBRATION_BINS = 10
 _SENT_OFF = (CardKind.RED, CardKind.SECOND_YELLOW)
-_EDITION_YEAR = re.compile(r"^\d{4}\s+")
 
 
 @dataclass
@@ -137,7 +137,7 @@ class MatchTimelines:
         elif isinstance(event, Fixture.Finished | Fixture.ResultCorrected):
             if isinstance(event, Fixture.Finished):
                 self._elo.update(
-                    pool_of(match.competition),
+                    match.competition,
                     match.home,
                     match.away,
                     event.score.home,
@@ -160,7 +160,7 @@ class MatchTimelines:
             market_prior=self._last_quote.get(fid),
             season=announced.season,
             elo_expected=self._elo.expected_score(
-                pool_of(announced.competition), announced.home, announced.away
+                announced.competition, announced.home, announced.away
             ),
         )
 
@@ -208,11 +208,6 @@ class TrainingSet:
     """The Elo prior's logit scale, fitted with the draw peak on the same earlier matches."""
 
 
-def pool_of(competition: str) -> str:
-    """The Elo pool: the competition without its edition's year."""
-    return _EDITION_YEAR.sub("", competition)
-
-
 def training_set(
     matches: Sequence[PlayedMatch], competitions_with_goals: Iterable[str]
 ) -> TrainingSet:
@@ -231,15 +226,14 @@ def training_set(
     for m in matches:  # Elo sees a result only after the match's expected score is taken
         if m.final is None:
             continue
-        pool = pool_of(m.competition)
         if m.market_prior is None:
             # As of kick-off when folded from the feed (what the live forecaster has).
             expected[m.fixture_id] = (
-                elo.expected_score(pool, m.home, m.away)
+                elo.expected_score(m.competition, m.home, m.away)
                 if m.elo_expected is None
                 else m.elo_expected
             )
-        elo.update(pool, m.home, m.away, *m.final)
+        elo.update(m.competition, m.home, m.away, *m.final)
     earlier = [m for m in usable if m.market_prior is None and m.fixture_id not in holdout]
     peak, scale = EloPrior().draw_peak, 1.0
     if earlier:
@@ -307,7 +301,9 @@ def train(data: TrainingSet, parameters: InPlayParameters = PARAMETERS) -> InPla
         parameters,
     )
     seconds = time.perf_counter() - started
-    model = replace(model, draw_peak=data.draw_peak, elo_scale=data.elo_scale)
+    model = replace(
+        model, draw_peak=data.draw_peak, elo_scale=data.elo_scale, elo_carry_over=CARRY_OVER
+    )
     states = [s.state for s in holdout_rows]
     y = np.array([s.outcome for s in holdout_rows], dtype=np.int64)
     losses = {
@@ -352,7 +348,9 @@ def train_for_holdout(data: TrainingSet, parameters: InPlayParameters = PARAMETE
         outcomes_of(validation),
         parameters,
     )
-    model = replace(model, draw_peak=data.draw_peak, elo_scale=data.elo_scale)
+    model = replace(
+        model, draw_peak=data.draw_peak, elo_scale=data.elo_scale, elo_carry_over=CARRY_OVER
+    )
     return HoldoutRun(model, fitted, validation, holdout)
 
 

@@ -190,7 +190,11 @@ class LoadedModel:
 
 
 # The in-play football model: the same layout under its own magic, so neither loads as the other.
-_INPLAY_MAGIC = b"SPORTCAST-INPLAY-1\n"
+# Format 2 records the Elo prior's carry-over (a reader of format 1 would assume none and give
+# the model expected scores it was not trained on, so it must refuse format 2); format 1 files
+# still load, with carry-over 1 (no regression between editions), what they were trained on.
+_INPLAY_MAGIC = b"SPORTCAST-INPLAY-2\n"
+_INPLAY_MAGIC_V1 = b"SPORTCAST-INPLAY-1\n"
 
 
 def dump_inplay_model(model: InPlayModel) -> bytes:
@@ -201,11 +205,13 @@ def dump_inplay_model(model: InPlayModel) -> bytes:
         model.trees,
         draw_peak=model.draw_peak,
         elo_scale=model.elo_scale,
+        elo_carry_over=model.elo_carry_over,
     )
 
 
 def load_inplay_model(data: bytes) -> InPlayModel:
-    booster, header = _load(_INPLAY_MAGIC, data, "in-play")
+    version_1 = data.startswith(_INPLAY_MAGIC_V1)
+    booster, header = _load(_INPLAY_MAGIC_V1 if version_1 else _INPLAY_MAGIC, data, "in-play")
     return InPlayModel(
         booster=booster,
         calibration=TemperatureCalibration(float(header["temperature"])),
@@ -213,6 +219,7 @@ def load_inplay_model(data: bytes) -> InPlayModel:
         # Files written before the peak was recorded: the prior's default.
         draw_peak=float(header.get("draw_peak", DRAW_PEAK)),
         elo_scale=float(header.get("elo_scale", 1.0)),
+        elo_carry_over=1.0 if version_1 else float(header["elo_carry_over"]),
     )
 
 
@@ -236,6 +243,10 @@ class LoadedInPlayModel:
     @property
     def elo_scale(self) -> float:
         return self.model.elo_scale
+
+    @property
+    def elo_carry_over(self) -> float:
+        return self.model.elo_carry_over
 
     def predict_many(self, states: Sequence[MatchState]) -> list[tuple[float, float, float]]:
         return [(float(h), float(d), float(a)) for h, d, a in self.model.predict_proba(states)]

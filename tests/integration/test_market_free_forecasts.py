@@ -34,6 +34,7 @@ from forecasting.football.market_free import (
 )
 from forecasting.football.model import FootballModelParameters, train_football_model
 from forecasting.inplay.model import (
+    CARRY_OVER,
     EloPrior,
     InPlayParameters,
     MatchState,
@@ -41,7 +42,6 @@ from forecasting.inplay.model import (
     one_x_two,
     train_inplay_model,
 )
-from forecasting.inplay.training import pool_of
 from forecasting.nba.inplay import NbaInPlayModel, NbaQuarterState, QuarterFit
 from forecasting.nba.model import RESULTS_VIEW, NbaModel
 from infra.feeds.messages import FeedMessage
@@ -120,7 +120,7 @@ def inplay_model() -> LoadedInPlayModel:
     y = np.array([rng.choice(3, p=p) for p in baseline_proba(states)])
     params = InPlayParameters(max_iterations=30, early_stopping_rounds=10)
     model = train_inplay_model(states[:450], y[:450], states[450:], y[450:], params)
-    calibrated = replace(model, draw_peak=DRAW_PEAK, elo_scale=ELO_SCALE)
+    calibrated = replace(model, draw_peak=DRAW_PEAK, elo_scale=ELO_SCALE, elo_carry_over=CARRY_OVER)
     return LoadedInPlayModel.from_bytes(dump_inplay_model(calibrated))
 
 
@@ -137,7 +137,7 @@ def test_world_cup_matches_get_a_market_free_forecast_at_kick_off_and_live_ones_
     for n in feeds.recorder.select_notifications(start=1, limit=1_000_000):
         event = feeds.mapper.to_domain_event(n)
         if isinstance(event, Fixture.Scheduled):
-            teams[event.originator_id] = (pool_of(event.competition), event.home, event.away)
+            teams[event.originator_id] = (event.competition, event.home, event.away)
         elif isinstance(event, Fixture.Started):
             expected[event.originator_id] = elo.expected_score(*teams[event.originator_id])
         elif isinstance(event, Fixture.Finished):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from forecasting.inplay.model import (
+    CARRY_OVER,
     EloPrior,
+    EloPriors,
     MatchState,
     TimelineEvent,
     baseline_proba,
@@ -112,3 +116,46 @@ def test_the_elo_prior_calibration_recovers_the_scale_and_peak_that_made_the_res
     assert log_loss(calibrated, outcomes) < log_loss(raw, outcomes)
     assert np.allclose(calibrated.sum(axis=1), 1.0)
     assert one_x_two(0.7, 0.3, 1.0) == one_x_two(0.7, 0.3)  # scale 1: the raw expected score
+
+
+def test_a_new_edition_regresses_the_pool_toward_the_mean_once() -> None:
+    """Four years between World Cups: the first match of an edition keeps CARRY_OVER of each
+    rating's distance from the mean; a late result of the old edition regresses nothing more,
+    and a competition without an edition year (a league) never regresses."""
+    carried, kept = EloPrior(carry_over=0.8), EloPrior(carry_over=1.0)
+    for elo in (carried, kept):
+        elo.update("2014 FIFA Men's World Cup", "Germany", "Brazil", 7, 1)
+    before = kept.expected_score("2014 FIFA Men's World Cup", "Germany", "Brazil")
+    assert carried.expected_score("2014 FIFA Men's World Cup", "Germany", "Brazil") == before
+    gap = 400.0 * math.log10(before / (1.0 - before))  # rating points between the two
+    after = carried.expected_score("2018 FIFA Men's World Cup", "Germany", "Brazil")
+    assert 400.0 * math.log10(after / (1.0 - after)) == pytest.approx(0.8 * gap)
+    assert kept.expected_score("2018 FIFA Men's World Cup", "Germany", "Brazil") == before
+    carried.update("2014 FIFA Men's World Cup", "Spain", "Chile", 0, 2)  # late, old edition
+    carried.update("2018 FIFA Men's World Cup", "Spain", "Chile", 1, 1)
+    assert carried.expected_score("2018 FIFA Men's World Cup", "Germany", "Brazil") == after
+    assert carried.expected_score("FIFA Women's World Cup", "Germany", "Brazil") == 0.5
+    league = EloPrior(carry_over=0.5)
+    league.update("england/premier-league", "Arsenal", "Fulham", 3, 0)
+    first = league.expected_score("england/premier-league", "Arsenal", "Fulham")
+    league.update("england/premier-league", "Leeds", "Everton", 1, 0)
+    assert league.expected_score("england/premier-league", "Arsenal", "Fulham") == first
+
+
+def test_elo_priors_answer_with_the_carry_over_an_artifact_was_trained_on() -> None:
+    priors = EloPriors()
+    single = {c: EloPrior(carry_over=c) for c in (1.0, CARRY_OVER)}
+    results = [
+        ("2014 FIFA Men's World Cup", "Germany", "Brazil", 7, 1),
+        ("2018 FIFA Men's World Cup", "Brazil", "Mexico", 2, 0),
+    ]
+    for result in results:
+        priors.update(*result)
+        for elo in single.values():
+            elo.update(*result)
+    asked = ("2018 FIFA Men's World Cup", "Germany", "Mexico")
+    for carry, elo in single.items():
+        assert priors.expected_score(*asked, carry) == elo.expected_score(*asked)
+    assert priors.expected_score(*asked, 1.0) != priors.expected_score(*asked, CARRY_OVER)
+    with pytest.raises(ValueError, match=r"carry-over 0\.5"):
+        priors.expected_score(*asked, 0.5)

@@ -13,11 +13,10 @@ from domain.odds import MarginMethod, Market, Outcome, PriceFormat, QuoteStage
 from domain.provenance import Provenance
 from domain.score import Score
 from domain.sport import Side, Sport
-from forecasting.inplay.model import SAMPLED_MINUTES, MatchState, TimelineEvent
+from forecasting.inplay.model import SAMPLED_MINUTES, MatchState, TimelineEvent, pool_of
 from forecasting.inplay.training import (
     MatchTimelines,
     PlayedMatch,
-    pool_of,
     train,
     training_set,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from dataclasses import fields, replace
 
@@ -16,7 +17,17 @@ from forecasting.football.market_free import (
     train_market_free_model,
 )
 from forecasting.football.model import FootballModelParameters, train_football_model
-from infra.forecasting.model_file import LoadedModel, dump_model
+from forecasting.inplay.model import CARRY_OVER, MatchState
+from infra.forecasting.model_file import (
+    LoadedInPlayModel,
+    LoadedModel,
+    dump_inplay_model,
+    dump_model,
+    load_inplay_model,
+)
+from tests.small_models import small_inplay_model
+
+PRIOR = (0.4, 0.3, 0.3)
 
 
 def train_once() -> bytes:
@@ -69,3 +80,28 @@ def test_the_market_free_model_travels_in_the_football_artifact() -> None:
     assert as_format_2.market_free_id is None
     with pytest.raises(ValueError, match="no market-free model"):
         as_format_2.predict_market_free(rows[:1])
+
+
+def test_the_inplay_artifact_records_the_elo_carry_over_and_format_1_still_loads() -> None:
+    """Format 2 records the carry-over its Elo prior was trained with; a format-1 file (the
+    same model written before, without it) loads with carry-over 1, what it was trained on,
+    and forecasts exactly as before."""
+    model = load_inplay_model(small_inplay_model())
+    data = dump_inplay_model(replace(model, elo_carry_over=CARRY_OVER))
+    assert data.startswith(b"SPORTCAST-INPLAY-2\n")
+    assert LoadedInPlayModel.from_bytes(data).elo_carry_over == CARRY_OVER
+    rest = data[len(b"SPORTCAST-INPLAY-2\n") :]
+    size = int.from_bytes(rest[:4], "big")
+    header = json.loads(rest[4 : 4 + size])
+    del header["elo_carry_over"]
+    encoded = json.dumps(header).encode()
+    format_1 = (
+        b"SPORTCAST-INPLAY-1\n" + len(encoded).to_bytes(4, "big") + encoded + rest[4 + size :]
+    )
+    old = LoadedInPlayModel.from_bytes(format_1)
+    assert old.elo_carry_over == 1.0
+    assert (old.draw_peak, old.elo_scale) == (model.draw_peak, model.elo_scale)
+    states = [MatchState(30, 1, 0, 0, 0, (0.5, 0.3, 0.2)), MatchState(75, 0, 0, 0, 1, PRIOR)]
+    assert old.predict_many(states) == LoadedInPlayModel.from_bytes(data).predict_many(states)
+    with pytest.raises(ValueError, match="not a sportcast in-play artifact"):
+        load_inplay_model(b"SPORTCAST-INPLAY-3\n" + rest)
