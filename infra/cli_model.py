@@ -338,7 +338,7 @@ def evaluate(
     ),
 )
 def train_inplay(
-    out_path: Annotated[Path, _out_option("SPORTCAST-INPLAY-1", "SPORTCAST_INPLAY_MODEL_FILE")],
+    out_path: Annotated[Path, _out_option("SPORTCAST-INPLAY-2", "SPORTCAST_INPLAY_MODEL_FILE")],
     cutoff_position: CutoffPosition = None,
 ) -> None:
     """Train the in-play football model from the event store and write it to a file."""

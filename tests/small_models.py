@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+import json
+from dataclasses import fields, replace
 
 import numpy as np
 
 from forecasting.football.features import FootballFeatures
 from forecasting.football.model import FootballModelParameters, train_football_model
 from forecasting.inplay.model import (
+    CARRY_OVER,
     InPlayParameters,
     MatchState,
     baseline_proba,
@@ -51,4 +53,14 @@ def small_inplay_model() -> bytes:
     outcomes = np.array([rng.choice(3, p=p) for p in baseline_proba(states)])
     params = InPlayParameters(max_iterations=30, early_stopping_rounds=10)
     model = train_inplay_model(states[:500], outcomes[:500], states[500:], outcomes[500:], params)
-    return dump_inplay_model(model)
+    return dump_inplay_model(replace(model, elo_carry_over=CARRY_OVER))  # as training sets it
+
+
+def as_inplay_format_1(data: bytes) -> bytes:
+    """An in-play artifact as format 1 wrote it: its own magic, no carry-over in the header."""
+    rest = data[len(b"SPORTCAST-INPLAY-2\n") :]
+    size = int.from_bytes(rest[:4], "big")
+    header = json.loads(rest[4 : 4 + size])
+    del header["elo_carry_over"]
+    encoded = json.dumps(header).encode()
+    return b"SPORTCAST-INPLAY-1\n" + len(encoded).to_bytes(4, "big") + encoded + rest[4 + size :]

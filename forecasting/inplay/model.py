@@ -33,9 +33,10 @@ SAMPLED_MINUTES = (0, 15, 30, 45, 60, 75, 85)
 MAX_GOALS = 20  # per side, in the Poisson sums
 DRAW_PEAK = 0.27  # EloPrior's default, for artifacts written before the peak was recorded
 # Share of a World Cup Elo rating carried into the pool's next edition (ADR 0013, session 8):
-# chosen by log loss, walk-forward by tournament, on the World Cups of 1970-2001 only, among
-# 0.6-1.0 (k 40 kept). 1.0 (no regression) is what artifacts written before it assumed.
-CARRY_OVER = 0.8
+# chosen by log loss, walk-forward by tournament (logit scale and draw peak fitted on the
+# earlier matches), on the World Cups of 1970-2001 only, among 0.6/0.7/0.75/0.8/0.85/0.9/1.0
+# (k 40 kept). 1.0 (no regression) is what artifacts written before it assumed.
+CARRY_OVER = 0.7
 _EDITION_YEAR = re.compile(r"^\d{4}\s+")
 # Scoring-rate factors per red card, own side and opponent (Vecer, Kopriva & Ichiba 2009).
 RED_OWN, RED_OPPONENT = 0.70, 1.20
@@ -267,7 +268,9 @@ def one_x_two(
 
 
 _PEAKS = np.linspace(0.05, 0.5, 91)
-_SCALES = np.linspace(0.5, 1.5, 101)
+# Step 0.01. Up to 3: regressed ratings understate gaps the results then show (fitted scales
+# 1.5-2 with CARRY_OVER); below 1.5 the grid is the one used before, so those fits are unchanged.
+_SCALES = np.linspace(0.5, 3.0, 251)
 
 
 def fit_draw_peak(expected_scores: Sequence[float], outcomes: Outcomes) -> float:

@@ -208,6 +208,7 @@ RESCORERS: dict[bytes, Rescorer] = {
     b"SPORTCAST-MODEL-2\n": _football,
     b"SPORTCAST-MODEL-3\n": _football,
     b"SPORTCAST-INPLAY-1\n": _inplay,
+    b"SPORTCAST-INPLAY-2\n": _inplay,
     b"SPORTCAST-NBA-1\n": _nba,
     b"SPORTCAST-NBA-2\n": _nba,
 }

@@ -7,13 +7,14 @@ from uuid import uuid4
 import pytest
 
 from commands.forecasting.drafts import KICK_OFF, MODEL_PROMOTED
+from forecasting.inplay.model import CARRY_OVER
 from infra.audit.models_in_force import ModelsInForce
 from infra.audit.rederive import RecordedForecast
 from infra.forecasting.artifacts import ArtifactIntegrityError
-from tests.small_models import small_football_model, small_inplay_model
+from tests.small_models import as_inplay_format_1, small_football_model, small_inplay_model
 
 # Artifacts by the hash the forecasts name (the store checked the bytes against it).
-FOOTBALL, PROMOTED, INPLAY = "f" * 64, "p" * 64, "i" * 64
+FOOTBALL, PROMOTED, INPLAY, INPLAY_1 = "f" * 64, "p" * 64, "i" * 64, "1" * 64
 
 
 def forecast(position: int, as_of: int, name: str, trigger: str = "odds-moved") -> RecordedForecast:
@@ -23,7 +24,13 @@ def forecast(position: int, as_of: int, name: str, trigger: str = "odds-moved") 
 @pytest.fixture(scope="module")
 def stored() -> dict[str, bytes | ArtifactIntegrityError]:
     football = small_football_model()
-    return {FOOTBALL: football, PROMOTED: football, INPLAY: small_inplay_model()}
+    inplay = small_inplay_model()
+    return {
+        FOOTBALL: football,
+        PROMOTED: football,
+        INPLAY: inplay,
+        INPLAY_1: as_inplay_format_1(inplay),
+    }
 
 
 def test_each_kind_is_the_last_named_at_or_before_a_position_and_re_issues_count_after(
@@ -64,3 +71,18 @@ def test_an_artifact_that_changed_or_is_of_no_known_kind_is_unusable_with_its_re
     assert "changed after it was stored" in held.unusable["a" * 64]
     assert "unknown kind" in held.unusable["b" * 64]
     assert held.at(11).football is None
+
+
+def test_both_inplay_formats_are_held_with_the_carry_over_each_was_trained_on(
+    stored: dict[str, bytes | ArtifactIntegrityError],
+) -> None:
+    """Format 1 (written before the Elo prior regressed between editions) stays usable, so
+    forecasts made under it are rebuilt with the expected scores it was given."""
+    held = ModelsInForce.of(
+        [forecast(1, 10, INPLAY_1, KICK_OFF), forecast(2, 20, INPLAY, KICK_OFF)], stored
+    )
+    assert held.unusable == {}
+    old, new = held.at(10).inplay, held.at(20).inplay
+    assert old is not None
+    assert new is not None
+    assert (old.elo_carry_over, new.elo_carry_over) == (1.0, CARRY_OVER)

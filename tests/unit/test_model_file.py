@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import fields, replace
 
@@ -25,7 +24,7 @@ from infra.forecasting.model_file import (
     dump_model,
     load_inplay_model,
 )
-from tests.small_models import small_inplay_model
+from tests.small_models import as_inplay_format_1, small_inplay_model
 
 PRIOR = (0.4, 0.3, 0.3)
 
@@ -90,18 +89,11 @@ def test_the_inplay_artifact_records_the_elo_carry_over_and_format_1_still_loads
     data = dump_inplay_model(replace(model, elo_carry_over=CARRY_OVER))
     assert data.startswith(b"SPORTCAST-INPLAY-2\n")
     assert LoadedInPlayModel.from_bytes(data).elo_carry_over == CARRY_OVER
-    rest = data[len(b"SPORTCAST-INPLAY-2\n") :]
-    size = int.from_bytes(rest[:4], "big")
-    header = json.loads(rest[4 : 4 + size])
-    del header["elo_carry_over"]
-    encoded = json.dumps(header).encode()
-    format_1 = (
-        b"SPORTCAST-INPLAY-1\n" + len(encoded).to_bytes(4, "big") + encoded + rest[4 + size :]
-    )
+    format_1 = as_inplay_format_1(data)
     old = LoadedInPlayModel.from_bytes(format_1)
     assert old.elo_carry_over == 1.0
     assert (old.draw_peak, old.elo_scale) == (model.draw_peak, model.elo_scale)
     states = [MatchState(30, 1, 0, 0, 0, (0.5, 0.3, 0.2)), MatchState(75, 0, 0, 0, 1, PRIOR)]
     assert old.predict_many(states) == LoadedInPlayModel.from_bytes(data).predict_many(states)
     with pytest.raises(ValueError, match="not a sportcast in-play artifact"):
-        load_inplay_model(b"SPORTCAST-INPLAY-3\n" + rest)
+        load_inplay_model(b"SPORTCAST-INPLAY-3\n" + data[len(b"SPORTCAST-INPLAY-2\n") :])
