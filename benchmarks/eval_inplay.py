@@ -31,6 +31,7 @@ import numpy as np
 
 from domain.errors import DomainError
 from domain.odds.margin import proportional
+from forecasting.football.evaluation import paired_bootstrap
 from forecasting.inplay.model import (
     SAMPLED_MINUTES,
     EloPrior,
@@ -50,6 +51,7 @@ from forecasting.metrics import (
     brier_score,
     expected_calibration_error,
     log_loss,
+    per_match_log_loss,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -231,7 +233,10 @@ def _pooled_line(label: str, rows: list[tuple[np.ndarray, np.ndarray, int]], tar
     prior = np.array([r[0] for r in rows])
     model = np.array([r[1] for r in rows])
     y = np.array([r[2] for r in rows], dtype=np.int64)
-    mark = "  (target: model below prior)" if target else ""
+    mark = ""
+    if target:  # one state per match at a minute: matches resampled, paired
+        d = paired_bootstrap(per_match_log_loss(model, y), per_match_log_loss(prior, y))
+        mark = f"  (target: model below prior) {d.estimate:+.4f} [{d.low:+.4f}, {d.high:+.4f}]"
     print(
         f"{label:>6} {len(y):>5}  {log_loss(prior, y):>8.4f} {log_loss(model, y):>8.4f}  "
         f"{expected_calibration_error(prior, y):>9.4f} "

@@ -28,6 +28,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from domain.errors import DomainError
+from forecasting.football.evaluation import paired_bootstrap
 from forecasting.nba.features import (
     NbaFeatures,
     NbaInputError,
@@ -186,6 +187,27 @@ def evaluate_market_free(games: list[Game], evaluated: list[str]) -> None:
             pooled.append((float(p), f.elo_probability, f.market_home, y, quoted))
         _free_line(season, pooled[-len(test) :], f"{model.trees:>5}")
     _free_line("overall", pooled, f"{'':>5}")
+    _free_intervals(pooled)
+
+
+def _free_intervals(rows: list[tuple[float, float, float, int, bool]]) -> None:
+    """Paired bootstrap 95% intervals (games resampled): the market-free log loss, and its
+    difference from the line on the quoted games."""
+    free = np.array([r[0] for r in rows])
+    line = np.array([r[2] for r in rows])
+    y = np.array([r[3] for r in rows], dtype=np.int64)
+    quoted = np.array([r[4] for r in rows])
+
+    def losses(p: NDArray[np.float64]) -> NDArray[np.float64]:
+        chosen = np.clip(np.where(y == 1, p, 1.0 - p), 1e-15, 1.0)
+        result: NDArray[np.float64] = -np.log(chosen)
+        return result
+
+    alone = paired_bootstrap(losses(free), np.zeros(len(y)))
+    print(f"  market-free log loss {alone.estimate:.5f} [{alone.low:.5f}, {alone.high:.5f}]")
+    if quoted.any():
+        d = paired_bootstrap(losses(free)[quoted], losses(line)[quoted])
+        print(f"  minus the line (quoted games) {d.estimate:+.5f} [{d.low:+.5f}, {d.high:+.5f}]")
 
 
 def _free_line(label: str, rows: list[tuple[float, float, float, int, bool]], extra: str) -> None:
