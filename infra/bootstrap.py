@@ -50,6 +50,7 @@ from infra.analytics.runner import AnalyticsRunner
 from infra.analytics.service import AnalyticsService, dashboard_engine
 from infra.audit.checkpoint_metrics import instrument_checkpointer
 from infra.audit.checkpointer import Checkpointer, load_or_make_keys
+from infra.audit.ranges import Ranges, default_workers
 from infra.connections import (
     connect_nats,
     create_pool,
@@ -406,6 +407,11 @@ async def _demo_forecaster(
         )
         if running.forecaster is not None:
             await asyncio.to_thread(running.forecaster.start)
+
+
+def audit_ranges(settings: Settings) -> Ranges:
+    """How `audit verify` splits the chain check over processes (ADR 0031)."""
+    return Ranges(default_workers(settings.audit_workers), settings.audit_parallel_from)
 
 
 def build_checkpointer(settings: Settings, nc: NATS) -> Checkpointer:

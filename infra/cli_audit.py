@@ -28,7 +28,8 @@ from infra.audit.checkpointer import read_keys
 from infra.audit.errors import AuditError, StoreUnreachable, UnknownFixture, WrongKey
 from infra.audit.export import ExportFormat, export
 from infra.audit.features import FeatureReport, rebuild_features
-from infra.audit.log import extent, fixtures_in, verify_log
+from infra.audit.log import extent, fixtures_in
+from infra.audit.ranges import verify_ranges
 from infra.audit.rederive import (
     RederivationReport,
     fetch_artifacts,
@@ -39,6 +40,7 @@ from infra.audit.rederive import (
 from infra.audit.store import open_log
 from infra.audit.timeline import Timeline, fixture_timeline
 from infra.audit.witness import Witness, check_witness
+from infra.bootstrap import audit_ranges
 from infra.cli_console import console
 from infra.cli_progress import counting
 from infra.eventstore.subjects import SubjectLayout
@@ -159,6 +161,7 @@ def verify(
         except (OSError, ValueError, KeyError) as error:
             raise _fail(_bad_keys(keys_file, error)) from None
     chain_key = os.environ.get("NATS_CHAIN_KEY", "").encode()
+    ranges = audit_ranges(settings)
     known = Witness.load(witness) if witness else None
     chosen = _fixture_ids(fixture)
     rederived: list[RederivationReport] = []
@@ -174,7 +177,7 @@ def verify(
                 continue  # a default stream not made yet (no forecaster has run, say)
             verifier = StreamVerifier(SubjectLayout(name), key=chain_key, signing_keys=signing_keys)
             with _progress(f"verify {name}", size.messages, quiet=as_json) as advance:
-                await verify_log(nc, name, verifier, on_page=advance)
+                await verify_ranges(nc, name, verifier, size, ranges, on_page=advance)
             if known is not None:
                 verifier.problems.extend(check_witness(known, verifier, size.last_seq))
             verified.append((verifier, size.last_seq))

@@ -96,6 +96,18 @@ class Settings(BaseSettings):
         validation_alias=_also("nats_chain_key", "NATS_CHAIN_KEY"),
         description="Secret that makes the event hash chain an HMAC (unforgeable).",
     )
+    audit_workers: int | None = Field(
+        default=None,
+        ge=1,
+        description="Processes that verify ranges of the log in `audit verify` "
+        "(default: the CPU count; 1: in the auditor's own process only).",
+    )
+    audit_parallel_from: int = Field(
+        default=50_000,
+        ge=0,
+        description="`audit verify` splits a stream only from this many messages "
+        "(below, starting the processes costs more than they save).",
+    )
     nats_port: int = Field(default=4222, ge=1, le=65535)
     nats_monitor_port: int = Field(default=8222, ge=1, le=65535)
     postgres_url: str | None = Field(

@@ -95,12 +95,28 @@ async def pages(
 
 
 async def verify_log(
-    nc: NATS, stream: str, verifier: StreamVerifier, *, on_page: Progress | None = None
+    nc: NATS,
+    stream: str,
+    verifier: StreamVerifier,
+    *,
+    on_page: Progress | None = None,
+    start_seq: int = 1,
+    up_to_seq: int | None = None,
 ) -> None:
-    """Every stored message of ``stream`` through ``verifier``: over the wire client each
-    message's raw bytes go straight to :attr:`StreamVerifier.frame` as they are parsed (no
-    record, no header dict); nats-py pages, where it must serve, through its :meth:`add`."""
-    async for _ in _read(nc, stream, verifier.frame, verifier.record, on_page=on_page):
+    """Every stored message of ``stream`` (from ``start_seq`` up to ``up_to_seq``) through
+    ``verifier``: over the wire client each message's raw bytes go straight to
+    :attr:`StreamVerifier.frame` as they are parsed (no record, no header dict); nats-py pages,
+    where it must serve, through its :meth:`add`."""
+    read: AsyncIterator[list[None]] = _read(
+        nc,
+        stream,
+        verifier.frame,
+        verifier.record,
+        on_page=on_page,
+        start_seq=start_seq,
+        up_to_seq=up_to_seq,
+    )
+    async for _ in read:
         pass
 
 
@@ -122,7 +138,7 @@ async def _read(
         return  # empty, or not made yet: nothing to read
     wanted = subject or SubjectLayout(stream).all_subjects
     seq = start_seq
-    url = _plain_url(nc) if wire else None
+    url = plain_url(nc) if wire else None
     if url is not None:
         if up_to_seq is not None:  # a filtered page can pass it: messages after it are not read
             convert = _until(convert, up_to_seq)
@@ -166,7 +182,7 @@ def _raw_record(subject: bytes, seq: int, header: bytes, data: bytes) -> RawReco
     return RawRecord(seq, subject.decode(), parse_headers(header), data)
 
 
-def _plain_url(nc: NATS) -> str | None:
+def plain_url(nc: NATS) -> str | None:
     """The URL of the server ``nc`` talks to, if the wire client can use it the same way."""
     connected = nc.connected_url
     if connected is None or connected.username or connected.password:

@@ -97,6 +97,29 @@ Frame = Callable[[bytes, int, bytes, bytes], None]
 (``NATS/1.0`` line to the blank line), payload."""
 
 
+@dataclass(frozen=True)
+class RangePart:
+    """What a verifier of one contiguous range of the log found (``StreamVerifier(range_part=
+    True)``), to be joined in order by the verifier of the whole log (:meth:`StreamVerifier.join`).
+
+    The checks that need what lies before the range are left to the join: the sequence link to
+    the previous range (``first``), each aggregate's first link in the range (``firsts``: its
+    position, version, previous hash and where its problems go in ``problems``) and the running
+    checkpoint digest (``folded_seqs`` and ``carried``: the events to fold, in order)."""
+
+    problems: list[Problem]
+    messages: int
+    events: int
+    first: tuple[int, bytes] | None  # the range's first message: sequence, subject
+    last_seq: int
+    firsts: dict[bytes, tuple[int, int, bytes, int]]
+    tails: dict[bytes, tuple[int, bytes]]
+    folded_seqs: array[int]
+    carried: bytes  # 64 bytes per folded event
+    unusual_carried: dict[int, bytes]  # by index: hash headers not of 64 bytes
+    checkpoints: list[RawRecord]
+
+
 class StreamVerifier:
     """Verifies a stream fed to it in order, page by page (a whole log never sits in memory).
 
@@ -114,8 +137,12 @@ class StreamVerifier:
         *,
         key: bytes = b"",
         signing_keys: Mapping[str, bytes] | None = None,
+        range_part: bool = False,
     ) -> None:
+        """``range_part``: this verifier sees one range of the log (from any position); its
+        :meth:`part` is joined into the whole log's verifier (:meth:`join`)."""
         self.layout = layout
+        self.range_part = range_part
         self.key = key
         self.signing_keys = signing_keys
         self.problems: list[Problem] = []
@@ -126,7 +153,9 @@ class StreamVerifier:
         self.frame: Frame
         self.record: Callable[[RawRecord], None]
         self._state: Callable[[], tuple[int, int, int]]
-        self.frame, self.record, self._state = self._checker()
+        self.part: Callable[[], RangePart]
+        self.join: Callable[[RangePart], None]
+        self.frame, self.record, self._state, self.part, self.join = self._checker()
 
     @property
     def messages(self) -> int:
@@ -143,7 +172,13 @@ class StreamVerifier:
 
     def _checker(
         self,
-    ) -> tuple[Frame, Callable[[RawRecord], None], Callable[[], tuple[int, int, int]]]:
+    ) -> tuple[
+        Frame,
+        Callable[[RawRecord], None],
+        Callable[[], tuple[int, int, int]],
+        Callable[[], RangePart],
+        Callable[[RangePart], None],
+    ]:
         """The verifier's state lives in this closure's cells (read and written like locals, a
         few times faster than attributes: this is the audit's hot loop)."""
         key, problems, checkpoints = self.key, self.problems, self._checkpoints
@@ -161,6 +196,14 @@ class StreamVerifier:
         messages = events = count = 0
         expected = 1  # our streams start at 1 and deny deletes
         digest = genesis
+        # A range's verifier leaves what depends on the log before it to the join: the first
+        # message's sequence link, each aggregate's first link, the checkpoint digest's fold.
+        in_range = self.range_part
+        first: tuple[int, bytes] | None = None
+        firsts: dict[bytes, tuple[int, int, bytes, int]] = {}
+        unusual_hashes: dict[int, bytes] = {}
+        if in_range:
+            expected = -1
 
         def topic_field(topic: bytes) -> bytes:
             """The hashed field of a topic as stored (decoded as nats-py does), made once."""
@@ -170,10 +213,7 @@ class StreamVerifier:
         def link(
             seq: int, subject: bytes, version: int, prev: bytes, tail: tuple[int, bytes]
         ) -> None:
-            if prev != tail[1]:
-                problems.append(Problem("broken-chain", seq, _text(subject), _UNLINKED))
-            if version <= tail[0]:
-                problems.append(Problem("out-of-order", seq, _text(subject), _BACKWARDS))
+            problems.extend(_links(seq, subject, version, prev, tail))
 
         def event(
             seq: int,
@@ -211,12 +251,23 @@ class StreamVerifier:
             nonlocal digest, count
             tail = tails.get(subject)
             if tail is None:
-                if prev != genesis:
+                if in_range:
+                    firsts[subject] = (seq, version, prev, len(problems))
+                elif prev != genesis:
                     problems.append(Problem("broken-chain", seq, _text(subject), _UNLINKED))
             elif prev != tail[1] or version <= tail[0]:
                 link(seq, subject, version, prev, tail)
             tails[subject] = (version, carried)
             if subject.startswith(events_prefix):
+                if in_range:  # folded by the join, which knows the digest before the range
+                    folded_seqs(seq)
+                    if len(carried) == _HEX_DIGEST:
+                        folded.extend(carried)
+                    else:  # a hash header not of 64 bytes (a finding already): kept apart
+                        unusual_hashes[count] = carried
+                        folded.extend(bytes(_HEX_DIGEST))
+                    count += 1
+                    return
                 body = b"".join((digest, pack(seq), carried))
                 if key:
                     digest = hmac_digest(key, body, "sha256").hex().encode()
@@ -236,6 +287,10 @@ class StreamVerifier:
             return subject != checkpoints_subject
 
         def gap(seq: int, subject: bytes) -> None:
+            nonlocal first
+            if expected < 0:  # a range's first message: its link is the join's
+                first = (seq, subject)
+                return
             kind = "missing-sequence" if seq > expected else "out-of-order"
             problems.append(Problem(kind, seq, _text(subject), f"expected sequence {expected}"))
 
@@ -307,7 +362,65 @@ class StreamVerifier:
         def state() -> tuple[int, int, int]:
             return messages, events, count
 
-        return frame, record, state
+        def part() -> RangePart:
+            return RangePart(
+                problems,
+                messages,
+                events,
+                first,
+                expected - 1 if first else 0,
+                firsts,
+                tails,
+                self._folded_seqs,
+                bytes(folded),
+                unusual_hashes,
+                checkpoints,
+            )
+
+        def join(p: RangePart) -> None:
+            """The next range's part, as if its messages had come through :attr:`frame`."""
+            nonlocal messages, events, count, expected, digest
+            if p.first is None:
+                return  # the range held no message
+            seq, subject = p.first
+            if seq != expected:
+                gap(seq, subject)
+            linked: list[tuple[int, Problem]] = []
+            for subject, (seq, version, prev, at) in p.firsts.items():
+                tail = tails.get(subject)
+                if tail is None:
+                    if prev != genesis:
+                        linked.append((at, Problem("broken-chain", seq, _text(subject), _UNLINKED)))
+                else:
+                    linked.extend(
+                        (at, problem) for problem in _links(seq, subject, version, prev, tail)
+                    )
+            at = 0
+            for to, problem in linked:
+                problems.extend(p.problems[at:to])
+                problems.append(problem)
+                at = to
+            problems.extend(p.problems[at:])
+            tails.update(p.tails)
+            carried, unusual_carried = p.carried, p.unusual_carried
+            for i, seq in enumerate(p.folded_seqs):
+                hash_ = carried[i * _HEX_DIGEST : (i + 1) * _HEX_DIGEST]
+                if unusual_carried and i in unusual_carried:
+                    hash_ = unusual_carried[i]
+                body = b"".join((digest, pack(seq), hash_))
+                if key:
+                    digest = hmac_digest(key, body, "sha256").hex().encode()
+                else:
+                    digest = sha256(body).hexdigest().encode()
+                folded.extend(digest)
+            self._folded_seqs.extend(p.folded_seqs)
+            checkpoints.extend(p.checkpoints)
+            messages += p.messages
+            events += p.events
+            count += len(p.folded_seqs)
+            expected = p.last_seq + 1
+
+        return frame, record, state, part, join
 
     def _digest(self, seq: int) -> tuple[str, int] | None:
         """The running digest after the event at ``seq`` and how many events it folds."""
@@ -342,6 +455,18 @@ class StreamVerifier:
 _ALTERED = "content hash differs"
 _UNLINKED = "does not link to the previous event"
 _BACKWARDS = "version went backwards"
+
+
+def _links(
+    seq: int, subject: bytes, version: int, prev: bytes, tail: tuple[int, bytes]
+) -> list[Problem]:
+    """What is wrong with an event's link to its aggregate's previous event (``tail``)."""
+    found = []
+    if prev != tail[1]:
+        found.append(Problem("broken-chain", seq, _text(subject), _UNLINKED))
+    if version <= tail[0]:
+        found.append(Problem("out-of-order", seq, _text(subject), _BACKWARDS))
+    return found
 
 
 def _text(subject: bytes) -> str:
