@@ -18,7 +18,9 @@ process, which a machine shared with other work disturbs less):
 
 BENCH_STORE=DIR keeps the set-up's store in DIR and, when DIR already holds a finished one,
 measures it again without the set-up (the store only gains a checkpoint per run).
-BENCH_ONLY=chain measures the chain check only.
+BENCH_ONLY=chain measures the chain check only. The end-to-end chain check runs BENCH_PAIRS
+(default 2) times in this process alternated with BENCH_WORKERS (default: the CPU count) worker
+processes verifying ranges of the log (infra/audit/ranges.py).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import resource
 import tempfile
 import time
 from collections.abc import Iterator
@@ -36,7 +39,8 @@ from pathlib import Path
 
 from benchmarks.bench_forecaster_lag import model_bytes
 from infra.audit.checkpointer import Checkpointer
-from infra.audit.log import verify_log
+from infra.audit.log import extent, verify_log
+from infra.audit.ranges import Ranges, verify_ranges
 from infra.audit.rederive import fetch_artifacts, recorded_forecasts, rederive
 from infra.bootstrap import event_store_env, open_intake
 from infra.connections import connect_nats
@@ -61,6 +65,8 @@ SINCE = date.fromisoformat(os.environ.get("BENCH_FROM", "2016-07-01"))
 UNTIL = date.fromisoformat(os.environ.get("BENCH_TO", "2018-06-30"))
 NAIVE = int(os.environ.get("BENCH_NAIVE", "500"))
 STORE = os.environ.get("BENCH_STORE")
+WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 1)))
+PAIRS = int(os.environ.get("BENCH_PAIRS", "2"))
 ONLY = os.environ.get("BENCH_ONLY", "")  # "chain": the chain check only, no re-derivation
 EVENTS, FORECASTS, MODELS = "SPORTCAST_EVENTS", "SPORTCAST_FORECASTS", "SPORTCAST_MODELS"
 
@@ -123,12 +129,29 @@ async def measure(url: str) -> None:
     print(f"chain_verify_vs_sha256_only {floor.wall / took.wall:.3f} x")
     print("peer: sha256 over the same payloads and nothing else (the floor of any chain check)")
 
-    verifier = StreamVerifier(layout, signing_keys=keys)
-    with timed() as end_to_end:
-        await verify_log(nc, EVENTS, verifier)
-        assert verifier.report().ok
-    rate("read_and_verify_events", events, end_to_end)
-    print("note: `audit verify`'s chain check end to end: read from the server and verified")
+    size = await extent(nc, EVENTS)
+    ranges = Ranges(WORKERS, from_messages=0)
+    single: list[Took] = []
+    split: list[Took] = []
+    for _ in range(PAIRS):  # alternated in one sitting: the load drifts
+        verifier = StreamVerifier(layout, signing_keys=keys)
+        with timed() as end_to_end:
+            await verify_log(nc, EVENTS, verifier)
+            assert verifier.report().ok
+        rate("read_and_verify_events", events, end_to_end)
+        single.append(end_to_end)
+        verifier = StreamVerifier(layout, signing_keys=keys)
+        with timed() as in_ranges:
+            await verify_ranges(nc, EVENTS, verifier, size, ranges)
+            assert verifier.report().ok
+        rate(f"read_and_verify_{WORKERS}_workers_events", events, in_ranges)
+        split.append(in_ranges)
+        print(f"load_average {os.getloadavg()}", flush=True)
+    best = min(t.wall for t in single) / min(t.wall for t in split)
+    print(f"read_and_verify_{WORKERS}_workers_vs_1_wall {best:.2f} x (best of {PAIRS} each)")
+    print("note: `audit verify`'s chain check end to end: read from the server and verified, in")
+    print(f"  this process, then in {WORKERS} worker processes (ranges joined here; CPU seconds")
+    print("  include the workers'); peer: the single process in the same sitting")
 
     if ONLY == "chain":
         await nc.close()
@@ -166,9 +189,15 @@ class Took:
 @contextlib.contextmanager
 def timed() -> Iterator[Took]:
     took = Took()
-    wall, cpu = time.perf_counter(), time.process_time()
+    wall, cpu = time.perf_counter(), _cpu()
     yield took
-    took.wall, took.cpu = time.perf_counter() - wall, time.process_time() - cpu
+    took.wall, took.cpu = time.perf_counter() - wall, _cpu() - cpu
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and of its children that have ended (the audit's workers)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def rate(name: str, count: int, took: Took) -> None:

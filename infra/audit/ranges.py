@@ -2,8 +2,8 @@
 process, joined in order into one verdict (ADR 0031).
 
 One Python process verifies ~200k events per CPU second; hashlib holds the GIL for inputs under
-2 KiB, so threads add nothing. Each worker reads its range over its own wire client with this
-process's NATS security and returns a :class:`RangePart`; the parent's
+2 KiB, so threads add nothing. Each worker (infra/audit/range_worker.py) reads its range over its
+own wire client with this process's NATS security and returns a :class:`RangePart`; the parent's
 :meth:`StreamVerifier.join` checks what crosses the range boundaries (the sequence link, each
 aggregate's first link in the range) and folds the checkpoint digest over the ranges in order,
 so the report is the one a single process gives.
@@ -12,22 +12,18 @@ so the report is the one a single process gives.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
-from collections.abc import Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+import pickle
+import sys
 from dataclasses import dataclass
 
 from nats.aio.client import Client as NATS
 
+from infra.audit.errors import AuditError
 from infra.audit.log import Progress, StreamExtent, plain_url, verify_log
-from infra.audit.store import open_log
-from infra.connections import process_nats_security, use_nats_security
-from infra.eventstore.security import NatsSecurity
-from infra.eventstore.subjects import SubjectLayout
+from infra.audit.range_worker import RangeTask
+from infra.connections import process_nats_security
 from infra.eventstore.verify import RangePart, StreamVerifier
-
-_POLL = 0.1  # seconds between looks at the workers' progress
 
 
 @dataclass(frozen=True)
@@ -73,71 +69,59 @@ async def verify_ranges(
     if len(bounds) == 1 or url is None:
         await verify_log(nc, stream, verifier, on_page=on_page)
         return
-    context = multiprocessing.get_context("spawn")
-    progress: multiprocessing.SimpleQueue[int] = context.SimpleQueue()
     security = process_nats_security()
-    with ProcessPoolExecutor(
-        len(bounds), mp_context=context, initializer=_start, initargs=(security, progress)
-    ) as pool:
-        futures = [
-            pool.submit(
-                _verify_range, url, stream, verifier.key, verifier.signing_keys, first, last
-            )
-            for first, last in bounds
-        ]
-        await _follow(futures, progress, on_page)
-        parts = [f.result() for f in futures]  # a worker's error (StoreUnreachable...) is raised
+    tasks = [
+        RangeTask(url, stream, verifier.key, verifier.signing_keys, first, last, security)
+        for first, last in bounds
+    ]
+    workers: list[asyncio.subprocess.Process] = []
+    try:
+        parts = await asyncio.gather(*(_in_worker(task, workers, on_page) for task in tasks))
+    finally:
+        for worker in workers:  # one failed: the others are not waited for
+            if worker.returncode is None:
+                worker.kill()
+                await worker.wait()
     for part in parts:
         verifier.join(part)
 
 
-async def _follow(
-    futures: list[Future[RangePart]],
-    progress: multiprocessing.SimpleQueue[int],
-    on_page: Progress | None,
-) -> None:
-    """Wait for every range, advancing ``on_page`` by the pages the workers report read."""
-    waiting = [asyncio.wrap_future(f) for f in futures]
-    while True:
-        _, pending = await asyncio.wait(waiting, timeout=_POLL)
-        while not progress.empty():
-            read = progress.get()
-            if on_page is not None:
-                on_page(read)
-        if not pending:
-            return
-
-
-_progress: multiprocessing.SimpleQueue[int] | None = None
-
-
-def _start(security: NatsSecurity, progress: multiprocessing.SimpleQueue[int]) -> None:
-    """A worker process's start: the parent's NATS identity and its progress queue."""
-    global _progress
-    use_nats_security(security)
-    _progress = progress
-
-
-def _verify_range(
-    url: str,
-    stream: str,
-    key: bytes,
-    signing_keys: Mapping[str, bytes] | None,
-    first: int,
-    last: int | None,
+async def _in_worker(
+    task: RangeTask, workers: list[asyncio.subprocess.Process], on_page: Progress | None
 ) -> RangePart:
-    """One range of the log verified in a worker process (its own connection and wire client)."""
-    verifier = StreamVerifier(
-        SubjectLayout(stream), key=key, signing_keys=signing_keys, range_part=True
+    """``task`` verified by a worker process (infra/audit/range_worker.py)."""
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "infra.audit.range_worker",
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
+    workers.append(worker)
+    assert worker.stdin is not None
+    assert worker.stdout is not None
+    assert worker.stderr is not None
+    worker.stdin.write(pickle.dumps(task))
+    await worker.stdin.drain()
+    worker.stdin.close()
 
-    def advance(read: int) -> None:
-        if _progress is not None:
-            _progress.put(read)
+    async def answer(stdout: asyncio.StreamReader) -> object:
+        while line := await stdout.readline():
+            kind, n = line.split()
+            if kind == b"P":
+                if on_page is not None:
+                    on_page(int(n))
+                continue
+            # Our own child over its own pipe (no one else writes there).
+            return pickle.loads(await stdout.readexactly(int(n)))  # noqa: S301
+        return None
 
-    async def run() -> None:
-        async with open_log(url=url) as nc:
-            await verify_log(nc, stream, verifier, on_page=advance, start_seq=first, up_to_seq=last)
-
-    asyncio.run(run())
-    return verifier.part()
+    got, errors = await asyncio.gather(answer(worker.stdout), worker.stderr.read())
+    await worker.wait()
+    if isinstance(got, AuditError):
+        raise got  # unreachable store...: named with its code, as in one process
+    if not isinstance(got, RangePart):
+        detail = errors.decode(errors="replace").strip().splitlines()[-1:] or ["no answer"]
+        raise RuntimeError(f"an audit worker failed ({worker.returncode}): {detail[0]}")
+    return got

@@ -379,3 +379,38 @@ def test_a_replay_from_a_copy_of_the_store_equals_one_from_the_running_server(
     )
     assert missing.exit_code == 2
     assert "[store-unreachable]" in missing.stderr
+
+
+def test_worker_processes_give_the_same_reports_and_named_errors(
+    audited: AuditedLog, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`audit verify` with the chain check split over processes (ADR 0031): the same --json
+    report as one process on the untouched log and on a copy with a flipped byte; a wrong key
+    still named."""
+    copy = tmp_path / "copy"
+    snapshot(audited, copy)
+    blocks = sorted((copy / "jetstream").glob(f"*/streams/{EVENTS}/msgs/*.blk"))
+    data = bytearray(blocks[0].read_bytes())
+    where = data.find(b'"away"')
+    assert where > 0
+    data[where + 2] ^= 0x01
+    blocks[0].write_bytes(bytes(data))
+    untouched = ["--nats-url", audited.server.url, "--stream", EVENTS, "--stream", FORECASTS,
+                 "--keys-file", str(audited.keys), "--no-forecasts", "--json"]  # fmt: skip
+    flipped = ["--store-dir", str(copy), "--stream", EVENTS, "--no-forecasts", "--json"]
+    monkeypatch.setenv("SPORTCAST_AUDIT_PARALLEL_FROM", "0")
+    for args, code in ((untouched, 0), (flipped, 1)):
+        monkeypatch.setenv("SPORTCAST_AUDIT_WORKERS", "1")
+        one = audit(audited, "verify", *args)
+        monkeypatch.setenv("SPORTCAST_AUDIT_WORKERS", "2")
+        two = audit(audited, "verify", *args)
+        assert one[0] == code, one[1]
+        assert two == one
+    other = tmp_path / "other.json"
+    load_or_make_keys(other)
+    code, output = audit(
+        audited, "verify", "--nats-url", audited.server.url, "--stream", EVENTS,
+        "--keys-file", str(other), "--no-forecasts",
+    )  # fmt: skip
+    assert code == 2
+    assert "[wrong-key]" in output
