@@ -103,10 +103,10 @@ class Settings(BaseSettings):
         "(default: the CPU count; 1: in the auditor's own process only).",
     )
     audit_parallel_from: int = Field(
-        default=50_000,
+        default=1_000_000,
         ge=0,
         description="`audit verify` splits a stream only from this many messages "
-        "(below, starting the processes costs more than they save).",
+        "(below, starting the processes costs more than they save; ADR 0031).",
     )
     nats_port: int = Field(default=4222, ge=1, le=65535)
     nats_monitor_port: int = Field(default=8222, ge=1, le=65535)

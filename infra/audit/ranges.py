@@ -28,7 +28,8 @@ from infra.eventstore.verify import RangePart, StreamVerifier
 
 @dataclass(frozen=True)
 class Ranges:
-    """How the chain check is split: ``workers`` processes (1: this process alone), and only
+    """How the chain check is split: ``workers`` processes (this one included; 1: this process
+    alone), and only
     for logs of at least ``from_messages`` messages (below, start-up costs more than it saves)."""
 
     workers: int
@@ -62,21 +63,34 @@ async def verify_ranges(
     *,
     on_page: Progress | None = None,
 ) -> None:
-    """Every stored message of ``stream`` through ``verifier``, in ranges verified by worker
-    processes where that pays (else, or when the wire client cannot serve, in this process)."""
+    """Every stored message of ``stream`` through ``verifier``, in ranges: the first in this
+    process, each other one in a worker process, where that pays (else, or when the wire client
+    cannot serve, all in this process)."""
     bounds = ranges.bounds(size)
     url = plain_url(nc)
     if len(bounds) == 1 or url is None:
         await verify_log(nc, stream, verifier, on_page=on_page)
         return
+    (first, last), *others = bounds
     security = process_nats_security()
     tasks = [
-        RangeTask(url, stream, verifier.key, verifier.signing_keys, first, last, security)
-        for first, last in bounds
+        RangeTask(url, stream, verifier.key, verifier.signing_keys, start, end, security)
+        for start, end in others
     ]
+    # The first range in this process (no start-up to pay), the others in worker processes.
+    here = StreamVerifier(
+        verifier.layout, key=verifier.key, signing_keys=verifier.signing_keys, range_part=True
+    )
+
+    async def own_range() -> RangePart:
+        await verify_log(nc, stream, here, on_page=on_page, start_seq=first, up_to_seq=last)
+        return here.part()
+
     workers: list[asyncio.subprocess.Process] = []
     try:
-        parts = await asyncio.gather(*(_in_worker(task, workers, on_page) for task in tasks))
+        parts = await asyncio.gather(
+            own_range(), *(_in_worker(task, workers, on_page) for task in tasks)
+        )
     finally:
         for worker in workers:  # one failed: the others are not waited for
             if worker.returncode is None:
