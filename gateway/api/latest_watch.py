@@ -26,8 +26,11 @@ async def confirm_forever(cache: LatestCache, reads: ReadModels, *, every: float
     projections = sorted(ANSWERED_FROM)
     cache.await_readings()
     failing = False
+    until: float | None = None
     while True:
         began = cache.now()
+        if until is not None and began > until and not failing:  # every read missed meanwhile
+            log.warning("latest-forecast copies were unconfirmed for %.2f s", began - until)
         try:
             async with asyncio.timeout(2 * every):  # later, its confirmation would be void
                 committed = await reads.committed(projections)
@@ -36,7 +39,8 @@ async def confirm_forever(cache: LatestCache, reads: ReadModels, *, every: float
                 log.warning("latest-forecast copies lapse: cannot read the projections: %r", exc)
             failing = True
         else:
-            cache.confirm(committed, until=began + 2 * every)
+            until = began + 2 * every
+            cache.confirm(committed, until=until)
             if failing:
                 log.info("latest-forecast copies confirmed again")
             failing = False
