@@ -3,8 +3,8 @@ process, joined in order into one verdict (ADR 0031).
 
 One Python process verifies ~200k events per CPU second; hashlib holds the GIL for inputs under
 2 KiB, so threads add nothing. Each worker (infra/audit/range_worker.py) reads its range over its
-own wire client with this process's NATS security and returns a :class:`RangePart`; the parent's
-:meth:`StreamVerifier.join` checks what crosses the range boundaries (the sequence link, each
+own wire client with this process's NATS security and returns a :class:`RangePart`; the first range goes straight into the auditor's own verifier,
+whose :meth:`StreamVerifier.join` then checks what crosses the range boundaries (the sequence link, each
 aggregate's first link in the range) and folds the checkpoint digest over the ranges in order,
 so the report is the one a single process gives.
 """
@@ -77,19 +77,17 @@ async def verify_ranges(
         RangeTask(url, stream, verifier.key, verifier.signing_keys, start, end, security)
         for start, end in others
     ]
-    # The first range in this process (no start-up to pay), the others in worker processes.
-    here = StreamVerifier(
-        verifier.layout, key=verifier.key, signing_keys=verifier.signing_keys, range_part=True
-    )
+    # The first range in this process, straight into ``verifier`` (it starts the log: nothing
+    # to join), the others in worker processes, joined after it in order.
 
-    async def own_range() -> RangePart:
-        await verify_log(nc, stream, here, on_page=on_page, start_seq=first, up_to_seq=last)
-        return here.part()
+    async def first_range() -> None:
+        await verify_log(nc, stream, verifier, on_page=on_page, start_seq=first, up_to_seq=last)
 
     workers: list[asyncio.subprocess.Process] = []
     try:
-        parts = await asyncio.gather(
-            own_range(), *(_in_worker(task, workers, on_page) for task in tasks)
+        _, parts = await asyncio.gather(
+            first_range(),
+            asyncio.gather(*(_in_worker(task, workers, on_page) for task in tasks)),
         )
     finally:
         for worker in workers:  # one failed: the others are not waited for

@@ -24,12 +24,19 @@ def _single(log: list[Stored], key: bytes) -> tuple[VerificationReport, list[str
 
 
 def _in_ranges(
-    log: list[Stored], key: bytes, starts: tuple[int, ...]
+    log: list[Stored], key: bytes, starts: tuple[int, ...], *, first_apart: bool = False
 ) -> tuple[VerificationReport, list[str]]:
-    """``log`` cut before each sequence in ``starts``, each range verified apart, then joined."""
+    """``log`` cut before each sequence in ``starts``, each range verified apart, then joined.
+    The first range goes straight into the whole log's verifier, as `audit verify` does, or
+    (``first_apart``) is joined like the others."""
     whole = StreamVerifier(LAYOUT, key=key)
     edges = [1, *starts, len(log) + 10]
     for first, end in pairwise(edges):
+        if first == 1 and not first_apart:
+            for s in log:
+                if s.seq < end:
+                    whole.frame(s.subject, s.seq, s.header, s.data)
+            continue
         verifier = StreamVerifier(LAYOUT, key=key, range_part=True)
         for s in log:
             if first <= s.seq < end:
@@ -46,6 +53,7 @@ def test_the_untouched_log_joins_to_the_same_report_at_every_cut(key: bytes) -> 
     seqs = range(2, len(log) + 1)
     for starts in [*combinations(seqs, 1), *combinations(seqs, 2)]:
         assert _in_ranges(log, key, starts) == single, starts
+        assert _in_ranges(log, key, starts, first_apart=True) == single, starts
 
 
 CASES = _tampered(_log(b""))
@@ -67,6 +75,7 @@ def test_each_tampering_joins_to_the_same_report_with_a_cut_at_or_near_it(case: 
     ]
     for starts in cuts:
         assert _in_ranges(log, b"", starts) == single, (case, starts)
+        assert _in_ranges(log, b"", starts, first_apart=True) == single, (case, starts)
     harmless = {
         "second hash header, same value",
         "padded values",
