@@ -2,9 +2,10 @@
 process, joined in order into one verdict (ADR 0031).
 
 One Python process verifies ~200k events per CPU second; hashlib holds the GIL for inputs under
-2 KiB, so threads add nothing. Each worker (infra/audit/range_worker.py) reads its range over its
-own wire client with this process's NATS security and returns a :class:`RangePart`; the first range goes straight into the auditor's own verifier,
-whose :meth:`StreamVerifier.join` then checks what crosses the range boundaries (the sequence link, each
+2 KiB, so threads add nothing. The first range is verified in this process, straight into the
+auditor's verifier; each other one by a worker (infra/audit/range_worker.py) over its own wire
+client with this process's NATS security, which returns a :class:`RangePart`. The auditor's
+:meth:`StreamVerifier.join` checks what crosses the range boundaries (the sequence link, each
 aggregate's first link in the range) and folds the checkpoint digest over the ranges in order,
 so the report is the one a single process gives.
 """
