@@ -21,6 +21,7 @@ from infra.eventstore.recorders import JetStreamApplicationRecorder
 from infra.eventstore.subjects import SubjectLayout
 from infra.eventstore.wire import WireClient
 from infra.eventstore.wire_reads import WireReads
+from tests.freezing import freeze
 
 
 def event(originator_id: object, version: int, state: bytes = b"{}") -> StoredEvent:
@@ -79,7 +80,7 @@ def test_unanswered_publish_is_retried_and_stored_exactly_once(
     try:
         agg = uuid4()
         assert own_server.pid is not None
-        os.kill(own_server.pid, signal.SIGSTOP)  # the publish arrives; the ack does not
+        freeze(own_server.pid)  # the publish arrives; the ack does not
         result: list[object] = []
         saver = threading.Thread(
             target=lambda: result.append(
@@ -108,7 +109,7 @@ def test_server_gone_mid_save_is_a_clear_error_and_never_half_a_save(
         kept = uuid4()
         rec.insert_events([event(kept, 1)])
         assert own_server.pid is not None
-        os.kill(own_server.pid, signal.SIGSTOP)
+        freeze(own_server.pid)
         lost = uuid4()
         outcome: list[BaseException] = []
 
@@ -214,7 +215,7 @@ def test_a_read_the_server_does_not_answer_goes_to_nats_py_not_to_the_caller(
         rec.insert_events([event(uuid4(), 1) for _ in range(3)])
         assert reads.notifications(1, 100, None, set()) is not None  # a pooled connection
         assert own_server.pid is not None
-        os.kill(own_server.pid, signal.SIGSTOP)
+        freeze(own_server.pid)
         try:
             started = time.monotonic()
             assert reads.notifications(1, 100, None, set()) is None

@@ -26,6 +26,7 @@ from infra.eventstore.wire_protocol import WireError
 from infra.eventstore.wire_publish import WirePublisher
 from infra.streams.source import event_logs
 from readmodels.live import Log
+from tests.freezing import freeze
 from tests.integration.test_store_check import SCHEDULE
 
 OUTAGE_SECONDS = 3.0  # reconnects come every 0.1-0.5 s: a line per attempt would be dozens
@@ -92,7 +93,7 @@ def test_a_handshake_that_never_completes_leaves_no_unretrieved_error(
     assert process is not None
     loop = asyncio.new_event_loop()
     publisher = WirePublisher(server.url, loop)
-    os.kill(process.pid, signal.SIGSTOP)  # the kernel still accepts connections for it
+    freeze(process.pid)  # the kernel still accepts connections for it
     try:
         with caplog.at_level(logging.DEBUG), pytest.raises(WireError):
             loop.run_until_complete(publisher.connect(each=0.5))

@@ -21,6 +21,7 @@ from infra.feeds.player import FeedPlayer, PlayReport
 from infra.feeds.simulated import simulated_messages
 from infra.feeds.simulator import SeasonSimulator
 from infra.settings import Settings
+from tests.freezing import freeze as freeze_process
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +51,7 @@ def replay(settings: Settings, url: str, *, freeze: EmbeddedNats | None = None) 
                 assert freeze.pid is not None
                 # Freeze the server as the play starts, for longer than a save (1 s) or a payload
                 # publish (nats-py's 5 s) waits, but shorter than the retries' patience.
-                os.kill(freeze.pid, signal.SIGSTOP)
+                freeze_process(freeze.pid)
                 thaw = asyncio.get_running_loop().call_later(
                     6.0, os.kill, freeze.pid, signal.SIGCONT
                 )
