@@ -110,6 +110,7 @@ class Forecaster(EventSourcedProjection[UUID]):
         track_every_seconds: float = 1.0,
         pipeline_saves: bool = False,
         single_saves_up_to: int = 4,
+        fit_when_quiet: bool = False,
     ) -> None:
         super().__init__(env)
         if track_every_events < 1 or track_every_seconds <= 0:
@@ -120,6 +121,10 @@ class Forecaster(EventSourcedProjection[UUID]):
         self.track_every_events = track_every_events
         self.track_every_seconds = track_every_seconds
         self.single_saves_up_to = single_saves_up_to
+        # A league's Poisson strengths are refitted when a result arrives, off the forecast
+        # path; ``fit_when_quiet``: when the runner finds the feed quiet (refresh_fits) or a
+        # quote asks first, so a burst of results costs one fit per league, not per result.
+        self.fit_when_quiet = fit_when_quiet
         self.on_stored: Callable[[Sequence[object]], None] | None = None
         """Called with each save's events once stored (in the thread that stored them)."""
         # Saves, the model and the state they read change under this lock: one unit at a time.
@@ -140,8 +145,7 @@ class Forecaster(EventSourcedProjection[UUID]):
     def _start_learning(self) -> None:
         """The state learnt from the feed, empty (at creation, and when it is learnt again)."""
         self.translator = InputTranslator()
-        # A result refits its league's Poisson strengths at once, off the forecast path.
-        self.builder = FeatureBuilder(strict=False, fit_on_result=True)
+        self.builder = FeatureBuilder(strict=False, fit_on_result=not self.fit_when_quiet)
         self.matches = LiveMatches()
         # Market-free 1X2 prior for football fixtures nobody quotes (World Cups): Elo over the
         # results finished so far, per competition pool, kept current from Finished events.
@@ -180,8 +184,21 @@ class Forecaster(EventSourcedProjection[UUID]):
                     self.learn(event, notification_id)
                 self.builder.refresh_fits()
             finally:
-                self.builder.fit_on_result = True
+                self.builder.fit_on_result = not self.fit_when_quiet
             self.advance(position)
+
+    @property
+    def fits_due(self) -> bool:
+        """Results were learnt since the last :meth:`refresh_fits`."""
+        return self.builder.fits_due
+
+    def refresh_fits(self) -> None:
+        """Fit the leagues' Poisson strengths on the results learnt since the last fit, so the
+        next quote's forecast does not (with ``fit_when_quiet``, its runner calls this when the
+        feed is quiet). The fit is a pure function of the results: when it runs changes no
+        forecast."""
+        with self._lock:
+            self.builder.refresh_fits()
 
     # -- models ---------------------------------------------------------------------------
 

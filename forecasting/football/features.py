@@ -169,6 +169,13 @@ class FeatureBuilder:
         # Per team: how much the market moved toward it between open and close, latest last.
         self._drift: dict[tuple[str, str], deque[float]] = {}
         self._clock: datetime | None = None
+        self._unfitted: set[str] = set()  # competitions with results since refresh_fits
+
+    @property
+    def fits_due(self) -> bool:
+        """Whether results came in since :meth:`refresh_fits` (their leagues are fitted when
+        a quote asks, or at the next refresh)."""
+        return bool(self._unfitted)
 
     def results_recorded(self, competition: str) -> int:
         """How many results of the competition the builder has learnt from."""
@@ -179,6 +186,7 @@ class FeatureBuilder:
         """Fit every league's Poisson strengths now, where results came in since the last fit."""
         for league in self._competitions.values():
             league.goals.refresh()
+        self._unfitted.clear()
 
     @property
     def clock(self) -> datetime | None:
@@ -366,6 +374,8 @@ class FeatureBuilder:
         league.goals.record(fixture.home, fixture.away, hg, ag, fixture.kickoff)
         if self.fit_on_result:
             league.goals.refresh()
+        else:
+            self._unfitted.add(fixture.competition)
         league.record_outcome(0 if hg > ag else 1 if hg == ag else 2)
         for team, scored, conceded in ((fixture.home, hg, ag), (fixture.away, ag, hg)):
             history = self._played.setdefault(

@@ -12,7 +12,8 @@ backlog waits or the previous unit is still being stored, up to ``group_events``
 ``group_seconds``. A unit's forecasts are scored in one model call and stored (one save per
 trigger when few, else one atomic save) while the next unit is processed. When nothing arrives
 for ``track_every_seconds`` the processor writes the position reached (tracking is otherwise
-written only with forecasts and every ``track_every_events`` events).
+written only with forecasts and every ``track_every_events`` events); quiet for
+``FIT_WHEN_QUIET`` after results, it fits their leagues' Poisson strengths.
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ from infra.settings import Settings
 log = logging.getLogger("sportcast.forecaster")
 PAGE = 1000
 POLL_MIN, POLL_MAX = 0.001, 0.016  # seconds between polls of a quiet feed
+# Quiet this long after results, the processor fits their leagues (Forecaster.refresh_fits):
+# in a burst (a matchday's results, a replay) a league is fitted once, not once per result.
+FIT_WHEN_QUIET = 0.02
 _QUEUED = 5000  # decoded events the reader may hold ahead of the processor
 _END = None
 
@@ -128,6 +132,7 @@ class ForecasterService:
             track_every_events=track_every_events,
             track_every_seconds=track_every_seconds,
             pipeline_saves=True,
+            fit_when_quiet=True,
         )
         self.group_events, self.group_seconds = group_events, group_seconds
         self._followed = frozenset(self.forecaster.topics)
@@ -294,10 +299,15 @@ class _Following:
         forecaster = self.forecaster
         try:
             while not self._reader_done and not self._stopping.is_set():
+                fitting = forecaster.fits_due
+                quiet = FIT_WHEN_QUIET if fitting else forecaster.track_every_seconds
                 try:
-                    first = self._queue.get(timeout=forecaster.track_every_seconds)
+                    first = self._queue.get(timeout=quiet)
                 except queue.Empty:
-                    forecaster.flush_tracking()  # the feed is quiet: write the position reached
+                    if fitting:
+                        forecaster.refresh_fits()
+                    else:  # the feed is quiet: write the position reached
+                        forecaster.flush_tracking()
                     continue
                 if first is None:
                     break

@@ -127,6 +127,40 @@ def test_every_forecast_is_a_complete_audit_record(
     assert {"odds-opened", "odds-closing"} <= triggers
 
 
+def test_fitting_leagues_when_the_feed_is_quiet_changes_no_forecast(
+    feed: dict[str, str], model_bytes: bytes, unique_name: str
+) -> None:
+    """The service fits a league's Poisson strengths when the feed goes quiet or a quote asks
+    (one fit for a burst of results); a forecaster fitting at every result, event by event,
+    issues the very same forecasts. Once caught up and quiet, nothing is left to fit."""
+    service = ForecasterService(feed, unique_name + "_Q", LoadedModel.from_bytes(model_bytes))
+    assert service.forecaster.fit_when_quiet
+    service.start()
+    try:
+        head = feed_head(feed)
+        deadline = time.monotonic() + 120
+        while service.position < head or service.forecaster.fits_due:
+            assert service.failure is None, service.failure
+            assert time.monotonic() < deadline, "not caught up and fitted in 120 s"
+            time.sleep(0.05)
+    finally:
+        service.stop()
+    eager = Forecaster(
+        forecaster_env(feed, unique_name + "_E"), model=LoadedModel.from_bytes(model_bytes)
+    )
+    feeds = FeedIngestion(feed)
+    try:
+        assert not eager.fit_when_quiet
+        for n in feeds.recorder.select_notifications(start=1, limit=100_000):
+            eager.process_event(feeds.mapper.to_domain_event(n), Tracking(feeds.name, n.id))
+    finally:
+        eager.close()
+        feeds.close()
+    quiet = read_forecasts(feed, unique_name + "_Q")
+    assert len(quiet) > 50
+    assert quiet == read_forecasts(feed, unique_name + "_E")
+
+
 def _start(env: dict[str, str], stream: str, model_file: Path) -> subprocess.Popen[bytes]:
     child_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")},
