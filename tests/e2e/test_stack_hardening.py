@@ -20,7 +20,7 @@ from infra.embedded.ports import free_port
 from tests.e2e.test_sportcast_up import (
     SPORTCAST,
     Ports,
-    children_of,
+    children_named,
     interrupt,
     output_of,
     popen_up,
@@ -165,7 +165,7 @@ def test_a_killed_nats_server_is_restarted_and_ingest_says_503_meanwhile(
     running: tuple[subprocess.Popen[str], Path, Ports],
 ) -> None:
     proc, _, ports = running
-    nats_children = [c for c in children_of(proc.pid) if c.name() == "nats-server"]
+    nats_children = children_named(proc.pid, "nats-server")
     assert len(nats_children) == 1
     # Stop it first so the outage is certain while we probe, then kill it outright.
     nats_children[0].send_signal(signal.SIGSTOP)
@@ -183,7 +183,7 @@ def test_a_killed_nats_server_is_restarted_and_ingest_says_503_meanwhile(
     deadline = time.monotonic() + 60
     while True:
         assert proc.poll() is None, "sportcast up exited instead of restarting nats-server"
-        restarted = [c for c in children_of(proc.pid) if c.name() == "nats-server"]
+        restarted = children_named(proc.pid, "nats-server")
         if restarted and restarted[0].pid != nats_children[0].pid:
             answer = _post(ports.gateway)
             if answer.status_code == 202:
@@ -203,8 +203,8 @@ def test_a_child_that_cannot_be_restarted_stops_the_stack_with_a_clear_message(
     running: tuple[subprocess.Popen[str], Path, Ports],
 ) -> None:
     proc, _, ports = running
-    (nats_child,) = [c for c in children_of(proc.pid) if c.name() == "nats-server"]
-    postgres_children = [c for c in children_of(proc.pid) if c.name() == "postgres"]
+    (nats_child,) = children_named(proc.pid, "nats-server")
+    postgres_children = children_named(proc.pid, "postgres")
     with socket.socket() as squatter:
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         nats_child.kill()
