@@ -19,12 +19,13 @@ import asyncpg
 import pytest
 
 from infra.certs import CertificateFiles
-from infra.embedded.nats import EmbeddedNats, NatsConfig
+from infra.embedded.nats import EmbeddedNats
 from infra.embedded.nats_users import NatsUsers
 from infra.embedded.ports import free_port
 from infra.embedded.postgres import EmbeddedPostgres, PostgresConfig
 from infra.eventstore.security import NatsSecurity
 from infra.natsaccess import Role, StreamNames
+from tests.own_nats import own_nats
 from tests.tls_nats import tls_nats_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,17 +42,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
-    server = EmbeddedNats(
-        NatsConfig(
-            store_dir=tmp_path_factory.mktemp("nats"),
-            port=free_port(),
-            monitor_port=free_port(),
-            sync_always=False,  # speed here; durability tests start their own server
-        )
-    )
-    server.start()
-    yield server
-    server.stop()
+    # sync_always off for speed here; durability tests start their own server
+    with own_nats(tmp_path_factory.mktemp("nats")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -32,13 +32,14 @@ from forecasting.football.model import (
 from infra.audit.checkpointer import Checkpointer, load_or_make_keys
 from infra.cli import app
 from infra.connections import connect_nats
-from infra.embedded.nats import EmbeddedNats, NatsConfig
+from infra.embedded.nats import EmbeddedNats
 from infra.embedded.ports import free_port
 from infra.feeds.simulated import simulated_messages
 from infra.feeds.simulator import SeasonSimulator
 from infra.forecasting.artifacts import archive
 from infra.forecasting.model_file import LoadedModel, dump_model
 from infra.forecasting.service import ForecasterService
+from tests.own_nats import own_nats
 from tests.projecting import dump
 
 pytestmark = pytest.mark.slow
@@ -93,35 +94,35 @@ def _seal(url: str, keys: Path) -> None:
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditedLog]:
     store = tmp_path_factory.mktemp("audit-nats")
-    server = EmbeddedNats(
-        NatsConfig(store_dir=store, port=free_port(), monitor_port=free_port(), sync_always=False)
-    )
-    server.start()
-    env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": server.url, "NATS_STREAM": EVENTS}
-    feeds = FeedIngestion(env)
-    received = Provenance(source="test", received_at=datetime.now(UTC))
-    messages = list(simulated_messages(SeasonSimulator(seed=3)))[:1500]
-    for message in messages:
-        with contextlib.suppress(DomainError):
-            feeds.handle(message.build(message.key, received))
-    head = feeds.recorder.max_notification_id() or 0
-    feeds.close()
-    model = _small_model()
-    archive(server.url, MODELS, [model])  # as `sportcast up` does with every model it loads
-    service = ForecasterService(env, FORECASTS, LoadedModel.from_bytes(model))
-    service.start()
-    deadline = time.monotonic() + 60
-    while service.position < head:
-        assert service.failure is None, service.failure
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    service.stop()
-    keys = tmp_path_factory.mktemp("keys") / "checkpoint-keys.json"
-    _seal(server.url, keys)
-    first = SeasonSimulator(seed=3).fixtures()[0]
-    fid = fixture_id(Sport.FOOTBALL, first.competition, first.kickoff, first.home, first.away)
-    yield AuditedLog(server, store, keys, env, str(fid))
-    server.stop()
+    with own_nats(store) as server:
+        env = {
+            "PERSISTENCE_MODULE": "infra.eventstore",
+            "NATS_URL": server.url,
+            "NATS_STREAM": EVENTS,
+        }
+        feeds = FeedIngestion(env)
+        received = Provenance(source="test", received_at=datetime.now(UTC))
+        messages = list(simulated_messages(SeasonSimulator(seed=3)))[:1500]
+        for message in messages:
+            with contextlib.suppress(DomainError):
+                feeds.handle(message.build(message.key, received))
+        head = feeds.recorder.max_notification_id() or 0
+        feeds.close()
+        model = _small_model()
+        archive(server.url, MODELS, [model])  # as `sportcast up` does with every model it loads
+        service = ForecasterService(env, FORECASTS, LoadedModel.from_bytes(model))
+        service.start()
+        deadline = time.monotonic() + 60
+        while service.position < head:
+            assert service.failure is None, service.failure
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        service.stop()
+        keys = tmp_path_factory.mktemp("keys") / "checkpoint-keys.json"
+        _seal(server.url, keys)
+        first = SeasonSimulator(seed=3).fixtures()[0]
+        fid = fixture_id(Sport.FOOTBALL, first.competition, first.kickoff, first.home, first.away)
+        yield AuditedLog(server, store, keys, env, str(fid))
 
 
 def snapshot(log: AuditedLog, dest: Path) -> None:

@@ -13,8 +13,7 @@ from uuid import uuid4
 import pytest
 from eventsourcing.persistence import StoredEvent
 
-from infra.embedded.nats import EmbeddedNats, NatsConfig
-from infra.embedded.ports import free_port
+from infra.embedded.nats import EmbeddedNats
 from infra.eventstore import JetStreamFactory
 from infra.eventstore.errors import EventStoreUnavailable, EventTooLarge, LineBreakInHeader
 from infra.eventstore.recorders import JetStreamApplicationRecorder
@@ -22,6 +21,7 @@ from infra.eventstore.subjects import SubjectLayout
 from infra.eventstore.wire import WireClient
 from infra.eventstore.wire_reads import WireReads
 from tests.freezing import freeze
+from tests.own_nats import own_nats
 
 
 def event(originator_id: object, version: int, state: bytes = b"{}") -> StoredEvent:
@@ -31,19 +31,8 @@ def event(originator_id: object, version: int, state: bytes = b"{}") -> StoredEv
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
     """A server this test may freeze, kill and restart (same port, same store)."""
-    server = EmbeddedNats(
-        NatsConfig(
-            store_dir=tmp_path / "nats",
-            port=free_port(),
-            monitor_port=free_port(),
-            sync_always=False,
-        )
-    )
-    server.start()
-    yield server
-    if server.pid is not None:
-        os.kill(server.pid, signal.SIGCONT)
-    server.stop()
+    with own_nats(tmp_path / "nats") as server:
+        yield server
 
 
 def open_recorder(

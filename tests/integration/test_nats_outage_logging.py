@@ -20,24 +20,22 @@ from commands.ingestion import FeedIngestion
 from gateway.streams.hub import Hub, HubSettings
 from gateway.streams.metrics import StreamMetrics
 from infra.connections import connect_nats
-from infra.embedded.nats import EmbeddedNats, NatsConfig
-from infra.embedded.ports import free_port
+from infra.embedded.nats import EmbeddedNats
 from infra.eventstore.wire_protocol import WireError
 from infra.eventstore.wire_publish import WirePublisher
 from infra.streams.source import event_logs
 from readmodels.live import Log
 from tests.freezing import freeze
 from tests.integration.test_store_check import SCHEDULE
+from tests.own_nats import own_nats
 
 OUTAGE_SECONDS = 3.0  # reconnects come every 0.1-0.5 s: a line per attempt would be dozens
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    nats = EmbeddedNats(NatsConfig(store_dir=tmp_path, port=free_port(), monitor_port=free_port()))
-    nats.start()
-    yield nats
-    nats.stop()
+    with own_nats(tmp_path, sync_always=True) as nats:
+        yield nats
 
 
 def feed_on(server: EmbeddedNats) -> FeedIngestion:

@@ -15,27 +15,21 @@ import pytest
 from commands.ingestion import FeedIngestion
 from infra.bootstrap import event_store_env, open_intake
 from infra.connections import connect_nats
-from infra.embedded.nats import EmbeddedNats, NatsConfig
-from infra.embedded.ports import free_port
+from infra.embedded.nats import EmbeddedNats
 from infra.feeds.player import FeedPlayer, PlayReport
 from infra.feeds.simulated import simulated_messages
 from infra.feeds.simulator import SeasonSimulator
 from infra.settings import Settings
 from tests.freezing import freeze as freeze_process
+from tests.own_nats import own_nats
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    server = EmbeddedNats(
-        NatsConfig(store_dir=tmp_path / "nats", port=free_port(), monitor_port=free_port())
-    )
-    server.start()
-    yield server
-    if server.pid is not None:
-        os.kill(server.pid, signal.SIGCONT)
-    server.stop()
+    with own_nats(tmp_path / "nats", sync_always=True) as server:
+        yield server
 
 
 def replay(settings: Settings, url: str, *, freeze: EmbeddedNats | None = None) -> PlayReport:

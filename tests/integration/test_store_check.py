@@ -17,13 +17,13 @@ from commands.ingestion import FeedIngestion
 from domain.provenance import Provenance
 from domain.sport import Side
 from infra.connections import connect_nats
-from infra.embedded.nats import EmbeddedNats, NatsConfig
-from infra.embedded.ports import free_port
+from infra.embedded.nats import EmbeddedNats
 from infra.settings import Settings
 from infra.store_check import HeadBook, StoreCheck, check_streams, keep_heads, run_store_check
 from tests.http_ingest import A, ingest_client
 from tests.integration.test_ingestion_on_jetstream import KICKOFF
 from tests.integration.test_ingestion_on_jetstream import SCHEDULE as RUSSIA_V_SAUDI
+from tests.own_nats import own_nats
 
 pytestmark = pytest.mark.slow
 
@@ -34,17 +34,8 @@ STREAM = "EVENTS"
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    nats = EmbeddedNats(
-        NatsConfig(
-            store_dir=tmp_path / "nats",
-            port=free_port(),
-            monitor_port=free_port(),
-            sync_always=True,
-        )
-    )
-    nats.start()
-    yield nats
-    nats.stop()
+    with own_nats(tmp_path / "nats", sync_always=True) as nats:
+        yield nats
 
 
 def marker(n: int) -> str:
