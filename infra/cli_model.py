@@ -35,6 +35,8 @@ from infra.forecasting.artifacts import DEFAULT_BUCKET, ArtifactError, ArtifactS
 from infra.forecasting.history import position_before
 from infra.forecasting.inplay_history import train_to_file
 from infra.forecasting.kinds import PARAMETERS, FootballKind
+from infra.forecasting.model_file import INPLAY_FORMAT
+from infra.forecasting.nba_model_file import NBA_FORMAT
 from infra.settings import Settings
 
 app = typer.Typer(
@@ -338,7 +340,7 @@ def evaluate(
     ),
 )
 def train_inplay(
-    out_path: Annotated[Path, _out_option("SPORTCAST-INPLAY-2", "SPORTCAST_INPLAY_MODEL_FILE")],
+    out_path: Annotated[Path, _out_option(INPLAY_FORMAT, "SPORTCAST_INPLAY_MODEL_FILE")],
     cutoff_position: CutoffPosition = None,
 ) -> None:
     """Train the in-play football model from the event store and write it to a file."""
@@ -415,7 +417,7 @@ def _train_to_file(train: Callable[[FeedIngestion], _Artifact], out_path: Path) 
     ),
 )
 def train_nba(
-    out_path: Annotated[Path, _out_option("SPORTCAST-NBA-1", "SPORTCAST_NBA_MODEL_FILE")],
+    out_path: Annotated[Path, _out_option(NBA_FORMAT, "SPORTCAST_NBA_MODEL_FILE")],
     cutoff_position: CutoffPosition = None,
 ) -> None:
     """Train the NBA models from the event store and write them to a file."""

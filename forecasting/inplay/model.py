@@ -37,6 +37,9 @@ DRAW_PEAK = 0.27  # EloPrior's default, for artifacts written before the peak wa
 # earlier matches), on the World Cups of 1970-2001 only, among 0.6/0.7/0.75/0.8/0.85/0.9/1.0
 # (k 40 kept). 1.0 (no regression) is what artifacts written before it assumed.
 CARRY_OVER = 0.7
+KEPT_CARRY_OVERS = (1.0, CARRY_OVER)
+"""The carry-overs an in-play artifact may record and the forecaster keeps a prior for
+(`EloPriors`): 1.0 for format 1, CARRY_OVER since."""
 _EDITION_YEAR = re.compile(r"^\d{4}\s+")
 # Scoring-rate factors per red card, own side and opponent (Vecer, Kopriva & Ichiba 2009).
 RED_OWN, RED_OPPONENT = 0.70, 1.20
@@ -240,7 +243,7 @@ class EloPriors:
     replaying one) gives each artifact the expected scores it was trained on."""
 
     def __init__(self) -> None:
-        self._by_carry = {c: EloPrior(carry_over=c) for c in (1.0, CARRY_OVER)}
+        self._by_carry = {c: EloPrior(carry_over=c) for c in KEPT_CARRY_OVERS}
 
     def expected_score(self, competition: str, home: str, away: str, carry_over: float) -> float:
         prior = self._by_carry.get(carry_over)

@@ -45,25 +45,14 @@ from infra.forecasting.artifacts import ArtifactStore
 from infra.forecasting.kinds import ModelKind
 from infra.forecasting.lifecycle import KINDS as TRAINED_KINDS
 from infra.forecasting.lifecycle import promote, train_and_register
-from infra.forecasting.model_file import LoadedInPlayModel, LoadedModel
+from infra.forecasting.model_file import LoadedInPlayModel
 from infra.forecasting.nba_model_file import LoadedNbaModels
+from infra.forecasting.serving import Loaded, load_artifact
 
 log = logging.getLogger("sportcast.models")
 PAGE = 500
 _PROMOTED = get_topic(Champion.ModelPromoted)
 _KIND_OF_CHAMPION = {champion_id(kind): kind for kind in KINDS}
-
-Loaded = LoadedModel | LoadedNbaModels | LoadedInPlayModel
-"""A champion's artifact, loaded as the forecaster uses its kind."""
-
-
-def load_artifact(kind: str, model_id: str, data: bytes) -> Loaded:
-    if kind == NBA:
-        return LoadedNbaModels.from_bytes(data)
-    if kind == FOOTBALL_INPLAY:
-        return LoadedInPlayModel.from_bytes(data, model_id=model_id)
-    return LoadedModel.from_bytes(data, model_id=model_id)
-
 
 def fetch_champion(
     registry: ModelRegistry, nats_url: str, bucket: str, kind: str = FOOTBALL_1X2

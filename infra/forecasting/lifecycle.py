@@ -27,6 +27,7 @@ from infra.forecasting.history import History, read_history
 from infra.forecasting.inplay_history import InPlayKind
 from infra.forecasting.kinds import PARAMETERS, FootballKind, ModelKind
 from infra.forecasting.nba_history import NbaKind
+from infra.forecasting.serving import load_artifact
 from infra.forecasting.versions import library_versions
 
 KINDS: Mapping[str, ModelKind] = {
@@ -70,14 +71,17 @@ async def promote(
     kinds: Mapping[str, ModelKind] | None = None,
 ) -> Champion:
     """Champion/challenger: promote unless worse than the champion of its kind on the
-    candidate's holdout.
+    candidate's holdout, or unless the forecaster could not serve its deployed artifact
+    (`ArtifactNotServableError`).
 
     When the two were scored on different holdouts, the champion is re-scored on the candidate's
     (its kind's `rescore`), provided it never trained on any of it."""
+    candidate = registry.model(model_id)
+    # Loaded as the forecaster will load it: refused here, not at a kick-off after the switch.
+    load_artifact(candidate.kind, model_id, await artifacts.get(candidate.artifact_hash))
     try:
         return await asyncio.to_thread(registry.promote, model_id)
     except HoldoutsNotComparable:
-        candidate = registry.model(model_id)
         champion_of_kind = registry.champion(candidate.kind)
         assert champion_of_kind is not None
         assert champion_of_kind.model_id is not None

@@ -194,6 +194,8 @@ class LoadedModel:
 # the model expected scores it was not trained on, so it must refuse format 2); format 1 files
 # still load, with carry-over 1 (no regression between editions), what they were trained on.
 _INPLAY_MAGIC = b"SPORTCAST-INPLAY-2\n"
+INPLAY_FORMAT = _INPLAY_MAGIC.decode().strip()
+"""The format in-play artifacts are written in (what `train-inplay --out` writes)."""
 _INPLAY_MAGIC_V1 = b"SPORTCAST-INPLAY-1\n"
 
 

@@ -23,6 +23,8 @@ from infra.forecasting.model_file import cbm_bytes
 
 _MAGIC_V1 = b"SPORTCAST-NBA-1\n"
 _MAGIC = b"SPORTCAST-NBA-2\n"
+NBA_FORMAT = _MAGIC.decode().strip()
+"""The format NBA artifacts are written in (what `train-nba --out` writes)."""
 
 
 def dump_nba_models(

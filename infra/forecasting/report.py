@@ -22,7 +22,8 @@ from forecasting.football.evaluation import (
     compare,
     reliability_bins,
 )
-from forecasting.football.training_set import outcomes
+from forecasting.football.training_set import TrainingRow, outcomes
+from forecasting.metrics import Probabilities
 
 METRICS = ("rps", "log_loss", "brier", "accuracy", "directional_accuracy", "ece")
 
@@ -35,8 +36,8 @@ class EvaluationReport:
     seasons: list[SeasonForecast]
     meta: dict[str, Any]
     stages: dict[str, dict[str, Comparison]] = field(default_factory=dict)
-    """Other forecasts of the same matches ("at the closing quote", "market-free"): overall
-    and per season, each against both markets."""
+    """Other forecasts of the same matches ("at the closing quote", "market-free"): overall,
+    per season and per competition, each against both markets."""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -67,32 +68,39 @@ def build_report(
 ) -> EvaluationReport:
     rows = [r for s in seasons for r in s.rows]
     model = np.concatenate([s.probabilities for s in seasons])
-    competitions = sorted({r.competition for r in rows})
-    by_competition: dict[str, Comparison] = {}
-    for competition in competitions:
-        index = np.array([i for i, r in enumerate(rows) if r.competition == competition])
-        by_competition[competition] = compare(
-            [rows[i] for i in index], model[index], resamples=resamples
-        )
     stages: dict[str, dict[str, Comparison]] = {}
     for stage, attribute in (("at the closing quote", "at_close"), ("market-free", "market_free")):
         forecasts = [getattr(s, attribute) for s in seasons]
         if any(f is None for f in forecasts):
             continue
-        groups = {"overall": compare(rows, np.concatenate(forecasts), resamples=resamples)}
+        stacked = np.concatenate(forecasts)
+        groups = {"overall": compare(rows, stacked, resamples=resamples)}
         for s, f in zip(seasons, forecasts, strict=True):
             groups[s.season] = compare(s.rows, f, resamples=resamples)
-        stages[stage] = groups
+        stages[stage] = groups | _by_competition(rows, stacked, resamples)
     return EvaluationReport(
         stages=stages,
         overall=compare(rows, model, resamples=resamples),
-        by_competition=by_competition,
+        by_competition=_by_competition(rows, model, resamples),
         by_season={
             s.season: compare(s.rows, s.probabilities, resamples=resamples) for s in seasons
         },
         seasons=list(seasons),
         meta=meta,
     )
+
+
+def _by_competition(
+    rows: Sequence[TrainingRow], forecasts: Probabilities, resamples: int
+) -> dict[str, Comparison]:
+    """Each competition's matches, forecasts against both markets."""
+    groups: dict[str, Comparison] = {}
+    for competition in sorted({r.competition for r in rows}):
+        index = np.array([i for i, r in enumerate(rows) if r.competition == competition])
+        groups[competition] = compare(
+            [rows[i] for i in index], forecasts[index], resamples=resamples
+        )
+    return groups
 
 
 def write_report(report: EvaluationReport, out: Path) -> list[Path]:

@@ -42,6 +42,7 @@ from infra.forecasting.artifacts import archive, content_hash
 from infra.forecasting.history import read_events
 from infra.forecasting.latency import ForecastLatency
 from infra.forecasting.model_file import LoadedInPlayModel
+from infra.forecasting.serving import servable_inplay
 from infra.forecasting.nba_model_file import LoadedNbaModels
 from infra.forecasting.tracing import processing_span, span_context_of
 from infra.settings import Settings
@@ -79,7 +80,7 @@ def configured_service(
     inplay = None
     if settings.inplay_model_file is not None:
         files.append(settings.inplay_model_file.read_bytes())
-        inplay = LoadedInPlayModel.from_bytes(files[-1])
+        inplay = servable_inplay(LoadedInPlayModel.from_bytes(files[-1]))
     nba = None
     if settings.nba_model_file is not None:
         files.append(settings.nba_model_file.read_bytes())

@@ -36,11 +36,18 @@ from infra.bootstrap import running_forecaster
 from infra.feeds.replay import Replay
 from infra.forecasting.artifacts import ArtifactStore
 from infra.forecasting.champion import ChampionWatch, fetch_champion
-from infra.forecasting.lifecycle import registry_env
-from infra.forecasting.model_file import LoadedModel, dump_model
+from infra.forecasting.lifecycle import promote, registry_env
+from infra.forecasting.model_file import (
+    LoadedModel,
+    dump_inplay_model,
+    dump_model,
+    load_inplay_model,
+)
 from infra.forecasting.nba_model_file import dump_nba_models
+from infra.forecasting.serving import ArtifactNotServableError
 from infra.forecasting.service import ForecasterService, forecaster_env
 from infra.settings import Settings
+from tests.small_models import small_inplay_model
 
 
 def tiny_model(seed: int) -> bytes:
@@ -412,3 +419,45 @@ def test_a_deployment_forecasts_with_each_kinds_file_or_champion(
         assert running.watch.kinds == {FOOTBALL_1X2, FOOTBALL_INPLAY}
     finally:
         running.stop()
+
+
+def inplay_record(artifact_hash: str, log_loss: float) -> ModelRecord:
+    return replace(
+        record(artifact_hash, 0.0), kind=FOOTBALL_INPLAY, holdout_metrics={"log_loss": log_loss}
+    )
+
+
+def test_an_inplay_artifact_whose_elo_prior_the_forecaster_does_not_keep_is_not_promoted(
+    nats_url: str, unique_name: str
+) -> None:
+    """The forecaster keeps the World Cup Elo prior under carry-overs 1.0 and 0.7 only; an
+    artifact trained under another would raise at the first World Cup kick-off after the
+    switch. Promotion refuses it by name (better holdout score or not) and the champion stays;
+    the artifact the training writes is promoted."""
+    env = {"PERSISTENCE_MODULE": "infra.eventstore", "NATS_URL": nats_url}
+    env["NATS_STREAM"] = unique_name
+    servable = small_inplay_model()
+    odd = dump_inplay_model(replace(load_inplay_model(servable), elo_carry_over=0.8))
+
+    async def run() -> tuple[str, str, str | None]:
+        nc = await nats.connect(nats_url)
+        artifacts = ArtifactStore(nc.jetstream(), bucket=unique_name + "_M")
+        registry = ModelRegistry(registry_env(env, unique_name + "_R"))
+        feeds = FeedIngestion(env)
+        try:
+            good = registry.register(inplay_record(await artifacts.put(servable), 0.9))
+            await promote(feeds, registry, artifacts, good.model_id)
+            bad = registry.register(inplay_record(await artifacts.put(odd), 0.5))
+            with pytest.raises(ArtifactNotServableError, match="carry-over 0.8") as refused:
+                await promote(feeds, registry, artifacts, bad.model_id)
+            assert refused.value.code == "artifact-not-servable"
+            champion = registry.champion(FOOTBALL_INPLAY)
+            assert champion is not None
+            return good.model_id, bad.model_id, champion.model_id
+        finally:
+            feeds.close()
+            registry.close()
+            await nc.close()
+
+    good, bad, champion = asyncio.run(run())
+    assert champion == good != bad

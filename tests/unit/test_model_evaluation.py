@@ -90,7 +90,13 @@ def test_report_holds_every_metric_for_model_and_both_markets(tmp_path: Path) ->
                 10,
                 1.0,
                 at_close=closing,
-                market_free=np.full((len(rows), 3), 1.0 / 3.0),
+                # league-1's market-free forecast is its closing market, league-0's uniform
+                market_free=np.array(
+                    [
+                        c if r.competition == "league-1" else np.full(3, 1.0 / 3.0)
+                        for r, c in zip(rows, closing, strict=True)
+                    ]
+                ),
                 corrections_kept={"odds-open": True, "closing": False},
             )
         )
@@ -119,9 +125,19 @@ def test_report_holds_every_metric_for_model_and_both_markets(tmp_path: Path) ->
     assert report["overall"]["model_minus_opening"]["rps"]["estimate"] == 0.0
     # at the closing quote the forecast here is the closing market: again exactly zero
     at_close = report["stages"]["at the closing quote"]
-    assert set(at_close) == {"overall", "2019-2020", "2020-2021"}
+    assert set(at_close) == {"overall", "2019-2020", "2020-2021", "league-0", "league-1"}
     assert at_close["overall"]["model_minus_closing"]["rps"]["estimate"] == 0.0
-    assert report["stages"]["market-free"]["overall"]["model"]["rps"] > 0.0
+    free = report["stages"]["market-free"]
+    assert free["overall"]["model"]["rps"] > 0.0
+    # by competition: each league's own matches (league-1's forecast is its closing market)
+    assert free["league-1"]["model_minus_closing"]["rps"]["estimate"] == 0.0
+    assert free["league-0"]["model_minus_closing"]["rps"]["estimate"] != 0.0
+    for league in ("league-0", "league-1"):
+        n = sum(r.competition == league for s in seasons for r in s.rows)
+        assert free[league]["model"]["n"] == n > 0
+    assert "| league-0 | model |" in (tmp_path / "r" / "report.md").read_text().split(
+        "## Market-free"
+    )[1]
     assert report["corrections_kept"]["2020-2021"] == {"odds-open": True, "closing": False}
     text = (tmp_path / "r" / "report.md").read_text()
     assert "## At the closing quote" in text

@@ -8,6 +8,7 @@ from dataclasses import fields, replace
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from forecasting.football.features import FootballFeatures
 from forecasting.football.market_free import (
@@ -17,13 +18,18 @@ from forecasting.football.market_free import (
 )
 from forecasting.football.model import FootballModelParameters, train_football_model
 from forecasting.inplay.model import CARRY_OVER, MatchState
+from forecasting.nba.inplay import NbaInPlayModel, QuarterFit
+from forecasting.nba.model import NbaModel
+from infra import cli_model
 from infra.forecasting.model_file import (
+    INPLAY_FORMAT,
     LoadedInPlayModel,
     LoadedModel,
     dump_inplay_model,
     dump_model,
     load_inplay_model,
 )
+from infra.forecasting.nba_model_file import NBA_FORMAT, dump_nba_models
 from tests.small_models import as_inplay_format_1, small_inplay_model
 
 PRIOR = (0.4, 0.3, 0.3)
@@ -97,3 +103,19 @@ def test_the_inplay_artifact_records_the_elo_carry_over_and_format_1_still_loads
     assert old.predict_many(states) == LoadedInPlayModel.from_bytes(data).predict_many(states)
     with pytest.raises(ValueError, match="not a sportcast in-play artifact"):
         load_inplay_model(b"SPORTCAST-INPLAY-3\n" + data[len(b"SPORTCAST-INPLAY-2\n") :])
+
+
+def test_the_train_commands_name_the_format_they_write() -> None:
+    """`train-nba --out` and `train-inplay --out` say which format the file will be in: the
+    one the dump functions write (the NBA help named format 1 after format 2 came)."""
+    nba = dump_nba_models(
+        NbaModel(booster=None, trees=0, validation_gain=0.0),
+        NbaInPlayModel(fits={q: QuarterFit(1.0, 0.1, 0.0) for q in (1, 2, 3)}),
+    )
+    assert nba.startswith(NBA_FORMAT.encode() + b"\n")
+    assert small_inplay_model().startswith(INPLAY_FORMAT.encode() + b"\n")
+    runner = CliRunner()
+    for command, written in (("train-nba", NBA_FORMAT), ("train-inplay", INPLAY_FORMAT)):
+        result = runner.invoke(cli_model.app, [command, "--help"], env={"COLUMNS": "400"})
+        assert result.exit_code == 0, result.output
+        assert f"({written})" in result.output
