@@ -71,13 +71,14 @@ from infra.feeds.payloads import PayloadStore
 from infra.feeds.quarantine import Quarantine
 from infra.following import FollowerFailure, describe_failures
 from infra.forecasting.artifacts import ArtifactStore
-from infra.forecasting.champion import ChampionWatch, Loaded, ScheduledTrainer, fetch_champion, use
+from infra.forecasting.champion import ChampionWatch, ScheduledTrainer, fetch_champion, use
 from infra.forecasting.kinds import ModelKind
 from infra.forecasting.lifecycle import registry_env
 from infra.forecasting.metrics import instrument_forecaster
 from infra.forecasting.model_file import LoadedModel
 from infra.forecasting.running import RunningForecaster
 from infra.forecasting.service import configured_service
+from infra.forecasting.serving import Loaded
 from infra.forecasting.trainer_metrics import instrument_trainer
 from infra.nats_setup import all_streams, event_streams
 from infra.process_logging import configure_logging

@@ -54,6 +54,7 @@ PAGE = 500
 _PROMOTED = get_topic(Champion.ModelPromoted)
 _KIND_OF_CHAMPION = {champion_id(kind): kind for kind in KINDS}
 
+
 def fetch_champion(
     registry: ModelRegistry, nats_url: str, bucket: str, kind: str = FOOTBALL_1X2
 ) -> Loaded | None:

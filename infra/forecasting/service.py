@@ -42,8 +42,8 @@ from infra.forecasting.artifacts import archive, content_hash
 from infra.forecasting.history import read_events
 from infra.forecasting.latency import ForecastLatency
 from infra.forecasting.model_file import LoadedInPlayModel
-from infra.forecasting.serving import servable_inplay
 from infra.forecasting.nba_model_file import LoadedNbaModels
+from infra.forecasting.serving import servable_inplay
 from infra.forecasting.tracing import processing_span, span_context_of
 from infra.settings import Settings
 

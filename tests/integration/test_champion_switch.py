@@ -44,8 +44,8 @@ from infra.forecasting.model_file import (
     load_inplay_model,
 )
 from infra.forecasting.nba_model_file import dump_nba_models
-from infra.forecasting.serving import ArtifactNotServableError
 from infra.forecasting.service import ForecasterService, forecaster_env
+from infra.forecasting.serving import ArtifactNotServableError
 from infra.settings import Settings
 from tests.small_models import small_inplay_model
 
@@ -448,7 +448,7 @@ def test_an_inplay_artifact_whose_elo_prior_the_forecaster_does_not_keep_is_not_
             good = registry.register(inplay_record(await artifacts.put(servable), 0.9))
             await promote(feeds, registry, artifacts, good.model_id)
             bad = registry.register(inplay_record(await artifacts.put(odd), 0.5))
-            with pytest.raises(ArtifactNotServableError, match="carry-over 0.8") as refused:
+            with pytest.raises(ArtifactNotServableError, match=r"carry-over 0\.8") as refused:
                 await promote(feeds, registry, artifacts, bad.model_id)
             assert refused.value.code == "artifact-not-servable"
             champion = registry.champion(FOOTBALL_INPLAY)

@@ -135,9 +135,10 @@ def test_report_holds_every_metric_for_model_and_both_markets(tmp_path: Path) ->
     for league in ("league-0", "league-1"):
         n = sum(r.competition == league for s in seasons for r in s.rows)
         assert free[league]["model"]["n"] == n > 0
-    assert "| league-0 | model |" in (tmp_path / "r" / "report.md").read_text().split(
-        "## Market-free"
-    )[1]
+    assert (
+        "| league-0 | model |"
+        in (tmp_path / "r" / "report.md").read_text().split("## Market-free")[1]
+    )
     assert report["corrections_kept"]["2020-2021"] == {"odds-open": True, "closing": False}
     text = (tmp_path / "r" / "report.md").read_text()
     assert "## At the closing quote" in text
