@@ -20,7 +20,9 @@ BENCH_STORE=DIR keeps the set-up's store in DIR and, when DIR already holds a fi
 measures it again without the set-up (the store only gains a checkpoint per run).
 BENCH_ONLY=chain measures the chain check only. The end-to-end chain check runs BENCH_PAIRS
 (default 2) times in this process alternated with BENCH_WORKERS (default: the CPU count) worker
-processes verifying ranges of the log (infra/audit/ranges.py).
+processes verifying ranges of the log (infra/audit/ranges.py; BENCH_SKIP_WORKERS=1 leaves them
+out), and with the check `audit verify --store-dir` makes from the store's message blocks
+(infra/audit/from_blocks.py) in one process and in BENCH_WORKERS.
 """
 
 from __future__ import annotations
@@ -38,7 +40,9 @@ from datetime import date
 from pathlib import Path
 
 from benchmarks.bench_forecaster_lag import model_bytes
+from infra.audit.blocks import stored_stream
 from infra.audit.checkpointer import Checkpointer
+from infra.audit.from_blocks import verify_stored
 from infra.audit.log import extent, verify_log
 from infra.audit.ranges import Ranges, verify_ranges
 from infra.audit.rederive import fetch_artifacts, recorded_forecasts, rederive
@@ -68,6 +72,7 @@ STORE = os.environ.get("BENCH_STORE")
 WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 1)))
 PAIRS = int(os.environ.get("BENCH_PAIRS", "2"))
 ONLY = os.environ.get("BENCH_ONLY", "")  # "chain": the chain check only, no re-derivation
+ONLY_FILES = os.environ.get("BENCH_SKIP_WORKERS", "") == "1"  # no wire worker processes
 EVENTS, FORECASTS, MODELS = "SPORTCAST_EVENTS", "SPORTCAST_FORECASTS", "SPORTCAST_MODELS"
 
 
@@ -93,7 +98,7 @@ def forecast_everything(url: str, settings: Settings, model: bytes) -> None:
     service.stop()
 
 
-async def measure(url: str) -> None:
+async def measure(url: str, store: Path) -> None:
     nc = await connect_nats(url)
     sealer = Checkpointer(
         nc, [EVENTS, FORECASTS], chain_key=b"", signing=SigningKey("k1", b"k" * 32), interval=60
@@ -131,8 +136,15 @@ async def measure(url: str) -> None:
 
     size = await extent(nc, EVENTS)
     ranges = Ranges(WORKERS, from_messages=0)
+    stored = stored_stream(store, EVENTS)
+    assert stored is not None
+
+    def make(range_part: bool) -> StreamVerifier:
+        return StreamVerifier(layout, signing_keys=keys, range_part=range_part)
+
     single: list[Took] = []
     split: list[Took] = []
+    files: dict[int, list[Took]] = {1: [], WORKERS: []}
     for _ in range(PAIRS):  # alternated in one sitting: the load drifts
         verifier = StreamVerifier(layout, signing_keys=keys)
         with timed() as end_to_end:
@@ -140,18 +152,34 @@ async def measure(url: str) -> None:
             assert verifier.report().ok
         rate("read_and_verify_events", events, end_to_end)
         single.append(end_to_end)
-        verifier = StreamVerifier(layout, signing_keys=keys)
-        with timed() as in_ranges:
-            await verify_ranges(nc, EVENTS, verifier, size, ranges)
-            assert verifier.report().ok
-        rate(f"read_and_verify_{WORKERS}_workers_events", events, in_ranges)
-        split.append(in_ranges)
+        if not ONLY_FILES:
+            verifier = StreamVerifier(layout, signing_keys=keys)
+            with timed() as in_ranges:
+                await verify_ranges(nc, EVENTS, verifier, size, ranges)
+                assert verifier.report().ok
+            rate(f"read_and_verify_{WORKERS}_workers_events", events, in_ranges)
+            split.append(in_ranges)
+        for processes in files:
+            # The server is idle (its writes synced): its block files are what a copy holds.
+            with timed() as from_files:
+                verdict = verify_stored(stored, make, processes=processes)
+                assert verdict.verifier.report().ok
+                assert verdict.verifier.events == events
+            rate(f"verify_from_blocks_{processes}_processes_events", events, from_files)
+            files[processes].append(from_files)
         print(f"load_average {os.getloadavg()}", flush=True)
-    best = min(t.wall for t in single) / min(t.wall for t in split)
-    print(f"read_and_verify_{WORKERS}_workers_vs_1_wall {best:.2f} x (best of {PAIRS} each)")
+    if split:
+        best = min(t.wall for t in single) / min(t.wall for t in split)
+        print(f"read_and_verify_{WORKERS}_workers_vs_1_wall {best:.2f} x (best of {PAIRS} each)")
     print("note: `audit verify`'s chain check end to end: read from the server and verified, in")
     print(f"  this process, then in {WORKERS} worker processes (ranges joined here; CPU seconds")
     print("  include the workers'); peer: the single process in the same sitting")
+    for processes, runs in files.items():
+        ratio = min(t.wall for t in single) / min(t.wall for t in runs)
+        print(f"verify_from_blocks_{processes}_processes_vs_read_and_verify_wall {ratio:.2f} x")
+    print("note: `audit verify --store-dir`'s chain check: the message blocks read from the store")
+    print("  directory and verified (forked children; CPU seconds include them); peer: the same")
+    print("  check read from the server (read_and_verify), best wall of each in this sitting")
 
     if ONLY == "chain":
         await nc.close()
@@ -170,8 +198,8 @@ async def measure(url: str) -> None:
     naive = recorded[:NAIVE]
     started = time.perf_counter()
     for f in naive:
-        single = rederive([f], artifacts)
-        assert single.ok
+        alone = rederive([f], artifacts)
+        assert alone.ok
     naive_s = time.perf_counter() - started
     print(f"rederive_one_call_each_per_s {len(naive) / naive_s:.0f} forecasts/s")
     speedup = (len(recorded) / batched_s) / (len(naive) / naive_s)
@@ -233,7 +261,7 @@ def main() -> None:
                 print(f"# replayed {stored} events ({SINCE}..{UNTIL}); forecasting them")
                 forecast_everything(server.url, settings, model_bytes())
                 ready.touch()
-            asyncio.run(measure(server.url))
+            asyncio.run(measure(server.url, store))
         finally:
             server.stop()
 

@@ -24,12 +24,14 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from infra.audit.blocks import stored_stream
 from infra.audit.checkpointer import read_keys
 from infra.audit.errors import AuditError, StoreUnreachable, UnknownFixture, WrongKey
 from infra.audit.export import ExportFormat, export
 from infra.audit.features import FeatureReport, rebuild_features
+from infra.audit.from_blocks import verify_stored
 from infra.audit.log import extent, fixtures_in
-from infra.audit.ranges import verify_ranges
+from infra.audit.ranges import Ranges, verify_ranges
 from infra.audit.rederive import (
     RederivationReport,
     fetch_artifacts,
@@ -61,7 +63,8 @@ StoreDir = Annotated[
     typer.Option(
         "--store-dir",
         help="Audit a copy of a JetStream store directory instead (the stack's data dir, its "
-        "nats/ dir or the jetstream/ dir); served read-only by a private nats-server.",
+        "nats/ dir or the jetstream/ dir): `verify` reads the chain from its message blocks; "
+        "what needs a server is served read-only by a private nats-server over a copy.",
     ),
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
@@ -86,7 +89,7 @@ def _run(url: str | None, store_dir: Path | None, work: Callable[[NATS], Awaitab
 
 
 @contextmanager
-def _progress(label: str, total: int, *, quiet: bool) -> Iterator[Callable[[int], None]]:
+def _progress(label: str, total: int | None, *, quiet: bool) -> Iterator[Callable[[int], None]]:
     """The CLI's progress bar (infra/cli_progress.py) on stderr, advanced by pages read."""
     if quiet:
         yield lambda _n: None
@@ -166,6 +169,18 @@ def verify(
     chosen = _fixture_ids(fixture)
     rederived: list[RederivationReport] = []
 
+    def verifier_of(name: str) -> Callable[[bool], StreamVerifier]:
+        def make(range_part: bool) -> StreamVerifier:
+            layout = SubjectLayout(name)
+            return StreamVerifier(
+                layout, key=chain_key, signing_keys=signing_keys, range_part=range_part
+            )
+
+        return make
+
+    async def rederive_only(nc: NATS) -> None:
+        rederived.append(await _rederive(nc, settings, chosen, competition, first, last, as_json))
+
     async def work(nc: NATS) -> list[tuple[StreamVerifier, int]]:
         verified = []
         for name in _streams(settings, stream):
@@ -175,19 +190,28 @@ def verify(
                 if stream:  # named by the user: it must exist
                     raise
                 continue  # a default stream not made yet (no forecaster has run, say)
-            verifier = StreamVerifier(SubjectLayout(name), key=chain_key, signing_keys=signing_keys)
+            verifier = verifier_of(name)(False)
             with _progress(f"verify {name}", size.messages, quiet=as_json) as advance:
                 await verify_ranges(nc, name, verifier, size, ranges, on_page=advance)
             if known is not None:
                 verifier.problems.extend(check_witness(known, verifier, size.last_seq))
             verified.append((verifier, size.last_seq))
         if forecasts:
-            rederived.append(
-                await _rederive(nc, settings, chosen, competition, first, last, as_json)
-            )
+            await rederive_only(nc)
         return verified
 
-    verified = _run(nats_url, store_dir, work)
+    if store_dir is not None:  # the chain check from the files, the rest through a server
+        try:
+            verified = _verify_files(store_dir, settings, stream, verifier_of, ranges, as_json)
+        except AuditError as error:
+            raise _fail(error) from None
+        if known is not None:
+            for verifier, last_seq in verified:
+                verifier.problems.extend(check_witness(known, verifier, last_seq))
+        if forecasts:
+            _run(None, store_dir, rederive_only)
+    else:
+        verified = _run(nats_url, store_dir, work)
     reports = [v.report() for v, _ in verified]
     if signing_keys is not None and _all_signatures_fail(reports):
         raise _fail(_wrong_key(keys_file))
@@ -213,6 +237,30 @@ def verify(
     if witness is not None and findings == 0:
         Witness.from_verifiers(verified).save(witness)
     raise typer.Exit(1 if findings else 0)
+
+
+def _verify_files(
+    store_dir: Path,
+    settings: Settings,
+    given: list[str] | None,
+    verifier_of: Callable[[str], Callable[[bool], StreamVerifier]],
+    ranges: Ranges,
+    quiet: bool,
+) -> list[tuple[StreamVerifier, int]]:
+    """Each stream's chain checked from its message blocks in ``store_dir`` (no server)."""
+    verified = []
+    for name in _streams(settings, given):
+        stored = stored_stream(store_dir, name)
+        if stored is None:
+            if given:  # named by the user: it must exist
+                raise StoreUnreachable(f"the store in {store_dir} has no stream {name!r}")
+            continue  # a default stream not made yet (no forecaster has run, say)
+        with _progress(f"verify {name}", None, quiet=quiet) as advance:
+            verdict = verify_stored(
+                stored, verifier_of(name), processes=ranges.workers, on_page=advance
+            )
+        verified.append((verdict.verifier, verdict.last_seq))
+    return verified
 
 
 def _fixture_ids(given: list[str] | None) -> set[UUID] | None:

@@ -25,3 +25,10 @@ class WrongKey(AuditError):
 
 class BadRange(AuditError):
     code = "bad-range"
+
+
+class UnknownStoreFormat(AuditError):
+    """A store directory whose message blocks the direct reader does not know (compressed,
+    encrypted, or a stream whose limits remove messages without a trace in its blocks)."""
+
+    code = "unknown-store-format"

@@ -16,6 +16,7 @@ from pathlib import Path
 from nats.aio.client import Client as NATS
 from nats.errors import NoServersError
 
+from infra.audit.blocks import jetstream_root
 from infra.audit.errors import StoreUnreachable
 from infra.connections import connect_nats
 from infra.embedded.nats import EmbeddedNats, NatsConfig
@@ -52,7 +53,7 @@ async def _connected(url: str) -> AsyncIterator[NATS]:
 @asynccontextmanager
 async def served_copy(store_dir: Path) -> AsyncIterator[str]:
     """The URL of a private loopback nats-server over a temporary copy of ``store_dir``."""
-    source = _jetstream_root(store_dir)
+    source = jetstream_root(store_dir)
     with tempfile.TemporaryDirectory(prefix="sportcast-audit-") as tmp:
         copy = Path(tmp) / "store"
         await asyncio.to_thread(shutil.copytree, source, copy / "jetstream")
@@ -70,11 +71,3 @@ async def served_copy(store_dir: Path) -> AsyncIterator[str]:
             yield server.url
         finally:
             await asyncio.to_thread(server.stop)
-
-
-def _jetstream_root(store_dir: Path) -> Path:
-    """Accept the stack's data dir, its nats/ dir, or the jetstream/ dir itself."""
-    for candidate in (store_dir / "nats" / "jetstream", store_dir / "jetstream", store_dir):
-        if candidate.is_dir() and any(candidate.glob("*/streams")):
-            return candidate
-    raise StoreUnreachable(f"{store_dir} holds no JetStream store (no <account>/streams inside)")

@@ -198,6 +198,31 @@ def test_a_flipped_byte_in_the_stores_files_is_caught(audited: AuditedLog, tmp_p
     assert kinds & {"altered-event", "missing-sequence", "checkpoint-mismatch"}
 
 
+def test_store_files_read_without_a_server_name_what_they_cannot_read(
+    audited: AuditedLog, tmp_path: Path
+) -> None:
+    """`verify --store-dir` reads the chain from the message blocks: a record whose length
+    no longer fits its block is a finding (the rest of the block is not read), an encrypted
+    store a named error."""
+    copy = tmp_path / "copy"
+    snapshot(audited, copy)
+    block = sorted((copy / "jetstream").glob(f"*/streams/{EVENTS}/msgs/*.blk"))[0]
+    data = bytearray(block.read_bytes())
+    length = int.from_bytes(data[:4], "little") & ~(1 << 31)
+    data[length + 3] ^= 0x7F  # the second record's length, high byte (header bit kept)
+    block.write_bytes(bytes(data))
+    code, output = audit(
+        audited, "verify", "--store-dir", str(copy), "--stream", EVENTS, "--no-forecasts", "--json"
+    )
+    assert code == 1, output
+    kinds = {p["kind"] for p in json.loads(output)["streams"][0]["problems"]}
+    assert "unreadable-record" in kinds
+    (block.parent / "1.key").write_bytes(b"k" * 64)
+    code, output = audit(audited, "verify", "--store-dir", str(copy), "--stream", EVENTS)
+    assert code == 2
+    assert "[unknown-store-format]" in output
+
+
 def test_a_store_cut_back_to_an_older_copy_is_caught_by_the_witness(
     audited: AuditedLog, tmp_path: Path
 ) -> None:
