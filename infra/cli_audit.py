@@ -3,7 +3,7 @@
 Every command reads either a running stack (``--nats-url``, default the configured one) or a copy
 of a JetStream store directory (``--store-dir``). Exit codes: 0 clean, 1 findings, 2 the audit
 could not be made (each with a stable code: store-unreachable, unknown-fixture, artifact-missing,
-wrong-key, bad-range).
+wrong-key, bad-range, unknown-store-format).
 """
 
 from __future__ import annotations

@@ -50,7 +50,10 @@ def verify_stored(
     """Every message in ``stored``'s blocks through a verifier from ``make``."""
     verifier, read = _verify(stored.blocks, make, processes, frozenset(), on_page)
     if read.tombstones:
+        counted = read.messages
         verifier, read = _verify(stored.blocks, make, processes, frozenset(read.tombstones), None)
+        if on_page is not None:
+            on_page(read.messages - counted)  # the removed messages the first read counted
     return StoredVerdict(verifier, read.messages, read.last_seq)
 
 

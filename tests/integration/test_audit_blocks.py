@@ -93,8 +93,8 @@ async def _store(nc: NATS, messages: list[Stored], deleted: list[int]) -> Layout
         ack = await js.publish(m.subject.decode(), m.data, stream=STREAM, headers=headers)
         assert ack.seq == _padded_seq(i)
         seqs.append(ack.seq)
-    for i in deleted:
-        await js.delete_msg(STREAM, seqs[i])
+    for n, i in enumerate(deleted):
+        await _remove(nc, seqs[i], erase=n % 2 == 1)
     return Layout(seqs)
 
 
@@ -120,6 +120,14 @@ def _padded_log() -> list[Stored]:
     return [*log[:-1], Stored(last.subject, last.seq, last.header, checkpoint.encode())]
 
 
+async def _remove(nc: NATS, seq: int, *, erase: bool = False) -> None:
+    """Remove the message at ``seq``: its record stays in its block and a tombstone names it
+    (or, ``erase``, its record is overwritten in place and marked erased)."""
+    request = json.dumps({"seq": seq, "no_erase": not erase}).encode()
+    reply = await nc.request(f"$JS.API.STREAM.MSG.DELETE.{STREAM}", request, timeout=5)
+    assert json.loads(reply.data).get("success"), reply.data
+
+
 def _cases() -> dict[str, tuple[list[Stored], list[int]]]:
     """Each tampering: the messages to store and which of them to remove after storing."""
     log = _padded_log()
@@ -133,6 +141,7 @@ def _cases() -> dict[str, tuple[list[Stored], list[int]]]:
         "altered byte at the start of a block": (altered, []),
         "forged with its hash recomputed, at a block boundary": (forged, []),
         "removed at the end of a block": (log, [5]),
+        "removed inside a block, one of them erased": (log, [2, 8]),
         "reordered across a block boundary": (reordered, []),
         "newest events removed before the checkpoint": (log, [15, 16]),
     }
@@ -232,12 +241,9 @@ def test_every_message_is_what_the_server_serves_from_the_same_files(
     )  # the first message of the second block
 
     async def remove(nc: NATS) -> None:
-        js = nc.jetstream()
         for seq in (4, first_of_second, seqs[-1]):
-            await js.delete_msg(STREAM, seq)
-        # An erase overwrites the record in place (its sequence marked erased).
-        reply = await nc.request(f"$JS.API.STREAM.MSG.DELETE.{STREAM}", b'{"seq": 9}', timeout=5)
-        assert json.loads(reply.data).get("success"), reply.data
+            await _remove(nc, seq)
+        await _remove(nc, 9, erase=True)
 
     _run(server, remove)
     copy = _stopped_copy(server, tmp_path / "after")
@@ -263,7 +269,9 @@ def test_every_message_is_what_the_server_serves_from_the_same_files(
     stored = stored_stream(copy, STREAM)
     assert stored is not None
     frames: list[tuple[bytes, int, bytes, bytes]] = []
-    found = read_blocks(stored.blocks, lambda *f: None)
+    read_first: list[int] = []
+    found = read_blocks(stored.blocks, lambda _s, seq, _h, _d: read_first.append(seq))
+    assert 4 in read_first  # still in its block: only the tombstone read later says it is gone
     assert found.tombstones == {4, 9, first_of_second, seqs[-1]}  # an erase leaves one too
     read_blocks(stored.blocks, lambda *f: frames.append(f), removed=frozenset(found.tombstones))
     from_files = {
