@@ -5,10 +5,12 @@ Target (issue 15): >= 8,000 requests/s with p99 < 50 ms. Setup: a real PostgreSQ
 with the projections' tables, 1,000 fixtures with two latest forecasts each, one API key; the
 gateway's REST API (API key check, rate limit, plan check, answer copies kept as in
 production: at most 60 s, the commit notifications and the 1 s watcher; no commits during the
-run; BENCH_CACHE_SECONDS=0 reads PostgreSQL every time) under uvicorn with BENCH_WORKERS
-workers (default 2); wrk (Debian package) with BENCH_WRK_THREADS threads and
-BENCH_CONNECTIONS connections rotates through the fixtures. Without wrk a multi-process asyncio
-load generator does the same (benchmarks/loadgen.py).
+run; BENCH_CACHE_SECONDS=0 reads PostgreSQL every time) in BENCH_WORKERS processes (default:
+one per core) served as ``sportcast serve gateway --workers N`` serves it (uvicorn's process
+manager, a SO_REUSEPORT socket per worker; BENCH_SHARED_SOCKET=1: ``uvicorn --workers``, one
+socket shared by the workers, as before session 9); wrk (Debian package) with
+BENCH_WRK_THREADS threads and BENCH_CONNECTIONS connections rotates through the fixtures.
+Without wrk a multi-process asyncio load generator does the same (benchmarks/loadgen.py).
 
 Peers, same server settings: a bare Starlette endpoint doing one asyncpg query per request
 (no auth, no cache), and a Starlette endpoint answering fixed bytes (the HTTP stack's floor).
@@ -28,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -52,15 +55,19 @@ WORKERS = int(os.environ.get("BENCH_WORKERS", str(os.cpu_count() or 2)))  # one 
 THREADS = int(os.environ.get("BENCH_WRK_THREADS", "1"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "64"))
 DURATION = int(os.environ.get("BENCH_DURATION", "15"))
+WARMUP = int(os.environ.get("BENCH_WARMUP", "10"))
+"""Seconds of load before each measurement, for every app alike. The gateway's copies are
+made per worker by the first request for each fixture there: a 3 s warm-up at load 15 left
+250-1,000 fixtures per worker unread, and their misses (route, query, encoding) in the first
+seconds of the measurement were what made its p99 longer than the floor's (session 9)."""
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
 ACCESS_LOG = os.environ.get("BENCH_ACCESS_LOG") == "1"
 """uvicorn's access log on (one line per request, to /dev/null), as uvicorn's default is."""
 NICE = int(os.environ.get("BENCH_NICE", "0"))
-REUSEPORT = os.environ.get("BENCH_REUSEPORT") == "1"
-"""One process per worker, each on its own SO_REUSEPORT socket (benchmarks/reuseport_serve.py),
-instead of uvicorn's workers sharing one socket."""
 """Niceness of the servers and wrk alike (e.g. -10, as root: less disturbed by the box's
 other work; the comparison stays fair, the absolute figures are then not the box's normal)."""
+SHARED_SOCKET = os.environ.get("BENCH_SHARED_SOCKET") == "1"
+"""uvicorn's ``--workers`` sharing one listening socket instead of production's way."""
 
 
 def niced(command: list[str]) -> list[str]:
@@ -81,6 +88,8 @@ class Run:
     load_after: float
     server_cpu_us: float
     """CPU time (user + system) of the server's worker processes per request served."""
+    connections: list[int]
+    """Connections each worker held 2 s into the measurement (how evenly they were spread)."""
 
 
 @contextmanager
@@ -195,8 +204,7 @@ async def seed(url: str) -> tuple[list[uuid.UUID], str]:
 
 
 def uvicorn_command(factory: str, port: int) -> list[str]:
-    """uvicorn with BENCH_WORKERS workers on one shared socket (as ``sportcast serve gateway
-    --workers N`` runs)."""
+    """uvicorn with BENCH_WORKERS workers on one shared socket (BENCH_SHARED_SOCKET=1)."""
     logging = (
         ["--log-level", "info"] if ACCESS_LOG else ["--no-access-log", "--log-level", "warning"]
     )
@@ -220,56 +228,63 @@ def uvicorn_command(factory: str, port: int) -> list[str]:
     ]
 
 
-def reuseport_command(factory: str, port: int) -> list[str]:
-    """One of BENCH_WORKERS processes, each on its own SO_REUSEPORT socket."""
+def workers_command(factory: str, port: int) -> list[str]:
+    """BENCH_WORKERS processes as ``sportcast serve gateway --workers N`` runs them."""
     return [
         sys.executable,
         "-m",
-        "benchmarks.reuseport_serve",
+        "benchmarks.serve_workers",
         f"benchmarks.rest_apps:{factory}",
         str(port),
+        str(WORKERS),
         "1" if ACCESS_LOG else "0",
     ]
+
+
+def listening_workers(server: psutil.Process, port: int) -> int:
+    """How many of the server's processes accept on ``port``."""
+    count = 0
+    for child in server.children(recursive=True):
+        try:
+            if any(
+                c.status == psutil.CONN_LISTEN and c.laddr.port == port
+                for c in child.net_connections("tcp")
+            ):
+                count += 1
+        except psutil.NoSuchProcess:
+            continue
+    return count
 
 
 @contextmanager
 def serving(factory: str, url: str) -> Iterator[tuple[str, list[psutil.Process]]]:
     port = free_port()
     env = {**os.environ, "BENCH_POSTGRES_URL": url}
-    commands = (
-        [reuseport_command(factory, port) for _ in range(WORKERS)]
-        if REUSEPORT
-        else [uvicorn_command(factory, port)]
+    command = uvicorn_command(factory, port) if SHARED_SOCKET else workers_command(factory, port)
+    proc = subprocess.Popen(
+        niced(command),
+        env=env,
+        cwd=HERE.parent,
+        stdout=subprocess.DEVNULL if ACCESS_LOG else None,
     )
-    procs = [
-        subprocess.Popen(
-            niced(command),
-            env=env,
-            cwd=HERE.parent,
-            stdout=subprocess.DEVNULL if ACCESS_LOG else None,
-        )
-        for command in commands
-    ]
     base = f"http://127.0.0.1:{port}"
+    server = psutil.Process(proc.pid)
     try:
         deadline = time.monotonic() + 60
-        for _ in procs if REUSEPORT else [None]:  # one answer per process, roughly
-            while True:
-                try:
+        while True:  # every worker listens (each has its own socket) and one answers
+            try:
+                if SHARED_SOCKET or listening_workers(server, port) == WORKERS:
                     httpx.get(base + "/", timeout=1)
                     break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                        raise RuntimeError(f"{factory} did not start") from None
-                    time.sleep(0.2)
-        if REUSEPORT:
-            time.sleep(3)  # the others finish starting (a connection may reach any of them)
-        yield base, [psutil.Process(p.pid) for p in procs]
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"{factory} did not start")
+            time.sleep(0.2)
+        yield base, [server]
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(30)
+        proc.terminate()
+        proc.wait(30)
 
 
 def lua_script(ids: list[uuid.UUID], token: str, path: Path) -> Path:
@@ -332,24 +347,47 @@ def server_cpu(servers: list[psutil.Process]) -> float:
     return total
 
 
+def held_connections(servers: list[psutil.Process], port: int) -> list[int]:
+    """How many established connections to ``port`` each worker process holds."""
+    counts = []
+    for child in [c for server in servers for c in server.children(recursive=True)]:
+        try:
+            held = sum(
+                1
+                for c in child.net_connections("tcp")
+                if c.status == psutil.CONN_ESTABLISHED and c.laddr.port == port
+            )
+        except psutil.NoSuchProcess:
+            continue
+        if held:
+            counts.append(held)
+    return sorted(counts)
+
+
 def measure(
     name: str, factory: str, url: str, ids: list[uuid.UUID], token: str, script: Path
 ) -> Run:
     with serving(factory, url) as (base, servers):
+        port = int(base.rsplit(":", 1)[1])
+        spread: list[int] = []
+        sampler = threading.Timer(2, lambda: spread.extend(held_connections(servers, port)))
         if shutil.which("wrk"):
-            wrk(base, script, 3)  # warm-up: pools filled, answer copies made
+            wrk(base, script, WARMUP)  # pools filled, answer copies made in every worker
             before, cpu = os.getloadavg()[0], server_cpu(servers)
+            sampler.start()
             rps, p50, p99, errors = wrk(base, script, DURATION)
         else:
             from benchmarks.loadgen import generate
 
-            generate(base, ids, token, 3, CONNECTIONS)
+            generate(base, ids, token, WARMUP, CONNECTIONS)
             before, cpu = os.getloadavg()[0], server_cpu(servers)
+            sampler.start()
             rps, p50, p99, errors = generate(base, ids, token, DURATION, CONNECTIONS)
         cpu = server_cpu(servers) - cpu
         after = os.getloadavg()[0]
+        sampler.join()
     served = max(1.0, rps * DURATION)
-    return Run(name, rps, p50, p99, errors, before, after, cpu / served * 1e6)
+    return Run(name, rps, p50, p99, errors, before, after, cpu / served * 1e6, spread)
 
 
 def median(values: list[float]) -> float:
@@ -378,7 +416,8 @@ def main() -> None:
                 print(
                     f"round {round_no} {name}: {run.requests_per_s:.0f} req/s, p50 "
                     f"{run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, {run.errors} errors, "
-                    f"server CPU {run.server_cpu_us:.0f} us/request, load "
+                    f"server CPU {run.server_cpu_us:.0f} us/request, connections per worker "
+                    f"{run.connections}, load "
                     f"{run.load_before:.2f}->{run.load_after:.2f}",
                     flush=True,
                 )
@@ -387,9 +426,10 @@ def main() -> None:
     generator = "wrk" if shutil.which("wrk") else "benchmarks/loadgen.py"
     print(
         f"load generator: {generator}, {THREADS} thread(s), {CONNECTIONS} connections, "
-        f"{DURATION} s; uvicorn {WORKERS} workers (uvloop, httptools); {FIXTURES} fixtures; "
+        f"{DURATION} s after {WARMUP} s of warm-up; uvicorn {WORKERS} workers (uvloop, "
+        f"httptools); {FIXTURES} fixtures; "
         f"{ROUNDS} interleaved rounds (medians below); nice {NICE}; "
-        f"{'SO_REUSEPORT socket per process' if REUSEPORT else 'one shared socket'}"
+        f"{'one shared socket' if SHARED_SOCKET else 'a SO_REUSEPORT socket per worker'}"
     )
     print("peer: bare Starlette + one asyncpg query per request, no auth or cache (same run)")
     print("peer: Starlette answering fixed bytes, the HTTP stack's floor (same run)")

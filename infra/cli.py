@@ -46,7 +46,7 @@ from infra.embedded.stack import EmbeddedStack
 from infra.embedded.supervisor import Supervisor
 from infra.forecasting.artifacts import ArtifactError
 from infra.forecasting.lifecycle import KINDS as TRAINED_KINDS
-from infra.gateway_workers import serve_workers
+from infra.gateway_workers import serve_gateway_workers
 from infra.process_logging import UnknownLogLevel, configure_logging
 from infra.projections.wiring import serve_projector as serve_projector_until
 from infra.settings import Durability, Settings
@@ -315,8 +315,9 @@ def serve_gateway(
         int,
         typer.Option(
             min=1,
-            help="Gateway processes sharing the port, each serving ingest, reads and SSE (any "
-            "one resumes any stream client exactly). With more than one, the dashboards' "
+            help="Gateway processes on one port, each serving ingest, reads and SSE (any one "
+            "resumes any stream client exactly) on a socket of its own (SO_REUSEPORT: the "
+            "kernel spreads connections evenly). With more than one, the dashboards' "
             "analytics need Pinot (SPORTCAST_PINOT_BROKER_URL).",
         ),
     ] = 1,
@@ -333,7 +334,7 @@ def serve_gateway(
             "config-missing", "set SPORTCAST_NATS_URL and SPORTCAST_POSTGRES_URL to serve alone"
         )
     if workers > 1:
-        serve_workers(settings, workers)
+        serve_gateway_workers(settings, workers)
         return
     gateway = build_gateway(
         settings, nats_url=settings.nats_url, postgres_url=settings.postgres_url
