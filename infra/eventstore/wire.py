@@ -81,8 +81,12 @@ _CONSUME_BATCH = 10_000  # messages asked of a consumer per pull request
 # One C call per delivered message for its whole line (then: is it our consumer's?):
 # HMSG <subject> 1 $JS.ACK.<stream>.<consumer>.<delivered>.<stream seq>.<consumer seq>.<time>
 #   .<pending> <header size> <total size>
+# Only single-byte negations and [0-9] (sre's tightest loops): a class such as \S or [^.\s]
+# costs several times more per byte (~2.5 against ~1.1 us a line here). On the server's lines
+# they read the same: a subject or a token holds no space, a token no dot.
 _DELIVERY = re.compile(
-    rb"HMSG (\S+) 1 \$JS\.ACK\.([^.\s]+\.[^.\s]+)\.\d+\.(\d+)\.\d+\.\d+\.(\d+) (\d+) (\d+)\r\n"
+    rb"HMSG ([^ ]+) 1 \$JS\.ACK\.([^.]+\.[^.]+)\.[0-9]+\.([0-9]+)\.[0-9]+\.[0-9]+\.([0-9]+)"
+    rb" ([0-9]+) ([0-9]+)\r\n"
 )
 
 Frame = tuple[bytes, bytes]  # (header block incl. "NATS/1.0\r\n" and the final blank line, data)
