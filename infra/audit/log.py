@@ -140,8 +140,9 @@ async def _read(
     seq = start_seq
     url = plain_url(nc) if wire else None
     if url is not None:
+        past = [0]  # messages of the current page after up_to_seq (read, not handed on)
         if up_to_seq is not None:  # a filtered page can pass it: messages after it are not read
-            convert = _until(convert, up_to_seq)
+            convert = _until(convert, up_to_seq, past)
         # Our client with this process's TLS and credentials, as nats-py was given them.
         client = WireClient(url, stream, security=process_nats_security())
         reads = WireReads(client, SubjectLayout(stream))
@@ -153,8 +154,9 @@ async def _read(
                 )
                 if got is None:
                     break  # the wire path cannot serve: nats-py from here
-                if on_page is not None and got.messages:
-                    on_page(got.messages)
+                inside, past[0] = got.messages - past[0], 0
+                if on_page is not None and inside:
+                    on_page(inside)  # a gap before up_to_seq lets the page reach past it
                 yield got.items
                 if got.messages < limit:
                     return
@@ -171,9 +173,14 @@ def _same(record: RawRecord) -> RawRecord:
     return record
 
 
-def _until(convert: ConvertConsumed[T], last: int) -> ConvertConsumed[T]:
+def _until(convert: ConvertConsumed[T], last: int, past: list[int]) -> ConvertConsumed[T]:
+    """``convert`` for the messages up to ``last``; those after it are counted in ``past``."""
+
     def until(subject: bytes, seq: int, header: bytes, data: bytes) -> T | None:
-        return convert(subject, seq, header, data) if seq <= last else None
+        if seq <= last:
+            return convert(subject, seq, header, data)
+        past[0] += 1
+        return None
 
     return until
 
