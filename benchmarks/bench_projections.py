@@ -507,7 +507,7 @@ async def _measure_lag(
     listener = await asyncpg.connect(postgres_url)
 
     def on_commit(_c: object, _pid: int, _channel: str, payload: str) -> None:
-        name, stream, position = payload.split()
+        name, stream, position = payload.split()[:3]
         if stream == "events":
             commits.setdefault(name, []).append((time.perf_counter(), int(position)))
 

@@ -155,7 +155,8 @@ class FixturesProjection(PostgresProjection):
 
     async def write(
         self, conn: asyncpg.Connection, stream: str, notifications: Sequence[Notification]
-    ) -> None:
+    ) -> set[str]:
+        """Returns the fixtures written."""
         created = {as_uuid(n.originator_id) for n in notifications if n.topic == SCHEDULED}
         known = {as_uuid(n.originator_id) for n in notifications} - created
         rows: dict[UUID, Row] = {}
@@ -175,3 +176,4 @@ class FixturesProjection(PostgresProjection):
             ("fixture_id",),
             ([row[c] for c in COLUMNS] for row in changed.values()),
         )
+        return {str(fixture) for fixture in changed}

@@ -89,7 +89,8 @@ class ForecastsProjection(PostgresProjection):
 
     async def write(
         self, conn: asyncpg.Connection, stream: str, notifications: Sequence[Notification]
-    ) -> None:
+    ) -> set[str]:
+        """Returns the fixtures whose forecasts were written."""
         recorded = [forecast_record(n) for n in notifications]
         rows = [values for values, _ in recorded]
         await bulk.append(
@@ -114,3 +115,4 @@ class ForecastsProjection(PostgresProjection):
             ((r[1], r[3], r[0], *r[2:3], *r[4:]) for r in latest.values()),
             only_if="t.position < EXCLUDED.position",
         )
+        return {str(fixture) for fixture, _ in latest}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from abc import abstractmethod
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import asyncpg
 from eventsourcing.persistence import Notification
@@ -53,8 +53,10 @@ class PostgresProjection(Projection):
     @abstractmethod
     async def write(
         self, conn: asyncpg.Connection, stream: str, notifications: Sequence[Notification]
-    ) -> None:
-        """Write what ``notifications`` change, inside the open transaction."""
+    ) -> Collection[str] | None:
+        """Write what ``notifications`` change, inside the open transaction. May return the
+        keys of the rows changed, which the commit's notice then names (readers drop only
+        what changed: readmodels.postgres.positions.CHANNEL); None: not told."""
 
     # -- the Projection contract ----------------------------------------------------------
 
@@ -96,11 +98,17 @@ class PostgresProjection(Projection):
                 stored = await lock_position(conn, self.schema, stream)
                 if stored != after:
                     raise PositionMoved(stored)
+                changed: Collection[str] | None = ()
                 if page.notifications:
-                    await self.write(conn, stream, page.notifications)
+                    changed = await self.write(conn, stream, page.notifications)
                 await conn.execute(
                     commit_page(
-                        self.schema, self.name, stream, page.through, caught_up=page.at_head
+                        self.schema,
+                        self.name,
+                        stream,
+                        page.through,
+                        caught_up=page.at_head,
+                        keys=changed,
                     )
                 )
             except BaseException:

@@ -17,13 +17,14 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
 from pydantic import BaseModel
 
 from gateway.api.public import ForecastPublic, forecast_public
+from readmodels.postgres.positions import CommitNotice
 from readmodels.postgres.queries import ForecastRow
 
 ANSWERED_FROM = frozenset({"forecasts", "fixtures"})
@@ -106,6 +107,11 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
 
 
+Reading = tuple[tuple[str, int, str], ...]
+"""What the watcher reads (``ReadModelQueries.committed``): per projection the oid of the
+schema serving it and its positions, ``stream:position,...``."""
+
+
 class LatestCache:
     def __init__(
         self,
@@ -121,24 +127,60 @@ class LatestCache:
         self._clock = clock
         self._answers: dict[UUID, LatestAnswer] = {}
         self._epoch = 0
-        self._sources: Hashable = None
+        self._all_dropped_at = 0
+        self._dropped_at: dict[UUID, int] = {}  # the epoch each fixture's copy was last dropped
+        self._schemas: dict[str, int] | None = None  # the watcher's last reading: schema oids
+        self._announced: dict[tuple[str, str], int] = {}  # notified (projection, stream)
         self._confirmed_until = math.inf  # no watcher: notifications and ``ttl`` only
 
     @property
     def epoch(self) -> int:
         """Read before a miss queries PostgreSQL and passed to ``put``: a copy read before a
-        commit was announced is served once but never kept."""
+        commit of its fixture was announced is served once but never kept."""
         return self._epoch
 
     def clear(self) -> None:
         self._epoch += 1
+        self._all_dropped_at = self._epoch
+        self._dropped_at.clear()
         self._answers.clear()
 
+    def drop(self, fixtures: Iterable[UUID]) -> None:
+        """Drop these fixtures' copies (a commit changed them)."""
+        self._epoch += 1
+        if len(self._dropped_at) >= self._max:
+            self._all_dropped_at = self._epoch  # forget which: refuse every older read once
+            self._dropped_at.clear()
+        for fixture in fixtures:
+            self._dropped_at[fixture] = self._epoch
+            self._answers.pop(fixture, None)
+
     def on_commit(self, payload: str) -> None:
-        """A projection committed (NOTIFY payload ``<projection> <stream> <position>``): a
-        commit of the projections these answers are made from drops every copy."""
-        if payload.split(" ", 1)[0] in ANSWERED_FROM:
+        """A projection committed (a ``readmodels.postgres.positions.CHANNEL`` notice): a
+        commit of the projections these answers are made from drops the copies of the
+        fixtures it names, or every copy when it names none."""
+        try:
+            notice = CommitNotice.parse(payload)
+        except ValueError:
+            if payload.split(" ", 1)[0] in ANSWERED_FROM:
+                self.clear()  # not understood: assume the worst
+            return
+        if notice.projection not in ANSWERED_FROM:
+            return
+        key = (notice.projection, notice.stream)
+        self._announced[key] = max(self._announced.get(key, 0), notice.position)
+        if notice.keys is None:
             self.clear()
+            return
+        fixtures = []
+        for named in notice.keys:
+            try:
+                fixtures.append(UUID(named))
+            except ValueError:
+                self.clear()
+                return
+        if fixtures:
+            self.drop(fixtures)
 
     def now(self) -> float:
         """The cache's clock (``confirm`` takes a time on it)."""
@@ -148,14 +190,25 @@ class LatestCache:
         """A watcher starts: serve no copy until its first reading confirms."""
         self._confirmed_until = -math.inf
 
-    def confirm(self, sources: Hashable, *, until: float) -> None:
-        """The watcher read the state of the answers' sources: a change since its last reading
-        (a commit whose notification was lost, a rebuild switched in) drops every copy. Copies
-        are served until ``until`` (the reading's start + 2 checks), none after that unless a
-        later reading confirms again."""
-        if sources != self._sources:
+    def unannounced(self, reading: Reading) -> bool:
+        """Whether ``reading`` shows a commit no notice has announced (yet): lost, or still
+        on its way; also True for the first reading and after a schema switch."""
+        schemas, positions = _parsed(reading)
+        if schemas != self._schemas:
+            return True
+        return any(p > self._announced.get(k, 0) for k, p in positions.items())
+
+    def confirm(self, reading: Reading, *, until: float) -> None:
+        """The watcher read what the answers' sources committed: a commit no notice announced
+        (a lost notice), a schema switched in (a rebuild) or the first reading drops every
+        copy. Copies are served until ``until`` (the reading's start + 2 checks), none after
+        that unless a later reading confirms again."""
+        if self.unannounced(reading):
             self.clear()
-            self._sources = sources
+            schemas, positions = _parsed(reading)
+            self._schemas = schemas
+            for k, p in positions.items():
+                self._announced[k] = max(self._announced.get(k, 0), p)
         self._confirmed_until = until
 
     def get(self, fixture_id: UUID) -> LatestAnswer | None:
@@ -176,11 +229,24 @@ class LatestCache:
         *,
         epoch: int,
     ) -> LatestAnswer:
-        """The answer made from ``rows``, kept unless a commit was announced since ``epoch``."""
+        """The answer made from ``rows``, kept unless a commit of this fixture (or of every
+        fixture) was announced since ``epoch``."""
         life = self.ttl * (0.75 + 0.25 * random.random())  # noqa: S311 (spread, not secrecy)
         made = answer(fixture_id, sport, competition, rows, expires=self._clock() + life)
-        if self.ttl > 0 and epoch == self._epoch:
+        current = epoch >= self._all_dropped_at and epoch >= self._dropped_at.get(fixture_id, 0)
+        if self.ttl > 0 and current:
             if len(self._answers) >= self._max:
                 self._answers.clear()
             self._answers[fixture_id] = made
         return made
+
+
+def _parsed(reading: Reading) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    schemas: dict[str, int] = {}
+    positions: dict[tuple[str, str], int] = {}
+    for projection, oid, streams in reading:
+        schemas[projection] = oid
+        for entry in filter(None, streams.split(",")):
+            stream, _, position = entry.rpartition(":")
+            positions[(projection, stream)] = int(position)
+    return schemas, positions

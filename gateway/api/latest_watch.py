@@ -2,11 +2,13 @@
 
 Every ``every`` seconds it reads what the forecasts and fixtures projections have committed (a
 small query on their position tables) and hands it to the cache, which drops every copy when
-the reading changed unseen, and serves copies only until ``2 x every`` seconds after the start
-of the last reading that succeeded. A commit is in every reading that starts after it, so a copy
-is never older than a commit by more than ``2 x every`` seconds, whatever happens to the NOTIFY
-connection or the readings (docs/adr/0029); normally the notification drops it within
-milliseconds. A reading that fails or takes too long changes nothing: the copies lapse.
+the reading shows a commit no notice announced (after ``NOTICE_GRACE``: a notice leaves with its
+commit and is normally in within milliseconds) or a schema switched in, and serves copies only
+until ``2 x every`` seconds after the start of the last reading that succeeded. A commit is in
+every reading that starts after it, so a copy is never older than a commit by more than
+``2 x every`` seconds, whatever happens to the NOTIFY connection or the readings
+(docs/adr/0029); normally the notification drops it (its fixture's copy) within milliseconds.
+A reading that fails or takes too long changes nothing: the copies lapse.
 """
 
 from __future__ import annotations
@@ -21,6 +23,9 @@ from gateway.api.ports import ReadModels
 
 log = logging.getLogger("sportcast.gateway.latest")
 
+NOTICE_GRACE = 0.1
+"""Seconds a reading waits for the notices of the commits it saw before it takes them for lost."""
+
 
 async def confirm_forever(cache: LatestCache, reads: ReadModels, *, every: float) -> None:
     projections = sorted(ANSWERED_FROM)
@@ -34,6 +39,10 @@ async def confirm_forever(cache: LatestCache, reads: ReadModels, *, every: float
         try:
             async with asyncio.timeout(2 * every):  # later, its confirmation would be void
                 committed = await reads.committed(projections)
+            if cache.unannounced(committed):
+                # Usually a notice still on its way (it left with the commit): give it a
+                # moment before taking it for lost and dropping every copy.
+                await asyncio.sleep(min(NOTICE_GRACE, every / 4))
         except Exception as exc:  # any failure: the copies lapse unless a reading succeeds
             if not failing:
                 log.warning("latest-forecast copies lapse: cannot read the projections: %r", exc)

@@ -8,6 +8,7 @@ resumes exactly where its committed rows end: nothing applied twice, nothing ski
 from __future__ import annotations
 
 import zlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,7 +17,43 @@ import asyncpg
 from readmodels.postgres.schemas import PROJECTOR_SCHEMA, quoted
 
 CHANNEL = "sportcast_projections"
-"""NOTIFY channel: a payload ``<projection> <stream> <position>`` after each commit."""
+"""NOTIFY channel: a payload ``<projection> <stream> <position>[ <keys>]`` after each commit.
+``<keys>``, when present, names every row key the commit changed (for the fixtures and
+forecasts projections: fixture ids), comma-separated, or ``-`` for none; absent, the commit may
+have changed anything (a projection that does not tell, or more than ``NOTIFIED_KEYS``)."""
+NOTIFIED_KEYS = 100
+"""At most this many keys in a notice (100 UUIDs: 3.7 KB, under PostgreSQL's 8,000-byte NOTIFY
+payload limit); a commit that changed more says nothing of its keys."""
+
+
+def commit_notice(
+    projection: str, stream: str, position: int, keys: Collection[str] | None = None
+) -> str:
+    """The NOTIFY payload of a commit (see ``CHANNEL``)."""
+    notice = f"{projection} {stream} {int(position)}"
+    if keys is None or len(keys) > NOTIFIED_KEYS:
+        return notice
+    return f"{notice} {','.join(sorted(keys)) or '-'}"
+
+
+@dataclass(frozen=True)
+class CommitNotice:
+    projection: str
+    stream: str
+    position: int
+    keys: frozenset[str] | None
+    """What the commit changed; None: it may have changed anything."""
+
+    @classmethod
+    def parse(cls, payload: str) -> CommitNotice:
+        """A payload of ``CHANNEL`` (ValueError if it is none)."""
+        projection, stream, position, *rest = payload.split(" ")
+        if len(rest) > 1:
+            raise ValueError(f"not a commit notice: {payload!r}")
+        if not rest:
+            return cls(projection, stream, int(position), None)
+        keys = frozenset() if rest[0] == "-" else frozenset(rest[0].split(","))
+        return cls(projection, stream, int(position), keys)
 
 
 def projection_lock_key(projection: str) -> int:
@@ -63,12 +100,19 @@ def begin_page(lock_key: int) -> str:
 
 
 def commit_page(
-    schema: str, projection: str, stream: str, position: int, *, caught_up: bool
+    schema: str,
+    projection: str,
+    stream: str,
+    position: int,
+    *,
+    caught_up: bool,
+    keys: Collection[str] | None = None,
 ) -> str:
     """One round trip closing a page's transaction: the new position, the NOTIFY waiters
-    listen for, COMMIT. Names are the projector's own (identifiers checked in schemas.py)."""
+    listen for (naming the changed ``keys`` if told), COMMIT. Names are the projector's own
+    (identifiers checked in schemas.py)."""
     literal = stream.replace("'", "''")
-    payload = f"{projection} {stream} {int(position)}".replace("'", "''")
+    payload = commit_notice(projection, stream, position, keys).replace("'", "''")
     caught = "now()" if caught_up else "caught_up_at"
     return (
         f"UPDATE {quoted(schema)}.projection_position SET position = {int(position)},"

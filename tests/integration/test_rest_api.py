@@ -27,6 +27,7 @@ from infra.connections import listening
 from readmodels.postgres.api_queries import ReadModelQueries
 from readmodels.postgres.migrate import apply_migrations
 from readmodels.postgres.positions import CHANNEL as COMMITS
+from readmodels.postgres.positions import commit_notice
 from readmodels.postgres.schemas import live_schema
 from tests.access_helpers import bearer, client, key_store, make_key
 
@@ -531,6 +532,37 @@ async def test_a_forecasts_commit_drops_the_cached_answers_at_once(postgres_url:
     assert unrelated.headers["etag"] == before.headers["etag"]  # an odds commit keeps them
     assert after.headers["etag"] != before.headers["etag"]
     assert [f["position"] for f in after.json()["forecasts"]] == [60, 30]
+
+
+async def test_a_forecasts_commit_drops_only_the_fixtures_it_names(postgres_url: str) -> None:
+    """A commit's notice names its fixtures (docs/adr/0029): E0's copy goes, E1's stays and is
+    still answered from its copy (the fast path) with the same ETag."""
+    async with caching_app(postgres_url) as (app, store, pool):
+        reader, _ = await make_key(store, Scope.FORECASTS_READ)
+        e0, e1 = (f"/v1/fixtures/{f}/forecasts/latest" for f in (E0, E1))
+        async with (
+            listening(postgres_url, COMMITS, app.state.latest_cache.on_commit),
+            client(app) as http,
+        ):
+            before = {p: await http.get(p, headers=bearer(reader)) for p in (e0, e1)}
+            async with pool.acquire() as conn:
+                await insert_forecast(conn, 61, E0, "football-1x2", "m", [0.6, 0.2, 0.2])
+                await conn.execute(
+                    "SELECT pg_notify($1, $2)",
+                    COMMITS,
+                    commit_notice("forecasts", "forecasts", 61, {str(E0)}),
+                )
+            for _ in range(100):
+                after = await http.get(e0, headers=bearer(reader))
+                if after.headers["etag"] != before[e0].headers["etag"]:
+                    break
+                await asyncio.sleep(0.02)
+            served_fast = FastAnswers.count
+            other = await http.get(e1, headers=bearer(reader))
+    assert after.headers["etag"] != before[e0].headers["etag"]
+    assert after.json()["forecasts"][0]["position"] == 61
+    assert other.headers["etag"] == before[e1].headers["etag"]
+    assert FastAnswers.count - served_fast == 1  # E1's copy was kept
 
 
 async def test_a_commit_whose_notice_is_lost_drops_the_copies_at_the_next_check(

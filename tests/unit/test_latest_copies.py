@@ -1,5 +1,6 @@
-"""The latest-forecast copies: kept only when read after the last announced commit, dropped on
-a commit or a changed reading of the projections, not served without a recent reading."""
+"""The latest-forecast copies: kept only when read after the last announced commit of their
+fixture, dropped by a commit naming their fixture (or none), or by a reading of the projections
+showing a commit no notice announced; not served without a recent reading."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from typing import Any
 from uuid import UUID
 
 from gateway.api.latest import LatestCache
+from readmodels.postgres.positions import NOTIFIED_KEYS, CommitNotice, commit_notice
 from readmodels.postgres.queries import ForecastRow
 
 FIXTURE = UUID("00000000-0000-0000-0000-0000000000e0")
+OTHER = UUID("00000000-0000-0000-0000-0000000000e1")
 KICKOFF = datetime(2026, 12, 5, 15, tzinfo=UTC)
 
 
@@ -42,6 +45,11 @@ def row(position: int) -> ForecastRow:
         "features": None,
     }
     return ForecastRow(**{k: v for k, v in values.items() if k in ForecastRow.__dataclass_fields__})
+
+
+def reading(oid: int, position: int) -> tuple[tuple[str, int, str], ...]:
+    """A watcher's reading: the forecasts schema's oid and its one stream's position."""
+    return (("forecasts", oid, f"forecasts:{position}"),)
 
 
 def kept(cache: LatestCache, position: int = 1, *, epoch: int | None = None) -> None:
@@ -79,29 +87,73 @@ def test_commits_of_the_answers_projections_drop_the_copies_others_do_not() -> N
     kept(cache)
     cache.on_commit("odds events 7")
     assert cache.get(FIXTURE) is not None
-    cache.on_commit("fixtures events 8")
+    cache.on_commit("fixtures events 8")  # names no fixture: it may have changed any
     assert cache.get(FIXTURE) is None
 
 
-def test_a_changed_reading_drops_the_copies_and_no_reading_serves_none() -> None:
+def test_a_commit_naming_fixtures_drops_only_theirs() -> None:
+    cache = LatestCache(60)
+    kept(cache)
+    cache.on_commit(f"forecasts forecasts 9 {OTHER}")
+    cache.on_commit("fixtures events 10 -")  # changed nothing
+    assert cache.get(FIXTURE) is not None
+    cache.on_commit(f"forecasts forecasts 11 {OTHER},{FIXTURE}")
+    assert cache.get(FIXTURE) is None
+    cache.on_commit("forecasts forecasts 12 not-a-fixture")  # not understood: drop all
+    assert cache.epoch == 3
+
+
+def test_a_read_across_a_commit_of_another_fixture_is_kept() -> None:
+    cache = LatestCache(60)
+    before = cache.epoch
+    cache.on_commit(f"forecasts forecasts 12 {OTHER}")
+    kept(cache, 1, epoch=before)
+    assert cache.get(FIXTURE) is not None
+    before = cache.epoch
+    cache.on_commit(f"forecasts forecasts 13 {FIXTURE}")
+    kept(cache, 2, epoch=before)
+    assert cache.get(FIXTURE) is None  # its own commit: served once, not kept
+
+
+def test_a_reading_with_an_unannounced_commit_drops_the_copies_and_no_reading_serves_none() -> None:
     clock = Clock()
     cache = LatestCache(60, clock=clock)
     cache.await_readings()  # a watcher starts
     kept(cache)
     assert cache.get(FIXTURE) is None  # not before its first reading
-    cache.confirm(("forecasts", 1, "forecasts:5"), until=clock.now + 2)
+    assert cache.unannounced(reading(1, 5))  # the first reading
+    cache.confirm(reading(1, 5), until=clock.now + 2)
     kept(cache)
-    cache.confirm(("forecasts", 1, "forecasts:5"), until=clock.now + 2)
+    cache.confirm(reading(1, 5), until=clock.now + 2)
     assert cache.get(FIXTURE) is not None  # nothing committed in between
-    cache.confirm(("forecasts", 1, "forecasts:6"), until=clock.now + 2)  # a NOTIFY was lost
+    cache.on_commit(f"forecasts forecasts 6 {OTHER}")
+    assert not cache.unannounced(reading(1, 6))
+    cache.confirm(reading(1, 6), until=clock.now + 2)
+    assert cache.get(FIXTURE) is not None  # announced, and not this fixture's
+    assert cache.unannounced(reading(1, 7))
+    cache.confirm(reading(1, 7), until=clock.now + 2)  # a NOTIFY was lost
+    assert cache.get(FIXTURE) is None
+    kept(cache)
+    cache.confirm(reading(2, 7), until=clock.now + 2)  # a rebuild switched
     assert cache.get(FIXTURE) is None
     kept(cache)
     clock.now += 1.9
     assert cache.get(FIXTURE) is not None
     clock.now += 0.2  # no reading confirmed since: serve from PostgreSQL
     assert cache.get(FIXTURE) is None
-    cache.confirm(("forecasts", 1, "forecasts:6"), until=clock.now + 2)
+    cache.confirm(reading(2, 7), until=clock.now + 2)
     assert cache.get(FIXTURE) is not None  # the same reading: the copy is good again
+
+
+def test_a_commit_notice_names_its_fixtures_up_to_a_bound() -> None:
+    assert commit_notice("forecasts", "forecasts", 3, {"b", "a"}) == "forecasts forecasts 3 a,b"
+    assert commit_notice("forecasts", "forecasts", 4, set()) == "forecasts forecasts 4 -"
+    assert commit_notice("odds", "events", 5) == "odds events 5"
+    assert commit_notice("f", "s", 6, {str(i) for i in range(NOTIFIED_KEYS + 1)}) == "f s 6"
+    parsed = CommitNotice.parse("forecasts forecasts 3 a,b")
+    assert (parsed.position, parsed.keys) == (3, {"a", "b"})
+    assert CommitNotice.parse("odds events 5").keys is None
+    assert CommitNotice.parse("fixtures events 4 -").keys == frozenset()
 
 
 def test_copies_live_at_most_the_ttl_and_zero_keeps_none() -> None:
