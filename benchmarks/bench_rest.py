@@ -19,14 +19,23 @@ them under about the same load; each run reports the server processes' CPU time 
 (psutil), which depends less on what else runs on the box than requests/s do. The gateway is
 built as in production: a meter provider configured (FastAPI then meters every request it
 routes; BENCH_TELEMETRY=0 leaves it unconfigured).
+
+Matchday variant: BENCH_COMMITS_PER_S=N commits a new latest forecast of a random fixture N
+times a second during each measurement (for every app alike), each as the forecasts projection
+commits a page (its transaction, position and NOTIFY naming the fixture:
+readmodels.postgres.positions.commit_page); BENCH_COMMIT_KEYS=0 sends the notice without the
+fixture (as before session 9: every copy dropped per commit). It reports the gateway's hit rate
+(answers sent from a copy / requests, counted by its workers) beside req/s and p99.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,6 +57,7 @@ from infra.access.keystore import PostgresKeyStore, ensure_schema
 from infra.embedded.ports import free_port
 from infra.embedded.postgres import EmbeddedPostgres, PostgresConfig
 from readmodels.postgres.migrate import apply_migrations
+from readmodels.postgres.positions import begin_page, commit_page, projection_lock_key
 from readmodels.postgres.schemas import live_schema
 
 FIXTURES = int(os.environ.get("BENCH_FIXTURES", "1000"))
@@ -66,6 +76,8 @@ ACCESS_LOG = os.environ.get("BENCH_ACCESS_LOG") == "1"
 NICE = int(os.environ.get("BENCH_NICE", "0"))
 """Niceness of the servers and wrk alike (e.g. -10, as root: less disturbed by the box's
 other work; the comparison stays fair, the absolute figures are then not the box's normal)."""
+COMMITS_PER_S = float(os.environ.get("BENCH_COMMITS_PER_S", "0"))
+COMMIT_KEYS = os.environ.get("BENCH_COMMIT_KEYS", "1") == "1"
 SHARED_SOCKET = os.environ.get("BENCH_SHARED_SOCKET") == "1"
 """uvicorn's ``--workers`` sharing one listening socket instead of production's way."""
 
@@ -90,6 +102,11 @@ class Run:
     """CPU time (user + system) of the server's worker processes per request served."""
     connections: list[int]
     """Connections each worker held 2 s into the measurement (how evenly they were spread)."""
+    hit_rate: float | None = None
+    """Answers the gateway's workers sent from a copy / requests (None: not counted)."""
+    commits_per_s: float = 0.0
+    drops: int | None = None
+    """How many times the gateway's workers dropped copies (per commit notice or reading)."""
 
 
 @contextmanager
@@ -185,6 +202,11 @@ async def seed(url: str) -> tuple[list[uuid.UUID], str]:
                 "as_of_position",
             ),
             records=rows,
+        )
+        await conn.execute(
+            "INSERT INTO rm_forecasts.projection_position (stream, position) VALUES ($1, $2)",
+            "forecasts",
+            2 * FIXTURES,
         )
     finally:
         await conn.close()
@@ -347,6 +369,94 @@ def server_cpu(servers: list[psutil.Process]) -> float:
     return total
 
 
+class Commits:
+    """A new latest forecast of a random fixture committed COMMITS_PER_S times a second, each
+    the way the forecasts projection commits a page, on a thread of its own."""
+
+    def __init__(self, url: str, ids: list[uuid.UUID]) -> None:
+        self._url, self._ids = url, ids
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._commit()))
+        self.done = 0
+
+    async def _commit(self) -> None:
+        conn = await asyncpg.connect(self._url)
+        rng = random.Random(15)
+        try:
+            position = int(
+                await conn.fetchval(
+                    "SELECT position FROM rm_forecasts.projection_position WHERE stream = $1",
+                    "forecasts",
+                )
+            )
+            due = time.monotonic()
+            while not self._stop.is_set():
+                fixture = rng.choice(self._ids)
+                position += 1
+                await conn.execute(begin_page(projection_lock_key("forecasts")))
+                await conn.execute(
+                    "UPDATE rm_forecasts.latest_forecasts SET position = $1, as_of_position = $1"
+                    " WHERE fixture_id = $2 AND model_kind = 'football-1x2'",
+                    position,
+                    fixture,
+                )
+                keys = {str(fixture)} if COMMIT_KEYS else None
+                await conn.execute(
+                    commit_page(
+                        "rm_forecasts",
+                        "forecasts",
+                        "forecasts",
+                        position,
+                        caught_up=True,
+                        keys=keys,
+                    )
+                )
+                self.done += 1
+                due += 1 / COMMITS_PER_S
+                await asyncio.sleep(max(0.0, due - time.monotonic()))
+        finally:
+            await conn.close()
+
+    def __enter__(self) -> Commits:
+        if COMMITS_PER_S > 0:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(30)
+
+
+def fast_answers(servers: list[psutil.Process], port: int, directory: Path) -> tuple[int, int]:
+    """The fast answers the gateway's workers have sent so far and how many times they dropped
+    copies (each tells on SIGUSR1)."""
+    nonce = uuid.uuid4().hex
+    (directory / "nonce").write_text(nonce)
+    workers = [
+        c
+        for server in servers
+        for c in server.children(recursive=True)
+        if any(k.status == psutil.CONN_LISTEN and k.laddr.port == port for k in c.net_connections())
+    ]
+    for worker in workers:
+        worker.send_signal(signal.SIGUSR1)
+    deadline = time.monotonic() + 20
+    total = drops = 0
+    for worker in workers:
+        told = directory / str(worker.pid)
+        while True:
+            said = told.read_text().split() if told.exists() else []
+            if said and said[0] == nonce:
+                total += int(said[1])
+                drops += int(said[2])
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"worker {worker.pid} did not tell its fast answers")
+            time.sleep(0.05)
+    return total, drops
+
+
 def held_connections(servers: list[psutil.Process], port: int) -> list[int]:
     """How many established connections to ``port`` each worker process holds."""
     counts = []
@@ -367,27 +477,52 @@ def held_connections(servers: list[psutil.Process], port: int) -> list[int]:
 def measure(
     name: str, factory: str, url: str, ids: list[uuid.UUID], token: str, script: Path
 ) -> Run:
+    counting = Path(tempfile.mkdtemp(prefix="sportcast-bench-counts-"))
+    os.environ["BENCH_COUNTS_DIR"] = str(counting)
     with serving(factory, url) as (base, servers):
         port = int(base.rsplit(":", 1)[1])
         spread: list[int] = []
         sampler = threading.Timer(2, lambda: spread.extend(held_connections(servers, port)))
+        counted = name == "rest_latest"
         if shutil.which("wrk"):
             wrk(base, script, WARMUP)  # pools filled, answer copies made in every worker
-            before, cpu = os.getloadavg()[0], server_cpu(servers)
-            sampler.start()
-            rps, p50, p99, errors = wrk(base, script, DURATION)
         else:
             from benchmarks.loadgen import generate
 
             generate(base, ids, token, WARMUP, CONNECTIONS)
+        fast, dropped = fast_answers(servers, port, counting) if counted else (0, 0)
+        with Commits(url, ids) as commits:
             before, cpu = os.getloadavg()[0], server_cpu(servers)
             sampler.start()
-            rps, p50, p99, errors = generate(base, ids, token, DURATION, CONNECTIONS)
-        cpu = server_cpu(servers) - cpu
-        after = os.getloadavg()[0]
+            if shutil.which("wrk"):
+                rps, p50, p99, errors = wrk(base, script, DURATION)
+            else:
+                rps, p50, p99, errors = generate(base, ids, token, DURATION, CONNECTIONS)
+            cpu = server_cpu(servers) - cpu
+            after = os.getloadavg()[0]
+        hits = drops = None
+        if counted:
+            hits, drops = (
+                a - b
+                for a, b in zip(fast_answers(servers, port, counting), (fast, dropped), strict=True)
+            )
         sampler.join()
+    shutil.rmtree(counting, ignore_errors=True)
     served = max(1.0, rps * DURATION)
-    return Run(name, rps, p50, p99, errors, before, after, cpu / served * 1e6, spread)
+    return Run(
+        name,
+        rps,
+        p50,
+        p99,
+        errors,
+        before,
+        after,
+        cpu / served * 1e6,
+        spread,
+        None if hits is None else min(1.0, hits / served),
+        commits.done / DURATION,
+        drops,
+    )
 
 
 def median(values: list[float]) -> float:
@@ -417,7 +552,11 @@ def main() -> None:
                     f"round {round_no} {name}: {run.requests_per_s:.0f} req/s, p50 "
                     f"{run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, {run.errors} errors, "
                     f"server CPU {run.server_cpu_us:.0f} us/request, connections per worker "
-                    f"{run.connections}, load "
+                    f"{run.connections}, "
+                    + (f"hit rate {run.hit_rate:.3f}, " if run.hit_rate is not None else "")
+                    + (f"{run.commits_per_s:.0f} commits/s, " if COMMITS_PER_S else "")
+                    + (f"{run.drops} drops, " if run.drops is not None else "")
+                    + "load "
                     f"{run.load_before:.2f}->{run.load_after:.2f}",
                     flush=True,
                 )
@@ -439,6 +578,9 @@ def main() -> None:
         print(f"{name}_p99 {median([r.p99_ms for r in measured]):.2f} ms")
         print(f"{name}_errors {sum(r.errors for r in measured)} responses")
         print(f"{name}_server_cpu {median([r.server_cpu_us for r in measured]):.0f} us/request")
+        rates = [r.hit_rate for r in measured if r.hit_rate is not None]
+        if rates:
+            print(f"{name}_hit_rate {median(rates):.3f} ({COMMITS_PER_S:g} commits/s asked)")
         loads = [r.load_before for r in measured] + [r.load_after for r in measured]
         print(f"{name}_loadavg_1m {min(loads):.2f}-{max(loads):.2f}")
     ours, bare, floor = runs["rest_latest"], runs["peer_asyncpg"], runs["peer_static"]

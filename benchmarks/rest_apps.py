@@ -7,10 +7,13 @@ can import it in every worker process.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from uuid import UUID
 
 import asyncpg
@@ -23,6 +26,8 @@ from starlette.routing import Route
 from commands.api_keys import KeyRecord
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
+from gateway.api.latest import LatestCache
+from gateway.api.latest_fast import FastAnswers
 from gateway.api.latest_watch import watching
 from gateway.app import create_app
 from infra.access.keystore import PostgresKeyStore
@@ -41,6 +46,14 @@ async def _pool() -> AsyncIterator[asyncpg.Pool]:
         yield pool
     finally:
         await pool.close()
+
+
+def tell_fast_answers(directory: Path, cache: LatestCache) -> None:
+    """On SIGUSR1 (bench_rest's hit rate): write ``<nonce> <fast answers so far> <drops so
+    far>`` to ``directory/<pid>``, the nonce being what bench_rest wrote to
+    ``directory/nonce`` (a drop: a commit notice or a reading that dropped copies)."""
+    nonce = (directory / "nonce").read_text().strip()
+    (directory / str(os.getpid())).write_text(f"{nonce} {FastAnswers.count} {cache.epoch}")
 
 
 class _LateKeys:
@@ -71,6 +84,11 @@ def gateway() -> FastAPI:
                 own_pool(url) as watcher_pool,
                 watching(app.state.latest_cache, ReadModelQueries(watcher_pool), every=1.0),
             ):
+                counts = os.environ.get("BENCH_COUNTS_DIR")
+                if counts:
+                    asyncio.get_running_loop().add_signal_handler(
+                        signal.SIGUSR1, tell_fast_answers, Path(counts), app.state.latest_cache
+                    )
                 yield
 
     return create_app(
