@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -25,10 +24,11 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Observation
 
 from commands.following import FollowedEventFailed
+from infra.observed import Observed
 
 log = logging.getLogger("sportcast.following")
 MAX_RETRY_SECONDS = 60.0
-_RUNNERS: weakref.WeakSet[ResumingRunner] = weakref.WeakSet()
+_RUNNERS: Observed[ResumingRunner] = Observed()
 
 
 class Runner(Protocol):
@@ -160,19 +160,19 @@ class ResumingRunner:
 
 
 def _stopped(_: CallbackOptions) -> Iterable[Observation]:
-    for runner in list(_RUNNERS):
+    for runner in _RUNNERS:
         yield Observation(int(runner.failure is not None), {"follower": runner.name})
 
 
 def _failed_at(_: CallbackOptions) -> Iterable[Observation]:
-    for runner in list(_RUNNERS):
+    for runner in _RUNNERS:
         failure = runner.failure
         if failure is not None:
             yield Observation(failure.position or failure.after, {"follower": runner.name})
 
 
 def _resumed(_: CallbackOptions) -> Iterable[Observation]:
-    for runner in list(_RUNNERS):
+    for runner in _RUNNERS:
         yield Observation(runner.resumed, {"follower": runner.name})
 
 

@@ -8,20 +8,19 @@ from every running checkpointer; with no meter provider configured they cost not
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Iterable, Iterator
 
 from opentelemetry.metrics import CallbackOptions, Observation, get_meter
 
 from infra.audit.checkpointer import Checkpointer, StreamSeals
+from infra.observed import Observed
 
-_CHECKPOINTERS: weakref.WeakSet[Checkpointer] = weakref.WeakSet()
+_CHECKPOINTERS = Observed[Checkpointer](lambda c: not c.stopped)
 
 
 def _seals() -> Iterator[tuple[str, StreamSeals]]:
-    for checkpointer in list(_CHECKPOINTERS):
-        if not checkpointer.stopped:
-            yield from checkpointer.seals.items()
+    for checkpointer in _CHECKPOINTERS:
+        yield from checkpointer.seals.items()
 
 
 def _writes(_: CallbackOptions) -> Iterable[Observation]:

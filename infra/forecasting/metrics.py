@@ -9,22 +9,20 @@ With no meter provider configured they cost nothing.
 from __future__ import annotations
 
 import logging
-import weakref
 from collections.abc import Iterable
 
 from opentelemetry.metrics import CallbackOptions, Observation, get_meter
 
 from infra.forecasting.service import ForecasterService
+from infra.observed import Observed
 from infra.telemetry import LATENCY_BUCKETS
 
 log = logging.getLogger("sportcast.forecaster")
-_SERVICES: weakref.WeakSet[ForecasterService] = weakref.WeakSet()
+_SERVICES = Observed[ForecasterService](lambda s: not s.stopped)
 
 
 def _lag_events(_: CallbackOptions) -> Iterable[Observation]:
-    for service in list(_SERVICES):
-        if service.stopped:
-            continue
+    for service in _SERVICES:
         try:
             head = service.feeds.recorder.max_notification_id() or 0
         except Exception as exc:  # a scrape while the store is away reports nothing

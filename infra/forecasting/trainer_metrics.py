@@ -9,20 +9,19 @@ from every running trainer; with no meter provider configured they cost nothing.
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Iterable, Iterator
 
 from opentelemetry.metrics import CallbackOptions, Observation, get_meter
 
 from infra.forecasting.champion import KindRuns, ScheduledTrainer
+from infra.observed import Observed
 
-_TRAINERS: weakref.WeakSet[ScheduledTrainer] = weakref.WeakSet()
+_TRAINERS = Observed[ScheduledTrainer](lambda t: not t.stopped)
 
 
 def _kinds() -> Iterator[tuple[str, KindRuns]]:
-    for trainer in list(_TRAINERS):
-        if not trainer.stopped:
-            yield from list(trainer.runs.items())
+    for trainer in _TRAINERS:
+        yield from list(trainer.runs.items())
 
 
 def _runs(_: CallbackOptions) -> Iterable[Observation]:

@@ -7,20 +7,20 @@ configured they cost nothing (the API's no-op meter).
 from __future__ import annotations
 
 import time
-import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 from opentelemetry.metrics import CallbackOptions, Observation, get_meter
 
+from infra.observed import Observed
 from projections.runner import ProjectionRunner
 from projections.status import ProjectionState, ProjectionStatus
 
-_RUNNERS: weakref.WeakSet[ProjectionRunner] = weakref.WeakSet()
+_RUNNERS = Observed[ProjectionRunner]()
 
 
 def _statuses() -> Iterable[ProjectionStatus]:
-    for runner in list(_RUNNERS):
+    for runner in _RUNNERS:
         yield from runner.statuses.values()
 
 
