@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import signal
 import threading
 import time
@@ -22,6 +21,7 @@ from rich.table import Table
 from infra.analytics.kafka_sink import AnalyticsSinkUnavailable
 from infra.analytics.mirror import NAME as ANALYTICS
 from infra.analytics.mirror import mirroring
+from infra.analytics.rebuilding import RebuildNotDone, ask_holder
 from infra.analytics.service import AnalyticsService, analytics_path, dashboard_engine
 from infra.bootstrap import analytics_service
 from infra.cli_console import console
@@ -32,6 +32,7 @@ from infra.settings import Settings
 from readmodels.analytics.engines import DashboardQueryError
 from readmodels.analytics.queries import DASHBOARD_QUERIES, dashboard_query
 from readmodels.analytics.store import AnalyticsStore
+from readmodels.postgres.rebuild_requests import RebuildRequest
 
 app = typer.Typer(help="Analytics tables for the dashboards and their named queries.")
 out = console()
@@ -151,30 +152,60 @@ def status() -> None:
 
 
 @app.command()
-def rebuild() -> None:
-    """Build the analytics tables from zero into a new file, then swap it in atomically
-    (stop `sportcast up` first: DuckDB lets one process write a file)."""
+def rebuild(
+    within: Annotated[
+        float, typer.Option(min=1.0, help="Seconds to follow a rebuild the stack makes.")
+    ] = 3600.0,
+    taken_within: Annotated[
+        float, typer.Option(min=0.5, help="Seconds for the stack to take the request.")
+    ] = 30.0,
+) -> None:
+    """Build the analytics tables from zero into fresh tables beside the live ones, then switch
+    them in (one DuckDB transaction). While `sportcast up` (or `sportcast analytics run` with
+    SPORTCAST_POSTGRES_URL) holds the file, that process rebuilds on request through
+    PostgreSQL and its dashboards keep answering from the live tables until the switch;
+    otherwise this command rebuilds in the file itself."""
     settings = Settings()
     target = analytics_path(settings)
     if _held(target):
-        # Renaming a new file over one a process holds leaves that process writing the old
-        # one, and its write-ahead log (<file>.wal) would be replayed into the new file after
-        # a crash: refused until the holder stops (docs/adr/0033).
-        raise _fail(
-            "analytics-db-in-use",
-            f"{target} is held by a running `sportcast up` or `sportcast analytics run`; stop"
-            " it, run `sportcast analytics rebuild`, then start it again",
-        )
-    fresh = target.with_suffix(".rebuild.duckdb")
-    fresh.unlink(missing_ok=True)
-    service = _open(settings, fresh)
-    started = time.perf_counter()
+        _ask_holder(settings, within, taken_within)
+        return
+    service = _open(settings)
     try:
-        applied = service.runner.catch_up()
+        progress = service.runner.rebuild()
+        if progress.state != "switched":
+            raise _fail("analytics-rebuild-failed", f"{progress.error}; the live tables unchanged")
+        after = service.runner.catch_up()
     finally:
         service.close()
-    os.replace(fresh, target)
-    out.print(f"rebuilt {target}: {applied} events in {time.perf_counter() - started:.1f} s")
+    out.print(
+        f"rebuilt {target}: {progress.events} events in {progress.seconds:.1f} s, switched in at"
+        f" {progress.positions}; {after} events since"
+    )
+
+
+def _ask_holder(settings: Settings, within: float, taken_within: float) -> None:
+    """The process that holds the file rebuilds it (infra/analytics/rebuilding.py)."""
+
+    def shown(request: RebuildRequest) -> None:
+        err.print(f"rebuild request {request.id}: {request.state}, {request.events} events")
+
+    async def work() -> RebuildRequest:
+        return await ask_holder(
+            settings.postgres_client_url, ANALYTICS, within=within, progress=shown
+        )
+
+    try:
+        done = on_stack(settings, work)
+    except StackUnreachable as exc:
+        raise _fail(exc.code, str(exc)) from None
+    except RebuildNotDone as exc:
+        raise _fail(exc.code, str(exc)) from None
+    seconds = (done.updated_at - done.requested_at).total_seconds()
+    out.print(
+        f"rebuilt analytics in the running stack: {done.events} events in {seconds:.1f} s,"
+        f" switched in at {done.positions}"
+    )
 
 
 def _from_gateway(settings: Settings, name: str, params: dict[str, str]) -> list[Any] | None:

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from infra.analytics.mirror import NAME as ANALYTICS
+from infra.cli_analytics import rebuild as rebuild_analytics
 from infra.cli_console import console
 from infra.cli_reach import StackUnreachable
 from infra.cli_reach import on_stack as reach
@@ -27,6 +29,7 @@ app = typer.Typer(
 out = console()
 err = Console(stderr=True)
 T = TypeVar("T")
+REBUILDABLE = (*POSTGRES_PROJECTIONS, ANALYTICS)
 
 
 def fail(code: str, message: str, exit_code: int = 2) -> typer.Exit:
@@ -76,17 +79,25 @@ def status(
 
 @app.command("rebuild")
 def rebuild_command(
-    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(POSTGRES_PROJECTIONS)}.")],
+    name: Annotated[str, typer.Argument(help=f"One of: {', '.join(REBUILDABLE)}.")],
     page_events: Annotated[int, typer.Option(min=1, help="Events applied per transaction.")] = 5000,
+    within: Annotated[
+        float, typer.Option(min=1.0, help="analytics: seconds to follow the stack's rebuild.")
+    ] = 3600.0,
 ) -> None:
     """Build NAME from zero into a fresh schema while the live one keeps serving, then switch
     the new one in atomically (one transaction renames the schemas). A running projector
-    carries on from the rebuilt schema's position."""
+    carries on from the rebuilt schema's position. analytics (its DuckDB file) is rebuilt as
+    by `sportcast analytics rebuild`: the process holding the file builds fresh tables beside
+    its live ones and switches them in in one transaction."""
+    if name == ANALYTICS:
+        rebuild_analytics(within=within, taken_within=30.0)
+        return
     kind = POSTGRES_PROJECTIONS.get(name)
     if kind is None:
         raise fail(
             "unknown-projection",
-            f"no projection {name!r}; there are {', '.join(POSTGRES_PROJECTIONS)}",
+            f"no projection {name!r}; there are {', '.join(REBUILDABLE)}",
         )
     settings = Settings()
 

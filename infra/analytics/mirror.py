@@ -4,7 +4,8 @@ Its rows and positions live in a DuckDB file that one process holds; `sportcast 
 status` and /readyz of other processes read PostgreSQL. Every ``every`` seconds the positions
 written to the file, and a failure (the log, the position it stopped after, the error), are
 copied to ``rm_projector`` (positions_elsewhere, failures) under the name ``analytics`` and the
-stream names the PostgreSQL projections use.
+stream names the PostgreSQL projections use. The same loop answers the rebuild requests made
+there (``rm_projector.rebuild_requests``), since only this process can write the file.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 
 import asyncpg
 
+from infra.analytics.rebuilding import RebuildAnswers
 from infra.analytics.runner import AnalyticsRunner
 from projections.analytics.projection import FEED_LANE, FORECAST_LANE
 from readmodels.postgres.migrate import apply_migrations
@@ -46,17 +48,24 @@ def standing(runner: AnalyticsRunner) -> tuple[dict[str, int], tuple[str, int, s
 async def mirror_analytics(
     runner: AnalyticsRunner, postgres_url: str, *, every: float = 1.0
 ) -> None:
-    """Copy the runner's standing into PostgreSQL until cancelled (unreachable: try again)."""
+    """Copy the runner's standing into PostgreSQL until cancelled (unreachable: try again),
+    and answer the rebuild requests made there (infra/analytics/rebuilding.py)."""
     await asyncio.to_thread(apply_migrations, postgres_url, "projector", PROJECTOR_SCHEMA)
+    answers = RebuildAnswers(runner, NAME, STREAMS)
+    begun = False
     copied: tuple[dict[str, int], tuple[str, int, str] | None] | None = None
     conn: asyncpg.Connection | None = None
     try:
         while True:
             try:
+                if conn is None or conn.is_closed():
+                    conn = await asyncpg.connect(postgres_url)
+                if not begun:
+                    await answers.begin(conn)
+                    begun = True
+                await answers.tick(conn)
                 now = await asyncio.to_thread(standing, runner)
                 if now != copied:
-                    if conn is None or conn.is_closed():
-                        conn = await asyncpg.connect(postgres_url)
                     await _copy(conn, *now)
                     copied = now
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:

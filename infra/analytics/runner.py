@@ -1,18 +1,22 @@
 """Drives the analytics projection from the event store into the DuckDB store (and a sink).
 
 One step reads a page of the feed and the forecasts that page makes ready, applies them, then
-writes rows, kept facts and both positions in one DuckDB transaction. With a sink (the Kafka
-producer in compose), the batch is published and acknowledged first: a crash between the two
-re-publishes the batch on restart, which Pinot's dedup and upsert tables absorb.
+writes rows, kept facts and both positions in one DuckDB transaction. On request, a rebuild from
+zero into fresh tables is stepped between the live steps, read no further than the live tables
+stand, and switched in (one DuckDB transaction) once it stands where they do (docs/adr/0034).
+With a sink (the Kafka producer in compose), the live batch is published and acknowledged
+first: a crash between the two re-publishes the batch on restart, which Pinot's dedup and upsert
+tables absorb. A rebuild publishes nothing: Pinot holds those rows already.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -28,7 +32,7 @@ from projections.analytics.projection import (
     AnalyticsProjection,
 )
 from readmodels.analytics.batch import AnalyticsBatch
-from readmodels.analytics.store import AnalyticsStore
+from readmodels.analytics.store import AnalyticsStore, AnalyticsTables
 
 log = logging.getLogger("sportcast.analytics")
 
@@ -53,6 +57,61 @@ class AnalyticsStatus:
         return {lane: max(0, self.heads[lane] - self.positions.get(lane, 0)) for lane in self.heads}
 
 
+@dataclass
+class _Follower:
+    """The projection over one set of tables, and the forecasts it read but cannot apply yet."""
+
+    tables: AnalyticsTables
+    projection: AnalyticsProjection
+    waiting: deque[tuple[int, Any]] = field(default_factory=deque)
+    read_forecasts_to: int = 0
+
+    @classmethod
+    def over(cls, tables: AnalyticsTables) -> _Follower:
+        projection = AnalyticsProjection(
+            tables, fixtures=tables.fixtures(), books=tables.books(), positions=tables.positions()
+        )
+        return cls(tables, projection, read_forecasts_to=projection.positions[FORECAST_LANE])
+
+
+@dataclass(frozen=True)
+class RebuildProgress:
+    """Where a rebuild from zero stands: ``building``, then ``switched`` (its tables are the
+    live ones), or ``failed`` / ``abandoned`` (the live tables kept serving, untouched)."""
+
+    state: str
+    positions: dict[str, int]
+    events: int
+    seconds: float
+    error: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.state != "building"
+
+
+class RebuildRefused(Exception):
+    """A rebuild this runner cannot start now; ``code`` says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class _Rebuild:
+    """A rebuild from zero into fresh tables beside the live ones, stepped between live steps."""
+
+    def __init__(self, tables: AnalyticsTables) -> None:
+        self.follower = _Follower.over(tables)
+        self.events = 0
+        self.started = time.monotonic()
+
+    def progress(self, state: str, error: str | None = None) -> RebuildProgress:
+        positions = dict(self.follower.projection.positions)
+        seconds = time.monotonic() - self.started
+        return RebuildProgress(state, positions, self.events, seconds, error)
+
+
 class AnalyticsRunner:
     def __init__(
         self,
@@ -70,36 +129,44 @@ class AnalyticsRunner:
         self.sink = sink
         self.page = page
         self.poll_seconds = poll_seconds
-        self.projection = AnalyticsProjection(
-            store, fixtures=store.fixtures(), books=store.books(), positions=store.positions()
-        )
-        self._waiting: deque[tuple[int, Any]] = deque()  # forecasts read, not yet ready
-        self._read_forecasts_to = self.projection.positions[FORECAST_LANE]
+        self._live = _Follower.over(store.live)
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self.failure: BaseException | None = None
         self.failed_lane: str | None = None
         """The log whose page it failed on (its written position: the event lies after it)."""
         self._lane = FEED_LANE
+        self._guard = threading.Lock()
+        self._rebuild_wanted = False
+        self._rebuild: _Rebuild | None = None
+        self._rebuild_progress: RebuildProgress | None = None
+
+    @property
+    def projection(self) -> AnalyticsProjection:
+        """The live projection (the one the dashboards' tables are written by)."""
+        return self._live.projection
 
     # -- one step --------------------------------------------------------------------------
 
     def step(self) -> int:
         """Apply what is there (up to a page of each log) and write it; the events applied."""
         self._lane = FEED_LANE
-        applied = self._apply_feed()
+        applied = self._apply_feed(self._live)
         self._lane = FORECAST_LANE
-        applied += self._apply_forecasts()
-        batch = self.projection.take_batch()
+        applied += self._apply_forecasts(self._live)
+        batch = self._live.projection.take_batch()
         if not batch.is_empty():
             if self.sink is not None and batch.row_count:
                 self.sink.publish(batch)
-            self.store.write(batch)
+            self._live.tables.write(batch)
         return applied
 
-    def _apply_feed(self) -> int:
-        position = self.projection.positions[FEED_LANE]
+    def _apply_feed(self, follower: _Follower, until: int | None = None) -> int:
+        """A page of the feed, up to its head (or to ``until``)."""
+        position = follower.projection.positions[FEED_LANE]
         head = self.feeds.recorder.max_notification_id() or 0
+        if until is not None:
+            head = min(head, until)
         if head <= position:
             return 0
         notifications = self.feeds.recorder.select_notifications(
@@ -107,39 +174,120 @@ class AnalyticsRunner:
         )
         decode = self.feeds.mapper.to_domain_event
         for notification in notifications:
-            self.projection.apply_feed(decode(notification), notification.id)
+            follower.projection.apply_feed(decode(notification), notification.id)
         # A short page read everything up to the head: the events between are not followed.
         reached = head if len(notifications) < self.page else notifications[-1].id
-        self.projection.advance(FEED_LANE, reached)
+        follower.projection.advance(FEED_LANE, reached)
         return len(notifications)
 
-    def _apply_forecasts(self) -> int:
+    def _apply_forecasts(self, follower: _Follower, until: int | None = None) -> int:
         if self.forecasts is None:
             return 0
-        if not self._waiting:
-            self._read_forecasts()
+        if not follower.waiting:
+            self._read_forecasts(follower, until)
+        projection = follower.projection
         applied = 0
-        while self._waiting and self.projection.ready_for(self._waiting[0][1]):
-            notification_id, event = self._waiting.popleft()
-            self.projection.apply_forecast(event, notification_id)
-            self.projection.advance(FORECAST_LANE, notification_id)
+        while follower.waiting and projection.ready_for(follower.waiting[0][1]):
+            notification_id, event = follower.waiting.popleft()
+            projection.apply_forecast(event, notification_id)
+            projection.advance(FORECAST_LANE, notification_id)
             applied += 1
-        if not self._waiting and self._read_forecasts_to > self.projection.positions[FORECAST_LANE]:
+        if (
+            not follower.waiting
+            and follower.read_forecasts_to > projection.positions[FORECAST_LANE]
+        ):
             # only other messages up to where it read: nothing is left to wait for
-            self.projection.advance(FORECAST_LANE, self._read_forecasts_to)
+            projection.advance(FORECAST_LANE, follower.read_forecasts_to)
         return applied
 
-    def _read_forecasts(self) -> None:
+    def _read_forecasts(self, follower: _Follower, until: int | None) -> None:
         assert self.forecasts is not None
         head = self.forecasts.recorder.max_notification_id() or 0
-        if head <= self._read_forecasts_to:
+        if until is not None:
+            head = min(head, until)
+        if head <= follower.read_forecasts_to:
             return
         notifications = self.forecasts.recorder.select_notifications(
-            start=self._read_forecasts_to + 1, limit=self.page, stop=head, topics=FORECAST_TOPICS
+            start=follower.read_forecasts_to + 1, limit=self.page, stop=head, topics=FORECAST_TOPICS
         )
         decode = self.forecasts.mapper.to_domain_event
-        self._waiting.extend((n.id, decode(n)) for n in notifications)
-        self._read_forecasts_to = head if len(notifications) < self.page else notifications[-1].id
+        follower.waiting.extend((n.id, decode(n)) for n in notifications)
+        follower.read_forecasts_to = (
+            head if len(notifications) < self.page else notifications[-1].id
+        )
+
+    # -- a rebuild from zero beside the live tables ----------------------------------------
+
+    def request_rebuild(self) -> None:
+        """Have the running projection build its tables again from zero, beside the live ones
+        (which keep serving and being written), and switch them in once they stand where the
+        live ones do. Follow it with :attr:`rebuild_progress`."""
+        with self._guard:
+            if self.failure is not None:
+                raise RebuildRefused(
+                    "analytics-failed",
+                    f"the analytics projection stopped on an error ({self.failure!r});"
+                    " restart it (it resumes after its last batch) before rebuilding",
+                )
+            if self._thread is None or not self._thread.is_alive():
+                raise RebuildRefused(
+                    "analytics-not-running", "the analytics projection is not running"
+                )
+            if self._rebuild_wanted or self._rebuild is not None:
+                raise RebuildRefused("analytics-rebuild-running", "a rebuild is already under way")
+            self._rebuild_wanted = True
+            self._rebuild_progress = RebuildProgress("building", {}, 0, 0.0)
+
+    @property
+    def rebuild_progress(self) -> RebuildProgress | None:
+        """The last rebuild's progress (None: none asked since this runner started)."""
+        return self._rebuild_progress
+
+    def rebuild(self) -> RebuildProgress:
+        """A rebuild from zero here and now, for a runner that is not running (no live step
+        meanwhile): the fresh tables are built up to where the live ones stand, then switched
+        in; :meth:`catch_up` takes it on from there."""
+        if self._thread is not None:
+            raise RebuildRefused("analytics-running", "rebuild a running projection by request")
+        self._rebuild = _Rebuild(self.store.fresh())
+        while (progress := self._rebuild_step()).state == "building":
+            pass
+        return progress
+
+    def _rebuild_step(self) -> RebuildProgress:
+        """A page of each log for the rebuild, read no further than the live tables stand (so
+        the live sink has had every row it will hold); the switch once it stands there too."""
+        rebuild = self._rebuild
+        assert rebuild is not None
+        live = dict(self._live.projection.positions)
+        follower = rebuild.follower
+        try:
+            rebuild.events += self._apply_feed(follower, live[FEED_LANE])
+            rebuild.events += self._apply_forecasts(follower, live[FORECAST_LANE])
+            batch = follower.projection.take_batch()
+            if not batch.is_empty():
+                follower.tables.write(batch)
+            if any(follower.projection.positions[lane] < p for lane, p in live.items()):
+                return self._rebuilt(rebuild.progress("building"))
+            self.store.switch_in(follower.tables)
+        except Exception as exc:  # the live tables keep serving; the fresh ones are dropped
+            log.exception("analytics rebuild failed at %s", follower.projection.positions)
+            self._rebuild = None
+            with contextlib.suppress(Exception):
+                self.store.discard(follower.tables)
+            return self._rebuilt(rebuild.progress("failed", f"{type(exc).__name__}: {exc}"))
+        self._live = follower
+        self._rebuild = None
+        log.info(
+            "analytics rebuilt from zero: %d events, switched in at %s",
+            rebuild.events,
+            follower.projection.positions,
+        )
+        return self._rebuilt(rebuild.progress("switched"))
+
+    def _rebuilt(self, progress: RebuildProgress) -> RebuildProgress:
+        self._rebuild_progress = progress
+        return progress
 
     def catch_up(self) -> int:
         """Step until a step applies nothing; the events applied."""
@@ -163,9 +311,35 @@ class AnalyticsRunner:
                 self.failed_lane = self._lane
                 self.failure = exc
                 log.exception("analytics projection stopped at %s", self.projection.positions)
+                self._abandon_rebuild("the live projection stopped on an error")
                 return
+            with self._guard:
+                starting, self._rebuild_wanted = self._rebuild_wanted, False
+            if starting:
+                self._start_rebuild()
+            if self._rebuild is not None:
+                progress = self._rebuild_step()
+                applied += progress.state == "building"
             if not applied:
                 self._stopping.wait(self.poll_seconds)
+        self._abandon_rebuild("the analytics projection stopped")
+
+    def _start_rebuild(self) -> None:
+        try:
+            self._rebuild = _Rebuild(self.store.fresh())
+        except Exception as exc:
+            log.exception("analytics rebuild could not start")
+            error = f"{type(exc).__name__}: {exc}"
+            self._rebuilt(RebuildProgress("failed", {}, 0, 0.0, error))
+            return
+        log.info("analytics rebuild from zero started beside the live tables")
+
+    def _abandon_rebuild(self, why: str) -> None:
+        """The rebuild's tables are left to be dropped at the next open or rebuild."""
+        with self._guard:
+            rebuild, self._rebuild, self._rebuild_wanted = self._rebuild, None, False
+        if rebuild is not None:
+            self._rebuilt(rebuild.progress("abandoned", why))
 
     def stop(self) -> None:
         self._stopping.set()

@@ -40,15 +40,16 @@ class AnalyticsTable:
     def upsert(self) -> bool:
         return self.name in UPSERT_TABLES
 
-    def duckdb_ddl(self) -> str:
+    def duckdb_ddl(self, name: str | None = None) -> str:
         """Upsert tables get their primary key (``INSERT OR REPLACE`` needs it); append-only
         tables none: the stored positions already make each row's insert happen once, and a
-        key index on millions of rows would cost every insert for nothing."""
+        key index on millions of rows would cost every insert for nothing. ``name``: another
+        name for the table (a rebuild's)."""
         columns = ", ".join(f'"{name}" {DUCKDB_TYPES[kind]}' for name, kind in self.columns)
         if self.upsert:
             key = ", ".join(f'"{name}"' for name in self.primary_key)
             columns += f", PRIMARY KEY ({key})"
-        return f'CREATE TABLE IF NOT EXISTS "{self.name}" ({columns})'
+        return f'CREATE TABLE IF NOT EXISTS "{name or self.name}" ({columns})'
 
 
 def pinot_document(name: str, kind: str) -> dict[str, Any]:

@@ -53,18 +53,140 @@ _BOOK_COLUMNS = (
 )
 _STATE_TABLES = ("analytics_positions", "analytics_fixtures", "analytics_odds_books")
 _STATE_DDL = (
-    "CREATE TABLE IF NOT EXISTS analytics_positions (lane VARCHAR PRIMARY KEY, position BIGINT)",
-    """CREATE TABLE IF NOT EXISTS analytics_fixtures (
+    "CREATE TABLE IF NOT EXISTS {analytics_positions} (lane VARCHAR PRIMARY KEY, position BIGINT)",
+    """CREATE TABLE IF NOT EXISTS {analytics_fixtures} (
         fixture_id VARCHAR PRIMARY KEY, sport VARCHAR, competition VARCHAR, season VARCHAR,
         kickoff_at BIGINT, home_score INTEGER, away_score INTEGER, result_position BIGINT,
         abandoned BOOLEAN)""",
-    """CREATE TABLE IF NOT EXISTS analytics_odds_books (
+    """CREATE TABLE IF NOT EXISTS {analytics_odds_books} (
         book_id VARCHAR PRIMARY KEY, fixture_id VARCHAR, source VARCHAR, market VARCHAR)""",
 )
+REBUILD_SUFFIX = "__rebuild"
+"""A rebuild's tables are the live ones' names with this suffix, in the same file and schema:
+DuckDB (2.0) can neither rename a schema nor move a table to another one, but renames a table
+inside a transaction (docs/adr/0034)."""
+
+
+def _table_names() -> tuple[str, ...]:
+    return (*(t.name for t in analytics_tables()), *_STATE_TABLES)
+
+
+class AnalyticsTables:
+    """One set of the analytics tables and of the projection's own (positions, kept facts) in
+    the store's file: the live set, or a rebuild's (every name + ``REBUILD_SUFFIX``). Written
+    only from the projection's thread; positions may be asked from any."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, lock: threading.Lock, suffix: str = ""
+    ) -> None:
+        self._con = con
+        self._lock = lock
+        self.suffix = suffix
+
+    def name(self, table: str) -> str:
+        return f'"{table}{self.suffix}"'
+
+    def create(self) -> None:
+        for table in analytics_tables():
+            self._con.execute(table.duckdb_ddl(table.name + self.suffix))
+        names = {table: self.name(table) for table in _STATE_TABLES}
+        for ddl in _STATE_DDL:
+            self._con.execute(ddl.format(**names))
+
+    def drop(self) -> None:
+        for table in _table_names():
+            self._con.execute(f"DROP TABLE IF EXISTS {self.name(table)}")
+
+    # -- what the projection resumes from -------------------------------------------------
+
+    def positions(self) -> dict[str, int]:
+        with self._con.cursor() as con:  # also asked from other threads (status, waits)
+            rows = con.execute(
+                f"SELECT lane, position FROM {self.name('analytics_positions')}"
+            ).fetchall()
+        return {str(lane): int(position) for lane, position in rows}
+
+    def fixtures(self) -> list[FixtureFacts]:
+        rows = self._con.execute(
+            "SELECT fixture_id, sport, competition, season, kickoff_at, home_score, away_score,"
+            f" result_position, abandoned FROM {self.name('analytics_fixtures')}"
+        ).fetchall()
+        return [FixtureFacts(*row) for row in rows]
+
+    def books(self) -> list[BookFacts]:
+        rows = self._con.execute(
+            f"SELECT book_id, fixture_id, source, market FROM {self.name('analytics_odds_books')}"
+        ).fetchall()
+        return [BookFacts(*row) for row in rows]
+
+    def forecast_rows(self, fixture_ids: list[str] | None = None) -> list[Row]:
+        """Stored forecast rows (one per outcome), of these fixtures or of all."""
+        sql = f"SELECT * FROM {self.name('forecasts')}"
+        params: list[Any] = []
+        if fixture_ids is not None:
+            if not fixture_ids:
+                return []
+            sql += " WHERE fixture_id IN (SELECT UNNEST(?))"
+            params.append(fixture_ids)
+        cursor = self._con.execute(sql + " ORDER BY notification_id, outcome", params)
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    # -- the one write --------------------------------------------------------------------
+
+    def write(self, batch: AnalyticsBatch) -> None:
+        """Everything in ``batch`` in one transaction."""
+        with self._lock, _transaction(self._con):
+            for table in analytics_tables():
+                rows = batch.table_rows(table.name)
+                if rows:
+                    verb = "INSERT OR REPLACE" if table.upsert else "INSERT"
+                    values = [[row[name] for name in table.column_names] for row in rows]
+                    self._insert(verb, table.name, table.columns, values)
+            if batch.fixtures:
+                fixtures = [list(astuple(f)) for f in batch.fixtures.values()]
+                self._insert("INSERT OR REPLACE", "analytics_fixtures", _FIXTURE_COLUMNS, fixtures)
+            if batch.books:
+                books = [list(astuple(b)) for b in batch.books.values()]
+                self._insert("INSERT OR REPLACE", "analytics_odds_books", _BOOK_COLUMNS, books)
+            for lane, position in batch.positions.items():
+                self._con.execute(
+                    f"INSERT OR REPLACE INTO {self.name('analytics_positions')} VALUES (?, ?)",
+                    [lane, position],
+                )
+
+    def _insert(
+        self,
+        verb: str,
+        table: str,
+        columns: tuple[tuple[str, str], ...],
+        rows: list[list[Any]],
+    ) -> None:
+        """One ``INSERT ... SELECT`` from NumPy columns (DuckDB scans them without copying)."""
+        arrays = {
+            name: _array([row[i] for row in rows], kind) for i, (name, kind) in enumerate(columns)
+        }
+        names = ", ".join(f'"{name}"' for name, _ in columns)
+        self._con.register("analytics_batch", arrays)
+        try:
+            self._con.execute(
+                f"{verb} INTO {self.name(table)} ({names}) SELECT {names} FROM analytics_batch"
+            )
+        finally:
+            self._con.unregister("analytics_batch")
+
+    def count(self, table: str) -> int:
+        analytics_table(table)  # only the known tables
+        found = self._con.execute(f"SELECT COUNT(*) FROM {self.name(table)}").fetchone()
+        return 0 if found is None else int(found[0])
 
 
 class AnalyticsStore:
-    """One DuckDB file; one writer (the projection), any number of readers via :meth:`reader`."""
+    """One DuckDB file; one writer (the projection), any number of readers via :meth:`reader`.
+
+    ``live`` are the tables the dashboards read. A rebuild writes a second set beside them
+    (:meth:`fresh`) while they keep serving, and :meth:`switch_in` puts it in their place in
+    one transaction: a reader sees the old rows or the new, never a mix."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
@@ -72,14 +194,12 @@ class AnalyticsStore:
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._con = duckdb.connect(self.path)
         self._lock = threading.Lock()
+        self.live = AnalyticsTables(self._con, self._lock)
         if self._outdated():
             log.warning("%s holds older analytics tables: emptied, to be built again", self.path)
-            for name in (*(t.name for t in analytics_tables()), *_STATE_TABLES):
-                self._con.execute(f'DROP TABLE IF EXISTS "{name}"')
-        for table in analytics_tables():
-            self._con.execute(table.duckdb_ddl())
-        for ddl in _STATE_DDL:
-            self._con.execute(ddl)
+            self.live.drop()
+        AnalyticsTables(self._con, self._lock, REBUILD_SUFFIX).drop()  # one interrupted
+        self.live.create()
 
     def _outdated(self) -> bool:
         """Whether some analytics table exists with other columns than its schema's."""
@@ -100,95 +220,60 @@ class AnalyticsStore:
         """A connection of its own for one reading thread (DuckDB connections are not shared)."""
         return self._con.cursor()
 
-    # -- what the projection resumes from -------------------------------------------------
+    # -- a rebuild beside the live tables -------------------------------------------------
+
+    def fresh(self) -> AnalyticsTables:
+        """Empty tables for a rebuild from zero (those of an earlier one dropped first)."""
+        tables = AnalyticsTables(self._con, self._lock, REBUILD_SUFFIX)
+        with self._lock:
+            tables.drop()
+            tables.create()
+        return tables
+
+    def switch_in(self, rebuilt: AnalyticsTables) -> None:
+        """One transaction drops the live tables and renames the rebuilt ones into their
+        place; ``rebuilt`` then names the live tables."""
+        with self._lock, _transaction(self._con):
+            for table in _table_names():
+                self._con.execute(f'DROP TABLE "{table}"')
+                self._con.execute(f'ALTER TABLE "{table}{rebuilt.suffix}" RENAME TO "{table}"')
+        rebuilt.suffix = ""
+        self.live = rebuilt
+
+    def discard(self, rebuilt: AnalyticsTables) -> None:
+        with self._lock:
+            rebuilt.drop()
+
+    # -- the live tables ------------------------------------------------------------------
 
     def positions(self) -> dict[str, int]:
-        with self._con.cursor() as con:  # also asked from other threads (status, waits)
-            rows = con.execute("SELECT lane, position FROM analytics_positions").fetchall()
-        return {str(lane): int(position) for lane, position in rows}
+        return self.live.positions()
 
     def fixtures(self) -> list[FixtureFacts]:
-        rows = self._con.execute(
-            "SELECT fixture_id, sport, competition, season, kickoff_at, home_score, away_score,"
-            " result_position, abandoned FROM analytics_fixtures"
-        ).fetchall()
-        return [FixtureFacts(*row) for row in rows]
+        return self.live.fixtures()
 
     def books(self) -> list[BookFacts]:
-        rows = self._con.execute(
-            "SELECT book_id, fixture_id, source, market FROM analytics_odds_books"
-        ).fetchall()
-        return [BookFacts(*row) for row in rows]
+        return self.live.books()
 
     def forecast_rows(self, fixture_ids: list[str] | None = None) -> list[Row]:
-        """Stored forecast rows (one per outcome), of these fixtures or of all."""
-        sql = 'SELECT * FROM "forecasts"'
-        params: list[Any] = []
-        if fixture_ids is not None:
-            if not fixture_ids:
-                return []
-            sql += " WHERE fixture_id IN (SELECT UNNEST(?))"
-            params.append(fixture_ids)
-        cursor = self._con.execute(sql + " ORDER BY notification_id, outcome", params)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-    # -- the one write --------------------------------------------------------------------
+        return self.live.forecast_rows(fixture_ids)
 
     def write(self, batch: AnalyticsBatch) -> None:
-        """Everything in ``batch`` in one transaction."""
-        with self._lock, self._transaction():
-            for table in analytics_tables():
-                rows = batch.table_rows(table.name)
-                if rows:
-                    verb = "INSERT OR REPLACE" if table.upsert else "INSERT"
-                    values = [[row[name] for name in table.column_names] for row in rows]
-                    self._insert(verb, table.name, table.columns, values)
-            if batch.fixtures:
-                fixtures = [list(astuple(f)) for f in batch.fixtures.values()]
-                self._insert("INSERT OR REPLACE", "analytics_fixtures", _FIXTURE_COLUMNS, fixtures)
-            if batch.books:
-                books = [list(astuple(b)) for b in batch.books.values()]
-                self._insert("INSERT OR REPLACE", "analytics_odds_books", _BOOK_COLUMNS, books)
-            for lane, position in batch.positions.items():
-                self._con.execute(
-                    "INSERT OR REPLACE INTO analytics_positions VALUES (?, ?)", [lane, position]
-                )
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._con.execute("BEGIN TRANSACTION")
-        try:
-            yield
-        except BaseException:
-            self._con.execute("ROLLBACK")
-            raise
-        self._con.execute("COMMIT")
-
-    def _insert(
-        self,
-        verb: str,
-        table: str,
-        columns: tuple[tuple[str, str], ...],
-        rows: list[list[Any]],
-    ) -> None:
-        """One ``INSERT ... SELECT`` from NumPy columns (DuckDB scans them without copying)."""
-        arrays = {
-            name: _array([row[i] for row in rows], kind) for i, (name, kind) in enumerate(columns)
-        }
-        names = ", ".join(f'"{name}"' for name, _ in columns)
-        self._con.register("analytics_batch", arrays)
-        try:
-            self._con.execute(
-                f'{verb} INTO "{table}" ({names}) SELECT {names} FROM analytics_batch'
-            )
-        finally:
-            self._con.unregister("analytics_batch")
+        self.live.write(batch)
 
     def count(self, table: str) -> int:
-        analytics_table(table)  # only the known tables
-        found = self._con.execute(f'SELECT COUNT(*) FROM "{table}"').fetchone()
-        return 0 if found is None else int(found[0])
+        return self.live.count(table)
+
+
+@contextmanager
+def _transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def _array(values: list[Any], kind: str) -> np.ndarray[Any, Any]:

@@ -11,6 +11,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from datetime import UTC, date, datetime
@@ -29,6 +30,7 @@ from domain.forecast import FixtureForecasts
 from domain.odds_book import OddsBook
 from domain.provenance import Provenance
 from forecasting.metrics import ranked_probability_score
+from infra.analytics.runner import RebuildRefused
 from infra.bootstrap import analytics_service
 from infra.feeds.replay import Replay
 from infra.forecasting.model_file import LoadedModel
@@ -305,3 +307,69 @@ async def _elsewhere(postgres_url: str) -> dict[str, dict[str, int]]:
         return await read_positions_elsewhere(conn)
     finally:
         await conn.close()
+
+
+def test_a_running_projection_rebuilds_from_zero_beside_its_serving_tables(
+    replayed: dict[str, str], built: Path, tmp_path: Path
+) -> None:
+    """Issue 14 §2 for the analytics tables: the live ones keep answering the dashboard and
+    keep being written while fresh ones are built from zero beside them; the switch is one
+    transaction; afterwards the tables equal a build from zero, rows damaged before included."""
+    path = tmp_path / "live.duckdb"
+    settings = settings_for(replayed, tmp_path)
+    settings.analytics_page_events = 150  # many steps: the live one moves during the rebuild
+    service = analytics_service(settings, replayed["url"], path=path)
+    runner = service.runner
+    with pytest.raises(RebuildRefused) as idle:
+        runner.request_rebuild()
+    assert idle.value.code == "analytics-not-running"
+    for _ in range(20):  # the live tables stand part-way; they catch up during the rebuild
+        runner.step()
+    reader = service.store.reader()
+    damaged = reader.execute("DELETE FROM odds_quotes WHERE outcome = 'draw'").fetchone()
+    assert damaged is not None
+    assert damaged[0] > 0
+    engine = DuckDBEngine(service.store.reader)
+    answers: list[tuple[str, int]] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def dashboard() -> None:
+        while not stop.is_set():
+            try:
+                rows = engine.run(dashboard_query("feed_freshness"), {"since": 0})
+                progress = runner.rebuild_progress
+                answers.append((progress.state if progress else "before", len(rows)))
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    asking = threading.Thread(target=dashboard)
+    try:
+        runner.start()
+        asking.start()
+        runner.request_rebuild()
+        with pytest.raises(RebuildRefused) as twice:
+            runner.request_rebuild()
+        assert twice.value.code == "analytics-rebuild-running"
+        deadline = time.monotonic() + 180
+        while not (progress := runner.rebuild_progress) or not progress.finished:
+            assert runner.failure is None, runner.failure
+            assert time.monotonic() < deadline, f"no switch in 180 s: {progress}"
+            time.sleep(0.05)
+        assert progress.state == "switched", progress
+        assert progress.events > 0
+        deadline = time.monotonic() + 60
+        while service.store.positions() != dict(dump(built)["positions"]):
+            assert time.monotonic() < deadline, service.store.positions()
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        if asking.is_alive():
+            asking.join(30)
+        service.close()
+    assert not errors, errors
+    during = [rows for state, rows in answers if state == "building"]
+    assert during, answers[:5]
+    assert all(rows > 0 for rows in during), answers[:5]
+    assert dump(path) == dump(built)

@@ -5,6 +5,7 @@ without retrying forever."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import duckdb
 import pytest
 
@@ -19,6 +21,7 @@ from infra.embedded.ports import free_port
 from infra.nats_setup import prepare
 from infra.natsaccess import EMBEDDED_USERS_DIR, Role
 from infra.settings import Settings
+from readmodels.postgres.rebuild_requests import TABLE
 from tests.conftest import SecureNats
 
 SPORTCAST = str(Path(sys.executable).parent / "sportcast")
@@ -120,20 +123,32 @@ def test_analytics_commands_on_a_file_the_stack_holds_say_so(
     tmp_path: Path, postgres_url: str
 ) -> None:
     held = tmp_path / "analytics.duckdb"
-    holder = duckdb.connect(str(held))  # as `sportcast up` holds it while it runs
+    holder = duckdb.connect(str(held))  # as a holder that takes no rebuild requests
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SPORTCAST_")}
         env.update(SPORTCAST_ANALYTICS_DB=str(held), SPORTCAST_POSTGRES_URL=postgres_url)
         done = sportcast(env, "analytics", "query", "live_board")
-        rebuilt = sportcast(env, "analytics", "rebuild")
+        rebuilt = sportcast(env, "analytics", "rebuild", "--taken-within", "2")
+        asked = asyncio.run(_requests(postgres_url))
     finally:
         holder.close()
     assert done.returncode == 2, done.stdout + done.stderr
     assert "Traceback" not in done.stderr
     assert "error [analytics-db-in-use]" in done.stderr
     assert "sportcast projections status" in done.stderr
-    # A rebuild would rename a new file over the one the stack writes: refused before it starts.
+    # A rebuild is asked of the holder through PostgreSQL; one that takes no requests (e.g.
+    # `analytics run` without SPORTCAST_POSTGRES_URL) leaves it unanswered, then withdrawn.
     assert rebuilt.returncode == 2, rebuilt.stdout + rebuilt.stderr
-    assert "error [analytics-db-in-use]" in rebuilt.stderr
+    assert "error [analytics-rebuild-unanswered]" in rebuilt.stderr
     assert "Traceback" not in rebuilt.stderr
+    assert asked[-1] == ("analytics", "withdrawn")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["analytics.duckdb"]
+
+
+async def _requests(postgres_url: str) -> list[tuple[str, str]]:
+    conn = await asyncpg.connect(postgres_url)
+    try:
+        rows = await conn.fetch(f"SELECT projection, state FROM {TABLE} ORDER BY id")
+    finally:
+        await conn.close()
+    return [(r["projection"], r["state"]) for r in rows]
