@@ -3,7 +3,7 @@
 One step reads a page of the feed and the forecasts that page makes ready, applies them, then
 writes rows, kept facts and both positions in one DuckDB transaction. On request, a rebuild from
 zero into fresh tables is stepped between the live steps, read no further than the live tables
-stand, and switched in (one DuckDB transaction) once it stands where they do (docs/adr/0034).
+stand, and switched in (one DuckDB transaction) once it stands where they do (docs/adr/0035).
 With a sink (the Kafka producer in compose), the live batch is published and acknowledged
 first: a crash between the two re-publishes the batch on restart, which Pinot's dedup and upsert
 tables absorb. A rebuild publishes nothing: Pinot holds those rows already.

@@ -25,6 +25,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Coroutine
 from concurrent.futures import Future
@@ -43,6 +44,8 @@ from infra.eventstore.wire_publish import WirePublisher
 log = logging.getLogger("sportcast.eventstore")
 
 T = TypeVar("T")
+_CLOSE_CHECK = 0.5
+"""A waiting caller looks every this many seconds whether the link has closed."""
 
 # What a callback-style call is given: settle(result, None) or settle(None, error), once.
 Settle = Callable[[T | None, BaseException | None], None]
@@ -201,11 +204,28 @@ class NatsLink:
             if not self._drain_scheduled:
                 self._drain_scheduled = True
                 self._loop.call_soon_threadsafe(self._drain)
-        if not call.done.acquire(timeout=-1 if timeout is None else timeout):
+        first = _CLOSE_CHECK if timeout is None else min(timeout, _CLOSE_CHECK)
+        if not call.done.acquire(timeout=first) and not self._waited(
+            call, None if timeout is None else timeout - first
+        ):
             raise TimeoutError(f"no result from the NATS loop within {timeout}s")
         if call.error is not None:
             raise call.error
         return call.result  # type: ignore[return-value]
+
+    def _waited(self, call: _Call[Any], timeout: float | None) -> bool:
+        """Wait on for ``call`` in slices, so a caller leaves once the link closes (whatever
+        is in flight then is never answered: a server gone mid-read would otherwise hold its
+        thread, and a process's exit, until the timeout, or forever without one)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = _CLOSE_CHECK if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if call.done.acquire(timeout=min(left, _CLOSE_CHECK)):
+                return True
+            if self._closing:
+                raise EventStoreUnavailable("the event store's NATS link closed while waiting")
 
     def _drain(self) -> None:
         self._drain_scheduled = False

@@ -16,6 +16,7 @@ from infra.eventstore.settings import CREATE_STREAM
 from infra.feeds.quarantine import Quarantine
 from infra.projections.logs import EmptyLog, QuarantineLog, StoreEventLog
 from infra.projections.metrics import instrument_projector
+from infra.projections.stopping import StopDeadline
 from infra.settings import Settings
 from projections.catalogue import postgres_projections
 from projections.log import EventLog
@@ -128,9 +129,12 @@ async def running_projector(
 
 
 async def serve_projector(settings: Settings, stopping: asyncio.Event) -> ProjectionRunner:
-    """`sportcast serve projector`: run every projection until ``stopping`` is set."""
+    """`sportcast serve projector`: run every projection until ``stopping`` is set, then stop
+    within STOP_WITHIN seconds (infra/projections/stopping.py)."""
     async with running_projector(
         settings, settings.nats_client_url, settings.postgres_client_url
     ) as runner:
         await stopping.wait()
-        return runner
+        deadline = StopDeadline(runner)
+    deadline.stopped()
+    return runner

@@ -64,7 +64,7 @@ _STATE_DDL = (
 REBUILD_SUFFIX = "__rebuild"
 """A rebuild's tables are the live ones' names with this suffix, in the same file and schema:
 DuckDB (2.0) can neither rename a schema nor move a table to another one, but renames a table
-inside a transaction (docs/adr/0034)."""
+inside a transaction (docs/adr/0035)."""
 
 
 def _table_names() -> tuple[str, ...]:

@@ -1,5 +1,5 @@
 """Rebuild requests: how a command asks the process that holds a projection's rows outside
-PostgreSQL (the analytics DuckDB file) to rebuild it, and follows it (docs/adr/0034).
+PostgreSQL (the analytics DuckDB file) to rebuild it, and follows it (docs/adr/0035).
 
 A request is ``requested`` until the holder takes it (``building``); it ends ``switched``,
 ``failed`` (the live rows kept serving), ``refused`` (the holder could not start it: ``detail``

@@ -1,6 +1,6 @@
 """`sportcast projections rebuild analytics` against a running `sportcast up`, which holds the
 DuckDB file: the stack rebuilds beside its live tables while its dashboard keeps answering,
-switches in one transaction, and the tables then equal a build from zero (docs/adr/0034)."""
+switches in one transaction, and the tables then equal a build from zero (docs/adr/0035)."""
 
 from __future__ import annotations
 

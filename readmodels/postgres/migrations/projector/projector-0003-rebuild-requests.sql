@@ -1,7 +1,7 @@
 -- depends: projector-0002-positions-elsewhere
 -- Rebuilds asked of a process that holds a projection's rows outside PostgreSQL (the analytics
 -- projection's DuckDB file, which one process may open): the command adds a row, the holder
--- takes it, reports its progress here and its end (docs/adr/0034).
+-- takes it, reports its progress here and its end (docs/adr/0035).
 CREATE TABLE IF NOT EXISTS rebuild_requests (
     id            bigserial PRIMARY KEY,
     projection    text NOT NULL,
