@@ -11,13 +11,11 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from readmodels.analytics.schemas import TABLE_NAMES, analytics_table
-from readmodels.analytics.store import AnalyticsStore
+from tests.integration.test_analytics_projection import dump
 from tests.running_stack import SPORTCAST, Stack
 from tests.small_models import small_football_model
 
@@ -60,20 +58,6 @@ def wait_caught_up(stack: Stack, timeout: float) -> dict[str, int]:
         last = now
         time.sleep(1.0)
     raise AssertionError(f"analytics not caught up in {timeout:.0f} s: {last}")
-
-
-def dump(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    store = AnalyticsStore(path)
-    try:
-        con = store.reader()
-        tables = {}
-        for name in TABLE_NAMES:
-            key = ", ".join(f'"{c}"' for c in analytics_table(name).primary_key)
-            tables[name] = con.execute(f'SELECT * FROM "{name}" ORDER BY {key}').fetchall()
-        tables["positions"] = sorted(store.positions().items())
-        return tables
-    finally:
-        store.close()
 
 
 def test_the_running_stack_rebuilds_analytics_while_its_dashboard_answers(
