@@ -7,6 +7,12 @@ the cache's short life bounds the delay should that push be lost: a revoked key 
 the latest ``cache_seconds`` after the revocation committed. A key in use is verified again in
 the background during the last quarter of its life, so its requests never queue behind a lookup
 (one per key and process at a time); a lookup that began before a revocation is not kept.
+
+Verified JWTs are remembered the same way, for ``cache_seconds`` but never past their ``exp``
+(without the verifier's leeway: a token in its leeway is verified on each request, as before),
+and verified again in the background while in use: a token whose issuer key was rotated out of
+the JWKS is refused once the verifier's key copy is refreshed, and then at most
+``cache_seconds`` later here (docs/adr/0029).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from collections.abc import Callable, Mapping
 from commands.api_keys import KeyStore, parse_key
 from domain.access import Limits, Plan, Principal, Scope
 from gateway.access.bearer_jwt import JwtVerifier
-from gateway.access.refusals import RevokedKey, UnknownToken
+from gateway.access.refusals import InvalidToken, RevokedKey, UnknownToken
 from gateway.problems import ServiceUnavailable
 
 _CACHE_MAX = 10_000
@@ -35,13 +41,16 @@ class Authenticator:
         feed_token_limits: Limits | None = None,
         cache_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
     ) -> None:
+        """``clock`` measures the cache's life; ``wall`` reads a JWT's ``exp`` against."""
         self._keys = keys
         self._jwt = jwt
         self._feed_tokens = {t.encode(): p for t, p in (feed_tokens or {}).items()}
         self._feed_limits = feed_token_limits or Limits()
         self._cache_seconds = cache_seconds
         self._clock = clock
+        self._wall = wall
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._revocations = 0  # how many ``forget`` calls: a lookup across one is not kept
         self._refreshing: dict[str, asyncio.Task[None]] = {}
@@ -69,15 +78,23 @@ class Authenticator:
             self._refreshing.pop(token, None)
 
     async def _verified(self, token: str) -> Principal:
-        """The key's principal looked up now, kept unless a revocation came in meanwhile."""
+        """The API key's or JWT's principal verified now, kept unless a revocation came in
+        meanwhile (a JWT: at most until its ``exp``)."""
         revocations = self._revocations
+        expires = self._clock() + self._cache_seconds
         try:
-            principal = await self._api_key(token)
-        except (RevokedKey, UnknownToken):
+            if parse_key(token) is not None:
+                principal = await self._api_key(token)
+            else:
+                assert self._jwt is not None
+                verified = await self._jwt.verified(token)
+                principal = verified.principal
+                expires = min(expires, self._clock() + verified.expires_at - self._wall())
+        except (RevokedKey, UnknownToken, InvalidToken):
             self._cache.pop(token, None)
             raise
         if revocations == self._revocations:
-            self._remember(token, principal)
+            self._remember(token, principal, expires)
         return principal
 
     async def authenticate(self, token: str) -> Principal:
@@ -97,7 +114,7 @@ class Authenticator:
                 provider=provider,
             )
         if self._jwt is not None:
-            return await self._jwt.principal(token)
+            return await self._verified(token)
         raise UnknownToken("the token is neither a known API key nor a feed token")
 
     def forget(self, short: str) -> None:
@@ -130,7 +147,10 @@ class Authenticator:
                 found = provider
         return found
 
-    def _remember(self, token: str, principal: Principal) -> None:
+    def _remember(self, token: str, principal: Principal, expires: float) -> None:
+        if expires <= self._clock():
+            self._cache.pop(token, None)
+            return
         if len(self._cache) >= _CACHE_MAX:
             self._cache.clear()
-        self._cache[token] = (principal, self._clock() + self._cache_seconds)
+        self._cache[token] = (principal, expires)

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -75,6 +76,13 @@ class IssuerKeys:
         self._keys = {k.key_id: k for k in keys if k.key_id}
 
 
+@dataclass(frozen=True)
+class VerifiedToken:
+    principal: Principal
+    expires_at: float
+    """The token's ``exp`` (seconds since the epoch): what it says may be kept until then."""
+
+
 class JwtVerifier:
     """Turns a bearer JWT into a Principal, or refuses it (``unknown-token``, ``invalid-token``)."""
 
@@ -92,6 +100,10 @@ class JwtVerifier:
         self._leeway = leeway
 
     async def principal(self, token: str) -> Principal:
+        return (await self.verified(token)).principal
+
+    async def verified(self, token: str) -> VerifiedToken:
+        """The token's principal and its expiry, or the refusal."""
         try:
             header = jwt.get_unverified_header(token)
             unverified = jwt.decode(token, options={"verify_signature": False})
@@ -121,7 +133,7 @@ class JwtVerifier:
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(f"the token was refused: {exc}") from exc
-        return self._to_principal(issuer, claims)
+        return VerifiedToken(self._to_principal(issuer, claims), float(claims["exp"]))
 
     def _to_principal(self, issuer: str, claims: Mapping[str, Any]) -> Principal:
         raw = claims.get("scope", claims.get("scp", ""))

@@ -83,6 +83,16 @@ async def latest_forecasts(fixture_id: UUID, request: Request) -> Response:
     return Response(found.body, media_type="application/json", headers=headers)
 
 
+@router.head(
+    "/{fixture_id}/forecasts/latest",
+    responses={304: {"description": "Not modified: the ETag in If-None-Match is current."}},
+    openapi_extra={**SECURITY_OPENAPI},
+)
+async def latest_forecasts_head(fixture_id: UUID, request: Request) -> Response:
+    """The GET's status and headers (ETag included) without its body."""
+    return await latest_forecasts(fixture_id, request)
+
+
 @router.get("/{fixture_id}/forecasts", response_model=Page[IssuedForecastPublic])
 async def forecast_history(
     fixture_id: UUID,

@@ -7,10 +7,11 @@ answer), no middleware, routing or dependency resolution. What a fast answer cos
 match, a dict lookup for the caller, one for the copy, a token taken from the caller's bucket and
 two ``send`` calls with bytes and headers made when the copy was (docs/adr/0029).
 
-It answers only when everything is in order: a kept copy, a caller verified recently (the
-authenticator's cache) holding ``forecasts:read`` whose plan covers the fixture, budget left.
-Anything else (a miss, a JWT, a refusal, another path) goes on to the app unchanged, so every
-answer but the fast one is the route's, problem+json refusals included.
+It answers a GET or HEAD only when everything is in order: a kept copy, a caller (API key or
+JWT) verified recently (the authenticator's cache) holding ``forecasts:read`` whose plan covers
+the fixture, budget left. Anything else (a miss, a caller not in the cache, a refusal, another
+path) goes on to the app unchanged, so every answer but the fast one is the route's,
+problem+json refusals included.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from gateway.api.latest import LatestCache, matches
 from gateway.problems import Problem
 
 _PATH = re.compile(r"/v1/fixtures/([0-9a-fA-F-]{36})/forecasts/latest")
+_METHODS = frozenset({"GET", "HEAD"})
 
 
 class FastAnswers:
@@ -76,7 +78,7 @@ class LatestFastPath:
     async def answer(self, scope: Scope, send: Send) -> bool:
         """Answer the request if it is a kept, admissible latest-forecasts read; False (nothing
         sent) leaves it to the app."""
-        if scope["type"] != "http" or scope["method"] != "GET":
+        if scope["type"] != "http" or scope["method"] not in _METHODS:
             return False
         matched = _PATH.fullmatch(scope["path"])
         if matched is None:
@@ -114,6 +116,7 @@ class LatestFastPath:
             await send({"type": "http.response.body", "body": b""})
         else:
             await send({"type": "http.response.start", "status": 200, "headers": found.raw_ok})
-            await send({"type": "http.response.body", "body": found.body})
+            body = found.body if scope["method"] == "GET" else b""  # HEAD: the headers alone
+            await send({"type": "http.response.body", "body": body})
         FastAnswers.count += 1
         return True

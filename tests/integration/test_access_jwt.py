@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 
 import jwt
@@ -11,6 +13,7 @@ from domain.access import Limits
 from gateway.access.authenticator import Authenticator
 from gateway.access.bearer_jwt import IssuerKeys, JwtVerifier
 from gateway.access.gate import AccessGate
+from gateway.access.refusals import InvalidToken
 from gateway.app import create_app
 from tests.access_helpers import Issuer, bearer, client, serving
 
@@ -118,3 +121,54 @@ async def test_an_unreachable_jwks_refuses_tokens_without_blocking(issuer: Issue
         response = await http.get("/v1/me", headers=bearer(issuer.token("k1", scope="admin")))
     assert response.status_code == 401
     assert keys.fetches == 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def cached_jwts(issuer: Issuer, clock: Clock, wall: float) -> tuple[Authenticator, IssuerKeys]:
+    keys = IssuerKeys(issuer.jwks_url, cooldown=30.0)
+    verifier = JwtVerifier({issuer.url: keys}, audience="sportcast", limits=Limits(100, 2))
+    return Authenticator(jwt=verifier, cache_seconds=60, clock=clock, wall=lambda: wall), keys
+
+
+async def test_a_verified_token_is_kept_but_never_past_its_expiry(issuer: Issuer) -> None:
+    """Kept, a JWT caller is answered without verifying again (the latest-forecast fast path
+    looks only in this cache), but never after the token's ``exp``, although the cache would
+    keep it 60 s and the verifier accepts it 30 s longer (its leeway)."""
+    clock, wall = Clock(), time.time()
+    authenticator, _ = cached_jwts(issuer, clock, wall)
+    token = issuer.token("k1", scope="forecasts:read", lifetime=3)  # exp: in 2 to 3 s
+    assert authenticator.cached(token) is None
+    principal = await authenticator.authenticate(token)
+    clock.now += 1.9
+    assert authenticator.cached(token) == principal
+    clock.now += 1.2  # past exp
+    assert authenticator.cached(token) is None
+    expired = issuer.token("k1", scope="forecasts:read", lifetime=-1)  # inside the leeway
+    assert await authenticator.authenticate(expired) is not None
+    assert authenticator.cached(expired) is None  # verified on each request, never kept
+
+
+async def test_a_kept_token_whose_key_was_rotated_out_is_refused(issuer: Issuer) -> None:
+    """The issuer drops key k1 from its JWKS: once the verifier's copy of the keys is due, the
+    background check of a kept token in use finds k1 gone and forgets the token."""
+    clock, wall = Clock(), time.time()
+    authenticator, keys = cached_jwts(issuer, clock, wall)
+    token = issuer.token("k1", scope="forecasts:read")
+    await authenticator.authenticate(token)
+    issuer.add_key("k2")
+    del issuer.keys["k1"]  # rotated out
+    keys._fetched_at -= 301  # the key copy's life (300 s) has passed
+    clock.now += 50  # the last quarter of the token's cache life: checked again meanwhile
+    assert authenticator.cached(token) is not None
+    async with asyncio.timeout(20):
+        await asyncio.gather(*authenticator._refreshing.values())
+    assert authenticator.cached(token) is None
+    with pytest.raises(InvalidToken):
+        await authenticator.authenticate(token)

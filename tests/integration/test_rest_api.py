@@ -16,8 +16,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from domain.access import Scope
+from domain.access import Limits, Scope
 from gateway.access.authenticator import Authenticator
+from gateway.access.bearer_jwt import IssuerKeys, JwtVerifier
 from gateway.access.gate import AccessGate
 from gateway.api.latest_fast import FastAnswers
 from gateway.api.latest_watch import watching
@@ -29,7 +30,7 @@ from readmodels.postgres.migrate import apply_migrations
 from readmodels.postgres.positions import CHANNEL as COMMITS
 from readmodels.postgres.positions import commit_notice
 from readmodels.postgres.schemas import live_schema
-from tests.access_helpers import bearer, client, key_store, make_key
+from tests.access_helpers import Issuer, bearer, client, key_store, make_key, serving
 
 READ_MODELS = ("fixtures", "odds", "forecasts", "track_record", "feed_health", "quarantine")
 KICKOFF = datetime(2016, 3, 5, 12, 45, tzinfo=UTC)
@@ -203,7 +204,7 @@ async def seed_settled(conn: asyncpg.Connection) -> None:
 
 @asynccontextmanager
 async def caching_app(
-    postgres_url: str,
+    postgres_url: str, jwt: JwtVerifier | None = None
 ) -> AsyncIterator[tuple[FastAPI, PostgresKeyStore, asyncpg.Pool]]:
     """The seeded read models behind an app whose latest-forecast copies live 60 s."""
     create_read_models(postgres_url)
@@ -216,7 +217,7 @@ async def caching_app(
             yield (
                 create_app(
                     version_probes=[],
-                    access=AccessGate(Authenticator(keys=store)),
+                    access=AccessGate(Authenticator(keys=store, jwt=jwt)),
                     read_models=ReadModelQueries(pool),
                     latest_cache_seconds=60,
                 ),
@@ -504,6 +505,44 @@ async def test_cached_latest_answers_keep_etags_scopes_and_budgets(postgres_url:
     assert over.json()["code"] == "rate-limited"
     assert wrong_scope.json()["code"] == "insufficient-scope"
     assert anonymous.json()["code"] == "not-authenticated"
+
+
+async def test_jwt_callers_and_head_requests_are_answered_from_the_copies(
+    postgres_url: str,
+) -> None:
+    """A verified JWT is kept like an API key (until its exp at most), so its reads of a kept
+    copy take the fast path; so do HEADs (the GET's headers, no body). A token whose plan does
+    not cover the fixture still gets the route's 403."""
+    local = Issuer()
+    local.add_key("k1")
+    with serving(local) as issuer:
+        verifier = JwtVerifier(
+            {issuer.url: IssuerKeys(issuer.jwks_url)}, audience="sportcast", limits=Limits(100, 2)
+        )
+        reader = bearer(issuer.token("k1", scope="forecasts:read", sportcast_plan=["football"]))
+        foreign = bearer(issuer.token("k1", scope="forecasts:read", sportcast_plan=["basketball"]))
+        async with caching_app(postgres_url, verifier) as (app, _store, _pool), client(app) as http:
+            path = f"/v1/fixtures/{E0}/forecasts/latest"
+            head_miss = await http.head(f"/v1/fixtures/{E1}/forecasts/latest", headers=reader)
+            first = await http.get(path, headers=reader)  # a miss: the route
+            served_fast = FastAnswers.count
+            hit = await http.get(path, headers=reader)
+            head = await http.head(path, headers=reader)
+            fresh = await http.head(
+                path, headers={**reader, "If-None-Match": first.headers["etag"]}
+            )
+            refused = await http.get(path, headers=foreign)
+            fast = FastAnswers.count - served_fast
+    assert head_miss.status_code == 200
+    assert head_miss.headers["etag"]
+    assert fast == 3  # the GET, the HEAD and the HEAD's 304; the refusal: the route
+    assert hit.status_code == head.status_code == 200
+    assert hit.content == first.content
+    assert head.content == b""
+    assert head.headers["etag"] == first.headers["etag"]
+    assert head.headers["content-length"] == str(len(first.content))
+    assert fresh.status_code == 304
+    assert refused.status_code == 403
 
 
 async def test_a_forecasts_commit_drops_the_cached_answers_at_once(postgres_url: str) -> None:
