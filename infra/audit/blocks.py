@@ -92,6 +92,9 @@ def stored_stream(store_dir: Path, stream: str) -> StoredStream | None:
     found = sorted(root.glob(f"*/streams/{stream}"))
     if not found:
         return None
+    if len(found) > 1:
+        accounts = [path.parent.parent.name for path in found]
+        raise UnknownStoreFormat(f"stream {stream} is in several accounts {accounts}: which one?")
     directory = found[0]
     if (directory / "meta.key").exists() or any((directory / "msgs").glob("*.key")):
         raise UnknownStoreFormat(f"stream {stream} is encrypted in {directory}: not readable")

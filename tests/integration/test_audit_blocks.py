@@ -314,6 +314,12 @@ def test_blocks_the_reader_does_not_know_are_named_errors(
         stored_stream(copy, STREAM)
     key.unlink()
 
+    other = stored.directory.parent.parent.parent / "ACCOUNT2" / "streams" / STREAM
+    shutil.copytree(stored.directory, other)
+    with pytest.raises(UnknownStoreFormat, match="several accounts"):
+        stored_stream(copy, STREAM)
+    shutil.rmtree(other.parent.parent)
+
     meta = stored.directory / "meta.inf"
     config = json.loads(meta.read_bytes())
     meta.write_text(json.dumps({**config, "max_msgs": 1000}))
