@@ -87,7 +87,9 @@ def _verify(
     on_page: Progress | None,
 ) -> tuple[StreamVerifier, BlocksRead]:
     first, *others = runs(blocks, processes if hasattr(os, "fork") else 1)
-    children = [_fork(run, make, removed) for run in others]
+    children = [
+        _fork(run, make, removed, last=i == len(others) - 1) for i, run in enumerate(others)
+    ]
     try:
         verifier = make(False)
         read = read_blocks(
@@ -120,8 +122,11 @@ def _unreadable(verifier: StreamVerifier) -> Callable[[Path, int, str, int], Non
     return found
 
 
-def _fork(run: list[Path], make: MakeVerifier, removed: frozenset[int]) -> tuple[int, _Pipe]:
-    """A child verifying ``run`` as a range of the log; its answer comes back on the pipe."""
+def _fork(
+    run: list[Path], make: MakeVerifier, removed: frozenset[int], *, last: bool
+) -> tuple[int, _Pipe]:
+    """A child verifying ``run`` as a range of the log; its answer comes back on the pipe
+    (``last``: the log's last run, whose tails no later run needs)."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: verify, answer, and leave without running the parent's exits
@@ -132,7 +137,7 @@ def _fork(run: list[Path], make: MakeVerifier, removed: frozenset[int]) -> tuple
             read = read_blocks(
                 run, verifier.frame, removed=removed, on_unreadable=_unreadable(verifier)
             )
-            answer = pickle.dumps((verifier.part(), read))
+            answer = pickle.dumps((verifier.part(last), read))
             code = 0
         except BaseException as error:  # handed to the parent, which raises it
             answer = pickle.dumps(error)

@@ -153,7 +153,7 @@ class StreamVerifier:
         self.frame: Frame
         self.record: Callable[[RawRecord], None]
         self._state: Callable[[], tuple[int, int, int]]
-        self.part: Callable[[], RangePart]
+        self.part: Callable[..., RangePart]
         self.join: Callable[[RangePart], None]
         self.frame, self.record, self._state, self.part, self.join = self._checker()
 
@@ -176,7 +176,7 @@ class StreamVerifier:
         Frame,
         Callable[[RawRecord], None],
         Callable[[], tuple[int, int, int]],
-        Callable[[], RangePart],
+        Callable[..., RangePart],
         Callable[[RangePart], None],
     ]:
         """The verifier's state lives in this closure's cells (read and written like locals, a
@@ -362,7 +362,9 @@ class StreamVerifier:
         def state() -> tuple[int, int, int]:
             return messages, events, count
 
-        def part() -> RangePart:
+        def part(last: bool = False) -> RangePart:
+            """``last``: no range follows this one, so its tails are not handed over (no link
+            from a later range is checked against them; a third of a part's bytes)."""
             return RangePart(
                 problems,
                 messages,
@@ -370,7 +372,7 @@ class StreamVerifier:
                 first,
                 expected - 1 if first else 0,
                 firsts,
-                tails,
+                {} if last else tails,
                 self._folded_seqs,
                 bytes(folded),
                 unusual_hashes,
