@@ -404,17 +404,25 @@ class StreamVerifier:
                 at = to
             problems.extend(p.problems[at:])
             tails.update(p.tails)
-            carried, unusual_carried = p.carried, p.unusual_carried
-            for i, seq in enumerate(p.folded_seqs):
-                hash_ = carried[i * _HEX_DIGEST : (i + 1) * _HEX_DIGEST]
-                if unusual_carried and i in unusual_carried:
-                    hash_ = unusual_carried[i]
-                body = b"".join((digest, pack(seq), hash_))
-                if key:
-                    digest = hmac_digest(key, body, "sha256").hex().encode()
-                else:
+            carried, unusual_carried, extend = p.carried, p.unusual_carried, folded.extend
+            if key or unusual_carried:
+                for i, seq in enumerate(p.folded_seqs):
+                    hash_ = carried[i * _HEX_DIGEST : (i + 1) * _HEX_DIGEST]
+                    if i in unusual_carried:
+                        hash_ = unusual_carried[i]
+                    body = b"".join((digest, pack(seq), hash_))
+                    if key:
+                        digest = hmac_digest(key, body, "sha256").hex().encode()
+                    else:
+                        digest = sha256(body).hexdigest().encode()
+                    extend(digest)
+            else:  # the common case, its loop kept short: the auditor folds it in series
+                at = 0
+                for seq in p.folded_seqs:
+                    body = digest + pack(seq) + carried[at : at + _HEX_DIGEST]
                     digest = sha256(body).hexdigest().encode()
-                folded.extend(digest)
+                    extend(digest)
+                    at += _HEX_DIGEST
             self._folded_seqs.extend(p.folded_seqs)
             checkpoints.extend(p.checkpoints)
             messages += p.messages
