@@ -19,7 +19,7 @@ from readmodels.postgres.positions import (
     begin_page,
     clear_failure,
     commit_page,
-    lock_position,
+    moved_to,
     projection_lock_key,
     read_positions,
     record_failure,
@@ -91,13 +91,17 @@ class PostgresProjection(Projection):
         conn = await self._connection()
         started_ns = time.time_ns()
         try:
-            # BEGIN and COMMIT each share a round trip with the statements beside them: a
-            # live page is a few statements, and each round trip is lag.
-            await conn.execute(begin_page(self._lock_key))
+            # BEGIN and COMMIT each share a round trip with the statements beside them (the
+            # position check included): a live page is a few statements, and each round trip
+            # is lag.
             try:
-                stored = await lock_position(conn, self.schema, stream)
-                if stored != after:
-                    raise PositionMoved(stored)
+                try:
+                    await conn.execute(begin_page(self._lock_key, (self.schema, stream, after)))
+                except asyncpg.PostgresError as exc:
+                    stored = moved_to(exc)
+                    if stored is None:
+                        raise
+                    raise PositionMoved(stored) from None
                 changed: Collection[str] | None = ()
                 if page.notifications:
                     changed = await self.write(conn, stream, page.notifications)

@@ -69,34 +69,39 @@ class StoredPosition:
     updated_at: datetime
 
 
-async def lock_position(conn: asyncpg.Connection, schema: str, stream: str) -> int:
-    """The stored position, its row locked until the transaction ends (created at 0)."""
-    table = f"{quoted(schema)}.projection_position"
-    value = await conn.fetchval(
-        f"SELECT position FROM {table} WHERE stream = $1 FOR UPDATE", stream
-    )
-    if value is None:  # the first page ever: a new row, locked by its insert
-        await conn.execute(
-            f"INSERT INTO {table} (stream, position) VALUES ($1, 0) ON CONFLICT DO NOTHING", stream
-        )
-        value = await conn.fetchval(
-            f"SELECT position FROM {table} WHERE stream = $1 FOR UPDATE", stream
-        )
-    return int(value)
+POSITION_MOVED = "SC409"
+"""SQLSTATE of ``rm_projector.expect_position``: the stored position is not the one expected."""
 
 
-def begin_page(lock_key: int) -> str:
+def begin_page(lock_key: int, expect: tuple[str, str, int] | None = None) -> str:
     """One round trip opening a page's transaction: BEGIN and the projection's lock, shared
-    (a rebuild's switch takes it exclusively; see switch.py).
+    (a rebuild's switch takes it exclusively; see switch.py). ``expect`` = (schema, stream,
+    position): also lock that position's row and fail with POSITION_MOVED (``moved_to`` reads
+    the error) unless it stands there, before any row is written.
 
     The commit does not wait for its WAL flush (``synchronous_commit = off``, this transaction
     only): a PostgreSQL crash may forget the last pages committed (well under a second's), but
     rows and position go together, so the projection redoes exactly those pages from the log;
     nothing is half-applied or applied twice (docs/adr/0033)."""
+    check = ""
+    if expect is not None:
+        schema, stream, position = expect
+        in_schema, of_stream = schema.replace("'", "''"), stream.replace("'", "''")
+        check = (
+            f" SELECT {PROJECTOR_SCHEMA}.expect_position('{in_schema}', '{of_stream}',"
+            f" {int(position)});"
+        )
     return (
         f"BEGIN; SET LOCAL synchronous_commit = off;"
-        f" SELECT pg_advisory_xact_lock_shared({int(lock_key)});"
+        f" SELECT pg_advisory_xact_lock_shared({int(lock_key)});{check}"
     )
+
+
+def moved_to(error: asyncpg.PostgresError) -> int | None:
+    """The stored position a POSITION_MOVED error names; None for any other error."""
+    if getattr(error, "sqlstate", None) != POSITION_MOVED:
+        return None
+    return int(str(getattr(error, "message", "") or error).rsplit(" ", 1)[-1])
 
 
 def commit_page(
