@@ -2,10 +2,11 @@
 
 The mapper builds a whole domain event per stored event, running a Python hook on every JSON
 object (provenance, timestamps...): most of the cost of reading the football history. Here the
-state is parsed by the C JSON decoder alone and the few fields needed are converted exactly as
-the mapper's transcodings would. Only for plain JSON states (no cipher, no compressor, the
-standard transcodings, no upcasting); otherwise `for_mapper` says no and the caller uses the
-mapper.
+state is parsed as the projections parse it (orjson, with the json module where orjson would
+read it differently: projections/stored.py, docs/adr/0033), with no hook per JSON object, and
+the few fields needed are converted exactly as the mapper's transcodings would. Only for plain
+JSON states (no cipher, no compressor, the standard transcodings, no upcasting); otherwise
+`for_mapper` says no and the caller uses the mapper.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from domain.odds import Market
 from domain.odds_book import OddsBook
 from forecasting.football.from_events import InputTranslator
 from forecasting.football.inputs import ForecastInput
+from projections.stored import parsed
 
 _EVENTS = (
     Fixture.Scheduled,
@@ -45,7 +47,6 @@ SCHEDULED, RESCHEDULED, FINISHED, OPENED, QUOTED = TOPICS
 _TRANSCODINGS = {"datetime_iso": DatetimeAsISO, "uuid_hex": UUIDAsHex, "score": ScoreAsList}
 # How the transcoder writes the 1X2 market: a book's state without it is another market's.
 _MATCH_RESULT = json.dumps(Market.MATCH_RESULT.value, ensure_ascii=False).encode()
-_decode_json = json.JSONDecoder().decode  # the C scanner alone: no hook per JSON object
 
 
 class StoredStateError(ValueError):
@@ -93,7 +94,7 @@ class FieldDecoder:
         if decode is None:
             return None
         try:
-            state = _decode_json(notification.state.decode("utf8"))
+            state = parsed(notification.state)
             return decode(originator_id, state)
         except (KeyError, TypeError, ValueError) as exc:
             raise StoredStateError(
