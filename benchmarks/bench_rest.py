@@ -13,7 +13,8 @@ BENCH_WRK_THREADS threads and BENCH_CONNECTIONS connections rotates through the 
 Without wrk a multi-process asyncio load generator does the same (benchmarks/loadgen.py).
 
 Peers, same server settings: a bare Starlette endpoint doing one asyncpg query per request
-(no auth, no cache), and a Starlette endpoint answering fixed bytes (the HTTP stack's floor).
+(no auth, no cache), and a Starlette endpoint answering fixed bytes (the HTTP stack's floor:
+since session 9 as many bytes as the gateway's answer, with its headers).
 The three are measured in turn, BENCH_ROUNDS times (default 3), so that each round compares
 them under about the same load; each run reports the server processes' CPU time per request
 (psutil), which depends less on what else runs on the box than requests/s do. The gateway is
@@ -541,10 +542,10 @@ def main() -> None:
     with postgres() as url, tempfile.TemporaryDirectory() as tmp:
         ids, token = asyncio.run(seed(url))
         script = lua_script(ids, token, Path(tmp) / "latest.lua")
-        only = os.environ.get("BENCH_ONLY")  # e.g. rest_latest: no peers (no ratios either)
+        only = os.environ.get("BENCH_ONLY")  # e.g. rest_latest,peer_static (no ratios then)
         for round_no in range(1, ROUNDS + 1):
             for name, factory in factories.items():
-                if only and name != only:
+                if only and name not in only.split(","):
                     continue
                 run = measure(name, factory, url, ids, token, script)
                 runs[name].append(run)
@@ -571,7 +572,10 @@ def main() -> None:
         f"{'one shared socket' if SHARED_SOCKET else 'a SO_REUSEPORT socket per worker'}"
     )
     print("peer: bare Starlette + one asyncpg query per request, no auth or cache (same run)")
-    print("peer: Starlette answering fixed bytes, the HTTP stack's floor (same run)")
+    print(
+        "peer: Starlette answering fixed bytes (an answer's size and headers), the HTTP "
+        "stack's floor (same run)"
+    )
     for name, measured in runs.items():
         print(f"{name}_requests_per_s {median([r.requests_per_s for r in measured]):.0f} req/s")
         print(f"{name}_p50 {median([r.p50_ms for r in measured]):.2f} ms")

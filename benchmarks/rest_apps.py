@@ -13,8 +13,9 @@ import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 from fastapi import FastAPI
@@ -26,7 +27,7 @@ from starlette.routing import Route
 from commands.api_keys import KeyRecord
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
-from gateway.api.latest import LatestCache
+from gateway.api.latest import LatestCache, answer, answer_headers
 from gateway.api.latest_fast import FastAnswers
 from gateway.api.latest_watch import watching
 from gateway.app import create_app
@@ -35,6 +36,7 @@ from infra.connections import create_pool, listening, own_pool
 from infra.telemetry import configure_metrics
 from readmodels.postgres.api_queries import ReadModelQueries
 from readmodels.postgres.positions import CHANNEL as COMMITS_CHANNEL
+from readmodels.postgres.queries import ForecastRow
 
 
 @asynccontextmanager
@@ -130,10 +132,35 @@ def peer_asyncpg() -> Starlette:
 
 
 def peer_static() -> Starlette:
-    """The floor of the HTTP stack: a Starlette endpoint answering fixed bytes."""
-    body = json.dumps({"forecasts": []}).encode()
+    """The floor of the HTTP stack: a Starlette endpoint answering fixed bytes, as many as the
+    gateway's answer to the bench's fixtures, with the same headers (before session 9 it
+    answered 17 bytes and two headers, a lighter load on wrk and the kernel than ours)."""
+    kickoff = datetime(2026, 12, 5, 15, tzinfo=UTC)
+    fixture = uuid4()
+    rows = [
+        ForecastRow(
+            position=position,
+            fixture_id=fixture,
+            version=1,
+            model_kind=kind,
+            issued_at=kickoff,
+            kickoff=kickoff,
+            trigger="odds",
+            model_id=f"{kind}-abc",
+            artifact_hash="sha256:abc",
+            market="1x2",
+            outcomes=["home", "draw", "away"],
+            probabilities=[0.45, 0.3, 0.25],
+            market_probabilities=[0.44, 0.29, 0.27],
+            edge=[0.01, 0.01, -0.02],
+            as_of_position=position,
+        )
+        for position, kind in ((1001, "football-1x2"), (1002, "football-inplay"))
+    ]
+    fixed = answer(fixture, "football", "C1", rows, expires=0)
+    headers = answer_headers(fixed.etag)
 
     async def latest(request: Request) -> Response:
-        return Response(body, media_type="application/json")
+        return Response(fixed.body, media_type="application/json", headers=headers)
 
     return Starlette(routes=[Route("/v1/fixtures/{fixture_id}/forecasts/latest", latest)])
