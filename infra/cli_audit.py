@@ -29,9 +29,9 @@ from infra.audit.checkpointer import read_keys
 from infra.audit.errors import AuditError, StoreUnreachable, UnknownFixture, WrongKey
 from infra.audit.export import ExportFormat, export
 from infra.audit.features import FeatureReport, rebuild_features
-from infra.audit.from_blocks import verify_stored
+from infra.audit.from_blocks import default_processes, verify_stored
 from infra.audit.log import extent, fixtures_in
-from infra.audit.ranges import Ranges, verify_ranges
+from infra.audit.ranges import verify_ranges
 from infra.audit.rederive import (
     RederivationReport,
     fetch_artifacts,
@@ -202,7 +202,7 @@ def verify(
 
     if store_dir is not None:  # the chain check from the files, the rest through a server
         try:
-            verified = _verify_files(store_dir, settings, stream, verifier_of, ranges, as_json)
+            verified = _verify_files(store_dir, settings, stream, verifier_of, as_json)
         except AuditError as error:
             raise _fail(error) from None
         if known is not None:
@@ -244,10 +244,11 @@ def _verify_files(
     settings: Settings,
     given: list[str] | None,
     verifier_of: Callable[[str], Callable[[bool], StreamVerifier]],
-    ranges: Ranges,
     quiet: bool,
 ) -> list[tuple[StreamVerifier, int]]:
-    """Each stream's chain checked from its message blocks in ``store_dir`` (no server)."""
+    """Each stream's chain checked from its message blocks in ``store_dir`` (no server), in
+    SPORTCAST_AUDIT_WORKERS processes (unset: the cores left idle, infra/audit/from_blocks.py)."""
+    processes = settings.audit_workers or default_processes()
     verified = []
     for name in _streams(settings, given):
         stored = stored_stream(store_dir, name)
@@ -256,9 +257,7 @@ def _verify_files(
                 raise StoreUnreachable(f"the store in {store_dir} has no stream {name!r}")
             continue  # a default stream not made yet (no forecaster has run, say)
         with _progress(f"verify {name}", None, quiet=quiet) as advance:
-            verdict = verify_stored(
-                stored, verifier_of(name), processes=ranges.workers, on_page=advance
-            )
+            verdict = verify_stored(stored, verifier_of(name), processes=processes, on_page=advance)
         verified.append((verdict.verifier, verdict.last_seq))
     return verified
 

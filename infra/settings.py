@@ -100,7 +100,8 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         description="Processes that verify ranges of the log in `audit verify` "
-        "(default: the CPU count; 1: in the auditor's own process only).",
+        "(default: the CPU count; with --store-dir the cores the load leaves idle; "
+        "1: in the auditor's own process only).",
     )
     audit_parallel_from: int = Field(
         default=1_000_000,

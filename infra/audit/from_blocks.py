@@ -59,6 +59,18 @@ def verify_stored(
     return StoredVerdict(verifier, read.messages, read.last_seq)
 
 
+def idle_processes(cpus: int, load: float) -> int:
+    """How many processes to verify with when none was configured: the cores the 1-minute
+    load average leaves idle (a core partly busy counts as idle), at least 1. A child shares
+    the auditor's CPU share (one autogroup): on a busy machine the split only adds its own
+    costs (ADR 0034)."""
+    return max(1, min(cpus, cpus - int(load)))
+
+
+def default_processes() -> int:
+    return idle_processes(os.cpu_count() or 1, os.getloadavg()[0])
+
+
 def runs(blocks: list[Path], processes: int) -> list[list[Path]]:
     """``blocks`` cut into at most ``processes`` contiguous runs by size, the first one
     FIRST_SHARE of the others' size."""
