@@ -68,10 +68,6 @@ class StoredStream:
     directory: Path
     blocks: list[Path]  # in the order the server wrote them (by index)
 
-    @property
-    def size(self) -> int:
-        return sum(block.stat().st_size for block in self.blocks)
-
 
 @dataclass
 class BlocksRead:
