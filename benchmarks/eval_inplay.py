@@ -262,8 +262,10 @@ def _world_cup_history(
     for m in matches:  # Elo sees a match only after its expected score is taken
         edition = m["tournament_name"]  # "2018 FIFA Men's World Cup": pool and edition
         home, away = m["home_team_name"], m["away_team_name"]
-        expected.append(elo.expected_score(edition, home, away))
-        elo.update(edition, home, away, int(m["home_team_score"]), int(m["away_team_score"]))
+        country = m["country_name"] or None  # the host plays at home (EloPrior)
+        expected.append(elo.expected_score(edition, home, away, country))
+        goals = int(m["home_team_score"]), int(m["away_team_score"])
+        elo.update(edition, home, away, *goals, country)
     outcomes = np.array([regulation_outcome(timelines[m["match_id"]]) for m in matches])
     return matches, timelines, expected, outcomes
 

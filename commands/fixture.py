@@ -22,6 +22,7 @@ class ScheduleFixture(Command):
     away: str
     kickoff: datetime
     venue: str | None = None
+    venue_country: str | None = None
 
     @property
     def fixture_id(self) -> UUID:
@@ -33,6 +34,7 @@ class RescheduleFixture(Command):
     fixture_id: UUID
     kickoff: datetime
     venue: str | None = None
+    venue_country: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

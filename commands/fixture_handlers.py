@@ -39,13 +39,14 @@ def schedule_fixture(cmd: ScheduleFixture, fixture: Fixture | None) -> Fixture:
         away=cmd.away,
         kickoff=cmd.kickoff,
         venue=cmd.venue,
+        venue_country=cmd.venue_country,
         provenance=cmd.provenance,
     )
 
 
 def reschedule_fixture(cmd: RescheduleFixture, fixture: Fixture | None) -> Fixture:
     found = existing(fixture, cmd.fixture_id)
-    found.reschedule(cmd.kickoff, cmd.venue, cmd.provenance)
+    found.reschedule(cmd.kickoff, cmd.venue, cmd.provenance, cmd.venue_country)
     return found
 
 

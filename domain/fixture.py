@@ -8,6 +8,7 @@ its events, and a stored fact must replay even if the rules later change.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -42,6 +43,7 @@ class Fixture(Aggregate):
         provenance: Provenance
 
     class Scheduled(Event, Aggregate.Created):
+        class_version = 2
         sport: Sport
         competition: str
         season: str
@@ -49,10 +51,23 @@ class Fixture(Aggregate):
         away: str
         kickoff: datetime
         venue: str | None
+        venue_country: str | None
+        """The country the match is played in, as the feed names it (None: not given); a
+        tournament's prior gives a side playing in its own country a home advantage."""
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["venue_country"] = None  # feeds gave no venue country before
 
     class Rescheduled(Event):
+        class_version = 2
         kickoff: datetime
         venue: str | None
+        venue_country: str | None
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["venue_country"] = None
 
     class Postponed(Event):
         reason: str | None
@@ -114,6 +129,7 @@ class Fixture(Aggregate):
         kickoff: datetime,
         venue: str | None,
         provenance: Provenance,
+        venue_country: str | None = None,
     ) -> Fixture:
         for label, value in (("competition", competition), ("season", season)):
             if not value.strip():
@@ -132,6 +148,7 @@ class Fixture(Aggregate):
             away=away,
             kickoff=kickoff,
             venue=venue,
+            venue_country=venue_country,
             provenance=provenance,
         )
 
@@ -145,6 +162,7 @@ class Fixture(Aggregate):
         away: str,
         kickoff: datetime,
         venue: str | None,
+        venue_country: str | None,
         provenance: Provenance,
     ) -> None:
         self.sport = sport
@@ -154,6 +172,7 @@ class Fixture(Aggregate):
         self.away = away
         self.kickoff = kickoff
         self.venue = venue
+        self.venue_country = venue_country
         self.status = FixtureStatus.SCHEDULED
         self.started_at: datetime | None = None
         self.score = NIL_NIL
@@ -187,17 +206,32 @@ class Fixture(Aggregate):
 
     # Scheduling
 
-    def reschedule(self, kickoff: datetime, venue: str | None, provenance: Provenance) -> None:
+    def reschedule(
+        self,
+        kickoff: datetime,
+        venue: str | None,
+        provenance: Provenance,
+        venue_country: str | None = None,
+    ) -> None:
         if self.status not in (FixtureStatus.SCHEDULED, FixtureStatus.POSTPONED):
             raise IllegalTransition(f"cannot reschedule a fixture that is {self.status}")
         _check_aware(kickoff, "kick-off")
         check_plausible(kickoff, "kick-off", provenance.received_at)
-        self._rescheduled(kickoff=kickoff, venue=venue, provenance=provenance)
+        self._rescheduled(
+            kickoff=kickoff, venue=venue, venue_country=venue_country, provenance=provenance
+        )
 
     @event(Rescheduled)
-    def _rescheduled(self, kickoff: datetime, venue: str | None, provenance: Provenance) -> None:
+    def _rescheduled(
+        self,
+        kickoff: datetime,
+        venue: str | None,
+        venue_country: str | None,
+        provenance: Provenance,
+    ) -> None:
         self.kickoff = kickoff
         self.venue = venue
+        self.venue_country = venue_country
         self.status = FixtureStatus.SCHEDULED
         self.called_off_reason = None
 

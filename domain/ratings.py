@@ -40,14 +40,24 @@ class EloRatings:
     def matches_rated(self, team: str) -> int:
         return self._matches.get(team, 0)
 
-    def expected(self, home: str, away: str) -> float:
-        """The home side's expected score (win 1, draw 0.5, loss 0)."""
-        gap = self.rating(home) + self.parameters.home_advantage - self.rating(away)
+    def expected(self, home: str, away: str, home_advantage: float | None = None) -> float:
+        """The home side's expected score (win 1, draw 0.5, loss 0); `home_advantage`, if
+        given, replaces the parameters' for this match (a tournament's host)."""
+        if home_advantage is None:
+            home_advantage = self.parameters.home_advantage
+        gap = self.rating(home) + home_advantage - self.rating(away)
         return 1.0 / (1.0 + math.pow(10.0, -gap / 400.0))
 
-    def update(self, home: str, away: str, home_goals: int, away_goals: int) -> None:
+    def update(
+        self,
+        home: str,
+        away: str,
+        home_goals: int,
+        away_goals: int,
+        home_advantage: float | None = None,
+    ) -> None:
         _check_goals(home_goals, away_goals)
-        expected = self.expected(home, away)
+        expected = self.expected(home, away, home_advantage)
         scored = 1.0 if home_goals > away_goals else 0.5 if home_goals == away_goals else 0.0
         change = self.parameters.k * _goal_multiplier(abs(home_goals - away_goals))
         change *= scored - expected

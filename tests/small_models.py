@@ -11,6 +11,7 @@ from forecasting.football.features import FootballFeatures
 from forecasting.football.model import FootballModelParameters, train_football_model
 from forecasting.inplay.model import (
     CARRY_OVER,
+    HOST_ADVANTAGE,
     InPlayParameters,
     MatchState,
     baseline_proba,
@@ -53,14 +54,26 @@ def small_inplay_model() -> bytes:
     outcomes = np.array([rng.choice(3, p=p) for p in baseline_proba(states)])
     params = InPlayParameters(max_iterations=30, early_stopping_rounds=10)
     model = train_inplay_model(states[:500], outcomes[:500], states[500:], outcomes[500:], params)
-    return dump_inplay_model(replace(model, elo_carry_over=CARRY_OVER))  # as training sets it
+    # As training sets it.
+    return dump_inplay_model(
+        replace(model, elo_carry_over=CARRY_OVER, elo_host_advantage=HOST_ADVANTAGE)
+    )
+
+
+def _rewritten(data: bytes, magic: bytes, new_magic: bytes, dropped: str) -> bytes:
+    rest = data[len(magic) :]
+    size = int.from_bytes(rest[:4], "big")
+    header = json.loads(rest[4 : 4 + size])
+    del header[dropped]
+    encoded = json.dumps(header).encode()
+    return new_magic + len(encoded).to_bytes(4, "big") + encoded + rest[4 + size :]
+
+
+def as_inplay_format_2(data: bytes) -> bytes:
+    """An in-play artifact as format 2 wrote it: its own magic, no host advantage."""
+    return _rewritten(data, b"SPORTCAST-INPLAY-3\n", b"SPORTCAST-INPLAY-2\n", "elo_host_advantage")
 
 
 def as_inplay_format_1(data: bytes) -> bytes:
-    """An in-play artifact as format 1 wrote it: its own magic, no carry-over in the header."""
-    rest = data[len(b"SPORTCAST-INPLAY-2\n") :]
-    size = int.from_bytes(rest[:4], "big")
-    header = json.loads(rest[4 : 4 + size])
-    del header["elo_carry_over"]
-    encoded = json.dumps(header).encode()
-    return b"SPORTCAST-INPLAY-1\n" + len(encoded).to_bytes(4, "big") + encoded + rest[4 + size :]
+    """A format-2 in-play artifact as format 1 wrote it: its own magic, no carry-over."""
+    return _rewritten(data, b"SPORTCAST-INPLAY-2\n", b"SPORTCAST-INPLAY-1\n", "elo_carry_over")

@@ -76,8 +76,9 @@ class InPlayForecastModel(Protocol):
         ...
 
     @property
-    def elo_carry_over(self) -> float:
-        """The market-free Elo prior's carry-over between editions it was trained on."""
+    def elo_prior(self) -> tuple[float, float]:
+        """The market-free Elo prior it was trained on: (carry-over between editions, host
+        advantage), one of `KEPT_PRIORS`."""
         ...
 
     def predict_many(self, states: Sequence[MatchState]) -> list[Probabilities3]:

@@ -59,7 +59,7 @@ from forecasting.football.from_events import InputTranslator, Quote
 from forecasting.football.inputs import OddsOpened
 from forecasting.football.market_free import ResultsFeatures
 from forecasting.inplay.live_matches import FootballKickOff, InMatchMoment, LiveMatches
-from forecasting.inplay.model import CARRY_OVER, EloPriors, one_x_two
+from forecasting.inplay.model import TRAINED_PRIOR, EloPriors, one_x_two
 from forecasting.nba.live import NbaGames, NbaMoment, NbaOutcome, NbaPreGame
 
 __all__ = ["FOLLOWED_EVENTS", "MODEL_PROMOTED", "ForecastModel", "Forecaster"]
@@ -348,9 +348,13 @@ class Forecaster(EventSourcedProjection[UUID]):
                 self.matches.start(fixture_id, last[0].probabilities)
                 return None
             # The expected score the in-play artifact in force was trained on.
-            carry = CARRY_OVER if self.inplay_model is None else self.inplay_model.elo_carry_over
+            prior = TRAINED_PRIOR if self.inplay_model is None else self.inplay_model.elo_prior
             expected = self.free_prior.expected_score(
-                announced.competition, announced.home, announced.away, carry
+                announced.competition,
+                announced.home,
+                announced.away,
+                prior,
+                announced.venue_country,
             )
             results = self._league_row(fixture_id, announced.competition)
             self.matches.start(fixture_id, None, elo_expected=expected, results=results)
@@ -360,7 +364,12 @@ class Forecaster(EventSourcedProjection[UUID]):
         if isinstance(event, Fixture.Finished) and announced is not None:
             score = event.score
             self.free_prior.update(
-                announced.competition, announced.home, announced.away, score.home, score.away
+                announced.competition,
+                announced.home,
+                announced.away,
+                score.home,
+                score.away,
+                announced.venue_country,
             )
         if isinstance(event, Fixture.Finished | Fixture.Abandoned):
             self._not_started.discard(fixture_id)

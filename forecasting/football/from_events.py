@@ -70,9 +70,10 @@ class InputTranslator:
                 home=event.home,
                 away=event.away,
                 kickoff=event.kickoff,
+                venue_country=event.venue_country,
             )
         if isinstance(event, Fixture.Rescheduled):
-            return self.rescheduled(event.originator_id, event.kickoff)
+            return self.rescheduled(event.originator_id, event.kickoff, event.venue_country)
         if isinstance(event, OddsBook.Opened):
             self.book_opened(event.originator_id, event.fixture_id, event.market)
             return None
@@ -97,6 +98,7 @@ class InputTranslator:
         home: str,
         away: str,
         kickoff: datetime,
+        venue_country: str | None = None,
     ) -> FixtureAnnounced | None:
         if sport != Sport.FOOTBALL:
             return None
@@ -107,15 +109,18 @@ class InputTranslator:
             home=home,
             away=away,
             kickoff=kickoff,
+            venue_country=venue_country,
         )
         self._fixtures[fixture_id] = announced
         return announced
 
-    def rescheduled(self, fixture_id: UUID, kickoff: datetime) -> FixtureAnnounced | None:
+    def rescheduled(
+        self, fixture_id: UUID, kickoff: datetime, venue_country: str | None = None
+    ) -> FixtureAnnounced | None:
         known = self._fixtures.get(fixture_id)
         if known is None:
             return None
-        moved = replace(known, kickoff=kickoff)
+        moved = replace(known, kickoff=kickoff, venue_country=venue_country)
         self._fixtures[fixture_id] = moved
         return moved
 

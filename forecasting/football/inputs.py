@@ -14,6 +14,8 @@ class FixtureAnnounced:
     home: str
     away: str
     kickoff: datetime
+    venue_country: str | None = None
+    """The country it is played in, if the feed says (a tournament's host plays at home)."""
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,18 @@ DRAW_PEAK = 0.27  # EloPrior's default, for artifacts written before the peak wa
 # earlier matches), on the World Cups of 1970-2001 only, among 0.6/0.7/0.75/0.8/0.85/0.9/1.0
 # (k 40 kept). 1.0 (no regression) is what artifacts written before it assumed.
 CARRY_OVER = 0.7
-KEPT_CARRY_OVERS = (1.0, CARRY_OVER)
-"""The carry-overs an in-play artifact may record and the forecaster keeps a prior for
-(`EloPriors`): 1.0 for format 1, CARRY_OVER since."""
+# Elo points for a side playing in the country the match is played in (a tournament's host):
+# the World Football Elo Ratings' home advantage, and the choice of log loss walk-forward by
+# tournament on the World Cups of 1970-2001 only among 0/50/100/150/200 (ADR 0013, session 9).
+HOST_ADVANTAGE = 100.0
+TRAINED_PRIOR = (CARRY_OVER, HOST_ADVANTAGE)
+"""The Elo prior, (carry-over, host advantage), in-play training uses and records."""
+KEPT_PRIORS = ((1.0, 0.0), (CARRY_OVER, 0.0), TRAINED_PRIOR)
+"""The Elo priors, as (carry-over, host advantage), an in-play artifact may record and the
+forecaster keeps (`EloPriors`): format 1 (1.0, 0), format 2 (CARRY_OVER, 0), format 3 what it
+records (training writes CARRY_OVER, HOST_ADVANTAGE)."""
+# A team's name where the data names its host country otherwise (the 1974 hosts).
+_NATION = {"West Germany": "Germany"}
 _EDITION_YEAR = re.compile(r"^\d{4}\s+")
 # Scoring-rate factors per red card, own side and opponent (Vecer, Kopriva & Ichiba 2009).
 RED_OWN, RED_OPPONENT = 0.70, 1.20
@@ -203,9 +212,11 @@ class EloPrior:
         draw_peak: float = DRAW_PEAK,
         parameters: EloParameters | None = None,
         carry_over: float = CARRY_OVER,
+        host_advantage: float = HOST_ADVANTAGE,
     ) -> None:
         self.draw_peak = draw_peak
         self.carry_over = carry_over
+        self.host_advantage = host_advantage
         # Neutral venues, and no newcomer penalty: a debutant at a World Cup is no promoted side.
         self.parameters = parameters or EloParameters(
             k=40.0, home_advantage=0.0, established_after=10**9
@@ -214,16 +225,39 @@ class EloPrior:
         # Competitions seen: a late result of an earlier edition regresses nothing again.
         self._editions: set[str] = set()
 
-    def expected_score(self, competition: str, home: str, away: str) -> float:
-        return self._pool(competition).expected(home, away)
+    def expected_score(
+        self, competition: str, home: str, away: str, venue_country: str | None = None
+    ) -> float:
+        advantage = self._host(home, away, venue_country)
+        return self._pool(competition).expected(home, away, advantage)
 
-    def prior(self, competition: str, home: str, away: str) -> tuple[float, float, float]:
-        return one_x_two(self.expected_score(competition, home, away), self.draw_peak)
+    def prior(
+        self, competition: str, home: str, away: str, venue_country: str | None = None
+    ) -> tuple[float, float, float]:
+        expected = self.expected_score(competition, home, away, venue_country)
+        return one_x_two(expected, self.draw_peak)
 
     def update(
-        self, competition: str, home: str, away: str, home_goals: int, away_goals: int
+        self,
+        competition: str,
+        home: str,
+        away: str,
+        home_goals: int,
+        away_goals: int,
+        venue_country: str | None = None,
     ) -> None:
-        self._pool(competition).update(home, away, home_goals, away_goals)
+        advantage = self._host(home, away, venue_country)
+        self._pool(competition).update(home, away, home_goals, away_goals, advantage)
+
+    def _host(self, home: str, away: str, venue_country: str | None) -> float:
+        """The home side's advantage in Elo points: the host's, for or against it (none at a
+        neutral venue, or where the country is not known)."""
+        if venue_country is None or self.host_advantage == 0.0:
+            return 0.0
+        at_home = (_NATION.get(home, home) == venue_country) - (
+            _NATION.get(away, away) == venue_country
+        )
+        return self.host_advantage * at_home
 
     def _pool(self, competition: str) -> EloRatings:
         pool = pool_of(competition)
@@ -238,24 +272,38 @@ class EloPrior:
 
 
 class EloPriors:
-    """The Elo prior under each carry-over an in-play artifact may record (1.0 before it was
-    recorded, CARRY_OVER since), fed the same results, so that a forecaster (or an audit
-    replaying one) gives each artifact the expected scores it was trained on."""
+    """The Elo prior under each (carry-over, host advantage) an in-play artifact may record
+    (`KEPT_PRIORS`), fed the same results, so that a forecaster (or an audit replaying one)
+    gives each artifact the expected scores it was trained on."""
 
     def __init__(self) -> None:
-        self._by_carry = {c: EloPrior(carry_over=c) for c in KEPT_CARRY_OVERS}
+        self._kept = {(c, h): EloPrior(carry_over=c, host_advantage=h) for c, h in KEPT_PRIORS}
 
-    def expected_score(self, competition: str, home: str, away: str, carry_over: float) -> float:
-        prior = self._by_carry.get(carry_over)
-        if prior is None:
-            raise ValueError(f"no Elo prior kept with carry-over {carry_over}")
-        return prior.expected_score(competition, home, away)
+    def expected_score(
+        self,
+        competition: str,
+        home: str,
+        away: str,
+        prior: tuple[float, float],
+        venue_country: str | None = None,
+    ) -> float:
+        """Under `prior`, (carry-over, host advantage)."""
+        kept = self._kept.get(prior)
+        if kept is None:
+            raise ValueError(f"no Elo prior kept with (carry-over, host advantage) {prior}")
+        return kept.expected_score(competition, home, away, venue_country)
 
     def update(
-        self, competition: str, home: str, away: str, home_goals: int, away_goals: int
+        self,
+        competition: str,
+        home: str,
+        away: str,
+        home_goals: int,
+        away_goals: int,
+        venue_country: str | None = None,
     ) -> None:
-        for prior in self._by_carry.values():
-            prior.update(competition, home, away, home_goals, away_goals)
+        for kept in self._kept.values():
+            kept.update(competition, home, away, home_goals, away_goals, venue_country)
 
 
 def one_x_two(
@@ -329,6 +377,14 @@ class InPlayModel:
     elo_carry_over: float = 1.0
     """The carry-over of the Elo prior it was trained on (EloPrior); 1 for artifacts written
     before it was recorded."""
+    elo_host_advantage: float = 0.0
+    """The host advantage of the Elo prior it was trained on (EloPrior); 0 for artifacts
+    written before it was recorded."""
+
+    @property
+    def elo_prior(self) -> tuple[float, float]:
+        """(carry-over, host advantage): which of `KEPT_PRIORS` it was trained on."""
+        return (self.elo_carry_over, self.elo_host_advantage)
 
     def predict_proba(self, states: Sequence[MatchState]) -> Probabilities:
         """Calibrated (home, draw, away) at the end of regulation; rows sum to 1."""

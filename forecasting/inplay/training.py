@@ -39,6 +39,7 @@ from domain.sport import Side
 from forecasting.football.from_events import InputTranslator
 from forecasting.inplay.model import (
     CARRY_OVER,
+    HOST_ADVANTAGE,
     REGULATION,
     SAMPLED_MINUTES,
     EloPrior,
@@ -80,6 +81,8 @@ class PlayedMatch:
     elo_expected: float | None = None
     """The Elo prior's expected score at kick-off, from the results finished before it (as the
     live forecaster has them); None when not folded from the feed."""
+    venue_country: str | None = None
+    """Where it was played, if the feed said: a host nation plays at home (EloPrior)."""
 
     @property
     def goals_account_for_result(self) -> bool:
@@ -142,6 +145,7 @@ class MatchTimelines:
                     match.away,
                     event.score.home,
                     event.score.away,
+                    match.venue_country,
                 )
             match.final = (event.score.home, event.score.away)
         elif isinstance(event, Fixture.Abandoned):
@@ -160,8 +164,9 @@ class MatchTimelines:
             market_prior=self._last_quote.get(fid),
             season=announced.season,
             elo_expected=self._elo.expected_score(
-                announced.competition, announced.home, announced.away
+                announced.competition, announced.home, announced.away, announced.venue_country
             ),
+            venue_country=announced.venue_country,
         )
 
     def finished(self) -> list[PlayedMatch]:
@@ -229,11 +234,11 @@ def training_set(
         if m.market_prior is None:
             # As of kick-off when folded from the feed (what the live forecaster has).
             expected[m.fixture_id] = (
-                elo.expected_score(m.competition, m.home, m.away)
+                elo.expected_score(m.competition, m.home, m.away, m.venue_country)
                 if m.elo_expected is None
                 else m.elo_expected
             )
-        elo.update(m.competition, m.home, m.away, *m.final)
+        elo.update(m.competition, m.home, m.away, *m.final, m.venue_country)
     earlier = [m for m in usable if m.market_prior is None and m.fixture_id not in holdout]
     peak, scale = EloPrior().draw_peak, 1.0
     if earlier:
@@ -302,7 +307,11 @@ def train(data: TrainingSet, parameters: InPlayParameters = PARAMETERS) -> InPla
     )
     seconds = time.perf_counter() - started
     model = replace(
-        model, draw_peak=data.draw_peak, elo_scale=data.elo_scale, elo_carry_over=CARRY_OVER
+        model,
+        draw_peak=data.draw_peak,
+        elo_scale=data.elo_scale,
+        elo_carry_over=CARRY_OVER,  # EloPrior's defaults, as MatchTimelines and training_set
+        elo_host_advantage=HOST_ADVANTAGE,
     )
     states = [s.state for s in holdout_rows]
     y = np.array([s.outcome for s in holdout_rows], dtype=np.int64)
@@ -349,7 +358,11 @@ def train_for_holdout(data: TrainingSet, parameters: InPlayParameters = PARAMETE
         parameters,
     )
     model = replace(
-        model, draw_peak=data.draw_peak, elo_scale=data.elo_scale, elo_carry_over=CARRY_OVER
+        model,
+        draw_peak=data.draw_peak,
+        elo_scale=data.elo_scale,
+        elo_carry_over=CARRY_OVER,  # EloPrior's defaults, as MatchTimelines and training_set
+        elo_host_advantage=HOST_ADVANTAGE,
     )
     return HoldoutRun(model, fitted, validation, holdout)
 

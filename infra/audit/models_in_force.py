@@ -30,6 +30,7 @@ _KINDS: dict[bytes, tuple[str, Any]] = {
     b"SPORTCAST-MODEL-3\n": (FOOTBALL, LoadedModel.from_bytes),
     b"SPORTCAST-INPLAY-1\n": (INPLAY, LoadedInPlayModel.from_bytes),
     b"SPORTCAST-INPLAY-2\n": (INPLAY, LoadedInPlayModel.from_bytes),
+    b"SPORTCAST-INPLAY-3\n": (INPLAY, LoadedInPlayModel.from_bytes),
     b"SPORTCAST-NBA-1\n": (NBA, LoadedNbaModels.from_bytes),
     b"SPORTCAST-NBA-2\n": (NBA, LoadedNbaModels.from_bytes),
 }

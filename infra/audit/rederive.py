@@ -209,6 +209,7 @@ RESCORERS: dict[bytes, Rescorer] = {
     b"SPORTCAST-MODEL-3\n": _football,
     b"SPORTCAST-INPLAY-1\n": _inplay,
     b"SPORTCAST-INPLAY-2\n": _inplay,
+    b"SPORTCAST-INPLAY-3\n": _inplay,
     b"SPORTCAST-NBA-1\n": _nba,
     b"SPORTCAST-NBA-2\n": _nba,
 }

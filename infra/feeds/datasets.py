@@ -174,6 +174,8 @@ class WorldCupMatchRow:
     away_goals: int
     extra_time: bool
     penalty_shootout: bool
+    venue: str | None = None  # "stadium, city"
+    country: str | None = None  # the country the stadium is in
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -230,9 +232,16 @@ def read_worldcup_matches(data_dir: Path) -> Iterator[WorldCupMatchRow | Malform
                 away_goals=int(row["away_team_score"]),
                 extra_time=_flag(row, "extra_time"),
                 penalty_shootout=_flag(row, "penalty_shootout"),
+                venue=_venue(row),
+                country=_cell(row, "country_name"),
             )
         except (KeyError, ValueError) as exc:
             yield MalformedRow(source=source, reason=f"unreadable row: {exc!r}")
+
+
+def _venue(row: dict[str, str]) -> str | None:
+    parts = [p for p in (_cell(row, "stadium_name"), _cell(row, "city_name")) if p]
+    return ", ".join(parts) or None
 
 
 def read_worldcup_goals(data_dir: Path) -> Iterator[WorldCupGoalRow | MalformedRow]:

@@ -281,7 +281,8 @@ class Replay:
                 home=match.home,
                 away=match.away,
                 kickoff=ko,
-                venue=None,
+                venue=match.venue,
+                venue_country=match.country,
             )
 
         yield msg("fixture", "scheduled", ko - timedelta(days=14), schedule)

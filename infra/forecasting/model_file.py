@@ -190,12 +190,15 @@ class LoadedModel:
 
 
 # The in-play football model: the same layout under its own magic, so neither loads as the other.
-# Format 2 records the Elo prior's carry-over (a reader of format 1 would assume none and give
-# the model expected scores it was not trained on, so it must refuse format 2); format 1 files
-# still load, with carry-over 1 (no regression between editions), what they were trained on.
-_INPLAY_MAGIC = b"SPORTCAST-INPLAY-2\n"
+# Each format records more of the Elo prior its market-free matches were trained on, and a
+# reader of an earlier format must refuse a later one rather than give the model expected scores
+# it was not trained on: format 2 adds the carry-over between editions, format 3 the host
+# advantage. Earlier files still load with what they were trained on: format 1 carry-over 1 and
+# no host advantage, format 2 its carry-over and no host advantage.
+_INPLAY_MAGIC = b"SPORTCAST-INPLAY-3\n"
 INPLAY_FORMAT = _INPLAY_MAGIC.decode().strip()
 """The format in-play artifacts are written in (what `train-inplay --out` writes)."""
+_INPLAY_MAGIC_V2 = b"SPORTCAST-INPLAY-2\n"
 _INPLAY_MAGIC_V1 = b"SPORTCAST-INPLAY-1\n"
 
 
@@ -208,12 +211,15 @@ def dump_inplay_model(model: InPlayModel) -> bytes:
         draw_peak=model.draw_peak,
         elo_scale=model.elo_scale,
         elo_carry_over=model.elo_carry_over,
+        elo_host_advantage=model.elo_host_advantage,
     )
 
 
 def load_inplay_model(data: bytes) -> InPlayModel:
-    version_1 = data.startswith(_INPLAY_MAGIC_V1)
-    booster, header = _load(_INPLAY_MAGIC_V1 if version_1 else _INPLAY_MAGIC, data, "in-play")
+    magic = next(
+        (m for m in (_INPLAY_MAGIC_V1, _INPLAY_MAGIC_V2) if data.startswith(m)), _INPLAY_MAGIC
+    )
+    booster, header = _load(magic, data, "in-play")
     return InPlayModel(
         booster=booster,
         calibration=TemperatureCalibration(float(header["temperature"])),
@@ -221,7 +227,8 @@ def load_inplay_model(data: bytes) -> InPlayModel:
         # Files written before the peak was recorded: the prior's default.
         draw_peak=float(header.get("draw_peak", DRAW_PEAK)),
         elo_scale=float(header.get("elo_scale", 1.0)),
-        elo_carry_over=1.0 if version_1 else float(header["elo_carry_over"]),
+        elo_carry_over=1.0 if magic == _INPLAY_MAGIC_V1 else float(header["elo_carry_over"]),
+        elo_host_advantage=(float(header["elo_host_advantage"]) if magic == _INPLAY_MAGIC else 0.0),
     )
 
 
@@ -247,8 +254,8 @@ class LoadedInPlayModel:
         return self.model.elo_scale
 
     @property
-    def elo_carry_over(self) -> float:
-        return self.model.elo_carry_over
+    def elo_prior(self) -> tuple[float, float]:
+        return self.model.elo_prior
 
     def predict_many(self, states: Sequence[MatchState]) -> list[tuple[float, float, float]]:
         return [(float(h), float(d), float(a)) for h, d, a in self.model.predict_proba(states)]

@@ -4,7 +4,7 @@ serve it (checked at promotion, at a champion switch and at start-up from a mode
 from __future__ import annotations
 
 from domain.model_registry import FOOTBALL_INPLAY, NBA
-from forecasting.inplay.model import KEPT_CARRY_OVERS
+from forecasting.inplay.model import KEPT_PRIORS
 from infra.forecasting.artifacts import ArtifactError
 from infra.forecasting.model_file import LoadedInPlayModel, LoadedModel
 from infra.forecasting.nba_model_file import LoadedNbaModels
@@ -29,12 +29,13 @@ def load_artifact(kind: str, model_id: str, data: bytes) -> Loaded:
 
 def servable_inplay(model: LoadedInPlayModel) -> LoadedInPlayModel:
     """The model, if the forecaster keeps the Elo prior it was trained on: a World Cup kick-off
-    takes its expected score under the artifact's carry-over (EloPriors), and one it does not
-    keep would fail there, mid-match, rather than here."""
-    if model.elo_carry_over not in KEPT_CARRY_OVERS:
-        kept = ", ".join(str(c) for c in KEPT_CARRY_OVERS)
+    takes its expected score under the artifact's prior (EloPriors), and one it does not keep
+    would fail there, mid-match, rather than here."""
+    if model.elo_prior not in KEPT_PRIORS:
+        carry, host = model.elo_prior
         raise ArtifactNotServableError(
             f"in-play model {model.model_id} was trained on the Elo prior with carry-over "
-            f"{model.elo_carry_over}; the forecaster keeps it only with {kept}"
+            f"{carry} and host advantage {host}; the forecaster keeps it only with "
+            + ", ".join(f"({c}, {h})" for c, h in KEPT_PRIORS)
         )
     return model

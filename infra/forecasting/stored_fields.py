@@ -47,6 +47,9 @@ SCHEDULED, RESCHEDULED, FINISHED, OPENED, QUOTED = TOPICS
 _TRANSCODINGS = {"datetime_iso": DatetimeAsISO, "uuid_hex": UUIDAsHex, "score": ScoreAsList}
 # How the transcoder writes the 1X2 market: a book's state without it is another market's.
 _MATCH_RESULT = json.dumps(Market.MATCH_RESULT.value, ensure_ascii=False).encode()
+# Event classes whose later versions are decoded here too, with the version: a scheduling
+# stored before version 2 has no venue country, which is what its upcast gives it (None).
+_DECODED: dict[type, int] = {Fixture.Scheduled: 2, Fixture.Rescheduled: 2}
 
 
 class StoredStateError(ValueError):
@@ -75,7 +78,7 @@ class FieldDecoder:
         for name, kind in _TRANSCODINGS.items():
             if type(transcoder.names.get(name)) is not kind:
                 return None
-        if any(getattr(event, "class_version", 1) != 1 for event in _EVENTS):
+        if any(getattr(e, "class_version", 1) != _DECODED.get(e, 1) for e in _EVENTS):
             return None  # upcasting would change stored states: the mapper knows how
         return cls(translator)
 
@@ -110,10 +113,13 @@ class FieldDecoder:
             home=state["home"],
             away=state["away"],
             kickoff=_datetime(state["kickoff"]),
+            venue_country=state.get("venue_country"),
         )
 
     def _rescheduled(self, fixture_id: UUID, state: dict[str, Any]) -> ForecastInput | None:
-        return self.translator.rescheduled(fixture_id, _datetime(state["kickoff"]))
+        return self.translator.rescheduled(
+            fixture_id, _datetime(state["kickoff"]), state.get("venue_country")
+        )
 
     def _finished(self, fixture_id: UUID, state: dict[str, Any]) -> ForecastInput | None:
         home, away = _encoded(state["score"], "score")

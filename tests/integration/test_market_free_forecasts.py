@@ -35,6 +35,7 @@ from forecasting.football.market_free import (
 from forecasting.football.model import FootballModelParameters, train_football_model
 from forecasting.inplay.model import (
     CARRY_OVER,
+    HOST_ADVANTAGE,
     EloPrior,
     InPlayParameters,
     MatchState,
@@ -120,7 +121,13 @@ def inplay_model() -> LoadedInPlayModel:
     y = np.array([rng.choice(3, p=p) for p in baseline_proba(states)])
     params = InPlayParameters(max_iterations=30, early_stopping_rounds=10)
     model = train_inplay_model(states[:450], y[:450], states[450:], y[450:], params)
-    calibrated = replace(model, draw_peak=DRAW_PEAK, elo_scale=ELO_SCALE, elo_carry_over=CARRY_OVER)
+    calibrated = replace(
+        model,
+        draw_peak=DRAW_PEAK,
+        elo_scale=ELO_SCALE,
+        elo_carry_over=CARRY_OVER,
+        elo_host_advantage=HOST_ADVANTAGE,
+    )
     return LoadedInPlayModel.from_bytes(dump_inplay_model(calibrated))
 
 
@@ -133,17 +140,25 @@ def test_world_cup_matches_get_a_market_free_forecast_at_kick_off_and_live_ones_
     env = stored(nats_url, unique_name, messages)
     # The Elo prior as the forecaster must have it: results finished before each kick-off.
     feeds = FeedIngestion(env)
-    elo, expected, teams = EloPrior(), {}, {}
+    elo = EloPrior(carry_over=CARRY_OVER, host_advantage=HOST_ADVANTAGE)
+    expected, teams, venues = {}, {}, {}
     for n in feeds.recorder.select_notifications(start=1, limit=1_000_000):
         event = feeds.mapper.to_domain_event(n)
         if isinstance(event, Fixture.Scheduled):
             teams[event.originator_id] = (event.competition, event.home, event.away)
+            venues[event.originator_id] = event.venue_country
         elif isinstance(event, Fixture.Started):
-            expected[event.originator_id] = elo.expected_score(*teams[event.originator_id])
+            fixture = event.originator_id
+            expected[fixture] = elo.expected_score(*teams[fixture], venues[fixture])
         elif isinstance(event, Fixture.Finished):
-            elo.update(*teams[event.originator_id], event.score.home, event.score.away)
+            fixture = event.originator_id
+            elo.update(*teams[fixture], event.score.home, event.score.away, venues[fixture])
     feeds.close()
     assert len(expected) > 20
+    assert set(venues.values()) == {"Russia"}  # the feed carries where each match was played
+    opener = next(f for f in expected if teams[f][1] == "Russia")  # in kick-off order
+    # The hosts' first match, before any result: their home advantage alone.
+    assert expected[opener] == pytest.approx(1.0 / (1.0 + 10.0 ** (-HOST_ADVANTAGE / 400.0)))
 
     issued = follow(env, unique_name + "_F", inplay_model=inplay_model)
     kickoffs = {f.fixture_id: f for f in issued if f.trigger == KICK_OFF}

@@ -7,14 +7,20 @@ from uuid import uuid4
 import pytest
 
 from commands.forecasting.drafts import KICK_OFF, MODEL_PROMOTED
-from forecasting.inplay.model import CARRY_OVER
+from forecasting.inplay.model import CARRY_OVER, HOST_ADVANTAGE
 from infra.audit.models_in_force import ModelsInForce
 from infra.audit.rederive import RecordedForecast
 from infra.forecasting.artifacts import ArtifactIntegrityError
-from tests.small_models import as_inplay_format_1, small_football_model, small_inplay_model
+from tests.small_models import (
+    as_inplay_format_1,
+    as_inplay_format_2,
+    small_football_model,
+    small_inplay_model,
+)
 
 # Artifacts by the hash the forecasts name (the store checked the bytes against it).
 FOOTBALL, PROMOTED, INPLAY, INPLAY_1 = "f" * 64, "p" * 64, "i" * 64, "1" * 64
+INPLAY_2 = "2" * 64
 
 
 def forecast(position: int, as_of: int, name: str, trigger: str = "odds-moved") -> RecordedForecast:
@@ -29,7 +35,8 @@ def stored() -> dict[str, bytes | ArtifactIntegrityError]:
         FOOTBALL: football,
         PROMOTED: football,
         INPLAY: inplay,
-        INPLAY_1: as_inplay_format_1(inplay),
+        INPLAY_1: as_inplay_format_1(as_inplay_format_2(inplay)),
+        INPLAY_2: as_inplay_format_2(inplay),
     }
 
 
@@ -73,16 +80,24 @@ def test_an_artifact_that_changed_or_is_of_no_known_kind_is_unusable_with_its_re
     assert held.at(11).football is None
 
 
-def test_both_inplay_formats_are_held_with_the_carry_over_each_was_trained_on(
+def test_every_inplay_format_is_held_with_the_elo_prior_it_was_trained_on(
     stored: dict[str, bytes | ArtifactIntegrityError],
 ) -> None:
-    """Format 1 (written before the Elo prior regressed between editions) stays usable, so
-    forecasts made under it are rebuilt with the expected scores it was given."""
+    """Formats 1 and 2 (written before the Elo prior regressed between editions, and before
+    it gave hosts a home advantage) stay usable, so forecasts made under them are rebuilt with
+    the expected scores they were given."""
     held = ModelsInForce.of(
-        [forecast(1, 10, INPLAY_1, KICK_OFF), forecast(2, 20, INPLAY, KICK_OFF)], stored
+        [
+            forecast(1, 10, INPLAY_1, KICK_OFF),
+            forecast(2, 20, INPLAY_2, KICK_OFF),
+            forecast(3, 30, INPLAY, KICK_OFF),
+        ],
+        stored,
     )
     assert held.unusable == {}
-    old, new = held.at(10).inplay, held.at(20).inplay
-    assert old is not None
-    assert new is not None
-    assert (old.elo_carry_over, new.elo_carry_over) == (1.0, CARRY_OVER)
+    models = [held.at(position).inplay for position in (10, 20, 30)]
+    assert [m.elo_prior if m is not None else None for m in models] == [
+        (1.0, 0.0),
+        (CARRY_OVER, 0.0),
+        (CARRY_OVER, HOST_ADVANTAGE),
+    ]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 
+from commands.fixture import ScheduleFixture
+from domain.provenance import Provenance
 from infra.feeds.datasets import (
     FOOTBALL_TZ,
     FootballMatchRow,
@@ -24,6 +26,7 @@ from infra.feeds.datasets import (
     read_worldcup_goals,
     read_worldcup_matches,
 )
+from infra.feeds.replay import Replay
 
 DATA = Path(os.environ.get("SPORTCAST_DATA_DIR", Path(__file__).parents[3] / "shared" / "data"))
 pytestmark = pytest.mark.skipif(not DATA.exists(), reason=f"datasets not found at {DATA}")
@@ -82,6 +85,19 @@ def test_worldcup_timelines_join_on_match_id() -> None:
     )
     assert sum(1 for g in goals if g.match_id == "M-1930-01") == 5
     assert any(b.red or b.second_yellow for b in bookings)
+    # Where it was played: the venue and its country (a host nation plays at home).
+    assert (opener.venue, opener.country) == ("Estadio Pocitos, Montevideo", "Uruguay")
+    assert all(m.country for m in matches.values())
+
+
+def test_the_world_cup_feed_schedules_each_match_with_its_venue_and_country() -> None:
+    messages = Replay(DATA, since=date(2018, 6, 14), until=date(2018, 6, 16)).messages("worldcup")
+    commands = [m.build(m.key, Provenance(source="test", received_at=m.at)) for m in messages]
+    scheduled = [c for c in commands if isinstance(c, ScheduleFixture)]
+    assert {(c.home, c.venue, c.venue_country) for c in scheduled} >= {
+        ("Russia", "Luzhniki Stadium, Moscow", "Russia"),
+    }
+    assert all(c.venue_country == "Russia" and c.venue for c in scheduled)
 
 
 def test_football_kick_off_is_read_as_strptime_would() -> None:

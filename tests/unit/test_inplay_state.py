@@ -9,6 +9,8 @@ import pytest
 
 from forecasting.inplay.model import (
     CARRY_OVER,
+    HOST_ADVANTAGE,
+    KEPT_PRIORS,
     EloPrior,
     EloPriors,
     MatchState,
@@ -142,20 +144,50 @@ def test_a_new_edition_regresses_the_pool_toward_the_mean_once() -> None:
     assert league.expected_score("england/premier-league", "Arsenal", "Fulham") == first
 
 
-def test_elo_priors_answer_with_the_carry_over_an_artifact_was_trained_on() -> None:
+def test_elo_priors_answer_with_the_prior_an_artifact_was_trained_on() -> None:
+    """One prior per (carry-over, host advantage) an artifact may record, each fed the same
+    results (with where they were played): each answers as a single prior of its own."""
     priors = EloPriors()
-    single = {c: EloPrior(carry_over=c) for c in (1.0, CARRY_OVER)}
+    single = {(c, h): EloPrior(carry_over=c, host_advantage=h) for c, h in KEPT_PRIORS}
+    assert set(single) == {(1.0, 0.0), (CARRY_OVER, 0.0), (CARRY_OVER, HOST_ADVANTAGE)}
     results = [
-        ("2014 FIFA Men's World Cup", "Germany", "Brazil", 7, 1),
-        ("2018 FIFA Men's World Cup", "Brazil", "Mexico", 2, 0),
+        ("2014 FIFA Men's World Cup", "Germany", "Brazil", 7, 1, "Brazil"),
+        ("2018 FIFA Men's World Cup", "Russia", "Mexico", 2, 0, "Russia"),
     ]
     for result in results:
         priors.update(*result)
         for elo in single.values():
             elo.update(*result)
-    asked = ("2018 FIFA Men's World Cup", "Germany", "Mexico")
-    for carry, elo in single.items():
-        assert priors.expected_score(*asked, carry) == elo.expected_score(*asked)
-    assert priors.expected_score(*asked, 1.0) != priors.expected_score(*asked, CARRY_OVER)
-    with pytest.raises(ValueError, match=r"carry-over 0\.5"):
-        priors.expected_score(*asked, 0.5)
+    asked = ("2018 FIFA Men's World Cup", "Germany", "Russia")
+    answers = {}
+    for prior, elo in single.items():
+        answers[prior] = priors.expected_score(*asked, prior, "Russia")
+        assert answers[prior] == elo.expected_score(*asked, "Russia")
+    assert len(set(answers.values())) == 3
+    with pytest.raises(ValueError, match=r"\(0\.5, 0\.0\)"):
+        priors.expected_score(*asked, (0.5, 0.0))
+
+
+def test_a_host_nation_plays_at_home() -> None:
+    """A side playing in its own country gets HOST_ADVANTAGE Elo points, for or against;
+    a neutral venue, or one the feed did not name, none. The 1974 hosts are named West
+    Germany, their country Germany. Results update the ratings as expected with it."""
+    host, neutral = EloPrior(), EloPrior(host_advantage=0.0)
+    cup = "2018 FIFA Men's World Cup"
+    even = neutral.expected_score(cup, "Russia", "Egypt", "Russia")
+    assert even == 0.5
+    for country in (None, "Qatar"):
+        assert host.expected_score(cup, "Russia", "Egypt", country) == 0.5
+    at_home = host.expected_score(cup, "Russia", "Egypt", "Russia")
+    assert at_home == pytest.approx(1.0 / (1.0 + 10.0 ** (-HOST_ADVANTAGE / 400.0)))
+    assert host.expected_score(cup, "Egypt", "Russia", "Russia") == pytest.approx(1.0 - at_home)
+    old = "1974 FIFA World Cup"
+    assert host.expected_score(old, "West Germany", "Chile", "Germany") == pytest.approx(at_home)
+    # A host's win was expected: it moves the ratings less than a win at a neutral venue.
+    host.update(cup, "Russia", "Egypt", 3, 1, "Russia")
+    neutral.update(cup, "Russia", "Egypt", 3, 1, "Russia")
+    assert (
+        0.5
+        < host.expected_score(cup, "Russia", "Egypt")
+        < neutral.expected_score(cup, "Russia", "Egypt")
+    )

@@ -17,7 +17,7 @@ from forecasting.football.market_free import (
     train_market_free_model,
 )
 from forecasting.football.model import FootballModelParameters, train_football_model
-from forecasting.inplay.model import CARRY_OVER, MatchState
+from forecasting.inplay.model import CARRY_OVER, HOST_ADVANTAGE, MatchState
 from forecasting.nba.inplay import NbaInPlayModel, QuarterFit
 from forecasting.nba.model import NbaModel
 from infra import cli_model
@@ -30,7 +30,7 @@ from infra.forecasting.model_file import (
     load_inplay_model,
 )
 from infra.forecasting.nba_model_file import NBA_FORMAT, dump_nba_models
-from tests.small_models import as_inplay_format_1, small_inplay_model
+from tests.small_models import as_inplay_format_1, as_inplay_format_2, small_inplay_model
 
 PRIOR = (0.4, 0.3, 0.3)
 
@@ -87,22 +87,24 @@ def test_the_market_free_model_travels_in_the_football_artifact() -> None:
         as_format_2.predict_market_free(rows[:1])
 
 
-def test_the_inplay_artifact_records_the_elo_carry_over_and_format_1_still_loads() -> None:
-    """Format 2 records the carry-over its Elo prior was trained with; a format-1 file (the
-    same model written before, without it) loads with carry-over 1, what it was trained on,
-    and forecasts exactly as before."""
+def test_the_inplay_artifact_records_its_elo_prior_and_earlier_formats_still_load() -> None:
+    """Format 3 records the carry-over and host advantage its Elo prior was trained with;
+    format-2 and format-1 files (the same model written before, without them) load with what
+    they were trained on, (CARRY_OVER, 0) and (1, 0), and forecast exactly as before."""
     model = load_inplay_model(small_inplay_model())
-    data = dump_inplay_model(replace(model, elo_carry_over=CARRY_OVER))
-    assert data.startswith(b"SPORTCAST-INPLAY-2\n")
-    assert LoadedInPlayModel.from_bytes(data).elo_carry_over == CARRY_OVER
-    format_1 = as_inplay_format_1(data)
-    old = LoadedInPlayModel.from_bytes(format_1)
-    assert old.elo_carry_over == 1.0
-    assert (old.draw_peak, old.elo_scale) == (model.draw_peak, model.elo_scale)
+    data = dump_inplay_model(model)
+    assert data.startswith(b"SPORTCAST-INPLAY-3\n")
+    assert LoadedInPlayModel.from_bytes(data).elo_prior == (CARRY_OVER, HOST_ADVANTAGE)
+    format_2 = as_inplay_format_2(data)
+    format_1 = as_inplay_format_1(format_2)
     states = [MatchState(30, 1, 0, 0, 0, (0.5, 0.3, 0.2)), MatchState(75, 0, 0, 0, 1, PRIOR)]
-    assert old.predict_many(states) == LoadedInPlayModel.from_bytes(data).predict_many(states)
+    for old_bytes, prior in ((format_2, (CARRY_OVER, 0.0)), (format_1, (1.0, 0.0))):
+        old = LoadedInPlayModel.from_bytes(old_bytes)
+        assert old.elo_prior == prior
+        assert (old.draw_peak, old.elo_scale) == (model.draw_peak, model.elo_scale)
+        assert old.predict_many(states) == LoadedInPlayModel.from_bytes(data).predict_many(states)
     with pytest.raises(ValueError, match="not a sportcast in-play artifact"):
-        load_inplay_model(b"SPORTCAST-INPLAY-3\n" + data[len(b"SPORTCAST-INPLAY-2\n") :])
+        load_inplay_model(b"SPORTCAST-INPLAY-4\n" + data[len(b"SPORTCAST-INPLAY-3\n") :])
 
 
 def test_the_train_commands_name_the_format_they_write() -> None:

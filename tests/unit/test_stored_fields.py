@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -25,6 +27,7 @@ from domain.provenance import Provenance
 from domain.score import Score
 from domain.sport import Sport
 from forecasting.football.from_events import InputTranslator
+from forecasting.football.inputs import FixtureAnnounced
 from infra.forecasting.stored_fields import TOPICS, FieldDecoder, StoredStateError
 
 KICKOFF = datetime(2016, 2, 6, 15, tzinfo=UTC)
@@ -72,10 +75,11 @@ def history() -> list[Notification]:
             away=away,
             kickoff=KICKOFF + timedelta(hours=n),
             venue=None,
+            venue_country="England" if n == 0 else None,
             provenance=FEED,
         )
         if n == 1:
-            fixture.reschedule(KICKOFF + timedelta(days=3), "elsewhere", FEED)
+            fixture.reschedule(KICKOFF + timedelta(days=3), "elsewhere", FEED, "Italy")
         markets = (
             [Market.MONEYLINE]
             if sport == Sport.BASKETBALL
@@ -126,6 +130,29 @@ def test_the_same_inputs_as_translating_the_mappers_domain_events() -> None:
     kinds = {type(x).__name__ for x in expected if x is not None}
     assert kinds == {"FixtureAnnounced", "OddsOpened", "OddsMoved", "OddsClosed", "ResultKnown"}
     assert sum(x is None for x in expected) > 5  # basketball, other markets
+
+
+def test_schedulings_stored_before_the_venue_country_read_as_the_mappers_upcast() -> None:
+    """Version-1 states (no venue country, no class_version) give what the mapper gives them
+    after upcasting: no venue country; version-2 states carry it."""
+    mapper: Mapper[UUID] = Mapper(transcoder=transcoder())
+    old_and_new = []
+    for n in history():
+        old_and_new.append(n)
+        if n.topic in TOPICS[:2]:
+            state = json.loads(n.state)
+            assert state.pop("class_version") == 2
+            del state["venue_country"]
+            old_and_new.append(replace(n, state=json.dumps(state).encode()))
+    decoder = FieldDecoder.for_mapper(mapper, InputTranslator())
+    assert decoder is not None
+    by_events = InputTranslator()
+
+    got = [decoder.translate(n) for n in old_and_new]
+
+    assert got == [by_events.translate(mapper.to_domain_event(n)) for n in old_and_new]
+    countries = [x.venue_country for x in got if isinstance(x, FixtureAnnounced)]
+    assert countries == [None, None, "Italy", None, "England", None]  # Lazio first, moved
 
 
 def test_no_decoder_where_the_mapper_does_more_than_plain_json() -> None:
