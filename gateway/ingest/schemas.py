@@ -107,6 +107,8 @@ class ScheduledIn(CommandIn):
     away: Name
     kickoff: AwareDatetime
     venue: Name | None = None
+    venue_country: Name | None = None
+    """The country it is played in (a tournament's host nation plays at home)."""
 
 
 class RescheduledIn(_AboutFixture):
@@ -115,6 +117,7 @@ class RescheduledIn(_AboutFixture):
     type: Literal["rescheduled"]
     kickoff: AwareDatetime
     venue: Name | None = None
+    venue_country: Name | None = None
 
 
 class PostponedIn(_AboutFixture):

@@ -167,8 +167,10 @@ def test_a_changed_market_free_feature_is_caught(
     monkeypatch.undo()
     expected_score = EloPrior.expected_score
 
-    def shifted(self: EloPrior, pool: str, home: str, away: str) -> float:
-        return float(expected_score(self, pool, home, away)) + 0.01
+    def shifted(
+        self: EloPrior, pool: str, home: str, away: str, venue_country: str | None = None
+    ) -> float:
+        return float(expected_score(self, pool, home, away, venue_country)) + 0.01
 
     monkeypatch.setattr(EloPrior, "expected_score", shifted)
     code, report = rebuild(env)

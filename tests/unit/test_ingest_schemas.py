@@ -9,7 +9,7 @@ from uuid import uuid4
 
 import pytest
 
-from commands.fixture import RecordGoal
+from commands.fixture import RecordGoal, ScheduleFixture
 from commands.odds import RecordOdds
 from domain.provenance import Provenance
 from domain.score import Score
@@ -82,9 +82,12 @@ def test_a_score_and_a_natural_key_are_translated() -> None:
             "home": "Arsenal",
             "away": "Chelsea",
             "kickoff": kickoff,
+            "venue_country": "England",
         }
     )
     schedule = to_command(scheduled, key="s", provenance=PROVENANCE, source="acme")
+    assert isinstance(schedule, ScheduleFixture)
+    assert (schedule.venue, schedule.venue_country) == (None, "England")
     finished = FinishedIn.model_validate(
         {
             "type": "finished",
