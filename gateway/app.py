@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from uuid import UUID
 
 from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
@@ -15,7 +16,7 @@ from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
 from gateway.api import feed_health as feed_health_v1
 from gateway.api import fixtures, forecasts, me, odds, track_record
-from gateway.api.latest import LatestCache
+from gateway.api.latest import Latest, LatestCache
 from gateway.api.latest_fast import LatestFastPath
 from gateway.api.ports import ReadModels
 from gateway.dashboard import router as dashboard
@@ -95,6 +96,12 @@ def create_app(
     app.state.readiness_checks = list(readiness_checks or [])
     app.state.read_models = read_models
     app.state.latest_cache = LatestCache(latest_cache_seconds)
+
+    async def refill(fixture_id: UUID) -> Latest | None:
+        reads: ReadModels | None = app.state.read_models  # set by the lifespan, maybe later
+        return None if reads is None else await reads.latest_forecasts_of(fixture_id)
+
+    app.state.latest_cache.refills_from(refill)
     app.latest_fast_path = LatestFastPath(app.state.latest_cache, app.state.access)
     install_problem_handlers(app)
     # Routes are matched in order: the hottest read (latest forecasts) is tried first.

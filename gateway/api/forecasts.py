@@ -71,11 +71,10 @@ async def latest_forecasts(fixture_id: UUID, request: Request) -> Response:
     cache: LatestCache = state.latest_cache
     found = cache.get(fixture_id)
     if found is None:
-        epoch = cache.epoch
-        latest = await (await read_models(request)).latest_forecasts_of(fixture_id)
-        if latest is None:
+        reads = await read_models(request)
+        found = await cache.loaded(fixture_id, reads.latest_forecasts_of)
+        if found is None:
             raise FixtureNotFound(f"no fixture {fixture_id}")
-        found = cache.put(fixture_id, *latest, epoch=epoch)
     check_entitled(principal, found.sport, found.competition)
     headers = answer_headers(found.etag)
     if matches(request.headers.get("if-none-match"), found.etag):

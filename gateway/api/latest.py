@@ -14,10 +14,12 @@ The plan is checked on every request; a copy only saves the round trip and the e
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -107,6 +109,12 @@ def matches(if_none_match: str | None, etag: str) -> bool:
     return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
 
 
+Latest = tuple[str, str, list[ForecastRow]]
+"""A fixture's sport, competition and latest forecasts (``ReadModels.latest_forecasts_of``)."""
+Read = Callable[[UUID], Awaitable[Latest | None]]
+REFILLS_PER_NOTICE = 16
+"""A commit notice naming more fixtures than this refills none of their copies."""
+
 Reading = tuple[tuple[str, int, str], ...]
 """What the watcher reads (``ReadModelQueries.committed``): per projection the oid of the
 schema serving it and its positions, ``stream:position,...``."""
@@ -132,6 +140,49 @@ class LatestCache:
         self._schemas: dict[str, int] | None = None  # the watcher's last reading: schema oids
         self._announced: dict[tuple[str, str], int] = {}  # notified (projection, stream)
         self._confirmed_until = math.inf  # no watcher: notifications and ``ttl`` only
+        self._reads: dict[UUID, tuple[int, asyncio.Task[LatestAnswer | None]]] = {}
+        self._refill: Read | None = None
+
+    def refills_from(self, read: Read) -> None:
+        """Read a copy that a commit dropped again at once, in the background: the next
+        request finds it kept, or waits for that read instead of querying itself."""
+        self._refill = read
+
+    async def loaded(self, fixture_id: UUID, read: Read) -> LatestAnswer | None:
+        """The kept copy, else the answer ``read`` gives (None: no such fixture), read once
+        however many ask at the same time. A read under way is joined only if it began after
+        the fixture's last drop, so nobody gets an answer older than a commit announced
+        before they asked."""
+        found = self.get(fixture_id)
+        if found is not None:
+            return found
+        under_way = self._reads.get(fixture_id)
+        if under_way is None or not self._current(fixture_id, under_way[0]):
+            under_way = self._read(fixture_id, read)
+        return await asyncio.shield(under_way[1])
+
+    def _read(self, fixture_id: UUID, read: Read) -> tuple[int, asyncio.Task[LatestAnswer | None]]:
+        epoch = self._epoch
+
+        async def reading() -> LatestAnswer | None:
+            latest = await read(fixture_id)
+            return None if latest is None else self.put(fixture_id, *latest, epoch=epoch)
+
+        task = asyncio.get_running_loop().create_task(reading())
+        started = self._reads[fixture_id] = (epoch, task)
+
+        def done(finished: asyncio.Task[LatestAnswer | None]) -> None:
+            if self._reads.get(fixture_id) is started:
+                del self._reads[fixture_id]
+            if not finished.cancelled():
+                finished.exception()  # a refill nobody waits for: its failure is retrieved
+
+        task.add_done_callback(done)
+        return started
+
+    def _current(self, fixture_id: UUID, epoch: int) -> bool:
+        """No drop of this fixture (or of every fixture) since ``epoch``."""
+        return epoch >= self._all_dropped_at and epoch >= self._dropped_at.get(fixture_id, 0)
 
     @property
     def epoch(self) -> int:
@@ -146,14 +197,21 @@ class LatestCache:
         self._answers.clear()
 
     def drop(self, fixtures: Iterable[UUID]) -> None:
-        """Drop these fixtures' copies (a commit changed them)."""
+        """Drop these fixtures' copies (a commit changed them); those that were kept are read
+        again at once if ``refills_from`` was given a reader (at most REFILLS_PER_NOTICE)."""
         self._epoch += 1
         if len(self._dropped_at) >= self._max:
             self._all_dropped_at = self._epoch  # forget which: refuse every older read once
             self._dropped_at.clear()
+        kept = []
         for fixture in fixtures:
             self._dropped_at[fixture] = self._epoch
-            self._answers.pop(fixture, None)
+            if self._answers.pop(fixture, None) is not None:
+                kept.append(fixture)
+        if self._refill is not None and len(kept) <= REFILLS_PER_NOTICE:
+            with contextlib.suppress(RuntimeError):  # no running loop: nothing to refill in
+                for fixture in kept:
+                    self._read(fixture, self._refill)
 
     def on_commit(self, payload: str) -> None:
         """A projection committed (a ``readmodels.postgres.positions.CHANNEL`` notice): a
@@ -233,8 +291,7 @@ class LatestCache:
         fixture) was announced since ``epoch``."""
         life = self.ttl * (0.75 + 0.25 * random.random())  # noqa: S311 (spread, not secrecy)
         made = answer(fixture_id, sport, competition, rows, expires=self._clock() + life)
-        current = epoch >= self._all_dropped_at and epoch >= self._dropped_at.get(fixture_id, 0)
-        if self.ttl > 0 and current:
+        if self.ttl > 0 and self._current(fixture_id, epoch):
             if len(self._answers) >= self._max:
                 self._answers.clear()
             self._answers[fixture_id] = made

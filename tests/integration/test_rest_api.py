@@ -29,6 +29,7 @@ from readmodels.postgres.api_queries import ReadModelQueries
 from readmodels.postgres.migrate import apply_migrations
 from readmodels.postgres.positions import CHANNEL as COMMITS
 from readmodels.postgres.positions import commit_notice
+from readmodels.postgres.queries import ForecastRow
 from readmodels.postgres.schemas import live_schema
 from tests.access_helpers import Issuer, bearer, client, key_store, make_key, serving
 
@@ -602,6 +603,58 @@ async def test_a_forecasts_commit_drops_only_the_fixtures_it_names(postgres_url:
     assert after.json()["forecasts"][0]["position"] == 61
     assert other.headers["etag"] == before[e1].headers["etag"]
     assert FastAnswers.count - served_fast == 1  # E1's copy was kept
+
+
+class CountedReads(ReadModelQueries):
+    """The real queries, counting the latest-forecast reads."""
+
+    latest_reads = 0
+
+    async def latest_forecasts_of(
+        self, fixture_id: UUID
+    ) -> tuple[str, str, list[ForecastRow]] | None:
+        self.latest_reads += 1
+        return await super().latest_forecasts_of(fixture_id)
+
+
+async def test_a_dropped_copy_is_read_again_before_anyone_asks_and_misses_read_once(
+    postgres_url: str,
+) -> None:
+    """A commit naming E0 drops its copy and the gateway reads it again at once (one query,
+    no request waiting for it); 20 requests at once for a fixture not kept read it once."""
+    async with caching_app(postgres_url) as (app, store, pool):
+        reads = app.state.read_models = CountedReads(pool)
+        reader, _ = await make_key(store, Scope.FORECASTS_READ)
+        e0, e1 = (f"/v1/fixtures/{f}/forecasts/latest" for f in (E0, E1))
+        cache = app.state.latest_cache
+        async with (
+            listening(postgres_url, COMMITS, cache.on_commit),
+            client(app) as http,
+        ):
+            together = await asyncio.gather(
+                *(http.get(e1, headers=bearer(reader)) for _ in range(20))
+            )
+            once = reads.latest_reads
+            before = await http.get(e0, headers=bearer(reader))
+            async with pool.acquire() as conn:
+                await insert_forecast(conn, 62, E0, "football-1x2", "m", [0.6, 0.2, 0.2])
+                await conn.execute(
+                    "SELECT pg_notify($1, $2)",
+                    COMMITS,
+                    commit_notice("forecasts", "forecasts", 62, {str(E0)}),
+                )
+            for _ in range(1000):  # at most 20 s: the gateway's own copy, no request
+                kept = cache.get(E0)
+                if kept is not None and kept.etag != before.headers["etag"]:
+                    break
+                await asyncio.sleep(0.02)
+            served_fast = FastAnswers.count
+            after = await http.get(e0, headers=bearer(reader))
+    assert all(r.status_code == 200 for r in together)
+    assert once == 1
+    assert reads.latest_reads == once + 2  # E0's first read and its refill
+    assert FastAnswers.count - served_fast == 1  # answered from the refilled copy
+    assert after.json()["forecasts"][0]["position"] == 62
 
 
 async def test_a_commit_whose_notice_is_lost_drops_the_copies_at_the_next_check(

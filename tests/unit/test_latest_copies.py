@@ -4,6 +4,7 @@ showing a commit no notice announced; not served without a recent reading."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -167,3 +168,60 @@ def test_copies_live_at_most_the_ttl_and_zero_keeps_none() -> None:
     none = LatestCache(0)
     kept(none)
     assert none.get(FIXTURE) is None
+
+
+async def settled() -> None:
+    """Let every task ready to run take its steps (a few turns of the event loop)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_one_read_however_many_ask_and_none_joined_across_a_commit() -> None:
+    cache = LatestCache(60)
+    release = asyncio.Event()
+    reads: list[UUID] = []
+
+    async def read(fixture: UUID) -> tuple[str, str, list[ForecastRow]]:
+        reads.append(fixture)
+        position = len(reads)
+        await release.wait()
+        return "football", "E0", [row(position)]
+
+    together = [asyncio.create_task(cache.loaded(FIXTURE, read)) for _ in range(5)]
+    await settled()
+    assert len(reads) == 1
+    cache.on_commit(f"forecasts forecasts 9 {FIXTURE}")  # while the read is under way
+    late = asyncio.create_task(cache.loaded(FIXTURE, read))
+    await settled()
+    assert len(reads) == 2  # it does not join a read that began before the commit
+    release.set()
+    *early, after = await asyncio.gather(*together, late)
+    assert {a.etag for a in early if a is not None} == {'"lf-1-1"'}
+    assert after is not None
+    assert after.etag == '"lf-1-2"'
+    found = cache.get(FIXTURE)
+    assert found is not None
+    assert found.etag == '"lf-1-2"'  # the read from before the commit was not kept
+
+
+async def test_a_copy_a_commit_dropped_is_read_again_at_once() -> None:
+    cache = LatestCache(60)
+    reads: list[UUID] = []
+    asked = asyncio.Event()
+
+    async def read(fixture: UUID) -> tuple[str, str, list[ForecastRow]]:
+        reads.append(fixture)
+        asked.set()
+        return "football", "E0", [row(8)]
+
+    cache.refills_from(read)
+    kept(cache, 7)
+    cache.on_commit(f"forecasts forecasts 8 {FIXTURE},{OTHER}")  # OTHER had no copy
+    assert cache.get(FIXTURE) is None
+    async with asyncio.timeout(10):
+        await asked.wait()
+    await settled()
+    found = cache.get(FIXTURE)
+    assert found is not None
+    assert found.etag == '"lf-1-8"'
+    assert reads == [FIXTURE]
