@@ -152,7 +152,7 @@ def test_a_commit_notice_names_its_fixtures_up_to_a_bound() -> None:
     assert commit_notice("odds", "events", 5) == "odds events 5"
     assert commit_notice("f", "s", 6, {str(i) for i in range(NOTIFIED_KEYS + 1)}) == "f s 6"
     parsed = CommitNotice.parse("forecasts forecasts 3 a,b")
-    assert (parsed.position, parsed.keys) == (3, {"a", "b"})
+    assert (parsed.position, parsed.keys) == (3, frozenset({"a", "b"}))
     assert CommitNotice.parse("odds events 5").keys is None
     assert CommitNotice.parse("fixtures events 4 -").keys == frozenset()
 
