@@ -36,6 +36,7 @@ import array
 import asyncio
 import contextlib
 import cProfile
+import gc
 import multiprocessing as mp
 import os
 import random
@@ -195,11 +196,86 @@ def fanout_app(nats_url: str, heartbeat: float) -> Any:
         await hub.start()
         profiled_for(float(os.environ.get("BENCH_SSE_PROFILE_SECONDS", "60")))
         app.state.stream_hub = hub
+        if env_int("BENCH_SSE_GC_FREEZE", 1):  # as the gateway does (infra.bootstrap)
+            from infra.heap import freeze_after_startup
+
+            print(f"fanout: {freeze_after_startup()} objects frozen", flush=True)
         yield
         await hub.stop()
         await nc.close()
 
     return create_app(version_probes=[], lifespan=lifespan)
+
+
+async def json_answer(send: Any, body: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class GcPauses:
+    """Each garbage collection's pause in this process (``gc.callbacks``), for /bench/gc."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[int, float, float]] = []
+        """(generation, wall seconds, CPU seconds)"""
+        self._started = self._cpu = 0.0
+        gc.callbacks.append(self._note)
+
+    def _note(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started, self._cpu = time.perf_counter(), time.thread_time()
+        else:
+            wall, used = time.perf_counter() - self._started, time.thread_time() - self._cpu
+            self.pauses.append((info["generation"], wall, used))
+
+    def take(self) -> list[tuple[int, float, float]]:
+        taken, self.pauses = self.pauses, []
+        return taken
+
+
+def with_gc_report(app: Any, pauses: GcPauses) -> Any:
+    """``/bench/gc``: the collections since the last ask (generation, seconds)."""
+
+    async def reporting(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == "/bench/gc":
+            tracked = [len(gc.get_objects(generation=g)) for g in range(3)]
+            kinds = Counter(type(o).__name__ for o in gc.get_objects(generation=2))
+            body = orjson.dumps(
+                {"pauses": pauses.take(), "tracked": tracked, "kinds": kinds.most_common(12)}
+            )
+            await json_answer(send, body)
+            return
+        await app(scope, receive, send)
+
+    return reporting
+
+
+def gc_pauses(port: int, kind: str, tag: str) -> None:
+    """Report the gateway's collections since the last report (count per generation, longest,
+    total)."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/gc", timeout=30) as r:
+        report = orjson.loads(r.read())
+    pauses = report["pauses"]
+    counts = Counter(g for g, _, _ in pauses)
+    print(f"{kind}_{tag}: objects the collector tracks by generation {report['tracked']}")
+    print(f"{kind}_{tag}: commonest in the oldest generation {report['kinds']}")
+    say(f"{kind}_{tag}_gc_collections_gen2", counts[2], "")
+    say(f"{kind}_{tag}_gc_pause_max", max((p for _, p, _ in pauses), default=0.0) * 1000, "ms")
+    say(f"{kind}_{tag}_gc_pause_total", sum(p for _, p, _ in pauses) * 1000, "ms")
+    # the collector's own CPU time (the pauses above include waiting for a CPU on a busy box)
+    say(f"{kind}_{tag}_gc_cpu_max", max((c for *_, c in pauses), default=0.0) * 1000, "ms")
+    say(f"{kind}_{tag}_gc_cpu_total", sum(c for *_, c in pauses) * 1000, "ms")
 
 
 def counting(app: Any) -> Any:
@@ -216,21 +292,12 @@ def counting(app: Any) -> Any:
                     body = orjson.dumps(list(hub_at.items()))
                 else:
                     body = orjson.dumps(written)
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await json_answer(send, body)
                 return
             await app(scope, receive, send)
             return
         row = written[f"{scope['client'][0]}:{scope['client'][1]}"] = [0, 0]
+        scope.pop("extensions", None)  # counted through ASGI: no hand-over
 
         async def counted(message: Any) -> None:
             if message["type"] == "http.response.body":
@@ -256,10 +323,13 @@ def gateway_main(kind: str, port: int, nats_url: str, heartbeat: float) -> None:
     app = naive_app(nats_url) if kind == "naive" else fanout_app(nats_url, heartbeat)
     if env_int("BENCH_SSE_COUNT", 0):
         app = counting(app)
+    app = with_gc_report(app, GcPauses())
     config = uvicorn.Config(
         app,
         loop="uvloop",
-        http="httptools",
+        # ours: the protocol the gateway runs (streams take their connections, ADR 0036); the
+        # peer: plain httptools
+        http="httptools" if kind == "naive" else "infra.http_handover:HandoverHttpToolsProtocol",
         log_level="warning",
         access_log=False,
         backlog=8192,
@@ -904,6 +974,7 @@ async def matchday(
     out: dict[int, dict[str, float]] = {}
     try:
         base = rss(gateways)
+        await asyncio.to_thread(gc_pauses, port, kind, "startup")
         started = time.monotonic()
         connected = await asyncio.to_thread(fleet.connect)
         print(
@@ -917,10 +988,12 @@ async def matchday(
             (rss(gateways) - base) / max(connected, 1) / 1024,
             "KB",
         )
+        await asyncio.to_thread(gc_pauses, port, kind, "connecting")
         # Warm-up, not measured: the gateway meets every fixture and odds book once (a lookup in
         # the store each) as it would long before a matchday's peak.
         await publisher.run(20, 3)
         await asyncio.sleep(2)
+        await asyncio.to_thread(gc_pauses, port, kind, "warmup")
         await asyncio.to_thread(fleet.report)  # clears
         await asyncio.to_thread(fleet.report, "final")
         publisher.events.clear()
@@ -956,6 +1029,7 @@ async def matchday(
             # The load generators' share: near 100 % per process, they (not the gateway) are
             # what the latency measures.
             say(f"{tag}_client_cpu_all_processes", client_busy * 100, "%")
+            await asyncio.to_thread(gc_pauses, port, kind, f"{rate}eps")
             print(
                 f"{tag}: appended {step['rate']:.0f} events/s; load average {os.getloadavg()}",
                 flush=True,

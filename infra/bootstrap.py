@@ -80,6 +80,7 @@ from infra.forecasting.running import RunningForecaster
 from infra.forecasting.service import configured_service
 from infra.forecasting.serving import Loaded
 from infra.forecasting.trainer_metrics import instrument_trainer
+from infra.heap import freeze_after_startup
 from infra.nats_setup import all_streams, event_streams
 from infra.process_logging import configure_logging
 from infra.projections.readiness import describe_failure, projector_readiness
@@ -602,6 +603,8 @@ def build_gateway(
                             connections.projector = await projector.enter_async_context(
                                 running_projector(settings, nats_url, postgres_url)
                             )
+                        # Start-up is over: full collections skip what it made (ADR 0036).
+                        freeze_after_startup()
                         yield
                 finally:
                     if run_followers:

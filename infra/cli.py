@@ -47,6 +47,7 @@ from infra.embedded.supervisor import Supervisor
 from infra.forecasting.artifacts import ArtifactError
 from infra.forecasting.lifecycle import KINDS as TRAINED_KINDS
 from infra.gateway_workers import serve_gateway_workers
+from infra.http_handover import HandoverHttpToolsProtocol
 from infra.process_logging import UnknownLogLevel, configure_logging
 from infra.projections.wiring import serve_projector as serve_projector_until
 from infra.settings import Durability, Settings
@@ -266,6 +267,7 @@ def up(
                 port=settings.gateway_port,
                 log_level=settings.log_level.lower(),
                 access_log=settings.gateway_access_log,
+                http=HandoverHttpToolsProtocol,  # streams take their connections (ADR 0036)
             )
         )
 
@@ -346,6 +348,7 @@ def serve_gateway(
             port=settings.gateway_port,
             log_level=settings.log_level.lower(),
             access_log=settings.gateway_access_log,
+            http=HandoverHttpToolsProtocol,  # streams take their connections (ADR 0036)
         )
     )
     with contextlib.suppress(KeyboardInterrupt):

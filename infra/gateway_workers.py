@@ -18,12 +18,14 @@ own service (``sportcast serve feed-health|forecaster|checkpointer``), never in 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+from infra.http_handover import HandoverHttpToolsProtocol
 from infra.settings import Settings
 
 HTTP_GATEWAY = "infra.bootstrap:http_gateway"
@@ -79,9 +81,11 @@ def serve_workers(
     workers: int,
     log_level: str = "info",
     access_log: bool = False,
+    http: type[asyncio.Protocol] | str = "auto",
 ) -> None:
     """Serve the app factory ``app`` (``module:function``) in ``workers`` processes until
-    SIGINT/SIGTERM (blocking; call from the main thread: it takes the signals)."""
+    SIGINT/SIGTERM (blocking; call from the main thread: it takes the signals). ``http``:
+    uvicorn's HTTP protocol."""
     config = uvicorn.Config(
         app,
         factory=True,
@@ -92,6 +96,7 @@ def serve_workers(
         log_level=log_level,
         access_log=access_log,
         backlog=BACKLOG,
+        http=http,
     )
     held = reuseport_socket(host, port)  # the port stays ours; no connection waits on it
     try:
@@ -109,4 +114,5 @@ def serve_gateway_workers(settings: Settings, workers: int) -> None:
         workers=workers,
         log_level=settings.log_level.lower(),
         access_log=settings.gateway_access_log,
+        http=HandoverHttpToolsProtocol,  # streams take their connections (ADR 0036)
     )

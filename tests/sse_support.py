@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -32,6 +32,7 @@ from gateway.streams.hub import Hub, HubSettings
 from gateway.streams.metrics import StreamMetrics
 from infra.embedded.ports import free_port
 from infra.eventstore.records import TOPIC
+from infra.http_handover import HandoverHttpToolsProtocol
 from infra.streams.source import event_logs
 from readmodels.live import Log
 
@@ -159,13 +160,27 @@ async def serve_streams(
     settings: HubSettings,
     access: StreamAccess | None = None,
     metrics: StreamMetrics | None = None,
+    *,
+    hand_over: bool = True,
 ) -> AsyncIterator[tuple[str, Hub]]:
-    """A gateway with only its streams, served by uvicorn on a free loopback port."""
+    """A gateway with only its streams, served by uvicorn on a free loopback port (with the
+    protocol the gateway runs, which hands stream connections over; ``hand_over=False``: plain
+    httptools, the streams stay on ASGI)."""
     nc = await nats.connect(nats_url)
     events, forecasts = event_logs(
         nc, events_stream=events_stream, forecasts_stream=forecasts_stream
     )
     hub = Hub({Log.EVENTS: events, Log.FORECASTS: forecasts}, settings, metrics=metrics)
+    app = create_app(version_probes=[], stream_access=access, lifespan=hub_lifespan(hub))
+    try:
+        async with served_by_uvicorn(app, hand_over=hand_over, stopping=hub.shutdown) as server:
+            yield f"http://127.0.0.1:{server.config.port}", hub
+    finally:
+        await nc.close()
+
+
+def hub_lifespan(hub: Hub) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """A lifespan that runs ``hub`` as the app's stream hub."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -174,21 +189,38 @@ async def serve_streams(
         yield
         await hub.stop()
 
-    app = create_app(version_probes=[], stream_access=access, lifespan=lifespan)
-    port = free_port()
+    return lifespan
+
+
+@contextlib.asynccontextmanager
+async def served_by_uvicorn(
+    app: object, *, hand_over: bool = True, stopping: Callable[[], None] | None = None
+) -> AsyncIterator[uvicorn.Server]:
+    """``app`` served by uvicorn on a free loopback port, with the protocol the gateway runs
+    (stream connections are handed over; ``hand_over=False``: plain httptools, the streams stay
+    on ASGI); ``stopping`` is called as the server is told to exit."""
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app,  # type: ignore[arg-type]
+            host="127.0.0.1",
+            port=free_port(),
+            log_level="warning",
+            lifespan="on",
+            http=HandoverHttpToolsProtocol if hand_over else "httptools",
+        )
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:  # noqa: ASYNC110 (uvicorn offers no event)
-        await asyncio.sleep(0.02)
+    async with asyncio.timeout(30):
+        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event)
+            await asyncio.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}", hub
+        yield server
     finally:
         server.should_exit = True
-        hub.shutdown()
-        await task
-        await nc.close()
+        if stopping is not None:
+            stopping()
+        async with asyncio.timeout(60):
+            await task
 
 
 @dataclass

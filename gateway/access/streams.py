@@ -4,13 +4,13 @@ and one of the caller's connections held for as long as the stream is open."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
 
-from domain.access import Plan, Principal
+from domain.access import Plan
 from domain.access import Scope as AccessScope
 from gateway.access.gate import AccessGate, presented_token
 
@@ -26,21 +26,6 @@ class PlanEntitlement:
         return self.plan.allows(sport, competition)
 
 
-class _Held(Response):
-    """The stream's response, giving the caller's connection back however it ends."""
-
-    def __init__(self, inner: Response, gate: AccessGate, principal: Principal) -> None:
-        self._inner, self._gate, self._principal = inner, gate, principal
-        self.status_code = inner.status_code
-        self.background = None
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self._inner(scope, receive, send)
-        finally:
-            self._gate.connections.give_back(self._principal)
-
-
 @dataclass(frozen=True)
 class GateStreamAccess:
     gate: AccessGate
@@ -52,6 +37,7 @@ class GateStreamAccess:
         request.state.stream_principal = principal
         return PlanEntitlement(principal.plan)
 
-    def held(self, request: Request, response: Response) -> Response:
-        """Called by the streams with the response ``entitlement`` admitted."""
-        return _Held(response, self.gate, request.state.stream_principal)
+    def held(self, request: Request) -> Callable[[], None]:
+        """What gives back the connection ``entitlement`` took for this request (called by the
+        streams once, when the stream is over however it ended)."""
+        return functools.partial(self.gate.connections.give_back, request.state.stream_principal)

@@ -57,6 +57,7 @@ async def opened(app: FastAPI, scope: Scope) -> Response | None:
             request.headers.get("last-event-id"),
             query.get("lastEventId"),
             recent,
+            hand_over=True,  # nothing wraps ``send`` here: the connection may be handed over
         )
     except Problem:  # refused: the route refuses it again, as problem+json
         return None

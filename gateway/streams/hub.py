@@ -112,6 +112,7 @@ class Hub:
         self.beats: list[set[Subscriber]] = [set() for _ in range(slots)]
         self._joined = 0
         self.due: list[Subscriber] = []
+        self._due_hook = self._due  # one bound method shared by every subscriber
         self._flushing: asyncio.TimerHandle | None = None
         self._should_exit: Callable[[], bool] = lambda: False
 
@@ -207,9 +208,7 @@ class Hub:
             if since and now - since > limit:
                 sub.sending_since = 0.0
                 self.metrics.disconnected(sub.endpoint, "stuck")
-                cut = sub.writing or sub.task
-                if cut is not None:
-                    cut.cancel()
+                sub.cut()
 
     # -- live -----------------------------------------------------------------------------
 
@@ -404,7 +403,7 @@ class Hub:
         self.subscribers.add(sub)
         self._joined += 1
         if self.settings.flush_seconds > 0:
-            sub.due = self._due
+            sub.due = self._due_hook
         sub.beat = self._joined % len(self.beats)
         self.beats[sub.beat].add(sub)
         self.metrics.connected(endpoint.name)
@@ -442,12 +441,12 @@ class Hub:
             return runs[0]
         return heapq.merge(*runs, key=_order)
 
-    def leave(self, sub: Subscriber, endpoint: Endpoint) -> None:
+    def leave(self, sub: Subscriber) -> None:
         if sub in self.subscribers:
             self.subscribers.discard(sub)
             self.beats[sub.beat].discard(sub)
-            self.indexes[endpoint.name].remove(sub, sub.filter)
-            self.metrics.disconnected(endpoint.name, sub.reason)
+            self.indexes[sub.endpoint].remove(sub, sub.filter)
+            self.metrics.disconnected(sub.endpoint, sub.reason)
 
     def head_id(self, endpoint: Endpoint) -> str:
         return render(self.heads, endpoint.logs)

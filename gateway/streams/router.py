@@ -55,9 +55,12 @@ async def open_stream(
     header_id: str | None,
     query_id: str | None,
     recent: int,
+    *,
+    hand_over: bool = False,
 ) -> Response:
     """The stream's response (the route's and ``gateway.streams.entry``'s); raises the
-    Problem that refuses the caller."""
+    Problem that refuses the caller. ``hand_over``: the response may take the connection from
+    the server (``gateway.streams.handover``; only where no middleware wraps ``send``)."""
     hub: Hub | None = getattr(request.app.state, "stream_hub", None)
     if hub is None:
         raise ServiceUnavailable("the streams are not running in this gateway")
@@ -65,9 +68,17 @@ async def open_stream(
     entitlement = None if access is None else await access.entitlement(request)
     flt = interned(*(tuple(sorted(set(v or ()))) for v in (sport, competition, fixture, model)))
     last_event_id = header_id if header_id is not None else query_id
-    response = StreamResponse(hub, ENDPOINTS[name], flt, entitlement, last_event_id, recent)
     held = getattr(access, "held", None)  # gives the caller's connection back at the end
-    return response if held is None else held(request, response)
+    return StreamResponse(
+        hub,
+        ENDPOINTS[name],
+        flt,
+        entitlement,
+        last_event_id,
+        recent,
+        release=None if held is None else held(request),
+        hand_over=hand_over,
+    )
 
 
 def _route(name: str, summary: str) -> None:

@@ -11,6 +11,11 @@ and a write in progress finishes in a task; when it is done everything pending g
 write. A client whose pending bytes pass the limit is too slow: they are dropped and it gets a
 final notice with no ``id:`` (so its Last-Event-ID stays the last frame it really received),
 then the response ends and the client resumes exactly from there.
+
+Where the server hands the connection over (``gateway.streams.handover``), the subscriber is
+the transport's protocol: it writes the chunked body to the transport itself, waits while the
+transport is paused above its high-water mark (``pause_writing``), and learns of the client
+leaving from ``connection_lost``; no ASGI object and no task stay behind for an idle client.
 """
 
 from __future__ import annotations
@@ -19,14 +24,19 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import orjson
 
 from gateway.streams.cursor import Position, covers, render
 from gateway.streams.events import with_id
 from gateway.streams.filters import Entitlement, Filter, residual_check
+from gateway.streams.handover import LAST_CHUNK, chunk
 from gateway.streams.writes import AsgiSend, body, write_now
 from readmodels.live import Log, StreamEvent
+
+if TYPE_CHECKING:
+    from gateway.streams.hub import Hub
 
 log = logging.getLogger("sportcast.streams")
 
@@ -44,7 +54,9 @@ def notice(reason: str, detail: str, *, retry_ms: int | None = None) -> bytes:
     return retry + b"event: error\ndata: " + data + b"\n\n"
 
 
-class Subscriber:
+class Subscriber(asyncio.Protocol):
+    """Also the protocol of its connection's transport once the server handed it over."""
+
     __slots__ = (
         "beat",
         "closing",
@@ -53,16 +65,22 @@ class Subscriber:
         "endpoint",
         "entitlement",
         "filter",
+        "finished",
         "floor",
+        "hub",
         "limit",
         "logs",
+        "lost",
         "pending",
         "pending_bytes",
         "queued",
         "reason",
+        "release",
         "send",
         "sending_since",
+        "serving",
         "task",
+        "transport",
         "wants",
         "writing",
     )
@@ -86,8 +104,11 @@ class Subscriber:
         self.pending_bytes = 0
         self.send: AsgiSend | None = None
         """The connection's ASGI send (None: not attached yet, frames wait in ``pending``)."""
+        self.transport: asyncio.Transport | None = None
+        """The connection itself, once the server handed it over (then ``send`` stays None)."""
         self.writing: asyncio.Future[None] | None = None
-        """A write the transport could not take at once, finishing in a task."""
+        """A write the transport could not take at once, finishing in a task (ASGI); or, on a
+        handed-over transport, done when it takes more again."""
         self.closing = False
         self.ending = False
         """The response's end is still to be written (after ``pending``)."""
@@ -102,6 +123,15 @@ class Subscriber:
         """Hands this subscriber to the hub's next flush (None: write at once)."""
         self.queued = False
         """Handed to ``due`` and not flushed yet."""
+        self.hub: Hub | None = None
+        """The hub it joined (``finish`` leaves it)."""
+        self.release: Callable[[], None] | None = None
+        """Gives the caller's connection back (access control) when the stream is finished."""
+        self.lost = False
+        """The handed-over connection is closed."""
+        self.serving = True
+        """The request's coroutine still runs (then it finishes the stream, not the connection)."""
+        self.finished = False
 
     def accepts(self, event: StreamEvent) -> bool:
         """The whole check, for events the index did not pick (replays): ``wants`` alone
@@ -138,7 +168,9 @@ class Subscriber:
     def _go(self) -> None:
         """Write what is pending now, or at the hub's next flush (``due``); a write in progress
         takes it when it is done."""
-        if self.send is None or self.writing is not None or self.queued or not self.pending:
+        if self.writing is not None or self.queued or not self.pending:
+            return
+        if self.send is None and self.transport is None:
             return
         if self.due is None:
             self.flush()
@@ -174,6 +206,8 @@ class Subscriber:
             self.pending.clear()
             self.pending_bytes = 0
         if reason == GONE:
+            if self.transport is not None and not self.lost:
+                self.transport.close()  # the stream was given up before the client left
             return
         if final:
             self.pending.append(final)
@@ -187,11 +221,16 @@ class Subscriber:
         self.send = send
         self.flush()
 
+    def attach_transport(self, transport: asyncio.Transport) -> None:
+        """Write to the handed-over connection from now on (this subscriber is its protocol)."""
+        self.transport = transport
+        self.flush()
+
     def flush(self) -> None:
         """Write everything pending (and the response's end once it is due), unless a write is
         in progress (then that write's end does it)."""
         self.queued = False
-        while self.send is not None and self.writing is None:
+        while (self.send is not None or self.transport is not None) and self.writing is None:
             if self.pending:
                 pending = self.pending
                 chunk = pending[0] if len(pending) == 1 else b"".join(pending)
@@ -204,11 +243,22 @@ class Subscriber:
             else:
                 return
 
-    def _write(self, chunk: bytes, *, more: bool = True) -> None:
+    def _write(self, data: bytes, *, more: bool = True) -> None:
+        transport = self.transport
+        if transport is not None:
+            try:
+                transport.write((chunk(data) if data else b"") + (b"" if more else LAST_CHUNK))
+            except Exception:
+                log.exception("writing to a stream failed; ending it")
+                self._broken()
+                return
+            if not more:
+                transport.close()  # after what is buffered
+            return
         send = self.send
         assert send is not None
         try:
-            writing = write_now(send, body(chunk, more=more))
+            writing = write_now(send, body(data, more=more))
         except Exception:
             log.exception("writing to a stream failed; ending it")
             self._broken()
@@ -232,12 +282,88 @@ class Subscriber:
         self.ending = False
         self.pending.clear()
         self.pending_bytes = 0
+        if self.transport is not None:
+            self.transport.abort()
+            return
         task = self.task
         if task is not None and not task.done():
             task.cancel()
+
+    def cut(self) -> None:
+        """A write stuck past the send timeout (a client that stopped reading): drop it."""
+        if self.transport is not None:
+            self.transport.abort()  # connection_lost follows
+            return
+        cut = self.writing or self.task
+        if cut is not None:
+            cut.cancel()
+
+    async def write_piece(self, data: bytes) -> None:
+        """A piece of a catch-up (before joining): written, then returns once the connection
+        takes more (or is gone)."""
+        if self.transport is None:
+            assert self.send is not None
+            await self.send(body(data))
+            return
+        self._write(data)
+        if self.writing is not None:
+            await self.writing
 
     def mark_sending(self) -> None:
         self.sending_since = time.monotonic()
 
     def mark_sent(self) -> None:
         self.sending_since = 0.0
+
+    def finish(self) -> None:
+        """The stream is over (once): leave the hub, give the caller's connection back."""
+        if self.finished:
+            return
+        self.finished = True
+        if self.hub is not None:
+            self.hub.leave(self)
+        if self.release is not None:
+            self.release()
+
+    # -- the handed-over transport's protocol (asyncio.Protocol) ----------------------------
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.end(GONE)
+        self.pending.clear()  # a stream ending as the client left: nothing more to write
+        self.pending_bytes = 0
+        self.ending = False
+        self._unblock()
+        if not self.serving:
+            self.finish()
+
+    def data_received(self, data: bytes) -> None:
+        """A stream's client has nothing more to say; whatever it sends is not read."""
+
+    def eof_received(self) -> bool | None:
+        return None  # the client is done: the transport closes
+
+    def pause_writing(self) -> None:
+        if self.writing is None:
+            self.writing = asyncio.get_running_loop().create_future()
+            self.sending_since = time.monotonic()
+
+    def resume_writing(self) -> None:
+        # Not in the transport's own call: asyncio's transport goes on after it, and a close or
+        # an abort from in here (a stream ending) would end the connection twice.
+        asyncio.get_running_loop().call_soon(self._resumed)
+
+    def _resumed(self) -> None:
+        self._unblock()
+        self.flush()
+
+    def _unblock(self) -> None:
+        writing, self.writing = self.writing, None
+        self.sending_since = 0.0
+        if writing is not None and not writing.done():
+            writing.set_result(None)
+
+    def shutdown(self) -> None:
+        """The server shuts down (uvicorn's graceful shutdown): the hub ends every stream."""
+        if self.hub is not None:
+            self.hub.shutdown()

@@ -72,14 +72,25 @@ async def match_event_seqs(writers: Writers) -> list[int]:
     return [s for s, t in topics if t.startswith("domain.fixture:Fixture.")]
 
 
+HAND_OVER = pytest.mark.parametrize(
+    "hand_over", [True, False], ids=["connection-handed-over", "asgi"]
+)
+"""The gateway's server hands stream connections over; any other ASGI server does not."""
+
+
+@HAND_OVER
 async def test_resume_across_the_replay_and_live_switch_has_no_gap_and_no_duplicate(
-    writers: Writers,
+    writers: Writers, hand_over: bool
 ) -> None:
     fixture = writers.fixture("world-cup", "Russia", "Saudi Arabia")
     for minute in range(1, 9):
         await asyncio.to_thread(writers.goal, fixture, minute)
     async with serve_streams(
-        writers.nats_url, writers.events_stream, writers.forecasts_stream, SETTINGS
+        writers.nats_url,
+        writers.events_stream,
+        writers.forecasts_stream,
+        SETTINGS,
+        hand_over=hand_over,
     ) as (base, _hub):
         # history before the gateway started: read from JetStream, then its 5-event buffer
         for minute in range(9, 19):
@@ -263,12 +274,17 @@ async def test_heartbeat_comments_keep_an_idle_stream_alive(writers: Writers) ->
     assert comments == ["heartbeat"] * 3
 
 
+@HAND_OVER
 async def test_connections_are_counted_and_shutdown_ends_streams_with_a_retry_hint(
-    writers: Writers,
+    writers: Writers, hand_over: bool
 ) -> None:
     writers.fixture("world-cup", "Morocco", "Iran")
     async with serve_streams(
-        writers.nats_url, writers.events_stream, writers.forecasts_stream, SETTINGS
+        writers.nats_url,
+        writers.events_stream,
+        writers.forecasts_stream,
+        SETTINGS,
+        hand_over=hand_over,
     ) as (base, hub):
         frames: list[Frame] = []
 

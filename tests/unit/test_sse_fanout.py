@@ -190,7 +190,7 @@ def test_each_connection_is_counted_in_the_metrics() -> None:
     subs = [subscriber(Filter()) for _ in range(3)]
     for sub in subs:
         h.join(sub, ENDPOINTS["odds"], None)
-    h.leave(subs[0], ENDPOINTS["odds"])
+    h.leave(subs[0])
 
     def value(name: str) -> int:
         data = reader.get_metrics_data()

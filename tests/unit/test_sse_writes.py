@@ -190,3 +190,154 @@ async def test_a_narrow_resume_looks_at_the_buffer_a_slice_at_a_time_and_misses_
     await h.catch_up(sub, ep, position, send)
     h.join(sub, ep, position)
     assert ids(b"".join(pieces) + conn.body) == list(range(100, 10_001, 100))
+
+
+# -- a connection the server handed over: the subscriber is its transport's protocol ---------
+
+
+class Transport(asyncio.Transport):
+    """Takes writes until more than ``room`` bytes wait for the client, then pauses its protocol
+    (as asyncio's and uvloop's transports do above their high-water mark)."""
+
+    def __init__(self, protocol: Subscriber, room: int = 1 << 20) -> None:
+        super().__init__()
+        self.protocol = protocol
+        self.room = room
+        self.waiting = bytearray()
+        self.read = bytearray()
+        self.closed = self.aborted = self.paused = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert not self.closed
+        self.waiting += data
+        if len(self.waiting) > self.room and not self.paused:
+            self.paused = True
+            self.protocol.pause_writing()
+
+    def client_reads(self) -> None:
+        self.read += self.waiting
+        self.waiting.clear()
+        if self.paused:
+            self.paused = False
+            self.protocol.resume_writing()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            asyncio.get_running_loop().call_soon(self.protocol.connection_lost, None)
+
+    def abort(self) -> None:
+        self.aborted = True
+        self.close()
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def body(self) -> bytes:
+        """The chunked body the client read, decoded; ends with b"<end>" after the last chunk."""
+        out, data = bytearray(), bytes(self.read)
+        while data:
+            size_line, _, data = data.partition(b"\r\n")
+            size = int(size_line, 16)
+            if size == 0:
+                return bytes(out) + b"<end>"
+            out += data[:size]
+            data = data[size + 2 :]
+        return bytes(out)
+
+
+def handed_over(h: Hub, room: int = 1 << 20, limit: int = 1 << 20) -> tuple[Subscriber, Transport]:
+    ep = ENDPOINTS["odds"]
+    sub = Subscriber(endpoint=ep.name, logs=ep.logs, flt=Filter(), entitlement=None, limit=limit)
+    sub.hub = h
+    transport = Transport(sub, room)
+    sub.attach_transport(transport)
+    h.join(sub, ep, None)
+    sub.serving = False  # the request's coroutine returned: the connection owns the stream
+    return sub, transport
+
+
+async def test_a_handed_over_subscriber_writes_chunks_to_its_transport_without_a_task() -> None:
+    h = hub(flush_seconds=0.01)
+    pairs = [handed_over(h) for _ in range(20)]
+    tasks = len(asyncio.all_tasks())
+    for seq in range(1, 4):
+        h.publish(Log.EVENTS, seq, odds(seq, "a"))
+    assert len(asyncio.all_tasks()) == tasks
+    await asyncio.sleep(0.05)
+    for _, transport in pairs:
+        transport.client_reads()
+        assert transport.read.count(b"\r\n") == 2  # one chunk: size line and its end
+        assert ids(transport.body()) == [1, 2, 3]
+
+
+async def test_a_paused_transport_holds_frames_until_it_drains_then_sends_them_in_one_write() -> (
+    None
+):
+    h = hub(flush_seconds=0)
+    sub, transport = handed_over(h, room=10)
+    h.publish(Log.EVENTS, 1, odds(1, "a"))  # past the room: the transport pauses
+    assert sub.writing is not None
+    assert sub.sending_since > 0
+    for seq in range(2, 6):
+        h.publish(Log.EVENTS, seq, odds(seq, "a"))
+    assert len(sub.pending) == 4
+    transport.client_reads()
+    await asyncio.sleep(0.01)
+    assert sub.pending == []  # in one write (which paused the transport again)
+    transport.client_reads()
+    assert ids(transport.body()) == [1, 2, 3, 4, 5]
+    assert transport.read.count(b"\r\n") == 4  # two chunks
+
+
+async def test_a_handed_over_client_too_slow_gets_the_notice_then_its_connection_closes() -> None:
+    h = hub(flush_seconds=0)
+    released: list[bool] = []
+    sub, transport = handed_over(h, room=10, limit=500)
+    sub.release = lambda: released.append(True)
+    h.publish(Log.EVENTS, 1, odds(1, "a"))
+    for seq in range(2, 60):
+        h.publish(Log.EVENTS, seq, odds(seq, "a"))
+    assert sub.closing
+    assert sub.reason == SLOW
+    for _ in range(2):  # the notice, then the last chunk (each write fills the room)
+        transport.client_reads()
+        await asyncio.sleep(0.01)
+    transport.client_reads()
+    body = transport.body()
+    assert ids(body) == [1]
+    assert body.endswith(b"<end>")
+    assert b"slow-consumer" in body
+    assert body.count(b"id:") == 1
+    assert transport.closed
+    assert not transport.aborted
+    await asyncio.sleep(0)
+    assert released == [True]  # the caller's connection given back once
+    assert sub not in h.subscribers
+    assert h.metrics.ended[SLOW] == 1
+    assert h.metrics.open["odds"] == 0
+
+
+async def test_a_handed_over_client_leaving_finishes_its_stream_once() -> None:
+    h = hub(flush_seconds=0)
+    released: list[bool] = []
+    sub, transport = handed_over(h)
+    sub.release = lambda: released.append(True)
+    sub.connection_lost(None)
+    sub.connection_lost(None)
+    assert released == [True]
+    assert sub not in h.subscribers
+    assert h.metrics.ended["client-gone"] == 1
+    h.publish(Log.EVENTS, 1, odds(1, "a"))
+    assert transport.waiting == b""
+
+
+async def test_a_handed_over_write_stuck_past_the_timeout_is_aborted() -> None:
+    h = hub(flush_seconds=0, send_timeout_seconds=5)
+    sub, transport = handed_over(h, room=10)
+    h.publish(Log.EVENTS, 1, odds(1, "a"))
+    h._cut_stuck(sub.sending_since + 6)
+    assert transport.aborted
+    await asyncio.sleep(0)
+    assert sub.lost
+    assert sub not in h.subscribers
