@@ -86,6 +86,25 @@ def _order(entry: Entry) -> int:
     return entry.order
 
 
+_DIMENSIONS = ("fixture", "competition", "sport")
+"""What the replay buffer is indexed by (a model filter lets odds and match events through:
+it narrows nothing)."""
+
+
+def _keys(event: StreamEvent) -> Iterator[tuple[str, str]]:
+    for name, value in zip(
+        _DIMENSIONS, (event.fixture, event.competition, event.sport), strict=True
+    ):
+        if value:
+            yield name, value
+
+
+def _narrow(sub: Subscriber) -> tuple[str, frozenset[str]] | None:
+    """The buffer index a resume of ``sub`` may read instead of the whole buffer."""
+    name, values = sub.filter.key()
+    return (name, values) if name in _DIMENSIONS else None
+
+
 class Hub:
     def __init__(
         self,
@@ -99,6 +118,9 @@ class Hub:
         self.heads: Position = {lg: 0 for lg in Log}
         self.buffer_from: Position = {lg: 0 for lg in Log}
         self.buffers: dict[Log, deque[Entry]] = {lg: deque() for lg in Log}
+        self.keyed: dict[Log, dict[tuple[str, str], deque[Entry]]] = {lg: {} for lg in Log}
+        """The buffered entries of each log by fixture, competition and sport (in log order):
+        a resume under a narrow filter looks at its own events only."""
         self.indexes: dict[str, FilterIndex[Subscriber]] = {
             name: FilterIndex() for name in ENDPOINTS
         }
@@ -224,9 +246,23 @@ class Hub:
         merged = b"id: %d-%d\n" % cursor + body
         self._order += 1
         buffer = self.buffers[lg]
-        buffer.append(Entry(lg, seq, self._order, event, own, merged, cursor, body))
+        entry = Entry(lg, seq, self._order, event, own, merged, cursor, body)
+        buffer.append(entry)
+        keyed = self.keyed[lg]
+        for key in _keys(event):
+            runs = keyed.get(key)
+            if runs is None:
+                keyed[key] = deque((entry,))
+            else:
+                runs.append(entry)
         if len(buffer) > self.settings.buffer_events:
-            self.buffer_from[lg] = buffer.popleft().seq
+            gone = buffer.popleft()
+            self.buffer_from[lg] = gone.seq
+            for key in _keys(gone.event):
+                runs = keyed[key]
+                runs.popleft()  # the oldest of its keys too: entries go in and out in order
+                if not runs:
+                    del keyed[key]
         if event.trace:
             with fan_out_span(lg, event) as span:
                 span.set_attribute(
@@ -338,9 +374,11 @@ class Hub:
         wanted = sub.filter.accepts
         entitlement = sub.entitlement
         kinds = endpoint.kinds
+        narrow = _narrow(sub)
         if len(endpoint.logs) == 1:
-            for entry in self._buffered_after(endpoint, position):
-                position[entry.log] = entry.seq
+            lg = endpoint.logs[0]
+            for entry in self._after(lg, position[lg], narrow):
+                position[lg] = entry.seq
                 event = entry.event
                 examine -= 1
                 if (
@@ -354,13 +392,18 @@ class Hub:
                         break
                 if examine <= 0:
                     break
+            else:  # every buffered event it may want was looked at: the others it skips
+                buffer = self.buffers[lg]
+                if buffer:
+                    position[lg] = max(position[lg], buffer[-1].seq)
             return frames
         # /all: the two buffers merged in the order the hub published them.
         seen_e, seen_f = position[Log.EVENTS], position[Log.FORECASTS]
-        events = self._after(Log.EVENTS, seen_e)
-        forecasts = self._after(Log.FORECASTS, seen_f)
+        events = self._after(Log.EVENTS, seen_e, narrow)
+        forecasts = self._after(Log.FORECASTS, seen_f, narrow)
         e = next(events, None)
         f = next(forecasts, None)
+        looked_at_all = True
         while e is not None or f is not None:
             if f is None or (e is not None and e.order < f.order):
                 assert e is not None
@@ -379,15 +422,33 @@ class Hub:
                 frames.append(frame)
                 size += len(frame)
                 if size >= budget:
+                    looked_at_all = False
                     break
             if examine <= 0:
+                looked_at_all = False
                 break
+        if looked_at_all:  # the events it skips move it on too: up to the last one buffered
+            last = max((b[-1] for b in self.buffers.values() if b), key=_order, default=None)
+            if last is not None:
+                seen_e, seen_f = max(seen_e, last.cursor[0]), max(seen_f, last.cursor[1])
         position[Log.EVENTS], position[Log.FORECASTS] = seen_e, seen_f
         return frames
 
-    def _after(self, lg: Log, seq: int) -> Iterator[Entry]:
-        buffer = self.buffers[lg]
-        return itertools.islice(buffer, bisect.bisect_right(buffer, seq, key=_seq), None)
+    def _after(
+        self, lg: Log, seq: int, narrow: tuple[str, frozenset[str]] | None = None
+    ) -> Iterator[Entry]:
+        """The buffered entries of ``lg`` after ``seq``; with ``narrow`` (a dimension and its
+        values) only those filed under one of the values."""
+        if narrow is None:
+            runs = [self.buffers[lg]]
+        else:
+            keyed = self.keyed[lg]
+            name, values = narrow
+            runs = [keyed[(name, v)] for v in values if (name, v) in keyed]
+        after = [itertools.islice(r, bisect.bisect_right(r, seq, key=_seq), None) for r in runs]
+        if len(after) == 1:
+            return after[0]
+        return heapq.merge(*after, key=_seq)
 
     def join(self, sub: Subscriber, endpoint: Endpoint, position: Position | None) -> None:
         """Replay the buffered events after ``position`` to ``sub`` and add it to the live flow
