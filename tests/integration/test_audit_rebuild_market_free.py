@@ -49,6 +49,9 @@ from tests.integration.test_market_free_forecasts import (  # noqa: F401 (fixtur
 
 pytestmark = [
     pytest.mark.slow,
+    # The module's log (three models trained, a replay followed) takes ~25 s of CPU; at load 15-17
+    # that was 231 s of wall time once and past the suite's 300 s once.
+    pytest.mark.timeout(600),
     pytest.mark.skipif(not DATA.exists(), reason=f"datasets not found at {DATA}"),
 ]
 runner = CliRunner()
