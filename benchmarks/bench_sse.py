@@ -10,8 +10,9 @@ Scenarios (BENCH_SSE_SCENARIOS, comma-separated, default all but ``wide``):
 - ``idle``: N clients connected, no events: server memory per connection.
 - ``matchday``: N clients (90% one fixture of 100, Zipf; 9% one competition of 10; 1%
   ``/all``) while events are appended at each rate of BENCH_SSE_RATES (first 100/s: ~28,000
-  frames/s), with bursts (a goal comes with three forecasts at once). Per rate: delivered
-  frames/s, append-to-client latency p50/p99/max, gaps and duplicates, server CPU. The same
+  frames/s), with bursts (a goal comes with three forecasts at once). Per rate: offered and
+  delivered frames/s (frames per second of appends), append-to-client latency p50/p99/max, gaps
+  and duplicates, server CPU and its garbage collections. The same
   clients and rates are run against the naive endpoint (one asyncio.Queue per client, each
   frame encoded per client by sse-starlette's EventSourceResponse) in the same run.
 - ``churn``: BENCH_SSE_RECONNECTS reconnects with random Last-Event-IDs while a backlog is
@@ -415,7 +416,7 @@ class Client(asyncio.Protocol):
             return
         block = buf[:cut]
         self.buf = buf[cut + 2 :]
-        found = ID_RX.findall(block)
+        found = [m for m in ID_RX.findall(block) if m[2] != b"reset"]  # a reset is no event
         for e, f, kind in found:
             code = int(f) * 2 + 1 if kind == b"forecast" else int(e) * 2
             self.out.append(code)
@@ -809,6 +810,9 @@ def stop(procs: list[BaseProcess]) -> None:
         p.terminate()
     for p in procs:
         p.join(10)
+        if p.is_alive():  # still closing thousands of streams (the naive peer): not our wait
+            p.kill()
+            p.join(10)
 
 
 def rss(procs: list[BaseProcess]) -> int:
@@ -970,7 +974,9 @@ async def matchday(
     rates = [int(r) for r in os.environ.get("BENCH_SSE_RATES", "100,200,400,800").split(",")]
     seconds = env_int("BENCH_SSE_SECONDS", 15)
     gateways = start_gateways(kind, port, nats_url, 1)
-    fleet = Fleet.start(port, subscriptions(n), env_int("BENCH_SSE_CLIENT_PROCS", 3))
+    paths = subscriptions(n)
+    followers = [sum(matches(path, i) for path in paths) for i in range(FIXTURES)]
+    fleet = Fleet.start(port, paths, env_int("BENCH_SSE_CLIENT_PROCS", 3))
     out: dict[int, dict[str, float]] = {}
     try:
         base = rss(gateways)
@@ -1008,8 +1014,12 @@ async def matchday(
             waiting = (runqueue_wait(gateways) - wait0) / took
             client_busy = (cpu(fleet.procs) - client_cpu0) / took
             frames, lat = latencies(publisher.events, await asyncio.to_thread(fleet.report))
+            offered = sum(followers[ev.fixture] for ev in publisher.events[first:])
             step = {
-                "frames": frames / took,
+                # frames received during the appends and the 2 s after, per second of appends
+                # (what was offered in those seconds); frames later still are in the next step
+                "frames": frames / seconds,
+                "offered": offered / seconds,
                 "p50": percentile(lat, 0.5),
                 "p99": percentile(lat, 0.99),
                 "max": max(lat, default=float("nan")),
@@ -1019,6 +1029,7 @@ async def matchday(
             }
             out[rate] = step
             tag = f"{kind}_{rate}eps"
+            say(f"{tag}_offered_frames", step["offered"], "frames/s")
             say(f"{tag}_delivered_frames", step["frames"], "frames/s")
             say(f"{tag}_latency_p50", step["p50"], "ms")
             say(f"{tag}_latency_p99", step["p99"], "ms")

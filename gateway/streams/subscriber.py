@@ -246,6 +246,12 @@ class Subscriber(asyncio.Protocol):
     def _write(self, data: bytes, *, more: bool = True) -> None:
         transport = self.transport
         if transport is not None:
+            if transport.is_closing():  # the client left and connection_lost is on its way
+                self.closing = True
+                self.ending = False
+                self.pending.clear()
+                self.pending_bytes = 0
+                return
             try:
                 transport.write((chunk(data) if data else b"") + (b"" if more else LAST_CHUNK))
             except Exception:

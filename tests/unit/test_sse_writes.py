@@ -341,3 +341,17 @@ async def test_a_handed_over_write_stuck_past_the_timeout_is_aborted() -> None:
     await asyncio.sleep(0)
     assert sub.lost
     assert sub not in h.subscribers
+
+
+async def test_nothing_is_written_to_a_connection_closing_before_connection_lost_arrives() -> None:
+    """uvloop closes the handle when the client leaves and delivers connection_lost a turn
+    later; a write in between raises. The stream stops writing and waits for it."""
+    h = hub(flush_seconds=0)
+    sub, transport = handed_over(h)
+    transport.closed = True  # write() would fail its assert, as uvloop's raises
+    h.publish(Log.EVENTS, 1, odds(1, "a"))
+    assert sub.closing
+    assert not transport.aborted
+    assert sub in h.subscribers  # until connection_lost finishes it
+    sub.connection_lost(None)
+    assert sub not in h.subscribers
