@@ -42,7 +42,7 @@ class ProjectionRunner:
         share_reads: bool = False,
     ) -> None:
         """``share_reads``: a stream several projections follow is read once for all of them
-        (shared_log.py); measured slower for a rebuild here (bench_projections), so off."""
+        (shared_log.py); off by default (measured no better on the whole dataset, ADR 0033)."""
         missing = {s for p in projections for s in p.topics if s not in logs}
         if missing:
             raise ValueError(f"no event log for stream(s) {sorted(missing)}")
