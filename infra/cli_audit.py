@@ -247,7 +247,7 @@ def _verify_files(
     quiet: bool,
 ) -> list[tuple[StreamVerifier, int]]:
     """Each stream's chain checked from its message blocks in ``store_dir`` (no server), in
-    SPORTCAST_AUDIT_WORKERS processes (unset: the cores left idle, infra/audit/from_blocks.py)."""
+    SPORTCAST_AUDIT_WORKERS processes (unset: infra/audit/from_blocks.py's default)."""
     processes = settings.audit_workers or default_processes()
     verified = []
     for name in _streams(settings, given):

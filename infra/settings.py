@@ -100,7 +100,7 @@ class Settings(BaseSettings):
         default=None,
         ge=1,
         description="Processes that verify ranges of the log in `audit verify` "
-        "(default: the CPU count; with --store-dir the cores the load leaves idle; "
+        "(default: the CPU count; with --store-dir, 1 while the load is at twice the CPUs; "
         "1: in the auditor's own process only).",
     )
     audit_parallel_from: int = Field(

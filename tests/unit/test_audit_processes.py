@@ -1,5 +1,6 @@
-"""How many processes `audit verify --store-dir` uses when none is configured: the cores the
-load leaves idle (infra/audit/from_blocks.py), and how it cuts the blocks into runs."""
+"""How many processes `audit verify --store-dir` uses when none is configured: every core
+unless the load is at twice the cores (infra/audit/from_blocks.py), and how it cuts the
+blocks into runs."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from infra.audit.from_blocks import idle_processes, runs
+from infra.audit.from_blocks import runs, split_processes
 
 
 @pytest.mark.parametrize(
     ("cpus", "load", "expected"),
-    [(2, 0.0, 2), (2, 0.9, 2), (2, 1.0, 1), (2, 8.0, 1), (8, 3.2, 5), (8, 0.0, 8), (1, 0.0, 1)],
+    [(2, 0.0, 2), (2, 3.4, 2), (2, 4.0, 1), (2, 8.5, 1), (8, 10.0, 8), (8, 16.0, 1), (1, 0.0, 1)],
 )
-def test_the_idle_cores_at_least_one(cpus: int, load: float, expected: int) -> None:
-    assert idle_processes(cpus, load) == expected
+def test_every_core_unless_the_load_is_twice_the_cores(
+    cpus: int, load: float, expected: int
+) -> None:
+    assert split_processes(cpus, load) == expected
 
 
 def test_runs_are_contiguous_and_of_about_equal_size(tmp_path: Path) -> None:
