@@ -574,6 +574,17 @@ async def test_a_forecasts_commit_drops_the_cached_answers_at_once(postgres_url:
     assert [f["position"] for f in after.json()["forecasts"]] == [60, 30]
 
 
+async def forecast_committed(pool: asyncpg.Pool, position: int, fixture: UUID) -> None:
+    """A new latest forecast of ``fixture`` and the commit notice the projection sends for it."""
+    async with pool.acquire() as conn:
+        await insert_forecast(conn, position, fixture, "football-1x2", "m", [0.6, 0.2, 0.2])
+        await conn.execute(
+            "SELECT pg_notify($1, $2)",
+            COMMITS,
+            commit_notice("forecasts", "forecasts", position, {str(fixture)}),
+        )
+
+
 async def test_a_forecasts_commit_drops_only_the_fixtures_it_names(postgres_url: str) -> None:
     """A commit's notice names its fixtures (docs/adr/0029): E0's copy goes, E1's stays and is
     still answered from its copy (the fast path) with the same ETag."""
@@ -585,13 +596,7 @@ async def test_a_forecasts_commit_drops_only_the_fixtures_it_names(postgres_url:
             client(app) as http,
         ):
             before = {p: await http.get(p, headers=bearer(reader)) for p in (e0, e1)}
-            async with pool.acquire() as conn:
-                await insert_forecast(conn, 61, E0, "football-1x2", "m", [0.6, 0.2, 0.2])
-                await conn.execute(
-                    "SELECT pg_notify($1, $2)",
-                    COMMITS,
-                    commit_notice("forecasts", "forecasts", 61, {str(E0)}),
-                )
+            await forecast_committed(pool, 61, E0)
             for _ in range(100):
                 after = await http.get(e0, headers=bearer(reader))
                 if after.headers["etag"] != before[e0].headers["etag"]:
@@ -636,13 +641,7 @@ async def test_a_dropped_copy_is_read_again_before_anyone_asks_and_misses_read_o
             )
             once = reads.latest_reads
             before = await http.get(e0, headers=bearer(reader))
-            async with pool.acquire() as conn:
-                await insert_forecast(conn, 62, E0, "football-1x2", "m", [0.6, 0.2, 0.2])
-                await conn.execute(
-                    "SELECT pg_notify($1, $2)",
-                    COMMITS,
-                    commit_notice("forecasts", "forecasts", 62, {str(E0)}),
-                )
+            await forecast_committed(pool, 62, E0)
             for _ in range(1000):  # at most 20 s: the gateway's own copy, no request
                 kept = cache.get(E0)
                 if kept is not None and kept.etag != before.headers["etag"]:
