@@ -29,6 +29,9 @@ autogroup scheduling on, as here, a nice value alone ranks processes only within
 docs/adr/0030); BENCH_SSE_CLIENT_NICE to the load generators. Each step reports how long the
 gateway waited for a CPU. BENCH_SSE_PROFILE=file (with BENCH_SSE_PROFILE_SECONDS) writes a
 cProfile of the gateway; BENCH_SSE_COUNT=1 checks frames written against frames read.
+Garbage collection: each phase reports the gateway's collections (/bench/gc);
+BENCH_SSE_GC_FREEZE=0 skips the gateway's ``gc.freeze()`` after start-up (on by default, as in
+production), BENCH_SSE_GC_THRESHOLD=a,b,c sets ``gc.set_threshold`` in the gateways.
 """
 
 from __future__ import annotations
@@ -325,6 +328,8 @@ def gateway_main(kind: str, port: int, nats_url: str, heartbeat: float) -> None:
     if env_int("BENCH_SSE_COUNT", 0):
         app = counting(app)
     app = with_gc_report(app, GcPauses())
+    if threshold := os.environ.get("BENCH_SSE_GC_THRESHOLD"):  # e.g. 50000,20,20 (diagnosis)
+        gc.set_threshold(*(int(t) for t in threshold.split(",")))
     config = uvicorn.Config(
         app,
         loop="uvloop",
