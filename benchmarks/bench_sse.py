@@ -1078,6 +1078,7 @@ async def churn(nats_url: str, publisher: Publisher, port: int) -> None:
     try:
         await publisher.run(400, 15)  # a backlog: resumes replay it from JetStream and the buffer
         heads = [max((e.seq for e in publisher.events if e.log == lg), default=0) for lg in (0, 1)]
+        await asyncio.to_thread(gc_pauses, port, "churn", "backlog")
         ctx = mp.get_context("spawn")
         procs, conns = [], []
         per = reconnects // 2
@@ -1098,6 +1099,7 @@ async def churn(nats_url: str, publisher: Publisher, port: int) -> None:
         writing.cancel()
         await publisher.settle()
         took = time.monotonic() - started
+        await asyncio.to_thread(gc_pauses, port, "churn", "sessions")
         for p in procs:
             p.join(10)
     finally:
