@@ -297,24 +297,14 @@ def train(data: TrainingSet, parameters: InPlayParameters = PARAMETERS) -> InPla
             f"({data.matches} usable, {len(train_rows)} training and {len(holdout_rows)} "
             "holdout states)"
         )
+    states = [s.state for s in holdout_rows]
+    y = outcomes_of(holdout_rows)
     started = time.perf_counter()
     model = train_inplay_model(
-        [s.state for s in train_rows],
-        np.array([s.outcome for s in train_rows], dtype=np.int64),
-        [s.state for s in holdout_rows],
-        np.array([s.outcome for s in holdout_rows], dtype=np.int64),
-        parameters,
+        [s.state for s in train_rows], outcomes_of(train_rows), states, y, parameters
     )
     seconds = time.perf_counter() - started
-    model = replace(
-        model,
-        draw_peak=data.draw_peak,
-        elo_scale=data.elo_scale,
-        elo_carry_over=CARRY_OVER,  # EloPrior's defaults, as MatchTimelines and training_set
-        elo_host_advantage=HOST_ADVANTAGE,
-    )
-    states = [s.state for s in holdout_rows]
-    y = np.array([s.outcome for s in holdout_rows], dtype=np.int64)
+    model = _with_prior_of(model, data)
     losses = {
         "model": log_loss(model.predict_proba(states), y),
         "poisson": log_loss(baseline_proba(states), y),
@@ -357,14 +347,18 @@ def train_for_holdout(data: TrainingSet, parameters: InPlayParameters = PARAMETE
         outcomes_of(validation),
         parameters,
     )
-    model = replace(
+    return HoldoutRun(_with_prior_of(model, data), fitted, validation, holdout)
+
+
+def _with_prior_of(model: InPlayModel, data: TrainingSet) -> InPlayModel:
+    """``model`` recording the prior its training set's states start from."""
+    return replace(
         model,
         draw_peak=data.draw_peak,
         elo_scale=data.elo_scale,
         elo_carry_over=CARRY_OVER,  # EloPrior's defaults, as MatchTimelines and training_set
         elo_host_advantage=HOST_ADVANTAGE,
     )
-    return HoldoutRun(model, fitted, validation, holdout)
 
 
 def outcomes_of(samples: Sequence[Sample]) -> Outcomes:
