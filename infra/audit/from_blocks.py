@@ -20,6 +20,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from infra.audit.blocks import BlocksRead, StoredStream, read_blocks
 from infra.audit.log import Progress
@@ -136,7 +137,7 @@ def _unreadable(verifier: StreamVerifier) -> Callable[[Path, int, str, int], Non
 
 def _fork(
     run: list[Path], make: MakeVerifier, removed: frozenset[int], *, last: bool
-) -> tuple[int, _Pipe]:
+) -> tuple[int, BinaryIO]:
     """A child verifying ``run`` as a range of the log; its answer comes back on the pipe
     (``last``: the log's last run, whose tails no later run needs)."""
     read_end, write_end = os.pipe()
@@ -160,21 +161,10 @@ def _fork(
             finally:
                 os._exit(code)
     os.close(write_end)
-    return pid, _Pipe(read_end)
+    return pid, os.fdopen(read_end, "rb")
 
 
-class _Pipe:
-    def __init__(self, fd: int) -> None:
-        self.file = os.fdopen(fd, "rb")
-
-    def read(self) -> bytes:
-        return self.file.read()
-
-    def close(self) -> None:
-        self.file.close()
-
-
-def _answer(pid: int, pipe: _Pipe) -> tuple[RangePart, BlocksRead]:
+def _answer(pid: int, pipe: BinaryIO) -> tuple[RangePart, BlocksRead]:
     raw = pipe.read()
     got = pickle.loads(raw) if raw else None  # noqa: S301 (our own child, over our own pipe)
     if isinstance(got, BaseException):
