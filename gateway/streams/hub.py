@@ -493,11 +493,7 @@ class Hub:
     def _buffered_after(self, endpoint: Endpoint, position: Position) -> Iterator[Entry]:
         """The buffered events after ``position``, in the order they came (lazily: consume
         before the next await)."""
-        runs = []
-        for lg in endpoint.logs:
-            buffer = self.buffers[lg]
-            start = bisect.bisect_right(buffer, position[lg], key=_seq)
-            runs.append(itertools.islice(buffer, start, None))
+        runs = [self._after(lg, position[lg]) for lg in endpoint.logs]
         if len(runs) == 1:
             return runs[0]
         return heapq.merge(*runs, key=_order)
