@@ -313,8 +313,8 @@ class PeerProjection(Projection[PeerView]):
         if isinstance(e, Fixture.Scheduled):
             sql = (
                 f"INSERT INTO {t} (fixture_id, sport, competition, season, home, away, kickoff,"
-                " venue, status, home_score, away_score, corrections, position)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, 'scheduled', 0, 0, 0, %s)"
+                " venue, venue_country, status, home_score, away_score, corrections, position)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, 'scheduled', 0, 0, 0, %s)"
             )
             params: tuple[Any, ...] = (
                 fid,
@@ -325,14 +325,16 @@ class PeerProjection(Projection[PeerView]):
                 e.away,
                 e.kickoff,
                 e.venue,
+                e.venue_country,
                 n,
             )
         elif isinstance(e, Fixture.Rescheduled):
             sql = (
-                f"UPDATE {t} SET kickoff = %s, venue = %s, status = 'scheduled',"
-                " called_off_reason = NULL, position = %s WHERE fixture_id = %s"
+                f"UPDATE {t} SET kickoff = %s, venue = %s, venue_country = %s,"
+                " status = 'scheduled', called_off_reason = NULL, position = %s"
+                " WHERE fixture_id = %s"
             )
-            params = (e.kickoff, e.venue, n, fid)
+            params = (e.kickoff, e.venue, e.venue_country, n, fid)
         elif isinstance(e, Fixture.Postponed | Fixture.Abandoned):
             status = "postponed" if isinstance(e, Fixture.Postponed) else "abandoned"
             sql = (

@@ -27,6 +27,7 @@ COLUMNS = (
     "away",
     "kickoff",
     "venue",
+    "venue_country",
     "status",
     "started_at",
     "home_score",
@@ -53,6 +54,7 @@ def _scheduled(row: Row, s: dict[str, Any]) -> None:
         away=s["away"],
         kickoff=moment(s["kickoff"]),
         venue=s.get("venue"),
+        venue_country=s.get("venue_country"),  # None in a version-1 state
         status=str(FixtureStatus.SCHEDULED),
         started_at=None,
         home_score=0,
@@ -71,6 +73,7 @@ def _rescheduled(row: Row, s: dict[str, Any]) -> None:
     row.update(
         kickoff=moment(s["kickoff"]),
         venue=s.get("venue"),
+        venue_country=s.get("venue_country"),
         status=str(FixtureStatus.SCHEDULED),
         called_off_reason=None,
     )

@@ -27,6 +27,8 @@ class FixturePublic(BaseModel):
     away: str
     kickoff: datetime
     venue: str | None
+    venue_country: str | None
+    """The country the fixture is played in, as the feed named it (null when it named none)."""
     status: str
     started_at: datetime | None
     score: ScorePublic
@@ -92,6 +94,7 @@ def fixture_public(row: FixtureRow) -> FixturePublic:
         away=row.away,
         kickoff=row.kickoff,
         venue=row.venue,
+        venue_country=row.venue_country,
         status=row.status,
         started_at=row.started_at,
         score=ScorePublic(home=row.home_score, away=row.away_score),

@@ -87,6 +87,11 @@ async def seed(conn: asyncpg.Connection) -> None:
         await conn.execute(
             "INSERT INTO rm_track_record.fixtures VALUES ($1, $2, $3, $4)", fid, sport, comp, season
         )
+    await conn.execute(
+        "UPDATE rm_fixtures.fixtures SET venue = 'Emirates Stadium', venue_country = 'England'"
+        " WHERE fixture_id = $1",
+        E0,
+    )
     books = {"pinnacle": uuid4(), "bet365": uuid4()}
     quotes = [  # position, source, decimal prices
         (100, "pinnacle", [2.10, 3.40, 3.60]),
@@ -327,6 +332,12 @@ async def test_a_fixture_comes_with_its_latest_odds_and_forecasts(api: Api) -> N
     assert detail.status_code == 200, detail.text
     body = detail.json()
     assert body["fixture"]["home"] == "Arsenal"
+    assert (body["fixture"]["venue"], body["fixture"]["venue_country"]) == (
+        "Emirates Stadium",
+        "England",
+    )
+    other = (await get(api, f"/v1/fixtures/{E1}", "all")).json()["fixture"]
+    assert (other["venue"], other["venue_country"]) == (None, None)
     odds = {o["source"]: o for o in body["odds"]}
     assert odds["pinnacle"]["prices"] == {"home": "2.20", "draw": "3.30", "away": "3.50"}
     assert odds["bet365"]["decimal_prices"]["away"] == 3.70
@@ -460,7 +471,10 @@ async def test_reads_need_forecasts_read_and_openapi_is_served(api: Api) -> None
     assert (await http.get("/v1/fixtures")).status_code == 401
     docs = await http.get("/docs")
     assert docs.status_code == 200
-    paths = (await http.get("/openapi.json")).json()["paths"]
+    openapi = (await http.get("/openapi.json")).json()
+    paths = openapi["paths"]
+    fixture = openapi["components"]["schemas"]["FixturePublic"]
+    assert {"venue", "venue_country"} <= set(fixture["properties"])
     for path in (
         "/v1/fixtures",
         "/v1/fixtures/{fixture_id}",

@@ -9,8 +9,8 @@ from uuid import UUID
 from readmodels.postgres.queries._base import Queryable, rows_as, where
 
 _COLUMNS = (
-    "fixture_id, sport, competition, season, home, away, kickoff, venue, status, started_at,"
-    " home_score, away_score, minute, stoppage, period, result_home, result_away,"
+    "fixture_id, sport, competition, season, home, away, kickoff, venue, venue_country, status,"
+    " started_at, home_score, away_score, minute, stoppage, period, result_home, result_away,"
     " called_off_reason, corrections, position"
 )
 
@@ -25,6 +25,7 @@ class FixtureRow:
     away: str
     kickoff: datetime
     venue: str | None
+    venue_country: str | None
     status: str
     started_at: datetime | None
     home_score: int
