@@ -17,7 +17,7 @@ ENV PATH=/opt/sportcast/bin:$PATH
 
 WORKDIR /src
 # Metadata first, then the packages listed in [tool.setuptools.packages.find] include.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY domain/ domain/
 COPY forecasting/ forecasting/
 COPY commands/ commands/
@@ -26,7 +26,7 @@ COPY readmodels/ readmodels/
 COPY gateway/ gateway/
 COPY infra/ infra/
 # A regular (not editable) install: the runtime stage needs no source tree.
-RUN pip install --upgrade pip && pip install .
+RUN pip install -c constraints.txt --upgrade pip && pip install -c constraints.txt .
 
 # ---- runtime ---------------------------------------------------------------------------------
 FROM python:3.11-slim AS runtime
