@@ -11,7 +11,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,8 +23,8 @@ from infra.connections import connect_nats
 from infra.embedded.nats import EmbeddedNats
 from infra.eventstore.wire_protocol import WireError
 from infra.eventstore.wire_publish import WirePublisher
-from infra.streams.source import event_logs
-from readmodels.live import Log
+from infra.streams.source import JetStreamLog, event_logs
+from readmodels.live import Log, LogUnavailable, StreamEvent
 from tests.freezing import freeze
 from tests.integration.test_store_check import SCHEDULE
 from tests.own_nats import own_nats
@@ -53,6 +53,10 @@ async def test_an_outage_is_one_line_when_lost_and_one_when_back_without_traceba
 ) -> None:
     app = await asyncio.to_thread(feed_on, server)
     nc = await connect_nats(server.url, name="probe")
+
+    def saying(words: str) -> int:
+        return sum(words in r.getMessage() for r in ours(caplog))
+
     try:
         await asyncio.to_thread(app.handle, SCHEDULE)  # opens the write and read paths
         caplog.clear()
@@ -60,12 +64,14 @@ async def test_an_outage_is_one_line_when_lost_and_one_when_back_without_traceba
             await asyncio.to_thread(server.stop)
             await asyncio.sleep(OUTAGE_SECONDS)
             await asyncio.to_thread(server.start)
-            deadline = time.monotonic() + 20
-            while not nc.is_connected:
-                assert time.monotonic() < deadline, "no reconnect in 20 s"
-                await asyncio.sleep(0.1)
+            await until(lambda: nc.is_connected, "reconnected", 30)
             await asyncio.to_thread(app.repository.get, SCHEDULE.fixture_id)  # the store is back
-            await asyncio.sleep(1.0)  # every connection has had time to reconnect
+            # Every connection that said it lost NATS has said it is back (each in its own time).
+            await until(
+                lambda: saying("reconnected to NATS") >= saying("lost its NATS") >= 2,
+                "all back",
+                30,
+            )
         records = ours(caplog)
     finally:
         await nc.close()
@@ -107,26 +113,67 @@ def test_a_handshake_that_never_completes_leaves_no_unretrieved_error(
     assert unretrieved == [], [r.getMessage() for r in unretrieved]
 
 
+class HeldLog:
+    """A real log whose follows wait for ``released`` and whose outages are counted.
+
+    The test releases them once the server is down, so each follow meets the outage from its
+    start: an ordered consumer already subscribed rides an outage out in nats-py without a
+    word, and whether the hub got that far before the server stopped was a race.
+    """
+
+    def __init__(self, log: JetStreamLog, released: asyncio.Event) -> None:
+        self.log = log
+        self.released = released
+        self.outages = 0
+
+    async def bounds(self) -> tuple[int, int]:
+        return await self.log.bounds()
+
+    async def read(self, *, after: int, up_to: int, limit: int) -> tuple[list[StreamEvent], int]:
+        return await self.log.read(after=after, up_to=up_to, limit=limit)
+
+    async def follow(self, after: int) -> AsyncIterator[tuple[int, StreamEvent | None]]:
+        await self.released.wait()
+        try:
+            async for item in self.log.follow(after):
+                yield item
+        except LogUnavailable:
+            self.outages += 1
+            raise
+
+
+async def until(condition: Callable[[], bool], what: str, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {seconds} s"
+        await asyncio.sleep(0.1)
+
+
 async def test_the_stream_hub_says_once_that_it_cannot_follow_while_nats_is_down(
     server: EmbeddedNats, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = await asyncio.to_thread(feed_on, server)
     await asyncio.to_thread(app.handle, SCHEDULE)
     nc = await connect_nats(server.url, name="gateway")
-    events, forecasts = event_logs(nc, events_stream="EVENTS", forecasts_stream="FORECASTS")
+    released = asyncio.Event()
+    events, forecasts = (
+        HeldLog(lg, released)
+        for lg in event_logs(nc, events_stream="EVENTS", forecasts_stream="FORECASTS")
+    )
     hub = Hub({Log.EVENTS: events, Log.FORECASTS: forecasts}, HubSettings(), StreamMetrics(None))
     await hub.start()
+    head = hub.heads[Log.EVENTS]
     try:
         with caplog.at_level(logging.DEBUG):
             await asyncio.to_thread(server.stop)
-            # Past the ordered consumers' heartbeat: then each log's follow fails every second.
-            await asyncio.sleep(12.0)
+            released.set()
+            # Each log's follow fails (a JetStream request times out), again a second later...
+            await until(lambda: min(events.outages, forecasts.outages) >= 2, "two outages", 60)
             await asyncio.to_thread(server.start)
-            deadline = time.monotonic() + 20
-            while not nc.is_connected:
-                assert time.monotonic() < deadline, "no reconnect in 20 s"
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(2.0)
+            await until(lambda: nc.is_connected, "reconnected", 30)
+            # ...until a message shows that the events log is followed again.
+            await nc.jetstream().publish("es.EVENTS.evt.probe", b"{}", stream="EVENTS")
+            await until(lambda: hub.heads[Log.EVENTS] > head, "followed again", 30)
         records = [r for r in caplog.records if r.name == "sportcast.streams"]
     finally:
         await hub.stop()
@@ -134,5 +181,6 @@ async def test_the_stream_hub_says_once_that_it_cannot_follow_while_nats_is_down
         await asyncio.to_thread(app.close)
     text = "\n".join(f"{r.levelname} {r.getMessage()}" for r in records)
     assert [r for r in records if r.exc_info] == [], text
-    for lg in ("events", "forecasts"):  # each retried every second, said once
+    for lg in ("events", "forecasts"):  # each failed at least twice, said once
         assert sum(f"cannot follow the {lg} log" in r.getMessage() for r in records) == 1, text
+    assert sum("following the events log again" in r.getMessage() for r in records) == 1, text
