@@ -179,6 +179,22 @@ async def serve_streams(
         await nc.close()
 
 
+async def joined(hub: Hub, count: int = 1, within: float = 30.0) -> None:
+    """Wait until ``count`` streams are in ``hub``'s live flow: an event written after that
+    reaches each of them. (A stream opened without a resume starts at the hub's head, so an
+    event written before it joined is not its to see.)"""
+    async with asyncio.timeout(within):
+        while len(hub.subscribers) < count:  # noqa: ASYNC110 (polls the hub, bounded)
+            await asyncio.sleep(0.02)
+
+
+async def followed(hub: Hub, log: Log, seq: int, within: float = 30.0) -> None:
+    """Wait until ``hub`` has followed ``log`` up to ``seq`` (its replay buffer holds it)."""
+    async with asyncio.timeout(within):
+        while hub.heads[log] < seq:  # noqa: ASYNC110 (polls the hub, bounded)
+            await asyncio.sleep(0.02)
+
+
 def hub_lifespan(hub: Hub) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
     """A lifespan that runs ``hub`` as the app's stream hub."""
 

@@ -88,11 +88,11 @@ async def test_a_revoked_key_is_refused_at_once_despite_the_cache(postgres_url: 
         ):
             assert (await http.get("/v1/me", headers=bearer(token))).status_code == 200
             await store.revoke(record.short)
-            for _ in range(50):  # the NOTIFY arrives within milliseconds
-                response = await http.get("/v1/me", headers=bearer(token))
-                if response.status_code != 200:
-                    break
-                await asyncio.sleep(0.02)
+            # The NOTIFY arrives within milliseconds (30 s: a deadline for a loaded box; the
+            # copy would be kept for an hour).
+            async with asyncio.timeout(30):
+                while (response := await http.get("/v1/me", headers=bearer(token))).is_success:  # noqa: ASYNC110
+                    await asyncio.sleep(0.02)
     assert response.status_code == 401
     assert response.json()["code"] == "key-revoked"
 
@@ -158,24 +158,25 @@ async def test_a_key_in_use_is_verified_again_before_its_copy_expires(postgres_u
         assert authenticator.cached(token) == principal  # half its life: no check yet
         clock.now += 1.5
         assert authenticator.cached(token) == principal  # last quarter: checked meanwhile
-        for _ in range(100):
-            if authenticator.cached(token) is None:
-                break
-            await asyncio.sleep(0.05)
-        assert authenticator.cached(token) is None
+        async with asyncio.timeout(30):  # the background check's query, on a loaded box too
+            while authenticator.cached(token) is not None:  # noqa: ASYNC110 (bounded)
+                await asyncio.sleep(0.05)
         with pytest.raises(RevokedKey):
             await authenticator.authenticate(token)
 
 
 class HeldStore:
-    """The real key store, with each lookup held until ``release`` (a lookup in flight)."""
+    """The real key store, with each lookup held until ``release`` (a lookup in flight);
+    ``read`` is set once the key has been read."""
 
     def __init__(self, store: PostgresKeyStore) -> None:
         self.store = store
+        self.read = asyncio.Event()
         self.release = asyncio.Event()
 
     async def find(self, short: str) -> KeyRecord | None:
         found = await self.store.find(short)
+        self.read.set()
         await self.release.wait()
         return found
 
@@ -186,7 +187,8 @@ async def test_a_lookup_across_a_revocation_notice_is_not_kept(postgres_url: str
         held = HeldStore(store)
         authenticator = Authenticator(keys=held, cache_seconds=60)
         lookup = asyncio.create_task(authenticator.authenticate(token))
-        await asyncio.sleep(0.2)  # it has read the key, not yet revoked
+        async with asyncio.timeout(30):
+            await held.read.wait()  # it has read the key, not yet revoked
         await store.revoke(record.short)
         authenticator.forget(record.short)  # the notice arrives before the lookup ends
         held.release.set()

@@ -14,7 +14,7 @@ from gateway.access.gate import AccessGate
 from gateway.access.streams import GateStreamAccess
 from gateway.streams.hub import HubSettings
 from tests.access_helpers import bearer, key_store, make_key
-from tests.sse_support import Frame, Writers, read_frames, serve_streams
+from tests.sse_support import Frame, Writers, joined, read_frames, serve_streams
 
 SETTINGS = HubSettings(heartbeat_seconds=30, buffer_events=5, replay_limit=10_000)
 
@@ -30,10 +30,10 @@ async def test_a_key_sees_only_its_plan_on_all_during_a_mixed_feed(
         access = GateStreamAccess(AccessGate(Authenticator(keys=store)))
         async with serve_streams(
             writers.nats_url, writers.events_stream, writers.forecasts_stream, SETTINGS, access
-        ) as (base, _):
+        ) as (base, hub):
 
             async def write() -> None:
-                await asyncio.sleep(0.3)
+                await joined(hub)  # the stream below starts at the head: then write
                 for i in range(5):
                     await asyncio.to_thread(writers.odds, a, f"1.{5 + i}")
                     await asyncio.to_thread(writers.forecast, b, "m1", 0.4)
@@ -84,9 +84,8 @@ async def test_streams_beyond_a_keys_connection_limit_are_429_until_one_closes(
                 second = await client.get(url, headers=bearer(key))
                 assert second.status_code == 429
                 assert second.json()["code"] == "too-many-connections"
-            for _ in range(100):  # the server notices the first one closed
-                if not gate.connections._open:
-                    break
-                await asyncio.sleep(0.05)
+            async with asyncio.timeout(30):  # the server notices the first one closed
+                while gate.connections._open:  # noqa: ASYNC110 (polls the gate, bounded)
+                    await asyncio.sleep(0.05)
             async with client.stream("GET", url, headers=bearer(key)) as third:
                 assert third.status_code == 200

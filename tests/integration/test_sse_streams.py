@@ -14,7 +14,16 @@ import pytest
 from starlette.requests import Request
 
 from gateway.streams.hub import HubSettings
-from tests.sse_support import Frame, Writers, read_frames, serve_streams, stored_topics
+from readmodels.live import Log
+from tests.sse_support import (
+    Frame,
+    Writers,
+    followed,
+    joined,
+    read_frames,
+    serve_streams,
+    stored_topics,
+)
 
 SETTINGS = HubSettings(heartbeat_seconds=30, buffer_events=5, replay_limit=10_000)
 
@@ -25,7 +34,7 @@ async def collect(
     last_event_id: str | None = None,
     until: int | None = None,
     count: int | None = None,
-    seconds: float = 10.0,
+    seconds: float = 30.0,  # a deadline only (each caller waits for a count or an id)
     query: str = "",
     use_query_param: bool = False,
 ) -> list[Frame]:
@@ -144,14 +153,14 @@ async def test_a_new_client_asking_for_recent_events_gets_them_then_live_ones(
     fixture = writers.fixture("world-cup", "Japan", "Ghana")
     async with serve_streams(
         writers.nats_url, writers.events_stream, writers.forecasts_stream, SETTINGS
-    ) as (base, _):
+    ) as (base, hub):
         for minute in range(1, 5):  # into the gateway's replay buffer
             await asyncio.to_thread(writers.goal, fixture, minute)
         buffered = await match_event_seqs(writers)
-        await asyncio.sleep(0.3)  # the hub has followed them
+        await followed(hub, Log.EVENTS, buffered[-1])
 
         async def one_more_goal() -> None:
-            await asyncio.sleep(0.5)
+            await joined(hub)  # live, after the two recent ones
             await asyncio.to_thread(writers.goal, fixture, 5)
 
         writing = asyncio.create_task(one_more_goal())
@@ -184,7 +193,7 @@ async def test_an_id_that_cannot_be_resumed_gets_a_reset_then_live_events(
     ) as (base, hub):
 
         async def one_more_goal() -> None:
-            await asyncio.sleep(0.5)
+            await joined(hub)  # after the reset: the live flow's first event
             await asyncio.to_thread(writers.goal, fixture, 12)
 
         writing = asyncio.create_task(one_more_goal())
@@ -211,10 +220,10 @@ async def test_filters_select_by_fixture_competition_and_model(writers: Writers)
     b = writers.fixture("euro", "Wales", "Austria")
     async with serve_streams(
         writers.nats_url, writers.events_stream, writers.forecasts_stream, SETTINGS
-    ) as (base, _):
+    ) as (base, hub):
 
         async def write() -> None:
-            await asyncio.sleep(0.3)
+            await joined(hub, 4)  # the four streams below start at the head: then write
             for i in range(3):
                 await asyncio.to_thread(writers.odds, a, f"1.{5 + i}")
                 await asyncio.to_thread(writers.odds, b, f"2.0{i}")
@@ -265,7 +274,7 @@ async def test_heartbeat_comments_keep_an_idle_stream_alive(writers: Writers) ->
         async with (
             httpx.AsyncClient(timeout=None) as client,
             client.stream("GET", f"{base}/v1/streams/forecasts") as response,
-            asyncio.timeout(5),
+            asyncio.timeout(30),  # a deadline: three beats take 0.6 s
         ):
             async for frame in read_frames(response):
                 comments.append(frame.comment)
@@ -297,11 +306,11 @@ async def test_connections_are_counted_and_shutdown_ends_streams_with_a_retry_hi
                     frames.append(frame)
 
         listening = [asyncio.create_task(listen()) for _ in range(3)]
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(30):
             while hub.metrics.open["odds"] < 3:  # noqa: ASYNC110 (polls the server's count)
                 await asyncio.sleep(0.02)
         hub.shutdown()
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(30):
             await asyncio.gather(*listening)  # every response ended
         assert hub.metrics.open["odds"] == 0
         assert hub.metrics.ended["shutdown"] == 3
@@ -334,10 +343,10 @@ async def test_an_entitlement_keeps_foreign_events_out_of_all(writers: Writers) 
     b = writers.fixture("euro", "Iceland", "Hungary")
     async with serve_streams(
         writers.nats_url, writers.events_stream, writers.forecasts_stream, SETTINGS, PlanAccess()
-    ) as (base, _):
+    ) as (base, hub):
 
         async def write() -> None:
-            await asyncio.sleep(0.3)
+            await joined(hub)
             for i in range(5):
                 await asyncio.to_thread(writers.odds, a, f"1.{5 + i}")
                 await asyncio.to_thread(writers.forecast, b, "m1", 0.4)
@@ -349,7 +358,7 @@ async def test_an_entitlement_keeps_foreign_events_out_of_all(writers: Writers) 
         async with httpx.AsyncClient(timeout=None) as client:
             headers = {"x-plan": "euro"}
             async with client.stream("GET", f"{base}/v1/streams/all", headers=headers) as r:
-                async with asyncio.timeout(10):
+                async with asyncio.timeout(30):  # generous: a loaded box writes slowly
                     async for frame in read_frames(r):
                         if frame.comment is None:
                             frames.append(frame)
@@ -390,7 +399,8 @@ async def test_resume_under_churn_of_random_last_event_ids_loses_and_repeats_not
             async with limit:
                 await asyncio.sleep(rng.random() * 2)
                 endpoint = rng.choice(["match-events", "all"])
-                e = rng.choice([0, *await match_event_seqs(writers)])
+                # Behind the last stored event: the session has at least one frame to get.
+                e = rng.choice([0, *(await match_event_seqs(writers))[:-1]])
                 f = rng.choice([0, *await forecast_seqs(writers)])
                 cursor = str(e) if endpoint == "match-events" else f"{e}-{f}"
                 frames = await read_for(f"{base}/v1/streams/{endpoint}", cursor, rng.random() / 2)
@@ -418,18 +428,26 @@ async def test_resume_under_churn_of_random_last_event_ids_loses_and_repeats_not
         got_forecasts = [i[1] for i, f in zip(ids, frames, strict=True) if f.event == "forecast"]
         assert got_events == [s for s in events if e0 < s <= last_e]
         assert got_forecasts == [s for s in forecasts if f0 < s <= last_f]
-    assert checked >= 100
+    assert checked == len(sessions) == 200
 
 
 async def read_for(url: str, cursor: str, seconds: float) -> list[Frame]:
-    """What a client resuming from ``cursor`` gets in about ``seconds``, then it drops."""
+    """What a client resuming from ``cursor`` gets from its first frame on for about
+    ``seconds``, then it drops. (There is an event after ``cursor``: its frame comes, on a
+    loaded box too.)"""
     got: list[Frame] = []
     async with httpx.AsyncClient(timeout=None) as client:
         headers = {"Last-Event-ID": cursor}
         async with client.stream("GET", url, headers=headers) as response:
+            frames = read_frames(response)
+            async with asyncio.timeout(30):
+                async for frame in frames:
+                    if frame.comment is None:
+                        got.append(frame)
+                        break
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(0.2 + seconds):
-                    async for frame in read_frames(response):
+                async with asyncio.timeout(seconds):
+                    async for frame in frames:
                         if frame.comment is None:
                             got.append(frame)
     return got
