@@ -41,6 +41,15 @@ def open_replicated(url: str, stream: str) -> tuple[JetStreamFactory, JetStreamA
             time.sleep(0.5)
 
 
+def saved_more(acked: dict[int, tuple[object, int]], count: int, within: float = 60) -> None:
+    """Wait until the writers have had ``count`` more events acknowledged."""
+    target = len(acked) + count
+    deadline = time.monotonic() + within
+    while len(acked) < target:
+        assert time.monotonic() < deadline, f"{count} more acknowledged writes: not in {within} s"
+        time.sleep(0.05)
+
+
 def test_acknowledged_events_survive_a_node_crash_in_order(
     cluster: list[EmbeddedNats], unique_name: str
 ) -> None:
@@ -67,21 +76,27 @@ def test_acknowledged_events_survive_a_node_crash_in_order(
         writers = [threading.Thread(target=append) for _ in range(2)]
         for w in writers:
             w.start()
-        time.sleep(1.0)
+        # Acknowledged writes before the crash and after the restart, counted, not timed.
+        saved_more(acked, 50)
         victim = cluster[1]
         victim.kill()
-        time.sleep(2.0)
+        time.sleep(2.0)  # down for a while: the writers go on (or fail over) meanwhile
         victim.start()
-        time.sleep(2.0)
+        saved_more(acked, 50)
         stop.set()
         for w in writers:
             w.join(30)
 
         assert len(acked) > 100
-        time.sleep(1.0)  # let the restarted replica catch up before reading through any node
-        notifications = rec.select_notifications(None, len(acked) + 1000)
-        stored = {n.id: (n.originator_id, n.originator_version) for n in notifications}
-        missing = {i for i in acked if stored.get(i) != acked[i]}
+        # A read may be served by the restarted replica: it answers in full once caught up.
+        deadline = time.monotonic() + 30
+        while True:
+            notifications = rec.select_notifications(None, len(acked) + 1000)
+            stored = {n.id: (n.originator_id, n.originator_version) for n in notifications}
+            missing = {i for i in acked if stored.get(i) != acked[i]}
+            if not missing or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         assert not missing, f"{len(missing)} acknowledged events lost or changed"
         ids = [n.id for n in notifications]
         assert ids == sorted(ids)

@@ -45,15 +45,16 @@ def test_errors_raise_in_the_caller(link: NatsLink) -> None:
 
 
 def test_a_timed_out_call_raises_and_keeps_running(link: NatsLink) -> None:
-    finished = threading.Event()
+    release, finished = threading.Event(), threading.Event()
 
-    async def slow() -> None:
-        await asyncio.sleep(0.3)
+    async def slow() -> None:  # ends only after the caller has timed out, however loaded the box
+        await asyncio.to_thread(release.wait)
         finished.set()
 
     with pytest.raises(TimeoutError):
         link.run(slow(), timeout=0.05)
-    assert finished.wait(5)
+    release.set()
+    assert finished.wait(30)
 
 
 def test_calls_after_close_fail_instead_of_hanging(nats_url: str) -> None:

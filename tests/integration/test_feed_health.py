@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 from eventsourcing.projection import EventSourcedProjectionRunner
@@ -197,14 +198,25 @@ def test_the_service_checks_on_a_timer_once_caught_up_and_reports_once(
         stale_after=STALE_AFTER,
         clock=lambda: KICKOFF - timedelta(hours=1),
     )
+    checks: list[datetime | None] = []  # the timer's checks, counted
+    check = service.check
+
+    def counted(now: datetime | None = None) -> list[UUID]:
+        checks.append(now)
+        return check(now)
+
+    service.check = counted  # type: ignore[method-assign]
     with service:
-        service.projection.recorder.wait(ingestion.name, last.notification_ids[-1], timeout=10)
+        service.projection.recorder.wait(ingestion.name, last.notification_ids[-1], timeout=30)
         assert service.caught_up()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30
         while stored(service.projection, OddsWatch.OddsWentStale) == 0:
             assert time.monotonic() < deadline, "the timer never reported the stale odds"
             time.sleep(0.05)
-        time.sleep(0.3)  # several more ticks
+        then = len(checks)
+        while len(checks) < then + 3:  # three more checks on the timer (counted, not timed)
+            assert time.monotonic() < deadline, "the timer stopped checking"
+            time.sleep(0.05)
         assert stored(service.projection, OddsWatch.OddsWentStale) == 1
 
 

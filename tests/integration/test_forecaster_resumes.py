@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -109,7 +108,8 @@ def test_a_poisoned_event_stops_the_forecaster_there_and_it_resumes_after_the_fi
         assert failure.error.startswith("AttributeError")
         assert "competition" in failure.error
         assert failure.after < poison
-        time.sleep(0.5)  # retried again meanwhile: it never gets past the event
+        tried = failure.attempts  # retried again meanwhile: it never gets past the event
+        wait_for(lambda: (f := service.failure) is not None and f.attempts > tried, 60)
         assert service.position < poison
         stopped = read_forecasts(env, unique_name + "_F")
         assert stopped, "what came before the poisoned event was forecast"
