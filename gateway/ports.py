@@ -35,6 +35,8 @@ class CheckResult:
 
     ready: bool
     detail: str
+    code: str = ""
+    """A stable name for what is wrong (empty: none given), for monitors that match on it."""
 
 
 class ReadinessCheck(Protocol):

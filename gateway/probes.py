@@ -26,6 +26,8 @@ class CheckPublic(BaseModel):
     name: str
     ready: bool
     detail: str
+    code: str | None = None
+    """Stable, for monitors to match on, where the check names what is wrong."""
 
 
 class ReadinessPublic(BaseModel):
@@ -56,7 +58,9 @@ async def _run(check: ReadinessCheck) -> CheckPublic:
         )
     except Exception as exc:
         return CheckPublic(name=check.name, ready=False, detail=f"{type(exc).__name__}: {exc}")
-    return CheckPublic(name=check.name, ready=result.ready, detail=result.detail)
+    return CheckPublic(
+        name=check.name, ready=result.ready, detail=result.detail, code=result.code or None
+    )
 
 
 @router.get("/healthz", response_model=LivenessPublic)

@@ -38,6 +38,7 @@ from gateway.access.bearer_jwt import IssuerKeys, JwtVerifier
 from gateway.access.gate import AccessGate
 from gateway.access.streams import GateStreamAccess
 from gateway.access.throttle import RequestRate
+from gateway.api.latest import LatestCache
 from gateway.api.latest_watch import watching
 from gateway.app import create_app
 from gateway.ingest.schemas import command_from_json
@@ -54,7 +55,6 @@ from infra.audit.ranges import Ranges, default_workers
 from infra.connections import (
     connect_nats,
     create_pool,
-    listening,
     nats_server_version,
     own_pool,
     postgres_server_version,
@@ -82,6 +82,7 @@ from infra.forecasting.serving import Loaded
 from infra.forecasting.trainer_metrics import instrument_trainer
 from infra.heap import freeze_after_startup
 from infra.nats_setup import all_streams, event_streams
+from infra.notices import Notices, Subscription
 from infra.process_logging import configure_logging
 from infra.projections.readiness import describe_failure, projector_readiness
 from infra.projections.wiring import running_projector
@@ -107,6 +108,8 @@ class Connections:
     """The projection runner when this process runs it (``sportcast up``): its ``status()``
     and ``wait_for(...)`` serve /readyz and read-your-writes in process."""
     stream_watch: StreamWatch | None = None
+    notices: Notices | None = None
+    """The gateway's LISTEN connection (commit notices, key revocations): for /readyz."""
     analytics: AnalyticsRunner | None = None
     """The analytics projection when this process runs it (embedded DuckDB): for /readyz."""
 
@@ -237,6 +240,46 @@ class NatsReady:
             return CheckResult(False, f"{state} from {nc.connected_url or 'NATS'}")
         await nc.flush(timeout=1)  # a round trip: the server answers, not just a socket open
         return CheckResult(True, f"nats-server {nats_server_version(nc)}")
+
+
+@dataclass
+class NoticesReady:
+    """Not ready while the LISTEN connection is lost: kept copies are not served meanwhile and
+    read-your-writes waits cannot be woken, so another gateway serves better."""
+
+    notices: Callable[[], Notices | None]
+    name: str = "notices"
+
+    async def check(self) -> CheckResult:
+        notices = self.notices()
+        if notices is None:
+            return CheckResult(False, "not listening yet", code=NOTICES_DOWN)
+        if not notices.listening:
+            return CheckResult(False, notices.describe(), code=NOTICES_DOWN)
+        return CheckResult(True, notices.describe())
+
+
+NOTICES_DOWN = "postgres-notices-down"
+"""The stable code of NoticesReady's failure in /readyz's checks."""
+
+
+def gateway_notices(
+    url: str, cache: LatestCache, gate: AccessGate, connections: Connections
+) -> Notices:
+    """The gateway's one LISTEN connection, made again when lost (docs/adr/0037): commit
+    notices drop the latest-forecast copies, revocations the cached keys; after a loss both
+    drop everything they hold, since what changed meanwhile was never announced."""
+    notices = connections.notices = Notices(url)
+    notices.subscribe(
+        Subscription(
+            COMMITS_CHANNEL,
+            cache.on_commit,
+            lost=cache.notices_lost,
+            resync=cache.notices_resumed,
+        )
+    )
+    notices.subscribe(revocations(gate.authenticator.forget, gate.authenticator.forget_all))
+    return notices
 
 
 @dataclass
@@ -541,8 +584,7 @@ def build_gateway(
             keys.store = PostgresKeyStore(connections.postgres)
             app.state.read_models = ReadModelQueries(connections.postgres)
             async with (
-                revocations(postgres_url, gate.authenticator.forget),
-                listening(postgres_url, COMMITS_CHANNEL, app.state.latest_cache.on_commit),
+                gateway_notices(postgres_url, app.state.latest_cache, gate, connections),
                 own_pool(postgres_url) as watcher_pool,  # never queues behind the requests
                 watching(
                     app.state.latest_cache,
@@ -658,6 +700,7 @@ def build_gateway(
                 lambda: connections.analytics,
             ),
             StreamsReady(lambda: connections.stream_watch),
+            NoticesReady(lambda: connections.notices),
             FollowersReady(lambda: [feed_health.failure, running.failure()] if feed_health else []),
         ],
         lifespan=lifespan,

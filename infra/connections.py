@@ -19,6 +19,7 @@ from nats.aio.client import Client as NATS
 from infra.connection_state import ConnectionState
 from infra.eventstore.denials import Denials
 from infra.eventstore.security import NatsSecurity
+from infra.notices import Notices, Subscription
 
 log = logging.getLogger("sportcast.nats")
 _process_security = NatsSecurity()
@@ -138,19 +139,12 @@ async def postgres_server_version(pool: asyncpg.Pool) -> str:
 
 
 @contextlib.asynccontextmanager
-async def listening(url: str, channel: str, deliver: Callable[[str], None]) -> AsyncIterator[None]:
-    """Call ``deliver(payload)`` for each NOTIFY on ``channel`` while the context is open.
-
-    LISTEN needs a connection of its own (not one lent by a pool)."""
-    conn = await asyncpg.connect(url)
-
-    def on_notify(_c: object, _pid: int, _channel: str, payload: str) -> None:
-        deliver(payload)
-
-    await conn.add_listener(channel, on_notify)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(asyncpg.PostgresError, OSError, asyncio.TimeoutError):
-            await conn.remove_listener(channel, on_notify)
-        await conn.close()
+async def listening(
+    url: str, channel: str, deliver: Callable[[str], None]
+) -> AsyncIterator[Notices]:
+    """Call ``deliver(payload)`` for each NOTIFY on ``channel`` while the context is open, on a
+    connection of its own that is made again when lost (``infra.notices``)."""
+    notices = Notices(url)
+    notices.subscribe(Subscription(channel, deliver))
+    async with notices:
+        yield notices

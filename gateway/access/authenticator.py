@@ -124,6 +124,12 @@ class Authenticator:
         for token in [t for t, (p, _) in self._cache.items() if p.subject == subject]:
             del self._cache[token]
 
+    def forget_all(self) -> None:
+        """Drop every cached principal: revocations may have been missed (their notices'
+        connection was lost), so each caller is looked up again."""
+        self._revocations += 1
+        self._cache.clear()
+
     async def _api_key(self, token: str) -> Principal:
         presented = parse_key(token)
         assert presented is not None

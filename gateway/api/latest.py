@@ -142,6 +142,19 @@ class LatestCache:
         self._confirmed_until = math.inf  # no watcher: notifications and ``ttl`` only
         self._reads: dict[UUID, tuple[int, asyncio.Task[LatestAnswer | None]]] = {}
         self._refill: Read | None = None
+        self._hearing = True  # False while the commit notices' connection is lost
+
+    def notices_lost(self) -> None:
+        """The connection the commit notices come on is lost: a commit would go unannounced,
+        so every copy is dropped and none is kept until ``notices_resumed``."""
+        self._hearing = False
+        self.clear()
+
+    def notices_resumed(self) -> None:
+        """Listening again: what was committed meanwhile was never announced, so every copy
+        (and every read begun before now) is dropped; copies are kept again from now on."""
+        self.clear()
+        self._hearing = True
 
     def refills_from(self, read: Read) -> None:
         """Read a copy that a commit dropped again at once, in the background: the next
@@ -288,10 +301,10 @@ class LatestCache:
         epoch: int,
     ) -> LatestAnswer:
         """The answer made from ``rows``, kept unless a commit of this fixture (or of every
-        fixture) was announced since ``epoch``."""
+        fixture) was announced since ``epoch``, or commits go unannounced now."""
         life = self.ttl * (0.75 + 0.25 * random.random())  # noqa: S311 (spread, not secrecy)
         made = answer(fixture_id, sport, competition, rows, expires=self._clock() + life)
-        if self.ttl > 0 and self._current(fixture_id, epoch):
+        if self.ttl > 0 and self._hearing and self._current(fixture_id, epoch):
             if len(self._answers) >= self._max:
                 self._answers.clear()
             self._answers[fixture_id] = made

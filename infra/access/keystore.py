@@ -6,14 +6,13 @@ so their caches drop the key at once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
 import asyncpg
 
 from commands.api_keys import KeyRecord, NewKey, generate_key
 from domain.access import Limits, Plan, Scope, parse_scopes
-from infra.connections import listening
+from infra.notices import Subscription
 
 REVOKED_CHANNEL = "sportcast_key_revoked"
 
@@ -124,6 +123,7 @@ class PostgresKeyStore:
         return None if row is None else _record(row)
 
 
-def revocations(url: str, on_revoked: Callable[[str], None]) -> AbstractAsyncContextManager[None]:
-    """Call ``on_revoked(short)`` for each key revoked anywhere, while the context is open."""
-    return listening(url, REVOKED_CHANNEL, on_revoked)
+def revocations(on_revoked: Callable[[str], None], forget_all: Callable[[], None]) -> Subscription:
+    """``on_revoked(short)`` for each key revoked anywhere; ``forget_all()`` when the notices'
+    connection is back after a loss (a revocation may have been missed meanwhile)."""
+    return Subscription(REVOKED_CHANNEL, on_revoked, resync=forget_all)

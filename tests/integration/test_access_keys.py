@@ -17,8 +17,9 @@ from gateway.access.gate import AccessGate
 from gateway.access.refusals import RevokedKey
 from gateway.access.throttle import RequestRate
 from gateway.app import create_app
-from infra.access.keystore import PostgresKeyStore, revocations
+from infra.access.keystore import REVOKED_CHANNEL, PostgresKeyStore
 from infra.cli import app as cli
+from infra.connections import listening
 from tests.access_helpers import bearer, client, key_store, make_key
 from tests.unit.test_gateway_ingest import SCHEDULED, InMemoryIntake
 
@@ -83,7 +84,7 @@ async def test_a_revoked_key_is_refused_at_once_despite_the_cache(postgres_url: 
         token, record = await make_key(store, Scope.FORECASTS_READ)
         access = gate(store, cache_seconds=3600)
         async with (
-            revocations(postgres_url, access.authenticator.forget),
+            listening(postgres_url, REVOKED_CHANNEL, access.authenticator.forget),
             client(create_app(version_probes=[], access=access)) as http,
         ):
             assert (await http.get("/v1/me", headers=bearer(token))).status_code == 200

@@ -19,6 +19,7 @@ from domain.fixture import Fixture
 from domain.forecast import FixtureForecasts
 from domain.odds_book import OddsBook
 from forecasting.metrics import brier_score, log_loss, ranked_probability_score
+from infra.connections import listening
 from infra.embedded.nats import EmbeddedNats
 from infra.forecasting.service import forecaster_env
 from infra.projections.logs import StoreEventLog
@@ -27,7 +28,8 @@ from projections.rebuild import rebuild
 from projections.runner import ProjectionRunner
 from projections.stored import state_of
 from readmodels.postgres import queries
-from readmodels.postgres.consistency import wait_for_positions
+from readmodels.postgres.consistency import PositionWaits
+from readmodels.postgres.positions import CHANNEL
 from tests.football_month import DATA, store_football, week_with_forecasts
 from tests.projecting import project, table
 from tests.unit.test_stored_state import same
@@ -199,9 +201,10 @@ def test_a_rebuild_switches_in_while_the_live_projection_keeps_going(
             live = ProjectionRunner(
                 [FixturesProjection(postgres_url)], {"events": log}, page_size=50
             )
-            async with live:
-                assert await wait_for_positions(pool, {"events": head}, within=60)
-                assert not await wait_for_positions(pool, {"events": head + 1000}, within=0.3)
+            waits = PositionWaits(pool)
+            async with live, listening(postgres_url, CHANNEL, waits.on_commit):
+                assert await waits.wait_for({"events": head}, within=60)
+                assert not await waits.wait_for({"events": head + 1000}, within=0.3)
                 before = await queries.list_fixtures(pool, limit=10_000)
                 done = await rebuild(
                     FixturesProjection, {"events": log}, postgres_url, page_size=70
@@ -219,7 +222,7 @@ def test_a_rebuild_switches_in_while_the_live_projection_keeps_going(
                 new_head = await log.head()
                 assert new_head > head
                 assert await live.wait_for({"events": new_head}, 60)
-                assert await wait_for_positions(pool, {"events": new_head}, within=10)
+                assert await waits.wait_for({"events": new_head}, within=10)
                 grown = await queries.list_fixtures(pool, limit=10_000)
                 assert len(grown) > len(after)
                 assert live.statuses["fixtures"].error is None

@@ -225,3 +225,20 @@ async def test_a_copy_a_commit_dropped_is_read_again_at_once() -> None:
     assert found is not None
     assert found.etag == '"lf-1-8"'
     assert reads == [FIXTURE]
+
+
+def test_no_copy_is_kept_while_notices_are_lost_nor_one_read_before_they_resume() -> None:
+    cache = LatestCache(60.0)
+    kept(cache)
+    cache.notices_lost()
+    assert cache.get(FIXTURE) is None  # a commit now would go unannounced
+    kept(cache)
+    assert cache.get(FIXTURE) is None
+    began_while_deaf = cache.epoch
+    cache.notices_resumed()
+    kept(cache, epoch=began_while_deaf)  # may predate a commit made while deaf
+    assert cache.get(FIXTURE) is None
+    kept(cache, 2)
+    found = cache.get(FIXTURE)
+    assert found is not None
+    assert found.etag == '"lf-1-2"'
