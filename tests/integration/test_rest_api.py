@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -560,29 +560,37 @@ async def test_jwt_callers_and_head_requests_are_answered_from_the_copies(
     assert refused.status_code == 403
 
 
+async def until(condition: Callable[[], object], what: str, within: float = 30.0) -> None:
+    """Wait until ``condition()`` holds (a deadline for a loaded box, not a measure)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, f"{what}: not within {within} s"
+        await asyncio.sleep(0.02)
+
+
 async def test_a_forecasts_commit_drops_the_cached_answers_at_once(postgres_url: str) -> None:
     """The projections NOTIFY each commit; a forecasts commit drops the copies, so a new
     forecast shows on the next read although the copies' life is 60 s."""
     async with caching_app(postgres_url) as (app, store, pool):
         reader, _ = await make_key(store, Scope.FORECASTS_READ)
         path = f"/v1/fixtures/{E0}/forecasts/latest"
-        async with (
-            listening(postgres_url, COMMITS, app.state.latest_cache.on_commit),
-            client(app) as http,
-        ):
+        notices: list[str] = []
+
+        def noted(payload: str) -> None:
+            app.state.latest_cache.on_commit(payload)
+            notices.append(payload)
+
+        async with listening(postgres_url, COMMITS, noted), client(app) as http:
             before = await http.get(path, headers=bearer(reader))
             async with pool.acquire() as conn:
                 await insert_forecast(conn, 60, E0, "football-1x2", "m", [0.6, 0.2, 0.2])
                 await conn.execute("SELECT pg_notify($1, 'odds events 7')", COMMITS)
-            await asyncio.sleep(0.3)
+            await until(lambda: notices, "the odds notice")  # taken in, and kept the copies
             unrelated = await http.get(path, headers=bearer(reader))
             async with pool.acquire() as conn:
                 await conn.execute("SELECT pg_notify($1, 'forecasts forecasts 60')", COMMITS)
-            for _ in range(50):
-                after = await http.get(path, headers=bearer(reader))
-                if after.headers["etag"] != before.headers["etag"]:
-                    break
-                await asyncio.sleep(0.02)
+            await until(lambda: len(notices) == 2, "the forecasts notice")
+            after = await http.get(path, headers=bearer(reader))
     assert unrelated.headers["etag"] == before.headers["etag"]  # an odds commit keeps them
     assert after.headers["etag"] != before.headers["etag"]
     assert [f["position"] for f in after.json()["forecasts"]] == [60, 30]
@@ -611,11 +619,10 @@ async def test_a_forecasts_commit_drops_only_the_fixtures_it_names(postgres_url:
         ):
             before = {p: await http.get(p, headers=bearer(reader)) for p in (e0, e1)}
             await forecast_committed(pool, 61, E0)
-            for _ in range(100):
-                after = await http.get(e0, headers=bearer(reader))
-                if after.headers["etag"] != before[e0].headers["etag"]:
-                    break
-                await asyncio.sleep(0.02)
+            old = before[e0].headers["etag"]
+            cache = app.state.latest_cache
+            await until(lambda: (c := cache.get(E0)) is None or c.etag != old, "E0's copy dropped")
+            after = await http.get(e0, headers=bearer(reader))
             served_fast = FastAnswers.count
             other = await http.get(e1, headers=bearer(reader))
     assert after.headers["etag"] != before[e0].headers["etag"]
@@ -678,26 +685,33 @@ async def test_a_commit_whose_notice_is_lost_drops_the_copies_at_the_next_check(
     async with caching_app(postgres_url) as (app, store, pool):
         reader, _ = await make_key(store, Scope.FORECASTS_READ)
         path = f"/v1/fixtures/{E0}/forecasts/latest"
-        async with (
-            watching(app.state.latest_cache, ReadModelQueries(pool), every=0.2),
-            client(app) as http,
-        ):
-            await asyncio.sleep(0.5)  # the first reading (it drops what was kept before it)
+        cache = app.state.latest_cache
+        readings: list[object] = []  # the watcher's readings, counted
+        confirm = cache.confirm
+
+        def counted(reading: Any, *, until: float) -> None:
+            confirm(reading, until=until)
+            readings.append(reading)
+
+        cache.confirm = counted
+        # Every 1 s: a copy is served until 2 s after its last reading began (a loaded box
+        # must not let it lapse between a reading and the request that follows it).
+        async with watching(cache, ReadModelQueries(pool), every=1.0), client(app) as http:
+            await until(lambda: readings, "the first reading (it drops what was kept before)")
             before = await http.get(path, headers=bearer(reader))
             async with pool.acquire() as conn:
                 await insert_forecast(conn, 70, E0, "football-1x2", "m", [0.6, 0.2, 0.2])
-            await asyncio.sleep(0.6)  # rows alone, no commit recorded: the copy stays
-            kept = await http.get(path, headers=bearer(reader))
+            seen = len(readings)
+            await until(lambda: len(readings) >= seen + 2, "two readings")
+            kept = await http.get(path, headers=bearer(reader))  # rows alone: the copy stays
             async with pool.acquire() as conn:
                 await conn.execute(
                     "INSERT INTO rm_forecasts.projection_position (stream, position) "
                     "VALUES ('forecasts', 70) ON CONFLICT (stream) DO UPDATE SET position = 70"
                 )
-            for _ in range(100):
-                after = await http.get(path, headers=bearer(reader))
-                if after.headers["etag"] != before.headers["etag"]:
-                    break
-                await asyncio.sleep(0.05)
+            seen = len(readings)
+            await until(lambda: len(readings) >= seen + 2, "two readings after the commit")
+            after = await http.get(path, headers=bearer(reader))
     assert kept.headers["etag"] == before.headers["etag"]
     assert after.headers["etag"] != before.headers["etag"]
     assert [f["position"] for f in after.json()["forecasts"]] == [70, 30]
