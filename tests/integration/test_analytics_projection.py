@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import random
 import signal
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import defaultdict
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,6 +34,7 @@ from domain.provenance import Provenance
 from forecasting.metrics import ranked_probability_score
 from infra.analytics.runner import RebuildRefused
 from infra.bootstrap import analytics_service
+from infra.embedded.nats import EmbeddedNats
 from infra.feeds.replay import Replay
 from infra.forecasting.model_file import LoadedModel
 from infra.forecasting.service import ForecasterService, forecaster_env
@@ -226,8 +229,23 @@ def test_a_build_in_many_small_batches_equals_one_in_few(
     assert dump(path) == dump(built)
 
 
+def delivered(nats: EmbeddedNats) -> int:
+    """The messages the nats-server has delivered to its clients so far (/varz out_msgs): how
+    far a reader has read, seen from outside while it holds its DuckDB file locked."""
+    with urllib.request.urlopen(f"{nats.monitor_url}/varz", timeout=10) as answer:
+        return int(json.load(answer)["out_msgs"])
+
+
+def positions(path: Path) -> dict[str, int]:
+    store = AnalyticsStore(path)
+    try:
+        return store.positions()
+    finally:
+        store.close()
+
+
 def test_sigkilled_projector_resumes_to_the_same_tables_as_a_build_from_zero(
-    replayed: dict[str, str], built: Path, tmp_path: Path
+    replayed: dict[str, str], built: Path, tmp_path: Path, nats_server: EmbeddedNats
 ) -> None:
     path = tmp_path / "killed.duckdb"
     env = {
@@ -239,23 +257,42 @@ def test_sigkilled_projector_resumes_to_the_same_tables_as_a_build_from_zero(
         "SPORTCAST_ANALYTICS_PAGE_EVENTS": "150",
         "SPORTCAST_STATE_DIR": str(tmp_path),
     }
+    heads = positions(built)
+    # What a whole catch-up reads, counted on the server (nothing else reads meanwhile).
+    before = delivered(nats_server)
+    build(replayed, tmp_path / "measured.duckdb", page=150)
+    whole = delivered(nats_server) - before
+    # Each run is killed once it has read a random 25-60% of what was left to read: by what it
+    # read, not by time, so the kill lands mid-way on a fast idle box and a loaded one alike.
     rng = random.Random(14)
-    kills = 0
+    kills: list[dict[str, int]] = []
+    left = 1.0
     for _ in range(3):
+        target = rng.uniform(0.25, 0.6) * whole * left
+        start = delivered(nats_server)
         process = subprocess.Popen(
             [SPORTCAST, "analytics", "run", "--catch-up"], env=env, stdout=subprocess.DEVNULL
         )
-        time.sleep(rng.uniform(2.0, 5.0))
-        if process.poll() is None:
+        try:
+            deadline = time.monotonic() + 120
+            while delivered(nats_server) - start < target:
+                assert process.poll() is None, "the run ended before the kill: nothing left"
+                assert time.monotonic() < deadline, "the run read nothing for 120 s"
+                time.sleep(0.01)
+        finally:  # killed here, or when an assertion above fails: never left running
             process.send_signal(signal.SIGKILL)
-            kills += 1
-        process.wait()
+            process.wait(10)
+        kills.append(positions(path))
+        left = 1 - sum(kills[-1].values()) / sum(heads.values())
     finished = subprocess.run(
         [SPORTCAST, "analytics", "run", "--catch-up"], env=env, capture_output=True, timeout=300
     )
     assert finished.returncode == 0, finished.stderr.decode()
-    assert kills >= 1, "no run was killed mid-way: the test proved nothing"
+    # Killed mid-way: the first kill after progress, and every kill with work left.
+    assert sum(kills[0].values()) > 0, (heads, kills)
+    assert all(sum(k.values()) < sum(heads.values()) for k in kills), (heads, kills)
     assert dump(path) == dump(built)
+    print(f"killed at {kills} of {heads} (a whole catch-up reads {whole} messages)")
 
 
 def test_analytics_run_copies_where_it_stands_to_postgresql(
