@@ -33,6 +33,7 @@ from domain.errors import DomainError
 from domain.odds.margin import proportional
 from forecasting.football.evaluation import paired_bootstrap
 from forecasting.inplay.model import (
+    HOST_ADVANTAGE,
     SAMPLED_MINUTES,
     EloPrior,
     InPlayParameters,
@@ -245,10 +246,11 @@ def _pooled_line(label: str, rows: list[tuple[np.ndarray, np.ndarray, int]], tar
 
 
 def _world_cup_history(
-    folder: Path,
+    folder: Path, host_advantage: float = HOST_ADVANTAGE
 ) -> tuple[list[dict[str, str]], dict[str, list[TimelineEvent]], list[float], np.ndarray]:
     """Matches in date order, their timelines, each one's Elo expected score from earlier
-    matches of its pool (men's or women's) only, and their 90-minute outcomes."""
+    matches of its pool (men's or women's) only (a host given `host_advantage`), and their
+    90-minute outcomes."""
     matches = _read(folder / "matches.csv")
     timelines: dict[str, list[TimelineEvent]] = defaultdict(list)
     for goal in _read(folder / "goals.csv"):
@@ -257,7 +259,7 @@ def _world_cup_history(
         if booking["sending_off"] == "1":
             timelines[booking["match_id"]].append(_event("sending-off", booking))
     matches.sort(key=lambda m: (m["match_date"], m["match_time"], m["match_id"]))
-    elo = EloPrior()
+    elo = EloPrior(host_advantage=host_advantage)
     expected: list[float] = []
     for m in matches:  # Elo sees a match only after its expected score is taken
         edition = m["tournament_name"]  # "2018 FIFA Men's World Cup": pool and edition

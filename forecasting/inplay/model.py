@@ -329,27 +329,41 @@ def fit_draw_peak(expected_scores: Sequence[float], outcomes: Outcomes) -> float
     return float(_PEAKS[int(np.argmin(_peak_losses(np.asarray(expected_scores), outcomes)))])
 
 
-def fit_elo_prior(expected_scores: Sequence[float], outcomes: Outcomes) -> tuple[float, float]:
+def fit_elo_prior(
+    expected_scores: Sequence[float],
+    outcomes: Outcomes,
+    weights: NDArray[np.float64] | None = None,
+) -> tuple[float, float]:
     """The Elo prior's calibration on these (earlier) matches: the logit scale and draw peak
-    with the lowest log loss (grids of 0.01 and 0.005). Returns (scale, draw peak)."""
+    with the lowest log loss (grids of 0.01 and 0.005), each match weighted by `weights` if
+    given. Returns (scale, draw peak)."""
     e = np.clip(np.asarray(expected_scores, dtype=np.float64), 1e-9, 1.0 - 1e-9)
     logit = np.log(e / (1.0 - e))
     best = (math.inf, 1.0, float(_PEAKS[0]))
     for scale in _SCALES:
-        losses = _peak_losses(1.0 / (1.0 + np.exp(-scale * logit)), outcomes)
+        losses = _peak_losses(1.0 / (1.0 + np.exp(-scale * logit)), outcomes, weights)
         i = int(np.argmin(losses))
         if losses[i] < best[0]:
             best = (float(losses[i]), float(scale), float(_PEAKS[i]))
     return best[1], best[2]
 
 
-def _peak_losses(expected: NDArray[np.float64], outcomes: Outcomes) -> NDArray[np.float64]:
-    """Mean log loss of one_x_two(expected, peak) for every peak of the grid."""
+def _peak_losses(
+    expected: NDArray[np.float64],
+    outcomes: Outcomes,
+    weights: NDArray[np.float64] | None = None,
+) -> NDArray[np.float64]:
+    """Mean (weighted, if `weights`) log loss of one_x_two(expected, peak) for every peak of
+    the grid."""
     draw = _PEAKS[:, None] * 4.0 * expected * (1.0 - expected)
     home, away = expected - draw / 2.0, 1.0 - expected - draw / 2.0
     chosen = np.where(outcomes == 0, home, np.where(outcomes == 1, draw, away))
-    result: NDArray[np.float64] = -np.mean(np.log(np.clip(chosen, 1e-12, 1.0)), axis=1)
-    return result
+    losses = -np.log(np.clip(chosen, 1e-12, 1.0))
+    if weights is None:
+        mean: NDArray[np.float64] = np.mean(losses, axis=1)
+        return mean
+    weighted: NDArray[np.float64] = losses @ weights / np.sum(weights)
+    return weighted
 
 
 @dataclass(frozen=True)

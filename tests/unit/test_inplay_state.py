@@ -120,6 +120,26 @@ def test_the_elo_prior_calibration_recovers_the_scale_and_peak_that_made_the_res
     assert one_x_two(0.7, 0.3, 1.0) == one_x_two(0.7, 0.3)  # scale 1: the raw expected score
 
 
+def test_the_elo_prior_calibration_weighs_each_match_as_told() -> None:
+    """Weights (a selection benchmark's time decay): equal weights fit what no weights do, and
+    zero weights leave their matches out, so two eras fitted apart find their own scales."""
+    n = 1_500
+    rng = np.random.default_rng(5)
+    expected = rng.uniform(0.05, 0.95, n)
+    early = (np.arange(n) < n // 2).astype(np.float64)
+    scales = np.where(early > 0, 0.6, 1.6)
+    truth = [one_x_two(float(e), 0.3, float(s)) for e, s in zip(expected, scales, strict=True)]
+    outcomes = np.array([rng.choice(3, p=p) for p in truth], dtype=np.int64)
+    assert fit_elo_prior(list(expected), outcomes, np.full(n, 2.5)) == fit_elo_prior(
+        list(expected), outcomes
+    )
+    for weights, scale in ((early, 0.6), (1.0 - early, 1.6)):
+        fitted = fit_elo_prior(list(expected), outcomes, weights)
+        kept = weights > 0
+        assert fitted == fit_elo_prior(list(expected[kept]), outcomes[kept])
+        assert fitted[0] == pytest.approx(scale, abs=0.3)
+
+
 def test_a_new_edition_regresses_the_pool_toward_the_mean_once() -> None:
     """Four years between World Cups: the first match of an edition keeps CARRY_OVER of each
     rating's distance from the mean; a late result of the old edition regresses nothing more,
