@@ -4,7 +4,6 @@ nats-server: events are translated concurrently and handed on in log order."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import nats
 
@@ -13,7 +12,7 @@ from infra.streams.translate import Origins, Translator
 from readmodels.live import Kind, StreamEvent
 from tests.sse_support import Writers, stored_topics
 
-SLOW = 0.4
+HELD = 5  # the first events whose translations wait until all of them are under way
 
 
 async def no_lookup(aggregate: str) -> tuple[str, bytes] | None:
@@ -29,14 +28,21 @@ async def test_a_slow_translation_holds_no_later_event_back_nor_reorders_them(
     topics = await stored_topics(writers.nats_url, writers.events_stream)
     stored = [s for s, t in topics if t.startswith("domain.fixture:Fixture.")]
 
+    under_way: list[int] = []
+    all_under_way = asyncio.Event()
+
     class SlowFirst(Translator):
-        """Each of the first five events' translation waits ``SLOW`` (as a lookup would)."""
+        """Each of the first five events' translation waits (as a lookup would) until all
+        five are under way: translated one at a time, the first would wait for good."""
 
         async def __call__(
             self, seq: int, aggregate: str, topic: str, state: bytes
         ) -> StreamEvent | None:
-            if seq <= stored[4]:
-                await asyncio.sleep(SLOW)
+            if seq in stored[:HELD]:
+                under_way.append(seq)
+                if len(under_way) == HELD:
+                    all_under_way.set()
+                await all_under_way.wait()
             return StreamEvent(
                 seq, Kind.MATCH_EVENT, "goal", "football", "wc", aggregate, None, b""
             )
@@ -45,18 +51,16 @@ async def test_a_slow_translation_holds_no_later_event_back_nor_reorders_them(
     try:
         log = JetStreamLog(nc, writers.events_stream, SlowFirst(Origins(no_lookup)))
         got: list[int] = []
-        started = time.monotonic()
-        async with asyncio.timeout(20):
+        async with asyncio.timeout(60):  # a deadline: only a missing overlap would reach it
             async for seq, event in log.follow(0):
                 if event is not None:
                     got.append(seq)
                 if seq >= stored[-1]:
                     break
-        took = time.monotonic() - started
     finally:
         await nc.close()
     assert [s for s in got if s in stored] == stored  # every event, in log order
-    assert took < 3 * SLOW  # five slow translations overlapped (one at a time: 5 x 0.4 s)
+    assert sorted(under_way) == stored[:HELD]  # the five slow translations overlapped
 
 
 async def test_concurrent_lookups_of_one_aggregate_ask_the_store_once() -> None:

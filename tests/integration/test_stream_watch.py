@@ -134,6 +134,6 @@ async def test_stop_returns_even_when_a_check_swallowed_the_cancellation(
     await watch.start()
     await asyncio.wait_for(checking.wait(), 10)
     stopping = asyncio.create_task(watch.stop())
-    done, _ = await asyncio.wait([stopping], timeout=5)  # wait_for would cancel it: not that
+    done, _ = await asyncio.wait([stopping], timeout=30)  # wait_for would cancel it: not that
     stopping.cancel()
     assert stopping in done, "stop() did not return"
