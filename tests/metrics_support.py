@@ -23,7 +23,14 @@ def value(text: str, metric: str, *labels: str) -> float | None:
     return None
 
 
-def scrape_until(port: int, wanted: str, *, within: float = 20.0) -> str:
+def scrape(port: int) -> str:
+    """The endpoint's text now (one scrape)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
+        assert answer.status == 200
+        return bytes(answer.read()).decode()
+
+
+def scrape_until(port: int, wanted: str, *, within: float = 30.0) -> str:
     """The endpoint's text once it holds ``wanted`` (the last text seen otherwise)."""
     deadline = time.monotonic() + within
     text = ""

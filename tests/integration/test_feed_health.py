@@ -96,7 +96,7 @@ def run(env: dict[str, str]) -> Runner:
 
 
 def caught_up(runner: Runner, accepted: Accepted) -> FeedHealth:
-    runner.wait(accepted.notification_ids[-1], timeout=10)
+    runner.wait(accepted.notification_ids[-1], timeout=30)
     return runner.projection
 
 
@@ -233,7 +233,7 @@ async def test_a_gateway_without_feed_health_reads_its_board_from_the_stream(
     board = FeedHealthBoard(settings, nats_url)
     service.start()
     try:
-        service.projection.recorder.wait(ingestion.name, last.notification_ids[-1], timeout=10)
+        service.projection.recorder.wait(ingestion.name, last.notification_ids[-1], timeout=30)
         now = KICKOFF - timedelta(hours=4)
         expected = await service.pulses(now)
         assert [p.source for p in expected] == ["pinnacle"]

@@ -222,7 +222,7 @@ def test_a_rebuild_switches_in_while_the_live_projection_keeps_going(
                 new_head = await log.head()
                 assert new_head > head
                 assert await live.wait_for({"events": new_head}, 60)
-                assert await waits.wait_for({"events": new_head}, within=10)
+                assert await waits.wait_for({"events": new_head}, within=30)
                 grown = await queries.list_fixtures(pool, limit=10_000)
                 assert len(grown) > len(after)
                 assert live.statuses["fixtures"].error is None

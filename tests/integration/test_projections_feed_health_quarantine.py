@@ -58,7 +58,7 @@ def test_feed_health_rows_are_the_feed_health_process_s_own_events(
         application_class=FeedIngestion, projection_class=FeedHealth, env=env
     )
     with runner:
-        runner.wait(last.notification_ids[-1], timeout=10)
+        runner.wait(last.notification_ids[-1], timeout=30)
         process = runner.projection
         alerts = process.check(now, window=timedelta(hours=3), stale_after=timedelta(minutes=30))
         board = process.feed_pulses(now)

@@ -20,7 +20,7 @@ from infra.embedded.ports import free_port
 from infra.eventstore import JetStreamFactory
 from infra.projections.wiring import running_projector
 from infra.settings import Settings
-from tests.metrics_support import sample, scrape_until, value
+from tests.metrics_support import sample, scrape, scrape_until, value
 from tests.small_models import small_football_model
 
 
@@ -78,7 +78,7 @@ def test_the_forecaster_serves_its_lag_on_its_metrics_port(
         assert sample(
             text, "sportcast_forecaster_lag_events", 'otel_scope_name="sportcast.forecaster"'
         )
-    assert "sportcast_forecaster_lag_events{" not in scrape_until(port, "never", within=0.5)
+    assert "sportcast_forecaster_lag_events{" not in scrape(port)
 
 
 def test_the_checkpointer_serves_its_seals_on_its_metrics_port(
@@ -115,7 +115,7 @@ def test_the_checkpointer_serves_its_seals_on_its_metrics_port(
             failed = await asyncio.to_thread(scrape_until, port, "sportcast_checkpoint_failures")
         finally:
             await checkpointer.stop()
-        return sealed, failed, await asyncio.to_thread(scrape_until, port, "never", within=0.5)
+        return sealed, failed, await asyncio.to_thread(scrape, port)
 
     sealed, failed, stopped = asyncio.run(main())
     assert value(sealed, "sportcast_checkpoint_writes_total", stream) == 1
