@@ -13,9 +13,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from infra.connections import use_nats_security
 from infra.embedded.nats_users import NatsUsers, server_tls
 from infra.eventstore.security import NatsSecurity
+from infra.nats_identity import use_nats_security
 from infra.natsaccess import Role, StreamNames
 
 SECURE = os.environ.get("BENCH_SECURE", "") not in ("", "0")

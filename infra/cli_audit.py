@@ -15,40 +15,29 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from uuid import UUID
 
 import typer
-from nats.aio.client import Client as NATS
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from infra.audit.blocks import stored_stream
-from infra.audit.checkpointer import read_keys
 from infra.audit.errors import AuditError, StoreUnreachable, UnknownFixture, WrongKey
-from infra.audit.export import ExportFormat, export
-from infra.audit.features import FeatureReport, rebuild_features
-from infra.audit.from_blocks import default_processes, verify_stored
-from infra.audit.log import extent, fixtures_in
-from infra.audit.ranges import verify_ranges
-from infra.audit.rederive import (
-    RederivationReport,
-    fetch_artifacts,
-    mismatch_json,
-    recorded_forecasts,
-    rederive,
-)
-from infra.audit.store import open_log
-from infra.audit.timeline import Timeline, fixture_timeline
-from infra.audit.witness import Witness, check_witness
-from infra.bootstrap import audit_ranges
+from infra.audit.export_format import ExportFormat
 from infra.cli_console import console
 from infra.cli_progress import counting
-from infra.eventstore.subjects import SubjectLayout
-from infra.eventstore.verify import StreamVerifier, VerificationReport
-from infra.nats_setup import event_streams
-from infra.settings import Settings
+
+# The rest is imported where used: `audit verify --help` or `--store-dir` need neither the
+# forecasting stack nor the composition root (docs/adr/0039).
+if TYPE_CHECKING:
+    from nats.aio.client import Client as NATS
+
+    from infra.audit.features import FeatureReport
+    from infra.audit.rederive import RederivationReport
+    from infra.audit.timeline import Timeline
+    from infra.eventstore.verify import StreamVerifier, VerificationReport
+    from infra.settings import Settings
 
 app = typer.Typer(help="Audit the log: integrity, forecasts re-derived, timelines, exports.")
 out = console()
@@ -76,6 +65,9 @@ def _fail(error: AuditError) -> typer.Exit:
 
 
 def _run(url: str | None, store_dir: Path | None, work: Callable[[NATS], Awaitable[T]]) -> T:
+    from infra.audit.store import open_log
+    from infra.settings import Settings
+
     settings = Settings()
 
     async def main() -> T:
@@ -106,6 +98,8 @@ def _progress(label: str, total: int | None, *, quiet: bool) -> Iterator[Callabl
 
 
 def _streams(settings: Settings, given: list[str] | None) -> list[str]:
+    from infra.nats_setup import event_streams
+
     return given or event_streams(settings)
 
 
@@ -156,6 +150,12 @@ def verify(
 ) -> None:
     """Verify the whole log (hash chain, sequences, signed checkpoints) and re-derive forecasts
     bit for bit from their recorded inputs and the stored model artifacts."""
+    from infra.audit.checkpointer import read_keys
+    from infra.audit.witness import Witness
+    from infra.eventstore.subjects import SubjectLayout
+    from infra.eventstore.verify import StreamVerifier
+    from infra.settings import Settings
+
     settings = Settings()
     signing_keys = None
     if keys_file is not None:
@@ -164,7 +164,6 @@ def verify(
         except (OSError, ValueError, KeyError) as error:
             raise _fail(_bad_keys(keys_file, error)) from None
     chain_key = os.environ.get("NATS_CHAIN_KEY", "").encode()
-    ranges = audit_ranges(settings)
     known = Witness.load(witness) if witness else None
     chosen = _fixture_ids(fixture)
     rederived: list[RederivationReport] = []
@@ -182,6 +181,12 @@ def verify(
         rederived.append(await _rederive(nc, settings, chosen, competition, first, last, as_json))
 
     async def work(nc: NATS) -> list[tuple[StreamVerifier, int]]:
+        from infra.audit.log import extent
+        from infra.audit.ranges import verify_ranges
+        from infra.audit.witness import check_witness
+        from infra.bootstrap import audit_ranges
+
+        ranges = audit_ranges(settings)
         verified = []
         for name in _streams(settings, stream):
             try:
@@ -206,6 +211,8 @@ def verify(
         except AuditError as error:
             raise _fail(error) from None
         if known is not None:
+            from infra.audit.witness import check_witness
+
             for verifier, last_seq in verified:
                 verifier.problems.extend(check_witness(known, verifier, last_seq))
         if forecasts:
@@ -224,6 +231,8 @@ def verify(
     if as_json:
         body: dict[str, Any] = {"ok": findings == 0, "streams": [_report_json(r) for r in reports]}
         if rederived:
+            from infra.audit.rederive import mismatch_json
+
             body["forecasts"] = {
                 "checked": rederived[0].checked,
                 "artifacts": rederived[0].artifacts,
@@ -248,6 +257,9 @@ def _verify_files(
 ) -> list[tuple[StreamVerifier, int]]:
     """Each stream's chain checked from its message blocks in ``store_dir`` (no server), in
     SPORTCAST_AUDIT_WORKERS processes (unset: infra/audit/from_blocks.py's default)."""
+    from infra.audit.blocks import stored_stream
+    from infra.audit.from_blocks import default_processes, verify_stored
+
     processes = settings.audit_workers or default_processes()
     verified = []
     for name in _streams(settings, given):
@@ -280,6 +292,8 @@ async def _chosen_fixtures(
     quiet: bool,
 ) -> set[UUID] | None:
     """The fixtures given, and those of the competitions given (None: every fixture)."""
+    from infra.audit.log import extent, fixtures_in
+
     if not competitions:
         return fixtures
     size = await extent(nc, settings.stream_name, missing_is_empty=True)
@@ -297,6 +311,9 @@ async def _rederive(
     last: int | None,
     quiet: bool,
 ) -> RederivationReport:
+    from infra.audit.log import extent
+    from infra.audit.rederive import fetch_artifacts, recorded_forecasts, rederive
+
     fixtures = await _chosen_fixtures(nc, settings, fixtures, competitions, quiet=quiet)
     size = await extent(nc, settings.forecaster_stream, missing_is_empty=True)
     with _progress("reading forecasts", size.messages, quiet=quiet) as step:
@@ -392,6 +409,11 @@ def rebuild_features_command(
     """Recompute chosen forecasts' feature vectors from the input events they cite (replaying
     the feed log to their positions with today's feature code) and compare with the recorded
     ones: catches feature-code drift between versions."""
+    from infra.audit.features import rebuild_features
+    from infra.audit.log import extent
+    from infra.audit.rederive import fetch_artifacts, recorded_forecasts
+    from infra.settings import Settings
+
     settings = Settings()
     chosen = _fixture_ids(fixture)
 
@@ -466,6 +488,10 @@ def timeline(
     as_json: AsJson = False,
 ) -> None:
     """The ordered story of one fixture: feed events, odds, forecasts, result, settlement."""
+    from infra.audit.log import extent
+    from infra.audit.timeline import fixture_timeline
+    from infra.settings import Settings
+
     settings = Settings()
     try:
         fixture_id = UUID(fixture)
@@ -523,6 +549,10 @@ def export_command(
     store_dir: StoreDir = None,
 ) -> None:
     """Raw events with their positions and headers, as JSON Lines or Parquet."""
+    from infra.audit.export import export
+    from infra.audit.log import extent
+    from infra.settings import Settings
+
     settings = Settings()
     name = stream or settings.stream_name
 

@@ -19,6 +19,7 @@ from commands.ingestion import FeedCommand
 from domain.errors import DomainError
 from domain.odds import MarginMethod
 from domain.provenance import Provenance
+from infra import cli_health
 from infra.bootstrap import feed_payload_decoder, open_intake
 from infra.cli_console import console, print_json
 from infra.cli_progress import counting
@@ -35,6 +36,7 @@ from infra.settings import Settings
 app = typer.Typer(help="Feeds: dataset replay, the demo simulator, the quarantine.")
 quarantine_app = typer.Typer(help="Refused feed payloads, kept with their reason.")
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(cli_health.app, name="health")
 out = console()
 err = console(stderr=True)
 T = TypeVar("T")

@@ -24,6 +24,10 @@ out = console()
 err = Console(stderr=True)
 
 
+app = typer.Typer(add_completion=False)
+
+
+@app.command("replay")
 def replay_command(
     until: Annotated[
         str,

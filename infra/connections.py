@@ -1,7 +1,8 @@
 """Connections to NATS and PostgreSQL, and the version probes behind /health.
 
 A process has one NATS identity (TLS and credentials): the composition root gives it once to
-:func:`use_nats_security`, and every :func:`connect_nats` uses it unless told otherwise.
+:func:`use_nats_security` (``infra.nats_identity``), and every :func:`connect_nats` uses it
+unless told otherwise.
 """
 
 from __future__ import annotations
@@ -19,22 +20,11 @@ from nats.aio.client import Client as NATS
 from infra.connection_state import ConnectionState
 from infra.eventstore.denials import Denials
 from infra.eventstore.security import NatsSecurity
+from infra.nats_identity import process_nats_security
 from infra.notices import Notices, Subscription
 
 log = logging.getLogger("sportcast.nats")
-_process_security = NatsSecurity()
 _denials = Denials()
-
-
-def use_nats_security(security: NatsSecurity) -> None:
-    """The TLS and credentials of this process's NATS connections (composition root only)."""
-    global _process_security
-    _process_security = security
-
-
-def process_nats_security() -> NatsSecurity:
-    """What :func:`use_nats_security` was given (plain and anonymous until then)."""
-    return _process_security
 
 
 async def connect_nats(
@@ -59,7 +49,7 @@ async def connect_nats(
         max_reconnect_attempts=-1 if reconnect else 1,
         reconnect_time_wait=0.5,
         connect_timeout=5,
-        **(security or _process_security).nats_py_options(url),
+        **(security or process_nats_security()).nats_py_options(url),
         **state.callbacks(),
     )
     state.first_connected(nc)

@@ -10,7 +10,6 @@ import base64
 import json
 import tempfile
 from collections.abc import Iterable
-from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
 
@@ -18,14 +17,10 @@ import duckdb
 from nats.aio.client import Client as NATS
 
 from infra.audit.errors import BadRange
+from infra.audit.export_format import ExportFormat
 from infra.audit.log import Progress, pages
 from infra.eventstore.records import RawRecord
 from infra.eventstore.subjects import SubjectLayout
-
-
-class ExportFormat(StrEnum):
-    JSONL = "jsonl"
-    PARQUET = "parquet"
 
 
 def record_json(stream: str, record: RawRecord) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from commands.transcodings import register_domain_transcodings
 from domain.fixture import Fixture
 from domain.fixture_id import canonical_name
 from infra.audit.errors import StoreUnreachable
-from infra.connections import process_nats_security
 from infra.eventstore.reader import DirectReader
 from infra.eventstore.records import HASH, TOPIC, VERSION, RawRecord, make_stored_event
 from infra.eventstore.subjects import SubjectLayout
@@ -31,6 +30,7 @@ from infra.eventstore.verify import StreamVerifier
 from infra.eventstore.wire import Consumed, ConvertConsumed, WireClient
 from infra.eventstore.wire_protocol import parse_headers
 from infra.eventstore.wire_reads import WireReads
+from infra.nats_identity import process_nats_security
 
 PAGE = 10_000
 T = TypeVar("T")

@@ -21,10 +21,10 @@ from typing import BinaryIO
 from infra.audit.errors import AuditError
 from infra.audit.log import verify_log
 from infra.audit.store import open_log
-from infra.connections import use_nats_security
 from infra.eventstore.security import NatsSecurity
 from infra.eventstore.subjects import SubjectLayout
 from infra.eventstore.verify import RangePart, StreamVerifier
+from infra.nats_identity import use_nats_security
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,8 @@ from nats.aio.client import Client as NATS
 from infra.audit.errors import AuditError
 from infra.audit.log import Progress, StreamExtent, plain_url, verify_log
 from infra.audit.range_worker import RangeTask
-from infra.connections import process_nats_security
 from infra.eventstore.verify import RangePart, StreamVerifier
+from infra.nats_identity import process_nats_security
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,8 @@ OURS = (
     "infra/feed_health.py",
     "infra/connection_state.py",
     "infra/cli.py",
+    "infra/cli_up.py",
+    "infra/cli_common.py",
     "infra/store_check.py",
 )
 

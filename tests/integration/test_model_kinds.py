@@ -40,7 +40,7 @@ from forecasting.nba.model import NbaModelParameters
 from forecasting.nba.training import NbaTrainingSet
 from forecasting.nba.training import train as train_nba
 from infra.bootstrap import event_store_env
-from infra.cli import serve_metrics
+from infra.cli_common import serve_metrics
 from infra.embedded.nats import EmbeddedNats
 from infra.embedded.ports import free_port
 from infra.feeds.datasets import MalformedRow, read_football, read_nba, read_worldcup_matches

@@ -14,7 +14,7 @@ from uuid import uuid4
 from eventsourcing.persistence import StoredEvent
 
 from infra.bootstrap import build_checkpointer, event_store_env, running_forecaster
-from infra.cli import serve_metrics
+from infra.cli_common import serve_metrics
 from infra.connections import connect_nats
 from infra.embedded.ports import free_port
 from infra.eventstore import JetStreamFactory

@@ -7,7 +7,7 @@ import socket
 import pytest
 import typer
 
-from infra.cli import serve_metrics
+from infra.cli_common import serve_metrics
 from infra.settings import Settings
 
 
