@@ -233,6 +233,47 @@ async def test_a_lost_listener_comes_back_and_what_was_committed_meanwhile_is_se
             assert (await latest()).json()["forecasts"][0]["position"] == 62
 
 
+async def test_a_key_revoked_while_the_listener_was_lost_is_refused_once_it_is_back(
+    postgres_url: str,
+) -> None:
+    """The revocation's notice reaches nobody; the key stays cached (an hour here) while the
+    listener is lost, and is looked up again, and refused, as soon as it is back."""
+    async with key_store(postgres_url) as store, Gate(postgres_url) as gate:
+        token, record = await make_key(store, Scope.FORECASTS_READ)
+        access = AccessGate(Authenticator(keys=store, cache_seconds=3600))
+        connections = Connections()
+        app = create_app(version_probes=[], access=access)
+        notices = gateway_notices(gate.url, app.state.latest_cache, access, connections)
+        admin = await asyncpg.connect(postgres_url)
+        try:
+            async with notices, client(app) as http:
+
+                async def me() -> int:
+                    return (await http.get("/v1/me", headers=bearer(token))).status_code
+
+                assert await me() == 200  # verified, and kept for an hour
+                gate.refusing = True
+                assert await admin.fetchval("SELECT pg_terminate_backend($1)", notices.pid)
+
+                async def lost() -> bool:
+                    return not notices.listening
+
+                await until("the listener found lost", lost)
+                await store.revoke(record.short)  # its notice reaches nobody
+                assert await me() == 200  # still the kept principal: nothing said otherwise
+                gate.refusing = False
+
+                async def back() -> bool:
+                    return notices.listening
+
+                await until("the listener back", back)
+                refused = await http.get("/v1/me", headers=bearer(token))
+        finally:
+            await admin.close()
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "key-revoked"
+
+
 async def test_a_silent_listening_session_is_found_by_the_health_check(postgres_url: str) -> None:
     """A frozen backend closes nothing: only the bounded health query finds it; the listener
     connects again and notices arrive on the new session."""
