@@ -24,6 +24,7 @@ from tests.e2e.test_sportcast_up import (
     interrupt,
     output_of,
     popen_up,
+    still_running,
     wait_healthy,
 )
 from tests.e2e.test_sportcast_up import ports as ports
@@ -181,7 +182,7 @@ def test_a_killed_nats_server_is_restarted_and_ingest_says_503_meanwhile(
         assert answer.headers["content-type"] == "application/problem+json"
         assert answer.json()["code"] == "store-unavailable"
         assert int(answer.headers["Retry-After"]) >= 1
-        assert took < 2.0
+        assert took < 5.0  # at once: well inside the 10 s a save keeps trying for
     deadline = time.monotonic() + 60
     while True:
         assert proc.poll() is None, "sportcast up exited instead of restarting nats-server"
@@ -218,8 +219,7 @@ def test_a_child_that_cannot_be_restarted_stops_the_stack_with_a_clear_message(
     assert "[child-failed]" in said
     assert "nats-server" in said
     no_traceback_of_ours(said)
-    time.sleep(0.5)
-    assert [c.pid for c in postgres_children if c.is_running() and c.status() != "zombie"] == []
+    assert still_running(postgres_children) == []
 
 
 def test_up_refuses_a_store_cut_short_and_runs_degraded_only_when_told(
