@@ -93,12 +93,12 @@ async def connect(port: int, path: str = "/v1/streams/odds", *, rcvbuf: int = 0)
     reader, writer = await asyncio.open_connection(sock=sock, limit=1 << 20)
     writer.write(f"GET {path} HTTP/1.1\r\nHost: t\r\nAccept: text/event-stream\r\n\r\n".encode())
     client = Client(reader, writer)
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(30):
         await client.read_head()
     return client
 
 
-async def until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+async def until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
     async with asyncio.timeout(seconds):
         while not condition():  # noqa: ASYNC110 (polls the server's state, bounded)
             await asyncio.sleep(0.01)
@@ -116,7 +116,7 @@ async def test_a_stream_takes_its_connection_and_leaves_nothing_of_the_request_b
         for seq in range(1, 4):
             hub.publish(Log.EVENTS, seq, odds(seq, "a"))
         for client in clients:
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(30):
                 await client.read_until(b"id: 3\n")
             assert client.ids() == [1, 2, 3]
         clients[0].close()
@@ -124,7 +124,7 @@ async def test_a_stream_takes_its_connection_and_leaves_nothing_of_the_request_b
         await until(lambda: len(state.connections) == 4)
         hub.publish(Log.EVENTS, 4, odds(4, "a"))
         for client in clients[1:]:
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(30):
                 await client.read_until(b"id: 4\n")
             client.close()
         await until(lambda: not state.connections)
@@ -169,7 +169,7 @@ async def test_the_servers_graceful_shutdown_ends_handed_over_streams_with_a_ret
         await until(lambda: hub.metrics.open["odds"] == 3)
         served.server.should_exit = True  # as on SIGTERM; the hub is not told otherwise
         for client in clients:
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(30):
                 while await client.read_chunk():
                     pass
             frame = bytes(client.body).strip().split(b"\n")
@@ -211,7 +211,7 @@ async def test_the_server_hands_over_only_a_started_chunked_response() -> None:
         for path in ("/fixed", "/chunked"):
             reader, writer = await asyncio.open_connection("127.0.0.1", served.port)
             writer.write(f"GET {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n".encode())
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(30):
                 head = await reader.readuntil(b"\r\n\r\n")
                 rest = await reader.read()  # both end with the connection closed
             assert head.startswith(b"HTTP/1.1 200")
