@@ -96,7 +96,7 @@ def test_a_save_stored_but_answered_too_late_returns_its_own_ids(
     # The writer asks for its position while the save waits for its acknowledgement: it sees
     # the save's own position once the save is stored.
     while process.max_tracking_id("upstream") != 2:
-        assert time.monotonic() - started < 10, "the save was not stored"
+        assert time.monotonic() - started < 30, "the save was not stored"
         time.sleep(0.01)
     seen_after = time.monotonic() - started
     saver.join(30)
