@@ -77,7 +77,9 @@ def test_unanswered_publish_is_retried_and_stored_exactly_once(
             )
         )
         saver.start()
-        time.sleep(2.5)  # longer than one attempt's timeout: the save is sent again
+        # Two attempts' timeouts (2 s each), well inside the save's 10 s: the save is sent
+        # again even when the saver thread starts late on a loaded box.
+        time.sleep(4.5)
         os.kill(own_server.pid, signal.SIGCONT)
         saver.join(15)
         assert result
