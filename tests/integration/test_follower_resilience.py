@@ -75,7 +75,7 @@ def store_as_old_code_did(
     return int(position)
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 20) -> None:
+def wait_for(condition: Callable[[], object], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
@@ -84,12 +84,12 @@ def wait_for(condition: Callable[[], object], timeout: float = 20) -> None:
 
 def tracked(service: FeedHealthService) -> int:
     """The position the follower tracked (between two attempts it has no runner: wait)."""
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 30
     while True:
         try:
             return service._position()
         except ConnectionError:
-            assert time.monotonic() < deadline, "no runner for 20 s"
+            assert time.monotonic() < deadline, "no runner for 30 s"
             time.sleep(0.02)
 
 
