@@ -404,7 +404,8 @@ def cli_has(words: list[str]) -> bool:
         subcommands = getattr(command, "commands", None)
         if not isinstance(subcommands, dict) or word not in subcommands:
             return False
-        command = subcommands[word]
+        loaded = getattr(command, "loaded", None)  # a lazy group (ADR 0039) imports it first
+        command = loaded(word) if loaded is not None else subcommands[word]
     return True
 
 
