@@ -15,6 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from domain.access import Principal, Scope
 from gateway.access.gate import AccessGate
 from gateway.api.ports import ReadModels
+from gateway.api.read_after import DEFAULT_WAIT, MaxWaitParam, MinPositionParam, read_after
 from gateway.problems import ServiceUnavailable
 
 _bearer = HTTPBearer(auto_error=False, description="An API key (sc_...) or an OAuth2 JWT.")
@@ -63,4 +64,15 @@ async def read_models(request: Request) -> ReadModels:
     return reads
 
 
-ReadModelsDep = Annotated[ReadModels, Depends(read_models)]
+async def read_models_after(
+    request: Request, min_position: MinPositionParam = None, max_wait: MaxWaitParam = DEFAULT_WAIT
+) -> ReadModels:
+    """The read models, once they have applied ``min_position`` if the read asks to read its
+    writes (gateway.api.read_after). Routes declare it after their caller, so a wait is only
+    ever made for a caller already admitted."""
+    reads = await read_models(request)
+    await read_after(request, min_position, max_wait)
+    return reads
+
+
+ReadModelsDep = Annotated[ReadModels, Depends(read_models_after)]

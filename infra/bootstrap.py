@@ -92,6 +92,7 @@ from infra.telemetry import LATENCY_BUCKETS, configure_metrics, configure_tracin
 from projections.runner import ProjectionRunner
 from readmodels.live import Log
 from readmodels.postgres.api_queries import ReadModelQueries
+from readmodels.postgres.consistency import PositionWaits
 from readmodels.postgres.positions import CHANNEL as COMMITS_CHANNEL
 from readmodels.postgres.positions import read_failures
 
@@ -264,11 +265,16 @@ NOTICES_DOWN = "postgres-notices-down"
 
 
 def gateway_notices(
-    url: str, cache: LatestCache, gate: AccessGate, connections: Connections
+    url: str,
+    cache: LatestCache,
+    gate: AccessGate,
+    connections: Connections,
+    waits: PositionWaits | None = None,
 ) -> Notices:
-    """The gateway's one LISTEN connection, made again when lost (docs/adr/0037): commit
-    notices drop the latest-forecast copies, revocations the cached keys; after a loss both
-    drop everything they hold, since what changed meanwhile was never announced."""
+    """The gateway's one LISTEN connection, made again when lost (docs/adr/0038): commit
+    notices drop the latest-forecast copies and wake read-your-writes waits, revocations drop
+    the cached keys; after a loss the copies and keys go and every wait checks again, since
+    what changed meanwhile was never announced."""
     notices = connections.notices = Notices(url)
     notices.subscribe(
         Subscription(
@@ -278,6 +284,8 @@ def gateway_notices(
             resync=cache.notices_resumed,
         )
     )
+    if waits is not None:
+        notices.subscribe(Subscription(COMMITS_CHANNEL, waits.on_commit, resync=waits.resync))
     notices.subscribe(revocations(gate.authenticator.forget, gate.authenticator.forget_all))
     return notices
 
@@ -583,8 +591,9 @@ def build_gateway(
             await ensure_schema(connections.postgres)
             keys.store = PostgresKeyStore(connections.postgres)
             app.state.read_models = ReadModelQueries(connections.postgres)
+            waits = app.state.projection_waits = PositionWaits(connections.postgres)
             async with (
-                gateway_notices(postgres_url, app.state.latest_cache, gate, connections),
+                gateway_notices(postgres_url, app.state.latest_cache, gate, connections, waits),
                 own_pool(postgres_url) as watcher_pool,  # never queues behind the requests
                 watching(
                     app.state.latest_cache,

@@ -2,7 +2,7 @@
 
 PostgreSQL hands a NOTIFY only to sessions listening at the moment of the commit: once the
 listening connection is gone (a server restart, a dropped or killed session) every notice is
-lost, and a connection that never comes back loses them for good (docs/adr/0037). ``Notices``
+lost, and a connection that never comes back loses them for good (docs/adr/0038). ``Notices``
 keeps one connection LISTENing on every channel its subscribers name, finds it lost at once
 (asyncpg's termination callback) or when it stops answering (a health query every
 ``check_every`` seconds, bounded by ``check_within``), tells each subscriber (``lost``), connects

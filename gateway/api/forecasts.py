@@ -14,6 +14,7 @@ from gateway.api.entitlement import FixtureNotFound, check_entitled, visible_fix
 from gateway.api.latest import LatestCache, LatestForecastsPublic, answer_headers, matches
 from gateway.api.pagination import CursorParam, LimitParam, Page, encode_cursor, read_cursor
 from gateway.api.public import IssuedForecastPublic, issued_forecast_public, outcomes_of
+from gateway.api.read_after import DEFAULT_WAIT, MaxWaitParam, MinPositionParam, read_after
 from gateway.deps import SECURITY_OPENAPI, Reader, ReadModelsDep, read_models
 
 router = APIRouter(prefix="/v1/fixtures", tags=["forecasts"])
@@ -60,19 +61,30 @@ class ComparisonsPublic(BaseModel):
         ],
     },
 )
-async def latest_forecasts(fixture_id: UUID, request: Request) -> Response:
+async def latest_forecasts(
+    fixture_id: UUID,
+    request: Request,
+    min_position: MinPositionParam = None,
+    max_wait: MaxWaitParam = DEFAULT_WAIT,
+) -> Response:
     """The latest forecast of each model kind; send the ETag back as If-None-Match for a 304.
 
     The API's hottest read: it calls the access gate itself rather than through dependencies
     (FastAPI's dependency resolution cost more than the rest of a cached answer; bench_rest),
-    and a cached answer is served before routing by gateway.api.latest_fast."""
+    and a cached answer is served before routing by gateway.api.latest_fast. With
+    ``min_position`` (read your writes) it waits, then reads PostgreSQL past any kept copy."""
     state = request.app.state
     principal = await state.access.admit(presented_token(request), Scope.FORECASTS_READ)
     cache: LatestCache = state.latest_cache
-    found = cache.get(fixture_id)
+    found = None if min_position else cache.get(fixture_id)
     if found is None:
         reads = await read_models(request)
-        found = await cache.loaded(fixture_id, reads.latest_forecasts_of)
+        if await read_after(request, min_position, max_wait):
+            epoch = cache.epoch  # a copy of what is read now is kept only if still current
+            latest = await reads.latest_forecasts_of(fixture_id)
+            found = None if latest is None else cache.put(fixture_id, *latest, epoch=epoch)
+        else:
+            found = await cache.loaded(fixture_id, reads.latest_forecasts_of)
         if found is None:
             raise FixtureNotFound(f"no fixture {fixture_id}")
     check_entitled(principal, found.sport, found.competition)
@@ -87,9 +99,14 @@ async def latest_forecasts(fixture_id: UUID, request: Request) -> Response:
     responses={304: {"description": "Not modified: the ETag in If-None-Match is current."}},
     openapi_extra={**SECURITY_OPENAPI},
 )
-async def latest_forecasts_head(fixture_id: UUID, request: Request) -> Response:
+async def latest_forecasts_head(
+    fixture_id: UUID,
+    request: Request,
+    min_position: MinPositionParam = None,
+    max_wait: MaxWaitParam = DEFAULT_WAIT,
+) -> Response:
     """The GET's status and headers (ETag included) without its body."""
-    return await latest_forecasts(fixture_id, request)
+    return await latest_forecasts(fixture_id, request, min_position, max_wait)
 
 
 @router.get("/{fixture_id}/forecasts", response_model=Page[IssuedForecastPublic])

@@ -7,7 +7,8 @@ answer), no middleware, routing or dependency resolution. What a fast answer cos
 match, a dict lookup for the caller, one for the copy, a token taken from the caller's bucket and
 two ``send`` calls with bytes and headers made when the copy was (docs/adr/0029).
 
-It answers a GET or HEAD only when everything is in order: a kept copy, a caller (API key or
+It answers a GET or HEAD only when everything is in order: no ``min_position`` (a
+read-your-writes read waits and reads PostgreSQL in the route), a kept copy, a caller (API key or
 JWT) verified recently (the authenticator's cache) holding ``forecasts:read`` whose plan covers
 the fixture, budget left. Anything else (a miss, a caller not in the cache, a refusal, another
 path) goes on to the app unchanged, so every answer but the fast one is the route's,
@@ -81,8 +82,8 @@ class LatestFastPath:
         if scope["type"] != "http" or scope["method"] not in _METHODS:
             return False
         matched = _PATH.fullmatch(scope["path"])
-        if matched is None:
-            return False
+        if matched is None or b"min_position" in scope["query_string"]:
+            return False  # another path, or a read-your-writes read: the route's
         try:
             fixture_id = UUID(matched.group(1))
         except ValueError:

@@ -3,7 +3,7 @@
 An ingest answer carries the notification ids it stored; a caller that passes them here reads
 its own writes afterwards. Each projection commit sends NOTIFY on ``positions.CHANNEL``, so a
 waiter wakes as soon as a commit lands instead of polling; the process's listening connection
-(``infra.notices``) wakes every waiter again when it comes back after a loss (docs/adr/0037).
+(``infra.notices``) wakes every waiter again when it comes back after a loss (docs/adr/0038).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The gateway's LISTEN connection (infra/notices.py) against a real PostgreSQL: lost (its
 backend terminated with pg_terminate_backend, or frozen so that it goes silent), it is found
 lost, /readyz says so, and once it is back nothing committed meanwhile is missed by a
-read-your-writes wait or by the latest-forecast copies (docs/adr/0037)."""
+read-your-writes wait or by the latest-forecast copies (docs/adr/0038)."""
 
 from __future__ import annotations
 
