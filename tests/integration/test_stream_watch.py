@@ -57,6 +57,14 @@ async def test_a_stream_update_by_the_admin_fails_readiness_within_two_seconds(
     admin, service = users[Role.ADMIN], users[Role.READER]
     # as the gateway runs it: advisories, and a comparison every second behind them
     watch = StreamWatch(service, [unique_name])
+    checks: list[None] = []  # the periodic comparisons, counted
+    check = watch.check
+
+    async def counted() -> None:
+        await check()
+        checks.append(None)
+
+    watch.check = counted  # type: ignore[method-assign]
     try:
         config = await make_stream(admin, unique_name)
         await watch.start()
@@ -73,7 +81,8 @@ async def test_a_stream_update_by_the_admin_fails_readiness_within_two_seconds(
         assert any(r.levelname == "CRITICAL" for r in caplog.records)
         # put back as it was: the alarm stays (what the limit removed is gone)
         await admin.request(f"$JS.API.STREAM.UPDATE.{unique_name}", json.dumps(config).encode())
-        await asyncio.sleep(0.2)
+        seen = len(checks)  # two comparisons after it, each finding the configuration as it was
+        await until(lambda: len(checks) >= seen + 2, seconds=30)
         assert watch.problems()
     finally:
         await watch.stop()
