@@ -19,7 +19,7 @@ from rich.table import Column, Table
 from commands.api_keys import KeyRecord
 from domain.access import Limits, Plan, PlanError, Scope, parse_scopes
 from infra.access.keystore import PostgresKeyStore, ensure_schema
-from infra.cli_console import console
+from infra.cli_console import console, print_json
 from infra.settings import Settings
 
 app = typer.Typer(help="API keys: create, list and revoke.", no_args_is_help=True)
@@ -102,9 +102,15 @@ def create(
 @app.command("list")
 def list_keys(
     all_: Annotated[bool, typer.Option("--all", help="Include revoked keys.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON document: every key's record.")
+    ] = False,
 ) -> None:
     """The keys in the store (their short ids; the secrets are not kept)."""
     records = _with_store(lambda store: store.list(include_revoked=all_))
+    if as_json:
+        print_json([_record(r) for r in records])
+        return
     table = Table(
         Column("key", no_wrap=True),
         *("name", "scopes", "plan", "provider", "rate/min", "streams", "created", "revoked"),
@@ -122,6 +128,20 @@ def list_keys(
             f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "-",
         )
     out.print(table)
+
+
+def _record(r: KeyRecord) -> dict[str, object]:
+    return {
+        "key": r.short,
+        "name": r.name,
+        "scopes": sorted(s.value for s in r.scopes),
+        "plan": r.plan.entries(),
+        "provider": r.provider,
+        "requests_per_minute": r.limits.requests_per_minute,
+        "connections": r.limits.connections,
+        "created_at": r.created_at.isoformat(),
+        "revoked_at": r.revoked_at.isoformat() if r.revoked_at else None,
+    }
 
 
 @app.command()

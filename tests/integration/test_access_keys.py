@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 
 import asyncpg
 import pytest
@@ -261,6 +262,18 @@ def test_cli_creates_lists_and_revokes_keys(
     assert asyncio.run(find()) == (True, True)
     assert short not in runner.invoke(cli, ["keys", "list"]).stdout
     assert short in runner.invoke(cli, ["keys", "list", "--all"]).stdout
+    as_json = runner.invoke(cli, ["keys", "list", "--all", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    (record,) = [r for r in json.loads(as_json.stdout) if r["key"] == short]
+    assert (record["name"], record["scopes"], record["plan"]) == (
+        "acme feed",
+        ["feed:write"],
+        ["football"],
+    )
+    assert (record["provider"], record["requests_per_minute"]) == ("acme", 120)
+    assert record["revoked_at"] is not None
+    live = json.loads(runner.invoke(cli, ["keys", "list", "--json"]).stdout)
+    assert short not in [r["key"] for r in live]
     missing = runner.invoke(cli, ["keys", "revoke", "ffffffffffff"])
     assert missing.exit_code == 2
     assert "key-not-found" in missing.output
