@@ -440,3 +440,72 @@ def test_worker_processes_give_the_same_reports_and_named_errors(
     )  # fmt: skip
     assert code == 2
     assert "[wrong-key]" in output
+
+
+def test_verify_rederives_only_the_forecasts_chosen(audited: AuditedLog) -> None:
+    """A fixture, a competition and a range of forecast positions each narrow the re-derivation
+    to exactly their forecasts; the chain is still checked whole."""
+    url = audited.server.url
+
+    def checked(*args: str) -> int:
+        code, output = audit(audited, "verify", "--nats-url", url, "--stream", FORECASTS,
+                             "--json", *args)  # fmt: skip
+        assert code == 0, output
+        return int(json.loads(output)["forecasts"]["checked"])
+
+    every = checked()
+    code, output = audit(audited, "timeline", audited.fixture, "--nats-url", url, "--json")
+    assert code == 0, output
+    own = [e for e in json.loads(output)["entries"] if e["kind"] == "forecast"]
+    assert 0 < len(own) < every
+    assert checked("--fixture", audited.fixture) == len(own)
+    assert checked("--competition", "sim-league") == every
+    assert checked("--competition", "no-such-league") == 0
+    head, tail = checked("--from", "1", "--to", "40"), checked("--from", "41")
+    assert 0 < head < every
+    assert head + tail == every
+    code, output = audit(audited, "verify", "--nats-url", url, "--fixture", "not-a-uuid")
+    assert code == 2
+    assert "[unknown-fixture]" in output
+
+
+def test_readable_reports_name_every_stream_and_every_entry(audited: AuditedLog) -> None:
+    """Without --json: the integrity table and the re-derivation summary, and the timeline as
+    a table whose cells are whole (output that is not a terminal is never cut short)."""
+    url = audited.server.url
+    code, output = audit(audited, "verify", "--nats-url", url, "--stream", EVENTS,
+                         "--stream", FORECASTS)  # fmt: skip
+    assert code == 0, output
+    assert "log integrity" in output
+    assert EVENTS in output
+    assert FORECASTS in output
+    assert "forecasts re-derived:" in output
+    assert "0 not bit-identical" in output
+    code, output = audit(audited, "timeline", audited.fixture, "--nats-url", url)
+    assert code == 0, output
+    assert audited.fixture in output
+    assert "…" not in output
+    for kind in ("Fixture.Scheduled", "forecast", "Fixture.Finished", "settlement"):
+        assert kind in output
+
+
+def test_an_export_is_the_same_whatever_range_or_subjects_it_was_read_with(
+    audited: AuditedLog, tmp_path: Path
+) -> None:
+    """--subject keeps exactly those subjects' messages; a message is exported with the same
+    headers whichever read brought it (no header about the read itself)."""
+    url = audited.server.url
+    every, tail, seals = (tmp_path / f"{n}.jsonl" for n in ("every", "tail", "chk"))
+    args = ["export", "--nats-url", url, "--stream", FORECASTS]
+    assert audit(audited, *args, "--out", str(every))[0] == 0
+    assert audit(audited, *args, "--from", "30", "--out", str(tail))[0] == 0
+    assert audit(audited, *args, "--subject", "chk", "--out", str(seals))[0] == 0
+    lines = [json.loads(line) for line in every.read_text().splitlines()]
+    kept = [json.loads(line) for line in seals.read_text().splitlines()]
+    assert kept
+    assert kept == [line for line in lines if line["subject"].endswith(".chk")]
+    assert len(kept) < len(lines)
+    assert [json.loads(line) for line in tail.read_text().splitlines()] == lines[29:]
+    assert all(line["headers"]["Nats-Sequence"] == str(line["position"]) for line in lines)
+    assert not any(set(line["headers"]) & {"Nats-Num-Pending", "Nats-Last-Sequence"}
+                   for line in lines)  # fmt: skip
