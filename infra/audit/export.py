@@ -22,13 +22,19 @@ from infra.audit.log import Progress, pages
 from infra.eventstore.records import RawRecord
 from infra.eventstore.subjects import SubjectLayout
 
+# Headers a batched Direct Get adds about the read itself (how many are left, the previous
+# message of the batch, where the batch stops): not the stored message's, and different from
+# one export to the next, so never written.
+READ_HEADERS = frozenset({"Nats-Num-Pending", "Nats-Last-Sequence", "Nats-UpTo-Sequence"})
+
 
 def record_json(stream: str, record: RawRecord) -> dict[str, Any]:
+    headers = {k: v for k, v in sorted(record.headers.items()) if k not in READ_HEADERS}
     line: dict[str, Any] = {
         "stream": stream,
         "position": record.seq,
         "subject": record.subject,
-        "headers": dict(sorted(record.headers.items())),
+        "headers": headers,
         "data_base64": base64.b64encode(record.data).decode(),
     }
     try:
