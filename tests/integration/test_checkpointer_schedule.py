@@ -8,41 +8,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from uuid import uuid4
 
-from eventsourcing.persistence import StoredEvent
-
-from infra.bootstrap import build_checkpointer, event_store_env
+from infra.bootstrap import build_checkpointer
 from infra.connections import connect_nats
-from infra.eventstore import JetStreamFactory
-from infra.settings import Settings
+from tests.checkpointing import append_events, checkpointed_settings
 
 DEADLINE = 30.0  # seconds, for a loaded box; an idle one takes a few intervals
-
-
-def _append(settings: Settings, nats_url: str, n: int) -> int:
-    factory = JetStreamFactory(event_store_env(settings, nats_url))
-    try:
-        recorder = factory.application_recorder()
-        recorder.insert_events([StoredEvent(uuid4(), 1, "t:T", b"{}") for _ in range(n)])
-        return recorder.max_notification_id() or 0
-    finally:
-        factory.close()
 
 
 def test_a_running_checkpointer_seals_new_events_every_interval(
     nats_url: str, unique_name: str, tmp_path: Path
 ) -> None:
-    settings = Settings(
-        nats_url=nats_url,
-        stream_name=unique_name,
-        forecaster_stream=unique_name + "_F",
-        feed_health_stream=unique_name + "_H",
-        model_registry_stream=unique_name + "_R",
-        checkpoint_keys_file=tmp_path / "keys.json",
-        checkpoint_interval_seconds=0.2,
+    settings = checkpointed_settings(
+        nats_url, unique_name, tmp_path / "keys.json", checkpoint_interval_seconds=0.2
     )
-    first = _append(settings, nats_url, 3)
+    first = append_events(settings, nats_url, 3)
 
     async def main() -> tuple[int, int, int, int]:
         nc = await connect_nats(nats_url, reconnect=False)
@@ -64,7 +44,7 @@ def test_a_running_checkpointer_seals_new_events_every_interval(
             rounds = seals.sealed_at or 0.0
             await until(lambda: (seals.sealed_at or 0.0) > rounds)
             quiet = seals.writes
-            second = await asyncio.to_thread(_append, settings, nats_url, 2)
+            second = await asyncio.to_thread(append_events, settings, nats_url, 2)
             await until(lambda: seals.writes > quiet)
             return at_first or 0, quiet, seals.position or 0, second
         finally:

@@ -9,17 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from uuid import uuid4
 
-from eventsourcing.persistence import StoredEvent
-
-from infra.bootstrap import build_checkpointer, event_store_env, running_forecaster
+from infra.bootstrap import build_checkpointer, running_forecaster
 from infra.cli_common import serve_metrics
 from infra.connections import connect_nats
 from infra.embedded.ports import free_port
-from infra.eventstore import JetStreamFactory
 from infra.projections.wiring import running_projector
 from infra.settings import Settings
+from tests.checkpointing import append_events, checkpointed_settings
 from tests.metrics_support import sample, scrape, scrape_until, value
 from tests.small_models import small_football_model
 
@@ -85,22 +82,10 @@ def test_the_checkpointer_serves_its_seals_on_its_metrics_port(
     nats_url: str, unique_name: str, tmp_path: Path
 ) -> None:
     port = free_port()
-    settings = Settings(
-        nats_url=nats_url,
-        stream_name=unique_name,
-        forecaster_stream=unique_name + "_F",
-        feed_health_stream=unique_name + "_H",
-        model_registry_stream=unique_name + "_R",
-        checkpoint_keys_file=tmp_path / "keys.json",
-        metrics_port=port,
+    settings = checkpointed_settings(
+        nats_url, unique_name, tmp_path / "keys.json", metrics_port=port
     )
-    factory = JetStreamFactory(event_store_env(settings, nats_url))
-    try:
-        recorder = factory.application_recorder()
-        recorder.insert_events([StoredEvent(uuid4(), 1, "t:T", b"{}") for _ in range(3)])
-        head = recorder.max_notification_id()
-    finally:
-        factory.close()
+    head = append_events(settings, nats_url, 3)
     serve_metrics(settings, "sportcast-checkpointer")  # as `sportcast serve checkpointer` does
     stream = f'stream="{unique_name}"'
 
