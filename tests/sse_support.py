@@ -67,11 +67,13 @@ class Writers:
         self._n += 1
         return f"k{self._n}"
 
-    def fixture(self, competition: str, home: str, away: str, day: int = 0) -> UUID:
+    def fixture(
+        self, competition: str, home: str, away: str, day: int = 0, sport: Sport = Sport.FOOTBALL
+    ) -> UUID:
         cmd = ScheduleFixture(
             idempotency_key=self._key(),
             provenance=FEED,
-            sport=Sport.FOOTBALL,
+            sport=sport,
             competition=competition,
             season="2018",
             home=home,

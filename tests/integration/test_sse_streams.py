@@ -13,6 +13,7 @@ import httpx
 import pytest
 from starlette.requests import Request
 
+from domain.sport import Sport
 from gateway.streams.hub import HubSettings
 from readmodels.live import Log
 from tests.sse_support import (
@@ -262,6 +263,39 @@ async def test_filters_select_by_fixture_competition_and_model(writers: Writers)
     cursors = [tuple(map(int, (f.id or "").split("-"))) for f in everything]
     assert all(x <= y for p, q in itertools.pairwise(cursors) for x, y in zip(p, q, strict=True))
     assert len(set(cursors)) == len(cursors)
+
+
+async def test_the_sport_filter_is_repeatable_and_selects_by_the_fixture_s_sport(
+    writers: Writers,
+) -> None:
+    async with serve_streams(
+        writers.nats_url, writers.events_stream, writers.forecasts_stream, SETTINGS
+    ) as (base, hub):
+
+        async def write() -> None:
+            await joined(hub, 3)  # the three streams below start at the head: then write
+            football = await asyncio.to_thread(writers.fixture, "euro", "Spain", "Italy")
+            basketball = await asyncio.to_thread(
+                writers.fixture, "nba", "Celtics", "Lakers", 0, Sport.BASKETBALL
+            )
+            await asyncio.to_thread(writers.forecast, football, "m1", 0.5)
+            await asyncio.to_thread(writers.forecast, basketball, "m1", 0.4)
+
+        writing = asyncio.create_task(write())
+        basketball_only, both, football_forecasts = await asyncio.gather(
+            collect(f"{base}/v1/streams/all", query="sport=basketball", count=3),
+            collect(f"{base}/v1/streams/all", query="sport=basketball&sport=football", count=6),
+            collect(f"{base}/v1/streams/forecasts", query="sport=football", count=1),
+        )
+        await writing
+    # The football fixture's events come first: had the basketball stream taken one, it would be
+    # among its first three frames.
+    assert {json.loads(f.data)["sport"] for f in basketball_only} == {"basketball"}
+    assert sorted(f.event or "" for f in basketball_only) == ["forecast", "scheduled", "started"]
+    assert (
+        sorted(json.loads(f.data)["sport"] for f in both) == ["basketball"] * 3 + ["football"] * 3
+    )
+    assert [json.loads(f.data)["sport"] for f in football_forecasts] == ["football"]
 
 
 async def test_heartbeat_comments_keep_an_idle_stream_alive(writers: Writers) -> None:
