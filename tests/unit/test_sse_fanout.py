@@ -224,6 +224,28 @@ def test_the_asyncapi_document_is_served_and_names_every_stream_route() -> None:
     assert len(routes) == 4
 
 
+def test_the_asyncapi_document_has_no_duplicate_keys_or_paragraphs() -> None:
+    """YAML forbids a key twice in one mapping (AsyncAPI's parser refuses such a document;
+    PyYAML silently keeps the last), and a paragraph said twice is an edit gone wrong."""
+    import yaml
+
+    from gateway.streams.asyncapi import document
+
+    class Strict(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: Strict, node: yaml.MappingNode) -> dict[object, object]:
+        keys = [loader.construct_object(k) for k, _ in node.value]
+        twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+        assert not twice, f"keys given twice at line {node.start_mark.line + 1}: {twice}"
+        return loader.construct_mapping(node)
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    doc = yaml.load(document(), Loader=Strict)  # a SafeLoader with one check more
+    paragraphs = [p.strip() for p in doc["info"]["description"].split("\n\n") if p.strip()]
+    assert len(paragraphs) == len(set(paragraphs))
+
+
 def test_a_stream_before_the_hub_runs_is_a_problem_not_a_hang() -> None:
     from fastapi.testclient import TestClient
 
