@@ -1,4 +1,6 @@
-"""GET /feeds/health: per source and competition, the time since the last odds update."""
+"""GET /feeds/health: per source and competition, the time since the last odds update, from
+the feed-health process's own table (every competition: admins only; readers use
+/v1/feed-health, which their plan cuts)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 
 from domain.feed_health import FeedPulse
+from gateway.deps import Admin
 from gateway.problems import ServiceUnavailable
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
@@ -46,7 +49,7 @@ ReaderDep = Annotated[FeedHealthReader, Depends(_reader)]
 
 
 @router.get("/health", response_model=FeedHealthPublic)
-async def feed_health(reader: ReaderDep) -> FeedHealthPublic:
+async def feed_health(_: Admin, reader: ReaderDep) -> FeedHealthPublic:
     now = datetime.now(UTC)
     try:
         rows = await reader.pulses(now)

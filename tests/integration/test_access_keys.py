@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from datetime import datetime
 
 import asyncpg
 import pytest
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from commands.api_keys import KeyRecord
 from domain.access import Scope
+from domain.feed_health import FeedPulse
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
 from gateway.access.refusals import RevokedKey
@@ -118,6 +120,33 @@ async def test_the_wrong_scope_is_403_and_admin_holds_every_scope(postgres_url: 
     assert no_provider.status_code == 403
     assert no_provider.json()["code"] == "no-feed-provider"
     assert by_admin.status_code == 202, by_admin.text
+
+
+async def test_the_feed_health_board_of_every_competition_is_for_admins_only(
+    postgres_url: str,
+) -> None:
+    """GET /feeds/health shows every source and competition, whatever a plan covers: nobody
+    without a key sees it, and only an admin with one (a reader has /v1/feed-health)."""
+
+    class Board:
+        async def pulses(self, now: datetime) -> list[FeedPulse]:
+            return [FeedPulse("book", "E0", now, 3.0)]
+
+    async with key_store(postgres_url) as store:
+        reader, _ = await make_key(store, Scope.FORECASTS_READ, plan=("football/E0",))
+        admin, _ = await make_key(store, Scope.ADMIN)
+        app = create_app(version_probes=[], feed_health=Board(), access=gate(store))
+        async with client(app) as http:
+            anonymous = await http.get("/feeds/health")
+            by_reader = await http.get("/feeds/health", headers=bearer(reader))
+            by_admin = await http.get("/feeds/health", headers=bearer(admin))
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"] == "application/problem+json"
+    assert anonymous.json()["code"] == "not-authenticated"
+    assert by_reader.status_code == 403
+    assert by_reader.json()["code"] == "insufficient-scope"
+    assert by_admin.status_code == 200, by_admin.text
+    assert [f["competition"] for f in by_admin.json()["feeds"]] == ["E0"]
 
 
 async def test_a_feed_key_posts_as_its_provider_and_env_tokens_still_work(
