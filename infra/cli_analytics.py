@@ -14,7 +14,6 @@ from typing import Annotated, Any
 import duckdb
 import httpx
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -36,7 +35,7 @@ from readmodels.postgres.rebuild_requests import RebuildRequest
 
 app = typer.Typer(help="Analytics tables for the dashboards and their named queries.")
 out = console()
-err = Console(stderr=True)
+err = console(stderr=True)
 
 
 def _fail(code: str, message: str) -> typer.Exit:

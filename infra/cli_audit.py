@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 from uuid import UUID
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -41,7 +40,7 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Audit the log: integrity, forecasts re-derived, timelines, exports.")
 out = console()
-err = Console(stderr=True)
+err = console(stderr=True)
 T = TypeVar("T")
 
 NatsUrl = Annotated[

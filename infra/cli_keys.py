@@ -12,7 +12,6 @@ from typing import Annotated, TypeVar
 
 import asyncpg
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 
@@ -24,7 +23,7 @@ from infra.settings import Settings
 
 app = typer.Typer(help="API keys: create, list and revoke.", no_args_is_help=True)
 out = console()
-err = Console(stderr=True)
+err = console(stderr=True)
 T = TypeVar("T")
 
 

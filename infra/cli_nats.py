@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from infra.certs import make_certificates
+from infra.cli_console import console
 from infra.eventstore.errors import EventStoreUnavailable, StreamMisconfigured
 from infra.nats_setup import prepare, stream_names
 from infra.natsaccess import SERVICE_ROLES, Role, authorization_block
@@ -17,7 +17,7 @@ from infra.settings import Settings
 
 nats_app = typer.Typer(help="NATS set-up: streams (as the admin user) and users per service.")
 certs_app = typer.Typer(help="Certificates for the NATS cluster's TLS.")
-err = Console(stderr=True)
+err = console(stderr=True)
 
 
 @nats_app.command("setup")

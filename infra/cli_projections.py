@@ -7,7 +7,6 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -27,7 +26,7 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 out = console()
-err = Console(stderr=True)
+err = console(stderr=True)
 T = TypeVar("T")
 REBUILDABLE = (*POSTGRES_PROJECTIONS, ANALYTICS)
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from infra.audit.errors import AuditError
@@ -21,7 +20,7 @@ from projections.catalogue import POSTGRES_PROJECTIONS
 from projections.replay import Replayed, ReplayError, replay
 
 out = console()
-err = Console(stderr=True)
+err = console(stderr=True)
 
 
 app = typer.Typer(add_completion=False)

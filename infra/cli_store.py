@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from infra.cli_console import console
@@ -15,7 +14,7 @@ from infra.store_seal import accept_breaks
 
 app = typer.Typer(help="The event store's health: check its streams on demand.")
 out = console()
-err = Console(stderr=True)
+err = console(stderr=True)
 
 
 @app.command()
