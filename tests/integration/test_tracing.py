@@ -155,8 +155,8 @@ def test_one_ingested_goal_is_one_connected_trace_through_every_component(
     ]
     assert not orphans, orphans
 
-    # The goal's forecast latency, the forecaster's lag and the SSE delivery
-    # latency are on /metrics (the registry it serves).
+    # The goal's forecast latency, the forecaster's lag, the SSE delivery latency and the
+    # ingest's rate and append latency are on /metrics (the registry it serves).
     after = _scrape()
     for name, labels in (
         ("sportcast_forecast_latency_seconds_count", ""),
@@ -164,6 +164,12 @@ def test_one_ingested_goal_is_one_connected_trace_through_every_component(
         ("sportcast_sse_delivery_latency_seconds_count", 'log="forecasts"'),
     ):
         assert _value(after, name, labels) >= _value(before, name, labels) + 1, name
+    # The ingest rate and append latency count every accepted feed command (four were posted).
+    for name, labels in (
+        ("sportcast_ingest_commands_total", 'duplicate="false"'),
+        ("sportcast_ingest_append_seconds_count", ""),
+    ):
+        assert _value(after, name, labels) >= _value(before, name, labels) + 4, name
     # Bounds in seconds (the SDK's defaults are for milliseconds: 5, 10, 25, ...).
     assert 'sportcast_forecast_latency_seconds_bucket{le="0.01"' in after
     assert 'sportcast_sse_delivery_latency_seconds_bucket{le="0.01"' in after
