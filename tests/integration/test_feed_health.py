@@ -16,6 +16,7 @@ from uuid import UUID
 import pytest
 from eventsourcing.projection import EventSourcedProjectionRunner
 from eventsourcing.utils import get_topic
+from prometheus_client import REGISTRY, generate_latest
 
 from commands.feed_health import FeedHealth
 from commands.fixture import ScheduleFixture, StartFixture
@@ -29,6 +30,8 @@ from infra.bootstrap import FeedHealthBoard, feed_health_service
 from infra.embedded.ports import free_port
 from infra.feed_health import FeedHealthService
 from infra.settings import Settings
+from infra.telemetry import configure_metrics
+from tests.metrics_support import value
 
 SPORTCAST = str(Path(sys.executable).parent / "sportcast")
 KICKOFF = datetime(2018, 7, 15, 15, tzinfo=UTC)
@@ -189,6 +192,8 @@ def test_the_table_shows_the_last_quote_per_source_and_competition(
 def test_the_service_checks_on_a_timer_once_caught_up_and_reports_once(
     env: dict[str, str], ingestion: FeedIngestion
 ) -> None:
+    configure_metrics("sportcast-test")  # the process's meter provider, read by /metrics
+    alerts_before = _stale_alerts()
     ingestion.handle(FINAL)
     last = ingestion.handle(quote(KICKOFF - timedelta(hours=5)))
     service = FeedHealthService(
@@ -218,6 +223,13 @@ def test_the_service_checks_on_a_timer_once_caught_up_and_reports_once(
             assert time.monotonic() < deadline, "the timer stopped checking"
             time.sleep(0.05)
         assert stored(service.projection, OddsWatch.OddsWentStale) == 1
+    # Stale feeds on /metrics: the one fixture reported once, however many checks followed.
+    assert _stale_alerts() == alerts_before + 1
+
+
+def _stale_alerts() -> float:
+    text = generate_latest(REGISTRY).decode()
+    return value(text, "sportcast_feeds_stale_alerts_total") or 0.0
 
 
 async def test_a_gateway_without_feed_health_reads_its_board_from_the_stream(
