@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import nats
@@ -26,7 +26,7 @@ from infra.feeds.datasets import MalformedRow, read_football, read_worldcup_matc
 from infra.feeds.player import PlayReport
 from infra.feeds.replay import Replay
 from infra.forecasting.artifacts import ArtifactStore, content_hash
-from infra.forecasting.history import max_position
+from infra.forecasting.history import max_position, position_before
 from infra.forecasting.inplay_history import read_training_set, train_to_file
 from infra.forecasting.model_file import LoadedInPlayModel
 from infra.settings import Settings
@@ -161,6 +161,22 @@ def test_train_inplay_from_a_replayed_world_cup_and_league_window(
     )
     assert result.exit_code == 2
     assert "model-input" in result.output
+
+    # --until DATE: the log as of that date, before the league's first kick-off (World Cup only).
+    feeds = FeedIngestion(event_store_env(settings, nats_url))
+    try:
+        as_of = position_before(feeds, datetime(2018, 8, 1, tzinfo=UTC))
+    finally:
+        feeds.close()
+    assert after_world_cup <= as_of < record["cutoff_position"]
+    result = CliRunner().invoke(
+        app, ["train", "--kind", "football-inplay", "--until", "2018-08-01"]
+    )
+    assert result.exit_code == 0, result.output
+    assert f"cut-off    position {as_of}\n" in result.output
+    (earlier,) = re.findall(r"registered (football-inplay-[0-9a-f]{12})", result.output)
+    models = json.loads(CliRunner().invoke(app, ["list", "--json"]).output)
+    assert {m["model_id"]: m["cutoff_position"] for m in models}[earlier] == as_of
     for wrong, code in (
         (["train", "--kind", "cricket"], "unknown-model-kind"),
         (["train", "--kind", "nba", "--holdout-season", "2018"], "model-input"),
