@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -9,8 +11,10 @@ import nats
 import pytest
 from nats.aio.client import Client
 from nats.js.errors import APIError
+from typer.testing import CliRunner
 
 from commands.intake import RefusedPayload
+from infra.cli import app
 from infra.feeds.quarantine import Quarantine
 
 
@@ -97,3 +101,34 @@ async def test_showing_an_unknown_entry_is_a_clear_error(quarantine: Quarantine)
     await quarantine.resolve(seq, "accepted")
     with pytest.raises(LookupError, match="does not exist"):
         await quarantine.show(seq + 1)  # the resolution record, not a held payload
+
+
+def test_the_cli_lists_a_page_and_reports_the_true_total(
+    nats_url: str, unique_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sportcast feed quarantine list`: --limit bounds the rows shown, never the total."""
+    source = f"src-{unique_name.lower()}"
+
+    async def hold_three() -> list[int]:
+        nc: Client = await nats.connect(nats_url)
+        try:
+            held = Quarantine(nc.jetstream())  # the stack's own quarantine, as the intake's
+            await held.ensure_stream()
+            return [await held.hold(refused(f"{source}-{i}".encode(), source)) for i in range(3)]
+        finally:
+            await nc.close()
+
+    seqs = asyncio.run(hold_three())
+    monkeypatch.setenv("SPORTCAST_NATS_URL", nats_url)
+    runner = CliRunner()
+    page = runner.invoke(app, ["feed", "quarantine", "list", "--source", source, "--limit", "1",
+                               "--json"])  # fmt: skip
+    assert page.exit_code == 0, page.output
+    listed = json.loads(page.stdout)
+    assert (listed["total"], listed["shown"]) == (3, 1)
+    assert [h["seq"] for h in listed["held"]] == seqs[:1]
+    table = runner.invoke(app, ["feed", "quarantine", "list", "--source", source, "--limit", "2"])
+    assert table.exit_code == 0, table.output
+    assert "3 held (2 shown; --limit for more)" in table.stdout
+    every = runner.invoke(app, ["feed", "quarantine", "list", "--source", source])
+    assert "3 held\n" in every.stdout
