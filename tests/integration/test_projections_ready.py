@@ -4,19 +4,23 @@ PostgreSQL (the projector runs elsewhere) or from the runner in this process."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import asyncpg
+from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.ports import ReadinessCheck
-from infra.bootstrap import ProjectionsReady
+from infra.bootstrap import ProjectionsReady, build_gateway
+from infra.settings import Settings
 from projections.fixtures import FixturesProjection
 from projections.runner import ProjectionRunner
 from projections.status import ProjectionState
 from readmodels.postgres.migrate import apply_migrations
 from readmodels.postgres.positions import record_failure
-from readmodels.postgres.schemas import PROJECTOR_SCHEMA
+from readmodels.postgres.schemas import PROJECTOR_SCHEMA, live_schema, quoted
 from tests.access_helpers import client
+from tests.integration.test_projections_status import feed, report, schedule
 
 
 async def test_a_failed_projection_makes_the_gateway_not_ready(postgres_url: str) -> None:
@@ -70,3 +74,56 @@ def test_a_migration_applied_but_not_recorded_applies_again(postgres_url: str) -
     assert apply_migrations(postgres_url, "forecasts", schema) == applied
     with psycopg.connect(postgres_url, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def test_with_the_projector_elsewhere_readyz_says_how_far_behind_it_is(
+    nats_url: str, postgres_url: str, unique_name: str
+) -> None:
+    """`sportcast serve gateway` (compose): the projector is another process, so the gateway
+    reads the projections' committed positions from PostgreSQL and the logs' heads from its
+    stream hub, and /readyz says how many events the furthest-behind projection has not applied
+    (issue 15 §4: readiness covers the projection lag)."""
+    settings = Settings(
+        nats_url=nats_url,
+        postgres_url=postgres_url,
+        stream_name=unique_name,
+        forecaster_stream=unique_name + "_F",
+        feed_health_stream=unique_name + "_H",
+    )
+    ingestion = feed(settings)
+    try:
+        heads = [max(ingestion.handle(schedule(team)).notification_ids) for team in "ABC"]
+    finally:
+        ingestion.close()
+    FixturesProjection(postgres_url).migrate()
+
+    async def place(position: int) -> None:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            await conn.execute(
+                f"INSERT INTO {quoted(live_schema('fixtures'))}.projection_position"
+                " (stream, position) VALUES ('events', $1)",
+                position,
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(place(heads[0]))  # the fixtures projection applied the first schedule only
+    head = report(settings)[("fixtures", "events")].head  # the receipts are messages too
+    assert head >= heads[-1] > heads[0]
+    app = build_gateway(
+        settings, nats_url=nats_url, postgres_url=postgres_url, embedded_analytics=False
+    )
+    deadline = time.monotonic() + 30  # a loaded box may not answer the heads in one check
+    with TestClient(app) as http:
+        while True:
+            answer = http.get("/readyz")
+            checks = {c["name"]: c for c in (answer.json().get("checks") or [])}
+            projections = checks["projections"]
+            if "events behind" in projections["detail"] or time.monotonic() > deadline:
+                break
+    assert projections["ready"], projections
+    assert (
+        f"the projector runs elsewhere); events {head - heads[0]} events behind, "
+        "forecasts 0 events behind" in projections["detail"]
+    )
