@@ -86,3 +86,25 @@ def dump(postgres_url: str, schemas: dict[str, str]) -> dict[str, dict[str, list
             await conn.close()
 
     return asyncio.run(main())
+
+
+def place_fixtures_at(postgres_url: str, position: int) -> None:
+    """The live fixtures read model, made, with its events position put at ``position`` (as if
+    it had applied the log up to there; its rows are left as they are)."""
+    from projections.fixtures import FixturesProjection
+    from readmodels.postgres.schemas import quoted
+
+    FixturesProjection(postgres_url).migrate()
+
+    async def main() -> None:
+        conn = await asyncpg.connect(postgres_url)
+        try:
+            await conn.execute(
+                f"INSERT INTO {quoted(live_schema('fixtures'))}.projection_position"
+                " (stream, position) VALUES ('events', $1)",
+                position,
+            )
+        finally:
+            await conn.close()
+
+    asyncio.run(main())

@@ -22,10 +22,9 @@ from infra.embedded.ports import free_port
 from infra.projections.report import appended_after, projection_report
 from infra.projections.wiring import log_streams, open_logs, running_projector
 from infra.settings import Settings
-from projections.fixtures import FixturesProjection
 from projections.status import ProjectionState
-from readmodels.postgres.schemas import live_schema, quoted
 from tests.metrics_support import scrape_until, value
+from tests.projecting import place_fixtures_at
 
 KICKOFF = datetime(2030, 7, 15, 15, tzinfo=UTC)
 FEED = Provenance(source="feed", received_at=KICKOFF - timedelta(days=3))
@@ -72,20 +71,7 @@ def test_a_projection_failing_on_an_event_shows_it_in_readyz_metrics_and_status(
     failing_event = min(started.notification_ids)
     assert failing_event > past_scheduling
     # The fixtures read model believes it applied the scheduling: the start finds no row.
-    FixturesProjection(postgres_url).migrate()
-
-    async def place() -> None:
-        conn = await asyncpg.connect(postgres_url)
-        try:
-            await conn.execute(
-                f"INSERT INTO {quoted(live_schema('fixtures'))}.projection_position"
-                " (stream, position) VALUES ('events', $1)",
-                past_scheduling,
-            )
-        finally:
-            await conn.close()
-
-    asyncio.run(place())
+    place_fixtures_at(postgres_url, past_scheduling)
 
     async def project_until_failed() -> tuple[str, float | None, float | None]:
         async with running_projector(settings, nats_url, postgres_url, names=["fixtures"]) as r:

@@ -18,9 +18,10 @@ from projections.runner import ProjectionRunner
 from projections.status import ProjectionState
 from readmodels.postgres.migrate import apply_migrations
 from readmodels.postgres.positions import record_failure
-from readmodels.postgres.schemas import PROJECTOR_SCHEMA, live_schema, quoted
+from readmodels.postgres.schemas import PROJECTOR_SCHEMA
 from tests.access_helpers import client
 from tests.integration.test_projections_status import feed, report, schedule
+from tests.projecting import place_fixtures_at
 
 
 async def test_a_failed_projection_makes_the_gateway_not_ready(postgres_url: str) -> None:
@@ -95,20 +96,7 @@ def test_with_the_projector_elsewhere_readyz_says_how_far_behind_it_is(
         heads = [max(ingestion.handle(schedule(team)).notification_ids) for team in "ABC"]
     finally:
         ingestion.close()
-    FixturesProjection(postgres_url).migrate()
-
-    async def place(position: int) -> None:
-        conn = await asyncpg.connect(postgres_url)
-        try:
-            await conn.execute(
-                f"INSERT INTO {quoted(live_schema('fixtures'))}.projection_position"
-                " (stream, position) VALUES ('events', $1)",
-                position,
-            )
-        finally:
-            await conn.close()
-
-    asyncio.run(place(heads[0]))  # the fixtures projection applied the first schedule only
+    place_fixtures_at(postgres_url, heads[0])  # it applied the first schedule only
     head = report(settings)[("fixtures", "events")].head  # the receipts are messages too
     assert head >= heads[-1] > heads[0]
     app = build_gateway(
