@@ -108,6 +108,7 @@ def _describe(event: Any) -> tuple[str, dict[str, Any]]:
             "probabilities": list(event.probabilities),
             "market_probabilities": list(event.market_probabilities),
             "edge": list(event.edge),
+            "prior": event.prior,
             "as_of_position": event.as_of_position,
         }
     if isinstance(event, OddsBook.Opened):
@@ -157,7 +158,8 @@ def _settlements(entries: list[Entry]) -> list[Entry]:
         if outcome is None:
             continue
         p = np.array([entry.detail["probabilities"]], dtype=np.float64)
-        m = np.array([entry.detail["market_probabilities"]], dtype=np.float64)
+        market = entry.detail["market_probabilities"]  # empty for a market-free forecast
+        m = np.array([market], dtype=np.float64) if market else None
         o = np.array([outcome], dtype=np.int64)
         settled.append(
             Entry(
@@ -170,7 +172,7 @@ def _settlements(entries: list[Entry]) -> list[Entry]:
                     "rps": ranked_probability_score(p, o),
                     "log_loss": log_loss(p, o),
                     "brier": brier_score(p, o),
-                    "market_rps": ranked_probability_score(m, o),
+                    "market_rps": None if m is None else ranked_probability_score(m, o),
                 },
             )
         )

@@ -144,6 +144,21 @@ def test_market_free_forecasts_rebuild_to_the_recorded_features(
     assert report["checked"] == len(issued)  # none skipped: no promotion in this log
     assert report["ok"] is True
 
+    # The timeline says which prior each forecast started from.
+    fixture = sorted(withheld)[0]
+    result = runner.invoke(
+        app, ["audit", "timeline", fixture, "--nats-url", env["NATS_URL"], "--json"], env=env
+    )
+    assert result.exit_code == 0, result.stdout + result.stderr
+    shown = [e for e in json.loads(result.stdout)["entries"] if e["kind"] == "forecast"]
+    recorded = [f for f in issued if str(f.fixture_id) == fixture]
+    assert [(e["trigger"], e["prior"]) for e in shown] == [(f.trigger, f.prior) for f in recorded]
+    assert {e["prior"] for e in shown} == {MARKET_FREE_PRIOR}
+    # ... and settles them, with no market to compare (it crashed on the empty market).
+    settled = [e for e in json.loads(result.stdout)["entries"] if e["kind"] == "settlement"]
+    assert len(settled) == len(shown)
+    assert all(0.0 <= e["rps"] <= 1.0 and e["market_rps"] is None for e in settled)
+
 
 def test_a_changed_market_free_feature_is_caught(
     market_free_log: MarketFreeLog, monkeypatch: pytest.MonkeyPatch
