@@ -402,7 +402,11 @@ class InPlayModel:
 
     def predict_proba(self, states: Sequence[MatchState]) -> Probabilities:
         """Calibrated (home, draw, away) at the end of regulation; rows sum to 1."""
-        matrix = feature_matrix(states)
+        return self.predict_rows(feature_matrix(states))
+
+    def predict_rows(self, matrix: NDArray[np.float64]) -> Probabilities:
+        """As :meth:`predict_proba`, from rows already made (FEATURE_NAMES order): each row's
+        probabilities depend on that row alone, whatever else is in the call."""
         return self.calibration.apply(
             _ON_BASELINE.predict_uncalibrated(self.booster, matrix, self._trees)
         )
