@@ -125,6 +125,18 @@ def test_every_forecast_is_a_complete_audit_record(
         assert len(f["inputs"]) >= 2  # the fixture's own announcement and opening odds at least
     triggers = {f["trigger"] for f in forecasts}
     assert {"odds-opened", "odds-closing"} <= triggers
+    # At the closing quote the market features are the closing prices, not the opening ones
+    # the fixture's first forecast had (issue 16: the model was given the opening market).
+    market = ("market_home", "market_draw", "market_away")
+    opened = {f["fixture"]: f for f in forecasts if f["trigger"] == "odds-opened"}
+    closed = [f for f in forecasts if f["trigger"] == "odds-closing" and f["fixture"] in opened]
+    assert closed
+    for f in closed:
+        first = opened[f["fixture"]]["features"]
+        assert (first["market_at_close"], f["features"]["market_at_close"]) == (0.0, 1.0)
+    moved = [f for f in closed if any(f["features"][m] != opened[f["fixture"]]["features"][m]
+                                      for m in market)]  # fmt: skip
+    assert len(moved) == len(closed)
 
 
 def test_fitting_leagues_when_the_feed_is_quiet_changes_no_forecast(
