@@ -56,6 +56,25 @@ def parse_key(token: str) -> PresentedKey | None:
     return PresentedKey(short=short, long=long)
 
 
+FEED_TOKEN_PREFIX = "feed-"  # noqa: S105 (a prefix of public ids, not a secret)
+"""The short id of a bootstrap feed token adopted into the key store (never an ``sc`` key's:
+those are 12 hex characters alone)."""
+
+
+def presented_feed_token(token: str) -> PresentedKey:
+    """A bootstrap feed token (``SPORTCAST_FEED_TOKENS``) as the key store holds it: its short
+    id is ``feed-`` and 12 hex characters of its SHA-256, its secret the whole token, so it is
+    found, matched, listed and revoked as any key is."""
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return PresentedKey(short=FEED_TOKEN_PREFIX + digest[: 2 * _SHORT_BYTES], long=token)
+
+
+def could_be_feed_token(token: str) -> bool:
+    """Whether ``token`` is worth a key-store lookup as a feed token: not an ``sc`` key and not
+    a JWT (three dot-separated parts)."""
+    return parse_key(token) is None and token.count(".") != 2
+
+
 @dataclass(frozen=True)
 class KeyRecord:
     """One stored key: what it may do, whose plan it carries, and whether it still works."""

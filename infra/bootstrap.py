@@ -229,9 +229,7 @@ def jwt_verifier(settings: Settings) -> JwtVerifier | None:
 def access_gate(settings: Settings, keys: KeyStore) -> AccessGate:
     authenticator = Authenticator(
         keys=keys,
-        jwt=jwt_verifier(settings),
-        feed_tokens=settings.feed_tokens,
-        feed_token_limits=default_limits(settings),
+        jwt=jwt_verifier(settings),  # feed tokens: adopted into the key store at start
         cache_seconds=settings.api_key_cache_seconds,
     )
     return AccessGate(authenticator, rate=RequestRate(settings.rate_limit_storage))
@@ -615,6 +613,11 @@ def build_gateway(
         try:
             await ensure_schema(connections.postgres)
             keys.store = PostgresKeyStore(connections.postgres)
+            adopted = await keys.store.adopt_feed_tokens(
+                settings.feed_tokens, default_limits(settings)
+            )
+            if adopted:
+                log.info("feed tokens adopted into the key store as keys %s", ", ".join(adopted))
             app.state.read_models = ReadModelQueries(connections.postgres)
             waits = app.state.projection_waits = PositionWaits(connections.postgres)
             async with (

@@ -136,7 +136,9 @@ class Settings(BaseSettings):
     feed_tokens: dict[str, str] = Field(
         default_factory=dict,
         description='Bootstrap feed provider bearer tokens, JSON: {"<token>": "<provider>"}; '
-        "each acts as a feed:write key bound to its provider (prefer `sportcast keys create`).",
+        "the gateway stores each in the key store at start as a feed:write key bound to its "
+        "provider (short id feed-<12 hex>), listed and revoked with `sportcast keys` like any "
+        "key; a revoked one stays revoked (prefer `sportcast keys create --provider`).",
     )
     oauth_issuers: dict[str, str] = Field(
         default_factory=dict,

@@ -22,7 +22,7 @@ import hmac
 import time
 from collections.abc import Callable, Mapping
 
-from commands.api_keys import KeyStore, parse_key
+from commands.api_keys import KeyStore, could_be_feed_token, parse_key, presented_feed_token
 from domain.access import Limits, Plan, Principal, Scope
 from gateway.access.bearer_jwt import JwtVerifier
 from gateway.access.refusals import InvalidToken, RevokedKey, UnknownToken
@@ -44,9 +44,14 @@ class Authenticator:
         wall: Callable[[], float] = time.time,
     ) -> None:
         """``clock`` measures the cache's life; ``wall`` reads a JWT's ``exp`` against."""
+        if keys is not None and feed_tokens:
+            raise ValueError(
+                "with a key store, feed tokens live in it (PostgresKeyStore.adopt_feed_tokens)"
+            )
         self._keys = keys
         self._jwt = jwt
         self._feed_tokens = {t.encode(): p for t, p in (feed_tokens or {}).items()}
+        """Bootstrap feed tokens held in memory: only where no key store is configured."""
         self._feed_limits = feed_token_limits or Limits()
         self._cache_seconds = cache_seconds
         self._clock = clock
@@ -83,7 +88,7 @@ class Authenticator:
         revocations = self._revocations
         expires = self._clock() + self._cache_seconds
         try:
-            if parse_key(token) is not None:
+            if parse_key(token) is not None or self._stored_feed_token(token):
                 principal = await self._api_key(token)
             else:
                 assert self._jwt is not None
@@ -101,8 +106,7 @@ class Authenticator:
         cached = self.cached(token)
         if cached is not None:
             return cached
-        presented = parse_key(token)
-        if presented is not None:
+        if parse_key(token) is not None or self._stored_feed_token(token):
             return await self._verified(token)
         provider = self._feed_token(token)
         if provider is not None:
@@ -130,9 +134,13 @@ class Authenticator:
         self._revocations += 1
         self._cache.clear()
 
+    def _stored_feed_token(self, token: str) -> bool:
+        """A bootstrap feed token is looked up in the key store, where the gateway adopted it
+        (docs/adr/0012): found, matched and revoked as a key is."""
+        return self._keys is not None and could_be_feed_token(token)
+
     async def _api_key(self, token: str) -> Principal:
-        presented = parse_key(token)
-        assert presented is not None
+        presented = parse_key(token) or presented_feed_token(token)
         try:
             record = await self._keys.find(presented.short) if self._keys is not None else None
         except (ConnectionError, OSError) as exc:

@@ -5,12 +5,12 @@ so their caches drop the key at once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 
 import asyncpg
 
-from commands.api_keys import KeyRecord, NewKey, generate_key
+from commands.api_keys import KeyRecord, NewKey, generate_key, long_hash, presented_feed_token
 from domain.access import Limits, Plan, Scope, parse_scopes
 from infra.notices import Subscription
 
@@ -100,6 +100,33 @@ class PostgresKeyStore:
         )
         assert row is not None
         return new, _record(row)
+
+    async def adopt_feed_tokens(self, tokens: Mapping[str, str], limits: Limits) -> list[str]:
+        """Store each bootstrap feed token (``{token: provider}``, SPORTCAST_FEED_TOKENS) as a
+        ``feed:write`` key bound to its provider, unless it is stored already: a token revoked
+        with ``sportcast keys revoke`` stays revoked however often a gateway starts with it.
+        Returns the short ids newly stored."""
+        adopted = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            for token, provider in sorted(tokens.items(), key=lambda item: item[1]):
+                presented = presented_feed_token(token)
+                stored = await conn.fetchval(
+                    "INSERT INTO access.api_keys (short_token, long_hash, name, scopes, plan, "
+                    "provider, requests_per_minute, connections) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+                    "ON CONFLICT (short_token) DO NOTHING RETURNING short_token",
+                    presented.short,
+                    long_hash(presented.long),
+                    f"feed token of {provider} (SPORTCAST_FEED_TOKENS)",
+                    [Scope.FEED_WRITE.value],
+                    [],
+                    provider,
+                    limits.requests_per_minute,
+                    limits.connections,
+                )
+                if stored is not None:
+                    adopted.append(stored)
+        return adopted
 
     async def list(self, *, include_revoked: bool = False) -> list[KeyRecord]:
         rows = await self._pool.fetch(

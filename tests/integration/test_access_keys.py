@@ -12,8 +12,8 @@ import asyncpg
 import pytest
 from typer.testing import CliRunner
 
-from commands.api_keys import KeyRecord
-from domain.access import Scope
+from commands.api_keys import FEED_TOKEN_PREFIX, KeyRecord
+from domain.access import Limits, Scope
 from domain.feed_health import FeedPulse
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
@@ -27,10 +27,8 @@ from tests.access_helpers import bearer, client, key_store, make_key
 from tests.unit.test_gateway_ingest import SCHEDULED, InMemoryIntake
 
 
-def gate(store: PostgresKeyStore, *, cache_seconds: float = 5.0, **tokens: str) -> AccessGate:
-    return AccessGate(
-        Authenticator(keys=store, feed_tokens=tokens or None, cache_seconds=cache_seconds)
-    )
+def gate(store: PostgresKeyStore, *, cache_seconds: float = 5.0) -> AccessGate:
+    return AccessGate(Authenticator(keys=store, cache_seconds=cache_seconds))
 
 
 async def test_a_key_is_stored_as_short_id_and_sha256_of_its_secret(postgres_url: str) -> None:
@@ -156,7 +154,8 @@ async def test_a_feed_key_posts_as_its_provider_and_env_tokens_still_work(
     bad = {**SCHEDULED, "kickoff": "not a time"}
     async with key_store(postgres_url) as store:
         feed_key, _ = await make_key(store, Scope.FEED_WRITE, plan=(), provider="acme")
-        app = create_app(version_probes=[], feed_intake=intake, access=gate(store, s3cret="legacy"))
+        await store.adopt_feed_tokens({"s3cret": "legacy"}, Limits())
+        app = create_app(version_probes=[], feed_intake=intake, access=gate(store))
         async with client(app) as http:
             by_key = await http.post("/feeds/fixtures", json=bad, headers=bearer(feed_key))
             by_env = await http.post("/feeds/fixtures", json=bad, headers=bearer("s3cret"))
@@ -165,6 +164,70 @@ async def test_a_feed_key_posts_as_its_provider_and_env_tokens_still_work(
     assert [h["source"] for h in intake.held] == ["acme", "legacy"]
     assert reading.json()["scopes"] == ["feed:write"]
     assert reading.json()["plan"] == []
+
+
+async def test_env_feed_tokens_move_into_the_key_store_and_are_listed_and_revoked_there(
+    postgres_url: str,
+) -> None:
+    """SPORTCAST_FEED_TOKENS are adopted as hashed feed:write keys bound to their provider: the
+    table holds no token, `keys list` shows them, `keys revoke` ends them, and adopting again
+    (the next gateway start) neither duplicates nor revives one."""
+    tokens = {"tok-acme-1": "acme", "tok-beta-1": "beta"}
+    limits = Limits(requests_per_minute=120, connections=2)
+    intake = InMemoryIntake()
+    bad = {**SCHEDULED, "kickoff": "not a time"}
+    async with key_store(postgres_url) as store:
+        adopted = await store.adopt_feed_tokens(tokens, limits)
+        assert len(adopted) == 2
+        assert all(s.startswith(FEED_TOKEN_PREFIX) for s in adopted)
+        records = {r.provider: r for r in await store.list()}
+        assert set(records) == {"acme", "beta"}
+        for token, provider in tokens.items():
+            record = records[provider]
+            assert record.scopes == frozenset({Scope.FEED_WRITE})
+            assert record.limits == limits
+            assert record.long_hash == hashlib.sha256(token.encode()).digest()
+            assert token not in record.short
+        assert await store.adopt_feed_tokens(tokens, limits) == []  # once
+        assert len(await store.list()) == 2
+
+        env = {"SPORTCAST_POSTGRES_URL": postgres_url, "COLUMNS": "250"}
+        listed = await asyncio.to_thread(
+            CliRunner().invoke, cli, ["keys", "list", "--json"], env=env
+        )
+        assert listed.exit_code == 0, listed.output
+        assert {k["provider"]: k["key"] for k in json.loads(listed.stdout)} == {
+            p: records[p].short for p in ("acme", "beta")
+        }
+
+        app = create_app(version_probes=[], feed_intake=intake, access=gate(store))
+        async with client(app) as http:
+            posted = await http.post("/feeds/fixtures", json=bad, headers=bearer("tok-acme-1"))
+            assert posted.status_code == 422  # admitted as acme: its payload is refused
+            assert [h["source"] for h in intake.held] == ["acme"]
+            unknown = await http.post("/feeds/fixtures", json=bad, headers=bearer("tok-other"))
+            assert unknown.status_code == 401
+            assert unknown.json()["code"] == "unknown-token"
+        revoked = await asyncio.to_thread(
+            CliRunner().invoke, cli, ["keys", "revoke", records["acme"].short], env=env
+        )
+        assert revoked.exit_code == 0, revoked.output
+        assert await store.adopt_feed_tokens(tokens, limits) == []  # a restart revives nothing
+        app = create_app(version_probes=[], feed_intake=intake, access=gate(store))
+        async with client(app) as http:
+            again = await http.post("/feeds/fixtures", json=bad, headers=bearer("tok-acme-1"))
+            still = await http.post("/feeds/fixtures", json=bad, headers=bearer("tok-beta-1"))
+    assert again.status_code == 401
+    assert again.json()["code"] == "key-revoked"
+    assert still.status_code == 422
+
+
+async def test_feed_tokens_beside_a_key_store_are_refused_at_construction(
+    postgres_url: str,
+) -> None:
+    async with key_store(postgres_url) as store:
+        with pytest.raises(ValueError, match="adopt_feed_tokens"):
+            Authenticator(keys=store, feed_tokens={"s3cret": "legacy"})
 
 
 class Clock:
