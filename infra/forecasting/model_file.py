@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from catboost import CatBoostClassifier
 
 from forecasting.football.features import FootballFeatures
@@ -26,7 +27,7 @@ from forecasting.football.model import (
     StageCorrection,
     TemperatureCalibration,
 )
-from forecasting.inplay.model import DRAW_PEAK, InPlayModel, MatchState
+from forecasting.inplay.model import DRAW_PEAK, InPlayModel, MatchState, feature_matrix
 
 # Version 3: version 2 (a correction per trigger stage, odds-open and closing, either of which
 # may be the market itself, no trees) plus the market-free model trained with it, for league
@@ -258,4 +259,12 @@ class LoadedInPlayModel:
         return self.model.elo_prior
 
     def predict_many(self, states: Sequence[MatchState]) -> list[tuple[float, float, float]]:
-        return [(float(h), float(d), float(a)) for h, d, a in self.model.predict_proba(states)]
+        """One (home, draw, away) per state, each exactly as if it were scored alone: its row is
+        made by itself (``feature_matrix([state])``, the row a forecast records and the audit
+        re-derives from). Rows made in one call differ in their last bits (the expected goals
+        of a call are solved together), so a forecast drafted in a batch (catch-up, replays,
+        simultaneous matches) would not re-derive bit for bit from its recorded row."""
+        if not states:
+            return []
+        rows = np.vstack([feature_matrix([state]) for state in states])
+        return [(float(h), float(d), float(a)) for h, d, a in self.model.predict_rows(rows)]

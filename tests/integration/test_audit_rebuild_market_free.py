@@ -232,3 +232,19 @@ def test_forecasts_of_a_changed_artifact_are_listed_as_not_rebuildable(
     assert all(n["reason"].startswith("not rebuildable: ") for n in listed)
     assert all("changed after it was stored" in n["reason"] for n in listed)
     assert report["checked"] + len(listed) == len(log.issued)  # none counted as matching
+
+
+def test_every_forecast_of_the_log_rederives_bit_for_bit(market_free_log: MarketFreeLog) -> None:
+    """The forecaster followed the whole log in batches (in-play drafts of several matches in
+    one call): every forecast, in-play ones included, is what its recorded row gives."""
+    env = market_free_log.env
+    result = runner.invoke(
+        app, ["audit", "verify", "--nats-url", env["NATS_URL"], "--json"], env=env
+    )
+    assert result.exit_code == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    live = [f for f in market_free_log.issued if f.trigger == IN_MATCH_EVENT]
+    assert len(live) > 100
+    assert report["forecasts"]["checked"] == len(market_free_log.issued)
+    assert report["forecasts"]["mismatches"] == []
+    assert report["ok"] is True

@@ -18,14 +18,10 @@ from infra.forecasting.model_file import LoadedInPlayModel
 from tests.small_models import small_inplay_model
 
 
-def _drafted_alone(n: int) -> tuple[bytes, list[RecordedForecast]]:
-    """``n`` live forecasts as a forecaster records them, each drafted in a call of its own."""
-    artifact = small_inplay_model()
-    model = LoadedInPlayModel.from_bytes(artifact)
+def _states(n: int) -> list[MatchState]:
     rng = np.random.default_rng(5)
-    recorded = []
-    for position in range(1, n + 1):
-        state = MatchState(
+    return [
+        MatchState(
             minute=int(rng.integers(1, 90)),
             home_goals=int(rng.integers(0, 4)),
             away_goals=int(rng.integers(0, 4)),
@@ -33,8 +29,23 @@ def _drafted_alone(n: int) -> tuple[bytes, list[RecordedForecast]]:
             away_reds=0,
             prior=tuple(float(p) for p in rng.dirichlet([4, 3, 3])),  # type: ignore[arg-type]
         )
+        for _ in range(n)
+    ]
+
+
+def _drafted_alone(n: int) -> tuple[bytes, list[RecordedForecast]]:
+    """``n`` live forecasts as a forecaster records them, each drafted in a call of its own."""
+    artifact = small_inplay_model()
+    model = LoadedInPlayModel.from_bytes(artifact)
+    return artifact, _recorded(model, _states(n), [model.predict_many([s])[0] for s in _states(n)])
+
+
+def _recorded(
+    model: LoadedInPlayModel, states: list[MatchState], scored: list[tuple[float, float, float]]
+) -> list[RecordedForecast]:
+    recorded = []
+    for position, (state, probabilities) in enumerate(zip(states, scored, strict=True), start=1):
         row = feature_matrix([state])[0]
-        (probabilities,) = model.predict_many([state])
         recorded.append(
             RecordedForecast(
                 position,
@@ -48,7 +59,20 @@ def _drafted_alone(n: int) -> tuple[bytes, list[RecordedForecast]]:
                 (position,),
             )
         )
-    return artifact, recorded
+    return recorded
+
+
+def test_forecasts_drafted_in_one_batch_rederive_bit_for_bit() -> None:
+    """The forecaster drafts every live forecast of a catch-up, a replay or simultaneous
+    matches in one call: each must be what its state gives alone, the row it records."""
+    artifact = small_inplay_model()
+    model = LoadedInPlayModel.from_bytes(artifact)
+    states = _states(200)
+    batched = model.predict_many(states)
+    assert batched == [model.predict_many([s])[0] for s in states]
+    report = rederive(_recorded(model, states, batched), {model.artifact_hash: artifact})
+    assert report.checked == 200
+    assert report.mismatches == []
 
 
 def test_forecasts_drafted_one_by_one_rederive_bit_for_bit_in_one_call() -> None:
