@@ -8,6 +8,7 @@ raw source bytes and the reason; nothing refused is half-written, nothing accept
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import zlib
@@ -33,6 +34,8 @@ from domain.provenance import Provenance
 from infra.feeds.messages import FeedMessage
 
 log = logging.getLogger("sportcast.feeds")
+refusals = logging.getLogger("sportcast.refusals")
+"""The refused-input log: one JSON line per refusal (gateway.metrics logs the HTTP ones)."""
 T = TypeVar("T")
 
 
@@ -300,7 +303,7 @@ class FeedPlayer:
     async def _refuse(self, message: FeedMessage, refusal: DomainError, report: PlayReport) -> None:
         report.refused[refusal.code] += 1
         report.refused_origins.add(message.origin)
-        await self._patiently(
+        held = await self._patiently(
             "quarantine a refused message",
             lambda: self.intake.quarantine(
                 RefusedPayload(
@@ -314,4 +317,19 @@ class FeedPlayer:
                 )
             ),
             report,
+        )
+        refusals.info(  # one JSON line per refused input, as the HTTP ingest's problems
+            json.dumps(
+                {
+                    "event": "refused",
+                    "code": refusal.code,
+                    "detail": str(refusal),
+                    "source": self.source,
+                    "kind": message.kind,
+                    "origin": message.origin,
+                    "key": message.key,
+                    "quarantine_seq": held,
+                },
+                separators=(",", ":"),
+            )
         )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import random
 from collections.abc import Sequence
 from dataclasses import replace
@@ -183,3 +185,45 @@ def test_a_refusal_of_the_store_is_not_retried() -> None:
     player = FeedPlayer(intake, source="test", lanes=1, run=10, retry_delay=0.001)
     with pytest.raises(ValueError, match="not transient"):
         asyncio.run(player.play([message(n, 0) for n in range(5)]))
+
+
+class RefusingIntake(SlowLanesIntake):
+    """Refuses every third command, as the domain refuses an impossible price; holds them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[RefusedPayload] = []
+
+    async def submit_many(self, commands: Sequence[FeedCommand]) -> list[Accepted | DomainError]:
+        return [
+            DomainError(f"impossible {c.idempotency_key}")
+            if int(c.idempotency_key[:5]) % 3 == 0
+            else Accepted(uuid4(), 1, 1)
+            for c in commands
+        ]
+
+    async def quarantine(self, refused: RefusedPayload) -> int:
+        self.held.append(refused)
+        return len(self.held)
+
+
+def test_each_refused_message_is_held_and_logged_as_one_json_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The CLI's intake (feed replay, feed simulate) logs every refusal as the HTTP ingest
+    does: one JSON line on sportcast.refusals, naming the code, where the bytes came from and
+    the quarantine entry that keeps them."""
+    messages = [message(n, n % 5) for n in range(30)]
+    intake = RefusingIntake()
+    with caplog.at_level(logging.INFO, logger="sportcast.refusals"):
+        report = asyncio.run(FeedPlayer(intake, source="replay", lanes=2, run=4).play(messages))
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "sportcast.refusals"]
+    assert sum(report.refused.values()) == len(intake.held) == len(lines) == 10
+    assert {line["key"] for line in lines} == {h.key for h in intake.held}
+    assert sorted(line["quarantine_seq"] for line in lines) == list(range(1, 11))
+    for line in lines:
+        assert line["event"] == "refused"
+        assert line["code"] == DomainError.code
+        assert line["source"] == "replay"
+        assert line["origin"] == "test"
+        assert line["detail"] == f"impossible {line['key']}"
