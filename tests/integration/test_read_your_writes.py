@@ -11,12 +11,14 @@ from collections.abc import Awaitable, Callable
 
 import asyncpg
 import httpx
+from fastapi import FastAPI
 
 from domain.access import Scope
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
 from gateway.api.latest_fast import FastAnswers
 from gateway.app import create_app
+from infra.access.keystore import PostgresKeyStore
 from infra.bootstrap import Connections, gateway_notices
 from infra.projections.logs import StoreEventLog
 from projections.catalogue import postgres_projections
@@ -71,19 +73,27 @@ async def set_position(conn: asyncpg.Connection, projection: str, stream: str, a
     )
 
 
+def reading_app(
+    pool: asyncpg.Pool, store: PostgresKeyStore
+) -> tuple[FastAPI, AccessGate, PositionWaits]:
+    """The REST app on the read models, its waits as the gateway's lifespan sets them."""
+    access = AccessGate(Authenticator(keys=store))
+    app = create_app(
+        version_probes=[],
+        access=access,
+        read_models=ReadModelQueries(pool),
+        latest_cache_seconds=60,
+    )
+    waits = app.state.projection_waits = PositionWaits(pool)
+    return app, access, waits
+
+
 async def test_a_read_asking_for_its_write_waits_for_the_commit_and_answers_with_it(
     postgres_url: str,
 ) -> None:
     async with seeded(postgres_url) as pool, key_store(postgres_url) as store:
         reader, _ = await make_key(store, Scope.FORECASTS_READ)
-        access = AccessGate(Authenticator(keys=store))
-        app = create_app(
-            version_probes=[],
-            access=access,
-            read_models=ReadModelQueries(pool),
-            latest_cache_seconds=60,
-        )
-        waits = app.state.projection_waits = PositionWaits(pool)
+        app, access, waits = reading_app(pool, store)
         notices = gateway_notices(
             postgres_url, app.state.latest_cache, access, Connections(), waits
         )
@@ -136,14 +146,7 @@ async def test_a_kept_latest_forecast_copy_is_not_the_answer_to_a_read_of_ones_w
     here): a plain read gets the copy, a read asking for the commit reads PostgreSQL."""
     async with seeded(postgres_url) as pool, key_store(postgres_url) as store:
         reader, _ = await make_key(store, Scope.FORECASTS_READ)
-        access = AccessGate(Authenticator(keys=store))
-        app = create_app(
-            version_probes=[],
-            access=access,
-            read_models=ReadModelQueries(pool),
-            latest_cache_seconds=60,
-        )
-        waits = app.state.projection_waits = PositionWaits(pool)
+        app, _, waits = reading_app(pool, store)
         path = f"/v1/fixtures/{E0}/forecasts/latest"
         async with client(app) as http:
             before = await http.get(path, headers=bearer(reader))
