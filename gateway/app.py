@@ -14,8 +14,8 @@ from gateway import feed_health as feed_health_api
 from gateway import health, metrics, probes
 from gateway.access.authenticator import Authenticator
 from gateway.access.gate import AccessGate
+from gateway.api import audit, fixtures, forecasts, me, odds, track_record
 from gateway.api import feed_health as feed_health_v1
-from gateway.api import fixtures, forecasts, me, odds, track_record
 from gateway.api.latest import Latest, LatestCache
 from gateway.api.latest_fast import LatestFastPath
 from gateway.api.ports import ReadModels
@@ -109,7 +109,7 @@ def create_app(
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(probes.router)
-    for api in (me, fixtures, odds, track_record, feed_health_v1):
+    for api in (me, fixtures, odds, track_record, feed_health_v1, audit):
         app.include_router(api.router)
     if feed_intake is not None:
         app.include_router(ingest.router)

@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from uuid import UUID
 
 import asyncpg
 import nats.errors
@@ -39,6 +40,7 @@ from gateway.access.bearer_jwt import IssuerKeys, JwtVerifier
 from gateway.access.gate import AccessGate
 from gateway.access.streams import GateStreamAccess
 from gateway.access.throttle import RequestRate
+from gateway.api.audit import FixtureStory
 from gateway.api.latest import LatestCache
 from gateway.api.latest_watch import watching
 from gateway.app import create_app
@@ -52,7 +54,9 @@ from infra.analytics.runner import AnalyticsRunner
 from infra.analytics.service import AnalyticsService, dashboard_engine
 from infra.audit.checkpoint_metrics import instrument_checkpointer
 from infra.audit.checkpointer import Checkpointer, load_or_make_keys
+from infra.audit.errors import UnknownFixture
 from infra.audit.ranges import Ranges, default_workers
+from infra.audit.timeline import fixture_timeline
 from infra.connections import (
     connect_nats,
     create_pool,
@@ -266,6 +270,28 @@ class NoticesReady:
         if not notices.listening:
             return CheckResult(False, notices.describe(), code=NOTICES_DOWN)
         return CheckResult(True, notices.describe())
+
+
+@dataclass
+class LogTimelines:
+    """A fixture's story read from the event log (`sportcast audit timeline`'s reading) for
+    the audit route, on the gateway's NATS connection (its reader role reads the streams)."""
+
+    nats: NATS
+    events_stream: str
+    forecasts_stream: str
+
+    async def story(self, fixture_id: UUID) -> FixtureStory | None:
+        try:
+            told = await fixture_timeline(
+                self.nats,
+                fixture_id,
+                events_stream=self.events_stream,
+                forecasts_stream=self.forecasts_stream,
+            )
+        except UnknownFixture:
+            return None
+        return FixtureStory(told.title, [entry.as_json() for entry in told.entries])
 
 
 NOTICES_DOWN = "postgres-notices-down"
@@ -602,6 +628,9 @@ def build_gateway(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         connections.nats = await connect_nats(nats_url, name="sportcast-gateway")
+        app.state.fixture_timelines = LogTimelines(
+            connections.nats, settings.stream_name, settings.forecaster_stream
+        )
         # Any change to a stream's configuration is an alarm and fails readiness (issue 13).
         watch = StreamWatch(connections.nats, all_streams(settings))
         await watch.start()

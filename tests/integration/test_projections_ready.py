@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.ports import ReadinessCheck
-from infra.bootstrap import ProjectionsReady, build_gateway
+from infra.bootstrap import LogTimelines, ProjectionsReady, build_gateway
 from infra.settings import Settings
 from projections.fixtures import FixturesProjection
 from projections.runner import ProjectionRunner
@@ -110,6 +110,8 @@ def test_with_the_projector_elsewhere_readyz_says_how_far_behind_it_is(
             projections = checks["projections"]
             if "events behind" in projections["detail"] or time.monotonic() > deadline:
                 break
+        # The audit route reads the log on the gateway's own NATS connection (the lifespan's).
+        assert isinstance(app.state.fixture_timelines, LogTimelines)
     assert projections["ready"], projections
     assert (
         f"the projector runs elsewhere); events {head - heads[0]} events behind, "
