@@ -6,6 +6,7 @@ infra/feed_health.py); this command does not follow the feed.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime
 from typing import Annotated
@@ -40,6 +41,21 @@ def pulse_table(rows: list[FeedPulse], now: datetime) -> Table:
     return table
 
 
+def pulses_json(rows: list[FeedPulse], now: datetime) -> dict[str, object]:
+    return {
+        "as_of": now.isoformat(),
+        "feeds": [
+            {
+                "source": r.source,
+                "competition": r.competition,
+                "last_quote_at": r.last_quote_at.astimezone(UTC).isoformat(),
+                "seconds_since": r.seconds_since,
+            }
+            for r in rows
+        ],
+    }
+
+
 def _ago(seconds: float) -> str:
     if seconds < 0:
         return f"in {_ago(-seconds)} (clock skew)"
@@ -54,6 +70,9 @@ def health(
     watch: Annotated[bool, typer.Option("--watch", help="Refresh until Ctrl-C.")] = False,
     every: Annotated[float, typer.Option(help="Seconds between refreshes with --watch.")] = 5.0,
     stream: Annotated[str, typer.Option(help="The feed-health process's stream.")] = DEFAULT_STREAM,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON document per refresh on stdout.")
+    ] = False,
 ) -> None:
     """Per source and competition: the last odds update and the time since, stalest first."""
     settings = Settings()
@@ -70,10 +89,13 @@ def health(
         while True:
             now = datetime.now(UTC)
             rows = process.feed_pulses(now)
-            if watch:
-                out.clear()
-            out.print(pulse_table(rows, now))
-            out.print(f"{len(rows)} feeds" if rows else "no odds seen yet")
+            if as_json:
+                print(json.dumps(pulses_json(rows, now)), flush=True)
+            else:
+                if watch:
+                    out.clear()
+                out.print(pulse_table(rows, now))
+                out.print(f"{len(rows)} feeds" if rows else "no odds seen yet")
             if not watch:
                 return
             time.sleep(every)

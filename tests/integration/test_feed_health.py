@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 from eventsourcing.projection import EventSourcedProjectionRunner
 from eventsourcing.utils import get_topic
 from prometheus_client import REGISTRY, generate_latest
+from typer.testing import CliRunner
 
 from commands.feed_health import FeedHealth
 from commands.fixture import ScheduleFixture, StartFixture
@@ -27,6 +29,7 @@ from domain.odds import MarginMethod, Market, Outcome, PriceFormat
 from domain.provenance import Provenance
 from domain.sport import Sport
 from infra.bootstrap import FeedHealthBoard, feed_health_service
+from infra.cli import app as cli
 from infra.embedded.ports import free_port
 from infra.feed_health import FeedHealthService
 from infra.settings import Settings
@@ -161,6 +164,33 @@ def test_stale_odds_are_reported_once_per_episode_and_never_again_after_a_restar
         )
         assert stored(process, OddsWatch.OddsWentStale) == 2
         runner.run_forever(timeout=0.01)  # re-raises an error of the processing thread
+
+
+def test_the_cli_prints_the_board_as_json(
+    env: dict[str, str], ingestion: FeedIngestion, nats_url: str
+) -> None:
+    """`sportcast feed health --json` reads the feed-health process's stream: every source and
+    competition with its last quote, stalest first (issue 16: --json on list commands)."""
+    ingestion.handle(FINAL)
+    ingestion.handle(quote(KICKOFF - timedelta(hours=5), source="pinnacle"))
+    last = ingestion.handle(quote(KICKOFF - timedelta(hours=1), source="bet365"))
+    with run(env) as runner:
+        caught_up(runner, last)
+        result = CliRunner().invoke(
+            cli,
+            ["feed", "health", "--stream", env["FEEDHEALTH_NATS_STREAM"], "--json"],
+            env={"SPORTCAST_NATS_URL": nats_url},
+        )
+    assert result.exit_code == 0, result.output
+    board = json.loads(result.stdout)
+    assert [(f["source"], f["competition"], f["last_quote_at"]) for f in board["feeds"]] == [
+        ("pinnacle", "world-cup", (KICKOFF - timedelta(hours=5)).isoformat()),
+        ("bet365", "world-cup", (KICKOFF - timedelta(hours=1)).isoformat()),
+    ]
+    as_of = datetime.fromisoformat(board["as_of"])
+    for f in board["feeds"]:
+        since = as_of - datetime.fromisoformat(f["last_quote_at"])
+        assert f["seconds_since"] == pytest.approx(since.total_seconds())
 
 
 def test_the_table_shows_the_last_quote_per_source_and_competition(
